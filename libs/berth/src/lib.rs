@@ -1,0 +1,3 @@
+//! berth's core library: everything the tools share.
+pub mod digest;
+pub use oci_spec;
