@@ -220,6 +220,11 @@ impl<W: Write> HashingWriter<W> {
         &self.inner
     }
 
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }

@@ -1,3 +1,20 @@
 //! berth's core library: everything the tools share.
+//!
+//! Modules by concept: [`reference`] and [`digest`] name content, [`store`] is the OCI image
+//! layout on disk, [`image`] reads and writes images in it, [`layer`] makes layers,
+//! [`change`] applies Dockerfile-style `--change` instructions, [`output`] and [`template`]
+//! print results, [`cli`] holds what every tool's `main` shares.
+pub mod change;
+pub mod cli;
 pub mod digest;
+pub mod error;
+pub mod image;
+pub mod layer;
+pub mod output;
+pub mod reference;
+pub mod root;
+pub mod store;
+pub mod template;
+
+pub use error::{Error, Result};
 pub use oci_spec;

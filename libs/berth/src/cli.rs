@@ -1,0 +1,174 @@
+//! What every tool's `main` shares: the `--root`/`--layout` options, turning the outcome into a
+//! message and an exit code (DESIGN.md §3), and reading `-` (the previous tool's JSON) from stdin.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+use crate::root::Root;
+use crate::store::Layout;
+
+/// `--root`, which every tool takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RootArgs {
+    /// berth's state directory [default: /var/lib/berth as root, $XDG_DATA_HOME/berth otherwise]
+    #[arg(long, env = "BERTH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+impl RootArgs {
+    pub fn root(&self) -> Root {
+        Root::new(self.root.clone())
+    }
+}
+
+/// `--root` and `--layout`, which image tools take.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+
+    /// Use the OCI image layout in DIR instead of berth's image store
+    #[arg(long, value_name = "DIR")]
+    pub layout: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    /// The layout to read: `--layout DIR` must already be one; the store is created if new.
+    pub fn layout(&self) -> Result<Layout> {
+        match &self.layout {
+            Some(dir) => Layout::open(dir),
+            None => self.root.root().images(),
+        }
+    }
+
+    /// The layout to write to, created if it does not exist yet.
+    pub fn layout_for_write(&self) -> Result<Layout> {
+        match &self.layout {
+            Some(dir) => Layout::open_or_create(dir),
+            None => self.root.root().images(),
+        }
+    }
+}
+
+/// Parses the command line, runs the tool and turns the outcome into an exit code: 0, 1 with
+/// `TOOL: error: …` on stderr, or 2 for usage errors. A closed stdout is success, as `tool | head`
+/// is not a failure.
+pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<()>) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            return match e.kind() {
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    eprint!("{tool}: {}", e.render());
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{tool}: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Prints a warning on stderr in the tools' common form.
+pub fn warn(tool: &str, msg: impl std::fmt::Display) {
+    eprintln!("{tool}: warning: {msg}");
+}
+
+/// The image or container names in the JSON a previous tool printed: one object per line (or a
+/// JSON array), taking from each the first of `ref`, `id`, `Id`, `ID`, `digest` that is a string.
+pub fn names_from_json(text: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut values = Vec::new();
+    for v in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+        let v = v.map_err(|e| Error::InvalidInput(format!("reading '-' from stdin: not JSON: {e}")))?;
+        match v {
+            serde_json::Value::Array(a) => values.extend(a),
+            v => values.push(v),
+        }
+    }
+    for v in values {
+        let name = ["ref", "id", "Id", "ID", "digest"]
+            .iter()
+            .find_map(|k| v.get(k).and_then(|s| s.as_str()).filter(|s| !s.is_empty()));
+        match name {
+            Some(n) => out.push(n.to_string()),
+            None => {
+                return Err(Error::InvalidInput(format!(
+                    "reading '-' from stdin: {v} has no \"ref\", \"id\" or \"digest\""
+                )))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::InvalidInput(
+            "reading '-' from stdin: no JSON object was given".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Replaces each `-` among `args` with the names read from stdin (read once).
+pub fn expand_stdin(args: Vec<String>) -> Result<Vec<String>> {
+    if !args.iter().any(|a| a == "-") {
+        return Ok(args);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::stream("read stdin", e))?;
+    let names = names_from_json(&text)?;
+    let mut out = Vec::new();
+    for a in args {
+        if a == "-" {
+            out.extend(names.iter().cloned());
+        } else {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// One name from `arg`, reading stdin for `-`; several names there are an error.
+pub fn one_name(arg: String) -> Result<String> {
+    let mut names = expand_stdin(vec![arg])?;
+    if names.len() != 1 {
+        return Err(Error::Usage(format!(
+            "expected one image or container on stdin, got {}",
+            names.len()
+        )));
+    }
+    Ok(names.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_previous_tools() {
+        let t = "{\"ref\":\"docker.io/library/a:1\",\"digest\":\"d\",\"id\":\"i\"}\n{\"ref\":null,\"id\":\"sha256:x\"}\n";
+        assert_eq!(
+            names_from_json(t).unwrap(),
+            vec!["docker.io/library/a:1", "sha256:x"]
+        );
+        assert_eq!(names_from_json(r#"[{"Id":"a"},{"ID":"b"}]"#).unwrap(), vec!["a", "b"]);
+        assert!(names_from_json("").is_err());
+        assert!(names_from_json("nope").is_err());
+        assert!(names_from_json(r#"{"x":1}"#).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! The library's error type. Every variant says what was wrong and why, naming the offending
+//! value; `exit_code` maps it to the exit codes of DESIGN.md §3.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, DigestError};
+use crate::reference::ReferenceError;
+use crate::template::TemplateError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+
+    /// A file system operation failed on a named path.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// An I/O error on a stream (stdin, stdout, a pipe).
+    #[error("{what}: {source}")]
+    Stream {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+
+    #[error("image ID prefix {prefix} is ambiguous: it matches {}", candidates.join(", "))]
+    AmbiguousImageId {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+
+    #[error("{} is not an OCI image layout: {why}", path.display())]
+    NotALayout { path: PathBuf, why: String },
+
+    /// Stored content that is not what it claims to be: a blob whose bytes do not match its
+    /// digest, an index.json that is not JSON, a manifest of the wrong shape.
+    #[error("corrupt {what}: {why}")]
+    Corrupt { what: String, why: String },
+
+    #[error("blob {0} is missing from the image layout")]
+    BlobMissing(Digest),
+
+    /// Input from the user that cannot be used: a file that is not a tarball, a bad `--change`.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// The operation would break something that is in use (an image a container needs).
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    /// Wrong use of the command line that clap could not catch.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether this error is a closed stdout (`tool | head`), which is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Stream { source, .. } | Error::Io { source, .. } => {
+                source.kind() == io::ErrorKind::BrokenPipe
+            }
+            _ => false,
+        }
+    }
+
+    pub fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
+        Error::Io {
+            action,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn stream(what: impl Into<String>, source: io::Error) -> Error {
+        Error::Stream {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn corrupt(what: impl Into<String>, why: impl ToString) -> Error {
+        Error::Corrupt {
+            what: what.into(),
+            why: why.to_string(),
+        }
+    }
+}
+
+/// Attaches a path and an action to io results: `fs::read(p).with_path("read", p)?`.
+pub trait IoContext<T> {
+    fn with_path(self, action: &'static str, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn with_path(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
+    }
+}

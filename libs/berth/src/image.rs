@@ -1,0 +1,878 @@
+//! Images in a layout: the entries of `index.json`, resolving what a user typed to one image,
+//! reading manifests and configs, writing new images, tagging and removing.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use oci_spec::image::{
+    Descriptor, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType,
+};
+use serde_json::{json, Value};
+
+use crate::digest::{is_hex_id, Digest};
+use crate::error::{Error, Result};
+use crate::reference::{ImageName, Reference};
+use crate::store::{annotate, annotation, Layout, REF_NAME, TAG_TIME};
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// An OS/architecture pair, as `--platform` takes it: `linux/amd64`, `linux/arm/v7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The platform this program runs on, in Go's names (GOOS/GOARCH) as images use them.
+    pub fn host() -> Platform {
+        let (architecture, variant) = match std::env::consts::ARCH {
+            "x86_64" => ("amd64", None),
+            "aarch64" => ("arm64", None),
+            "arm" => ("arm", Some("v7")),
+            "x86" => ("386", None),
+            "powerpc64" => ("ppc64le", None),
+            "riscv64" => ("riscv64", None),
+            "s390x" => ("s390x", None),
+            other => (other, None),
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: variant.map(Into::into),
+        }
+    }
+
+    /// Whether a platform from a manifest list matches this one. A missing variant on either
+    /// side matches any; arm64's implicit variant is v8.
+    pub fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
+        let norm = |a: &str, v: Option<&str>| match (a, v) {
+            ("arm64", Some("v8")) => None,
+            (_, v) => v.map(str::to_string),
+        };
+        self.os == os
+            && self.architecture == arch
+            && match (norm(&self.architecture, self.variant.as_deref()), norm(arch, variant)) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl FromStr for Platform {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Platform> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let bad = || {
+            Error::InvalidInput(format!(
+                "invalid platform {s:?}: expected OS/ARCH[/VARIANT], such as linux/amd64"
+            ))
+        };
+        if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        let ok = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !parts.iter().all(|p| ok(p)) {
+            return Err(bad());
+        }
+        let arch = match parts[1].to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" => "amd64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            a => a.to_string(),
+        };
+        Ok(Platform {
+            os: parts[0].to_ascii_lowercase(),
+            architecture: arch,
+            variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
+        })
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `index.json`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The raw `org.opencontainers.image.ref.name`, if any.
+    pub name: Option<String>,
+    /// That name parsed and normalised, when it is a reference (skopeo may write a bare tag).
+    pub reference: Option<Reference>,
+    pub descriptor: Descriptor,
+    pub digest: Digest,
+}
+
+impl Entry {
+    fn from_descriptor(desc: &Descriptor) -> Result<Entry> {
+        let digest = Digest::try_from(desc.digest())?;
+        let name = annotation(desc, REF_NAME).map(str::to_string);
+        let reference = name
+            .as_deref()
+            .and_then(|n| Reference::parse_with_default_tag(n).ok());
+        Ok(Entry {
+            name,
+            reference,
+            descriptor: desc.clone(),
+            digest,
+        })
+    }
+
+    /// When this entry was last tagged by berth.
+    pub fn tag_time(&self) -> Option<&str> {
+        annotation(&self.descriptor, TAG_TIME)
+    }
+
+    /// The entry's name as Docker would show it: `busybox:latest`, `localhost:5000/x:1`.
+    pub fn familiar(&self) -> Option<String> {
+        match (&self.reference, &self.name) {
+            (Some(r), _) => Some(r.familiar_string()),
+            (None, Some(n)) => Some(n.clone()),
+            _ => None,
+        }
+    }
+
+    fn matches(&self, want: &Reference) -> bool {
+        match &self.reference {
+            Some(r) => r == want,
+            None => false,
+        }
+    }
+}
+
+/// An image: one platform's manifest and its config.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The digest of the `index.json` entry: a manifest, or an index for multi-platform images.
+    pub digest: Digest,
+    pub manifest_digest: Digest,
+    pub manifest: ImageManifest,
+    /// The config's digest, which is the image ID (as Docker's IMAGE ID).
+    pub config_digest: Digest,
+    /// The config as stored, so that fields the OCI types do not know (Healthcheck, Shell…) survive.
+    pub config: Value,
+}
+
+impl Image {
+    /// Loads the image an index entry points to, choosing `platform` (or the host's) from a
+    /// multi-platform index.
+    pub fn load(layout: &Layout, desc: &Descriptor, platform: Option<&Platform>) -> Result<Image> {
+        let top = Digest::try_from(desc.digest())?;
+        let mut digest = top.clone();
+        let mut media = desc.media_type().to_string();
+        for _ in 0..4 {
+            let raw: Value = layout.read_json(&digest)?;
+            let is_index = media == MediaType::ImageIndex.to_string()
+                || media == DOCKER_MANIFEST_LIST
+                || (raw.get("manifests").is_some() && raw.get("layers").is_none());
+            if !is_index {
+                let manifest: ImageManifest = serde_json::from_value(raw)
+                    .map_err(|e| Error::corrupt(format!("manifest {digest}"), e))?;
+                let config_digest = Digest::try_from(manifest.config().digest())?;
+                let config: Value = layout.read_json(&config_digest)?;
+                check_config(&config)
+                    .map_err(|why| Error::corrupt(format!("image config {config_digest}"), why))?;
+                return Ok(Image {
+                    digest: top,
+                    manifest_digest: digest,
+                    manifest,
+                    config_digest,
+                    config,
+                });
+            }
+            let index: ImageIndex = serde_json::from_value(raw)
+                .map_err(|e| Error::corrupt(format!("image index {digest}"), e))?;
+            let want = platform.cloned().unwrap_or_else(Platform::host);
+            let chosen = select_platform(&index, &want).ok_or_else(|| {
+                Error::ImageNotFound(format!(
+                    "{top}: no manifest for platform {want} in the image index (it has {})",
+                    list_platforms(&index)
+                ))
+            })?;
+            digest = Digest::try_from(chosen.digest())?;
+            media = chosen.media_type().to_string();
+        }
+        Err(Error::corrupt(
+            format!("image index {top}"),
+            "indexes nested more than four deep",
+        ))
+    }
+
+    /// The image ID, as Docker shows it: `sha256:<hex>` of the config.
+    pub fn id(&self) -> &Digest {
+        &self.config_digest
+    }
+
+    /// The size of the image's layers as stored.
+    pub fn size(&self) -> u64 {
+        self.manifest.layers().iter().map(|l| l.size()).sum()
+    }
+
+    pub fn created(&self) -> Option<&str> {
+        self.config.get("created").and_then(Value::as_str)
+    }
+
+    pub fn architecture(&self) -> &str {
+        self.config.get("architecture").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn os(&self) -> &str {
+        self.config.get("os").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The `config` object of the image config (Cmd, Env, …), or null.
+    pub fn run_config(&self) -> &Value {
+        self.config.get("config").unwrap_or(&Value::Null)
+    }
+
+    /// The uncompressed layer digests (`rootfs.diff_ids`).
+    pub fn diff_ids(&self) -> Vec<String> {
+        self.config
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The checks an image config must pass before berth uses it.
+fn check_config(config: &Value) -> std::result::Result<(), String> {
+    let obj = config.as_object().ok_or("not a JSON object")?;
+    for key in ["architecture", "os"] {
+        if !obj.get(key).is_some_and(Value::is_string) {
+            return Err(format!("missing {key:?}"));
+        }
+    }
+    let diff_ids = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(Value::as_array)
+        .ok_or("missing rootfs.diff_ids")?;
+    for d in diff_ids {
+        let s = d.as_str().ok_or("a diff_id is not a string")?;
+        Digest::parse(s).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn select_platform<'i>(index: &'i ImageIndex, want: &Platform) -> Option<&'i Descriptor> {
+    index.manifests().iter().find(|m| match m.platform() {
+        Some(p) => want.matches(
+            &p.os().to_string(),
+            &p.architecture().to_string(),
+            p.variant().as_deref(),
+        ),
+        None => false,
+    })
+}
+
+fn list_platforms(index: &ImageIndex) -> String {
+    let v: Vec<String> = index
+        .manifests()
+        .iter()
+        .filter_map(|m| m.platform().as_ref())
+        .map(|p| match p.variant() {
+            Some(v) => format!("{}/{}/{v}", p.os(), p.architecture()),
+            None => format!("{}/{}", p.os(), p.architecture()),
+        })
+        .collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Every entry of a layout with its image loaded (or why it could not be).
+pub struct Catalog {
+    pub items: Vec<Item>,
+}
+
+pub struct Item {
+    pub entry: Entry,
+    pub image: Result<Image>,
+}
+
+impl Catalog {
+    pub fn load(layout: &Layout) -> Result<Catalog> {
+        let index = layout.read_index()?;
+        let mut items = Vec::new();
+        let mut cache: HashMap<Digest, Image> = HashMap::new();
+        for desc in index.manifests() {
+            let entry = Entry::from_descriptor(desc)?;
+            let image = match cache.get(&entry.digest) {
+                Some(img) => Ok(img.clone()),
+                None => Image::load(layout, desc, None),
+            };
+            if let Ok(img) = &image {
+                cache.insert(entry.digest.clone(), img.clone());
+            }
+            items.push(Item { entry, image });
+        }
+        Ok(Catalog { items })
+    }
+
+    /// The entries (tags and untagged entries) whose image has this ID.
+    pub fn entries_of<'c>(&'c self, id: &'c Digest) -> impl Iterator<Item = &'c Entry> + 'c {
+        self.items
+            .iter()
+            .filter(move |i| i.image.as_ref().is_ok_and(|img| img.id() == id))
+            .map(|i| &i.entry)
+    }
+
+    /// Finds the image a user named: a reference (`busybox`, `host:5000/a:t`, `name@digest`), a
+    /// full image ID or manifest digest (`sha256:…` or 64 hex), or a unique prefix of an image ID.
+    /// References win over ID prefixes, as in Docker.
+    pub fn find(&self, query: &str) -> Result<&Item> {
+        let q = query.strip_prefix("sha256:").filter(|_| query.len() == 71);
+        if let Some(hex) = q.or(Some(query).filter(|s| s.len() == 64 && is_hex_id(s))) {
+            let d = Digest::parse(&format!("sha256:{hex}"))?;
+            return self.find_digest(&d).ok_or_else(|| Error::ImageNotFound(query.into()));
+        }
+        let parsed = Reference::parse(query);
+        if let Ok(r) = &parsed {
+            if let Some(item) = self.find_reference(r) {
+                return Ok(item);
+            }
+        }
+        if query.len() >= 4 && is_hex_id(query) {
+            let mut hits: Vec<&Item> = Vec::new();
+            for item in &self.items {
+                if let Ok(img) = &item.image {
+                    if img.id().hex().starts_with(query) && !hits.iter().any(|h| same_image(h, item)) {
+                        hits.push(item);
+                    }
+                }
+            }
+            match hits.len() {
+                0 => {}
+                1 => return Ok(hits[0]),
+                _ => {
+                    return Err(Error::AmbiguousImageId {
+                        prefix: query.into(),
+                        candidates: hits
+                            .iter()
+                            .filter_map(|h| h.image.as_ref().ok())
+                            .map(|i| i.id().short().to_string())
+                            .collect(),
+                    })
+                }
+            }
+        }
+        match parsed {
+            Err(e) => Err(e.into()),
+            Ok(r) => Err(Error::ImageNotFound(r.with_default_tag().familiar_string())),
+        }
+    }
+
+    fn find_digest(&self, d: &Digest) -> Option<&Item> {
+        let tagged_first = |pred: &dyn Fn(&Item) -> bool| {
+            let hits: Vec<&Item> = self.items.iter().filter(|i| pred(i)).collect();
+            hits.iter().find(|i| i.entry.name.is_some()).or(hits.first()).copied()
+        };
+        tagged_first(&|i: &Item| i.image.as_ref().is_ok_and(|img| img.id() == d))
+            .or_else(|| {
+                tagged_first(&|i: &Item| {
+                    i.entry.digest == *d
+                        || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
+                })
+            })
+    }
+
+    fn find_reference(&self, r: &Reference) -> Option<&Item> {
+        match r.digest() {
+            // name@digest: the digest decides; the name must match one of its tags, if any.
+            Some(d) => {
+                let hits: Vec<&Item> = self
+                    .items
+                    .iter()
+                    .filter(|i| {
+                        i.entry.digest == *d
+                            || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
+                    })
+                    .collect();
+                hits.iter()
+                    .find(|i| i.entry.reference.as_ref().is_some_and(|er| er.name() == r.name()))
+                    .or(hits.first())
+                    .copied()
+            }
+            None => {
+                let want = r.clone().with_default_tag();
+                self.items.iter().find(|i| i.entry.matches(&want))
+            }
+        }
+    }
+}
+
+fn same_image(a: &Item, b: &Item) -> bool {
+    match (&a.image, &b.image) {
+        (Ok(x), Ok(y)) => x.id() == y.id(),
+        _ => false,
+    }
+}
+
+/// Opens the image a user named on the command line: `oci:DIR[:REF]` in any layout, anything
+/// else in `default` (the store, or `--layout`). Returns the layout, its catalog and the index of
+/// the item found.
+pub fn open_named(default: &Layout, query: &str) -> Result<(Layout, Catalog, usize)> {
+    let (layout, q) = match ImageName::parse(query) {
+        Ok(ImageName::Layout { dir, reference }) => (Layout::open(dir)?, reference),
+        _ => (default.clone(), Some(query.to_string())),
+    };
+    let catalog = Catalog::load(&layout)?;
+    let idx = match q {
+        None => match catalog.items.len() {
+            1 => 0,
+            0 => return Err(Error::ImageNotFound(format!("{query}: the layout has no image"))),
+            n => {
+                return Err(Error::InvalidInput(format!(
+                    "{query}: the layout has {n} images; name one as oci:DIR:REF"
+                )))
+            }
+        },
+        Some(q) => {
+            // In a foreign layout the name is matched verbatim first, as skopeo does.
+            let exact = catalog
+                .items
+                .iter()
+                .position(|i| i.entry.name.as_deref() == Some(q.as_str()));
+            match exact {
+                Some(i) => i,
+                None => {
+                    let item = catalog.find(&q)?;
+                    catalog
+                        .items
+                        .iter()
+                        .position(|i| std::ptr::eq(i, item))
+                        .expect("item from this catalog")
+                }
+            }
+        }
+    };
+    if let Err(e) = &catalog.items[idx].image {
+        return Err(Error::corrupt(format!("image {query}"), e));
+    }
+    Ok((layout, catalog, idx))
+}
+
+/// Serialises JSON with every object's keys sorted, so that the same content always gives the
+/// same bytes and so the same digest (HashMaps in the OCI types have no stable order).
+pub fn canonical_json(v: &Value) -> Vec<u8> {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sort(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_vec(&sort(v)).expect("JSON values serialise")
+}
+
+/// Writes a config and a manifest for `layers` and returns the manifest's descriptor and the
+/// config digest (the image ID). Nothing is tagged.
+pub fn write_image(layout: &Layout, config: &Value, layers: Vec<Descriptor>) -> Result<(Descriptor, Digest)> {
+    check_config(config).map_err(|why| Error::InvalidInput(format!("image config: {why}")))?;
+    let config_bytes = canonical_json(config);
+    let config_digest = layout.put_blob_bytes(&config_bytes)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            config_bytes.len() as u64,
+            &config_digest,
+        ))
+        .layers(layers)
+        .build()
+        .map_err(|e| Error::InvalidInput(format!("manifest: {e}")))?;
+    let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
+    let manifest_digest = layout.put_blob_bytes(&manifest_bytes)?;
+    let desc = Descriptor::new(
+        MediaType::ImageManifest,
+        manifest_bytes.len() as u64,
+        &manifest_digest,
+    );
+    Ok((desc, config_digest))
+}
+
+/// A descriptor for an `index.json` entry: media type, digest, size and platform of `desc`,
+/// with no annotations.
+fn bare(desc: &Descriptor) -> Descriptor {
+    let mut d = Descriptor::new(desc.media_type().clone(), desc.size(), desc.digest().clone());
+    d.set_platform(desc.platform().clone());
+    d
+}
+
+/// Now, as RFC 3339 with nanoseconds in UTC, the form image configs use.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Tags `desc` as `reference`. An image that loses its last name this way stays in the index
+/// without one (Docker's dangling `<none>` image) rather than disappearing.
+pub fn tag(layout: &Layout, reference: &Reference, desc: &Descriptor) -> Result<()> {
+    let name = reference.to_string();
+    let now = now_rfc3339();
+    layout.update_index(|m| {
+        let new_digest = desc.digest().clone();
+        let mut replaced = Vec::new();
+        m.retain(|e| {
+            let named = annotation(e, REF_NAME);
+            let same_name = named.is_some_and(|n| {
+                n == name
+                    || Reference::parse_with_default_tag(n).is_ok_and(|r| r == *reference)
+            });
+            if same_name {
+                replaced.push(e.clone());
+                return false;
+            }
+            // An untagged entry for the image being tagged is now redundant.
+            !(named.is_none() && *e.digest() == new_digest)
+        });
+        m.push(annotate(&annotate(&bare(desc), REF_NAME, &name), TAG_TIME, &now));
+        for old in replaced {
+            if !m.iter().any(|e| e.digest() == old.digest()) {
+                m.push(bare(&old));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Adds `desc` to the index without a name, unless the index already has an entry for it.
+pub fn add_untagged(layout: &Layout, desc: &Descriptor) -> Result<()> {
+    layout.update_index(|m| {
+        if !m.iter().any(|e| e.digest() == desc.digest()) {
+            m.push(bare(desc));
+        }
+        Ok(())
+    })
+}
+
+/// What `remove` did, in Docker's words.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Removed {
+    /// The names that were untagged, as Docker prints them.
+    pub untagged: Vec<String>,
+    /// The image IDs that were deleted with their blobs.
+    pub deleted: Vec<String>,
+}
+
+/// Removes what `query` names, as `docker rmi` does: a name is untagged, and the image goes with
+/// its last name; an ID removes the image, which needs `force` when it has several names. An
+/// image a container uses (`in_use`) is never deleted: without `force` that is a conflict, with
+/// it the names go and the image stays, untagged.
+pub fn remove(
+    layout: &Layout,
+    query: &str,
+    force: bool,
+    in_use: &HashSet<Digest>,
+) -> Result<Removed> {
+    let catalog = Catalog::load(layout)?;
+    let item = catalog.find(query)?;
+    let image = item.image.as_ref().map_err(|e| Error::corrupt(format!("image {query}"), e))?;
+    let id = image.id().clone();
+    let names: Vec<&Entry> = catalog.entries_of(&id).collect();
+    let by_name = item.entry.name.is_some()
+        && Reference::parse(query).is_ok_and(|r| {
+            item.entry.reference.as_ref().is_some_and(|er| {
+                r.digest().is_none() && *er == r.clone().with_default_tag()
+            })
+        });
+    let tagged: Vec<&Entry> = names.iter().copied().filter(|e| e.name.is_some()).collect();
+    let to_untag: Vec<&Entry> = if by_name { vec![&item.entry] } else { tagged.clone() };
+    let last_name = to_untag.len() == tagged.len();
+    if !by_name && tagged.len() > 1 && !force {
+        return Err(Error::Conflict(format!(
+            "unable to delete {} (must be forced): image is referenced in multiple repositories ({})",
+            id.short(),
+            tagged.iter().filter_map(|e| e.familiar()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if last_name && in_use.contains(&id) && !force {
+        return Err(Error::Conflict(format!(
+            "unable to remove {query} (must force): a container is using image {}",
+            id.short()
+        )));
+    }
+    let delete = last_name && !in_use.contains(&id);
+    let untag_names: HashSet<String> = to_untag.iter().filter_map(|e| e.name.clone()).collect();
+    let digests: HashSet<Digest> = names.iter().map(|e| e.digest.clone()).collect();
+    let mut removed = Removed {
+        untagged: to_untag.iter().filter_map(|e| e.familiar()).collect(),
+        ..Removed::default()
+    };
+    layout.update_index(|m| {
+        m.retain(|e| {
+            let Ok(d) = Digest::try_from(e.digest()) else { return true };
+            match annotation(e, REF_NAME) {
+                Some(n) => !untag_names.contains(n),
+                None => !(delete && digests.contains(&d)),
+            }
+        });
+        if !delete {
+            // Keep the image reachable, untagged, when its names go but it must stay.
+            for d in &digests {
+                if !m.iter().any(|e| Digest::try_from(e.digest()).is_ok_and(|x| x == *d)) {
+                    if let Some(e) = names.iter().find(|e| e.digest == *d) {
+                        m.push(bare(&e.descriptor));
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if delete {
+        let mut candidates = HashSet::new();
+        for e in &names {
+            candidates.extend(blobs_of(layout, &e.descriptor));
+        }
+        delete_unreachable(layout, &candidates)?;
+        removed.deleted.push(id.to_string());
+    }
+    Ok(removed)
+}
+
+/// The blobs an index entry reaches: itself, and for manifests their config and layers, for
+/// indexes their manifests, recursively. Blobs that are missing or unreadable are skipped.
+pub fn blobs_of(layout: &Layout, desc: &Descriptor) -> HashSet<Digest> {
+    let mut out = HashSet::new();
+    let mut todo = vec![desc.clone()];
+    while let Some(d) = todo.pop() {
+        let Ok(digest) = Digest::try_from(d.digest()) else { continue };
+        if !out.insert(digest.clone()) {
+            continue;
+        }
+        let is_json = matches!(d.media_type(), MediaType::ImageManifest | MediaType::ImageIndex)
+            || matches!(d.media_type(), MediaType::Other(m) if m == DOCKER_MANIFEST || m == DOCKER_MANIFEST_LIST);
+        if !is_json {
+            continue;
+        }
+        let Ok(v) = layout.read_json::<Value>(&digest) else { continue };
+        if let Ok(m) = serde_json::from_value::<ImageManifest>(v.clone()) {
+            todo.push(m.config().clone());
+            todo.extend(m.layers().iter().cloned());
+        } else if let Ok(i) = serde_json::from_value::<ImageIndex>(v) {
+            todo.extend(i.manifests().iter().cloned());
+        }
+    }
+    out
+}
+
+/// Every blob reachable from `index.json`.
+pub fn reachable_blobs(layout: &Layout) -> Result<HashSet<Digest>> {
+    let index = layout.read_index()?;
+    let mut out = HashSet::new();
+    for d in index.manifests() {
+        out.extend(blobs_of(layout, d));
+    }
+    Ok(out)
+}
+
+/// Blobs in the layout that nothing in `index.json` reaches (what a prune may delete).
+pub fn unreferenced_blobs(layout: &Layout) -> Result<Vec<Digest>> {
+    let reachable = reachable_blobs(layout)?;
+    Ok(layout
+        .all_blobs()?
+        .into_iter()
+        .filter(|d| !reachable.contains(d))
+        .collect())
+}
+
+/// Deletes those of `candidates` that nothing in the index reaches, under the layout lock so
+/// that no tag can appear in between.
+pub fn delete_unreachable(layout: &Layout, candidates: &HashSet<Digest>) -> Result<Vec<Digest>> {
+    let _lock = layout.lock()?;
+    let reachable = reachable_blobs(layout)?;
+    let mut deleted = Vec::new();
+    for d in candidates {
+        if !reachable.contains(d) {
+            layout.remove_blob(d)?;
+            deleted.push(d.clone());
+        }
+    }
+    deleted.sort();
+    Ok(deleted)
+}
+
+/// The image as `docker image inspect` shows it.
+pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
+    let id = image.id();
+    let entries: Vec<&Entry> = catalog.entries_of(id).collect();
+    let mut tags: Vec<String> = entries.iter().filter_map(|e| e.familiar()).collect();
+    tags.sort();
+    tags.dedup();
+    let mut repo_digests: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.reference.as_ref())
+        .map(|r| format!("{}@{}", r.familiar_name(), image.digest))
+        .collect();
+    repo_digests.sort();
+    repo_digests.dedup();
+    let last_tag = entries.iter().filter_map(|e| e.tag_time()).max().unwrap_or("");
+    let c = image.run_config();
+    let field = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+    let mut config = json!({
+        "Hostname": "",
+        "Domainname": "",
+        "User": c.get("User").cloned().unwrap_or(json!("")),
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+    });
+    let obj = config.as_object_mut().expect("object");
+    if let Some(p) = c.get("ExposedPorts") {
+        obj.insert("ExposedPorts".into(), p.clone());
+    }
+    obj.insert("Tty".into(), json!(false));
+    obj.insert("OpenStdin".into(), json!(false));
+    obj.insert("StdinOnce".into(), json!(false));
+    obj.insert("Env".into(), field("Env"));
+    obj.insert("Cmd".into(), field("Cmd"));
+    for k in ["Healthcheck", "ArgsEscaped"] {
+        if let Some(v) = c.get(k) {
+            obj.insert(k.into(), v.clone());
+        }
+    }
+    obj.insert("Image".into(), json!(""));
+    obj.insert("Volumes".into(), field("Volumes"));
+    obj.insert("WorkingDir".into(), c.get("WorkingDir").cloned().unwrap_or(json!("")));
+    obj.insert("Entrypoint".into(), field("Entrypoint"));
+    obj.insert("OnBuild".into(), field("OnBuild"));
+    obj.insert("Labels".into(), field("Labels"));
+    for k in ["StopSignal", "StopTimeout", "Shell"] {
+        if let Some(v) = c.get(k) {
+            obj.insert(k.into(), v.clone());
+        }
+    }
+    let cfg = &image.config;
+    let s = |k: &str| cfg.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut out = json!({
+        "Id": id.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": history_comment(cfg),
+        "Created": s("created"),
+        "DockerVersion": s("docker_version"),
+        "Author": s("author"),
+        "Config": config,
+        "Architecture": s("architecture"),
+    });
+    let o = out.as_object_mut().expect("object");
+    if let Some(v) = cfg.get("variant") {
+        o.insert("Variant".into(), v.clone());
+    }
+    o.insert("Os".into(), json!(s("os")));
+    if let Some(v) = cfg.get("os.version") {
+        o.insert("OsVersion".into(), v.clone());
+    }
+    o.insert("Size".into(), json!(image.size()));
+    o.insert(
+        "RootFS".into(),
+        json!({"Type": "layers", "Layers": image.diff_ids()}),
+    );
+    o.insert("Metadata".into(), json!({"LastTagTime": last_tag}));
+    o.insert(
+        "Descriptor".into(),
+        json!({
+            "mediaType": media_type_of(&catalog.items, &image.digest),
+            "digest": image.digest.to_string(),
+        }),
+    );
+    out
+}
+
+fn media_type_of(items: &[Item], digest: &Digest) -> String {
+    items
+        .iter()
+        .find(|i| i.entry.digest == *digest)
+        .map(|i| i.entry.descriptor.media_type().to_string())
+        .unwrap_or_default()
+}
+
+/// Docker's image Comment: the comment of the last history entry.
+fn history_comment(cfg: &Value) -> String {
+    cfg.get("history")
+        .and_then(Value::as_array)
+        .and_then(|h| h.last())
+        .and_then(|h| h.get("comment"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// One row of `img-history`, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    /// The image ID for the newest row, None (`<missing>`) for the others, as Docker shows.
+    pub id: Option<Digest>,
+    pub created: Option<String>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+    pub empty_layer: bool,
+}
+
+/// The image's history paired with its layers, newest first.
+pub fn history(image: &Image) -> Vec<HistoryRow> {
+    let layers = image.manifest.layers();
+    let mut layer_iter = layers.iter();
+    let mut rows = Vec::new();
+    let hist = image
+        .config
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for h in &hist {
+        let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layer_iter.next().map(|l| l.size()).unwrap_or(0)
+        };
+        let s = |k: &str| h.get(k).and_then(Value::as_str).map(str::to_string);
+        rows.push(HistoryRow {
+            id: None,
+            created: s("created"),
+            created_by: s("created_by").unwrap_or_default(),
+            size,
+            comment: s("comment").unwrap_or_default(),
+            empty_layer: empty,
+        });
+    }
+    // Layers with no history entry (configs written without history) still show.
+    for l in layer_iter {
+        rows.push(HistoryRow {
+            id: None,
+            created: None,
+            created_by: String::new(),
+            size: l.size(),
+            comment: String::new(),
+            empty_layer: false,
+        });
+    }
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first.id = Some(image.id().clone());
+    }
+    rows
+}

@@ -1,0 +1,212 @@
+//! Layers: recognising compression, and turning a tar stream into a stored layer blob.
+//!
+//! A layer is made in one pass: the input is decompressed, hashed (its diffID), checked entry by
+//! entry as a tar archive, and gzip-compressed into a blob that is hashed again (its digest).
+//! Nothing is held in memory beyond the stream buffers.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use flate2::write::GzEncoder;
+use oci_spec::image::{Descriptor, MediaType};
+
+use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::error::{Error, Result};
+use crate::store::Layout;
+
+/// How a layer's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Recognises compression by its magic bytes; anything else is taken as uncompressed.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Names compressions berth does not read, so that the error says what the input is.
+fn unsupported_compression(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else {
+        None
+    }
+}
+
+/// Wraps `input` in the decompressor its first bytes call for.
+pub fn decompress<'a>(input: impl Read + 'a, what: &str) -> Result<Box<dyn Read + 'a>> {
+    let mut r = BufReader::with_capacity(256 << 10, input);
+    let head = r
+        .fill_buf()
+        .map_err(|e| Error::stream(format!("read {what}"), e))?
+        .to_vec();
+    if let Some(name) = unsupported_compression(&head) {
+        return Err(Error::InvalidInput(format!(
+            "{what}: {name} compression is not supported (use gzip, zstd or none)"
+        )));
+    }
+    Ok(match Compression::detect(&head) {
+        Compression::None => Box::new(r),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(r)
+                .map_err(|e| Error::stream(format!("read {what}"), e))?,
+        ),
+    })
+}
+
+/// A layer just stored: its descriptor (for the manifest) and diffID (for the config).
+#[derive(Debug, Clone)]
+pub struct NewLayer {
+    pub descriptor: Descriptor,
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+}
+
+/// Copies everything read through it into a writer as well.
+struct Tee<R, W> {
+    reader: R,
+    sink: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        self.sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Stores a tar stream (plain, gzip or zstd) as a gzip layer blob. The input must be a tar
+/// archive: anything else is refused and nothing is stored. `what` names the input in errors.
+pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLayer> {
+    let plain = decompress(input, what)?;
+    let blob = layout.blob_writer()?;
+    let mut tee = Tee {
+        reader: HashingReader::new(plain, Algorithm::Sha256),
+        sink: GzEncoder::new(blob, flate2::Compression::new(6)),
+    };
+    let not_tar = |e: io::Error| -> Error {
+        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::Other {
+            Error::InvalidInput(format!("{what} is not a tar archive: {e}"))
+        } else {
+            Error::stream(format!("read {what}"), e)
+        }
+    };
+    let mut entries = 0u64;
+    {
+        let mut archive = tar::Archive::new(&mut tee);
+        for entry in archive.entries().map_err(not_tar)? {
+            let mut entry = entry.map_err(not_tar)?;
+            entry.path().map_err(not_tar)?;
+            // Reading the data validates that the archive is complete.
+            io::copy(&mut entry, &mut io::sink()).map_err(not_tar)?;
+            entries += 1;
+        }
+    }
+    // The end-of-archive blocks and any padding after them belong to the layer too.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::stream(format!("read {what}"), e))?;
+    let (diff_id, uncompressed_size) = tee.reader.finish();
+    if uncompressed_size == 0 {
+        return Err(Error::InvalidInput(format!("{what} is empty, not a tar archive")));
+    }
+    if entries == 0 && uncompressed_size < 1024 {
+        return Err(Error::InvalidInput(format!(
+            "{what} is not a tar archive: it has no entries and no end-of-archive marker"
+        )));
+    }
+    let blob = tee
+        .sink
+        .finish()
+        .map_err(|e| Error::stream("compress layer", e))?;
+    let (digest, size) = blob.commit(None)?;
+    Ok(NewLayer {
+        descriptor: Descriptor::new(MediaType::ImageLayerGzip, size, &digest),
+        diff_id,
+        uncompressed_size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let l = Layout::open_or_create(t.path()).unwrap();
+        (t, l)
+    }
+
+    #[test]
+    fn same_layer_from_plain_gzip_and_zstd() {
+        let (_t, l) = layout();
+        let tar = tarball(&[("etc/hostname", b"box\n"), ("bin/sh", b"#!")]);
+        let plain = import_tar(&l, &tar[..], "plain").unwrap();
+        assert_eq!(plain.diff_id, Digest::sha256_of(&tar));
+        assert_eq!(plain.uncompressed_size, tar.len() as u64);
+
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let from_gz = import_tar(&l, &gz[..], "gz").unwrap();
+        assert_eq!(from_gz.diff_id, plain.diff_id);
+
+        let zst = zstd::encode_all(&tar[..], 3).unwrap();
+        let from_zst = import_tar(&l, &zst[..], "zst").unwrap();
+        assert_eq!(from_zst.diff_id, plain.diff_id);
+        assert_eq!(from_zst.descriptor.digest(), plain.descriptor.digest());
+
+        // The stored blob decompresses to the original tar.
+        let d = Digest::try_from(plain.descriptor.digest()).unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(l.open_blob(&d).unwrap())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, tar);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_tarball() {
+        let (_t, l) = layout();
+        let before = l.all_blobs().unwrap();
+        for (input, why) in [
+            (&b""[..], "is empty"),
+            (&b"hello, I am a text file\n"[..], "not a tar archive"),
+            (&[b'x'; 4096][..], "not a tar archive"),
+            (&b"BZh91AY&SY"[..], "bzip2"),
+        ] {
+            let err = import_tar(&l, input, "input").unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        let mut truncated = tarball(&[("big", &[7u8; 5000])]);
+        truncated.truncate(2048);
+        let err = import_tar(&l, &truncated[..], "cut").unwrap_err().to_string();
+        assert!(err.contains("not a tar archive"), "{err}");
+        assert_eq!(l.all_blobs().unwrap(), before, "nothing stored");
+    }
+}

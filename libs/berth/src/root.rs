@@ -1,0 +1,108 @@
+//! berth's state directory (`--root`, `BERTH_ROOT`) and what lives in it (DESIGN.md §4).
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::store::Layout;
+
+/// The default root: `/var/lib/berth` for root, `$XDG_DATA_HOME/berth` (or
+/// `~/.local/share/berth`) for everyone else.
+pub fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/berth");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("berth");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/berth"),
+        None => PathBuf::from("/var/lib/berth"),
+    }
+}
+
+/// berth's state directory.
+#[derive(Debug, Clone)]
+pub struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    /// The root at `dir`, or the default one.
+    pub fn new(dir: Option<PathBuf>) -> Root {
+        Root {
+            dir: dir.unwrap_or_else(default_root),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.dir.join("containers")
+    }
+
+    /// The image store, created on first use.
+    pub fn images(&self) -> Result<Layout> {
+        Layout::open_or_create(self.images_dir())
+    }
+
+    /// The image IDs (config digests) that containers under this root were created from. Each
+    /// container keeps its image ID as `"Image"` in `containers/<id>/state.json`, the key Docker
+    /// uses in `container inspect`.
+    pub fn images_in_use(&self) -> Result<HashSet<Digest>> {
+        let mut used = HashSet::new();
+        let dir = self.containers_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(used),
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.with_path("list", &dir)?;
+            let state = entry.path().join("state.json");
+            let Ok(data) = fs::read(&state) else { continue };
+            let v: serde_json::Value = match serde_json::from_slice(&data) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if let Some(d) = v
+                .get("Image")
+                .and_then(|i| i.as_str())
+                .and_then(|s| Digest::parse(s).ok())
+            {
+                used.insert(d);
+            }
+        }
+        Ok(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_in_use_reads_container_states() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        assert!(root.images_in_use().unwrap().is_empty());
+        let id = Digest::sha256_of(b"config");
+        let c = root.containers_dir().join("abc");
+        fs::create_dir_all(&c).unwrap();
+        fs::write(c.join("state.json"), format!(r#"{{"Image":"{id}"}}"#)).unwrap();
+        fs::create_dir_all(root.containers_dir().join("broken")).unwrap();
+        fs::write(root.containers_dir().join("broken/state.json"), "{").unwrap();
+        let used = root.images_in_use().unwrap();
+        assert_eq!(used.len(), 1);
+        assert!(used.contains(&id));
+    }
+}

@@ -1,0 +1,438 @@
+//! The OCI image layout on disk: blobs, `index.json` and the lock that serialises its writers.
+//!
+//! Blobs are written to a temporary file in the layout's own directory (so the rename stays on one
+//! file system, and skopeo does the same), checked against their digest, fsynced and renamed into
+//! place, then the directory is fsynced. `index.json` is only ever replaced by rename while an
+//! exclusive `flock` on `index.json.lock` is held, so concurrent taggers never lose each other's
+//! entries and a reader never sees half a file.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use tempfile::NamedTempFile;
+
+use crate::digest::{Algorithm, Digest, HashingWriter, VerifyingReader};
+use crate::error::{Error, IoContext, Result};
+
+/// The annotation that names an image in `index.json`, with the full normalised reference.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// When berth last tagged this entry (RFC 3339), shown as Metadata.LastTagTime.
+pub const TAG_TIME: &str = "io.berth.image.tag-time";
+/// Manifests, configs and indexes are small; anything larger is refused rather than read whole.
+pub const MAX_JSON_BLOB: u64 = 4 << 20;
+
+const LAYOUT_FILE: &str = "oci-layout";
+const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
+const INDEX_FILE: &str = "index.json";
+const LOCK_FILE: &str = "index.json.lock";
+
+/// An OCI image layout directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// Opens an existing layout; the directory must hold `oci-layout` and `index.json`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Layout> {
+        let dir = dir.as_ref().to_path_buf();
+        let marker = dir.join(LAYOUT_FILE);
+        let text = match fs::read_to_string(&marker) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotALayout {
+                    path: dir,
+                    why: "it has no oci-layout file".into(),
+                })
+            }
+            Err(e) => return Err(Error::io("read", marker, e)),
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(format!("{}", marker.display()), e))?;
+        if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            return Err(Error::NotALayout {
+                path: dir,
+                why: format!("unsupported oci-layout {}", text.trim()),
+            });
+        }
+        Ok(Layout { dir })
+    }
+
+    /// Opens a layout, creating the directory, `oci-layout`, `blobs/sha256` and an empty
+    /// `index.json` where they are missing.
+    pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Layout> {
+        let dir = dir.as_ref().to_path_buf();
+        if dir.join(LAYOUT_FILE).exists() {
+            let layout = Layout::open(&dir)?;
+            if !layout.index_path().exists() {
+                layout.write_index(&empty_index())?;
+            }
+            return Ok(layout);
+        }
+        fs::create_dir_all(dir.join("blobs").join("sha256")).with_path("create", &dir)?;
+        let layout = Layout { dir };
+        let _lock = layout.lock()?;
+        if !layout.index_path().exists() {
+            layout.write_index(&empty_index())?;
+        }
+        atomic_write(&layout.dir, LAYOUT_FILE, LAYOUT_CONTENT.as_bytes())?;
+        Ok(layout)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.dir.join(INDEX_FILE)
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Starts writing a new blob; `commit` checks and moves it into place.
+    pub fn blob_writer(&self) -> Result<BlobWriter<'_>> {
+        let tmp = tempfile::Builder::new()
+            .prefix(".berth-blob-")
+            .tempfile_in(&self.dir)
+            .with_path("create a temporary file in", &self.dir)?;
+        Ok(BlobWriter {
+            layout: self,
+            inner: HashingWriter::new(BufWriter::with_capacity(256 << 10, tmp), Algorithm::Sha256),
+        })
+    }
+
+    /// Stores `data` as a sha256 blob.
+    pub fn put_blob_bytes(&self, data: &[u8]) -> Result<Digest> {
+        let digest = Digest::sha256_of(data);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut w = self.blob_writer()?;
+        w.write_all(data)
+            .map_err(|e| Error::stream("write blob", e))?;
+        w.commit(Some(&digest))?;
+        Ok(digest)
+    }
+
+    /// Streams `reader` into a blob. With `expected`, content that does not hash to it is
+    /// refused and nothing is stored.
+    pub fn put_blob(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let mut w = self.blob_writer()?;
+        io::copy(reader, &mut w).map_err(|e| Error::stream("write blob", e))?;
+        w.commit(expected)
+    }
+
+    /// Opens a blob for streaming; wrap in [`VerifyingReader`] to check it as it is read.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::BlobMissing(digest.clone())
+            } else {
+                Error::io("open", path, e)
+            }
+        })
+    }
+
+    /// Opens a blob that is checked against its digest (and size) as it is read.
+    pub fn open_blob_verified(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<VerifyingReader<File>> {
+        Ok(VerifyingReader::new(self.open_blob(digest)?, digest.clone(), size))
+    }
+
+    /// Reads a small blob whole, verifying its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let f = self.open_blob(digest)?;
+        let len = f.metadata().with_path("stat", self.blob_path(digest))?.len();
+        if len > MAX_JSON_BLOB {
+            return Err(Error::corrupt(
+                format!("blob {digest}"),
+                format!("{len} bytes is more than the {MAX_JSON_BLOB} allowed for a manifest or config"),
+            ));
+        }
+        let mut data = Vec::with_capacity(len as usize);
+        VerifyingReader::new(f, digest.clone(), None)
+            .read_to_end(&mut data)
+            .map_err(|e| Error::corrupt(format!("blob {digest}"), e))?;
+        Ok(data)
+    }
+
+    /// Reads and parses a JSON blob (manifest, index, config), verifying its digest.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, digest: &Digest) -> Result<T> {
+        let data = self.read_blob(digest)?;
+        serde_json::from_slice(&data).map_err(|e| Error::corrupt(format!("blob {digest}"), e))
+    }
+
+    /// Removes a blob; a blob already gone is not an error.
+    pub fn remove_blob(&self, digest: &Digest) -> Result<()> {
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", path, e)),
+        }
+    }
+
+    /// Every blob in the layout.
+    pub fn all_blobs(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        let blobs = self.dir.join("blobs");
+        for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+            let dir = blobs.join(alg.as_str());
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("list", dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.with_path("list", &dir)?;
+                let name = entry.file_name();
+                if let Ok(d) = Digest::parse(&format!("{}:{}", alg.as_str(), name.to_string_lossy())) {
+                    out.push(d);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Reads `index.json`. A missing or malformed one is an error naming the file.
+    pub fn read_index(&self) -> Result<ImageIndex> {
+        let path = self.index_path();
+        let data = fs::read(&path).with_path("read", &path)?;
+        parse_index(&data).map_err(|why| Error::corrupt(format!("{}", path.display()), why))
+    }
+
+    /// Runs `f` on the index's manifest list under the exclusive lock and writes the result back
+    /// atomically. If `f` fails, nothing is written.
+    pub fn update_index<R>(&self, f: impl FnOnce(&mut Vec<Descriptor>) -> Result<R>) -> Result<R> {
+        let _lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let mut manifests = index.manifests().clone();
+        let r = f(&mut manifests)?;
+        index.set_manifests(manifests);
+        self.write_index(&index)?;
+        Ok(r)
+    }
+
+    /// Holds the layout's exclusive lock until dropped; used by whoever must read, decide and
+    /// write without another writer in between (tagging, removal, garbage collection).
+    pub fn lock(&self) -> Result<Flock<File>> {
+        let path = self.dir.join(LOCK_FILE);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_path("open", &path)?;
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::io("lock", &path, io::Error::from(e)))
+    }
+
+    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let data = serde_json::to_vec(index).map_err(|e| Error::corrupt("index.json", e))?;
+        atomic_write(&self.dir, INDEX_FILE, &data)
+    }
+}
+
+fn parse_index(data: &[u8]) -> std::result::Result<ImageIndex, String> {
+    let v: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
+    if v.get("schemaVersion").and_then(|s| s.as_u64()) != Some(2) {
+        return Err("schemaVersion is not 2".into());
+    }
+    serde_json::from_value(v).map_err(|e| format!("not an OCI image index: {e}"))
+}
+
+fn empty_index() -> ImageIndex {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(Vec::<Descriptor>::new())
+        .build()
+        .expect("static index")
+}
+
+/// Writes `name` in `dir` by temporary file, fsync and rename, then fsyncs the directory.
+pub fn atomic_write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dir)
+        .with_path("create a temporary file in", dir)?;
+    tmp.write_all(data).with_path("write", tmp.path().to_path_buf())?;
+    tmp.as_file().sync_all().with_path("sync", dir.join(name))?;
+    let target = dir.join(name);
+    tmp.persist(&target)
+        .map_err(|e| Error::io("rename into place", &target, e.error))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory so that a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_path("sync", dir)
+}
+
+/// A blob being written. Dropping it without `commit` removes the temporary file.
+pub struct BlobWriter<'a> {
+    layout: &'a Layout,
+    inner: HashingWriter<BufWriter<NamedTempFile>>,
+}
+
+impl BlobWriter<'_> {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.inner.size()
+    }
+
+    /// Finishes the blob: checks it against `expected` (when given), fsyncs it and renames it
+    /// to its digest. Content that does not match is discarded and the error says so.
+    pub fn commit(self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        let (digest, size, buf) = self.inner.finish();
+        if let Some(want) = expected {
+            if *want != digest {
+                return Err(Error::corrupt(
+                    format!("blob {want}"),
+                    format!("content hashes to {digest}"),
+                ));
+            }
+        }
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| Error::stream("write blob", e.into_error()))?;
+        let target = self.layout.blob_path(&digest);
+        tmp.as_file().sync_all().with_path("sync", tmp.path().to_path_buf())?;
+        let parent = target.parent().expect("blob path has a parent");
+        fs::create_dir_all(parent).with_path("create", parent)?;
+        tmp.persist(&target)
+            .map_err(|e| Error::io("rename into place", &target, e.error))?;
+        sync_dir(parent)?;
+        Ok((digest, size))
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Returns a copy of `desc` with annotation `key` set to `value`.
+pub fn annotate(desc: &Descriptor, key: &str, value: &str) -> Descriptor {
+    let mut d = desc.clone();
+    let mut ann: HashMap<String, String> = d.annotations().clone().unwrap_or_default();
+    ann.insert(key.to_string(), value.to_string());
+    d.set_annotations(Some(ann));
+    d
+}
+
+/// The annotation `key` of `desc`, if any.
+pub fn annotation<'d>(desc: &'d Descriptor, key: &str) -> Option<&'d str> {
+    desc.annotations().as_ref()?.get(key).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let l = Layout::open_or_create(t.path().join("images")).unwrap();
+        (t, l)
+    }
+
+    #[test]
+    fn creates_a_valid_layout() {
+        let (_t, l) = layout();
+        assert_eq!(
+            fs::read_to_string(l.dir().join("oci-layout")).unwrap(),
+            LAYOUT_CONTENT
+        );
+        assert!(l.read_index().unwrap().manifests().is_empty());
+        assert!(Layout::open(l.dir()).is_ok());
+    }
+
+    #[test]
+    fn open_refuses_a_plain_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let err = Layout::open(t.path()).unwrap_err();
+        assert!(err.to_string().contains("no oci-layout"), "{err}");
+    }
+
+    #[test]
+    fn blob_round_trip_and_verification() {
+        let (_t, l) = layout();
+        let d = l.put_blob_bytes(b"hello").unwrap();
+        assert_eq!(l.read_blob(&d).unwrap(), b"hello");
+        let (d2, n) = l.put_blob(&mut &b"hello"[..], Some(&d)).unwrap();
+        assert_eq!((d2, n), (d.clone(), 5));
+        // A wrong expected digest stores nothing.
+        let before = l.all_blobs().unwrap();
+        let err = l.put_blob(&mut &b"hellO"[..], Some(&d)).unwrap_err();
+        assert!(err.to_string().contains("content hashes to"), "{err}");
+        assert_eq!(l.all_blobs().unwrap(), before);
+        // No temporary files are left behind.
+        let leftovers: Vec<_> = fs::read_dir(l.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".berth-blob-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        // Corrupt the blob on disk: reading it is refused.
+        fs::write(l.blob_path(&d), b"jello").unwrap();
+        let err = l.read_blob(&d).unwrap_err();
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_index_is_an_error_and_update_changes_nothing() {
+        let (_t, l) = layout();
+        fs::write(l.index_path(), b"{not json").unwrap();
+        let err = l.read_index().unwrap_err();
+        assert!(err.to_string().contains("index.json"), "{err}");
+        assert!(l.update_index(|_| Ok(())).is_err());
+        assert_eq!(fs::read(l.index_path()).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let (_t, l) = layout();
+        let d = l.put_blob_bytes(b"{}").unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let l = l.clone();
+                let d = d.clone();
+                s.spawn(move || {
+                    for j in 0..10 {
+                        l.update_index(|m| {
+                            let desc = Descriptor::new(MediaType::ImageManifest, 2, &d);
+                            m.push(annotate(&desc, REF_NAME, &format!("t{i}-{j}")));
+                            Ok(())
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(l.read_index().unwrap().manifests().len(), 80);
+    }
+}
