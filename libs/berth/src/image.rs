@@ -529,24 +529,37 @@ pub fn now_rfc3339() -> String {
 /// without one (Docker's dangling `<none>` image) rather than disappearing.
 pub fn tag(layout: &Layout, reference: &Reference, desc: &Descriptor) -> Result<()> {
     let name = reference.to_string();
+    tag_named(layout, &name, desc, &|n: &str| {
+        n == name || Reference::parse_with_default_tag(n).is_ok_and(|r| r == *reference)
+    })
+}
+
+/// Tags `desc` with `name` verbatim, as skopeo names images in a layout it does not own
+/// (`oci:DIR:latest`).
+pub fn tag_raw(layout: &Layout, name: &str, desc: &Descriptor) -> Result<()> {
+    tag_named(layout, name, desc, &|n: &str| n == name)
+}
+
+fn tag_named(
+    layout: &Layout,
+    name: &str,
+    desc: &Descriptor,
+    same_name: &dyn Fn(&str) -> bool,
+) -> Result<()> {
     let now = now_rfc3339();
     layout.update_index(|m| {
         let new_digest = desc.digest().clone();
         let mut replaced = Vec::new();
         m.retain(|e| {
             let named = annotation(e, REF_NAME);
-            let same_name = named.is_some_and(|n| {
-                n == name
-                    || Reference::parse_with_default_tag(n).is_ok_and(|r| r == *reference)
-            });
-            if same_name {
+            if named.is_some_and(same_name) {
                 replaced.push(e.clone());
                 return false;
             }
             // An untagged entry for the image being tagged is now redundant.
             !(named.is_none() && *e.digest() == new_digest)
         });
-        m.push(annotate(&annotate(&bare(desc), REF_NAME, &name), TAG_TIME, &now));
+        m.push(annotate(&annotate(&bare(desc), REF_NAME, name), TAG_TIME, &now));
         for old in replaced {
             if !m.iter().any(|e| e.digest() == old.digest()) {
                 m.push(bare(&old));

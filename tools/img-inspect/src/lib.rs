@@ -1,0 +1,77 @@
+//! img-inspect: show images in detail, as `docker image inspect`.
+
+use berth::cli::{expand_stdin, ImageArgs};
+use berth::image;
+use berth::output;
+use berth::Result;
+use clap::{CommandFactory, Parser};
+use serde_json::Value;
+
+const AFTER: &str = "\
+Prints a JSON array shaped as `docker image inspect` prints it (Id, RepoTags, RepoDigests,
+Created, Author, Config, Architecture, Os, Size, RootFS, Metadata), or with --format a Go
+template executed for each image.
+
+Examples:
+  img-inspect busybox
+  img-inspect --format '{{.Id}} {{.RepoTags}}' busybox
+  img-inspect --format '{{json .Config}}' busybox
+  img-import rootfs.tar app:1 | img-inspect -
+  img-inspect oci:/tmp/layout:app:1";
+
+/// Display detailed information on one or more images
+#[derive(Parser, Debug)]
+#[command(name = "img-inspect", version, after_help = AFTER)]
+pub struct Cli {
+    /// Images: references, image IDs (or unique prefixes), digests, oci:DIR[:REF], or - for
+    /// the JSON a previous tool printed
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+
+    /// Format the output with a Go template (json for the JSON array)
+    #[arg(short, long)]
+    pub format: Option<String>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let names = expand_stdin(cli.images)?;
+    let default = cli.image.layout()?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in &names {
+        match image::open_named(&default, name) {
+            Ok((_, catalog, idx)) => {
+                let img = catalog.items[idx].image.as_ref().expect("open_named checks the image");
+                found.push(image::inspect(&catalog, img));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    match cli.format.as_deref() {
+        None | Some("json") => output::print_json_pretty(&Value::Array(found))?,
+        Some(t) => {
+            let text = output::render_each(&berth::template::split_table(t).1, &found)?;
+            output::write_stdout(text.as_bytes())?;
+        }
+    }
+    // As Docker: what was found is printed, then every miss is an error.
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => {
+            let last = errors.pop().expect("non-empty");
+            for e in errors {
+                eprintln!("img-inspect: error: {e}");
+            }
+            Err(last)
+        }
+    }
+}
+

@@ -1,0 +1,267 @@
+//! img-ls: list images, as `docker image ls`.
+
+use std::collections::HashSet;
+
+use berth::cli::ImageArgs;
+use berth::image::{Catalog, Image, Item};
+use berth::output::{self, col, Column, Format};
+use berth::reference::Reference;
+use berth::{Error, Result};
+use clap::{CommandFactory, Parser};
+use serde_json::{json, Value};
+
+const AFTER: &str = "\
+Filters (-f, repeatable; all must match):
+  reference=PATTERN   name[:tag] matches a glob (busybox, 'local*', '*/app:1.*')
+  dangling=true|false untagged images only, or tagged only
+  label=KEY[=VALUE]   images with this label
+  before=IMAGE        images created before IMAGE
+  since=IMAGE         images created after IMAGE
+
+Output: a table on a terminal, JSON Lines otherwise (fields as `docker image ls --format json`:
+Repository, Tag, Digest, ID, CreatedAt, CreatedSince, Size, …). --format json|table|TEMPLATE,
+where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'.
+
+Examples:
+  img-ls
+  img-ls busybox
+  img-ls -q --filter dangling=true | xargs img-rm";
+
+/// List images
+#[derive(Parser, Debug)]
+#[command(name = "img-ls", version, after_help = AFTER)]
+pub struct Cli {
+    /// Only images of this repository (and tag)
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub repository: Option<String>,
+
+    /// Only print image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+
+    /// Show all images (berth keeps no intermediate images, so this changes nothing)
+    #[arg(short, long)]
+    pub all: bool,
+
+    /// Filter output (see below)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+
+    /// Output format: json, table, table TEMPLATE, or a Go TEMPLATE
+    #[arg(long)]
+    pub format: Option<String>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+enum Filter {
+    Reference(String),
+    Dangling(bool),
+    Label(String, Option<String>),
+    Before(String),
+    Since(String),
+}
+
+fn parse_filter(f: &str) -> Result<Filter> {
+    let (k, v) = f.split_once('=').ok_or_else(|| {
+        Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE"))
+    })?;
+    Ok(match k {
+        "reference" => Filter::Reference(v.to_string()),
+        "dangling" => match v {
+            "true" | "1" => Filter::Dangling(true),
+            "false" | "0" => Filter::Dangling(false),
+            _ => return Err(Error::Usage(format!("invalid filter {f:?}: dangling takes true or false"))),
+        },
+        "label" => match v.split_once('=') {
+            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
+            None => Filter::Label(v.to_string(), None),
+        },
+        "before" => Filter::Before(v.to_string()),
+        "since" => Filter::Since(v.to_string()),
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid filter {other:?}: supported are reference, dangling, label, before, since"
+            )))
+        }
+    })
+}
+
+/// Go's path.Match for the patterns Docker's reference filter takes: `*` and `?` do not cross `/`.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn m(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| m(&p[1..], &t[i..])),
+            Some('?') => !t.is_empty() && t[0] != '/' && m(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
+        }
+    }
+    m(&p, &t)
+}
+
+/// Docker's reference filter: the pattern matches the familiar `name:tag`, or the familiar name
+/// alone when the pattern has no tag.
+fn reference_matches(pattern: &str, r: &Reference) -> bool {
+    glob(pattern, &r.familiar_string())
+        || (!pattern.contains(':') && glob(pattern, &r.familiar_name()))
+        || glob(pattern, &r.to_string())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let filters: Vec<Filter> = cli.filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?;
+    let wanted: Option<Reference> = cli.repository.as_deref().map(Reference::parse).transpose()?;
+    let layout = cli.image.layout()?;
+    let catalog = Catalog::load(&layout)?;
+    let created_of = |q: &str| -> Result<String> {
+        let item = catalog.find(q)?;
+        Ok(item.image.as_ref().ok().and_then(|i| i.created()).unwrap_or("").to_string())
+    };
+    let mut bounds = Vec::new();
+    for f in &filters {
+        match f {
+            Filter::Before(q) => bounds.push((true, created_of(q)?)),
+            Filter::Since(q) => bounds.push((false, created_of(q)?)),
+            _ => {}
+        }
+    }
+    let mut listed: Vec<(&Item, &Image)> = Vec::new();
+    for item in &catalog.items {
+        let img = match &item.image {
+            Ok(i) => i,
+            Err(e) => {
+                berth::cli::warn(
+                    "img-ls",
+                    format!("skipping {}: {e}", item.entry.name.as_deref().unwrap_or("an untagged image")),
+                );
+                continue;
+            }
+        };
+        let r = item.entry.reference.as_ref();
+        if let Some(w) = &wanted {
+            let Some(r) = r else { continue };
+            if r.name() != w.name() || w.tag().is_some_and(|t| Some(t) != r.tag()) {
+                continue;
+            }
+        }
+        let created = img.created().unwrap_or("");
+        let keep = filters.iter().all(|f| match f {
+            Filter::Reference(p) => r.is_some_and(|r| reference_matches(p, r)),
+            Filter::Dangling(d) => item.entry.name.is_none() == *d,
+            Filter::Label(k, v) => {
+                let l = img.run_config().get("Labels").and_then(|l| l.get(k));
+                match (l, v) {
+                    (Some(Value::String(have)), Some(v)) => have == v,
+                    (Some(_), None) => true,
+                    _ => false,
+                }
+            }
+            Filter::Before(_) | Filter::Since(_) => true,
+        }) && bounds.iter().all(|(before, t)| {
+            if *before {
+                created < t.as_str()
+            } else {
+                created > t.as_str()
+            }
+        });
+        if keep {
+            listed.push((item, img));
+        }
+    }
+    // Newest first, as Docker lists them.
+    listed.sort_by(|a, b| b.1.created().cmp(&a.1.created()));
+
+    let id_of = |img: &Image| {
+        if cli.no_trunc {
+            img.id().to_string()
+        } else {
+            img.id().short().to_string()
+        }
+    };
+    if cli.quiet {
+        let mut seen = HashSet::new();
+        let mut out = String::new();
+        for (_, img) in &listed {
+            let id = id_of(img);
+            if seen.insert(id.clone()) {
+                out.push_str(&id);
+                out.push('\n');
+            }
+        }
+        return output::write_stdout(out.as_bytes());
+    }
+    let rows: Vec<Value> = listed
+        .iter()
+        .map(|(item, img)| {
+            let r = item.entry.reference.as_ref();
+            let (repo, tag) = match (r, &item.entry.name) {
+                (Some(r), _) => (r.familiar_name(), r.tag().unwrap_or("<none>").to_string()),
+                (None, Some(n)) => (n.clone(), "<none>".into()),
+                (None, None) => ("<none>".into(), "<none>".into()),
+            };
+            let digest = if item.entry.name.is_some() {
+                img.digest.to_string()
+            } else {
+                "<none>".into()
+            };
+            let size = output::human_size(img.size());
+            json!({
+                "Containers": "N/A",
+                "CreatedAt": output::go_time(img.created()),
+                "CreatedSince": output::since(img.created()),
+                "Digest": digest,
+                "ID": id_of(img),
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": size,
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": size,
+            })
+        })
+        .collect();
+    let mut columns: Vec<Column> = vec![col("REPOSITORY", "Repository"), col("TAG", "Tag")];
+    if cli.digests {
+        columns.push(col("DIGEST", "Digest"));
+    }
+    columns.extend([col("IMAGE ID", "ID"), col("CREATED", "CreatedSince"), col("SIZE", "Size")]);
+    output::print_list(&rows, &columns, Format::parse(cli.format.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_as_go_path_match() {
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("*/app", "me/app"));
+        assert!(!glob("*", "me/app"));
+        assert!(glob("b?sybox:*", "busybox:latest"));
+        assert!(!glob("alpine", "busybox"));
+    }
+
+    #[test]
+    fn reference_filter() {
+        let r = Reference::parse_with_default_tag("busybox:1.36").unwrap();
+        assert!(reference_matches("busybox", &r));
+        assert!(reference_matches("busybox:1.*", &r));
+        assert!(!reference_matches("busybox:latest", &r));
+        assert!(reference_matches("docker.io/library/busybox:1.36", &r));
+    }
+}

@@ -1,0 +1,69 @@
+//! img-rm: remove images, as `docker image rm`.
+
+use berth::cli::{expand_stdin, ImageArgs};
+use berth::image::{self, Removed};
+use berth::Result;
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+const AFTER: &str = "\
+A name is untagged; when it was the image's last name, the image and the blobs no other image
+uses are deleted. An image ID removes the image with all its names, which needs --force when it
+has more than one. An image a container was created from is never deleted: without --force that
+is an error, with it the names go and the image stays, untagged.
+
+Prints {\"untagged\":[…],\"deleted\":[…]}.
+
+Examples:
+  img-rm busybox
+  img-rm -f 3f57d9401f8d
+  img-ls -q --filter dangling=true | xargs img-rm";
+
+/// Remove one or more images
+#[derive(Parser, Debug)]
+#[command(name = "img-rm", version, after_help = AFTER)]
+pub struct Cli {
+    /// Images: references, image IDs (or unique prefixes), digests, or - for the JSON a previous
+    /// tool printed
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+
+    /// Remove an image that has several names, or untag one a container uses
+    #[arg(short, long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let names = expand_stdin(cli.images)?;
+    let layout = cli.image.layout()?;
+    let in_use = cli.image.root.root().images_in_use()?;
+    let mut all = Removed::default();
+    let mut errors = Vec::new();
+    for name in &names {
+        match image::remove(&layout, name, cli.force, &in_use) {
+            Ok(r) => {
+                all.untagged.extend(r.untagged);
+                all.deleted.extend(r.deleted);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    berth::output::print_json(&json!(all))?;
+    match errors.len() {
+        0 => Ok(()),
+        _ => {
+            let last = errors.pop().expect("non-empty");
+            for e in errors {
+                eprintln!("img-rm: error: {e}");
+            }
+            Err(last)
+        }
+    }
+}
