@@ -67,11 +67,8 @@ impl Layout {
     pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Layout> {
         let dir = dir.as_ref().to_path_buf();
         if dir.join(LAYOUT_FILE).exists() {
-            let layout = Layout::open(&dir)?;
-            if !layout.index_path().exists() {
-                layout.write_index(&empty_index())?;
-            }
-            return Ok(layout);
+            // An existing layout that lost its index.json is reported, not silently emptied.
+            return Layout::open(&dir);
         }
         fs::create_dir_all(dir.join("blobs").join("sha256")).with_path("create", &dir)?;
         let layout = Layout { dir };

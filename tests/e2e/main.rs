@@ -1,0 +1,12 @@
+//! End-to-end tests: the built tools run as a user would run them, asserting what the user would
+//! check (stdout JSON, files, exit codes, stderr).
+
+#[macro_use]
+mod support;
+
+mod cli;
+mod import;
+mod interop;
+mod list_inspect;
+mod store;
+mod tag_rm;

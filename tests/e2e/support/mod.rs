@@ -1,0 +1,409 @@
+//! Test support shared by every end-to-end test: a fresh root per test, the built binaries,
+//! fixture root filesystems (busybox-static, and a cached debootstrap'd Debian), and a loopback
+//! `docker-registry` that stops when the test ends.
+//!
+//! Tests that need something this machine lacks (root, skopeo, umoci, debootstrap) skip with a
+//! message, unless `BERTH_TESTS_REQUIRE_ALL=1` (set by CI) turns every such skip into a failure,
+//! so that a missing install step can never make CI green by skipping.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The directory holding the built tools: `BERTH_BIN_DIR`, or the `target/<profile>` this test
+/// binary was built into.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/e2e-<hash>
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+pub fn bin(tool: &str) -> PathBuf {
+    let p = bin_dir().join(tool);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (or `make test`)",
+        p.display()
+    );
+    p
+}
+
+/// Skips the test (returns from it) with a message, or fails it under BERTH_TESTS_REQUIRE_ALL.
+#[macro_export]
+macro_rules! skip {
+    ($($why:tt)*) => {{
+        let why = format!($($why)*);
+        if std::env::var_os("BERTH_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1") {
+            panic!("required by BERTH_TESTS_REQUIRE_ALL=1 but unavailable: {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    }};
+}
+
+/// Skips unless running as root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::support::is_root() {
+            $crate::skip!("this test needs root");
+        }
+    };
+}
+
+/// Skips unless `prog` is on PATH.
+#[macro_export]
+macro_rules! require_program {
+    ($prog:expr) => {
+        if !$crate::support::have($prog) {
+            $crate::skip!("{} is not installed", $prog);
+        }
+    };
+}
+
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+pub fn have(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
+/// What a tool printed and how it exited.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(self) -> Out {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        self
+    }
+
+    /// Asserts exit code 1 and that stderr says `fragment`, in `TOOL: error: …` form.
+    pub fn fails_with(self, code: i32, fragment: &str) -> Out {
+        assert_eq!(self.code, code, "expected exit {code}, got {self:#?}");
+        assert!(
+            self.stderr.contains(fragment),
+            "stderr should mention {fragment:?}: {self:#?}"
+        );
+        assert!(self.stderr.contains(": error: "), "errors read TOOL: error: …: {self:#?}");
+        self
+    }
+
+    /// stdout as one JSON value.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+    }
+
+    /// stdout as JSON Lines.
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
+            .collect()
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// A fresh berth root for one test, removed when the test ends.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let tmp = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("tempdir");
+        let root = tmp.path().join("root");
+        Env { tmp, root }
+    }
+
+    /// A path inside this test's temporary directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// A command for `tool` with this root.
+    pub fn cmd(&self, tool: &str) -> Command {
+        let mut c = Command::new(bin(tool));
+        c.env("BERTH_ROOT", &self.root)
+            .env_remove("XDG_DATA_HOME")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, tool: &str, args: &[&str]) -> Out {
+        run(self.cmd(tool).args(args))
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Out {
+        let mut c = self.cmd(tool);
+        c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait");
+        writer.join().expect("writer");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Imports the busybox fixture as `reference` and returns img-import's JSON.
+    pub fn import_busybox(&self, reference: &str) -> Value {
+        let tarball = busybox_tarball(&self.path("busybox.tar"), Compression::None);
+        self.run("img-import", &[tarball.to_str().unwrap(), reference]).ok().json()
+    }
+
+    /// A snapshot of the store: index.json and the blob names, to check that a failure changed
+    /// nothing.
+    pub fn store_state(&self) -> (Vec<u8>, Vec<String>) {
+        let index = std::fs::read(self.images().join("index.json")).unwrap_or_default();
+        let mut blobs: Vec<String> = std::fs::read_dir(self.images().join("blobs/sha256"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        blobs.sort();
+        (index, blobs)
+    }
+}
+
+pub fn run(c: &mut Command) -> Out {
+    let out = c.output().unwrap_or_else(|e| panic!("running {c:?}: {e}"));
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Where Debian's busybox-static puts its binary.
+pub fn busybox_binary() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox is not installed: apt-get install busybox-static");
+}
+
+/// A busybox root filesystem: /bin/busybox with a symlink per applet, /etc/passwd and group,
+/// and the usual empty directories.
+pub fn busybox_rootfs(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let bb = busybox_binary();
+    for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "var/www"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(&bb, dir.join("bin/busybox")).unwrap();
+    std::fs::set_permissions(dir.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let list = run(Command::new(&bb).arg("--list"));
+    for applet in list.stdout.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+        let _ = symlink("busybox", dir.join("bin").join(applet));
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    std::fs::write(dir.join("var/www/index.html"), "hello from berth\n").unwrap();
+    dir.to_path_buf()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// The busybox root filesystem as a tarball at `path`, in a fixed order and with fixed mtimes
+/// so the same fixture always gives the same digest.
+pub fn busybox_tarball(path: &Path, compression: Compression) -> PathBuf {
+    let rootfs = busybox_rootfs(&path.with_extension("rootfs"));
+    let mut b = tar::Builder::new(Vec::new());
+    b.mode(tar::HeaderMode::Deterministic);
+    b.follow_symlinks(false);
+    let mut paths: Vec<PathBuf> = Vec::new();
+    collect(&rootfs, &rootfs, &mut paths);
+    paths.sort();
+    for rel in paths {
+        b.append_path_with_name(rootfs.join(&rel), &rel).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let data = match compression {
+        Compression::None => tar,
+        Compression::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&tar).unwrap();
+            e.finish().unwrap()
+        }
+        Compression::Zstd => zstd::encode_all(&tar[..], 3).unwrap(),
+    };
+    std::fs::write(path, data).unwrap();
+    path.to_path_buf()
+}
+
+fn collect(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        out.push(p.strip_prefix(base).unwrap().to_path_buf());
+        if e.file_type().unwrap().is_dir() {
+            collect(base, &p, out);
+        }
+    }
+}
+
+/// A minimal Debian bookworm root filesystem as a gzip tarball, made once with debootstrap and
+/// cached (in `BERTH_TEST_CACHE`, default /var/cache/berth-tests) for later runs. None when this
+/// machine cannot make one (not root, no debootstrap, no mirror).
+pub fn debian_tarball() -> Option<PathBuf> {
+    static TARBALL: OnceLock<Option<PathBuf>> = OnceLock::new();
+    TARBALL
+        .get_or_init(|| {
+            let cache = std::env::var_os("BERTH_TEST_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/cache/berth-tests"));
+            let tarball = cache.join("bookworm-minbase.tar.gz");
+            if tarball.exists() {
+                return Some(tarball);
+            }
+            if !is_root() || !have("debootstrap") {
+                return None;
+            }
+            std::fs::create_dir_all(&cache).ok()?;
+            let dir = cache.join("bookworm.tmp");
+            let _ = std::fs::remove_dir_all(&dir);
+            let out = run(Command::new("debootstrap").args(["--variant=minbase", "bookworm"]).arg(&dir));
+            if out.code != 0 {
+                eprintln!("debootstrap failed: {}", out.stderr);
+                return None;
+            }
+            let tmp = cache.join("bookworm-minbase.tar.gz.tmp");
+            let out = run(Command::new("tar")
+                .arg("-C").arg(&dir)
+                .args(["--numeric-owner", "--xattrs", "-czf"]).arg(&tmp).arg("."));
+            let _ = std::fs::remove_dir_all(&dir);
+            if out.code != 0 {
+                eprintln!("tar failed: {}", out.stderr);
+                return None;
+            }
+            std::fs::rename(&tmp, &tarball).ok()?;
+            Some(tarball)
+        })
+        .clone()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Debian's `docker-registry` serving on 127.0.0.1 with a generated config; killed on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry without auth. Panics (or skips, through the caller's check of
+    /// `have("docker-registry")`) when it cannot.
+    pub fn start() -> Registry {
+        let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().unwrap();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-test-secret\n",
+                    dir.path().join("data").display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start docker-registry");
+            let mut child = child;
+            if wait_ready(&mut child, port, Duration::from_secs(15)) {
+                return Registry { child, port, _dir: dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("docker-registry did not start");
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+}
+
+/// Polls `GET /v2/` until the registry answers 200.
+fn wait_ready(child: &mut Child, port: u16, timeout: Duration) -> bool {
+    {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let req = format!("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+                if s.write_all(req.as_bytes()).is_ok() {
+                    let mut buf = [0u8; 64];
+                    if let Ok(n) = s.read(&mut buf) {
+                        if String::from_utf8_lossy(&buf[..n]).contains(" 200 ") {
+                            return true;
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

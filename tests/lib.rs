@@ -1,0 +1,1 @@
+//! berth's end-to-end tests live in `e2e/`; this crate has no library code of its own.
