@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what berth's demo and tests need on a Debian machine: the fixtures' sources
+# (busybox-static, debootstrap), the anchors the tests interoperate with (skopeo, umoci) and the
+# loopback registry (docker-registry). Idempotent; does nothing for packages already present.
+set -euo pipefail
+pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${missing[*]}" >&2
