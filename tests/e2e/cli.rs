@@ -19,9 +19,16 @@ fn tool_names() -> Vec<String> {
 
 #[test]
 fn every_tool_is_documented_and_its_man_page_is_current() {
-    let mut commands: Vec<String> = xtask::commands().iter().map(|c| c.get_name().to_string()).collect();
+    let mut commands: Vec<String> = xtask::commands()
+        .iter()
+        .map(|c| c.get_name().to_string())
+        .collect();
     commands.sort();
-    assert_eq!(commands, tool_names(), "xtask::commands() must list every crate under tools/");
+    assert_eq!(
+        commands,
+        tool_names(),
+        "xtask::commands() must list every crate under tools/"
+    );
     let stale = xtask::stale_man_pages(&workspace().join("man"));
     assert!(
         stale.is_empty(),
@@ -36,10 +43,16 @@ fn help_and_usage_errors() {
         assert!(bin_dir().join(&tool).exists(), "{tool} is not built");
         let help = env.run(&tool, &["--help"]).ok();
         assert!(help.stdout.contains("Usage:"), "{tool} --help: {help:?}");
-        assert!(help.stdout.contains("--root"), "{tool} takes --root: {help:?}");
+        assert!(
+            help.stdout.contains("--root"),
+            "{tool} takes --root: {help:?}"
+        );
         let bad = env.run(&tool, &["--no-such-flag"]);
         assert_eq!(bad.code, 2, "{tool}: a usage error exits 2: {bad:?}");
-        assert!(bad.stderr.starts_with(&format!("{tool}: error:")), "{bad:?}");
+        assert!(
+            bad.stderr.starts_with(&format!("{tool}: error:")),
+            "{bad:?}"
+        );
     }
 }
 
@@ -58,5 +71,10 @@ fn closed_stdout_is_not_an_error() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -12,7 +12,10 @@ fn file_tree(root: &Path) -> Vec<(String, String)> {
     // (relative path, kind + content digest or link target), sorted.
     let mut out = Vec::new();
     fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
@@ -24,7 +27,10 @@ fn file_tree(root: &Path) -> Vec<(String, String)> {
                 walk(base, &p, out);
                 "dir".to_string()
             } else {
-                format!("file {}", berth::digest::Digest::sha256_of(&std::fs::read(&p).unwrap()))
+                format!(
+                    "file {}",
+                    berth::digest::Digest::sha256_of(&std::fs::read(&p).unwrap())
+                )
             };
             out.push((rel, what));
         }
@@ -42,20 +48,34 @@ fn skopeo_and_umoci_read_what_img_import_wrote() {
     let out = env.import_busybox("busybox:interop");
     let images = env.images();
     let name = format!("oci:{}:docker.io/library/busybox:interop", images.display());
-    let inspect = run(Command::new("skopeo").args(["inspect", &name])).ok().json();
-    assert_eq!(inspect["Digest"], out["digest"], "skopeo sees the same manifest digest");
+    let inspect = run(Command::new("skopeo").args(["inspect", &name]))
+        .ok()
+        .json();
+    assert_eq!(
+        inspect["Digest"], out["digest"],
+        "skopeo sees the same manifest digest"
+    );
     assert_eq!(inspect["Os"], "linux");
-    let config = run(Command::new("skopeo").args(["inspect", "--config", &name])).ok().json();
+    let config = run(Command::new("skopeo").args(["inspect", "--config", &name]))
+        .ok()
+        .json();
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
 
     let bundle = env.path("bundle");
     let unpacked = run(Command::new("umoci")
         .args(["unpack", "--rootless", "--image"])
-        .arg(format!("{}:docker.io/library/busybox:interop", images.display()))
+        .arg(format!(
+            "{}:docker.io/library/busybox:interop",
+            images.display()
+        ))
         .arg(&bundle));
     assert_eq!(unpacked.code, 0, "{unpacked:?}");
     let original = crate::support::busybox_rootfs(&env.path("busybox.rootfs"));
-    assert_eq!(file_tree(&bundle.join("rootfs")), file_tree(&original), "umoci unpacks the tree we imported");
+    assert_eq!(
+        file_tree(&bundle.join("rootfs")),
+        file_tree(&original),
+        "umoci unpacks the tree we imported"
+    );
 }
 
 #[test]
@@ -65,7 +85,15 @@ fn berth_reads_what_skopeo_copied_into_its_layout() {
     let src = env.path("src-layout");
     let tar = busybox_tarball(&env.path("bb.tar"), Compression::Gzip);
     let a = env
-        .run("img-import", &["-c", "CMD [\"sh\"]", tar.to_str().unwrap(), &format!("oci:{}:src", src.display())])
+        .run(
+            "img-import",
+            &[
+                "-c",
+                "CMD [\"sh\"]",
+                tar.to_str().unwrap(),
+                &format!("oci:{}:src", src.display()),
+            ],
+        )
         .ok()
         .json();
     // skopeo writes into berth's store, under a full name and under a bare tag.
@@ -78,11 +106,16 @@ fn berth_reads_what_skopeo_copied_into_its_layout() {
         ]));
         assert_eq!(c.code, 0, "{c:?}");
     }
-    let rows = env.run("img-ls", &["--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]).ok();
+    let rows = env
+        .run("img-ls", &["--format", "{{.Repository}}:{{.Tag}} {{.ID}}"])
+        .ok();
     let mut lines = rows.lines();
     lines.sort();
     let short = &a["id"].as_str().unwrap()[7..19];
-    assert_eq!(lines, vec![format!("bare:latest {short}"), format!("copied:1 {short}")]);
+    assert_eq!(
+        lines,
+        vec![format!("bare:latest {short}"), format!("copied:1 {short}")]
+    );
     let i = env.run("img-inspect", &["copied:1"]).ok().json();
     assert_eq!(i[0]["Id"], a["id"]);
     assert_eq!(i[0]["Config"]["Cmd"], json!(["sh"]));
@@ -99,21 +132,36 @@ fn round_trip_through_a_loopback_registry() {
     let push = run(Command::new("skopeo").args([
         "copy",
         "--dest-tls-verify=false",
-        &format!("oci:{}:docker.io/library/busybox:reg", env.images().display()),
+        &format!(
+            "oci:{}:docker.io/library/busybox:reg",
+            env.images().display()
+        ),
         &remote,
     ]));
     assert_eq!(push.code, 0, "{push:?}");
-    let inspect = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", &remote])).ok().json();
-    assert_eq!(inspect["Digest"], a["digest"], "the registry serves the manifest berth wrote");
+    let inspect = run(Command::new("skopeo").args(["inspect", "--tls-verify=false", &remote]))
+        .ok()
+        .json();
+    assert_eq!(
+        inspect["Digest"], a["digest"],
+        "the registry serves the manifest berth wrote"
+    );
     let pull = run(Command::new("skopeo").args([
         "copy",
         "--src-tls-verify=false",
         &remote,
-        &format!("oci:{}:{}/berth/busybox:reg", env.images().display(), reg.addr()),
+        &format!(
+            "oci:{}:{}/berth/busybox:reg",
+            env.images().display(),
+            reg.addr()
+        ),
     ]));
     assert_eq!(pull.code, 0, "{pull:?}");
     let i = env
-        .run("img-inspect", &[&format!("{}/berth/busybox:reg", reg.addr())])
+        .run(
+            "img-inspect",
+            &[&format!("{}/berth/busybox:reg", reg.addr())],
+        )
         .ok()
         .json();
     assert_eq!(i[0]["Id"], a["id"]);
@@ -128,16 +176,31 @@ fn a_debian_root_filesystem_imports_and_unpacks() {
     };
     let env = Env::new();
     let out = env
-        .run("img-import", &["-c", "CMD [\"/bin/bash\"]", tarball.to_str().unwrap(), "debian:bookworm"])
+        .run(
+            "img-import",
+            &[
+                "-c",
+                "CMD [\"/bin/bash\"]",
+                tarball.to_str().unwrap(),
+                "debian:bookworm",
+            ],
+        )
         .ok()
         .json();
     let i = env.run("img-inspect", &["debian:bookworm"]).ok().json();
     assert_eq!(i[0]["Id"], out["id"]);
-    assert!(i[0]["Size"].as_u64().unwrap() > 20_000_000, "{}", i[0]["Size"]);
+    assert!(
+        i[0]["Size"].as_u64().unwrap() > 20_000_000,
+        "{}",
+        i[0]["Size"]
+    );
     let bundle = env.path("bundle");
     let unpacked = run(Command::new("umoci")
         .args(["unpack", "--image"])
-        .arg(format!("{}:docker.io/library/debian:bookworm", env.images().display()))
+        .arg(format!(
+            "{}:docker.io/library/debian:bookworm",
+            env.images().display()
+        ))
         .arg(&bundle));
     assert_eq!(unpacked.code, 0, "{unpacked:?}");
     let os_release = std::fs::read_to_string(bundle.join("rootfs/etc/os-release")).unwrap();

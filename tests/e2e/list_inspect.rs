@@ -8,18 +8,30 @@ use crate::support::Env;
 fn ls_lists_formats_and_filters() {
     let env = Env::new();
     let a = env.import_busybox("busybox:latest");
-    env.run("img-tag", &["busybox", "localhost:5000/tools/bb:1.36"]).ok();
+    env.run("img-tag", &["busybox", "localhost:5000/tools/bb:1.36"])
+        .ok();
     let t = env.path("other.tar");
     crate::support::busybox_tarball(&t, crate::support::Compression::Gzip);
     let b = env
-        .run("img-import", &["-c", "LABEL tier=web", t.to_str().unwrap(), "web:2"])
+        .run(
+            "img-import",
+            &["-c", "LABEL tier=web", t.to_str().unwrap(), "web:2"],
+        )
         .ok()
         .json();
 
     let rows = env.run("img-ls", &[]).ok().json_lines();
     assert_eq!(rows.len(), 3, "JSON Lines when stdout is not a terminal");
     for r in &rows {
-        for k in ["Repository", "Tag", "ID", "CreatedAt", "CreatedSince", "Size", "Digest"] {
+        for k in [
+            "Repository",
+            "Tag",
+            "ID",
+            "CreatedAt",
+            "CreatedSince",
+            "Size",
+            "Digest",
+        ] {
             assert!(r.get(k).is_some(), "row lacks {k}: {r}");
         }
     }
@@ -57,16 +69,32 @@ fn ls_lists_formats_and_filters() {
         v
     };
     let fmt = ["--format", "{{.Repository}}:{{.Tag}}"];
-    assert_eq!(names(&[&fmt[..], &["--filter", "reference=busy*"]].concat()), vec!["busybox:latest"]);
+    assert_eq!(
+        names(&[&fmt[..], &["--filter", "reference=busy*"]].concat()),
+        vec!["busybox:latest"]
+    );
     assert_eq!(
         names(&[&fmt[..], &["--filter", "reference=*/tools/*"]].concat()),
         vec!["localhost:5000/tools/bb:1.36"]
     );
-    assert_eq!(names(&[&fmt[..], &["--filter", "label=tier=web"]].concat()), vec!["web:2"]);
-    assert_eq!(names(&[&fmt[..], &["localhost:5000/tools/bb"]].concat()), vec!["localhost:5000/tools/bb:1.36"]);
-    assert_eq!(names(&[&fmt[..], &["--filter", "dangling=true"]].concat()), Vec::<String>::new());
-    assert_eq!(names(&[&fmt[..], &["--filter", "since=busybox"]].concat()), vec!["web:2"]);
-    env.run("img-ls", &["--filter", "colour=blue"]).fails_with(2, "invalid filter");
+    assert_eq!(
+        names(&[&fmt[..], &["--filter", "label=tier=web"]].concat()),
+        vec!["web:2"]
+    );
+    assert_eq!(
+        names(&[&fmt[..], &["localhost:5000/tools/bb"]].concat()),
+        vec!["localhost:5000/tools/bb:1.36"]
+    );
+    assert_eq!(
+        names(&[&fmt[..], &["--filter", "dangling=true"]].concat()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&[&fmt[..], &["--filter", "since=busybox"]].concat()),
+        vec!["web:2"]
+    );
+    env.run("img-ls", &["--filter", "colour=blue"])
+        .fails_with(2, "invalid filter");
 }
 
 #[test]
@@ -81,18 +109,36 @@ fn inspect_is_docker_shaped() {
         i["RepoDigests"],
         json!([format!("busybox@{}", out["digest"].as_str().unwrap())])
     );
-    for k in ["Created", "Author", "Architecture", "Os", "Config", "Size", "Metadata"] {
+    for k in [
+        "Created",
+        "Author",
+        "Architecture",
+        "Os",
+        "Config",
+        "Size",
+        "Metadata",
+    ] {
         assert!(i.get(k).is_some(), "{k} missing: {i}");
     }
     assert_eq!(i["RootFS"]["Type"], "layers");
     assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 1);
     assert!(i["Size"].as_u64().unwrap() > 500_000);
-    assert!(i["Metadata"]["LastTagTime"].as_str().unwrap().starts_with("20"));
+    assert!(i["Metadata"]["LastTagTime"]
+        .as_str()
+        .unwrap()
+        .starts_with("20"));
 
     // Go templates, as docker inspect --format.
-    let t = env.run("img-inspect", &["--format", "{{.RepoTags}} {{.Os}}", "busybox"]).ok();
+    let t = env
+        .run(
+            "img-inspect",
+            &["--format", "{{.RepoTags}} {{.Os}}", "busybox"],
+        )
+        .ok();
     assert_eq!(t.stdout, "[busybox:latest] linux\n");
-    let t = env.run("img-inspect", &["--format", "{{json .RootFS}}", "busybox"]).ok();
+    let t = env
+        .run("img-inspect", &["--format", "{{json .RootFS}}", "busybox"])
+        .ok();
     let rootfs: serde_json::Value = serde_json::from_str(t.stdout.trim()).unwrap();
     assert_eq!(rootfs, i["RootFS"]);
 
@@ -100,10 +146,20 @@ fn inspect_is_docker_shaped() {
     let out2 = env.run("img-inspect", &["busybox", "nosuch:image"]);
     assert_eq!(out2.code, 1);
     assert_eq!(out2.json().as_array().unwrap().len(), 1);
-    assert!(out2.stderr.contains("no such image: nosuch:image"), "{out2:?}");
+    assert!(
+        out2.stderr.contains("no such image: nosuch:image"),
+        "{out2:?}"
+    );
 
     // `-` reads the JSON the previous tool printed.
-    let piped = env.run_stdin("img-inspect", &["-"], serde_json::to_string(&out).unwrap().as_bytes()).ok().json();
+    let piped = env
+        .run_stdin(
+            "img-inspect",
+            &["-"],
+            serde_json::to_string(&out).unwrap().as_bytes(),
+        )
+        .ok()
+        .json();
     assert_eq!(piped[0]["Id"], out["id"]);
 }
 
@@ -114,14 +170,22 @@ fn history_pairs_entries_with_layers() {
     let rows = env.run("img-history", &["busybox"]).ok().json_lines();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["ID"], &out["id"].as_str().unwrap()[7..19]);
-    assert!(rows[0]["Comment"].as_str().unwrap().starts_with("Imported from "));
+    assert!(rows[0]["Comment"]
+        .as_str()
+        .unwrap()
+        .starts_with("Imported from "));
     assert!(rows[0]["Size"].as_str().unwrap().ends_with("MB"));
-    let q = env.run("img-history", &["-q", "--no-trunc", "busybox"]).ok();
+    let q = env
+        .run("img-history", &["-q", "--no-trunc", "busybox"])
+        .ok();
     assert_eq!(q.stdout.trim(), out["id"].as_str().unwrap());
-    let table = env.run("img-history", &["--format", "table", "busybox"]).ok();
+    let table = env
+        .run("img-history", &["--format", "table", "busybox"])
+        .ok();
     assert!(table.lines()[0].starts_with("IMAGE"), "{table:?}");
     for col in ["CREATED", "CREATED BY", "SIZE", "COMMENT"] {
         assert!(table.lines()[0].contains(col));
     }
-    env.run("img-history", &["nosuch"]).fails_with(1, "no such image: nosuch:latest");
+    env.run("img-history", &["nosuch"])
+        .fails_with(1, "no such image: nosuch:latest");
 }

@@ -31,41 +31,65 @@ fn images_resolve_by_name_id_prefix_and_digest() {
         let i = env.run("img-inspect", &[q]).ok().json();
         assert_eq!(i[0]["Id"], id, "{q} resolves to the image");
     }
-    env.run("img-inspect", &["busybox"]).fails_with(1, "no such image: busybox:latest");
-    env.run("img-inspect", &["0123456789ab"]).fails_with(1, "no such image");
-    env.run("img-inspect", &["Busybox"]).fails_with(1, "must be lowercase");
-    env.run("img-inspect", &["busybox@sha256:123"]).fails_with(1, "invalid");
-    env.run("img-inspect", &[":"]).fails_with(1, "invalid reference");
+    env.run("img-inspect", &["busybox"])
+        .fails_with(1, "no such image: busybox:latest");
+    env.run("img-inspect", &["0123456789ab"])
+        .fails_with(1, "no such image");
+    env.run("img-inspect", &["Busybox"])
+        .fails_with(1, "must be lowercase");
+    env.run("img-inspect", &["busybox@sha256:123"])
+        .fails_with(1, "invalid");
+    env.run("img-inspect", &[":"])
+        .fails_with(1, "invalid reference");
 }
 
 #[test]
 fn other_layouts_by_flag_and_by_oci_name() {
     let env = Env::new();
     let layout = env.path("layout");
-    let tar = crate::support::busybox_tarball(&env.path("bb.tar"), crate::support::Compression::None);
+    let tar =
+        crate::support::busybox_tarball(&env.path("bb.tar"), crate::support::Compression::None);
     let l = layout.to_str().unwrap();
     let out = env
-        .run("img-import", &["--layout", l, tar.to_str().unwrap(), "app:1"])
+        .run(
+            "img-import",
+            &["--layout", l, tar.to_str().unwrap(), "app:1"],
+        )
         .ok()
         .json();
     assert!(layout.join("oci-layout").exists());
-    assert!(!env.images().join("index.json").exists() || env.run("img-ls", &[]).ok().stdout.is_empty());
+    assert!(
+        !env.images().join("index.json").exists() || env.run("img-ls", &[]).ok().stdout.is_empty()
+    );
     let rows = env.run("img-ls", &["--layout", l]).ok().json_lines();
     assert_eq!(rows[0]["Repository"], "app");
 
     // oci:DIR:REF names an image in any layout; a name skopeo would write is kept verbatim.
     let raw = env
-        .run("img-import", &[tar.to_str().unwrap(), &format!("oci:{l}:v2")])
+        .run(
+            "img-import",
+            &[tar.to_str().unwrap(), &format!("oci:{l}:v2")],
+        )
         .ok()
         .json();
     assert_eq!(raw["ref"], "v2");
-    let i = env.run("img-inspect", &[&format!("oci:{l}:v2")]).ok().json();
+    let i = env
+        .run("img-inspect", &[&format!("oci:{l}:v2")])
+        .ok()
+        .json();
     assert_eq!(i[0]["Id"], raw["id"]);
-    let i = env.run("img-inspect", &[&format!("oci:{l}:docker.io/library/app:1")]).ok().json();
+    let i = env
+        .run(
+            "img-inspect",
+            &[&format!("oci:{l}:docker.io/library/app:1")],
+        )
+        .ok()
+        .json();
     assert_eq!(i[0]["Id"], out["id"]);
     env.run("img-ls", &["--layout", "/nonexistent/berth-layout"])
         .fails_with(1, "is not an OCI image layout");
-    env.run("img-inspect", &[&format!("oci:{l}")]).fails_with(1, "name one as oci:DIR:REF");
+    env.run("img-inspect", &[&format!("oci:{l}")])
+        .fails_with(1, "name one as oci:DIR:REF");
 }
 
 #[test]
@@ -78,8 +102,13 @@ fn corrupt_store_gives_clear_errors() {
     std::fs::write(&index, "{ this is not json").unwrap();
     env.run("img-ls", &[]).fails_with(1, "index.json");
     let tar = env.path("busybox.tar");
-    env.run("img-import", &[tar.to_str().unwrap(), "other"]).fails_with(1, "index.json");
-    assert_eq!(std::fs::read(&index).unwrap(), b"{ this is not json", "left as it was");
+    env.run("img-import", &[tar.to_str().unwrap(), "other"])
+        .fails_with(1, "index.json");
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        b"{ this is not json",
+        "left as it was"
+    );
     std::fs::remove_file(&index).unwrap();
     env.run("img-ls", &[]).fails_with(1, "index.json");
     std::fs::write(&index, &good).unwrap();
@@ -92,9 +121,11 @@ fn corrupt_store_gives_clear_errors() {
     let pos = tampered.iter().position(|&b| b == b'{').unwrap();
     tampered.insert(pos + 1, b' ');
     std::fs::write(&config, &tampered).unwrap();
-    env.run("img-inspect", &["busybox"]).fails_with(1, "digest mismatch");
+    env.run("img-inspect", &["busybox"])
+        .fails_with(1, "digest mismatch");
     std::fs::remove_file(&config).unwrap();
-    env.run("img-inspect", &["busybox"]).fails_with(1, "missing");
+    env.run("img-inspect", &["busybox"])
+        .fails_with(1, "missing");
     std::fs::write(&config, &original).unwrap();
     env.run("img-inspect", &["busybox"]).ok();
 }
@@ -115,7 +146,11 @@ fn eight_processes_tagging_at_once_lose_no_tag() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let rows = env
         .run("img-ls", &["--format", "{{.Tag}}", "concurrent"])
@@ -149,7 +184,12 @@ fn history_of_a_multi_step_image() {
         Descriptor::new(MediaType::ImageLayerGzip, 1500, &l2),
     ];
     let (desc, id) = write_image(&layout, &config, layers).unwrap();
-    berth::image::tag(&layout, &berth::reference::Reference::parse_with_default_tag("steps").unwrap(), &desc).unwrap();
+    berth::image::tag(
+        &layout,
+        &berth::reference::Reference::parse_with_default_tag("steps").unwrap(),
+        &desc,
+    )
+    .unwrap();
 
     let rows = env.run("img-history", &["steps"]).ok().json_lines();
     assert_eq!(rows.len(), 3);
@@ -161,9 +201,17 @@ fn history_of_a_multi_step_image() {
     assert_eq!(rows[0]["Comment"], "step three");
     assert_eq!(rows[0]["CreatedBy"].as_str().unwrap().chars().count(), 45);
     assert!(rows[0]["CreatedBy"].as_str().unwrap().ends_with('…'));
-    let full = env.run("img-history", &["--no-trunc", "--format", "{{.CreatedBy}}", "steps"]).ok();
+    let full = env
+        .run(
+            "img-history",
+            &["--no-trunc", "--format", "{{.CreatedBy}}", "steps"],
+        )
+        .ok();
     assert!(full.lines()[0].ends_with("a-very-long-list-of-packages"));
-    let raw = env.run("img-history", &["-H=false", "steps"]).ok().json_lines();
+    let raw = env
+        .run("img-history", &["-H=false", "steps"])
+        .ok()
+        .json_lines();
     assert_eq!(raw[2]["Size"], "3000");
     assert_eq!(raw[0]["CreatedAt"], "2024-01-02T03:04:05Z");
 }

@@ -5,41 +5,80 @@ use serde_json::json;
 use crate::support::Env;
 
 fn blob_count(env: &Env) -> usize {
-    std::fs::read_dir(env.images().join("blobs/sha256")).unwrap().count()
+    std::fs::read_dir(env.images().join("blobs/sha256"))
+        .unwrap()
+        .count()
 }
 
 #[test]
 fn tag_adds_names_and_moving_a_tag_leaves_the_old_image_untagged() {
     let env = Env::new();
     let a = env.import_busybox("app:1");
-    let out = env.run("img-tag", &["app:1", "registry.example.com/team/app:stable"]).ok().json();
+    let out = env
+        .run(
+            "img-tag",
+            &["app:1", "registry.example.com/team/app:stable"],
+        )
+        .ok()
+        .json();
     assert_eq!(out["ref"], "registry.example.com/team/app:stable");
     assert_eq!(out["id"], a["id"]);
     let i = env.run("img-inspect", &["app:1"]).ok().json();
-    assert_eq!(i[0]["RepoTags"], json!(["app:1", "registry.example.com/team/app:stable"]));
+    assert_eq!(
+        i[0]["RepoTags"],
+        json!(["app:1", "registry.example.com/team/app:stable"])
+    );
 
     // Import another image as app:1: the name moves, the first image stays untagged.
     let t = env.path("changed.tar");
     crate::support::busybox_tarball(&t, crate::support::Compression::None);
-    let b = env.run("img-import", &["-c", "USER nobody", t.to_str().unwrap(), "app:1"]).ok().json();
+    let b = env
+        .run(
+            "img-import",
+            &["-c", "USER nobody", t.to_str().unwrap(), "app:1"],
+        )
+        .ok()
+        .json();
     assert_ne!(a["id"], b["id"]);
-    let i = env.run("img-inspect", &[a["id"].as_str().unwrap()]).ok().json();
-    assert_eq!(i[0]["RepoTags"], json!(["registry.example.com/team/app:stable"]));
-    env.run("img-rm", &["registry.example.com/team/app:stable"]).ok();
-    let dangling = env.run("img-ls", &["--filter", "dangling=true"]).ok().json_lines();
-    assert!(dangling.is_empty(), "a removed image is gone, not dangling: {dangling:?}");
+    let i = env
+        .run("img-inspect", &[a["id"].as_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(
+        i[0]["RepoTags"],
+        json!(["registry.example.com/team/app:stable"])
+    );
+    env.run("img-rm", &["registry.example.com/team/app:stable"])
+        .ok();
+    let dangling = env
+        .run("img-ls", &["--filter", "dangling=true"])
+        .ok()
+        .json_lines();
+    assert!(
+        dangling.is_empty(),
+        "a removed image is gone, not dangling: {dangling:?}"
+    );
 
     // `-` takes the previous tool's output.
     let piped = env
-        .run_stdin("img-tag", &["-", "piped:ok"], serde_json::to_string(&b).unwrap().as_bytes())
+        .run_stdin(
+            "img-tag",
+            &["-", "piped:ok"],
+            serde_json::to_string(&b).unwrap().as_bytes(),
+        )
         .ok()
         .json();
     assert_eq!(piped["id"], b["id"]);
 
-    env.run("img-tag", &["app:1", "Bad/Name"]).fails_with(1, "must be lowercase");
-    env.run("img-tag", &["app:1", &format!("x@{}", a["digest"].as_str().unwrap())])
-        .fails_with(1, "digest");
-    env.run("img-tag", &["nosuch", "x:1"]).fails_with(1, "no such image: nosuch:latest");
+    env.run("img-tag", &["app:1", "Bad/Name"])
+        .fails_with(1, "must be lowercase");
+    env.run(
+        "img-tag",
+        &["app:1", &format!("x@{}", a["digest"].as_str().unwrap())],
+    )
+    .fails_with(1, "digest");
+    env.run("img-tag", &["nosuch", "x:1"])
+        .fails_with(1, "no such image: nosuch:latest");
 }
 
 #[test]
@@ -58,7 +97,8 @@ fn rm_untags_then_deletes_with_the_last_name() {
     env.run("img-tag", &["a:1", "a:2"]).ok();
     let id = a["id"].as_str().unwrap();
     // By ID with two names: needs -f.
-    env.run("img-rm", &[&id[7..19]]).fails_with(1, "must be forced");
+    env.run("img-rm", &[&id[7..19]])
+        .fails_with(1, "must be forced");
     let out = env.run("img-rm", &["a:1"]).ok().json();
     assert_eq!(out, json!({"untagged": ["a:1"], "deleted": []}));
     assert_eq!(blob_count(&env), 3);
@@ -68,12 +108,16 @@ fn rm_untags_then_deletes_with_the_last_name() {
 
     let a = env.import_busybox("b:1");
     env.run("img-tag", &["b:1", "b:2"]).ok();
-    let out = env.run("img-rm", &["-f", a["id"].as_str().unwrap()]).ok().json();
+    let out = env
+        .run("img-rm", &["-f", a["id"].as_str().unwrap()])
+        .ok()
+        .json();
     assert_eq!(out["untagged"], json!(["b:1", "b:2"]));
     assert_eq!(out["deleted"], json!([a["id"]]));
     assert!(env.run("img-ls", &[]).ok().stdout.is_empty());
 
-    env.run("img-rm", &["nosuch"]).fails_with(1, "no such image");
+    env.run("img-rm", &["nosuch"])
+        .fails_with(1, "no such image");
 }
 
 #[test]
@@ -84,7 +128,8 @@ fn rm_keeps_images_that_containers_use() {
     let c = env.root.join("containers/0123abcd");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("state.json"), json!({"Image": id}).to_string()).unwrap();
-    env.run("img-rm", &["used:1"]).fails_with(1, "a container is using image");
+    env.run("img-rm", &["used:1"])
+        .fails_with(1, "a container is using image");
     let out = env.run("img-rm", &["-f", "used:1"]).ok().json();
     assert_eq!(out, json!({"untagged": ["used:1"], "deleted": []}));
     // Still there, untagged, with all its blobs.

@@ -6,7 +6,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["man"] | ["man", _] if args.get(1).map(String::as_str) != Some("--check") => {
             let dir = args.get(1).map(PathBuf::from).unwrap_or(root.join("man"));
             match xtask::write_man_pages(&dir) {

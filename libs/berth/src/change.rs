@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// The instructions `--change` accepts, as Docker's import and commit do.
-pub const SUPPORTED: &str = "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
+pub const SUPPORTED: &str =
+    "CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR";
 
 fn bad(change: &str, why: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("invalid --change {change:?}: {why}"))
@@ -46,9 +47,7 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
             }
             "ENV" => {
                 let pairs = key_values(change, rest)?;
-                let env = obj
-                    .entry("Env")
-                    .or_insert_with(|| json!([]));
+                let env = obj.entry("Env").or_insert_with(|| json!([]));
                 if !env.is_array() {
                     *env = json!([]);
                 }
@@ -231,7 +230,7 @@ fn key_values(change: &str, rest: &str) -> Result<Vec<(String, String)>> {
     }
     w.into_iter()
         .map(|p| match p.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(bad(change, format!("{p:?} has an empty key"))),
+            Some(("", _)) => Err(bad(change, format!("{p:?} has an empty key"))),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
             None => Err(bad(change, format!("{p:?} is not KEY=VALUE"))),
         })
@@ -245,7 +244,10 @@ fn expose_ports(change: &str, spec: &str) -> Result<Vec<String>> {
         None => (spec, "tcp".to_string()),
     };
     if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(bad(change, format!("invalid protocol {proto:?} in {spec:?}")));
+        return Err(bad(
+            change,
+            format!("invalid protocol {proto:?} in {spec:?}"),
+        ));
     }
     let port = |s: &str| -> Result<u16> {
         s.parse::<u16>()
@@ -287,7 +289,10 @@ mod tests {
 
     fn run(changes: &[&str]) -> Result<Value> {
         let mut c = json!({"Cmd": ["sh"], "Env": ["PATH=/bin", "A=1"]});
-        apply(&mut c, &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        apply(
+            &mut c,
+            &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )?;
         Ok(c)
     }
 
@@ -329,8 +334,13 @@ mod tests {
 
     #[test]
     fn user_workdir_stopsignal() {
-        let c = run(&["USER nobody:nogroup", "WORKDIR /srv", "WORKDIR app/../www", "STOPSIGNAL SIGTERM"])
-            .unwrap();
+        let c = run(&[
+            "USER nobody:nogroup",
+            "WORKDIR /srv",
+            "WORKDIR app/../www",
+            "STOPSIGNAL SIGTERM",
+        ])
+        .unwrap();
         assert_eq!(c["User"], "nobody:nogroup");
         assert_eq!(c["WorkingDir"], "/srv/www");
         assert_eq!(c["StopSignal"], "SIGTERM");

@@ -95,7 +95,8 @@ pub fn names_from_json(text: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut values = Vec::new();
     for v in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
-        let v = v.map_err(|e| Error::InvalidInput(format!("reading '-' from stdin: not JSON: {e}")))?;
+        let v =
+            v.map_err(|e| Error::InvalidInput(format!("reading '-' from stdin: not JSON: {e}")))?;
         match v {
             serde_json::Value::Array(a) => values.extend(a),
             v => values.push(v),
@@ -166,7 +167,10 @@ mod tests {
             names_from_json(t).unwrap(),
             vec!["docker.io/library/a:1", "sha256:x"]
         );
-        assert_eq!(names_from_json(r#"[{"Id":"a"},{"ID":"b"}]"#).unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            names_from_json(r#"[{"Id":"a"},{"ID":"b"}]"#).unwrap(),
+            vec!["a", "b"]
+        );
         assert!(names_from_json("").is_err());
         assert!(names_from_json("nope").is_err());
         assert!(names_from_json(r#"{"x":1}"#).is_err());

@@ -154,7 +154,7 @@ impl From<&Digest> for oci_spec::image::Digest {
 impl TryFrom<&oci_spec::image::Digest> for Digest {
     type Error = DigestError;
     fn try_from(d: &oci_spec::image::Digest) -> Result<Self, Self::Error> {
-        Digest::parse(&d.to_string())
+        Digest::parse(d.as_ref())
     }
 }
 

@@ -5,9 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use oci_spec::image::{
-    Descriptor, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType,
-};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType};
 use serde_json::{json, Value};
 
 use crate::digest::{is_hex_id, Digest};
@@ -56,7 +54,10 @@ impl Platform {
         };
         self.os == os
             && self.architecture == arch
-            && match (norm(&self.architecture, self.variant.as_deref()), norm(arch, variant)) {
+            && match (
+                norm(&self.architecture, self.variant.as_deref()),
+                norm(arch, variant),
+            ) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             }
@@ -223,7 +224,10 @@ impl Image {
     }
 
     pub fn architecture(&self) -> &str {
-        self.config.get("architecture").and_then(Value::as_str).unwrap_or("")
+        self.config
+            .get("architecture")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn os(&self) -> &str {
@@ -240,7 +244,11 @@ impl Image {
         self.config
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -336,7 +344,9 @@ impl Catalog {
         let q = query.strip_prefix("sha256:").filter(|_| query.len() == 71);
         if let Some(hex) = q.or(Some(query).filter(|s| s.len() == 64 && is_hex_id(s))) {
             let d = Digest::parse(&format!("sha256:{hex}"))?;
-            return self.find_digest(&d).ok_or_else(|| Error::ImageNotFound(query.into()));
+            return self
+                .find_digest(&d)
+                .ok_or_else(|| Error::ImageNotFound(query.into()));
         }
         let parsed = Reference::parse(query);
         if let Ok(r) = &parsed {
@@ -348,7 +358,9 @@ impl Catalog {
             let mut hits: Vec<&Item> = Vec::new();
             for item in &self.items {
                 if let Ok(img) = &item.image {
-                    if img.id().hex().starts_with(query) && !hits.iter().any(|h| same_image(h, item)) {
+                    if img.id().hex().starts_with(query)
+                        && !hits.iter().any(|h| same_image(h, item))
+                    {
                         hits.push(item);
                     }
                 }
@@ -377,15 +389,16 @@ impl Catalog {
     fn find_digest(&self, d: &Digest) -> Option<&Item> {
         let tagged_first = |pred: &dyn Fn(&Item) -> bool| {
             let hits: Vec<&Item> = self.items.iter().filter(|i| pred(i)).collect();
-            hits.iter().find(|i| i.entry.name.is_some()).or(hits.first()).copied()
+            hits.iter()
+                .find(|i| i.entry.name.is_some())
+                .or(hits.first())
+                .copied()
         };
-        tagged_first(&|i: &Item| i.image.as_ref().is_ok_and(|img| img.id() == d))
-            .or_else(|| {
-                tagged_first(&|i: &Item| {
-                    i.entry.digest == *d
-                        || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
-                })
+        tagged_first(&|i: &Item| i.image.as_ref().is_ok_and(|img| img.id() == d)).or_else(|| {
+            tagged_first(&|i: &Item| {
+                i.entry.digest == *d || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
             })
+        })
     }
 
     fn find_reference(&self, r: &Reference) -> Option<&Item> {
@@ -401,7 +414,12 @@ impl Catalog {
                     })
                     .collect();
                 hits.iter()
-                    .find(|i| i.entry.reference.as_ref().is_some_and(|er| er.name() == r.name()))
+                    .find(|i| {
+                        i.entry
+                            .reference
+                            .as_ref()
+                            .is_some_and(|er| er.name() == r.name())
+                    })
                     .or(hits.first())
                     .copied()
             }
@@ -432,7 +450,11 @@ pub fn open_named(default: &Layout, query: &str) -> Result<(Layout, Catalog, usi
     let idx = match q {
         None => match catalog.items.len() {
             1 => 0,
-            0 => return Err(Error::ImageNotFound(format!("{query}: the layout has no image"))),
+            0 => {
+                return Err(Error::ImageNotFound(format!(
+                    "{query}: the layout has no image"
+                )))
+            }
             n => {
                 return Err(Error::InvalidInput(format!(
                     "{query}: the layout has {n} images; name one as oci:DIR:REF"
@@ -487,7 +509,11 @@ pub fn canonical_json(v: &Value) -> Vec<u8> {
 
 /// Writes a config and a manifest for `layers` and returns the manifest's descriptor and the
 /// config digest (the image ID). Nothing is tagged.
-pub fn write_image(layout: &Layout, config: &Value, layers: Vec<Descriptor>) -> Result<(Descriptor, Digest)> {
+pub fn write_image(
+    layout: &Layout,
+    config: &Value,
+    layers: Vec<Descriptor>,
+) -> Result<(Descriptor, Digest)> {
     check_config(config).map_err(|why| Error::InvalidInput(format!("image config: {why}")))?;
     let config_bytes = canonical_json(config);
     let config_digest = layout.put_blob_bytes(&config_bytes)?;
@@ -515,7 +541,11 @@ pub fn write_image(layout: &Layout, config: &Value, layers: Vec<Descriptor>) -> 
 /// A descriptor for an `index.json` entry: media type, digest, size and platform of `desc`,
 /// with no annotations.
 fn bare(desc: &Descriptor) -> Descriptor {
-    let mut d = Descriptor::new(desc.media_type().clone(), desc.size(), desc.digest().clone());
+    let mut d = Descriptor::new(
+        desc.media_type().clone(),
+        desc.size(),
+        desc.digest().clone(),
+    );
     d.set_platform(desc.platform().clone());
     d
 }
@@ -559,7 +589,11 @@ fn tag_named(
             // An untagged entry for the image being tagged is now redundant.
             !(named.is_none() && *e.digest() == new_digest)
         });
-        m.push(annotate(&annotate(&bare(desc), REF_NAME, name), TAG_TIME, &now));
+        m.push(annotate(
+            &annotate(&bare(desc), REF_NAME, name),
+            TAG_TIME,
+            &now,
+        ));
         for old in replaced {
             if !m.iter().any(|e| e.digest() == old.digest()) {
                 m.push(bare(&old));
@@ -600,17 +634,25 @@ pub fn remove(
 ) -> Result<Removed> {
     let catalog = Catalog::load(layout)?;
     let item = catalog.find(query)?;
-    let image = item.image.as_ref().map_err(|e| Error::corrupt(format!("image {query}"), e))?;
+    let image = item
+        .image
+        .as_ref()
+        .map_err(|e| Error::corrupt(format!("image {query}"), e))?;
     let id = image.id().clone();
     let names: Vec<&Entry> = catalog.entries_of(&id).collect();
     let by_name = item.entry.name.is_some()
         && Reference::parse(query).is_ok_and(|r| {
-            item.entry.reference.as_ref().is_some_and(|er| {
-                r.digest().is_none() && *er == r.clone().with_default_tag()
-            })
+            item.entry
+                .reference
+                .as_ref()
+                .is_some_and(|er| r.digest().is_none() && *er == r.clone().with_default_tag())
         });
     let tagged: Vec<&Entry> = names.iter().copied().filter(|e| e.name.is_some()).collect();
-    let to_untag: Vec<&Entry> = if by_name { vec![&item.entry] } else { tagged.clone() };
+    let to_untag: Vec<&Entry> = if by_name {
+        vec![&item.entry]
+    } else {
+        tagged.clone()
+    };
     let last_name = to_untag.len() == tagged.len();
     if !by_name && tagged.len() > 1 && !force {
         return Err(Error::Conflict(format!(
@@ -634,7 +676,9 @@ pub fn remove(
     };
     layout.update_index(|m| {
         m.retain(|e| {
-            let Ok(d) = Digest::try_from(e.digest()) else { return true };
+            let Ok(d) = Digest::try_from(e.digest()) else {
+                return true;
+            };
             match annotation(e, REF_NAME) {
                 Some(n) => !untag_names.contains(n),
                 None => !(delete && digests.contains(&d)),
@@ -643,7 +687,10 @@ pub fn remove(
         if !delete {
             // Keep the image reachable, untagged, when its names go but it must stay.
             for d in &digests {
-                if !m.iter().any(|e| Digest::try_from(e.digest()).is_ok_and(|x| x == *d)) {
+                if !m
+                    .iter()
+                    .any(|e| Digest::try_from(e.digest()).is_ok_and(|x| x == *d))
+                {
                     if let Some(e) = names.iter().find(|e| e.digest == *d) {
                         m.push(bare(&e.descriptor));
                     }
@@ -669,16 +716,22 @@ pub fn blobs_of(layout: &Layout, desc: &Descriptor) -> HashSet<Digest> {
     let mut out = HashSet::new();
     let mut todo = vec![desc.clone()];
     while let Some(d) = todo.pop() {
-        let Ok(digest) = Digest::try_from(d.digest()) else { continue };
+        let Ok(digest) = Digest::try_from(d.digest()) else {
+            continue;
+        };
         if !out.insert(digest.clone()) {
             continue;
         }
-        let is_json = matches!(d.media_type(), MediaType::ImageManifest | MediaType::ImageIndex)
-            || matches!(d.media_type(), MediaType::Other(m) if m == DOCKER_MANIFEST || m == DOCKER_MANIFEST_LIST);
+        let is_json = matches!(
+            d.media_type(),
+            MediaType::ImageManifest | MediaType::ImageIndex
+        ) || matches!(d.media_type(), MediaType::Other(m) if m == DOCKER_MANIFEST || m == DOCKER_MANIFEST_LIST);
         if !is_json {
             continue;
         }
-        let Ok(v) = layout.read_json::<Value>(&digest) else { continue };
+        let Ok(v) = layout.read_json::<Value>(&digest) else {
+            continue;
+        };
         if let Ok(m) = serde_json::from_value::<ImageManifest>(v.clone()) {
             todo.push(m.config().clone());
             todo.extend(m.layers().iter().cloned());
@@ -739,7 +792,11 @@ pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
         .collect();
     repo_digests.sort();
     repo_digests.dedup();
-    let last_tag = entries.iter().filter_map(|e| e.tag_time()).max().unwrap_or("");
+    let last_tag = entries
+        .iter()
+        .filter_map(|e| e.tag_time())
+        .max()
+        .unwrap_or("");
     let c = image.run_config();
     let field = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
     let mut config = json!({
@@ -766,7 +823,10 @@ pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
     }
     obj.insert("Image".into(), json!(""));
     obj.insert("Volumes".into(), field("Volumes"));
-    obj.insert("WorkingDir".into(), c.get("WorkingDir").cloned().unwrap_or(json!("")));
+    obj.insert(
+        "WorkingDir".into(),
+        c.get("WorkingDir").cloned().unwrap_or(json!("")),
+    );
     obj.insert("Entrypoint".into(), field("Entrypoint"));
     obj.insert("OnBuild".into(), field("OnBuild"));
     obj.insert("Labels".into(), field("Labels"));
@@ -856,7 +916,10 @@ pub fn history(image: &Image) -> Vec<HistoryRow> {
         .cloned()
         .unwrap_or_default();
     for h in &hist {
-        let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+        let empty = h
+            .get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let size = if empty {
             0
         } else {

@@ -100,7 +100,10 @@ pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLa
         sink: GzEncoder::new(blob, flate2::Compression::new(6)),
     };
     let not_tar = |e: io::Error| -> Error {
-        if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::Other {
+        if e.kind() == io::ErrorKind::InvalidData
+            || e.kind() == io::ErrorKind::UnexpectedEof
+            || e.kind() == io::ErrorKind::Other
+        {
             Error::InvalidInput(format!("{what} is not a tar archive: {e}"))
         } else {
             Error::stream(format!("read {what}"), e)
@@ -121,7 +124,9 @@ pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLa
     io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::stream(format!("read {what}"), e))?;
     let (diff_id, uncompressed_size) = tee.reader.finish();
     if uncompressed_size == 0 {
-        return Err(Error::InvalidInput(format!("{what} is empty, not a tar archive")));
+        return Err(Error::InvalidInput(format!(
+            "{what} is empty, not a tar archive"
+        )));
     }
     if entries == 0 && uncompressed_size < 1024 {
         return Err(Error::InvalidInput(format!(
@@ -205,7 +210,9 @@ mod tests {
         }
         let mut truncated = tarball(&[("big", &[7u8; 5000])]);
         truncated.truncate(2048);
-        let err = import_tar(&l, &truncated[..], "cut").unwrap_err().to_string();
+        let err = import_tar(&l, &truncated[..], "cut")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a tar archive"), "{err}");
         assert_eq!(l.all_blobs().unwrap(), before, "nothing stored");
     }

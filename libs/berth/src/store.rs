@@ -126,7 +126,11 @@ impl Layout {
 
     /// Streams `reader` into a blob. With `expected`, content that does not hash to it is
     /// refused and nothing is stored.
-    pub fn put_blob(&self, reader: &mut dyn Read, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    pub fn put_blob(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<(Digest, u64)> {
         let mut w = self.blob_writer()?;
         io::copy(reader, &mut w).map_err(|e| Error::stream("write blob", e))?;
         w.commit(expected)
@@ -150,17 +154,26 @@ impl Layout {
         digest: &Digest,
         size: Option<u64>,
     ) -> Result<VerifyingReader<File>> {
-        Ok(VerifyingReader::new(self.open_blob(digest)?, digest.clone(), size))
+        Ok(VerifyingReader::new(
+            self.open_blob(digest)?,
+            digest.clone(),
+            size,
+        ))
     }
 
     /// Reads a small blob whole, verifying its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let f = self.open_blob(digest)?;
-        let len = f.metadata().with_path("stat", self.blob_path(digest))?.len();
+        let len = f
+            .metadata()
+            .with_path("stat", self.blob_path(digest))?
+            .len();
         if len > MAX_JSON_BLOB {
             return Err(Error::corrupt(
                 format!("blob {digest}"),
-                format!("{len} bytes is more than the {MAX_JSON_BLOB} allowed for a manifest or config"),
+                format!(
+                    "{len} bytes is more than the {MAX_JSON_BLOB} allowed for a manifest or config"
+                ),
             ));
         }
         let mut data = Vec::with_capacity(len as usize);
@@ -200,7 +213,9 @@ impl Layout {
             for entry in entries {
                 let entry = entry.with_path("list", &dir)?;
                 let name = entry.file_name();
-                if let Ok(d) = Digest::parse(&format!("{}:{}", alg.as_str(), name.to_string_lossy())) {
+                if let Ok(d) =
+                    Digest::parse(&format!("{}:{}", alg.as_str(), name.to_string_lossy()))
+                {
                     out.push(d);
                 }
             }
@@ -249,7 +264,8 @@ impl Layout {
 }
 
 fn parse_index(data: &[u8]) -> std::result::Result<ImageIndex, String> {
-    let v: serde_json::Value = serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}"))?;
     if v.get("schemaVersion").and_then(|s| s.as_u64()) != Some(2) {
         return Err("schemaVersion is not 2".into());
     }
@@ -271,7 +287,7 @@ pub fn atomic_write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)
         .with_path("create a temporary file in", dir)?;
-    tmp.write_all(data).with_path("write", tmp.path().to_path_buf())?;
+    tmp.write_all(data).with_path("write", tmp.path())?;
     tmp.as_file().sync_all().with_path("sync", dir.join(name))?;
     let target = dir.join(name);
     tmp.persist(&target)
@@ -314,7 +330,7 @@ impl BlobWriter<'_> {
             .into_inner()
             .map_err(|e| Error::stream("write blob", e.into_error()))?;
         let target = self.layout.blob_path(&digest);
-        tmp.as_file().sync_all().with_path("sync", tmp.path().to_path_buf())?;
+        tmp.as_file().sync_all().with_path("sync", tmp.path())?;
         let parent = target.parent().expect("blob path has a parent");
         fs::create_dir_all(parent).with_path("create", parent)?;
         tmp.persist(&target)

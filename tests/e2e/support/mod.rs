@@ -25,7 +25,10 @@ pub fn bin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/e2e-<hash>
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 pub fn bin(tool: &str) -> PathBuf {
@@ -104,7 +107,10 @@ impl Out {
             self.stderr.contains(fragment),
             "stderr should mention {fragment:?}: {self:#?}"
         );
-        assert!(self.stderr.contains(": error: "), "errors read TOOL: error: …: {self:#?}");
+        assert!(
+            self.stderr.contains(": error: "),
+            "errors read TOOL: error: …: {self:#?}"
+        );
         self
     }
 
@@ -135,7 +141,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let tmp = tempfile::Builder::new().prefix("berth-e2e-").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .expect("tempdir");
         let root = tmp.path().join("root");
         Env { tmp, root }
     }
@@ -165,7 +174,10 @@ impl Env {
     /// Runs with `input` on stdin.
     pub fn run_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Out {
         let mut c = self.cmd(tool);
-        c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn");
         let mut stdin = child.stdin.take().expect("stdin");
         let data = input.to_vec();
@@ -184,7 +196,9 @@ impl Env {
     /// Imports the busybox fixture as `reference` and returns img-import's JSON.
     pub fn import_busybox(&self, reference: &str) -> Value {
         let tarball = busybox_tarball(&self.path("busybox.tar"), Compression::None);
-        self.run("img-import", &[tarball.to_str().unwrap(), reference]).ok().json()
+        self.run("img-import", &[tarball.to_str().unwrap(), reference])
+            .ok()
+            .json()
     }
 
     /// A snapshot of the store: index.json and the blob names, to check that a failure changed
@@ -192,7 +206,11 @@ impl Env {
     pub fn store_state(&self) -> (Vec<u8>, Vec<String>) {
         let index = std::fs::read(self.images().join("index.json")).unwrap_or_default();
         let mut blobs: Vec<String> = std::fs::read_dir(self.images().join("blobs/sha256"))
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         blobs.sort();
         (index, blobs)
@@ -227,13 +245,25 @@ pub fn busybox_rootfs(dir: &Path) -> PathBuf {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy(&bb, dir.join("bin/busybox")).unwrap();
-    std::fs::set_permissions(dir.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.join("bin/busybox"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     let list = run(Command::new(&bb).arg("--list"));
-    for applet in list.stdout.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+    for applet in list
+        .stdout
+        .lines()
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
         let _ = symlink("busybox", dir.join("bin").join(applet));
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     std::fs::write(dir.join("var/www/index.html"), "hello from berth\n").unwrap();
     dir.to_path_buf()
@@ -304,15 +334,20 @@ pub fn debian_tarball() -> Option<PathBuf> {
             std::fs::create_dir_all(&cache).ok()?;
             let dir = cache.join("bookworm.tmp");
             let _ = std::fs::remove_dir_all(&dir);
-            let out = run(Command::new("debootstrap").args(["--variant=minbase", "bookworm"]).arg(&dir));
+            let out = run(Command::new("debootstrap")
+                .args(["--variant=minbase", "bookworm"])
+                .arg(&dir));
             if out.code != 0 {
                 eprintln!("debootstrap failed: {}", out.stderr);
                 return None;
             }
             let tmp = cache.join("bookworm-minbase.tar.gz.tmp");
             let out = run(Command::new("tar")
-                .arg("-C").arg(&dir)
-                .args(["--numeric-owner", "--xattrs", "-czf"]).arg(&tmp).arg("."));
+                .arg("-C")
+                .arg(&dir)
+                .args(["--numeric-owner", "--xattrs", "-czf"])
+                .arg(&tmp)
+                .arg("."));
             let _ = std::fs::remove_dir_all(&dir);
             if out.code != 0 {
                 eprintln!("tar failed: {}", out.stderr);
@@ -326,7 +361,11 @@ pub fn debian_tarball() -> Option<PathBuf> {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Debian's `docker-registry` serving on 127.0.0.1 with a generated config; killed on drop.
@@ -340,7 +379,10 @@ impl Registry {
     /// Starts a registry without auth. Panics (or skips, through the caller's check of
     /// `have("docker-registry")`) when it cannot.
     pub fn start() -> Registry {
-        let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .unwrap();
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
@@ -361,7 +403,11 @@ impl Registry {
                 .expect("start docker-registry");
             let mut child = child;
             if wait_ready(&mut child, port, Duration::from_secs(15)) {
-                return Registry { child, port, _dir: dir };
+                return Registry {
+                    child,
+                    port,
+                    _dir: dir,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -372,7 +418,6 @@ impl Registry {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
-
 }
 
 /// Polls `GET /v2/` until the registry answers 200.

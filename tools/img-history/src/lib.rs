@@ -61,7 +61,10 @@ fn ellipsis(s: &str, max: usize) -> String {
 pub fn run(cli: Cli) -> Result<()> {
     let name = one_name(cli.image_name)?;
     let (_, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
-    let img = catalog.items[idx].image.as_ref().expect("open_named checks the image");
+    let img = catalog.items[idx]
+        .image
+        .as_ref()
+        .expect("open_named checks the image");
     let rows = image::history(img);
     let id_of = |r: &image::HistoryRow| match &r.id {
         Some(d) if cli.no_trunc => d.to_string(),
@@ -76,7 +79,11 @@ pub fn run(cli: Cli) -> Result<()> {
         .iter()
         .map(|r| {
             let created_by = r.created_by.replace('\t', " ");
-            let created_by = if cli.no_trunc { created_by } else { ellipsis(&created_by, 45) };
+            let created_by = if cli.no_trunc {
+                created_by
+            } else {
+                ellipsis(&created_by, 45)
+            };
             let (created_since, created_at, size) = if cli.human {
                 (
                     output::since(r.created.as_deref()),

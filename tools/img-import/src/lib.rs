@@ -24,10 +24,12 @@ manifest digest and the image ID (the config digest).";
 /// Import a root filesystem tarball as a one-layer image
 #[derive(Parser, Debug)]
 #[command(name = "img-import", version, after_help = AFTER)]
-#[command(long_about = "Import the contents of a tarball (plain, gzip or zstd) as an image with one \
+#[command(
+    long_about = "Import the contents of a tarball (plain, gzip or zstd) as an image with one \
 layer, as `docker image import` does. The tarball is read once, as a stream: it is checked to be a \
 tar archive, hashed and stored as a gzip layer. `--change` applies Dockerfile instructions to the \
-image's config.")]
+image's config."
+)]
 pub struct Cli {
     /// The tarball to import, or - for stdin
     #[arg(value_name = "FILE|-")]
@@ -72,7 +74,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     "cannot tag an image with a digest reference: {r}"
                 )));
             }
-            (cli.image.layout_for_write()?, Some(TagName::Reference(r.with_default_tag())))
+            (
+                cli.image.layout_for_write()?,
+                Some(TagName::Reference(r.with_default_tag())),
+            )
         }
         Some(ImageName::Layout { dir, reference }) => {
             (Layout::open_or_create(&dir)?, reference.map(TagName::Raw))

@@ -48,7 +48,10 @@ pub fn run(cli: Cli) -> Result<()> {
     for name in &names {
         match image::open_named(&default, name) {
             Ok((_, catalog, idx)) => {
-                let img = catalog.items[idx].image.as_ref().expect("open_named checks the image");
+                let img = catalog.items[idx]
+                    .image
+                    .as_ref()
+                    .expect("open_named checks the image");
                 found.push(image::inspect(&catalog, img));
             }
             Err(e) => errors.push(e),
@@ -74,4 +77,3 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
 }
-

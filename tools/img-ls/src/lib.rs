@@ -76,15 +76,19 @@ enum Filter {
 }
 
 fn parse_filter(f: &str) -> Result<Filter> {
-    let (k, v) = f.split_once('=').ok_or_else(|| {
-        Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE"))
-    })?;
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE")))?;
     Ok(match k {
         "reference" => Filter::Reference(v.to_string()),
         "dangling" => match v {
             "true" | "1" => Filter::Dangling(true),
             "false" | "0" => Filter::Dangling(false),
-            _ => return Err(Error::Usage(format!("invalid filter {f:?}: dangling takes true or false"))),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "invalid filter {f:?}: dangling takes true or false"
+                )))
+            }
         },
         "label" => match v.split_once('=') {
             Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
@@ -107,7 +111,9 @@ fn glob(pattern: &str, text: &str) -> bool {
     fn m(p: &[char], t: &[char]) -> bool {
         match p.first() {
             None => t.is_empty(),
-            Some('*') => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != '/').any(|i| m(&p[1..], &t[i..])),
+            Some('*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| m(&p[1..], &t[i..])),
             Some('?') => !t.is_empty() && t[0] != '/' && m(&p[1..], &t[1..]),
             Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
         }
@@ -124,13 +130,27 @@ fn reference_matches(pattern: &str, r: &Reference) -> bool {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let filters: Vec<Filter> = cli.filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?;
-    let wanted: Option<Reference> = cli.repository.as_deref().map(Reference::parse).transpose()?;
+    let filters: Vec<Filter> = cli
+        .filters
+        .iter()
+        .map(|f| parse_filter(f))
+        .collect::<Result<_>>()?;
+    let wanted: Option<Reference> = cli
+        .repository
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()?;
     let layout = cli.image.layout()?;
     let catalog = Catalog::load(&layout)?;
     let created_of = |q: &str| -> Result<String> {
         let item = catalog.find(q)?;
-        Ok(item.image.as_ref().ok().and_then(|i| i.created()).unwrap_or("").to_string())
+        Ok(item
+            .image
+            .as_ref()
+            .ok()
+            .and_then(|i| i.created())
+            .unwrap_or("")
+            .to_string())
     };
     let mut bounds = Vec::new();
     for f in &filters {
@@ -147,7 +167,10 @@ pub fn run(cli: Cli) -> Result<()> {
             Err(e) => {
                 berth::cli::warn(
                     "img-ls",
-                    format!("skipping {}: {e}", item.entry.name.as_deref().unwrap_or("an untagged image")),
+                    format!(
+                        "skipping {}: {e}",
+                        item.entry.name.as_deref().unwrap_or("an untagged image")
+                    ),
                 );
                 continue;
             }
@@ -239,7 +262,11 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.digests {
         columns.push(col("DIGEST", "Digest"));
     }
-    columns.extend([col("IMAGE ID", "ID"), col("CREATED", "CreatedSince"), col("SIZE", "Size")]);
+    columns.extend([
+        col("IMAGE ID", "ID"),
+        col("CREATED", "CreatedSince"),
+        col("SIZE", "Size"),
+    ]);
     output::print_list(&rows, &columns, Format::parse(cli.format.as_deref()))
 }
 
