@@ -288,11 +288,20 @@ pub fn atomic_write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .with_path("create a temporary file in", dir)?;
     tmp.write_all(data).with_path("write", tmp.path())?;
+    publish_mode(tmp.as_file(), tmp.path())?;
     tmp.as_file().sync_all().with_path("sync", dir.join(name))?;
     let target = dir.join(name);
     tmp.persist(&target)
         .map_err(|e| Error::io("rename into place", &target, e.error))?;
     sync_dir(dir)
+}
+
+/// Temporary files are created 0600; what is published in the layout is readable by everyone, as
+/// skopeo and umoci write it, so that other users' tools can read the store.
+fn publish_mode(f: &File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .with_path("set permissions of", path)
 }
 
 /// fsyncs a directory so that a rename in it is durable.
@@ -330,6 +339,7 @@ impl BlobWriter<'_> {
             .into_inner()
             .map_err(|e| Error::stream("write blob", e.into_error()))?;
         let target = self.layout.blob_path(&digest);
+        publish_mode(tmp.as_file(), tmp.path())?;
         tmp.as_file().sync_all().with_path("sync", tmp.path())?;
         let parent = target.parent().expect("blob path has a parent");
         fs::create_dir_all(parent).with_path("create", parent)?;
@@ -410,6 +420,11 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".berth-blob-"))
             .collect();
         assert!(leftovers.is_empty());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(l.blob_path(&d)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "blobs are world-readable");
+        let mode = fs::metadata(l.index_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "index.json is world-readable");
         // Corrupt the blob on disk: reading it is refused.
         fs::write(l.blob_path(&d), b"jello").unwrap();
         let err = l.read_blob(&d).unwrap_err();
