@@ -6,9 +6,9 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use flate2::write::GzEncoder;
 use oci_spec::image::{Descriptor, MediaType};
 
+use crate::compress::ParGzWriter;
 use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::store::Layout;
@@ -97,7 +97,7 @@ pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLa
     let blob = layout.blob_writer()?;
     let mut tee = Tee {
         reader: HashingReader::new(plain, Algorithm::Sha256),
-        sink: GzEncoder::new(blob, flate2::Compression::new(6)),
+        sink: ParGzWriter::new(blob, 6),
     };
     let not_tar = |e: io::Error| -> Error {
         if e.kind() == io::ErrorKind::InvalidData
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(plain.diff_id, Digest::sha256_of(&tar));
         assert_eq!(plain.uncompressed_size, tar.len() as u64);
 
-        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&tar).unwrap();
         let gz = gz.finish().unwrap();
         let from_gz = import_tar(&l, &gz[..], "gz").unwrap();

@@ -6,6 +6,7 @@
 //! print results, [`cli`] holds what every tool's `main` shares.
 pub mod change;
 pub mod cli;
+pub mod compress;
 pub mod digest;
 pub mod error;
 pub mod image;
