@@ -66,6 +66,14 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
 
+    /// A registry answered something berth cannot use, or could not be reached.
+    #[error("registry {0}")]
+    Registry(String),
+
+    /// A registry refused the credentials, or wants some.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),

@@ -13,6 +13,7 @@ pub mod image;
 pub mod layer;
 pub mod output;
 pub mod reference;
+pub mod registry;
 pub mod root;
 pub mod store;
 pub mod template;

@@ -1,0 +1,498 @@
+//! Pulling: resolve a manifest, choose a platform, and stream every blob into the store with
+//! its digest checked as it arrives. Layers download in parallel; an interrupted download is
+//! kept as a partial file beside the blobs and resumed with a Range request, so a `kill -9` in
+//! the middle of a layer costs only the bytes not yet written. A blob only ever appears under
+//! its digest once its content has been verified.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
+use serde_json::{json, Value};
+use ureq::http::{Method, StatusCode};
+
+use super::client::{Client, ReqBody};
+use crate::digest::{Digest, Hasher};
+use crate::error::{Error, IoContext, Result};
+use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
+use crate::reference::Reference;
+use crate::store::{sync_dir, Layout, MAX_JSON_BLOB};
+
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+
+/// Every manifest type berth reads, and schema 1 so that it can be named when refused.
+pub const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.v1+prettyjws;q=0.1, \
+application/vnd.docker.distribution.manifest.v1+json;q=0.1";
+
+/// What kind of manifest a registry sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestKind {
+    Index,
+    Manifest,
+}
+
+/// A manifest as fetched: its exact bytes, media type and digest.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+    pub kind: ManifestKind,
+}
+
+impl Fetched {
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            MediaType::from(self.media_type.as_str()),
+            self.bytes.len() as u64,
+            &self.digest,
+        )
+    }
+}
+
+/// Reports progress of blob downloads (a terminal's progress bars, plain lines, or nothing).
+pub trait Progress: Sync {
+    fn start(&self, digest: &Digest, size: u64, resumed_at: u64);
+    fn advance(&self, digest: &Digest, bytes: u64);
+    fn done(&self, digest: &Digest, skipped: bool);
+}
+
+/// Progress that reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn start(&self, _: &Digest, _: u64, _: u64) {}
+    fn advance(&self, _: &Digest, _: u64) {}
+    fn done(&self, _: &Digest, _: bool) {}
+}
+
+/// Options of a pull.
+pub struct PullOptions<'p> {
+    pub platform: Option<Platform>,
+    pub all_platforms: bool,
+    pub max_concurrent: usize,
+    pub progress: &'p dyn Progress,
+}
+
+/// What a pull stored.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    pub reference: Reference,
+    /// The digest the registry resolved the reference to (an index for multi-platform images).
+    pub digest: Digest,
+    pub image: image::Image,
+    pub platform: Platform,
+    pub size: u64,
+    pub layers: Vec<Digest>,
+}
+
+impl Pulled {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ref": self.reference.to_string(),
+            "digest": self.digest.to_string(),
+            "id": self.image.id().to_string(),
+            "platform": self.platform.to_string(),
+            "size": self.size,
+            "layers": self.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn repo_scope(path: &str, actions: &str) -> String {
+    format!("repository:{path}:{actions}")
+}
+
+/// Fetches a manifest or index by tag or digest, refusing schema 1 and anything over 4 MiB,
+/// and checking the digest: against the reference when pulling by digest, against the
+/// registry's `Docker-Content-Digest` otherwise.
+pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fetched> {
+    let path = format!("/v2/{repo}/manifests/{reference}");
+    let what = format!("manifest {repo}:{reference}");
+    let scopes = [repo_scope(repo, "pull")];
+    let mut resp = client.send(
+        Method::GET,
+        &path,
+        &[("Accept", ACCEPT_MANIFESTS)],
+        &ReqBody::Empty,
+        &scopes,
+    )?;
+    if resp.status() == StatusCode::NOT_FOUND {
+        return Err(Error::ImageNotFound(format!(
+            "{}/{repo}:{reference}: the registry has no such manifest",
+            client.domain
+        )));
+    }
+    if !resp.status().is_success() {
+        return Err(client.unexpected(&format!("GET {what}"), resp));
+    }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.to_string())
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let declared = header("docker-content-digest");
+    let bytes = match resp.body_mut().with_config().limit(MAX_JSON_BLOB).read_to_vec() {
+        Ok(b) => b,
+        Err(ureq::Error::BodyExceedsLimit(_)) => {
+            return Err(client.err(
+                &what,
+                format!("the manifest is larger than {} MiB, refused", MAX_JSON_BLOB >> 20),
+            ))
+        }
+        Err(e) => return Err(client.err(&what, e)),
+    };
+    let computed = Digest::sha256_of(&bytes);
+    if let Ok(want) = Digest::parse(reference) {
+        let got = match want.algorithm() {
+            crate::digest::Algorithm::Sha256 => computed.clone(),
+            alg => {
+                let mut h = alg.hasher();
+                h.update(&bytes);
+                h.finish()
+            }
+        };
+        if got != want {
+            return Err(client.err(&what, format!("the registry sent a manifest that hashes to {got}, not {want}")));
+        }
+        return classify(client, &what, bytes, &content_type, want);
+    }
+    if let Some(d) = declared.as_deref().and_then(|d| Digest::parse(d).ok()) {
+        if d.algorithm() == computed.algorithm() && d != computed {
+            return Err(client.err(
+                &what,
+                format!("the registry says its digest is {d}, but it hashes to {computed}"),
+            ));
+        }
+    }
+    classify(client, &what, bytes, &content_type, computed)
+}
+
+fn classify(client: &Client, what: &str, bytes: Vec<u8>, content_type: &str, digest: Digest) -> Result<Fetched> {
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| client.err(what, format!("the manifest is not JSON: {e}")))?;
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    let body_type = v.get("mediaType").and_then(Value::as_str).unwrap_or("");
+    let media = if ct.is_empty() || ct == "application/json" || ct == "text/plain" {
+        body_type.to_string()
+    } else {
+        ct.to_string()
+    };
+    if media == DOCKER_SCHEMA1
+        || media == DOCKER_SCHEMA1_SIGNED
+        || v.get("schemaVersion").and_then(Value::as_u64) == Some(1)
+    {
+        return Err(client.err(
+            what,
+            "it is a Docker schema 1 manifest, which berth does not pull (deprecated since 2017; push the image again with a current Docker)",
+        ));
+    }
+    let is_index = media == MediaType::ImageIndex.to_string()
+        || media == DOCKER_MANIFEST_LIST
+        || (media.is_empty() && v.get("manifests").is_some());
+    let is_manifest = media == MediaType::ImageManifest.to_string()
+        || media == DOCKER_MANIFEST
+        || (media.is_empty() && v.get("layers").is_some());
+    let (kind, media) = match (is_index, is_manifest) {
+        (true, _) => (ManifestKind::Index, if media.is_empty() { MediaType::ImageIndex.to_string() } else { media }),
+        (_, true) => (ManifestKind::Manifest, if media.is_empty() { MediaType::ImageManifest.to_string() } else { media }),
+        _ => return Err(client.err(what, format!("unsupported manifest media type {media:?}"))),
+    };
+    Ok(Fetched { bytes, media_type: media, digest, kind })
+}
+
+/// Pulls `reference` into `layout` and tags it there.
+pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &PullOptions<'_>) -> Result<Pulled> {
+    let repo = reference.path();
+    let want = reference
+        .digest()
+        .map(|d| d.to_string())
+        .or_else(|| reference.tag().map(str::to_string))
+        .unwrap_or_else(|| "latest".to_string());
+    let top = fetch_manifest(client, repo, &want)?;
+    let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+
+    // The manifests to store and the blobs they need.
+    let mut manifests: Vec<Fetched> = Vec::new();
+    let (tagged, chosen) = match top.kind {
+        ManifestKind::Manifest => (top.clone(), top.clone()),
+        ManifestKind::Index => {
+            let index: ImageIndex = serde_json::from_slice(&top.bytes)
+                .map_err(|e| client.err("image index", e))?;
+            let children: Vec<&Descriptor> = index
+                .manifests()
+                .iter()
+                .filter(|d| {
+                    // Attestations and signatures are not images of a platform.
+                    d.platform().as_ref().is_some_and(|p| p.os().to_string() != "unknown")
+                })
+                .collect();
+            let pick = children
+                .iter()
+                .find(|d| {
+                    let p = d.platform().as_ref().expect("filtered");
+                    platform.matches(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref())
+                })
+                .ok_or_else(|| {
+                    Error::ImageNotFound(format!(
+                        "{reference}: no manifest for {platform} in the image index (it has {})",
+                        children
+                            .iter()
+                            .filter_map(|d| d.platform().as_ref())
+                            .map(|p| format!("{}/{}{}", p.os(), p.architecture(), p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            let chosen = fetch_child(client, repo, pick)?;
+            if opts.all_platforms {
+                for d in &children {
+                    if d.digest() != pick.digest() {
+                        manifests.push(fetch_child(client, repo, d)?);
+                    }
+                }
+                (top.clone(), chosen)
+            } else {
+                (chosen.clone(), chosen)
+            }
+        }
+    };
+    manifests.insert(0, chosen.clone());
+
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    for m in &manifests {
+        let parsed: ImageManifest = serde_json::from_slice(&m.bytes)
+            .map_err(|e| client.err(&format!("manifest {}", m.digest), e))?;
+        for d in std::iter::once(parsed.config()).chain(parsed.layers().iter()) {
+            if !blobs.iter().any(|b| b.digest() == d.digest()) {
+                blobs.push(d.clone());
+            }
+        }
+    }
+    download_all(client, layout, repo, &blobs, opts)?;
+    for m in &manifests {
+        layout.put_blob_bytes(&m.bytes)?;
+    }
+    if tagged.digest != chosen.digest {
+        layout.put_blob_bytes(&tagged.bytes)?;
+    }
+
+    // A pull by digest names the image by that digest (Docker's `repo@sha256:…`, no tag).
+    let name = reference.clone().with_default_tag();
+    let mut desc = tagged.descriptor();
+    if tagged.kind == ManifestKind::Manifest && top.kind == ManifestKind::Index {
+        desc.set_platform(
+            serde_json::from_value(json!({"os": platform.os, "architecture": platform.architecture, "variant": platform.variant}))
+                .ok(),
+        );
+    }
+    image::tag(layout, &name, &desc)?;
+    let img = image::Image::load(layout, &desc, Some(&platform))?;
+    let layers: Vec<Digest> = img
+        .manifest
+        .layers()
+        .iter()
+        .filter_map(|l| Digest::try_from(l.digest()).ok())
+        .collect();
+    Ok(Pulled {
+        reference: name,
+        digest: top.digest,
+        size: img.size(),
+        platform: Platform {
+            os: img.os().to_string(),
+            architecture: img.architecture().to_string(),
+            variant: img.config.get("variant").and_then(Value::as_str).map(str::to_string),
+        },
+        image: img,
+        layers,
+    })
+}
+
+fn fetch_child(client: &Client, repo: &str, d: &Descriptor) -> Result<Fetched> {
+    let f = fetch_manifest(client, repo, &d.digest().to_string())?;
+    if f.kind != ManifestKind::Manifest {
+        return Err(client.err(&format!("manifest {}", f.digest), "an index inside an index is not supported"));
+    }
+    Ok(f)
+}
+
+/// Downloads every blob not in the store yet, `max_concurrent` at a time.
+pub fn download_all(client: &Client, layout: &Layout, repo: &str, blobs: &[Descriptor], opts: &PullOptions<'_>) -> Result<()> {
+    let queue: Mutex<Vec<&Descriptor>> = Mutex::new(blobs.iter().rev().collect());
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let workers = opts.max_concurrent.clamp(1, 16).min(blobs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if first_error.lock().expect("lock").is_some() {
+                    return;
+                }
+                let Some(d) = queue.lock().expect("lock").pop() else { return };
+                if let Err(e) = fetch_blob(client, layout, repo, d, opts.progress) {
+                    first_error.lock().expect("lock").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Where a blob being downloaded waits until it is complete and verified.
+pub fn partial_path(layout: &Layout, digest: &Digest) -> PathBuf {
+    layout
+        .dir()
+        .join(format!(".berth-partial-{}-{}", digest.algorithm().as_str(), digest.hex()))
+}
+
+/// Downloads one blob into the store, resuming a partial download, verifying the digest.
+pub fn fetch_blob(client: &Client, layout: &Layout, repo: &str, desc: &Descriptor, progress: &dyn Progress) -> Result<()> {
+    let digest = Digest::try_from(desc.digest())?;
+    let size = desc.size();
+    if layout.has_blob(&digest) {
+        progress.done(&digest, true);
+        return Ok(());
+    }
+    let part = partial_path(layout, &digest);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&part)
+        .with_path("open", &part)?;
+    // Another process downloading the same blob holds this lock; wait for it.
+    let mut file = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::io("lock", &part, std::io::Error::from(e)))?;
+    if layout.has_blob(&digest) {
+        let _ = fs::remove_file(&part);
+        progress.done(&digest, true);
+        return Ok(());
+    }
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let what = format!("blob {digest}");
+    let scopes = [repo_scope(repo, "pull")];
+    let mut restarted = false;
+    let mut attempts = 0;
+    loop {
+        let mut have = file.metadata().with_path("stat", &part)?.len();
+        if have > size {
+            file.set_len(0).with_path("truncate", &part)?;
+            have = 0;
+        }
+        let mut hasher = digest.algorithm().hasher();
+        if have > 0 {
+            hash_prefix(&mut file, have, &mut hasher).with_path("read", &part)?;
+        }
+        progress.start(&digest, size, have);
+        let range = format!("bytes={have}-");
+        let headers: Vec<(&str, &str)> = if have > 0 { vec![("Range", range.as_str())] } else { vec![] };
+        let result = if have == size && size > 0 {
+            Ok(())
+        } else {
+            client
+                .send(Method::GET, &path, &headers, &ReqBody::Empty, &scopes)
+                .and_then(|mut resp| {
+                    let status = resp.status();
+                    if status == StatusCode::PARTIAL_CONTENT && have > 0 {
+                        // Appending where we stopped.
+                    } else if status.is_success() {
+                        file.set_len(0).with_path("truncate", &part)?;
+                        hasher = digest.algorithm().hasher();
+                        have = 0;
+                    } else if status == StatusCode::NOT_FOUND {
+                        return Err(client.err(&what, "the registry has no such blob (404)"));
+                    } else {
+                        return Err(client.unexpected(&format!("GET {what}"), resp));
+                    }
+                    file.seek(SeekFrom::Start(have)).with_path("seek", &part)?;
+                    let mut reader = resp.body_mut().with_config().limit(size.saturating_sub(have) + 1).reader();
+                    let mut buf = vec![0u8; 256 << 10];
+                    let mut got = have;
+                    loop {
+                        let n = match reader.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => n,
+                            Err(e) => return Err(Error::stream(format!("download {what}"), e)),
+                        };
+                        got += n as u64;
+                        if got > size {
+                            return Err(client.err(&what, format!("the registry sent more than the {size} bytes the manifest declares")));
+                        }
+                        hasher.update(&buf[..n]);
+                        file.write_all(&buf[..n]).with_path("write", &part)?;
+                        progress.advance(&digest, n as u64);
+                    }
+                    if got < size {
+                        return Err(Error::stream(
+                            format!("download {what}"),
+                            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("the body ended after {got} of {size} bytes")),
+                        ));
+                    }
+                    Ok(())
+                })
+        };
+        match result {
+            Ok(()) => {
+                let got = hasher.finish();
+                if got != digest {
+                    // Bad bytes never become a blob. A resumed download may have resumed onto
+                    // bad bytes: start once from zero before giving up.
+                    file.set_len(0).with_path("truncate", &part)?;
+                    if !restarted {
+                        restarted = true;
+                        continue;
+                    }
+                    let _ = fs::remove_file(&part);
+                    return Err(client.err(&what, format!("the registry sent content that hashes to {got}")));
+                }
+                file.sync_all().with_path("sync", &part)?;
+                let target = layout.blob_path(&digest);
+                let dir = target.parent().expect("blob dir");
+                fs::create_dir_all(dir).with_path("create", dir)?;
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    file.set_permissions(fs::Permissions::from_mode(0o644)).with_path("set permissions of", &part)?;
+                }
+                fs::rename(&part, &target).with_path("rename into place", &target)?;
+                sync_dir(dir)?;
+                progress.done(&digest, false);
+                return Ok(());
+            }
+            Err(e @ (Error::Stream { .. } | Error::Io { .. })) if attempts < client.retries => {
+                attempts += 1;
+                let _ = file.sync_data();
+                std::thread::sleep(std::time::Duration::from_millis(250 << attempts.min(4)));
+                let _ = e;
+                continue;
+            }
+            Err(e @ Error::Stream { .. }) => return Err(client.err(&what, e)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn hash_prefix(f: &mut File, len: u64, hasher: &mut Hasher) -> std::io::Result<()> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut r = (&mut *f).take(len);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
