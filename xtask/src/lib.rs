@@ -11,8 +11,13 @@ pub fn commands() -> Vec<clap::Command> {
         img_history::command(),
         img_import::command(),
         img_inspect::command(),
+        img_login::command(),
+        img_logout::command(),
         img_ls::command(),
+        img_pull::command(),
+        img_push::command(),
         img_rm::command(),
+        img_search::command(),
         img_tag::command(),
     ]
 }

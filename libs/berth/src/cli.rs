@@ -54,6 +54,49 @@ impl ImageArgs {
     }
 }
 
+/// How to reach registries: the flags every registry tool takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Verify TLS certificates; false also allows plain HTTP (loopback registries always may)
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+
+    /// Trust the CAs (*.crt) and use the client certificate (*.cert, *.key) in DIR
+    /// [default: /etc/docker/certs.d/HOST when it exists]
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Credentials as USER[:PASSWORD] instead of those in the Docker config file
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    pub creds: Option<String>,
+
+    /// Docker's config.json to read credentials from [default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json]
+    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    pub fn options(&self) -> Result<crate::registry::Options> {
+        let credentials = match &self.creds {
+            None => None,
+            Some(c) => {
+                let (u, p) = c.split_once(':').ok_or_else(|| {
+                    Error::Usage("--creds takes USER:PASSWORD".into())
+                })?;
+                Some(crate::registry::Credentials { username: u.into(), password: p.into() })
+            }
+        };
+        Ok(crate::registry::Options {
+            tls_verify: Some(self.tls_verify),
+            cert_dir: self.cert_dir.clone(),
+            credentials,
+            auth_file: self.authfile.clone(),
+            timeout: None,
+        })
+    }
+}
+
 /// Parses the command line, runs the tool and turns the outcome into an exit code: 0, 1 with
 /// `TOOL: error: …` on stderr, or 2 for usage errors. A closed stdout is success, as `tool | head`
 /// is not a failure.

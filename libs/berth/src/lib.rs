@@ -12,6 +12,7 @@ pub mod error;
 pub mod image;
 pub mod layer;
 pub mod output;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod root;

@@ -47,6 +47,17 @@ pub fn auth_key(domain: &str) -> String {
     }
 }
 
+/// The registry domain a user typed to `img-login`/`img-logout`: `https://host:5000/v2/` →
+/// `host:5000`, and Docker Hub's names → `docker.io`.
+pub fn registry_domain(s: &str) -> String {
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or(s);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
+        h => h.to_string(),
+    }
+}
+
 /// Strips a scheme and path from an `auths` key (`https://host:5000/v2/` → `host:5000`).
 fn normalise_key(key: &str) -> String {
     if key == DOCKER_HUB_AUTH_KEY {
