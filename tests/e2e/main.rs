@@ -8,5 +8,6 @@ mod cli;
 mod import;
 mod interop;
 mod list_inspect;
+mod registry;
 mod store;
 mod tag_rm;

@@ -81,10 +81,13 @@ impl RegistryArgs {
         let credentials = match &self.creds {
             None => None,
             Some(c) => {
-                let (u, p) = c.split_once(':').ok_or_else(|| {
-                    Error::Usage("--creds takes USER:PASSWORD".into())
-                })?;
-                Some(crate::registry::Credentials { username: u.into(), password: p.into() })
+                let (u, p) = c
+                    .split_once(':')
+                    .ok_or_else(|| Error::Usage("--creds takes USER:PASSWORD".into()))?;
+                Some(crate::registry::Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                })
             }
         };
         Ok(crate::registry::Options {

@@ -38,9 +38,16 @@ struct Plain {
 impl Progress for Plain {
     fn start(&self, digest: &Digest, size: u64, resumed_at: u64) {
         if resumed_at > 0 {
-            eprintln!("{}: resuming at {resumed_at} of {size} bytes", digest.short());
+            eprintln!(
+                "{}: resuming at {resumed_at} of {size} bytes",
+                digest.short()
+            );
         } else {
-            eprintln!("{}: {}ing {size} bytes", digest.short(), self.verb.to_lowercase());
+            eprintln!(
+                "{}: {}ing {size} bytes",
+                digest.short(),
+                self.verb.to_lowercase()
+            );
         }
     }
     fn advance(&self, _: &Digest, _: u64) {}
@@ -74,9 +81,11 @@ impl Bars {
             .or_insert_with(|| {
                 let b = self.multi.add(ProgressBar::new(size));
                 b.set_style(
-                    ProgressStyle::with_template("{prefix}: {msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                        .expect("static template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix}: {msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
                 );
                 b.set_prefix(digest.short().to_string());
                 b
@@ -90,7 +99,11 @@ impl Progress for Bars {
         let b = self.bar(digest, size);
         b.set_length(size);
         b.set_position(resumed_at);
-        b.set_message(if resumed_at > 0 { "resuming" } else { "transferring" });
+        b.set_message(if resumed_at > 0 {
+            "resuming"
+        } else {
+            "transferring"
+        });
     }
     fn advance(&self, digest: &Digest, bytes: u64) {
         if let Some(b) = self.bars.lock().expect("lock").get(digest) {
@@ -99,7 +112,11 @@ impl Progress for Bars {
     }
     fn done(&self, digest: &Digest, skipped: bool) {
         let b = self.bar(digest, 0);
-        let msg = if skipped { "already exists".to_string() } else { format!("{} complete", self.verb) };
+        let msg = if skipped {
+            "already exists".to_string()
+        } else {
+            format!("{} complete", self.verb)
+        };
         b.finish_with_message(msg);
     }
 }

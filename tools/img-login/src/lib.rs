@@ -66,7 +66,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         (None, false) => {
             if std::io::stdin().is_terminal() {
-                return Err(Error::Usage("give the password with --password-stdin (or -p)".into()));
+                return Err(Error::Usage(
+                    "give the password with --password-stdin (or -p)".into(),
+                ));
             }
             return Err(Error::Usage("no password: use --password-stdin".into()));
         }
@@ -74,11 +76,18 @@ pub fn run(cli: Cli) -> Result<()> {
     if password.is_empty() {
         return Err(Error::Usage("the password is empty".into()));
     }
-    let creds = Credentials { username: username.clone(), password };
+    let creds = Credentials {
+        username: username.clone(),
+        password,
+    };
     let mut opts = cli.registry_args.options()?;
     opts.credentials = Some(creds.clone());
     Client::new(&domain, &opts)?.ping()?;
-    let path = cli.registry_args.authfile.clone().unwrap_or_else(DockerConfig::default_path);
+    let path = cli
+        .registry_args
+        .authfile
+        .clone()
+        .unwrap_or_else(DockerConfig::default_path);
     let mut config = DockerConfig::load(&path)?;
     config.store(&domain, &creds)?;
     berth::output::print_json(&json!({

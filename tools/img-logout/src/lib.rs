@@ -8,7 +8,11 @@ use serde_json::json;
 
 /// Log out from a registry
 #[derive(Parser, Debug)]
-#[command(name = "img-logout", version, after_help = "Removes the registry's credentials from Docker's config.json (or its credential helper).\n\nPrints {\"registry\",\"removed\"}.")]
+#[command(
+    name = "img-logout",
+    version,
+    after_help = "Removes the registry's credentials from Docker's config.json (or its credential helper).\n\nPrints {\"registry\",\"removed\"}."
+)]
 pub struct Cli {
     /// The registry: HOST[:PORT] [default: docker.io]
     #[arg(value_name = "REGISTRY", default_value = "docker.io")]

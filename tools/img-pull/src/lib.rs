@@ -66,7 +66,11 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let reference = Reference::parse(&berth::cli::one_name(cli.reference)?)?.with_default_tag();
-    let platform = cli.platform.as_deref().map(str::parse::<Platform>).transpose()?;
+    let platform = cli
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()?;
     let layout = cli.image.layout_for_write()?;
     let client = Client::new(reference.domain(), &cli.registry.options()?)?;
     let reporter = progress::reporter(if cli.quiet { Mode::Quiet } else { cli.progress }, "Pull");

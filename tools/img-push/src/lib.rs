@@ -69,7 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     };
     if dest.digest().is_some() {
-        return Err(Error::InvalidInput(format!("cannot push to a digest reference: {dest}")));
+        return Err(Error::InvalidInput(format!(
+            "cannot push to a digest reference: {dest}"
+        )));
     }
     let (layout, catalog, idx) = image::open_named(&cli.image.layout()?, &source)?;
     let item = &catalog.items[idx];

@@ -43,7 +43,9 @@ pub fn run(cli: Cli) -> Result<()> {
         return Err(Error::Usage("--limit takes 1 to 10000".into()));
     }
     let (domain, term) = match cli.term.split_once('/') {
-        Some((d, t)) if d.contains('.') || d.contains(':') || d == "localhost" => (d.to_string(), t.to_string()),
+        Some((d, t)) if d.contains('.') || d.contains(':') || d == "localhost" => {
+            (d.to_string(), t.to_string())
+        }
         _ => ("docker.io".to_string(), cli.term.clone()),
     };
     let client = Client::new(&domain, &cli.registry.options()?)?;

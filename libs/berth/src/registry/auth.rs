@@ -34,7 +34,10 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 }
 
@@ -50,7 +53,10 @@ pub fn auth_key(domain: &str) -> String {
 /// The registry domain a user typed to `img-login`/`img-logout`: `https://host:5000/v2/` →
 /// `host:5000`, and Docker Hub's names → `docker.io`.
 pub fn registry_domain(s: &str) -> String {
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
     let host = s.split('/').next().unwrap_or(s);
     match host {
         "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
@@ -83,7 +89,9 @@ impl DockerConfig {
         if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
             return PathBuf::from(d).join("config.json");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"));
         home.join(".docker").join("config.json")
     }
 
@@ -97,9 +105,15 @@ impl DockerConfig {
             Err(e) => return Err(Error::io("read", path, e)),
         };
         if !value.is_object() {
-            return Err(Error::corrupt(format!("{}", path.display()), "not a JSON object"));
+            return Err(Error::corrupt(
+                format!("{}", path.display()),
+                "not a JSON object",
+            ));
         }
-        Ok(DockerConfig { path: path.to_path_buf(), value })
+        Ok(DockerConfig {
+            path: path.to_path_buf(),
+            value,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -136,22 +150,38 @@ impl DockerConfig {
             if normalise_key(k) != want {
                 continue;
             }
-            if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+            if let Some(auth) = entry
+                .get("auth")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(auth.trim())
-                    .map_err(|e| Error::corrupt(format!("{} auths[{k}]", self.path.display()), e))?;
-                let raw = String::from_utf8(raw)
-                    .map_err(|e| Error::corrupt(format!("{} auths[{k}]", self.path.display()), e))?;
-                let (u, p) = raw.split_once(':').ok_or_else(|| {
-                    Error::corrupt(format!("{} auths[{k}]", self.path.display()), "auth is not user:password")
+                    .map_err(|e| {
+                        Error::corrupt(format!("{} auths[{k}]", self.path.display()), e)
+                    })?;
+                let raw = String::from_utf8(raw).map_err(|e| {
+                    Error::corrupt(format!("{} auths[{k}]", self.path.display()), e)
                 })?;
-                return Ok(Some(Credentials { username: u.into(), password: p.into() }));
+                let (u, p) = raw.split_once(':').ok_or_else(|| {
+                    Error::corrupt(
+                        format!("{} auths[{k}]", self.path.display()),
+                        "auth is not user:password",
+                    )
+                })?;
+                return Ok(Some(Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                }));
             }
             if let (Some(u), Some(p)) = (
                 entry.get("username").and_then(Value::as_str),
                 entry.get("password").and_then(Value::as_str),
             ) {
-                return Ok(Some(Credentials { username: u.into(), password: p.into() }));
+                return Ok(Some(Credentials {
+                    username: u.into(),
+                    password: p.into(),
+                }));
             }
         }
         Ok(None)
@@ -253,18 +283,25 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>> {
         )));
     }
     let v: Value = serde_json::from_str(&out).map_err(|e| {
-        Error::InvalidInput(format!("credential helper {}: bad output: {e}", helper_command(helper)))
+        Error::InvalidInput(format!(
+            "credential helper {}: bad output: {e}",
+            helper_command(helper)
+        ))
     })?;
     let u = v.get("Username").and_then(Value::as_str).unwrap_or("");
     let s = v.get("Secret").and_then(Value::as_str).unwrap_or("");
     if s.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Credentials { username: u.into(), password: s.into() }))
+    Ok(Some(Credentials {
+        username: u.into(),
+        password: s.into(),
+    }))
 }
 
 fn helper_store(helper: &str, key: &str, creds: &Credentials) -> Result<()> {
-    let input = json!({"ServerURL": key, "Username": creds.username, "Secret": creds.password}).to_string();
+    let input =
+        json!({"ServerURL": key, "Username": creds.username, "Secret": creds.password}).to_string();
     let (ok, out) = run_helper(helper, "store", &input)?;
     if !ok {
         return Err(Error::InvalidInput(format!(
@@ -337,7 +374,10 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
                 c.params.insert(token.to_ascii_lowercase(), value);
             }
         } else {
-            out.push(Challenge { scheme: token.to_ascii_lowercase(), params: BTreeMap::new() });
+            out.push(Challenge {
+                scheme: token.to_ascii_lowercase(),
+                params: BTreeMap::new(),
+            });
         }
     }
     out
@@ -373,20 +413,32 @@ mod tests {
         let path = t.path().join("docker/config.json");
         let mut c = DockerConfig::load(&path).unwrap();
         assert_eq!(c.credentials("127.0.0.1:5000").unwrap(), None);
-        let creds = Credentials { username: "u".into(), password: "p:w".into() };
+        let creds = Credentials {
+            username: "u".into(),
+            password: "p:w".into(),
+        };
         c.store("127.0.0.1:5000", &creds).unwrap();
         c.store("docker.io", &creds).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let c = DockerConfig::load(&path).unwrap();
-        assert_eq!(c.credentials("127.0.0.1:5000").unwrap(), Some(creds.clone()));
+        assert_eq!(
+            c.credentials("127.0.0.1:5000").unwrap(),
+            Some(creds.clone())
+        );
         assert_eq!(c.credentials("docker.io").unwrap(), Some(creds.clone()));
         let raw: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert!(raw["auths"][DOCKER_HUB_AUTH_KEY]["auth"].is_string());
         let mut c = c;
         assert!(c.erase("127.0.0.1:5000").unwrap());
         assert!(!c.erase("127.0.0.1:5000").unwrap());
-        assert_eq!(DockerConfig::load(&path).unwrap().credentials("127.0.0.1:5000").unwrap(), None);
+        assert_eq!(
+            DockerConfig::load(&path)
+                .unwrap()
+                .credentials("127.0.0.1:5000")
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -401,7 +453,10 @@ mod tests {
         let c = DockerConfig::load(&path).unwrap();
         assert_eq!(
             c.credentials("reg.example.com").unwrap(),
-            Some(Credentials { username: "a".into(), password: "b".into() })
+            Some(Credentials {
+                username: "a".into(),
+                password: "b".into()
+            })
         );
         assert_eq!(c.credentials("other:5000").unwrap().unwrap().username, "x");
         assert!(format!("{:?}", c.credentials("other:5000").unwrap()).contains("redacted"));
@@ -430,7 +485,10 @@ mod tests {
         let c = DockerConfig::load(&path).unwrap();
         assert_eq!(
             c.credentials("helped:5000").unwrap(),
-            Some(Credentials { username: "hu".into(), password: "hs".into() })
+            Some(Credentials {
+                username: "hu".into(),
+                password: "hs".into()
+            })
         );
         assert_eq!(c.credentials("unhelped:5000").unwrap(), None);
     }

@@ -64,7 +64,11 @@ pub enum ReqBody<'a> {
     Empty,
     Bytes(&'a [u8]),
     /// `len` bytes of a file from `offset`.
-    File { path: &'a Path, offset: u64, len: u64 },
+    File {
+        path: &'a Path,
+        offset: u64,
+        len: u64,
+    },
 }
 
 pub struct Client {
@@ -114,7 +118,10 @@ impl Client {
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
             None => {
-                let path = opts.auth_file.clone().unwrap_or_else(DockerConfig::default_path);
+                let path = opts
+                    .auth_file
+                    .clone()
+                    .unwrap_or_else(DockerConfig::default_path);
                 DockerConfig::load(&path)?.credentials(domain)?
             }
         };
@@ -248,7 +255,12 @@ impl Client {
     ) -> Result<Response<Body>> {
         let mut url = self.url(path)?;
         let first_host = url_host(&url).to_string();
-        let mut auth = self.tokens.lock().expect("lock").get(&scopes.join(" ")).cloned();
+        let mut auth = self
+            .tokens
+            .lock()
+            .expect("lock")
+            .get(&scopes.join(" "))
+            .cloned();
         for _ in 0..=MAX_REDIRECTS {
             let mut req = http::Request::builder().method(method.clone()).uri(&url);
             for (k, v) in headers {
@@ -266,7 +278,11 @@ impl Client {
                     let r = req.body(*b).map_err(|e| self.err(&url, e))?;
                     self.agent().run(r)
                 }
-                ReqBody::File { path: p, offset, len } => {
+                ReqBody::File {
+                    path: p,
+                    offset,
+                    len,
+                } => {
                     let mut f = std::fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
                         .map_err(|e| Error::io("seek", p, e))?;
@@ -287,7 +303,11 @@ impl Client {
                 }
             };
             if resp.status().is_redirection() {
-                if let Some(loc) = resp.headers().get(http::header::LOCATION).and_then(|l| l.to_str().ok()) {
+                if let Some(loc) = resp
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                {
                     let next = resolve_location(&url, loc);
                     // Credentials stay with the registry: a redirect elsewhere (a CDN, object
                     // storage) gets no Authorization header.
@@ -309,9 +329,10 @@ impl Client {
         let challenges = parse_challenges(header);
         let key = scopes.join(" ");
         if let Some(b) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let realm = b.params.get("realm").ok_or_else(|| {
-                self.err("authenticate", "the Bearer challenge has no realm")
-            })?;
+            let realm = b
+                .params
+                .get("realm")
+                .ok_or_else(|| self.err("authenticate", "the Bearer challenge has no realm"))?;
             let mut url = realm.clone();
             let mut query = Vec::new();
             if let Some(s) = b.params.get("service") {
@@ -337,13 +358,22 @@ impl Client {
                 req = req.header(http::header::AUTHORIZATION, c.basic_header());
             }
             let req = req.body(()).map_err(|e| self.err("token request", e))?;
-            let agent = if realm.starts_with("http://") || self.verify { &self.agent } else { &self.agent_insecure };
+            let agent = if realm.starts_with("http://") || self.verify {
+                &self.agent
+            } else {
+                &self.agent_insecure
+            };
             let mut resp = agent
                 .run(req)
                 .map_err(|e| self.err(&format!("token from {realm}"), describe(&e)))?;
             if !resp.status().is_success() {
                 let status = resp.status();
-                let text = resp.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+                let text = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(64 << 10)
+                    .read_to_string()
+                    .unwrap_or_default();
                 let why = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     if self.credentials.is_some() {
                         "the credentials were refused".to_string()
@@ -370,15 +400,26 @@ impl Client {
                 .or_else(|| v.get("access_token"))
                 .and_then(|t| t.as_str())
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| self.err(&format!("token from {realm}"), "the answer has no token"))?;
-            self.tokens.lock().expect("lock").insert(key, format!("Bearer {token}"));
+                .ok_or_else(|| {
+                    self.err(&format!("token from {realm}"), "the answer has no token")
+                })?;
+            self.tokens
+                .lock()
+                .expect("lock")
+                .insert(key, format!("Bearer {token}"));
             return Ok(());
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
             let c = self.credentials.as_ref().ok_or_else(|| {
-                Error::Auth(format!("{}: authentication required (img-login first)", self.domain))
+                Error::Auth(format!(
+                    "{}: authentication required (img-login first)",
+                    self.domain
+                ))
             })?;
-            self.tokens.lock().expect("lock").insert(key, c.basic_header());
+            self.tokens
+                .lock()
+                .expect("lock")
+                .insert(key, c.basic_header());
             return Ok(());
         }
         Err(self.err("authenticate", format!("unsupported challenge {header:?}")))
@@ -392,7 +433,11 @@ impl Client {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Error::Auth(format!(
                 "{}: {}",
                 self.domain,
-                if self.credentials.is_some() { "the credentials were refused" } else { "authentication required" }
+                if self.credentials.is_some() {
+                    "the credentials were refused"
+                } else {
+                    "authentication required"
+                }
             ))),
             s => Err(self.err("GET /v2/", s)),
         }
@@ -402,13 +447,22 @@ impl Client {
     /// own error code and message.
     pub fn unexpected(&self, what: &str, mut resp: Response<Body>) -> Error {
         let status = resp.status();
-        let text = resp.body_mut().with_config().limit(64 << 10).read_to_string().unwrap_or_default();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 10)
+            .read_to_string()
+            .unwrap_or_default();
         let detail = registry_error_text(&text);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Error::Auth(format!(
                 "{}: {what}: {status}{detail}{}",
                 self.domain,
-                if self.credentials.is_none() { " (img-login first?)" } else { "" }
+                if self.credentials.is_none() {
+                    " (img-login first?)"
+                } else {
+                    ""
+                }
             ));
         }
         self.err(what, format!("{status}{detail}"))
@@ -417,8 +471,12 @@ impl Client {
 
 /// `: CODE message` from a distribution error body, or nothing.
 fn registry_error_text(text: &str) -> String {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return String::new() };
-    let Some(errs) = v.get("errors").and_then(|e| e.as_array()) else { return String::new() };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return String::new();
+    };
+    let Some(errs) = v.get("errors").and_then(|e| e.as_array()) else {
+        return String::new();
+    };
     let parts: Vec<String> = errs
         .iter()
         .map(|e| {
@@ -486,7 +544,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -531,7 +591,9 @@ fn tls_config(cert_dir: Option<&Path>, insecure: bool) -> Result<TlsConfig> {
                         _ => None,
                     })
                     .next()
-                    .ok_or_else(|| Error::InvalidInput(format!("{}: no private key", key_path.display())))?;
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!("{}: no private key", key_path.display()))
+                    })?;
                 client_cert = Some(ClientCert::new_with_certs(&chain, key));
             }
         }
@@ -558,7 +620,13 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000", "localhost"] {
+        for h in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:5000",
+            "[::1]:5000",
+            "localhost",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["registry-1.docker.io", "10.0.0.1:5000", "example.com:5000"] {
@@ -569,9 +637,18 @@ mod tests {
     #[test]
     fn locations_resolve() {
         let base = "http://127.0.0.1:5000/v2/a/blobs/uploads/";
-        assert_eq!(resolve_location(base, "/v2/a/blobs/uploads/u1?_state=x"), "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x");
-        assert_eq!(resolve_location(base, "https://cdn.example.com/b"), "https://cdn.example.com/b");
-        assert_eq!(resolve_location(base, "u2"), "http://127.0.0.1:5000/v2/a/blobs/uploads/u2");
+        assert_eq!(
+            resolve_location(base, "/v2/a/blobs/uploads/u1?_state=x"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x"
+        );
+        assert_eq!(
+            resolve_location(base, "https://cdn.example.com/b"),
+            "https://cdn.example.com/b"
+        );
+        assert_eq!(
+            resolve_location(base, "u2"),
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/u2"
+        );
         assert_eq!(url_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
         assert_eq!(url_host("https://cdn.example.com?x"), "cdn.example.com");
     }
@@ -580,6 +657,9 @@ mod tests {
     fn docker_hub_api_host() {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("quay.io"), "quay.io");
-        assert_eq!(urlencode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            urlencode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

@@ -141,12 +141,20 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
     };
     let content_type = header("content-type").unwrap_or_default();
     let declared = header("docker-content-digest");
-    let bytes = match resp.body_mut().with_config().limit(MAX_JSON_BLOB).read_to_vec() {
+    let bytes = match resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_JSON_BLOB)
+        .read_to_vec()
+    {
         Ok(b) => b,
         Err(ureq::Error::BodyExceedsLimit(_)) => {
             return Err(client.err(
                 &what,
-                format!("the manifest is larger than {} MiB, refused", MAX_JSON_BLOB >> 20),
+                format!(
+                    "the manifest is larger than {} MiB, refused",
+                    MAX_JSON_BLOB >> 20
+                ),
             ))
         }
         Err(e) => return Err(client.err(&what, e)),
@@ -162,7 +170,10 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
             }
         };
         if got != want {
-            return Err(client.err(&what, format!("the registry sent a manifest that hashes to {got}, not {want}")));
+            return Err(client.err(
+                &what,
+                format!("the registry sent a manifest that hashes to {got}, not {want}"),
+            ));
         }
         return classify(client, &what, bytes, &content_type, want);
     }
@@ -177,7 +188,13 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
     classify(client, &what, bytes, &content_type, computed)
 }
 
-fn classify(client: &Client, what: &str, bytes: Vec<u8>, content_type: &str, digest: Digest) -> Result<Fetched> {
+fn classify(
+    client: &Client,
+    what: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+    digest: Digest,
+) -> Result<Fetched> {
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| client.err(what, format!("the manifest is not JSON: {e}")))?;
     let ct = content_type.split(';').next().unwrap_or("").trim();
@@ -203,15 +220,39 @@ fn classify(client: &Client, what: &str, bytes: Vec<u8>, content_type: &str, dig
         || media == DOCKER_MANIFEST
         || (media.is_empty() && v.get("layers").is_some());
     let (kind, media) = match (is_index, is_manifest) {
-        (true, _) => (ManifestKind::Index, if media.is_empty() { MediaType::ImageIndex.to_string() } else { media }),
-        (_, true) => (ManifestKind::Manifest, if media.is_empty() { MediaType::ImageManifest.to_string() } else { media }),
+        (true, _) => (
+            ManifestKind::Index,
+            if media.is_empty() {
+                MediaType::ImageIndex.to_string()
+            } else {
+                media
+            },
+        ),
+        (_, true) => (
+            ManifestKind::Manifest,
+            if media.is_empty() {
+                MediaType::ImageManifest.to_string()
+            } else {
+                media
+            },
+        ),
         _ => return Err(client.err(what, format!("unsupported manifest media type {media:?}"))),
     };
-    Ok(Fetched { bytes, media_type: media, digest, kind })
+    Ok(Fetched {
+        bytes,
+        media_type: media,
+        digest,
+        kind,
+    })
 }
 
 /// Pulls `reference` into `layout` and tags it there.
-pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &PullOptions<'_>) -> Result<Pulled> {
+pub fn pull(
+    client: &Client,
+    layout: &Layout,
+    reference: &Reference,
+    opts: &PullOptions<'_>,
+) -> Result<Pulled> {
     let repo = reference.path();
     let want = reference
         .digest()
@@ -226,21 +267,27 @@ pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &Pull
     let (tagged, chosen) = match top.kind {
         ManifestKind::Manifest => (top.clone(), top.clone()),
         ManifestKind::Index => {
-            let index: ImageIndex = serde_json::from_slice(&top.bytes)
-                .map_err(|e| client.err("image index", e))?;
+            let index: ImageIndex =
+                serde_json::from_slice(&top.bytes).map_err(|e| client.err("image index", e))?;
             let children: Vec<&Descriptor> = index
                 .manifests()
                 .iter()
                 .filter(|d| {
                     // Attestations and signatures are not images of a platform.
-                    d.platform().as_ref().is_some_and(|p| p.os().to_string() != "unknown")
+                    d.platform()
+                        .as_ref()
+                        .is_some_and(|p| p.os().to_string() != "unknown")
                 })
                 .collect();
             let pick = children
                 .iter()
                 .find(|d| {
                     let p = d.platform().as_ref().expect("filtered");
-                    platform.matches(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref())
+                    platform.matches(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    )
                 })
                 .ok_or_else(|| {
                     Error::ImageNotFound(format!(
@@ -248,7 +295,15 @@ pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &Pull
                         children
                             .iter()
                             .filter_map(|d| d.platform().as_ref())
-                            .map(|p| format!("{}/{}{}", p.os(), p.architecture(), p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default()))
+                            .map(|p| format!(
+                                "{}/{}{}",
+                                p.os(),
+                                p.architecture(),
+                                p.variant()
+                                    .as_ref()
+                                    .map(|v| format!("/{v}"))
+                                    .unwrap_or_default()
+                            ))
                             .collect::<Vec<_>>()
                             .join(", ")
                     ))
@@ -310,7 +365,11 @@ pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &Pull
         platform: Platform {
             os: img.os().to_string(),
             architecture: img.architecture().to_string(),
-            variant: img.config.get("variant").and_then(Value::as_str).map(str::to_string),
+            variant: img
+                .config
+                .get("variant")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         },
         image: img,
         layers,
@@ -320,13 +379,22 @@ pub fn pull(client: &Client, layout: &Layout, reference: &Reference, opts: &Pull
 fn fetch_child(client: &Client, repo: &str, d: &Descriptor) -> Result<Fetched> {
     let f = fetch_manifest(client, repo, &d.digest().to_string())?;
     if f.kind != ManifestKind::Manifest {
-        return Err(client.err(&format!("manifest {}", f.digest), "an index inside an index is not supported"));
+        return Err(client.err(
+            &format!("manifest {}", f.digest),
+            "an index inside an index is not supported",
+        ));
     }
     Ok(f)
 }
 
 /// Downloads every blob not in the store yet, `max_concurrent` at a time.
-pub fn download_all(client: &Client, layout: &Layout, repo: &str, blobs: &[Descriptor], opts: &PullOptions<'_>) -> Result<()> {
+pub fn download_all(
+    client: &Client,
+    layout: &Layout,
+    repo: &str,
+    blobs: &[Descriptor],
+    opts: &PullOptions<'_>,
+) -> Result<()> {
     let queue: Mutex<Vec<&Descriptor>> = Mutex::new(blobs.iter().rev().collect());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
     let workers = opts.max_concurrent.clamp(1, 16).min(blobs.len().max(1));
@@ -336,7 +404,9 @@ pub fn download_all(client: &Client, layout: &Layout, repo: &str, blobs: &[Descr
                 if first_error.lock().expect("lock").is_some() {
                     return;
                 }
-                let Some(d) = queue.lock().expect("lock").pop() else { return };
+                let Some(d) = queue.lock().expect("lock").pop() else {
+                    return;
+                };
                 if let Err(e) = fetch_blob(client, layout, repo, d, opts.progress) {
                     first_error.lock().expect("lock").get_or_insert(e);
                     return;
@@ -352,13 +422,21 @@ pub fn download_all(client: &Client, layout: &Layout, repo: &str, blobs: &[Descr
 
 /// Where a blob being downloaded waits until it is complete and verified.
 pub fn partial_path(layout: &Layout, digest: &Digest) -> PathBuf {
-    layout
-        .dir()
-        .join(format!(".berth-partial-{}-{}", digest.algorithm().as_str(), digest.hex()))
+    layout.dir().join(format!(
+        ".berth-partial-{}-{}",
+        digest.algorithm().as_str(),
+        digest.hex()
+    ))
 }
 
 /// Downloads one blob into the store, resuming a partial download, verifying the digest.
-pub fn fetch_blob(client: &Client, layout: &Layout, repo: &str, desc: &Descriptor, progress: &dyn Progress) -> Result<()> {
+pub fn fetch_blob(
+    client: &Client,
+    layout: &Layout,
+    repo: &str,
+    desc: &Descriptor,
+    progress: &dyn Progress,
+) -> Result<()> {
     let digest = Digest::try_from(desc.digest())?;
     let size = desc.size();
     if layout.has_blob(&digest) {
@@ -398,7 +476,11 @@ pub fn fetch_blob(client: &Client, layout: &Layout, repo: &str, desc: &Descripto
         }
         progress.start(&digest, size, have);
         let range = format!("bytes={have}-");
-        let headers: Vec<(&str, &str)> = if have > 0 { vec![("Range", range.as_str())] } else { vec![] };
+        let headers: Vec<(&str, &str)> = if have > 0 {
+            vec![("Range", range.as_str())]
+        } else {
+            vec![]
+        };
         let result = if have == size && size > 0 {
             Ok(())
         } else {
@@ -456,7 +538,10 @@ pub fn fetch_blob(client: &Client, layout: &Layout, repo: &str, desc: &Descripto
                         continue;
                     }
                     let _ = fs::remove_file(&part);
-                    return Err(client.err(&what, format!("the registry sent content that hashes to {got}")));
+                    return Err(client.err(
+                        &what,
+                        format!("the registry sent content that hashes to {got}"),
+                    ));
                 }
                 file.sync_all().with_path("sync", &part)?;
                 let target = layout.blob_path(&digest);
@@ -464,7 +549,8 @@ pub fn fetch_blob(client: &Client, layout: &Layout, repo: &str, desc: &Descripto
                 fs::create_dir_all(dir).with_path("create", dir)?;
                 {
                     use std::os::unix::fs::PermissionsExt;
-                    file.set_permissions(fs::Permissions::from_mode(0o644)).with_path("set permissions of", &part)?;
+                    file.set_permissions(fs::Permissions::from_mode(0o644))
+                        .with_path("set permissions of", &part)?;
                 }
                 fs::rename(&part, &target).with_path("rename into place", &target)?;
                 sync_dir(dir)?;

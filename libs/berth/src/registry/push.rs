@@ -50,7 +50,8 @@ pub fn push(
     // (manifest descriptor, bytes) in push order: children first, the top last.
     let mut manifests: Vec<(Descriptor, Vec<u8>)> = Vec::new();
     if is_index {
-        let index: ImageIndex = serde_json::from_slice(&top_bytes).map_err(|e| Error::corrupt(format!("index {top}"), e))?;
+        let index: ImageIndex = serde_json::from_slice(&top_bytes)
+            .map_err(|e| Error::corrupt(format!("index {top}"), e))?;
         for child in index.manifests() {
             let d = Digest::try_from(child.digest())?;
             if !layout.has_blob(&d) {
@@ -66,11 +67,13 @@ pub fn push(
 
     let mut blobs: Vec<Descriptor> = Vec::new();
     for (d, bytes) in &manifests {
-        let is_child_index = matches!(d.media_type(), MediaType::ImageIndex) || d.media_type().to_string() == DOCKER_MANIFEST_LIST;
+        let is_child_index = matches!(d.media_type(), MediaType::ImageIndex)
+            || d.media_type().to_string() == DOCKER_MANIFEST_LIST;
         if is_child_index {
             continue;
         }
-        let m: ImageManifest = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(format!("manifest {}", d.digest()), e))?;
+        let m: ImageManifest = serde_json::from_slice(bytes)
+            .map_err(|e| Error::corrupt(format!("manifest {}", d.digest()), e))?;
         for b in std::iter::once(m.config()).chain(m.layers().iter()) {
             if !blobs.iter().any(|x| x.digest() == b.digest()) {
                 blobs.push(b.clone());
@@ -88,7 +91,9 @@ pub fn push(
                 if first_error.lock().expect("lock").is_some() {
                     return;
                 }
-                let Some(b) = queue.lock().expect("lock").pop() else { return };
+                let Some(b) = queue.lock().expect("lock").pop() else {
+                    return;
+                };
                 match push_blob(client, layout, catalog, &repo, b, progress) {
                     Ok((d, how)) => {
                         let mut r = result.lock().expect("lock");
@@ -113,11 +118,19 @@ pub fn push(
     let n = manifests.len();
     for (i, (d, bytes)) in manifests.iter().enumerate() {
         let reference = if i + 1 == n {
-            dest.tag().map(str::to_string).unwrap_or_else(|| d.digest().to_string())
+            dest.tag()
+                .map(str::to_string)
+                .unwrap_or_else(|| d.digest().to_string())
         } else {
             d.digest().to_string()
         };
-        let digest = put_manifest(client, &repo, &reference, &d.media_type().to_string(), bytes)?;
+        let digest = put_manifest(
+            client,
+            &repo,
+            &reference,
+            &d.media_type().to_string(),
+            bytes,
+        )?;
         if i + 1 == n {
             pushed.digest = Some(digest);
         }
@@ -132,11 +145,19 @@ enum How {
 }
 
 /// Repositories of the same registry that, by the store, hold `digest`: where to mount from.
-fn mount_sources(catalog: &Catalog, layout: &Layout, domain: &str, repo: &str, digest: &Digest) -> Vec<String> {
+fn mount_sources(
+    catalog: &Catalog,
+    layout: &Layout,
+    domain: &str,
+    repo: &str,
+    digest: &Digest,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for item in &catalog.items {
-        let Some(r) = &item.entry.reference else { continue };
+        let Some(r) = &item.entry.reference else {
+            continue;
+        };
         if r.domain() != domain || r.path() == repo || !seen.insert(r.path().to_string()) {
             continue;
         }
@@ -163,7 +184,13 @@ fn push_blob(
     let size = desc.size();
     let push_scope = vec![scope(repo, "pull,push")];
     // Already there?
-    let head = client.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), &[], &ReqBody::Empty, &push_scope)?;
+    let head = client.send(
+        Method::HEAD,
+        &format!("/v2/{repo}/blobs/{digest}"),
+        &[],
+        &ReqBody::Empty,
+        &push_scope,
+    )?;
     if head.status().is_success() {
         progress.done(&digest, true);
         return Ok((digest, How::Skipped));
@@ -173,13 +200,23 @@ fn push_blob(
     for from in mount_sources(catalog, layout, &client.domain, repo, &digest) {
         let scopes = vec![scope(repo, "pull,push"), scope(&from, "pull")];
         let url = format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={from}");
-        let resp = client.send(Method::POST, &url, &[("Content-Length", "0")], &ReqBody::Empty, &scopes)?;
+        let resp = client.send(
+            Method::POST,
+            &url,
+            &[("Content-Length", "0")],
+            &ReqBody::Empty,
+            &scopes,
+        )?;
         if resp.status() == StatusCode::CREATED {
             progress.done(&digest, true);
             return Ok((digest, How::Mounted));
         }
         if resp.status() == StatusCode::ACCEPTED {
-            location = resp.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_string);
+            location = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_string);
             break;
         }
     }
@@ -196,8 +233,15 @@ fn push_blob(
             let resp = client.send(
                 Method::PATCH,
                 &location,
-                &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)],
-                &ReqBody::File { path: &path, offset, len },
+                &[
+                    ("Content-Type", "application/octet-stream"),
+                    ("Content-Range", &range),
+                ],
+                &ReqBody::File {
+                    path: &path,
+                    offset,
+                    len,
+                },
                 &push_scope,
             )?;
             if resp.status() != StatusCode::ACCEPTED && resp.status() != StatusCode::NO_CONTENT {
@@ -207,13 +251,21 @@ fn push_blob(
                 .headers()
                 .get("location")
                 .and_then(|l| l.to_str().ok())
-                .map(|l| super::client::resolve_location(&client.url(&location).unwrap_or_default(), l))
+                .map(|l| {
+                    super::client::resolve_location(&client.url(&location).unwrap_or_default(), l)
+                })
                 .unwrap_or(location);
             offset += len;
             progress.advance(&digest, len);
         }
         let url = with_digest(&location, &digest);
-        let resp = client.send(Method::PUT, &url, &[("Content-Length", "0")], &ReqBody::Empty, &push_scope)?;
+        let resp = client.send(
+            Method::PUT,
+            &url,
+            &[("Content-Length", "0")],
+            &ReqBody::Empty,
+            &push_scope,
+        )?;
         if resp.status() != StatusCode::CREATED {
             return Err(client.unexpected(&format!("PUT blob {digest}"), resp));
         }
@@ -223,7 +275,11 @@ fn push_blob(
             Method::PUT,
             &url,
             &[("Content-Type", "application/octet-stream")],
-            &ReqBody::File { path: &path, offset: 0, len: size },
+            &ReqBody::File {
+                path: &path,
+                offset: 0,
+                len: size,
+            },
             &push_scope,
         )?;
         if resp.status() != StatusCode::CREATED {
@@ -251,16 +307,28 @@ fn start_upload(client: &Client, repo: &str, scopes: &[String]) -> Result<String
         .get("location")
         .and_then(|l| l.to_str().ok())
         .ok_or_else(|| client.err("start upload", "the registry gave no Location"))?;
-    Ok(super::client::resolve_location(&client.url(&format!("/v2/{repo}/blobs/uploads/"))?, loc))
+    Ok(super::client::resolve_location(
+        &client.url(&format!("/v2/{repo}/blobs/uploads/"))?,
+        loc,
+    ))
 }
 
 fn with_digest(location: &str, digest: &Digest) -> String {
     let sep = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{sep}digest={}", super::client::urlencode(&digest.to_string()))
+    format!(
+        "{location}{sep}digest={}",
+        super::client::urlencode(&digest.to_string())
+    )
 }
 
 /// Puts a manifest and checks the digest the registry computed.
-pub fn put_manifest(client: &Client, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Digest> {
+pub fn put_manifest(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<Digest> {
     let scopes = vec![scope(repo, "pull,push")];
     let resp = client.send(
         Method::PUT,

@@ -34,7 +34,10 @@ pub fn search(client: &Client, term: &str, limit: usize) -> Result<Vec<Value>> {
         }
         let mut resp = client.send(Method::GET, &path, &[], &ReqBody::Empty, &scopes)?;
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(client.err("GET /v2/_catalog", "this registry does not offer the catalog API"));
+            return Err(client.err(
+                "GET /v2/_catalog",
+                "this registry does not offer the catalog API",
+            ));
         }
         if !resp.status().is_success() {
             return Err(client.unexpected("GET /v2/_catalog", resp));
@@ -48,7 +51,11 @@ pub fn search(client: &Client, term: &str, limit: usize) -> Result<Vec<Value>> {
         let repos: Vec<String> = v
             .get("repositories")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let page_len = repos.len();
         for r in &repos {
@@ -93,7 +100,9 @@ fn hub_search(client: &Client, term: &str, limit: usize) -> Result<Vec<Value>> {
                         r.get("name").and_then(Value::as_str).unwrap_or(""),
                         r.get("description").and_then(Value::as_str).unwrap_or(""),
                         r.get("star_count").and_then(Value::as_u64).unwrap_or(0),
-                        r.get("is_official").and_then(Value::as_bool).unwrap_or(false),
+                        r.get("is_official")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                     )
                 })
                 .collect()
