@@ -377,7 +377,7 @@ pub fn pull(
 }
 
 fn fetch_child(client: &Client, repo: &str, d: &Descriptor) -> Result<Fetched> {
-    let f = fetch_manifest(client, repo, &d.digest().to_string())?;
+    let f = fetch_manifest(client, repo, d.digest().as_ref())?;
     if f.kind != ManifestKind::Manifest {
         return Err(client.err(
             &format!("manifest {}", f.digest),
@@ -557,11 +557,11 @@ pub fn fetch_blob(
                 progress.done(&digest, false);
                 return Ok(());
             }
-            Err(e @ (Error::Stream { .. } | Error::Io { .. })) if attempts < client.retries => {
+            // A cut connection: keep what arrived and resume from there.
+            Err(Error::Stream { .. } | Error::Io { .. }) if attempts < client.retries => {
                 attempts += 1;
                 let _ = file.sync_data();
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempts.min(4)));
-                let _ = e;
                 continue;
             }
             Err(e @ Error::Stream { .. }) => return Err(client.err(&what, e)),

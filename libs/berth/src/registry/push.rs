@@ -128,7 +128,7 @@ pub fn push(
             client,
             &repo,
             &reference,
-            &d.media_type().to_string(),
+            d.media_type().as_ref(),
             bytes,
         )?;
         if i + 1 == n {
