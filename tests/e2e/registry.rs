@@ -292,3 +292,88 @@ fn search_lists_the_catalog() {
         .json_lines();
     assert_eq!(rows.len(), 1);
 }
+
+#[test]
+fn kill_9_in_the_middle_of_a_layer_then_pull_again() {
+    require_program!("docker-registry");
+    let reg = Registry::start();
+    let env = Env::new();
+    // A layer gzip cannot shrink: 24 MiB of pseudo-random bytes.
+    let rootfs = env.path("big");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let data: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(rootfs.join("random.bin"), &data).unwrap();
+    let tar = env.path("big.tar");
+    let out = run(Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    assert_eq!(out.code, 0, "{out:?}");
+    env.run("img-import", &[tar.to_str().unwrap(), "big:1"])
+        .ok();
+    env.run(
+        "img-push",
+        &["big:1", &format!("{}/big/layer:1", reg.addr())],
+    )
+    .ok();
+
+    // Through a proxy at 4 MiB/s, the layer takes about six seconds: kill -9 half way.
+    let proxy = crate::support::proxy::SlowProxy::start(reg.port, 4 << 20);
+    let name = format!("127.0.0.1:{}/big/layer:1", proxy.port);
+    let fresh = Env::new();
+    let mut child = fresh
+        .cmd("img-pull")
+        .arg(&name)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let images = fresh.images();
+    let partial = || -> Option<(std::path::PathBuf, u64)> {
+        std::fs::read_dir(&images)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(".berth-partial-")
+                    .then(|| (e.path(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            })
+    };
+    let start = std::time::Instant::now();
+    loop {
+        if partial().is_some_and(|(_, n)| n > 6 << 20) {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the download never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "img-pull ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (_, kept) = partial().expect("the partial download is kept");
+    assert!(kept > 0 && kept < data.len() as u64);
+
+    // Pull again: it resumes from what was kept, and the image is complete and right.
+    let again = fresh.run("img-pull", &["--progress", "plain", &name]).ok();
+    assert!(again.stderr.contains("resuming at"), "{again:?}");
+    assert!(partial().is_none(), "no partial file is left");
+    blob_digests_are_right(&fresh);
+    let i = fresh.run("img-inspect", &[&name]).ok().json();
+    assert_eq!(i[0]["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+}

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod proxy;
+
 /// The directory holding the built tools: `BERTH_BIN_DIR`, or the `target/<profile>` this test
 /// binary was built into.
 pub fn bin_dir() -> PathBuf {

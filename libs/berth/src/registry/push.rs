@@ -124,13 +124,7 @@ pub fn push(
         } else {
             d.digest().to_string()
         };
-        let digest = put_manifest(
-            client,
-            &repo,
-            &reference,
-            d.media_type().as_ref(),
-            bytes,
-        )?;
+        let digest = put_manifest(client, &repo, &reference, d.media_type().as_ref(), bytes)?;
         if i + 1 == n {
             pushed.digest = Some(digest);
         }
