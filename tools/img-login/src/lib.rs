@@ -24,7 +24,7 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = "img-login", version, after_help = AFTER)]
 pub struct Cli {
-    /// The registry: HOST[:PORT] [default: docker.io]
+    /// The registry: HOST[:PORT]
     #[arg(value_name = "REGISTRY", default_value = "docker.io")]
     pub registry: String,
 
@@ -42,6 +42,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub registry_args: RegistryArgs,
+
+    #[command(flatten)]
+    pub root: berth::cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {

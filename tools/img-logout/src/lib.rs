@@ -14,13 +14,16 @@ use serde_json::json;
     after_help = "Removes the registry's credentials from Docker's config.json (or its credential helper).\n\nPrints {\"registry\",\"removed\"}."
 )]
 pub struct Cli {
-    /// The registry: HOST[:PORT] [default: docker.io]
+    /// The registry: HOST[:PORT]
     #[arg(value_name = "REGISTRY", default_value = "docker.io")]
     pub registry: String,
 
     /// Docker's config.json [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json]
     #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub root: berth::cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {

@@ -32,6 +32,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    #[command(flatten)]
+    pub root: berth::cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {
