@@ -1,6 +1,7 @@
 //! Test support shared by every end-to-end test: a fresh root per test, the built binaries,
-//! fixture root filesystems (busybox-static, and a cached debootstrap'd Debian), and a loopback
-//! `docker-registry` that stops when the test ends.
+//! fixture root filesystems (busybox-static, and a cached debootstrap'd Debian), a loopback
+//! `docker-registry` that stops when the test ends (plain, TLS, htpasswd or token auth:
+//! `registry_auth`), and a fake registry that misbehaves on purpose (`fake_registry`).
 //!
 //! Tests that need something this machine lacks (root, skopeo, umoci, debootstrap) skip with a
 //! message, unless `BERTH_TESTS_REQUIRE_ALL=1` (set by CI) turns every such skip into a failure,
@@ -8,16 +9,20 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod fake_registry;
+pub mod http;
 pub mod proxy;
+pub mod registry_auth;
+
+pub use registry_auth::{Registry, RegistryOptions, TokenAuth};
 
 /// The directory holding the built tools: `BERTH_BIN_DIR`, or the `target/<profile>` this test
 /// binary was built into.
@@ -368,89 +373,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Debian's `docker-registry` serving on 127.0.0.1 with a generated config; killed on drop.
-pub struct Registry {
-    child: Child,
-    pub port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    /// Starts a registry without auth. Panics (or skips, through the caller's check of
-    /// `have("docker-registry")`) when it cannot.
-    pub fn start() -> Registry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let config = dir.path().join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: berth-test-secret\n",
-                    dir.path().join("data").display()
-                ),
-            )
-            .unwrap();
-            let child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start docker-registry");
-            let mut child = child;
-            if wait_ready(&mut child, port, Duration::from_secs(15)) {
-                return Registry {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("docker-registry did not start");
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// Polls `GET /v2/` until the registry answers 200.
-fn wait_ready(child: &mut Child, port: u16, timeout: Duration) -> bool {
-    {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(Some(_)) = child.try_wait() {
-                return false;
-            }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let req = format!("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-                if s.write_all(req.as_bytes()).is_ok() {
-                    let mut buf = [0u8; 64];
-                    if let Ok(n) = s.read(&mut buf) {
-                        if String::from_utf8_lossy(&buf[..n]).contains(" 200 ") {
-                            return true;
-                        }
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
