@@ -9,5 +9,6 @@ mod import;
 mod interop;
 mod list_inspect;
 mod registry;
+mod registry_infra;
 mod store;
 mod tag_rm;
