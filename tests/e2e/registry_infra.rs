@@ -1103,3 +1103,20 @@ fn skopeo_pulls_from_the_fake() {
         "{out:?}"
     );
 }
+
+#[test]
+fn fake_answers_expect_100_continue() {
+    use std::io::Write;
+    let fake = FakeRegistry::start(small_image("fake/expect"), Behaviour::normal());
+    let mut s = std::net::TcpStream::connect(fake.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /v2/fake/expect/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.starts_with(b"HTTP/1.1 405 "), "{rest:?}");
+}

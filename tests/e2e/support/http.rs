@@ -339,6 +339,10 @@ fn read_request(
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = Vec::new();
+    // curl and Go send this for large bodies and wait (a while) for the go-ahead.
+    if header(&headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        let _ = conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     if header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let line_end = loop {
