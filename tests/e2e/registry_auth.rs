@@ -475,6 +475,27 @@ fn pull_refuses_a_blob_with_wrong_content() {
     assert!(out.stderr.contains("hashes to"), "{out:?}");
     assert_nothing_half_written(&user, &[image.digest()]);
     assert!(blobs_verified(&user.env.images()).is_empty());
+
+    // Right bytes under a Docker-Content-Digest that is not theirs: refused for the manifest
+    // (nothing else says what the tag's digest is)…
+    let fake = FakeRegistry::start(
+        image.clone(),
+        Behaviour::normal().always(Match::AnyManifest, Fault::WrongDigestHeader),
+    );
+    let user = User::new();
+    let out = user
+        .run("img-pull", &[&fake.reference(&image)])
+        .fails_with(1, "says its digest is");
+    assert!(out.stderr.contains(image.digest()), "{out:?}");
+    assert_nothing_half_written(&user, &[image.digest()]);
+    // …and harmless on a blob, whose digest the manifest gives and the bytes match.
+    let fake = FakeRegistry::start(
+        image.clone(),
+        Behaviour::normal().always(Match::AnyBlob, Fault::WrongDigestHeader),
+    );
+    let user = User::new();
+    let out = user.run("img-pull", &[&fake.reference(&image)]).ok();
+    assert_pulled(&user, &fake, &image, &out);
 }
 
 #[test]
