@@ -9,6 +9,7 @@ mod import;
 mod interop;
 mod list_inspect;
 mod registry;
+mod registry_auth;
 mod registry_infra;
 mod store;
 mod tag_rm;

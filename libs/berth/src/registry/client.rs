@@ -164,7 +164,9 @@ impl Client {
         let https = format!("https://{}/v2/", self.host);
         let scheme = match self.agent().get(&https).call() {
             Ok(_) => "https",
-            Err(e) if self.allow_http => {
+            // A server that answered the TLS handshake with a certificate we refuse speaks
+            // HTTPS: plain HTTP to it would only hide the real problem behind a 400.
+            Err(e) if self.allow_http && !is_certificate_error(&e) => {
                 let http = format!("http://{}/v2/", self.host);
                 match self.agent().get(&http).call() {
                     Ok(_) => "http",
@@ -500,7 +502,24 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(5))
 }
 
+/// Whether a request failed because the server's certificate was refused (not trusted, expired,
+/// for another name).
+fn is_certificate_error(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(tls, Some(rustls::Error::InvalidCertificate(_)))
+}
+
 fn describe(e: &ureq::Error) -> String {
+    if is_certificate_error(e) {
+        return format!(
+            "{e}: the registry's certificate is not trusted (give its CA with --cert-dir DIR, \
+             or skip verification with --tls-verify=false)"
+        );
+    }
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t:?})"),
         ureq::Error::HostNotFound => "host not found".into(),
@@ -651,6 +670,21 @@ mod tests {
         );
         assert_eq!(url_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
         assert_eq!(url_host("https://cdn.example.com?x"), "cdn.example.com");
+    }
+
+    #[test]
+    fn certificate_errors_are_told_apart() {
+        use std::io::{Error as IoError, ErrorKind};
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = ureq::Error::Io(IoError::new(ErrorKind::InvalidData, refused.clone()));
+        assert!(is_certificate_error(&e));
+        assert!(describe(&e).contains("--cert-dir"), "{}", describe(&e));
+        assert!(is_certificate_error(&ureq::Error::Rustls(refused)));
+        // A plain-HTTP server on the port: not a certificate problem, HTTP may be tried.
+        let garbage = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let e = ureq::Error::Io(IoError::new(ErrorKind::InvalidData, garbage));
+        assert!(!is_certificate_error(&e));
+        assert!(!is_certificate_error(&ureq::Error::ConnectionFailed));
     }
 
     #[test]
