@@ -21,6 +21,32 @@ pub enum Mode {
     Quiet,
 }
 
+/// `-q/--quiet` and `--progress`, shared by the tools that move blobs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProgressArgs {
+    /// Print no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Progress output on stderr
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub progress: Mode,
+}
+
+impl ProgressArgs {
+    /// The reporter these flags ask for; `verb` is what is done to blobs ("Pull", "Push").
+    pub fn reporter(&self, verb: &'static str) -> Box<dyn Progress> {
+        reporter(
+            if self.quiet {
+                Mode::Quiet
+            } else {
+                self.progress
+            },
+            verb,
+        )
+    }
+}
+
 /// The progress reporter for `mode`; `verb` is what is done to blobs ("Pull", "Push").
 pub fn reporter(mode: Mode, verb: &'static str) -> Box<dyn Progress> {
     match mode {

@@ -180,24 +180,7 @@ impl Env {
 
     /// Runs with `input` on stdin.
     pub fn run_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Out {
-        let mut c = self.cmd(tool);
-        c.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().expect("wait");
-        writer.join().expect("writer");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_with_stdin(self.cmd(tool).args(args), input)
     }
 
     /// Imports the busybox fixture as `reference` and returns img-import's JSON.
@@ -373,4 +356,25 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Runs a command with `input` on its stdin (written from a thread, so a tool that answers before
+/// it has read everything cannot deadlock the test) and collects its output.
+pub fn run_with_stdin(c: &mut Command, input: &[u8]) -> Out {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

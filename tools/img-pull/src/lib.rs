@@ -2,7 +2,7 @@
 
 use berth::cli::{ImageArgs, RegistryArgs};
 use berth::image::Platform;
-use berth::progress::{self, Mode};
+use berth::progress::ProgressArgs;
 use berth::reference::Reference;
 use berth::registry::pull::{self, PullOptions};
 use berth::registry::Client;
@@ -45,13 +45,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_concurrent: usize,
 
-    /// Print no progress
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Progress output on stderr
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub progress: Mode,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -73,7 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .transpose()?;
     let layout = cli.image.layout_for_write()?;
     let client = Client::new(reference.domain(), &cli.registry.options()?)?;
-    let reporter = progress::reporter(if cli.quiet { Mode::Quiet } else { cli.progress }, "Pull");
+    let reporter = cli.progress.reporter("Pull");
     let pulled = pull::pull(
         &client,
         &layout,

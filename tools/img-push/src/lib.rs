@@ -2,7 +2,7 @@
 
 use berth::cli::{one_name, ImageArgs, RegistryArgs};
 use berth::image;
-use berth::progress::{self, Mode};
+use berth::progress::ProgressArgs;
 use berth::reference::Reference;
 use berth::registry::{push, Client};
 use berth::{Error, Result};
@@ -38,13 +38,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_concurrent: usize,
 
-    /// Print no progress
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Progress output on stderr
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub progress: Mode,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -76,7 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let (layout, catalog, idx) = image::open_named(&cli.image.layout()?, &source)?;
     let item = &catalog.items[idx];
     let client = Client::new(dest.domain(), &cli.registry.options()?)?;
-    let reporter = progress::reporter(if cli.quiet { Mode::Quiet } else { cli.progress }, "Push");
+    let reporter = cli.progress.reporter("Push");
     let pushed = push::push(
         &client,
         &layout,

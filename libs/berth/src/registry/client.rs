@@ -370,12 +370,7 @@ impl Client {
                 .map_err(|e| self.err(&format!("token from {realm}"), describe(&e)))?;
             if !resp.status().is_success() {
                 let status = resp.status();
-                let text = resp
-                    .body_mut()
-                    .with_config()
-                    .limit(64 << 10)
-                    .read_to_string()
-                    .unwrap_or_default();
+                let text = error_body(&mut resp);
                 let why = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                     if self.credentials.is_some() {
                         "the credentials were refused".to_string()
@@ -449,12 +444,7 @@ impl Client {
     /// own error code and message.
     pub fn unexpected(&self, what: &str, mut resp: Response<Body>) -> Error {
         let status = resp.status();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 10)
-            .read_to_string()
-            .unwrap_or_default();
+        let text = error_body(&mut resp);
         let detail = registry_error_text(&text);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Error::Auth(format!(
@@ -631,6 +621,15 @@ fn pem_certs(data: &[u8]) -> Vec<Certificate<'static>> {
             _ => None,
         })
         .collect()
+}
+
+/// The first 64 KiB of an error answer's body, as text (empty when it can't be read).
+fn error_body(resp: &mut Response<Body>) -> String {
+    resp.body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
