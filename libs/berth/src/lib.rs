@@ -18,6 +18,7 @@ pub mod registry;
 pub mod root;
 pub mod store;
 pub mod template;
+pub mod unpack;
 
 pub use error::{Error, Result};
 pub use oci_spec;
