@@ -220,8 +220,7 @@ fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
 /// Removes every entry of the open directory `dir` whose path (`at`/NAME) is not in `keep`.
 fn empty_dir(dir: &OwnedFd, keep: &HashSet<PathBuf>, at: &Path) -> io::Result<()> {
     let mut names = Vec::new();
-    let mut it = rfs::Dir::read_from(dir).map_err(errno)?;
-    while let Some(ent) = it.next() {
+    for ent in rfs::Dir::read_from(dir).map_err(errno)? {
         let ent = ent.map_err(errno)?;
         let n = ent.file_name().to_bytes();
         if n == b"." || n == b".." {
