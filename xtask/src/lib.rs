@@ -19,6 +19,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_rm::command(),
         img_search::command(),
         img_tag::command(),
+        img_unpack::command(),
     ]
 }
 

@@ -26,7 +26,11 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::layer::decompress;
+use crate::store::Layout;
 
 /// How whiteout entries are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -701,6 +705,145 @@ impl Applier<'_> {
         }
         Ok(())
     }
+}
+
+/// Reads what another thread sends: the decompressed layer, in chunks.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// One layer of an image, to be applied: its blob and the diffID its content must have.
+#[derive(Debug, Clone)]
+pub struct LayerRef {
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+}
+
+/// The layers of `image` with their diffIDs, checked to pair up.
+pub fn layers_of(image: &Image) -> Result<Vec<LayerRef>> {
+    let diff_ids = image.diff_ids();
+    let layers = image.manifest.layers();
+    if diff_ids.len() != layers.len() {
+        return Err(Error::corrupt(
+            format!("image {}", image.id()),
+            format!(
+                "the manifest has {} layers but the config {} diff_ids",
+                layers.len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(l, d)| {
+            Ok(LayerRef {
+                digest: Digest::try_from(l.digest())?,
+                size: l.size(),
+                diff_id: Digest::parse(&d)?,
+            })
+        })
+        .collect()
+}
+
+/// Applies one stored layer to `dest`: the blob is read, checked against its digest,
+/// decompressed and checked against its diffID on one thread while another writes the files.
+pub fn apply_stored(
+    layout: &Layout,
+    layer: &LayerRef,
+    dest: &mut Dest,
+    whiteouts: Whiteouts,
+) -> Result<Applied> {
+    let what = format!("layer {}", layer.digest);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|s| {
+        let what = &what;
+        let reader = s.spawn(move || -> Result<()> {
+            // tx moves here: when this ends, the writer sees the end of the stream.
+            let blob = layout.open_blob_verified(&layer.digest, Some(layer.size))?;
+            let mut input = HashingReader::new(decompress(blob, &what)?, layer.diff_id.algorithm());
+            loop {
+                let mut chunk = vec![0u8; 64 << 10];
+                let n = match input.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let _ = tx.send(Err(e));
+                        return Err(Error::Corrupt {
+                            what: what.clone(),
+                            why: msg,
+                        });
+                    }
+                };
+                chunk.truncate(n);
+                if tx.send(Ok(chunk)).is_err() {
+                    return Ok(()); // The writer stopped: its error is the one to report.
+                }
+            }
+            let (got, _) = input.finish();
+            if got != layer.diff_id {
+                let why = format!("its content has diffID {got}, not {} as the image config says", layer.diff_id);
+                let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, why.clone())));
+                return Err(Error::Corrupt { what: what.clone(), why });
+            }
+            Ok(())
+        });
+        let mut r = ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        };
+        let applied = apply(dest, &mut r, whiteouts, &what);
+        // Read to the end, so that a bad digest after the tar's last entry is seen.
+        let drained = applied
+            .as_ref()
+            .ok()
+            .map(|_| io::copy(&mut r, &mut io::sink()));
+        drop(r);
+        let read = reader.join().expect("the layer reader does not panic");
+        read?;
+        if let Some(Err(e)) = drained {
+            return Err(Error::Corrupt { what: what.clone(), why: e.to_string() });
+        }
+        applied
+    })
+}
+
+/// Unpacks every layer of `image`, in order, into `dir`: the flattened root filesystem.
+pub fn unpack_image(layout: &Layout, image: &Image, dir: &Path) -> Result<Applied> {
+    let mut dest = Dest::open(dir)?;
+    let mut total = Applied::default();
+    for layer in layers_of(image)? {
+        let a = apply_stored(layout, &layer, &mut dest, Whiteouts::Apply)?;
+        total.entries += a.entries;
+        total.bytes += a.bytes;
+        total.skipped_devices.extend(a.skipped_devices);
+    }
+    Ok(total)
 }
 
 fn parse_pax_time(v: &str) -> Option<(i64, u32)> {
