@@ -17,6 +17,7 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod root;
+pub mod snapshot;
 pub mod store;
 pub mod template;
 pub mod unpack;

@@ -50,6 +50,11 @@ impl Root {
         self.dir.join("containers")
     }
 
+    /// The layer snapshots (`$ROOT/snapshots`), created on first use.
+    pub fn snapshots(&self) -> Result<crate::snapshot::Snapshots> {
+        crate::snapshot::Snapshots::open(self.dir.join("snapshots"))
+    }
+
     /// The image store, created on first use.
     pub fn images(&self) -> Result<Layout> {
         Layout::open_or_create(self.images_dir())

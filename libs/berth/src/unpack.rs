@@ -776,14 +776,25 @@ pub fn apply_stored(
     dest: &mut Dest,
     whiteouts: Whiteouts,
 ) -> Result<Applied> {
+    let blob = layout.open_blob_verified(&layer.digest, Some(layer.size))?;
+    apply_stream(blob, layer, dest, whiteouts)
+}
+
+/// Applies a layer read from `input` (compressed as it is stored: the caller checks the blob's
+/// digest, or `input` does), checking its diffID. Decompression runs on its own thread.
+pub fn apply_stream(
+    input: impl Read + Send,
+    layer: &LayerRef,
+    dest: &mut Dest,
+    whiteouts: Whiteouts,
+) -> Result<Applied> {
     let what = format!("layer {}", layer.digest);
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
     std::thread::scope(|s| {
         let what = &what;
         let reader = s.spawn(move || -> Result<()> {
             // tx moves here: when this ends, the writer sees the end of the stream.
-            let blob = layout.open_blob_verified(&layer.digest, Some(layer.size))?;
-            let mut input = HashingReader::new(decompress(blob, &what)?, layer.diff_id.algorithm());
+            let mut input = HashingReader::new(decompress(input, what)?, layer.diff_id.algorithm());
             loop {
                 let mut chunk = vec![0u8; 64 << 10];
                 let n = match input.read(&mut chunk) {
@@ -806,9 +817,15 @@ pub fn apply_stored(
             }
             let (got, _) = input.finish();
             if got != layer.diff_id {
-                let why = format!("its content has diffID {got}, not {} as the image config says", layer.diff_id);
+                let why = format!(
+                    "its content has diffID {got}, not {} as the image config says",
+                    layer.diff_id
+                );
                 let _ = tx.send(Err(io::Error::new(io::ErrorKind::InvalidData, why.clone())));
-                return Err(Error::Corrupt { what: what.clone(), why });
+                return Err(Error::Corrupt {
+                    what: what.clone(),
+                    why,
+                });
             }
             Ok(())
         });
@@ -817,7 +834,7 @@ pub fn apply_stored(
             chunk: Vec::new(),
             at: 0,
         };
-        let applied = apply(dest, &mut r, whiteouts, &what);
+        let applied = apply(dest, &mut r, whiteouts, what);
         // Read to the end, so that a bad digest after the tar's last entry is seen.
         let drained = applied
             .as_ref()
@@ -827,7 +844,10 @@ pub fn apply_stored(
         let read = reader.join().expect("the layer reader does not panic");
         read?;
         if let Some(Err(e)) = drained {
-            return Err(Error::Corrupt { what: what.clone(), why: e.to_string() });
+            return Err(Error::Corrupt {
+                what: what.clone(),
+                why: e.to_string(),
+            });
         }
         applied
     })

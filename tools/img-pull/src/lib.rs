@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_concurrent: usize,
 
+    /// Only download and store; do not unpack the layers into snapshots. (Unpacking, done
+    /// while the layers download, needs root; without root, or with --layout, it is skipped.)
+    #[arg(long)]
+    pub no_unpack: bool,
+
     #[command(flatten)]
     pub progress: ProgressArgs,
 
@@ -69,6 +74,12 @@ pub fn run(cli: Cli) -> Result<()> {
     let layout = cli.image.layout_for_write()?;
     let client = Client::new(reference.domain(), &cli.registry.options()?)?;
     let reporter = cli.progress.reporter("Pull");
+    let unpack = !cli.no_unpack && cli.image.layout.is_none() && nix::unistd::geteuid().is_root();
+    let snapshots = if unpack {
+        Some(cli.image.root.root().snapshots()?)
+    } else {
+        None
+    };
     let pulled = pull::pull(
         &client,
         &layout,
@@ -78,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
             all_platforms: cli.all_platforms,
             max_concurrent: cli.max_concurrent,
             progress: reporter.as_ref(),
+            snapshots: snapshots.as_ref(),
         },
     )?;
     berth::output::print_json(&pulled.to_json())

@@ -7,7 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
@@ -19,7 +19,9 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
 use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
+use crate::snapshot::{Plan, Snapshots};
 use crate::store::{sync_dir, Layout, MAX_JSON_BLOB};
+use crate::unpack::{self, Applied, LayerRef, Whiteouts};
 
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
@@ -79,6 +81,8 @@ pub struct PullOptions<'p> {
     pub all_platforms: bool,
     pub max_concurrent: usize,
     pub progress: &'p dyn Progress,
+    /// Unpack the chosen platform's layers into these snapshots while they download.
+    pub snapshots: Option<&'p Snapshots>,
 }
 
 /// What a pull stored.
@@ -91,6 +95,8 @@ pub struct Pulled {
     pub platform: Platform,
     pub size: u64,
     pub layers: Vec<Digest>,
+    /// The image's snapshot directories, bottom layer first, when asked to unpack.
+    pub snapshots: Vec<PathBuf>,
 }
 
 impl Pulled {
@@ -102,6 +108,7 @@ impl Pulled {
             "platform": self.platform.to_string(),
             "size": self.size,
             "layers": self.layers.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            "snapshots": self.snapshots,
         })
     }
 }
@@ -333,7 +340,81 @@ pub fn pull(
             }
         }
     }
-    download_all(client, layout, repo, &blobs, opts)?;
+    // To unpack while downloading, the config's diffIDs are needed first.
+    let plan = match opts.snapshots {
+        Some(snaps) => {
+            let parsed: ImageManifest = serde_json::from_slice(&chosen.bytes)
+                .map_err(|e| client.err(&format!("manifest {}", chosen.digest), e))?;
+            fetch_blob(client, layout, repo, parsed.config(), opts.progress, None)?;
+            let config: Value = layout.read_json(&Digest::try_from(parsed.config().digest())?)?;
+            let diff_ids: Vec<&str> = config
+                .pointer("/rootfs/diff_ids")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if diff_ids.len() != parsed.layers().len() {
+                return Err(client.err(
+                    &format!("image config {}", parsed.config().digest()),
+                    format!(
+                        "it lists {} diff_ids for the manifest's {} layers",
+                        diff_ids.len(),
+                        parsed.layers().len()
+                    ),
+                ));
+            }
+            let layers = parsed
+                .layers()
+                .iter()
+                .zip(diff_ids)
+                .map(|(l, d)| {
+                    Ok(LayerRef {
+                        digest: Digest::try_from(l.digest())?,
+                        size: l.size(),
+                        diff_id: Digest::parse(d)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some((snaps, snaps.plan_layers(layers)))
+        }
+        None => None,
+    };
+    let streamed: Mutex<Vec<Option<Applied>>> = Mutex::new(
+        (0..plan.as_ref().map_or(0, |(_, p)| p.missing.len()))
+            .map(|_| None)
+            .collect(),
+    );
+    if let Err(e) = download_all(
+        client,
+        layout,
+        repo,
+        &blobs,
+        opts,
+        plan.as_ref().map(|(_, p)| (p, &streamed)),
+    ) {
+        if let Some((_, p)) = &plan {
+            p.cleanup();
+        }
+        return Err(e);
+    }
+    let mut snapshot_dirs = Vec::new();
+    if let Some((snaps, plan)) = &plan {
+        // Layers that could not be unpacked as they came (already stored, or a download that
+        // started over) are unpacked from the store now.
+        let mut applied = Vec::new();
+        for (k, a) in streamed.into_inner().expect("lock").into_iter().enumerate() {
+            match a {
+                Some(a) => applied.push(a),
+                None => match plan.unpack_from_store(layout, k) {
+                    Ok(a) => applied.push(a),
+                    Err(e) => {
+                        plan.cleanup();
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        snapshot_dirs = snaps.finish(plan, &applied)?;
+    }
     for m in &manifests {
         layout.put_blob_bytes(&m.bytes)?;
     }
@@ -373,6 +454,7 @@ pub fn pull(
         },
         image: img,
         layers,
+        snapshots: snapshot_dirs,
     })
 }
 
@@ -394,6 +476,7 @@ pub fn download_all(
     repo: &str,
     blobs: &[Descriptor],
     opts: &PullOptions<'_>,
+    unpack: Option<(&Plan, &Mutex<Vec<Option<Applied>>>)>,
 ) -> Result<()> {
     let queue: Mutex<Vec<&Descriptor>> = Mutex::new(blobs.iter().rev().collect());
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -407,7 +490,7 @@ pub fn download_all(
                 let Some(d) = queue.lock().expect("lock").pop() else {
                     return;
                 };
-                if let Err(e) = fetch_blob(client, layout, repo, d, opts.progress) {
+                if let Err(e) = fetch_maybe_unpacking(client, layout, repo, d, opts, unpack) {
                     first_error.lock().expect("lock").get_or_insert(e);
                     return;
                 }
@@ -420,6 +503,129 @@ pub fn download_all(
     }
 }
 
+/// A download that another thread reads while it is written: the reader follows the partial
+/// file up to what has been written; a download that starts over from zero makes the reader
+/// fail (the caller falls back to the stored blob); the reader sees the end only once the
+/// blob's digest has been checked.
+#[derive(Default)]
+pub struct Tap {
+    state: Mutex<TapState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct TapState {
+    file: Option<File>,
+    written: u64,
+    generation: u64,
+    done: Option<bool>,
+}
+
+impl Tap {
+    fn update(&self, f: impl FnOnce(&mut TapState)) {
+        f(&mut self.state.lock().expect("tap lock"));
+        self.changed.notify_all();
+    }
+
+    fn attach(&self, file: File) {
+        self.update(|s| s.file = Some(file));
+    }
+
+    fn wrote(&self, total: u64) {
+        self.update(|s| s.written = total);
+    }
+
+    fn reset(&self) {
+        self.update(|s| {
+            s.generation += 1;
+            s.written = 0;
+        });
+    }
+
+    fn end(&self, ok: bool) {
+        self.update(|s| s.done = Some(ok));
+    }
+
+    /// A reader of the download, from its first byte.
+    pub fn follow(&self) -> Follow<'_> {
+        Follow {
+            tap: self,
+            file: None,
+            pos: 0,
+            generation: 0,
+        }
+    }
+}
+
+/// See [`Tap::follow`].
+pub struct Follow<'t> {
+    tap: &'t Tap,
+    file: Option<File>,
+    pos: u64,
+    generation: u64,
+}
+
+impl Read for Follow<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let gone = |why: &str| std::io::Error::other(why.to_string());
+        let mut st = self.tap.state.lock().expect("tap lock");
+        loop {
+            if st.generation != self.generation {
+                return Err(gone("the download started over"));
+            }
+            if self.file.is_none() {
+                if let Some(f) = &st.file {
+                    self.file = Some(f.try_clone()?);
+                }
+            }
+            if let (Some(f), true) = (&self.file, self.pos < st.written) {
+                let n = buf.len().min((st.written - self.pos) as usize);
+                drop(st);
+                let n = f.read_at(&mut buf[..n], self.pos)?;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            match st.done {
+                Some(true) => return Ok(0),
+                Some(false) => return Err(gone("the download failed")),
+                None => st = self.tap.changed.wait(st).expect("tap lock"),
+            }
+        }
+    }
+}
+
+/// Downloads one blob; when it is a layer `unpack` wants, unpacks it on the way (into the
+/// plan's temporary directory) and records the result.
+fn fetch_maybe_unpacking(
+    client: &Client,
+    layout: &Layout,
+    repo: &str,
+    d: &Descriptor,
+    opts: &PullOptions<'_>,
+    unpack: Option<(&Plan, &Mutex<Vec<Option<Applied>>>)>,
+) -> Result<()> {
+    let digest = Digest::try_from(d.digest())?;
+    let wanted = unpack.and_then(|(p, out)| p.missing_index(&digest).map(|k| (p, out, k)));
+    let Some((plan, out, k)) = wanted.filter(|_| !layout.has_blob(&digest)) else {
+        return fetch_blob(client, layout, repo, d, opts.progress, None);
+    };
+    let tap = Tap::default();
+    let (fetched, applied) = std::thread::scope(|s| {
+        let unpacker = s.spawn(|| -> Option<Applied> {
+            let mut dest = plan.fresh_temp(k).ok()?;
+            let layer = &plan.layers[plan.missing[k]];
+            unpack::apply_stream(tap.follow(), layer, &mut dest, Whiteouts::Overlay).ok()
+        });
+        let fetched = fetch_blob(client, layout, repo, d, opts.progress, Some(&tap));
+        (fetched, unpacker.join().ok().flatten())
+    });
+    if fetched.is_ok() {
+        out.lock().expect("lock")[k] = applied;
+    }
+    fetched
+}
+
 /// Where a blob being downloaded waits until it is complete and verified.
 pub fn partial_path(layout: &Layout, digest: &Digest) -> PathBuf {
     layout.dir().join(format!(
@@ -430,12 +636,29 @@ pub fn partial_path(layout: &Layout, digest: &Digest) -> PathBuf {
 }
 
 /// Downloads one blob into the store, resuming a partial download, verifying the digest.
+/// With a `tap`, another thread can read the download as it is written (see [`Tap`]).
 pub fn fetch_blob(
     client: &Client,
     layout: &Layout,
     repo: &str,
     desc: &Descriptor,
     progress: &dyn Progress,
+    tap: Option<&Tap>,
+) -> Result<()> {
+    let r = fetch_blob_inner(client, layout, repo, desc, progress, tap);
+    if let Some(t) = tap {
+        t.end(r.is_ok());
+    }
+    r
+}
+
+fn fetch_blob_inner(
+    client: &Client,
+    layout: &Layout,
+    repo: &str,
+    desc: &Descriptor,
+    progress: &dyn Progress,
+    tap: Option<&Tap>,
 ) -> Result<()> {
     let digest = Digest::try_from(desc.digest())?;
     let size = desc.size();
@@ -459,6 +682,14 @@ pub fn fetch_blob(
         progress.done(&digest, true);
         return Ok(());
     }
+    if let Some(t) = tap {
+        t.attach(file.try_clone().with_path("open", &part)?);
+    }
+    let reset = |tap: Option<&Tap>| {
+        if let Some(t) = tap {
+            t.reset();
+        }
+    };
     let path = format!("/v2/{repo}/blobs/{digest}");
     let what = format!("blob {digest}");
     let scopes = [repo_scope(repo, "pull")];
@@ -467,12 +698,16 @@ pub fn fetch_blob(
     loop {
         let mut have = file.metadata().with_path("stat", &part)?.len();
         if have > size {
+            reset(tap);
             file.set_len(0).with_path("truncate", &part)?;
             have = 0;
         }
         let mut hasher = digest.algorithm().hasher();
         if have > 0 {
             hash_prefix(&mut file, have, &mut hasher).with_path("read", &part)?;
+        }
+        if let Some(t) = tap {
+            t.wrote(have);
         }
         progress.start(&digest, size, have);
         let range = format!("bytes={have}-");
@@ -491,6 +726,9 @@ pub fn fetch_blob(
                     if status == StatusCode::PARTIAL_CONTENT && have > 0 {
                         // Appending where we stopped.
                     } else if status.is_success() {
+                        if have > 0 {
+                            reset(tap);
+                        }
                         file.set_len(0).with_path("truncate", &part)?;
                         hasher = digest.algorithm().hasher();
                         have = 0;
@@ -515,6 +753,9 @@ pub fn fetch_blob(
                         }
                         hasher.update(&buf[..n]);
                         file.write_all(&buf[..n]).with_path("write", &part)?;
+                        if let Some(t) = tap {
+                            t.wrote(got);
+                        }
                         progress.advance(&digest, n as u64);
                     }
                     if got < size {
@@ -532,6 +773,7 @@ pub fn fetch_blob(
                 if got != digest {
                     // Bad bytes never become a blob. A resumed download may have resumed onto
                     // bad bytes: start once from zero before giving up.
+                    reset(tap);
                     file.set_len(0).with_path("truncate", &part)?;
                     if !restarted {
                         restarted = true;

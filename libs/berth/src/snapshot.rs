@@ -1,0 +1,304 @@
+//! Snapshots: each layer unpacked once into `$ROOT/snapshots/<chainid>`, with overlayfs
+//! whiteouts, read-only, shared by every image and container that uses it (DESIGN.md §4), as
+//! containerd's overlay snapshotter keeps them. A snapshot is written under a temporary name and
+//! renamed into place when complete, so one that exists is whole; the missing layers of an image
+//! are unpacked in parallel.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, XattrFlags};
+
+use crate::digest::{Algorithm, Digest};
+use crate::error::{Error, IoContext, Result};
+use crate::image::Image;
+use crate::store::Layout;
+use crate::unpack::{self, Applied, Dest, LayerRef, Whiteouts};
+
+/// The chain IDs of a stack of layers: the first is its diffID, each next one the sha256 of
+/// "PARENT DIFFID", as the OCI image spec defines them.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for d in diff_ids {
+        let next = match out.last() {
+            None => d.clone(),
+            Some(parent) => {
+                let mut h = Algorithm::Sha256.hasher();
+                h.update(format!("{parent} {d}").as_bytes());
+                h.finish()
+            }
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// The snapshot directory of a root.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    /// `dir` (`$ROOT/snapshots`), made if missing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Snapshots> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).with_path("create directory", &dir)?;
+        Ok(Snapshots { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the snapshot of `chain` lives.
+    pub fn path(&self, chain: &Digest) -> PathBuf {
+        self.dir.join(chain.hex())
+    }
+
+    pub fn exists(&self, chain: &Digest) -> bool {
+        self.path(chain).is_dir()
+    }
+
+    /// What making the snapshots of `image` takes: its layers, their chain IDs, which are
+    /// missing and the temporary directories they are unpacked into.
+    pub fn plan(&self, image: &Image) -> Result<Plan> {
+        Ok(self.plan_layers(unpack::layers_of(image)?))
+    }
+
+    /// [`Snapshots::plan`] for layers known before their image is stored (during a pull).
+    pub fn plan_layers(&self, layers: Vec<LayerRef>) -> Plan {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        let missing: Vec<usize> = (0..layers.len())
+            .filter(|&i| !self.exists(&chains[i]))
+            .collect();
+        let temps = missing
+            .iter()
+            .map(|&i| {
+                self.dir
+                    .join(format!(".tmp-{}-{}", chains[i].hex(), std::process::id()))
+            })
+            .collect();
+        Plan {
+            layers,
+            chains,
+            missing,
+            temps,
+        }
+    }
+
+    /// The snapshots of `image`, bottom layer first (overlayfs wants them top first: reverse),
+    /// unpacking the missing ones from the store, `jobs` at a time.
+    pub fn ensure(&self, layout: &Layout, image: &Image, jobs: usize) -> Result<Vec<PathBuf>> {
+        let plan = self.plan(image)?;
+        let results: Mutex<Vec<Option<Result<Applied>>>> =
+            Mutex::new((0..plan.missing.len()).map(|_| None).collect());
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..jobs.clamp(1, plan.missing.len().max(1)) {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if k >= plan.missing.len() {
+                        break;
+                    }
+                    let r = plan.unpack_from_store(layout, k);
+                    results.lock().expect("no panics while locked")[k] = Some(r);
+                });
+            }
+        });
+        let results = results.into_inner().expect("no panics while locked");
+        let mut applied = Vec::new();
+        for r in results {
+            match r.expect("every layer was tried") {
+                Ok(a) => applied.push(a),
+                Err(e) => {
+                    plan.cleanup();
+                    return Err(e);
+                }
+            }
+        }
+        self.finish(&plan, &applied)
+    }
+
+    /// Completes a plan whose missing layers are all unpacked (`applied[k]` for `missing[k]`):
+    /// hard links to lower layers are copied up, then each snapshot is renamed into place, in
+    /// chain order. Returns the snapshot directories, bottom first.
+    pub fn finish(&self, plan: &Plan, applied: &[Applied]) -> Result<Vec<PathBuf>> {
+        let r = self.finish_inner(plan, applied);
+        if r.is_err() {
+            plan.cleanup();
+        }
+        r
+    }
+
+    fn finish_inner(&self, plan: &Plan, applied: &[Applied]) -> Result<Vec<PathBuf>> {
+        let dir_of = |i: usize| -> PathBuf {
+            match plan.missing.iter().position(|&m| m == i) {
+                Some(k) => plan.temps[k].clone(),
+                None => self.path(&plan.chains[i]),
+            }
+        };
+        for (k, &i) in plan.missing.iter().enumerate() {
+            let lowers: Vec<PathBuf> = (0..i).rev().map(dir_of).collect();
+            for (link, target) in &applied[k].lower_links {
+                copy_up(&plan.temps[k], link, &lowers, target).map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "layer {}: hard link {link:?} to {target:?} in a lower layer: {e}",
+                        plan.layers[i].digest
+                    ))
+                })?;
+            }
+        }
+        if !plan.missing.is_empty() {
+            let top = File::open(&self.dir).with_path("open", &self.dir)?;
+            rfs::syncfs(&top).map_err(|e| Error::io("sync", &self.dir, e.into()))?;
+        }
+        for (k, &i) in plan.missing.iter().enumerate() {
+            let fin = self.path(&plan.chains[i]);
+            if let Err(e) = std::fs::rename(&plan.temps[k], &fin) {
+                // Another process made the same snapshot first: keep theirs.
+                if fin.is_dir() {
+                    let _ = std::fs::remove_dir_all(&plan.temps[k]);
+                } else {
+                    return Err(Error::io("rename snapshot into", &fin, e));
+                }
+            }
+        }
+        crate::store::sync_dir(&self.dir)?;
+        Ok(plan.chains.iter().map(|c| self.path(c)).collect())
+    }
+}
+
+/// See [`Snapshots::plan`].
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub layers: Vec<LayerRef>,
+    pub chains: Vec<Digest>,
+    /// Indexes (into `layers`) of the layers without a snapshot.
+    pub missing: Vec<usize>,
+    /// Where each missing layer is unpacked before it is complete.
+    pub temps: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// The position in `missing` of the layer with this blob digest, if it needs unpacking.
+    pub fn missing_index(&self, digest: &Digest) -> Option<usize> {
+        self.missing
+            .iter()
+            .position(|&i| &self.layers[i].digest == digest)
+    }
+
+    /// Unpacks missing layer `k` from its stored blob.
+    pub fn unpack_from_store(&self, layout: &Layout, k: usize) -> Result<Applied> {
+        let mut dest = self.fresh_temp(k)?;
+        unpack::apply_stored(
+            layout,
+            &self.layers[self.missing[k]],
+            &mut dest,
+            Whiteouts::Overlay,
+        )
+    }
+
+    /// An empty temporary directory for missing layer `k`.
+    pub fn fresh_temp(&self, k: usize) -> Result<Dest> {
+        let dir = &self.temps[k];
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir(dir).with_path("create directory", dir)?;
+        Dest::open(dir)
+    }
+
+    /// Removes the temporary directories.
+    pub fn cleanup(&self) {
+        for t in &self.temps {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    }
+}
+
+/// Copies `target` from the first of `lowers` (top first) that has it to `link` in `upper`, as
+/// overlayfs would copy it up: content, owner, mode, extended attributes and times.
+fn copy_up(upper: &Path, link: &Path, lowers: &[PathBuf], target: &Path) -> io::Result<()> {
+    for lower in lowers {
+        let dest = Dest::open(lower).map_err(io::Error::other)?;
+        let fd = match dest.open_in(target, OFlags::PATH | OFlags::NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let st = rfs::fstat(&fd)?;
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if ft == FileType::CharacterDevice && st.st_rdev == 0 {
+            break; // A whiteout: removed in this lower layer.
+        }
+        if ft != FileType::RegularFile {
+            return Err(io::Error::other("the target is not a regular file"));
+        }
+        let src = dest.open_in(target, OFlags::RDONLY | OFlags::NOFOLLOW)?;
+        let up = Dest::open(upper).map_err(io::Error::other)?;
+        let (parent, name) = (link.parent().unwrap_or(Path::new("")), link.file_name());
+        let name = name.ok_or_else(|| io::Error::other("a link without a name"))?;
+        let pfd = up.open_in(parent, OFlags::PATH | OFlags::DIRECTORY)?;
+        let _ = rfs::unlinkat(&pfd, name, AtFlags::empty());
+        let out = rfs::openat(
+            &pfd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let mut from = File::from(src);
+        let mut to = File::from(out);
+        io::copy(&mut from, &mut to)?;
+        rfs::fchown(
+            &to,
+            Some(rfs::Uid::from_raw(st.st_uid)),
+            Some(rfs::Gid::from_raw(st.st_gid)),
+        )?;
+        rfs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+        let mut names = vec![0u8; 64 << 10];
+        let n = rfs::flistxattr(&from, &mut names[..]).unwrap_or(0);
+        for xname in names[..n].split(|b| *b == 0).filter(|s| !s.is_empty()) {
+            let xname = std::ffi::OsStr::from_bytes(xname);
+            let mut value = vec![0u8; 64 << 10];
+            if let Ok(len) = rfs::fgetxattr(&from, xname, &mut value[..]) {
+                let _ = rfs::fsetxattr(to.as_fd(), xname, &value[..len], XattrFlags::empty());
+            }
+        }
+        let times = rfs::Timestamps {
+            last_access: rfs::Timespec {
+                tv_sec: st.st_atime as _,
+                tv_nsec: st.st_atime_nsec as _,
+            },
+            last_modification: rfs::Timespec {
+                tv_sec: st.st_mtime as _,
+                tv_nsec: st.st_mtime_nsec as _,
+            },
+        };
+        rfs::futimens(&to, &times)?;
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        "no lower layer has it",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_spec() {
+        let a = Digest::sha256_of(b"a");
+        let b = Digest::sha256_of(b"b");
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], Digest::sha256_of(format!("{a} {b}").as_bytes()));
+        assert!(chain_ids(&[]).is_empty());
+    }
+}
