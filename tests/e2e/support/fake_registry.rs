@@ -906,3 +906,21 @@ impl State {
         }
     }
 }
+
+/// `image` (one platform, no index) with a config that claims these diffIDs instead of its
+/// layers' own: an image that lies about its content.
+pub fn with_diff_ids(mut image: FakeImage, ids: &[String]) -> FakeImage {
+    assert!(image.index.is_none() && image.manifests.len() == 1);
+    let m = &mut image.manifests[0];
+    let mut config: Value = serde_json::from_slice(&m.config.data).unwrap();
+    config["rootfs"]["diff_ids"] = json!(ids);
+    m.config = Blob::new(&m.config.media_type, serde_json::to_vec(&config).unwrap());
+    let mut manifest: Value = serde_json::from_slice(&m.manifest.data).unwrap();
+    manifest["config"] = m.config.descriptor();
+    m.manifest = Blob::new(
+        &m.manifest.media_type,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    );
+    m.diff_ids = ids.to_vec();
+    image
+}
