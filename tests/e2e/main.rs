@@ -8,6 +8,7 @@ mod cli;
 mod import;
 mod interop;
 mod list_inspect;
+mod prune;
 mod registry;
 mod registry_auth;
 mod registry_infra;

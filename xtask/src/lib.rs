@@ -14,6 +14,7 @@ pub fn commands() -> Vec<clap::Command> {
         img_login::command(),
         img_logout::command(),
         img_ls::command(),
+        img_prune::command(),
         img_pull::command(),
         img_push::command(),
         img_rm::command(),

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compress;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod image;
 pub mod layer;
 pub mod output;

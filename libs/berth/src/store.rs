@@ -28,6 +28,7 @@ pub const MAX_JSON_BLOB: u64 = 4 << 20;
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const INDEX_FILE: &str = "index.json";
+const GC_LOCK_FILE: &str = ".berth-gc.lock";
 const LOCK_FILE: &str = "index.json.lock";
 
 /// An OCI image layout directory.
@@ -255,6 +256,29 @@ impl Layout {
             .with_path("open", &path)?;
         Flock::lock(f, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::io("lock", &path, io::Error::from(e)))
+    }
+
+    /// Held (shared) by every operation that writes blobs and then names them (pull, import,
+    /// commit, load), from its first blob to its tag, so that a prune (which takes it
+    /// exclusively) never deletes a blob that is about to be tagged.
+    pub fn writer_guard(&self) -> Result<Flock<File>> {
+        self.gc_lock(FlockArg::LockShared)
+    }
+
+    /// Held exclusively by a prune: no writer is between writing a blob and naming it.
+    pub fn gc_guard(&self) -> Result<Flock<File>> {
+        self.gc_lock(FlockArg::LockExclusive)
+    }
+
+    fn gc_lock(&self, how: FlockArg) -> Result<Flock<File>> {
+        let path = self.dir.join(GC_LOCK_FILE);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_path("open", &path)?;
+        Flock::lock(f, how).map_err(|(_, e)| Error::io("lock", &path, io::Error::from(e)))
     }
 
     fn write_index(&self, index: &ImageIndex) -> Result<()> {

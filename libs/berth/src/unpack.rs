@@ -421,11 +421,20 @@ impl Applier<'_> {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, raw: &Path) -> Result<Meta> {
         let h = e.header();
         let bad = |err: io::Error| self.fail(raw, err);
+        // An empty numeric field (all NULs or spaces) is 0, as Go's archive/tar reads it.
+        let old = h.as_old();
+        let num = |v: io::Result<u64>, field: &[u8]| -> Result<u64> {
+            match v {
+                Ok(n) => Ok(n),
+                Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+                Err(e) => Err(bad(e)),
+            }
+        };
         let mut m = Meta {
-            mode: h.mode().map_err(bad)? & 0o7777,
-            uid: h.uid().map_err(bad)? as u32,
-            gid: h.gid().map_err(bad)? as u32,
-            mtime: h.mtime().map_err(bad)? as i64,
+            mode: num(h.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
+            uid: num(h.uid(), &old.uid)? as u32,
+            gid: num(h.gid(), &old.gid)? as u32,
+            mtime: num(h.mtime(), &old.mtime)? as i64,
             mtime_nsec: 0,
             xattrs: Vec::new(),
         };

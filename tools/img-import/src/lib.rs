@@ -99,6 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         (Box::new(f), cli.file.clone())
     };
+    let _guard = layout.writer_guard()?;
     let layer = berth::layer::import_tar(&layout, input, &source)?;
 
     let now = image::now_rfc3339();

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .map(str::parse::<Platform>)
         .transpose()?;
     let layout = cli.image.layout_for_write()?;
+    let _guard = layout.writer_guard()?;
     let client = Client::new(reference.domain(), &cli.registry.options()?)?;
     let reporter = cli.progress.reporter("Pull");
     let unpack = !cli.no_unpack && cli.image.layout.is_none() && nix::unistd::geteuid().is_root();
