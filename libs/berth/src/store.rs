@@ -247,31 +247,24 @@ impl Layout {
     /// Holds the layout's exclusive lock until dropped; used by whoever must read, decide and
     /// write without another writer in between (tagging, removal, garbage collection).
     pub fn lock(&self) -> Result<Flock<File>> {
-        let path = self.dir.join(LOCK_FILE);
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_path("open", &path)?;
-        Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::io("lock", &path, io::Error::from(e)))
+        self.flock(LOCK_FILE, FlockArg::LockExclusive)
     }
 
     /// Held (shared) by every operation that writes blobs and then names them (pull, import,
     /// commit, load), from its first blob to its tag, so that a prune (which takes it
     /// exclusively) never deletes a blob that is about to be tagged.
     pub fn writer_guard(&self) -> Result<Flock<File>> {
-        self.gc_lock(FlockArg::LockShared)
+        self.flock(GC_LOCK_FILE, FlockArg::LockShared)
     }
 
     /// Held exclusively by a prune: no writer is between writing a blob and naming it.
     pub fn gc_guard(&self) -> Result<Flock<File>> {
-        self.gc_lock(FlockArg::LockExclusive)
+        self.flock(GC_LOCK_FILE, FlockArg::LockExclusive)
     }
 
-    fn gc_lock(&self, how: FlockArg) -> Result<Flock<File>> {
-        let path = self.dir.join(GC_LOCK_FILE);
+    /// Locks the file `name` in the layout (made if missing) as `how` says, until dropped.
+    fn flock(&self, name: &str, how: FlockArg) -> Result<Flock<File>> {
+        let path = self.dir.join(name);
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::layer::decompress;
 use crate::store::Layout;
+use oci_spec::image::ImageManifest;
 
 /// How whiteout entries are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -554,6 +555,11 @@ impl Applier<'_> {
     ) -> io::Result<()> {
         self.clear(pfd, name)?;
         rfs::symlinkat(target, pfd, name).map_err(errno)?;
+        self.set_meta_at(pfd, name, meta, false)
+    }
+
+    /// Owner, (mode,) and times of the entry `name` of `pfd`, never following it.
+    fn set_meta_at(&self, pfd: &OwnedFd, name: &OsStr, meta: &Meta, mode: bool) -> io::Result<()> {
         if self.as_root {
             rfs::chownat(
                 pfd,
@@ -563,6 +569,10 @@ impl Applier<'_> {
                 AtFlags::SYMLINK_NOFOLLOW,
             )
             .map_err(errno)?;
+        }
+        if mode {
+            rfs::chmodat(pfd, name, Mode::from_raw_mode(meta.mode), AtFlags::empty())
+                .map_err(errno)?;
         }
         rfs::utimensat(pfd, name, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)
     }
@@ -635,18 +645,7 @@ impl Applier<'_> {
             }
             Err(e) => return Err(errno(e)),
         }
-        if self.as_root {
-            rfs::chownat(
-                pfd,
-                name,
-                Some(rfs::Uid::from_raw(meta.uid)),
-                Some(rfs::Gid::from_raw(meta.gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(errno)?;
-        }
-        rfs::chmodat(pfd, name, Mode::from_raw_mode(meta.mode), AtFlags::empty()).map_err(errno)?;
-        rfs::utimensat(pfd, name, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(errno)
+        self.set_meta_at(pfd, name, meta, true)
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> io::Result<()> {
@@ -752,11 +751,25 @@ pub struct LayerRef {
 
 /// The layers of `image` with their diffIDs, checked to pair up.
 pub fn layers_of(image: &Image) -> Result<Vec<LayerRef>> {
-    let diff_ids = image.diff_ids();
-    let layers = image.manifest.layers();
+    pair_layers(&image.manifest, &image.config, image.id())
+}
+
+/// The layers of `manifest` paired with the diffIDs of `config` (whose digest is `config_digest`),
+/// which must be as many.
+pub fn pair_layers(
+    manifest: &ImageManifest,
+    config: &serde_json::Value,
+    config_digest: &Digest,
+) -> Result<Vec<LayerRef>> {
+    let diff_ids: Vec<&str> = config
+        .pointer("/rootfs/diff_ids")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let layers = manifest.layers();
     if diff_ids.len() != layers.len() {
         return Err(Error::corrupt(
-            format!("image {}", image.id()),
+            format!("image config {config_digest}"),
             format!(
                 "the manifest has {} layers but the config {} diff_ids",
                 layers.len(),
@@ -771,7 +784,7 @@ pub fn layers_of(image: &Image) -> Result<Vec<LayerRef>> {
             Ok(LayerRef {
                 digest: Digest::try_from(l.digest())?,
                 size: l.size(),
-                diff_id: Digest::parse(&d)?,
+                diff_id: Digest::parse(d)?,
             })
         })
         .collect()

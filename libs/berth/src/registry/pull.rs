@@ -21,7 +21,7 @@ use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
 use crate::snapshot::{Plan, Snapshots};
 use crate::store::{sync_dir, Layout, MAX_JSON_BLOB};
-use crate::unpack::{self, Applied, LayerRef, Whiteouts};
+use crate::unpack::{self, Applied, Whiteouts};
 
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
@@ -346,34 +346,9 @@ pub fn pull(
             let parsed: ImageManifest = serde_json::from_slice(&chosen.bytes)
                 .map_err(|e| client.err(&format!("manifest {}", chosen.digest), e))?;
             fetch_blob(client, layout, repo, parsed.config(), opts.progress, None)?;
-            let config: Value = layout.read_json(&Digest::try_from(parsed.config().digest())?)?;
-            let diff_ids: Vec<&str> = config
-                .pointer("/rootfs/diff_ids")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if diff_ids.len() != parsed.layers().len() {
-                return Err(client.err(
-                    &format!("image config {}", parsed.config().digest()),
-                    format!(
-                        "it lists {} diff_ids for the manifest's {} layers",
-                        diff_ids.len(),
-                        parsed.layers().len()
-                    ),
-                ));
-            }
-            let layers = parsed
-                .layers()
-                .iter()
-                .zip(diff_ids)
-                .map(|(l, d)| {
-                    Ok(LayerRef {
-                        digest: Digest::try_from(l.digest())?,
-                        size: l.size(),
-                        diff_id: Digest::parse(d)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let config_digest = Digest::try_from(parsed.config().digest())?;
+            let config: Value = layout.read_json(&config_digest)?;
+            let layers = unpack::pair_layers(&parsed, &config, &config_digest)?;
             Some((snaps, snaps.plan_layers(layers)))
         }
         None => None,
