@@ -93,11 +93,64 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 /// Stores a tar stream (plain, gzip or zstd) as a gzip layer blob. The input must be a tar
 /// archive: anything else is refused and nothing is stored. `what` names the input in errors.
 pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLayer> {
+    store_tar(layout, input, what, Codec::Gzip)
+}
+
+/// How a layer made here is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Codec {
+    /// gzip on every core (pigz-style independent members), as Docker and every registry read
+    #[default]
+    Gzip,
+    /// zstd (smaller and faster to unpack; needs Docker 23+ or containerd 1.5+ to read)
+    Zstd,
+}
+
+/// The compressor a layer blob is written through.
+enum Sink<'a> {
+    Gzip(ParGzWriter<crate::store::BlobWriter<'a>>),
+    Zstd(zstd::stream::write::Encoder<'static, crate::store::BlobWriter<'a>>),
+}
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Gzip(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gzip(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl<'a> Sink<'a> {
+    fn finish(self) -> io::Result<crate::store::BlobWriter<'a>> {
+        match self {
+            Sink::Gzip(w) => w.finish(),
+            Sink::Zstd(w) => w.finish(),
+        }
+    }
+}
+
+/// [`import_tar`] with a choice of compression.
+pub fn store_tar(layout: &Layout, input: impl Read, what: &str, codec: Codec) -> Result<NewLayer> {
     let plain = decompress(input, what)?;
     let blob = layout.blob_writer()?;
+    let sink = match codec {
+        Codec::Gzip => Sink::Gzip(ParGzWriter::new(blob, 6)),
+        Codec::Zstd => Sink::Zstd(
+            zstd::stream::write::Encoder::new(blob, 3)
+                .map_err(|e| Error::stream("compress layer", e))?,
+        ),
+    };
     let mut tee = Tee {
         reader: HashingReader::new(plain, Algorithm::Sha256),
-        sink: ParGzWriter::new(blob, 6),
+        sink,
     };
     let not_tar = |e: io::Error| -> Error {
         if e.kind() == io::ErrorKind::InvalidData
@@ -139,7 +192,14 @@ pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLa
         .map_err(|e| Error::stream("compress layer", e))?;
     let (digest, size) = blob.commit(None)?;
     Ok(NewLayer {
-        descriptor: Descriptor::new(MediaType::ImageLayerGzip, size, &digest),
+        descriptor: Descriptor::new(
+            match codec {
+                Codec::Gzip => MediaType::ImageLayerGzip,
+                Codec::Zstd => MediaType::ImageLayerZstd,
+            },
+            size,
+            &digest,
+        ),
         diff_id,
         uncompressed_size,
     })

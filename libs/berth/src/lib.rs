@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod change;
 pub mod cli;
 pub mod compress;
+pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod gc;
