@@ -13,3 +13,4 @@ mod registry_auth;
 mod registry_infra;
 mod store;
 mod tag_rm;
+mod unpack;
