@@ -53,8 +53,10 @@ pub fn resolve_user_in(spec: &str, passwd: &str, group: &str) -> Result<User> {
         .or_else(|| entries.iter().find(|f| f[2] == user));
     let (uid, mut gid, name, home) = match (found, user.parse::<u32>()) {
         (Some(f), _) => (
-            f[2].parse::<u32>().map_err(|_| bad_file("/etc/passwd", f[0]))?,
-            f[3].parse::<u32>().map_err(|_| bad_file("/etc/passwd", f[0]))?,
+            f[2].parse::<u32>()
+                .map_err(|_| bad_file("/etc/passwd", f[0]))?,
+            f[3].parse::<u32>()
+                .map_err(|_| bad_file("/etc/passwd", f[0]))?,
             Some(f[0]),
             f[5].to_string(),
         ),
@@ -107,7 +109,11 @@ fn bad_file(file: &str, entry: &str) -> Error {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -182,8 +188,22 @@ mod tests {
         assert_eq!(www.additional_gids, vec![50, 4]);
         assert_eq!(u("33").unwrap().gid, 33);
         assert_eq!(u("www:staff").unwrap().gid, 50);
-        assert_eq!(u("1000:1000").unwrap(), User { uid: 1000, gid: 1000, additional_gids: vec![], home: "/".into() });
-        assert!(u("nobody").unwrap_err().to_string().contains("unable to find user nobody"));
-        assert!(u("www:nogroup").unwrap_err().to_string().contains("unable to find group"));
+        assert_eq!(
+            u("1000:1000").unwrap(),
+            User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![],
+                home: "/".into()
+            }
+        );
+        assert!(u("nobody")
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find user nobody"));
+        assert!(u("www:nogroup")
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find group"));
     }
 }
