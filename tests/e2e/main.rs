@@ -15,3 +15,4 @@ mod registry_infra;
 mod snapshots;
 mod store;
 mod tag_rm;
+mod unpack;

@@ -47,7 +47,12 @@ pub fn store_upper(layout: &Layout, upper: &Path, codec: Codec) -> Result<NewLay
     let (reader, writer) = io::pipe().map_err(|e| Error::stream("pipe", e))?;
     std::thread::scope(|s| {
         let producer = s.spawn(move || write_tar(upper, writer));
-        let stored = store_tar(layout, reader, &format!("the changes in {}", upper.display()), codec);
+        let stored = store_tar(
+            layout,
+            reader,
+            &format!("the changes in {}", upper.display()),
+            codec,
+        );
         let produced = producer.join().expect("the tar writer does not panic");
         // The writer's error says what went wrong in the directory; the reader's only that the
         // stream ended.
@@ -140,7 +145,8 @@ fn walk<W: Write>(
             h.set_mode(0);
             let mut wh = std::ffi::OsString::from(".wh.");
             wh.push(&name);
-            b.append_data(&mut h, rel.join(wh), io::empty()).map_err(werr)?;
+            b.append_data(&mut h, rel.join(wh), io::empty())
+                .map_err(werr)?;
             continue;
         }
         let x = xattrs(&path);
@@ -159,7 +165,8 @@ fn walk<W: Write>(
             let mut h = header(&md, tar::EntryType::Directory, 0);
             let mut p = name_rel.clone().into_os_string();
             p.push("/");
-            b.append_data(&mut h, PathBuf::from(p), io::empty()).map_err(werr)?;
+            b.append_data(&mut h, PathBuf::from(p), io::empty())
+                .map_err(werr)?;
             if is_opaque(&path) {
                 let mut h = header(&md, tar::EntryType::Regular, 0);
                 h.set_mode(0);
@@ -195,7 +202,8 @@ fn walk<W: Write>(
             let dev = md.rdev();
             h.set_device_major(rfs::major(dev)).map_err(werr)?;
             h.set_device_minor(rfs::minor(dev)).map_err(werr)?;
-            b.append_data(&mut h, &name_rel, io::empty()).map_err(werr)?;
+            b.append_data(&mut h, &name_rel, io::empty())
+                .map_err(werr)?;
         }
         // Sockets are not part of a layer, as in Docker.
     }
@@ -263,8 +271,13 @@ mod tests {
         let p = t.path();
         fs::create_dir(p.join("o")).unwrap();
         fs::write(p.join("o/new"), b"n").unwrap();
-        rfs::setxattr(p.join("o"), "trusted.overlay.opaque", b"y", rfs::XattrFlags::empty())
-            .unwrap();
+        rfs::setxattr(
+            p.join("o"),
+            "trusted.overlay.opaque",
+            b"y",
+            rfs::XattrFlags::empty(),
+        )
+        .unwrap();
         rfs::mknodat(
             rfs::CWD,
             p.join("gone"),
@@ -291,7 +304,10 @@ mod tests {
                 (x.key().unwrap().to_string(), x.value_bytes().to_vec())
             })
             .collect();
-        assert_eq!(pax, vec![("SCHILY.xattr.user.note".to_string(), b"hi".to_vec())]);
+        assert_eq!(
+            pax,
+            vec![("SCHILY.xattr.user.note".to_string(), b"hi".to_vec())]
+        );
     }
 
     #[test]

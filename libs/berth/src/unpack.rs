@@ -13,7 +13,7 @@
 //!   character device and `.wh..wh..opq` the `trusted.overlay.opaque` attribute, as overlayfs
 //!   and containerd's overlay snapshotter write them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -281,6 +281,9 @@ struct Applier<'a> {
     written: HashSet<PathBuf>,
     /// Directories of this layer, with their metadata, set after their children.
     dirs: Vec<(PathBuf, Meta)>,
+    /// Directories this layer changes without carrying their entry, with their times before:
+    /// put back at the end, so that the tree depends on the image only (as `umoci unpack`).
+    touched: HashMap<PathBuf, Timestamps>,
     out: Applied,
     buf: Vec<u8>,
 }
@@ -295,6 +298,7 @@ pub fn apply(dest: &mut Dest, tar: impl Read, whiteouts: Whiteouts, what: &str) 
         what,
         written: HashSet::new(),
         dirs: Vec::new(),
+        touched: HashMap::new(),
         out: Applied::default(),
         buf: vec![0; 256 << 10],
     };
@@ -359,6 +363,7 @@ impl Applier<'_> {
             .dest
             .dir(parent)
             .map_err(|err| self.fail(&raw, format!("its directory: {err}")))?;
+        self.remember(parent, &pfd);
         self.out.entries += 1;
 
         use tar::EntryType as T;
@@ -422,20 +427,12 @@ impl Applier<'_> {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, raw: &Path) -> Result<Meta> {
         let h = e.header();
         let bad = |err: io::Error| self.fail(raw, err);
-        // An empty numeric field (all NULs or spaces) is 0, as Go's archive/tar reads it.
         let old = h.as_old();
-        let num = |v: io::Result<u64>, field: &[u8]| -> Result<u64> {
-            match v {
-                Ok(n) => Ok(n),
-                Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
-                Err(e) => Err(bad(e)),
-            }
-        };
         let mut m = Meta {
-            mode: num(h.mode().map(u64::from), &old.mode)? as u32 & 0o7777,
-            uid: num(h.uid(), &old.uid)? as u32,
-            gid: num(h.gid(), &old.gid)? as u32,
-            mtime: num(h.mtime(), &old.mtime)? as i64,
+            mode: blank_is_zero(h.mode().map(u64::from), &old.mode).map_err(bad)? as u32 & 0o7777,
+            uid: blank_is_zero(h.uid(), &old.uid).map_err(bad)? as u32,
+            gid: blank_is_zero(h.gid(), &old.gid).map_err(bad)? as u32,
+            mtime: blank_is_zero(h.mtime(), &old.mtime).map_err(bad)? as i64,
             mtime_nsec: 0,
             xattrs: Vec::new(),
         };
@@ -503,6 +500,7 @@ impl Applier<'_> {
         )
         .map_err(errno)?;
         let mut f = File::from(fd);
+        let mut got = 0u64;
         loop {
             let n = match e.read(&mut self.buf) {
                 Ok(0) => break,
@@ -512,6 +510,15 @@ impl Applier<'_> {
             };
             f.write_all(&self.buf[..n])?;
             self.out.bytes += n as u64;
+            got += n as u64;
+        }
+        // The tar crate ends an entry's content quietly where the stream ends.
+        let want = e.size();
+        if got < want && e.header().entry_type() != tar::EntryType::GNUSparse {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the layer ends inside the file's content ({got} of {want} bytes)"),
+            ));
         }
         self.set_meta(f.as_fd(), meta, true)
     }
@@ -664,6 +671,7 @@ impl Applier<'_> {
             }
             Err(e) => return Err(e),
         };
+        self.remember(parent, &pfd);
         self.out.entries += 1;
         self.clear(&pfd, target)?;
         if self.whiteouts == Whiteouts::Overlay {
@@ -689,6 +697,7 @@ impl Applier<'_> {
             Mode::empty(),
         )
         .map_err(errno)?;
+        self.remember(dir, &fd);
         match self.whiteouts {
             Whiteouts::Apply => {
                 self.dest.forget();
@@ -701,9 +710,41 @@ impl Applier<'_> {
         }
     }
 
-    /// Directory metadata last, deepest first, so that writing children changes no time.
+    /// Notes the times of directory `rel` (open as `fd`) before this layer first changes it.
+    fn remember(&mut self, rel: &Path, fd: &OwnedFd) {
+        if self.touched.contains_key(rel) {
+            return;
+        }
+        if let Ok(st) = rfs::fstat(fd) {
+            let t = Timestamps {
+                last_access: Timespec {
+                    tv_sec: st.st_atime,
+                    tv_nsec: st.st_atime_nsec as _,
+                },
+                last_modification: Timespec {
+                    tv_sec: st.st_mtime,
+                    tv_nsec: st.st_mtime_nsec as _,
+                },
+            };
+            self.touched.insert(rel.to_path_buf(), t);
+        }
+    }
+
+    /// Directory metadata last, deepest first, so that writing children changes no time; the
+    /// directories of lower layers that this one changed get their times back.
     fn finish(&mut self) -> Result<()> {
         let dirs = std::mem::take(&mut self.dirs);
+        let ours: HashSet<&Path> = dirs.iter().map(|(p, _)| p.as_path()).collect();
+        for (rel, t) in std::mem::take(&mut self.touched) {
+            if ours.contains(rel.as_path()) {
+                continue;
+            }
+            // Gone or replaced since (a later whiteout, a file over it): nothing to put back.
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+            if let Ok(fd) = self.dest.open_in(&rel, flags) {
+                rfs::futimens(&fd, &t).map_err(|e| self.fail(&rel, errno(e)))?;
+            }
+        }
         for (rel, meta) in dirs.iter().rev() {
             let fd = self
                 .dest
@@ -888,6 +929,15 @@ pub fn unpack_image(layout: &Layout, image: &Image, dir: &Path) -> Result<Applie
     Ok(total)
 }
 
+/// A numeric header field that is all NULs or spaces reads as 0, as Go's archive/tar (Docker,
+/// containerd, umoci) reads it; the `tar` crate calls it "not a number".
+fn blank_is_zero(parsed: io::Result<u64>, field: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        r => r,
+    }
+}
+
 fn parse_pax_time(v: &str) -> Option<(i64, u32)> {
     let (s, frac) = v.split_once('.').unwrap_or((v, ""));
     let secs = s.parse().ok()?;
@@ -1056,6 +1106,66 @@ mod tests {
         assert!(!p.join("gone").exists());
         assert!(!p.join("dir").exists());
         assert!(!p.join("nowhere").exists());
+    }
+
+    #[test]
+    fn a_tar_cut_inside_a_file_names_the_file() {
+        let t = tempfile::tempdir().unwrap();
+        let tar = tar_of(|b| add_file(b, "cut", &[7u8; 3000]));
+        let e = apply_to(t.path(), &tar[..512 + 1024], Whiteouts::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"cut\"") && e.contains("1024 of 3000"), "{e}");
+    }
+
+    #[test]
+    fn blank_numeric_fields_read_as_zero() {
+        let t = tempfile::tempdir().unwrap();
+        // A header as `Header::new_gnu` leaves it: uid, gid and mtime all NULs.
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o640);
+        let tar = tar_of(|b| b.append_data(&mut h, "f", &b"hi"[..]).unwrap());
+        apply_to(t.path(), &tar, Whiteouts::Apply).unwrap();
+        let md = std::fs::metadata(t.path().join("f")).unwrap();
+        assert_eq!((md.mode() & 0o7777, md.mtime()), (0o640, 0));
+        // A field that holds garbage is still an error.
+        let mut h = header(tar::EntryType::Regular, 0o644, 0);
+        h.as_old_mut().uid.copy_from_slice(b"zzzzzzz\0");
+        h.as_old_mut().name[..1].copy_from_slice(b"g");
+        h.set_cksum();
+        let tar = tar_of(|b| b.append(&h, io::empty()).unwrap());
+        let e = apply_to(t.path(), &tar, Whiteouts::Apply).unwrap_err();
+        assert!(e.to_string().contains("\"g\""), "{e}");
+    }
+
+    #[test]
+    fn directories_of_lower_layers_keep_their_times() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = tar_of(|b| {
+            add_dir(b, "d", 0o755);
+            add_file(b, "d/a", b"1");
+            add_dir(b, "w", 0o755);
+            add_file(b, "w/gone", b"1");
+            add_dir(b, "o", 0o755);
+            add_file(b, "o/old", b"1");
+        });
+        apply_to(t.path(), &lower, Whiteouts::Apply).unwrap();
+        // A layer that changes the directories without carrying their entries.
+        let upper = tar_of(|b| {
+            add_file(b, "d/b", b"2");
+            add_link(b, tar::EntryType::Link, "d/c", "d/a");
+            add_file(b, "w/.wh.gone", b"");
+            add_file(b, "o/.wh..wh..opq", b"");
+        });
+        apply_to(t.path(), &upper, Whiteouts::Apply).unwrap();
+        for d in ["d", "w", "o"] {
+            let md = std::fs::metadata(t.path().join(d)).unwrap();
+            assert_eq!(md.mtime(), 1_000_000, "{d}");
+        }
+        assert!(t.path().join("d/c").exists());
+        assert!(!t.path().join("w/gone").exists());
+        assert!(!t.path().join("o/old").exists());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 pub mod fake_registry;
 pub mod http;
+pub mod oci;
 pub mod proxy;
 pub mod registry_auth;
 
