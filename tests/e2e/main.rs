@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod commit;
 mod import;
 mod interop;
 mod list_inspect;

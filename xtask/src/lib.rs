@@ -8,6 +8,7 @@ use std::path::Path;
 /// crate under `tools/` is).
 pub fn commands() -> Vec<clap::Command> {
     vec![
+        img_commit::command(),
         img_history::command(),
         img_import::command(),
         img_inspect::command(),

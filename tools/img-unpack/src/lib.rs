@@ -62,13 +62,51 @@ fn empty_dir(dir: &Path) -> Result<()> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let name = one_name(cli.image_name)?;
+    let name = one_name(cli.image_name.clone())?;
     let (layout, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
     let img = catalog.items[idx]
         .image
         .as_ref()
         .expect("open_named checks the image");
+    let existed = cli.dir.exists();
     empty_dir(&cli.dir)?;
+    let r = unpack_into(&cli, &layout, img);
+    if r.is_err() {
+        // Bad input changes nothing: a half-unpacked tree is not left for anyone to run.
+        if existed {
+            if let Ok(rd) = std::fs::read_dir(&cli.dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    let _ = if p.is_dir() && !p.is_symlink() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&cli.dir);
+        }
+    }
+    let applied = r?;
+    let dir = std::fs::canonicalize(&cli.dir).with_path("resolve", &cli.dir)?;
+    output::print_json(&json!({
+        "ref": catalog.items[idx].entry.name,
+        "id": img.id().to_string(),
+        "dir": dir,
+        "rootfs": if cli.bundle { dir.join("rootfs") } else { dir.clone() },
+        "layers": img.manifest.layers().len(),
+        "entries": applied.entries,
+        "bytes": applied.bytes,
+    }))
+}
+
+/// Unpacks `img` into the (empty) DIR, and writes config.json for a bundle.
+fn unpack_into(
+    cli: &Cli,
+    layout: &berth::store::Layout,
+    img: &berth::image::Image,
+) -> Result<unpack::Applied> {
     let rootfs = if cli.bundle {
         cli.dir.join("rootfs")
     } else {
@@ -77,7 +115,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.bundle {
         std::fs::create_dir(&rootfs).with_path("create directory", &rootfs)?;
     }
-    let applied = unpack::unpack_image(&layout, img, &rootfs)?;
+    let applied = unpack::unpack_image(layout, img, &rootfs)?;
     if cli.bundle {
         let dest = Dest::open(&rootfs)?;
         let cfg = img.run_config();
@@ -92,14 +130,5 @@ pub fn run(cli: Cli) -> Result<()> {
         let text = serde_json::to_vec_pretty(&spec).expect("a runtime spec serialises");
         berth::store::atomic_write(&cli.dir, "config.json", &text)?;
     }
-    let dir = std::fs::canonicalize(&cli.dir).with_path("resolve", &cli.dir)?;
-    output::print_json(&json!({
-        "ref": catalog.items[idx].entry.name,
-        "id": img.id().to_string(),
-        "dir": dir,
-        "rootfs": if cli.bundle { dir.join("rootfs") } else { dir.clone() },
-        "layers": img.manifest.layers().len(),
-        "entries": applied.entries,
-        "bytes": applied.bytes,
-    }))
+    Ok(applied)
 }

@@ -1,0 +1,166 @@
+//! img-commit: a new image from the changes in a directory, as `docker commit`.
+
+use std::path::PathBuf;
+
+use berth::cli::{one_name, ImageArgs};
+use berth::image::{self, Platform};
+use berth::layer::Codec;
+use berth::reference::{ImageName, Reference};
+use berth::{diff, Error, Result};
+use clap::{CommandFactory, Parser};
+use serde_json::{json, Value};
+
+const AFTER: &str = "\
+Examples:
+  img-commit --upper ./upper --base debian:bookworm myapp:1
+  img-commit --upper ./upper --base - -c 'CMD [\"/app\"]' -m 'add app' myapp:2 < pulled.json
+  img-commit --upper ./changes tools:1         # FROM scratch
+
+--upper is an overlayfs upper directory (or any directory of changes): its files become the new
+layer; overlayfs whiteouts (0/0 character devices) and opaque directories (trusted.overlay.opaque)
+become OCI whiteouts. The layer is the same for the same change (sorted entries, no access or
+change times), gzip-compressed on every core, or zstd with --compression zstd. An empty directory
+still makes a layer, as docker commit does. Prints {\"ref\",\"digest\",\"id\",\"layer\"}; with no
+REPOSITORY the image is untagged.";
+
+/// Create a new image from a directory of changes on top of an image
+#[derive(Parser, Debug)]
+#[command(name = "img-commit", version, after_help = AFTER)]
+pub struct Cli {
+    /// Name the image REPOSITORY[:TAG]
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+
+    /// The directory of changes (an overlayfs upper directory)
+    #[arg(long, value_name = "DIR")]
+    pub upper: PathBuf,
+
+    /// The image the changes apply to, or - for the JSON a previous tool printed [default: none,
+    /// FROM scratch]
+    #[arg(long, value_name = "IMAGE")]
+    pub base: Option<String>,
+
+    /// Author (e.g. "Jane Doe <jane@example.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+
+    /// Commit message (the history comment)
+    #[arg(short, long)]
+    pub message: Option<String>,
+
+    /// Apply a Dockerfile instruction to the image config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
+    /// ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR); may be repeated
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+
+    /// Compression of the new layer
+    #[arg(long, value_enum, default_value_t = Codec::Gzip)]
+    pub compression: Codec,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    // Everything from the command line is checked before anything is written.
+    let tag: Option<Reference> =
+        match cli.reference.as_deref().map(ImageName::parse).transpose()? {
+            None => None,
+            Some(ImageName::Reference(r)) if r.digest().is_none() => Some(r.with_default_tag()),
+            Some(ImageName::Reference(r)) => {
+                return Err(Error::InvalidInput(format!(
+                    "cannot tag an image with a digest reference: {r}"
+                )))
+            }
+            Some(ImageName::Layout { .. }) => return Err(Error::InvalidInput(
+                "img-commit writes to the store or --layout DIR; name the image REPOSITORY[:TAG]"
+                    .into(),
+            )),
+        };
+    let layout = cli.image.layout_for_write()?;
+    let (mut config, mut layers) = match &cli.base {
+        None => {
+            let p = Platform::host();
+            let mut c = json!({"architecture": p.architecture, "os": p.os});
+            if let Some(v) = p.variant {
+                c["variant"] = json!(v);
+            }
+            c["rootfs"] = json!({"type": "layers", "diff_ids": []});
+            (c, Vec::new())
+        }
+        Some(base) => {
+            let name = one_name(base.clone())?;
+            let (base_layout, catalog, idx) = image::open_named(&layout, &name)?;
+            if base_layout.dir() != layout.dir() {
+                return Err(Error::InvalidInput(format!(
+                    "{name}: the base must be in the layout the image is written to"
+                )));
+            }
+            let img = catalog.items[idx]
+                .image
+                .as_ref()
+                .expect("open_named checks");
+            (img.config.clone(), img.manifest.layers().clone())
+        }
+    };
+    if !config["config"].is_object() {
+        config["config"] = json!({});
+    }
+    berth::change::apply(&mut config["config"], &cli.changes)?;
+
+    let _guard = layout.writer_guard()?;
+    let layer = diff::store_upper(&layout, &cli.upper, cli.compression)?;
+
+    let now = image::now_rfc3339();
+    config["created"] = json!(now);
+    match &cli.author {
+        Some(a) => config["author"] = json!(a),
+        None => {
+            if let Some(o) = config.as_object_mut() {
+                o.remove("author");
+            }
+        }
+    }
+    config["rootfs"]["type"] = json!("layers");
+    match config["rootfs"]["diff_ids"].as_array_mut() {
+        Some(ids) => ids.push(json!(layer.diff_id.to_string())),
+        None => config["rootfs"]["diff_ids"] = json!([layer.diff_id.to_string()]),
+    }
+    let mut entry = json!({
+        "created": now,
+        "created_by": format!("img-commit --upper {}", cli.upper.display()),
+    });
+    if let Some(a) = &cli.author {
+        entry["author"] = json!(a);
+    }
+    if let Some(m) = &cli.message {
+        entry["comment"] = json!(m);
+    }
+    match config["history"].as_array_mut() {
+        Some(h) => h.push(entry),
+        None => config["history"] = Value::Array(vec![entry]),
+    }
+    layers.push(layer.descriptor.clone());
+    let (manifest, id) = image::write_image(&layout, &config, layers)?;
+    let ref_out = match &tag {
+        None => {
+            image::add_untagged(&layout, &manifest)?;
+            Value::Null
+        }
+        Some(r) => {
+            image::tag(&layout, r, &manifest)?;
+            json!(r.to_string())
+        }
+    };
+    berth::output::print_json(&json!({
+        "ref": ref_out,
+        "digest": manifest.digest().to_string(),
+        "id": id.to_string(),
+        "layer": layer.descriptor.digest().to_string(),
+        "diff_id": layer.diff_id.to_string(),
+    }))
+}
