@@ -36,7 +36,31 @@ pub struct ParGzWriter<W: Write> {
     max_in_flight: u64,
 }
 
+/// Whether deflating `data` is wasted work (already compressed or random content): a sample is
+/// compressed fast and saves under 3%. Such chunks are stored instead (deflate level 0), which
+/// costs almost nothing and is no larger. It depends only on the content, so output stays
+/// deterministic.
+fn incompressible(data: &[u8]) -> bool {
+    const SAMPLE: usize = 64 << 10;
+    if data.len() < SAMPLE {
+        return false;
+    }
+    let mut e = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(SAMPLE + 64),
+        flate2::Compression::fast(),
+    );
+    if e.write_all(&data[..SAMPLE]).is_err() {
+        return false;
+    }
+    e.finish().is_ok_and(|out| out.len() * 100 > SAMPLE * 97)
+}
+
 fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let level = if level > 0 && incompressible(data) {
+        0
+    } else {
+        level
+    };
     let mut e = GzEncoder::new(
         Vec::with_capacity(data.len() / 2 + 64),
         flate2::Compression::new(level),
@@ -157,6 +181,31 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+
+    #[test]
+    fn random_chunks_are_stored_and_still_round_trip() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise: Vec<u8> = (0..(3 * CHUNK))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut w = ParGzWriter::new(Vec::new(), 6);
+        w.write_all(&noise).unwrap();
+        let out = w.finish().unwrap();
+        assert!(
+            out.len() < noise.len() + noise.len() / 100,
+            "stored, not inflated"
+        );
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&out[..]), &mut back)
+            .unwrap();
+        assert_eq!(back, noise);
+        assert!(!incompressible(&vec![b'a'; CHUNK]));
+    }
 
     fn data(n: usize) -> Vec<u8> {
         let mut x: u32 = 12345;
