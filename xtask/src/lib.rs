@@ -13,10 +13,12 @@ pub fn commands() -> Vec<clap::Command> {
         img_inspect::command(),
         img_login::command(),
         img_logout::command(),
+        img_load::command(),
         img_ls::command(),
         img_pull::command(),
         img_push::command(),
         img_rm::command(),
+        img_save::command(),
         img_search::command(),
         img_tag::command(),
     ]
