@@ -11,5 +11,6 @@ mod list_inspect;
 mod registry;
 mod registry_auth;
 mod registry_infra;
+mod save_load;
 mod store;
 mod tag_rm;
