@@ -13,6 +13,7 @@ mod prune;
 mod registry;
 mod registry_auth;
 mod registry_infra;
+mod save_load;
 mod snapshots;
 mod store;
 mod tag_rm;

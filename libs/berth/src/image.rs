@@ -254,7 +254,7 @@ impl Image {
 }
 
 /// The checks an image config must pass before berth uses it.
-fn check_config(config: &Value) -> std::result::Result<(), String> {
+pub(crate) fn check_config(config: &Value) -> std::result::Result<(), String> {
     let obj = config.as_object().ok_or("not a JSON object")?;
     for key in ["architecture", "os"] {
         if !obj.get(key).is_some_and(Value::is_string) {
@@ -517,25 +517,35 @@ pub fn write_image(
     check_config(config).map_err(|why| Error::InvalidInput(format!("image config: {why}")))?;
     let config_bytes = canonical_json(config);
     let config_digest = layout.put_blob_bytes(&config_bytes)?;
+    let config_desc = Descriptor::new(
+        MediaType::ImageConfig,
+        config_bytes.len() as u64,
+        &config_digest,
+    );
+    Ok((write_manifest(layout, config_desc, layers)?, config_digest))
+}
+
+/// Writes an OCI manifest for a config already stored (kept byte for byte, so that the image ID
+/// does not change) and `layers`, and returns the manifest's descriptor. Nothing is tagged.
+pub fn write_manifest(
+    layout: &Layout,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> Result<Descriptor> {
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(Descriptor::new(
-            MediaType::ImageConfig,
-            config_bytes.len() as u64,
-            &config_digest,
-        ))
+        .config(config)
         .layers(layers)
         .build()
         .map_err(|e| Error::InvalidInput(format!("manifest: {e}")))?;
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
     let manifest_digest = layout.put_blob_bytes(&manifest_bytes)?;
-    let desc = Descriptor::new(
+    Ok(Descriptor::new(
         MediaType::ImageManifest,
         manifest_bytes.len() as u64,
         &manifest_digest,
-    );
-    Ok((desc, config_digest))
+    ))
 }
 
 /// A descriptor for an `index.json` entry: media type, digest, size and platform of `desc`,

@@ -4,6 +4,7 @@
 //! layout on disk, [`image`] reads and writes images in it, [`layer`] makes layers,
 //! [`change`] applies Dockerfile-style `--change` instructions, [`output`] and [`template`]
 //! print results, [`cli`] holds what every tool's `main` shares.
+pub mod archive;
 pub mod bundle;
 pub mod change;
 pub mod cli;

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub mod docker;
 pub mod fake_registry;
 pub mod http;
 pub mod oci;
