@@ -61,20 +61,9 @@ mod tests {
 
     use super::*;
     use crate::image::{self, Catalog};
+    use crate::layer::tarball;
     use crate::reference::Reference;
     use crate::store::Layout;
-
-    fn tarball(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
 
     /// A layout with one two-layer image tagged `name`.
     fn layout_with_image(dir: &Path, name: &str) -> (Layout, crate::digest::Digest) {
