@@ -233,7 +233,7 @@ fn gzip_and_oci_archive_round_trips() {
 }
 
 #[test]
-fn skopeo_reads_both_formats() {
+fn skopeo_reads_both_formats_and_img_load_reads_skopeos() {
     require_program!("skopeo");
     let env = Env::new();
     let made = env.import_busybox("bb:1");
@@ -262,6 +262,29 @@ fn skopeo_reads_both_formats() {
             made["id"].as_str().unwrap(),
             "{name}: the config is byte for byte the stored one"
         );
+    }
+
+    // And the other way: what skopeo writes in either format loads with img-load. A bare OCI
+    // ref name (`latest`) names no repository, so that image loads untagged.
+    let images = env.images();
+    let from = format!("oci:{}:docker.io/library/bb:1", images.display());
+    for (to, want_ref) in [
+        ("oci-archive:{}:bb:1", json!("docker.io/library/bb:1")),
+        ("oci-archive:{}:latest", Value::Null),
+        ("docker-archive:{}:bb:1", json!("docker.io/library/bb:1")),
+    ] {
+        let file = env.path("skopeo.tar");
+        let _ = std::fs::remove_file(&file);
+        let dest = to.replace("{}", path_str(&file));
+        run(Command::new("skopeo").args(["copy", "-q", &from, &dest])).ok();
+        let dst = Env::new();
+        let lines = dst
+            .run("img-load", &["-i", path_str(&file)])
+            .ok()
+            .json_lines();
+        assert_eq!(lines.len(), 1, "{dest}");
+        assert_eq!(lines[0]["ref"], want_ref, "{dest}");
+        assert_eq!(lines[0]["id"], made["id"], "{dest}");
     }
 }
 
