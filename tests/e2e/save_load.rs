@@ -302,7 +302,8 @@ fn loads_what_docker_save_wrote() {
     // From a file and, gzipped, from stdin: the same three names each time.
     let from_file = env.run("img-load", &["-i", path_str(&gz)]).ok();
     let data = std::fs::read(&gz).unwrap();
-    let from_stdin = crate::support::run_with_stdin(&mut env.cmd("img-load"), &data).ok();
+    let from_stdin =
+        crate::support::run_with_stdin(env.cmd("img-load").args(["-i", "-"]), &data).ok();
     for out in [&from_file, &from_stdin] {
         let lines = out.json_lines();
         let got: Vec<(&str, &str)> = lines
@@ -581,6 +582,11 @@ fn hostile_archives_are_refused_and_change_nothing() {
         "not a valid tar archive",
     ));
     cases.push(("empty", Vec::new(), "is empty"));
+    cases.push((
+        "xz",
+        b"\xfd7zXZ\x00\x00\x04".to_vec(),
+        "xz compression is not supported",
+    ));
     cases.push((
         "neither format",
         make_tar(&[("hello.txt".to_string(), b"hi".to_vec())]),
