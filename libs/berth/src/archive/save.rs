@@ -417,10 +417,9 @@ fn write_index<W: Write>(tw: &mut TarWriter<W>, manifests: Vec<Descriptor>) -> R
         .manifests(manifests)
         .build()
         .map_err(|e| Error::InvalidInput(format!("index: {e}")))?;
-    tw.file(
-        INDEX_JSON,
-        &serde_json::to_vec(&index).expect("index serialises"),
-    )
+    // Annotations are a HashMap: sorted keys keep the archive byte-for-byte reproducible.
+    let index = serde_json::to_value(&index).expect("index serialises");
+    tw.file(INDEX_JSON, &image::canonical_json(&index))
 }
 
 /// The OCI archive: the images' blobs as stored (compressed layers, the same manifests and so
