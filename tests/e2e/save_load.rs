@@ -233,7 +233,7 @@ fn gzip_and_oci_archive_round_trips() {
 }
 
 #[test]
-fn skopeo_reads_both_formats() {
+fn skopeo_reads_both_formats_and_img_load_reads_skopeos() {
     require_program!("skopeo");
     let env = Env::new();
     let made = env.import_busybox("bb:1");
@@ -263,6 +263,29 @@ fn skopeo_reads_both_formats() {
             "{name}: the config is byte for byte the stored one"
         );
     }
+
+    // And the other way: what skopeo writes in either format loads with img-load. A bare OCI
+    // ref name (`latest`) names no repository, so that image loads untagged.
+    let images = env.images();
+    let from = format!("oci:{}:docker.io/library/bb:1", images.display());
+    for (to, want_ref) in [
+        ("oci-archive:{}:bb:1", json!("docker.io/library/bb:1")),
+        ("oci-archive:{}:latest", Value::Null),
+        ("docker-archive:{}:bb:1", json!("docker.io/library/bb:1")),
+    ] {
+        let file = env.path("skopeo.tar");
+        let _ = std::fs::remove_file(&file);
+        let dest = to.replace("{}", path_str(&file));
+        run(Command::new("skopeo").args(["copy", "-q", &from, &dest])).ok();
+        let dst = Env::new();
+        let lines = dst
+            .run("img-load", &["-i", path_str(&file)])
+            .ok()
+            .json_lines();
+        assert_eq!(lines.len(), 1, "{dest}");
+        assert_eq!(lines[0]["ref"], want_ref, "{dest}");
+        assert_eq!(lines[0]["id"], made["id"], "{dest}");
+    }
 }
 
 /// The images of tests/fixtures/docker-save-busybox.tar.gz, as docker reported them when it was
@@ -279,7 +302,8 @@ fn loads_what_docker_save_wrote() {
     // From a file and, gzipped, from stdin: the same three names each time.
     let from_file = env.run("img-load", &["-i", path_str(&gz)]).ok();
     let data = std::fs::read(&gz).unwrap();
-    let from_stdin = crate::support::run_with_stdin(&mut env.cmd("img-load"), &data).ok();
+    let from_stdin =
+        crate::support::run_with_stdin(env.cmd("img-load").args(["-i", "-"]), &data).ok();
     for out in [&from_file, &from_stdin] {
         let lines = out.json_lines();
         let got: Vec<(&str, &str)> = lines
@@ -563,6 +587,11 @@ fn hostile_archives_are_refused_and_change_nothing() {
         "not a valid tar archive",
     ));
     cases.push(("empty", Vec::new(), "is empty"));
+    cases.push((
+        "xz",
+        b"\xfd7zXZ\x00\x00\x04".to_vec(),
+        "xz compression is not supported",
+    ));
     cases.push((
         "neither format",
         make_tar(&[("hello.txt".to_string(), b"hi".to_vec())]),

@@ -115,6 +115,22 @@ mod tests {
     }
 
     #[test]
+    fn the_same_images_give_the_same_archive() {
+        let t = tempfile::tempdir().unwrap();
+        let (src, _) = layout_with_image(&t.path().join("src"), "app:1");
+        let sel = select(&src, &["app".into()]).unwrap();
+        for format in [Format::Docker, Format::Oci] {
+            let mut outs = Vec::new();
+            for i in 0..4 {
+                let file = t.path().join(format!("{format:?}{i}.tar"));
+                save(&sel, format, false, &Output::File(file.clone())).unwrap();
+                outs.push(std::fs::read(file).unwrap());
+            }
+            assert!(outs.iter().all(|o| *o == outs[0]), "{format:?}");
+        }
+    }
+
+    #[test]
     fn a_wrong_diff_id_is_refused_and_leaves_the_store_unchanged() {
         let t = tempfile::tempdir().unwrap();
         let layer = tarball(&[("a", b"1")]);

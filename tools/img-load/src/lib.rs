@@ -25,7 +25,7 @@ Prints one {\"ref\",\"digest\",\"id\"} line per name loaded (ref null for an ima
 #[derive(Parser, Debug)]
 #[command(name = "img-load", version, after_help = AFTER)]
 pub struct Cli {
-    /// Read the archive from FILE instead of stdin
+    /// Read the archive from FILE instead of stdin (- is stdin)
     #[arg(short = 'i', long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 
@@ -45,8 +45,8 @@ pub fn run(cli: Cli) -> Result<()> {
     let layout = cli.image.layout_for_write()?;
     let _guard = layout.writer_guard()?;
     let input = match cli.input {
-        Some(p) => Input::File(p),
-        None => Input::Stdin,
+        Some(p) if p.as_os_str() != "-" => Input::File(p),
+        _ => Input::Stdin,
     };
     let loaded = archive::load(&layout, &input)?;
     for l in &loaded {

@@ -203,8 +203,11 @@ fn plain_file(mut f: File, what: &str) -> Result<std::result::Result<File, File>
     }
     f.rewind()
         .map_err(|e| Error::stream(format!("read {what}"), e))?;
+    // bzip2 and xz go the decompressing way too, to be refused there by name.
+    let head = &head[..n];
+    let other = head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
     Ok(
-        if Compression::detect(&head[..n]) == Compression::None && !head[..n].starts_with(b"BZh") {
+        if Compression::detect(head) == Compression::None && !other {
             Ok(f)
         } else {
             Err(f)

@@ -168,7 +168,14 @@ fn save_to_file(images: &[Selected], format: Format, gzip: bool, path: &Path) ->
         .with_path("create a temporary file in", dir)?;
     let dest = path.display().to_string();
     let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
-    let out = write_archive(images, format, gzip, out, &dest)?;
+    let out = if gzip {
+        write_archive(images, format, gzip, out, &dest)?
+    } else {
+        // A plain archive in a file: layers can be written in one pass (see TarWriter).
+        let file = tmp.as_file().try_clone().with_path("open", tmp.path())?;
+        let tw = TarWriter::with_file(out, dest.as_str(), file);
+        write_entries(images, format, tw)?
+    };
     out.into_inner()
         .map_err(|e| Error::io("write", path, e.into_error()))?;
     {
@@ -201,7 +208,10 @@ fn write_archive<W: Write>(
 }
 
 fn write_tar<W: Write>(images: &[Selected], format: Format, out: W, dest: &str) -> Result<W> {
-    let mut tw = TarWriter::new(out, dest);
+    write_entries(images, format, TarWriter::new(out, dest))
+}
+
+fn write_entries<W: Write>(images: &[Selected], format: Format, mut tw: TarWriter<W>) -> Result<W> {
     match format {
         Format::Docker => write_docker(&mut tw, images)?,
         Format::Oci => write_oci(&mut tw, images)?,
@@ -308,20 +318,30 @@ fn write_docker<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<
         .iter()
         .map(|s| s.layout.read_blob(&s.image.config_digest))
         .collect::<Result<_>>()?;
-    let sizes = measure_all(&layers)?;
+    tw.dir("blobs/")?;
+    tw.dir("blobs/sha256/")?;
+    let sizes = if tw.can_patch() {
+        let mut sizes = Vec::new();
+        for l in &layers {
+            let mut r = l.open()?;
+            sizes.push(tw.stream_unsized(&blob_path(&l.diff_id), &mut r, &l.what())?);
+            l.check(&r.finish().0)?;
+        }
+        sizes
+    } else {
+        let sizes = measure_all(&layers)?;
+        for (l, size) in layers.iter().zip(&sizes) {
+            let mut r = l.open()?;
+            tw.stream(&blob_path(&l.diff_id), *size, &mut r, &l.what())?;
+            l.check(&r.finish().0)?;
+        }
+        sizes
+    };
     let size_of: HashMap<&Digest, u64> = layers
         .iter()
         .map(|l| &l.diff_id)
         .zip(sizes.iter().copied())
         .collect();
-
-    tw.dir("blobs/")?;
-    tw.dir("blobs/sha256/")?;
-    for (l, size) in layers.iter().zip(&sizes) {
-        let mut r = l.open()?;
-        tw.stream(&blob_path(&l.diff_id), *size, &mut r, &l.what())?;
-        l.check(&r.finish().0)?;
-    }
 
     let mut index = Vec::new();
     let mut manifest_json = Vec::new();
@@ -397,10 +417,9 @@ fn write_index<W: Write>(tw: &mut TarWriter<W>, manifests: Vec<Descriptor>) -> R
         .manifests(manifests)
         .build()
         .map_err(|e| Error::InvalidInput(format!("index: {e}")))?;
-    tw.file(
-        INDEX_JSON,
-        &serde_json::to_vec(&index).expect("index serialises"),
-    )
+    // Annotations are a HashMap: sorted keys keep the archive byte-for-byte reproducible.
+    let index = serde_json::to_value(&index).expect("index serialises");
+    tw.file(INDEX_JSON, &image::canonical_json(&index))
 }
 
 /// The OCI archive: the images' blobs as stored (compressed layers, the same manifests and so

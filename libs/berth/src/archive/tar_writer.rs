@@ -1,8 +1,14 @@
 //! A tar writer that streams entries whose size is known up front, telling a failure to read the
 //! source (a corrupt blob: the archive is bad) from a failure to write the output (a full disk, a
 //! closed pipe), which the `tar` crate's builder reports alike.
+//!
+//! Written to a file, an entry can also be streamed before its size is known: its header is
+//! written with size 0 and rewritten in place (`pwrite`) once the data is through, which saves
+//! reading a compressed layer twice.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 
 use crate::error::{Error, Result};
 
@@ -10,6 +16,10 @@ pub(super) struct TarWriter<W: Write> {
     out: W,
     /// Names the output in errors: a file name or "stdout".
     dest: String,
+    /// Bytes written so far: where the next header goes.
+    offset: u64,
+    /// The file `out` writes to, from offset 0, when it is one: headers can be rewritten.
+    file: Option<File>,
 }
 
 fn header(path: &str, size: u64, mode: u32, kind: tar::EntryType) -> Result<tar::Header> {
@@ -32,13 +42,58 @@ impl<W: Write> TarWriter<W> {
         TarWriter {
             out,
             dest: dest.into(),
+            offset: 0,
+            file: None,
         }
+    }
+
+    /// A writer into `out`, which writes to `file` from its start (`file` is another handle on
+    /// it), so that [`TarWriter::stream_unsized`] can rewrite headers.
+    pub fn with_file(out: W, dest: impl Into<String>, file: File) -> Self {
+        TarWriter {
+            file: Some(file),
+            ..TarWriter::new(out, dest)
+        }
+    }
+
+    /// Whether entries can be streamed before their size is known.
+    pub fn can_patch(&self) -> bool {
+        self.file.is_some()
     }
 
     fn write(&mut self, data: &[u8]) -> Result<()> {
         self.out
             .write_all(data)
-            .map_err(|e| Error::stream(format!("write {}", self.dest), e))
+            .map_err(|e| Error::stream(format!("write {}", self.dest), e))?;
+        self.offset += data.len() as u64;
+        Ok(())
+    }
+
+    /// Writes an entry of whatever `src` holds, to its end, and returns its size; only when
+    /// [`TarWriter::can_patch`].
+    pub fn stream_unsized(&mut self, path: &str, src: &mut dyn Read, what: &str) -> Result<u64> {
+        let at = self.offset;
+        let h = header(path, 0, 0o644, tar::EntryType::Regular)?;
+        self.write(h.as_bytes())?;
+        let mut buf = vec![0u8; 256 << 10];
+        let mut size = 0u64;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::corrupt(what.to_string(), e)),
+            };
+            self.write(&buf[..n])?;
+            size += n as u64;
+        }
+        self.pad(size)?;
+        let h = header(path, size, 0o644, tar::EntryType::Regular)?;
+        let write_err = |e: io::Error| Error::stream(format!("write {}", self.dest), e);
+        self.out.flush().map_err(write_err)?;
+        let file = self.file.as_ref().expect("stream_unsized needs can_patch");
+        file.write_all_at(h.as_bytes(), at).map_err(write_err)?;
+        Ok(size)
     }
 
     pub fn dir(&mut self, path: &str) -> Result<()> {
@@ -132,6 +187,37 @@ mod tests {
         assert_eq!(got[0].0, "blobs/");
         assert_eq!(got[1], ("a.json".into(), b"{}".to_vec()));
         assert_eq!(got[2], ("blobs/x".into(), vec![7u8; 700]));
+    }
+
+    #[test]
+    fn headers_are_patched_in_a_file() {
+        let f = tempfile::tempfile().unwrap();
+        let mut w = TarWriter::with_file(
+            io::BufWriter::new(f.try_clone().unwrap()),
+            "test",
+            f.try_clone().unwrap(),
+        );
+        w.file("a", b"x").unwrap();
+        let n = w.stream_unsized("b", &mut &[5u8; 1000][..], "b").unwrap();
+        assert_eq!(n, 1000);
+        w.file("c", b"yz").unwrap();
+        w.finish().unwrap().flush().unwrap();
+        let mut ar = tar::Archive::new(&f);
+        io::Seek::rewind(&mut &f).unwrap();
+        let got: Vec<(String, usize)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut d = Vec::new();
+                e.read_to_end(&mut d).unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), d.len())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a".into(), 1), ("b".into(), 1000), ("c".into(), 2)]
+        );
     }
 
     #[test]
