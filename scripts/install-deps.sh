@@ -3,10 +3,11 @@
 # (busybox-static, debootstrap), the anchors the tests interoperate with (skopeo, umoci) and the
 # loopback registry (docker-registry, with openssl for its test certificates and tokens and
 # apache2-utils for htpasswd), attr (getfattr) and runc for bundle checks, and docker.io, whose
-# docker load/save the img-save/img-load tests check against (they start a private dockerd).
+# docker load/save the img-save/img-load tests check against (they start a private dockerd),
+# procps (kill, to stop that dockerd).
 # Idempotent; does nothing for packages already present.
 set -euo pipefail
-pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io)
+pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
