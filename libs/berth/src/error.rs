@@ -74,6 +74,20 @@ pub enum Error {
     #[error("authentication failed: {0}")]
     Auth(String),
 
+    #[error("no such container: {0}")]
+    ContainerNotFound(String),
+
+    #[error("container ID prefix {prefix} is ambiguous: it matches {}", candidates.join(", "))]
+    AmbiguousContainerId {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+
+    /// The container runtime failed; `code` is what `docker run` exits with for it (125 the
+    /// runtime failed, 126 the command cannot be executed, 127 it was not found).
+    #[error("{message}")]
+    Runtime { message: String, code: u8 },
+
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),

@@ -1,0 +1,99 @@
+//! Containers on disk (`$ROOT/containers/<id>/`, DESIGN.md §4): the record (`state.json`,
+//! Docker-shaped so `ctr-inspect` prints it nearly as is), names and IDs, and the lock that keeps
+//! names unique. `spec` turns an image and `ctr-create`'s flags into an OCI runtime config.
+//!
+//! A container directory holds `config.json` (OCI runtime spec, the directory is the bundle),
+//! `state.json` (this record), `upper/ work/ rootfs/` (overlay; `rootfs/` is the mount point),
+//! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
+
+pub mod spec;
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use store::Containers;
+
+/// Docker's container states.
+pub mod status {
+    pub const CREATED: &str = "created";
+    pub const RUNNING: &str = "running";
+    pub const PAUSED: &str = "paused";
+    pub const RESTARTING: &str = "restarting";
+    pub const REMOVING: &str = "removing";
+    pub const EXITED: &str = "exited";
+    pub const DEAD: &str = "dead";
+}
+
+/// `State` of `docker inspect`, plus what berth needs to find the processes again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    /// The init's pid on the host, 0 when not running.
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    /// RFC 3339 with nanoseconds, `0001-01-01T00:00:00Z` when never (as Docker).
+    pub started_at: String,
+    pub finished_at: String,
+    /// berth: the monitor's pid while one runs, 0 otherwise.
+    pub monitor_pid: i32,
+    /// berth: start time (clock ticks after boot, /proc/PID/stat field 22) of `pid` and
+    /// `monitor_pid`, so that a recycled pid is never signalled.
+    pub pid_start: u64,
+    pub monitor_start: u64,
+}
+
+/// Where the container's root file system comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct GraphDriver {
+    /// `overlay`, or `copy` where overlayfs cannot be mounted.
+    pub name: String,
+    /// Lower dirs, top layer first (the order of overlay's `lowerdir=`).
+    pub lower: Vec<String>,
+    pub upper: String,
+    pub work: String,
+    pub merged: String,
+}
+
+/// One container: `state.json`, shaped as `docker container inspect`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Container {
+    /// 64 lowercase hex digits.
+    pub id: String,
+    /// Without Docker's leading `/` (ctr-inspect adds it).
+    pub name: String,
+    pub created: String,
+    /// The process: Path is args[0], Args the rest, as Docker.
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: State,
+    /// The image ID, `sha256:…`.
+    pub image: String,
+    /// Docker's `Config` (Hostname, Domainname, User, AttachStdin/out/err, Tty, OpenStdin,
+    /// StdinOnce, Env, Cmd, Image (as the user named it), WorkingDir, Entrypoint, Labels,
+    /// StopSignal, StopTimeout, ExposedPorts, Volumes).
+    pub config: Value,
+    /// Docker's `HostConfig` (AutoRemove, Privileged, ReadonlyRootfs, CapAdd, CapDrop, SecurityOpt,
+    /// Memory, NanoCpus, PidsLimit, Ulimits, Runtime, NetworkMode, LogConfig, ...).
+    pub host_config: Value,
+    pub mounts: Vec<Value>,
+    pub log_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    pub restart_count: u64,
+    pub driver: String,
+    pub graph_driver: GraphDriver,
+    /// berth: the OCI runtime that runs it: `builtin`, `runc`, `crun` or a path.
+    pub runtime: String,
+}
