@@ -48,6 +48,10 @@ pub enum Error {
     #[error("exec: {path}: {why}")]
     ExecNotExecutable { path: String, why: String },
 
+    /// The process could not be executed; `code` is what `docker run` exits with (126, 127).
+    #[error("{message}")]
+    Exec { message: String, code: u8 },
+
     /// The container's init reported a failure while setting up.
     #[error("container init: {0}")]
     Init(String),
@@ -60,6 +64,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// What `docker run` exits with for this error: 127 the command was not found, 126 it
+    /// could not be executed, 125 anything else (the runtime failed).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Exec { code, .. } => *code,
+            Error::ExecNotFound(_) => 127,
+            Error::ExecNotExecutable { .. } => 126,
+            _ => 125,
+        }
+    }
+
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             action,

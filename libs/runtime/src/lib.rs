@@ -4,11 +4,716 @@
 //! blocked until `start`; `start` lets it exec the process; `state`, `kill`, `delete`, `exec`,
 //! `ps`, `pause`/`resume` and `update` work as runc's. Logs, attach and exit records are the
 //! monitor's (libs/berth), which uses this library as runc would be used.
+//!
+//! The caller of `create` and `exec` must be single-threaded (the children fork again and run
+//! arbitrary setup code) and should be a child subreaper (`become_subreaper`): the container's
+//! init and exec'd processes are grandchildren and are reparented to it.
 #![allow(unsafe_code)] // fork, exec and the raw system calls a runtime is made of
 
 pub mod cgroups;
+pub mod clone;
 pub mod error;
+mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod state;
 
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
+
+pub use cgroups::{Cgroup, Stats};
 pub use error::{Error, Result};
+pub use state::State;
+
+/// The default cgroup mount root.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Where the runtime keeps its state (one directory per container) and finds cgroups.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub root: PathBuf,
+    pub cgroup_root: PathBuf,
+}
+
+/// The container process's standard streams: each `Some` fd is installed as 0, 1, 2; `None`
+/// inherits the caller's. With `terminal`, fd 0 is a pty slave that becomes the controlling
+/// terminal (and /dev/console).
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub fds: [Option<OwnedFd>; 3],
+    pub terminal: bool,
+}
+
+/// Makes the calling process a child subreaper, so that it can wait for the container's init
+/// and exec'd processes (they are its grandchildren).
+pub fn become_subreaper() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::sys("become a child subreaper", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+/// Reads a bundle's config.json.
+pub fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    Spec::load(&path).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            root: root.into(),
+            cgroup_root: PathBuf::from(CGROUP_ROOT),
+        }
+    }
+
+    fn cgroup_of(&self, spec: &Spec, id: &str) -> Result<Cgroup> {
+        let path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| format!("/berth/{id}"));
+        Cgroup::open(&self.cgroup_root, &path)
+    }
+
+    fn cgroup_of_state(&self, st: &State) -> Result<Cgroup> {
+        let root = if st.cgroup_root.as_os_str().is_empty() {
+            &self.cgroup_root
+        } else {
+            &st.cgroup_root
+        };
+        Cgroup::open(root, &st.cgroup_path)
+    }
+
+    /// Creates container `id` from the bundle: its init is alive in the new namespaces, in the
+    /// root file system, in the cgroup, blocked until `start`. Returns the init's pid.
+    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32> {
+        let bundle = fs::canonicalize(bundle).map_err(|e| Error::io("open the bundle", bundle, e))?;
+        let spec = load_spec(&bundle)?;
+        let dir = state::dir(&self.root, id);
+        if dir.join(state::STATE_FILE).exists() {
+            return Err(Error::State {
+                id: id.into(),
+                status: "existing".into(),
+                why: "a container with this ID exists in the runtime".into(),
+            });
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let r = self.create_in(id, &bundle, &spec, stdio);
+        if r.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        r
+    }
+
+    fn create_in(&self, id: &str, bundle: &Path, spec: &Spec, stdio: Stdio) -> Result<i32> {
+        let dir = state::dir(&self.root, id);
+        let fifo = dir.join(state::EXEC_FIFO);
+        let _ = fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        let process = spec
+            .process()
+            .clone()
+            .ok_or_else(|| Error::Spec("no process".into()))?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::Spec("no root".into()))?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            bundle.join(root.path())
+        };
+        let cgroup = self.cgroup_of(spec, id)?;
+        cgroup.create()?;
+        let fail = |e: Error| {
+            let _ = cgroup.destroy();
+            e
+        };
+        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cgroup.apply(res).map_err(fail)?;
+        }
+        let (ns_unshare, ns_join) = namespaces(spec).map_err(fail)?;
+        let (sync_r, sync_w) = pipe().map_err(fail)?;
+        let (go_r, go_w) = pipe().map_err(fail)?;
+        let fifo_fd = process::open_path(&fifo).map_err(fail)?;
+        let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
+
+        // SAFETY: the caller is single-threaded (documented); the child only runs this crate's
+        // setup code and ends in exec or _exit.
+        match unsafe { nix::unistd::fork() }.map_err(|e| fail(Error::sys("fork", e)))? {
+            ForkResult::Child => {
+                drop(sync_r);
+                drop(go_w);
+                let w = sync_w.as_raw_fd();
+                let r = init_stage1(
+                    spec,
+                    &process,
+                    &rootfs,
+                    &stdio_raw,
+                    stdio.terminal,
+                    ns_unshare,
+                    &ns_join,
+                    go_r,
+                    w,
+                    &fifo_fd,
+                );
+                if let Err(e) = r {
+                    process::fail(w, &e);
+                }
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                drop(sync_w);
+                drop(go_r);
+                drop(fifo_fd);
+                drop(stdio);
+                let r = self.create_parent(id, bundle, &cgroup, child, go_w, sync_r);
+                let _ = nix::sys::wait::waitpid(child, None);
+                match r {
+                    Ok(pid) => Ok(pid),
+                    Err(e) => Err(fail(e)),
+                }
+            }
+        }
+    }
+
+    fn create_parent(
+        &self,
+        id: &str,
+        bundle: &Path,
+        cgroup: &Cgroup,
+        child: Pid,
+        go_w: OwnedFd,
+        sync_r: OwnedFd,
+    ) -> Result<i32> {
+        cgroup.add_pid(child.as_raw())?;
+        let mut go = fs::File::from(go_w);
+        std::io::Write::write_all(&mut go, b"g").map_err(|e| Error::io("signal", "the init", e))?;
+        drop(go);
+        let mut pid = None;
+        let reader = BufReader::new(fs::File::from(sync_r));
+        let mut outcome = None;
+        for line in reader.lines() {
+            let line = line.map_err(|e| Error::io("read", "the init's sync pipe", e))?;
+            if let Some(p) = line.strip_prefix("pid ") {
+                pid = p.trim().parse::<i32>().ok();
+            } else if line == "ok" {
+                outcome = Some(Ok(()));
+            } else if let Some(rest) = line.strip_prefix("err ") {
+                outcome = Some(Err(init_error(rest)));
+            }
+            if pid.is_some() && outcome.is_some() {
+                break;
+            }
+        }
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                if let Some(p) = pid {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+                return Err(e);
+            }
+            None => return Err(Error::Init("the init exited before it was ready".into())),
+        }
+        let pid = pid.ok_or_else(|| Error::Init("the init did not report its pid".into()))?;
+        let st = State {
+            oci_version: "1.0.2".into(),
+            id: id.into(),
+            status: "created".into(),
+            pid,
+            bundle: bundle.to_path_buf(),
+            created: now_rfc3339(),
+            annotations: Default::default(),
+            pid_start: state::start_time(pid).unwrap_or(0),
+            cgroup_path: cgroup.rel.display().to_string(),
+            cgroup_root: cgroup.mount_root.clone(),
+        };
+        state::save(&self.root, &st)?;
+        Ok(pid)
+    }
+
+    /// Lets a created container's init exec its process.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let mut st = self.state(id)?;
+        if st.status != "created" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "only a created container can be started".into(),
+            });
+        }
+        let fifo = state::dir(&self.root, id).join(state::EXEC_FIFO);
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
+        // SAFETY: a new descriptor nothing else owns.
+        let mut f = unsafe { fs::File::from_raw_fd(fd) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut buf = [0u8; 1];
+            match f.read(&mut buf) {
+                Ok(1) => break,
+                Ok(_) | Err(_) if !state::alive(st.pid, st.pid_start) => {
+                    return Err(Error::Init("the container's init died before start".into()))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::io("read", &fifo, e)),
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Init("the container's init did not take the start".into()));
+            }
+            let pfd = nix::poll::PollFd::new(
+                std::os::fd::AsFd::as_fd(&f),
+                nix::poll::PollFlags::POLLIN,
+            );
+            let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(50u8));
+        }
+        let _ = fs::remove_file(&fifo);
+        st.status = "running".into();
+        state::save(&self.root, &st)
+    }
+
+    /// The container's state, its status refreshed from the processes and the cgroup.
+    pub fn state(&self, id: &str) -> Result<State> {
+        let mut st = state::load(&self.root, id)?;
+        st.status = if !state::alive(st.pid, st.pid_start) {
+            "stopped".into()
+        } else if state::dir(&self.root, id).join(state::EXEC_FIFO).exists() {
+            "created".into()
+        } else if self
+            .cgroup_of_state(&st)
+            .and_then(|c| c.is_frozen())
+            .unwrap_or(false)
+        {
+            "paused".into()
+        } else {
+            "running".into()
+        };
+        Ok(st)
+    }
+
+    /// Sends `sig` to the init, or with `all` to every process of the container. Killing a
+    /// stopped container with `all` does nothing (idempotent, as runc).
+    pub fn kill(&self, id: &str, sig: Signal, all: bool) -> Result<()> {
+        let st = self.state(id)?;
+        if all {
+            let cg = self.cgroup_of_state(&st)?;
+            return cg.kill_all(sig);
+        }
+        if st.status == "stopped" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "container not running".into(),
+            });
+        }
+        nix::sys::signal::kill(Pid::from_raw(st.pid), sig)
+            .map_err(|e| Error::sys(format!("kill {} with {sig}", st.pid), e))
+    }
+
+    /// Removes a stopped container (or any, with `force`, killing it): its cgroup and state. A
+    /// container the runtime does not know is an error unless `force` (idempotent).
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let st = match self.state(id) {
+            Ok(st) => st,
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let cg = self.cgroup_of_state(&st)?;
+        if st.status != "stopped" {
+            if !force {
+                return Err(Error::State {
+                    id: id.into(),
+                    status: st.status,
+                    why: "stop it first, or delete with force".into(),
+                });
+            }
+            let _ = cg.thaw();
+            let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            let _ = cg.kill_all(Signal::SIGKILL);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while state::alive(st.pid, st.pid_start) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        cg.destroy()?;
+        let dir = state::dir(&self.root, id);
+        fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::io("remove", &dir, e)),
+        })
+    }
+
+    /// The pids (host view) of the container's processes.
+    pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
+        let st = state::load(&self.root, id)?;
+        self.cgroup_of_state(&st)?.pids()
+    }
+
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let st = self.state(id)?;
+        if st.status != "running" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "only a running container can be paused".into(),
+            });
+        }
+        self.cgroup_of_state(&st)?.freeze()
+    }
+
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let st = self.state(id)?;
+        if st.status != "paused" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "the container is not paused".into(),
+            });
+        }
+        self.cgroup_of_state(&st)?.thaw()
+    }
+
+    /// Applies new resource limits to a container's cgroup.
+    pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
+        let st = state::load(&self.root, id)?;
+        self.cgroup_of_state(&st)?.apply(resources)
+    }
+
+    pub fn stats(&self, id: &str) -> Result<Stats> {
+        let st = state::load(&self.root, id)?;
+        self.cgroup_of_state(&st)?.stats()
+    }
+
+    /// The container's cgroup.
+    pub fn cgroup(&self, id: &str) -> Result<Cgroup> {
+        let st = state::load(&self.root, id)?;
+        self.cgroup_of_state(&st)
+    }
+
+    /// Runs `process` in the running container `id`: its namespaces, cgroup, root and the
+    /// profile of `process` (user, capabilities, no_new_privs, rlimits) with the container's
+    /// seccomp filter. Returns the new process's host pid; the caller (a subreaper) waits for it.
+    pub fn exec(&self, id: &str, process: &Process, stdio: Stdio) -> Result<i32> {
+        let st = self.state(id)?;
+        if st.status != "running" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "exec needs a running container".into(),
+            });
+        }
+        let spec = load_spec(&st.bundle)?;
+        let cg = self.cgroup_of_state(&st)?;
+        // Open the namespaces that differ from ours, the mount namespace last (it changes our
+        // root), the pid namespace applies to the child forked after it.
+        let mut joins = Vec::new();
+        for (name, flag) in [
+            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            ("ipc", CloneFlags::CLONE_NEWIPC),
+            ("uts", CloneFlags::CLONE_NEWUTS),
+            ("net", CloneFlags::CLONE_NEWNET),
+            ("pid", CloneFlags::CLONE_NEWPID),
+            ("mnt", CloneFlags::CLONE_NEWNS),
+        ] {
+            let theirs = format!("/proc/{}/ns/{name}", st.pid);
+            let ours = format!("/proc/self/ns/{name}");
+            let same = match (fs::read_link(&theirs), fs::read_link(&ours)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if !same {
+                joins.push((process::open_path_ro(Path::new(&theirs))?, flag));
+            }
+        }
+        if !state::alive(st.pid, st.pid_start) {
+            return Err(Error::State {
+                id: id.into(),
+                status: "stopped".into(),
+                why: "the container exited".into(),
+            });
+        }
+        let (sync_r, sync_w) = pipe()?;
+        let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
+        let procs = cg.join_paths();
+        // SAFETY: as in create: single-threaded caller, the child ends in exec or _exit.
+        match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
+            ForkResult::Child => {
+                drop(sync_r);
+                let w = sync_w.as_raw_fd();
+                if let Err(e) = exec_stage1(&spec, process, &stdio_raw, stdio.terminal, &joins, &procs, w) {
+                    process::fail(w, &e);
+                }
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                drop(sync_w);
+                drop(stdio);
+                drop(joins);
+                let r = read_outcome(sync_r);
+                let _ = nix::sys::wait::waitpid(child, None);
+                r
+            }
+        }
+    }
+}
+
+/// Reads "pid N" and "ok"/"err …" from a sync pipe.
+fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
+    let reader = BufReader::new(fs::File::from(sync_r));
+    let mut pid = None;
+    let mut outcome = None;
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        if let Some(p) = line.strip_prefix("pid ") {
+            pid = p.trim().parse::<i32>().ok();
+        } else if line == "ok" {
+            outcome = Some(Ok(()));
+        } else if let Some(rest) = line.strip_prefix("err ") {
+            outcome = Some(Err(init_error(rest)));
+        }
+        if pid.is_some() && outcome.is_some() {
+            break;
+        }
+    }
+    match outcome {
+        Some(Ok(())) => pid.ok_or_else(|| Error::Init("the process did not report its pid".into())),
+        Some(Err(e)) => Err(e),
+        None => Err(Error::Init("the process exited before it was ready".into())),
+    }
+}
+
+fn init_error(rest: &str) -> Error {
+    let (kind, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+    match kind {
+        "notfound" => Error::Exec {
+            message: msg.to_string(),
+            code: 127,
+        },
+        "noexec" => Error::Exec {
+            message: msg.to_string(),
+            code: 126,
+        },
+        _ => Error::Init(msg.to_string()),
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))
+}
+
+/// The namespaces to create (flags) and to join (type, path), from the spec.
+fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
+    let mut unshare = CloneFlags::empty();
+    let mut join = Vec::new();
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+    {
+        let flag = match ns.typ() {
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::User => {
+                return Err(Error::Spec("user namespaces are not supported yet".into()))
+            }
+            LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+        };
+        match ns.path() {
+            Some(p) if !p.as_os_str().is_empty() => join.push((p.clone(), flag)),
+            _ => unshare |= flag,
+        }
+    }
+    if !unshare.contains(CloneFlags::CLONE_NEWNS) {
+        return Err(Error::Spec("a mount namespace is required".into()));
+    }
+    Ok((unshare, join))
+}
+
+/// The first child of create: joins the namespaces the spec names, makes the new ones, forks
+/// the init (pid 1 of a new pid namespace) and reports its pid.
+#[allow(clippy::too_many_arguments)]
+fn init_stage1(
+    spec: &Spec,
+    process: &Process,
+    rootfs: &Path,
+    stdio: &[Option<RawFd>; 3],
+    terminal: bool,
+    unshare: CloneFlags,
+    join: &[(PathBuf, CloneFlags)],
+    go_r: OwnedFd,
+    sync: RawFd,
+    fifo: &OwnedFd,
+) -> Result<()> {
+    process::set_undumpable();
+    // Wait until the runtime has put us in the cgroup (a new cgroup namespace is rooted there).
+    let mut b = [0u8; 1];
+    let _ = fs::File::from(go_r).read(&mut b);
+    process::install_stdio(stdio)?;
+    for (path, flag) in join {
+        let fd = process::open_path_ro(path)?;
+        nix::sched::setns(&fd, *flag)
+            .map_err(|e| Error::sys(format!("join namespace {}", path.display()), e))?;
+    }
+    nix::sched::unshare(unshare).map_err(|e| Error::sys("unshare namespaces", e))?;
+    // SAFETY: still single-threaded; the grandchild ends in exec or _exit.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork the init", e))? {
+        ForkResult::Parent { child } => {
+            process::send(sync, &format!("pid {}", child.as_raw()));
+            Ok(())
+        }
+        ForkResult::Child => {
+            let r = init_stage2(spec, process, rootfs, terminal, sync, fifo);
+            if let Err(e) = r {
+                process::fail(sync, &e);
+            }
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+/// The container's init: file system, hostname, then the common profile, the wait for start,
+/// exec.
+fn init_stage2(
+    spec: &Spec,
+    process: &Process,
+    rootfs: &Path,
+    terminal: bool,
+    sync: RawFd,
+    fifo: &OwnedFd,
+) -> Result<()> {
+    if terminal {
+        process::take_terminal()?;
+    } else {
+        let _ = nix::unistd::setsid();
+    }
+    rootfs::prepare(spec, rootfs)?;
+    if terminal {
+        let _ = rootfs::bind_console(Path::new("/proc/self/fd/0"));
+    }
+    if let Some(h) = spec.hostname() {
+        if !h.is_empty() {
+            nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h}"), e))?;
+        }
+    }
+    rootfs::finish(spec)?;
+    let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let wait = || -> Result<()> {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo_path)
+            .map_err(|e| Error::io("open", "the exec fifo", e))?;
+        std::io::Write::write_all(&mut &f, b"0").map_err(|e| Error::io("write", "the exec fifo", e))
+    };
+    match process::finish_and_exec(spec, process, sync, wait) {
+        Ok(never) => match never {},
+        Err(e) => {
+            // After "ok" the runtime no longer listens: say it on stderr, as runc's init.
+            eprintln!("berth-runtime: {e}");
+            let code = match e {
+                Error::ExecNotFound(_) => 127,
+                Error::ExecNotExecutable { .. } => 126,
+                _ => 1,
+            };
+            process::send(sync, &format!("err other {e}"));
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// The first child of exec: joins the cgroup and namespaces, forks the process into the pid
+/// namespace and reports its pid.
+fn exec_stage1(
+    spec: &Spec,
+    process: &Process,
+    stdio: &[Option<RawFd>; 3],
+    terminal: bool,
+    joins: &[(OwnedFd, CloneFlags)],
+    procs: &[PathBuf],
+    sync: RawFd,
+) -> Result<()> {
+    process::set_undumpable();
+    let me = std::process::id().to_string();
+    for p in procs {
+        fs::write(p, &me).map_err(|e| Error::io("join the cgroup", p, e))?;
+    }
+    process::install_stdio(stdio)?;
+    for (fd, flag) in joins {
+        nix::sched::setns(fd, *flag).map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
+    }
+    // SAFETY: single-threaded; the grandchild ends in exec or _exit.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
+        ForkResult::Parent { child } => {
+            process::send(sync, &format!("pid {}", child.as_raw()));
+            Ok(())
+        }
+        ForkResult::Child => {
+            let r = (|| -> Result<()> {
+                if terminal {
+                    process::take_terminal()?;
+                } else {
+                    let _ = nix::unistd::setsid();
+                }
+                match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
+            })();
+            if let Err(e) = r {
+                process::fail(sync, &e);
+            }
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+/// Now in RFC 3339 UTC with nanoseconds.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

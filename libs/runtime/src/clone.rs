@@ -1,0 +1,74 @@
+//! Runs the calling program from a sealed in-memory copy of itself (CVE-2019-5736).
+//!
+//! A process that enters a container (the init before its exec, a process being exec'd in) is
+//! visible there for a moment, and a container process that opens its /proc/PID/exe could write
+//! the host's binary through it. Running from a sealed memfd makes that link point at a copy
+//! that cannot be written (runc and crun do the same). The copy costs a few milliseconds.
+
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::{Error, Result};
+
+const MARK: &str = "_BERTH_CLONED_BINARY";
+
+/// Whether this process runs from a sealed memfd copy.
+pub fn is_cloned() -> bool {
+    let Ok(f) = fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS only reads the seals of our own descriptor.
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+}
+
+/// Re-executes the program from a sealed memfd copy unless it already runs from one. Returns
+/// only when already cloned (or on error); on success the process image is replaced.
+pub fn ensure_cloned_binary() -> Result<()> {
+    if is_cloned() {
+        std::env::remove_var(MARK);
+        return Ok(());
+    }
+    if std::env::var_os(MARK).is_some() {
+        // We were re-executed and still are not sealed: do not loop.
+        return Err(Error::Spec("could not run from a sealed copy of the binary".into()));
+    }
+    let name = CString::new("berth-runtime").expect("static");
+    // SAFETY: memfd_create returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::memfd_create(
+            name.as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::io("create", "a memfd", io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut src = fs::File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    let mut dst = fs::File::from(memfd);
+    io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS on our own memfd.
+    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(Error::io("seal", "the binary's copy", io::Error::last_os_error()));
+    }
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| Error::Spec("NUL in an argument".into())))
+        .collect::<Result<_>>()?;
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    env.push(CString::new(format!("{MARK}=1")).expect("static"));
+    let e = nix::unistd::fexecve(dst.as_raw_fd(), &args, &env).unwrap_err();
+    Err(Error::sys("re-execute from a sealed copy", e))
+}

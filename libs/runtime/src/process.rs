@@ -1,0 +1,335 @@
+//! What the container's processes do between fork and exec: the init's setup (namespaces,
+//! rootfs, hostname, rlimits, user, capabilities, seccomp, the wait for `start`), and the same
+//! profile for a process exec'd into a running container. Everything here runs in a freshly
+//! forked single-threaded child; failures are reported to the parent over the sync pipe.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{Process, Spec};
+
+use crate::error::{Error, Result};
+
+/// A message on the sync pipe from a child to the runtime.
+pub(crate) fn send(fd: RawFd, line: &str) {
+    let mut f = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: `fd` is the sync pipe's write end, open for the whole life of this child; the
+        // ManuallyDrop keeps this File from closing it.
+        <fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    });
+    let _ = f.write_all(format!("{}\n", line.replace('\n', " ")).as_bytes());
+}
+
+/// Reports `e` and exits: the end of every failed child.
+pub(crate) fn fail(fd: RawFd, e: &Error) -> ! {
+    let kind = match e {
+        Error::ExecNotFound(_) => "notfound",
+        Error::ExecNotExecutable { .. } => "noexec",
+        _ => "other",
+    };
+    send(fd, &format!("err {kind} {e}"));
+    unsafe { libc::_exit(1) }
+}
+
+/// Puts the standard streams in place: each given fd is dup'ed onto 0, 1, 2.
+pub(crate) fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<()> {
+    for (target, fd) in stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            if *fd != target as RawFd {
+                nix::unistd::dup2(*fd, target as RawFd)
+                    .map_err(|e| Error::sys(format!("dup2 onto fd {target}"), e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the terminal on fd 0 the controlling terminal of a new session.
+pub(crate) fn take_terminal() -> Result<()> {
+    nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the pty slave.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+/// Sets the process's rlimits from the spec. A limit above the current hard limit can only be
+/// set by a privileged process and only where the hard limit may be raised; it fails with an
+/// error that names it rather than being silently lowered.
+pub(crate) fn set_rlimits(process: &Process) -> Result<()> {
+    for r in process.rlimits().iter().flatten() {
+        let name = r.typ().to_string();
+        let res = resource(&name).ok_or_else(|| Error::Spec(format!("unknown rlimit {name}")))?;
+        setrlimit(res, r.soft(), r.hard()).map_err(|e| {
+            Error::sys(
+                format!("setrlimit {name} to {}:{}", r.soft(), r.hard()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn resource(name: &str) -> Option<Resource> {
+    Some(match name {
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        _ => return None,
+    })
+}
+
+/// Marks every descriptor from 3 up close-on-exec, so that nothing of the host's (a directory
+/// outside the root, CVE-2024-21626) reaches the container's process.
+pub(crate) fn cloexec_from_3() {
+    // SAFETY: close_range only changes descriptor flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return;
+    }
+    if let Ok(dir) = fs::read_dir("/proc/self/fd") {
+        let fds: Vec<RawFd> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|fd| *fd >= 3)
+            .collect();
+        for fd in fds {
+            // SAFETY: setting FD_CLOEXEC on a descriptor we may or may not still own is harmless.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// Looks `arg0` up as execve will: a path, or a name in the process's PATH. Run after
+/// pivot_root, so it sees the container's files.
+pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    if arg0.is_empty() {
+        return Err(Error::ExecNotFound(String::new()));
+    }
+    let check = |p: &Path| -> Result<bool> {
+        match fs::metadata(p) {
+            Ok(m) if m.is_dir() => Err(Error::ExecNotExecutable {
+                path: p.display().to_string(),
+                why: "is a directory".into(),
+            }),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(Error::ExecNotExecutable {
+                path: p.display().to_string(),
+                why: "permission denied".into(),
+            }),
+            Ok(_) => Ok(true),
+            Err(_) => Ok(false),
+        }
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match check(&p)? {
+            true => Ok(p),
+            false => Err(Error::ExecNotFound(arg0.to_string())),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(arg0);
+        match check(&p) {
+            Ok(true) => return Ok(p),
+            Ok(false) => {}
+            Err(e) => denied = denied.or(Some(e)),
+        }
+    }
+    Err(denied.unwrap_or_else(|| Error::ExecNotFound(arg0.to_string())))
+}
+
+/// The working directory, made if missing (as Docker makes `-w DIR`), entered.
+pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
+    if !cwd.is_absolute() {
+        return Err(Error::Spec(format!("cwd {} is not absolute", cwd.display())));
+    }
+    if !cwd.is_dir() {
+        fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
+    }
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+}
+
+/// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
+/// first, keep capabilities across the uid change, then set the rest.
+pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
+    use caps::CapSet;
+    let caps_of = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<caps::CapsHashSet> {
+        let mut out = caps::CapsHashSet::new();
+        for c in set.iter().flatten() {
+            let name = serde_json::to_value(c)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            match name.parse::<caps::Capability>() {
+                Ok(cap) => {
+                    out.insert(cap);
+                }
+                // A capability this kernel or crate does not know: skipped, as runc warns.
+                Err(_) => continue,
+            }
+        }
+        Ok(out)
+    };
+    let pc = process.capabilities().clone().unwrap_or_default();
+    let bounding = caps_of(pc.bounding())?;
+    let effective = caps_of(pc.effective())?;
+    let permitted = caps_of(pc.permitted())?;
+    let inheritable = caps_of(pc.inheritable())?;
+    let ambient = caps_of(pc.ambient())?;
+    let cap_err = |what: &str, e: caps::errors::CapsError| Error::Spec(format!("{what}: {e}"));
+
+    for cap in caps::all() {
+        if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_err("drop a bounding capability", e))?;
+        }
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let user = process.user();
+    let gids: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids).map_err(|e| Error::sys("setgroups", e))?;
+    let gid = Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| Error::sys(format!("setgid {gid}"), e))?;
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setuid {uid}"), e))?;
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some(umask) = user.umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
+    }
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| cap_err("set permitted capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable)
+        .map_err(|e| cap_err("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(|e| cap_err("set effective capabilities", e))?;
+    caps::clear(None, CapSet::Ambient).ok();
+    for cap in ambient {
+        caps::raise(None, CapSet::Ambient, cap).map_err(|e| cap_err("raise an ambient capability", e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn set_no_new_privs() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::sys("set no_new_privs", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+/// Makes this process undumpable, so that processes in the container cannot open its
+/// /proc/PID/exe or memory while it joins them (CVE-2019-5736); execve makes it dumpable again.
+pub(crate) fn set_undumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
+    v.iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Spec(format!("{s:?} contains a NUL byte"))))
+        .collect()
+}
+
+/// The profile shared by the init and exec'd processes, from the point where the process is in
+/// the container's namespaces and root: cwd, rlimits, no_new_privs, seccomp, user and
+/// capabilities, then (after `wait`) exec. `wait` is the init's wait for `start`.
+pub(crate) fn finish_and_exec(
+    spec: &Spec,
+    process: &Process,
+    sync: RawFd,
+    wait: impl FnOnce() -> Result<()>,
+) -> Result<std::convert::Infallible> {
+    set_rlimits(process)?;
+    if let Some(adj) = process.oom_score_adj() {
+        let _ = fs::write("/proc/self/oom_score_adj", adj.to_string());
+    }
+    enter_cwd(process.cwd())?;
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let arg0 = args.first().cloned().unwrap_or_default();
+    let exe = find_executable(&arg0, &env)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    if nnp {
+        set_no_new_privs()?;
+    }
+    // Without no_new_privs only a privileged process may load a filter: load it before the
+    // capabilities go (the default profile allows what follows: setuid, capset, open, execve).
+    if !nnp {
+        if let Some(s) = &seccomp {
+            crate::seccomp::apply(s)?;
+        }
+    }
+    set_user_and_caps(process)?;
+    cloexec_from_3();
+    send(sync, "ok");
+    wait()?;
+    if nnp {
+        if let Some(s) = &seccomp {
+            crate::seccomp::apply(s)?;
+        }
+    }
+    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("NUL in path".into()))?;
+    let argv = cstrings(&args)?;
+    let envp = cstrings(&env)?;
+    let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
+    Err(match e {
+        nix::errno::Errno::ENOENT => Error::ExecNotFound(arg0),
+        nix::errno::Errno::EACCES | nix::errno::Errno::ENOEXEC => Error::ExecNotExecutable {
+            path: arg0,
+            why: e.desc().to_lowercase(),
+        },
+        e => Error::sys(format!("exec {arg0}"), e),
+    })
+}
+
+/// Opens `path` (O_PATH) so that it can be reopened after pivot_root through /proc/self/fd.
+pub(crate) fn open_path(path: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map(|fd| unsafe {
+        // SAFETY: open returned a new descriptor that nothing else owns.
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    })
+    .map_err(|e| Error::sys(format!("open {}", path.display()), e))
+}
+
+/// Opens `path` read-only (a namespace file to setns into).
+pub(crate) fn open_path_ro(path: &Path) -> Result<OwnedFd> {
+    fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("open", path, e))
+}
