@@ -130,6 +130,32 @@ pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<()>) -> ExitCod
     }
 }
 
+/// As `main`, for tools that exit as `docker run` does: `run` returns the exit code (the
+/// container's); a failure exits with its runtime code (125 the tool or runtime failed, 126 the
+/// command cannot be executed, 127 it was not found), usage errors with 2.
+pub fn main_code<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            let _ = e.print();
+            return match e.kind() {
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{tool}: error: {e}");
+            ExitCode::from(e.run_exit_code())
+        }
+    }
+}
+
 /// Prints a warning on stderr in the tools' common form.
 pub fn warn(tool: &str, msg: impl std::fmt::Display) {
     eprintln!("{tool}: warning: {msg}");

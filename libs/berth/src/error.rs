@@ -102,6 +102,16 @@ impl Error {
         }
     }
 
+    /// The exit code for this error in a tool that exits as `docker run`: a runtime failure's
+    /// own code (125, 126, 127), 2 for usage errors, 125 for anything else.
+    pub fn run_exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Runtime { code, .. } => *code,
+            _ => 125,
+        }
+    }
+
     /// Whether this error is a closed stdout (`tool | head`), which is not a failure.
     pub fn is_broken_pipe(&self) -> bool {
         match self {

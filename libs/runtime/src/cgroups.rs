@@ -58,16 +58,40 @@ impl Cgroup {
 // TEMPORARY until the cgroups branch merges (its file replaces this one).
 #[allow(dead_code, unused_variables)]
 impl Cgroup {
-    pub fn create(&self) -> Result<()> { Err(Error::Spec("cgroups: not written yet".into())) }
-    pub fn apply(&self, r: &LinuxResources) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn add_pid(&self, pid: i32) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn pids(&self) -> Result<Vec<i32>> { Err(Error::Spec("x".into())) }
-    pub fn freeze(&self) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn thaw(&self) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn is_frozen(&self) -> Result<bool> { Err(Error::Spec("x".into())) }
-    pub fn stats(&self) -> Result<Stats> { Err(Error::Spec("x".into())) }
-    pub fn oom_kills(&self) -> Result<u64> { Err(Error::Spec("x".into())) }
-    pub fn kill_all(&self, sig: nix::sys::signal::Signal) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn destroy(&self) -> Result<()> { Err(Error::Spec("x".into())) }
-    pub fn join_paths(&self) -> Vec<PathBuf> { vec![] }
+    pub fn create(&self) -> Result<()> {
+        Err(Error::Spec("cgroups: not written yet".into()))
+    }
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn freeze(&self) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn thaw(&self) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn is_frozen(&self) -> Result<bool> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn stats(&self) -> Result<Stats> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn oom_kills(&self) -> Result<u64> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn kill_all(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn destroy(&self) -> Result<()> {
+        Err(Error::Spec("x".into()))
+    }
+    pub fn join_paths(&self) -> Vec<PathBuf> {
+        vec![]
+    }
 }

@@ -34,28 +34,31 @@ pub fn ensure_cloned_binary() -> Result<()> {
     }
     if std::env::var_os(MARK).is_some() {
         // We were re-executed and still are not sealed: do not loop.
-        return Err(Error::Spec("could not run from a sealed copy of the binary".into()));
+        return Err(Error::Spec(
+            "could not run from a sealed copy of the binary".into(),
+        ));
     }
     let name = CString::new("berth-runtime").expect("static");
     // SAFETY: memfd_create returns a new descriptor or -1.
-    let fd = unsafe {
-        libc::memfd_create(
-            name.as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(Error::io("create", "a memfd", io::Error::last_os_error()));
     }
     // SAFETY: a new descriptor nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut src = fs::File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
+    let mut src =
+        fs::File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
     let mut dst = fs::File::from(memfd);
     io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: F_ADD_SEALS on our own memfd.
     if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(Error::io("seal", "the binary's copy", io::Error::last_os_error()));
+        return Err(Error::io(
+            "seal",
+            "the binary's copy",
+            io::Error::last_os_error(),
+        ));
     }
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| Error::Spec("NUL in an argument".into())))

@@ -58,7 +58,10 @@ pub struct Stdio {
 pub fn become_subreaper() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("become a child subreaper", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "become a child subreaper",
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -99,7 +102,8 @@ impl Runtime {
     /// Creates container `id` from the bundle: its init is alive in the new namespaces, in the
     /// root file system, in the cgroup, blocked until `start`. Returns the init's pid.
     pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32> {
-        let bundle = fs::canonicalize(bundle).map_err(|e| Error::io("open the bundle", bundle, e))?;
+        let bundle =
+            fs::canonicalize(bundle).map_err(|e| Error::io("open the bundle", bundle, e))?;
         let spec = load_spec(&bundle)?;
         let dir = state::dir(&self.root, id);
         if dir.join(state::STATE_FILE).exists() {
@@ -259,7 +263,9 @@ impl Runtime {
         let fifo = state::dir(&self.root, id).join(state::EXEC_FIFO);
         let fd = nix::fcntl::open(
             &fifo,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
@@ -278,12 +284,12 @@ impl Runtime {
                 Err(e) => return Err(Error::io("read", &fifo, e)),
             }
             if Instant::now() > deadline {
-                return Err(Error::Init("the container's init did not take the start".into()));
+                return Err(Error::Init(
+                    "the container's init did not take the start".into(),
+                ));
             }
-            let pfd = nix::poll::PollFd::new(
-                std::os::fd::AsFd::as_fd(&f),
-                nix::poll::PollFlags::POLLIN,
-            );
+            let pfd =
+                nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&f), nix::poll::PollFlags::POLLIN);
             let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(50u8));
         }
         let _ = fs::remove_file(&fifo);
@@ -459,7 +465,15 @@ impl Runtime {
             ForkResult::Child => {
                 drop(sync_r);
                 let w = sync_w.as_raw_fd();
-                if let Err(e) = exec_stage1(&spec, process, &stdio_raw, stdio.terminal, &joins, &procs, w) {
+                if let Err(e) = exec_stage1(
+                    &spec,
+                    process,
+                    &stdio_raw,
+                    stdio.terminal,
+                    &joins,
+                    &procs,
+                    w,
+                ) {
                     process::fail(w, &e);
                 }
                 unsafe { libc::_exit(0) }
@@ -662,7 +676,8 @@ fn exec_stage1(
     }
     process::install_stdio(stdio)?;
     for (fd, flag) in joins {
-        nix::sched::setns(fd, *flag).map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
+        nix::sched::setns(fd, *flag)
+            .map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
     }
     // SAFETY: single-threaded; the grandchild ends in exec or _exit.
     match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {

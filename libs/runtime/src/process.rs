@@ -56,7 +56,10 @@ pub(crate) fn take_terminal() -> Result<()> {
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the pty slave.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "make the pty the controlling terminal",
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -68,12 +71,8 @@ pub(crate) fn set_rlimits(process: &Process) -> Result<()> {
     for r in process.rlimits().iter().flatten() {
         let name = r.typ().to_string();
         let res = resource(&name).ok_or_else(|| Error::Spec(format!("unknown rlimit {name}")))?;
-        setrlimit(res, r.soft(), r.hard()).map_err(|e| {
-            Error::sys(
-                format!("setrlimit {name} to {}:{}", r.soft(), r.hard()),
-                e,
-            )
-        })?;
+        setrlimit(res, r.soft(), r.hard())
+            .map_err(|e| Error::sys(format!("setrlimit {name} to {}:{}", r.soft(), r.hard()), e))?;
     }
     Ok(())
 }
@@ -104,7 +103,14 @@ fn resource(name: &str) -> Option<Resource> {
 /// outside the root, CVE-2024-21626) reaches the container's process.
 pub(crate) fn cloexec_from_3() {
     // SAFETY: close_range only changes descriptor flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r == 0 {
         return;
     }
@@ -168,7 +174,10 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
 /// The working directory, made if missing (as Docker makes `-w DIR`), entered.
 pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
     if !cwd.is_absolute() {
-        return Err(Error::Spec(format!("cwd {} is not absolute", cwd.display())));
+        return Err(Error::Spec(format!(
+            "cwd {} is not absolute",
+            cwd.display()
+        )));
     }
     if !cwd.is_dir() {
         fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
@@ -207,7 +216,8 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
 
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_err("drop a bounding capability", e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| cap_err("drop a bounding capability", e))?;
         }
     }
     // SAFETY: prctl with integer arguments.
@@ -226,15 +236,20 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setuid {uid}"), e))?;
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     if let Some(umask) = user.umask() {
-        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+            umask as libc::mode_t,
+        ));
     }
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| cap_err("set permitted capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &permitted)
+        .map_err(|e| cap_err("set permitted capabilities", e))?;
     caps::set(None, CapSet::Inheritable, &inheritable)
         .map_err(|e| cap_err("set inheritable capabilities", e))?;
-    caps::set(None, CapSet::Effective, &effective).map_err(|e| cap_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Effective, &effective)
+        .map_err(|e| cap_err("set effective capabilities", e))?;
     caps::clear(None, CapSet::Ambient).ok();
     for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap).map_err(|e| cap_err("raise an ambient capability", e))?;
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| cap_err("raise an ambient capability", e))?;
     }
     Ok(())
 }
@@ -256,7 +271,10 @@ pub(crate) fn set_undumpable() {
 
 pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
     v.iter()
-        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Spec(format!("{s:?} contains a NUL byte"))))
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| Error::Spec(format!("{s:?} contains a NUL byte")))
+        })
         .collect()
 }
 
@@ -299,7 +317,8 @@ pub(crate) fn finish_and_exec(
             crate::seccomp::apply(s)?;
         }
     }
-    let path = CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("NUL in path".into()))?;
+    let path =
+        CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("NUL in path".into()))?;
     let argv = cstrings(&args)?;
     let envp = cstrings(&env)?;
     let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();

@@ -6,13 +6,26 @@
 //! `state.json` (this record), `upper/ work/ rootfs/` (overlay; `rootfs/` is the mount point),
 //! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
 
+pub mod attach;
+pub mod exec;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod rootfs;
 pub mod spec;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use lifecycle::remove;
 pub use store::Containers;
+
+/// Docker's "never" time.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The attach socket's name in a container's directory.
+pub const ATTACH_SOCKET: &str = "attach.sock";
 
 /// Docker's container states.
 pub mod status {
@@ -96,4 +109,13 @@ pub struct Container {
     pub graph_driver: GraphDriver,
     /// berth: the OCI runtime that runs it: `builtin`, `runc`, `crun` or a path.
     pub runtime: String,
+}
+
+/// Re-executes the running tool from a sealed in-memory copy of itself, unless it runs from one
+/// already: for tools whose process enters a container (CVE-2019-5736).
+pub fn protect_binary() -> crate::Result<()> {
+    berth_runtime::clone::ensure_cloned_binary().map_err(|e| crate::Error::Runtime {
+        code: 125,
+        message: e.to_string(),
+    })
 }

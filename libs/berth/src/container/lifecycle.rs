@@ -1,0 +1,490 @@
+//! Starting, stopping, signalling, waiting for and removing containers: what the ctr-* tools
+//! call. The monitor (`berth-monitor`) does the work that must outlive a tool.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use super::attach::{self, DetachKeys, Hello};
+use super::{monitor, rootfs, status, Container, Containers};
+use crate::error::{Error, IoContext, Result};
+use crate::root::Root;
+
+/// The monitor's binary: `$BERTH_MONITOR`, or `berth-monitor` beside the running tool.
+pub fn monitor_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_MONITOR") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
+        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
+}
+
+/// Whether the container's monitor (or, without one, its init) is alive.
+pub fn is_live(c: &Container) -> bool {
+    let s = &c.state;
+    (s.monitor_pid > 0 && berth_runtime::state::alive(s.monitor_pid, s.monitor_start))
+        || (s.pid > 0 && berth_runtime::state::alive(s.pid, s.pid_start))
+}
+
+/// The record with its state corrected when the processes it names are gone (a monitor killed
+/// with SIGKILL, a reboot): such a container is exited.
+pub fn refresh(mut c: Container) -> Container {
+    let active = matches!(
+        c.state.status.as_str(),
+        status::RUNNING | status::PAUSED | status::RESTARTING
+    );
+    if active && !is_live(&c) {
+        c.state.status = status::EXITED.into();
+        c.state.running = false;
+        c.state.paused = false;
+        c.state.pid = 0;
+        c.state.monitor_pid = 0;
+        if c.state.exit_code == 0 {
+            c.state.exit_code = 137;
+        }
+        if c.state.finished_at.is_empty() || c.state.finished_at == super::ZERO_TIME {
+            c.state.finished_at = berth_runtime::now_rfc3339();
+        }
+    }
+    c
+}
+
+/// Which streams a client attaches to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// What starting produced.
+#[derive(Debug)]
+pub enum Started {
+    /// Started, not attached (or already running).
+    Detached,
+    /// Attached until the container exited with this code.
+    Exited(i32),
+    /// Attached, then the user detached (the detach keys); the container runs on.
+    UserDetached,
+}
+
+/// Starts a created or exited container: forks its monitor, which creates it in the runtime,
+/// then asks for the start (attached to `attach` when given). A running container is left as it
+/// is, as `docker start`.
+pub fn start(
+    root: &Root,
+    name: &str,
+    attach: Option<Streams>,
+    detach_keys: &str,
+) -> Result<Started> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = refresh(store.find(name)?);
+    if c.state.status == status::RUNNING || c.state.status == status::PAUSED {
+        return match attach {
+            Some(s) => attach_to(&store, &c, s, detach_keys),
+            None => Ok(Started::Detached),
+        };
+    }
+    let dir = store.path(&c.id);
+    let mut child = Command::new(monitor_binary())
+        .arg("--root")
+        .arg(root.dir())
+        .arg(&c.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::Runtime {
+            message: format!("run the monitor {}: {e}", monitor_binary().display()),
+            code: 125,
+        })?;
+    let mut line = String::new();
+    let out = child.stdout.take().expect("piped");
+    BufReader::new(out)
+        .read_line(&mut line)
+        .map_err(|e| Error::stream("the monitor's answer", e))?;
+    let answer: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(
+        |_| serde_json::json!({"error": "the monitor exited without an answer", "code": 125}),
+    );
+    if let Some(err) = answer["error"].as_str() {
+        let _ = child.wait();
+        return Err(Error::Runtime {
+            message: err.to_string(),
+            code: answer["code"].as_u64().unwrap_or(125) as u8,
+        });
+    }
+    // The monitor lives on; whoever is its parent later reaps it (init once we exit).
+    drop(child);
+    let mut sock = monitor::connect(&dir)?;
+    let streams = attach.unwrap_or_default();
+    send_hello(&mut sock, true, streams)?;
+    match attach {
+        None => {
+            // Wait for the answer to the start, then leave.
+            let mut r = sock.try_clone().with_path("use", "the attach socket")?;
+            loop {
+                match attach::read_frame(&mut r).map_err(|e| Error::stream("attach socket", e))? {
+                    Some((attach::STARTED, p)) => {
+                        return started_reply(&p).map(|_| Started::Detached)
+                    }
+                    Some(_) => continue,
+                    None => {
+                        return Err(Error::Runtime {
+                            message: "the monitor closed the connection before the start".into(),
+                            code: 125,
+                        })
+                    }
+                }
+            }
+        }
+        Some(s) => relay(sock, s, tty_of(&c), detach_keys),
+    }
+}
+
+fn tty_of(c: &Container) -> bool {
+    c.config["Tty"].as_bool().unwrap_or(false)
+}
+
+fn started_reply(payload: &[u8]) -> Result<i32> {
+    let s: attach::Started = serde_json::from_slice(payload).unwrap_or_default();
+    match s.error {
+        Some(e) => Err(Error::Runtime {
+            message: e,
+            code: if s.code == 0 { 125 } else { s.code },
+        }),
+        None => Ok(s.pid),
+    }
+}
+
+fn send_hello(sock: &mut UnixStream, start: bool, s: Streams) -> Result<()> {
+    let hello = Hello {
+        start,
+        stdin: s.stdin,
+        stdout: s.stdout,
+        stderr: s.stderr,
+    };
+    let mut line = serde_json::to_vec(&hello).expect("serialises");
+    line.push(b'\n');
+    sock.write_all(&line)
+        .map_err(|e| Error::stream("attach socket", e))
+}
+
+/// Attaches to a running container.
+pub fn attach_to(
+    store: &Containers,
+    c: &Container,
+    s: Streams,
+    detach_keys: &str,
+) -> Result<Started> {
+    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+        return Err(Error::Conflict(format!(
+            "you cannot attach to a stopped container, start it first ({})",
+            c.name
+        )));
+    }
+    let mut sock = monitor::connect(&store.path(&c.id))?;
+    send_hello(&mut sock, false, s)?;
+    relay(sock, s, tty_of(c), detach_keys)
+}
+
+/// Passes our stdin to the container and its output to ours until it exits or the user types
+/// the detach keys.
+fn relay(sock: UnixStream, s: Streams, tty: bool, detach_keys: &str) -> Result<Started> {
+    let mut keys = DetachKeys::parse(detach_keys).map_err(Error::Usage)?;
+    let stdin_is_tty = rustix::termios::isatty(rustix::stdio::stdin());
+    let _raw = if tty && s.stdin && stdin_is_tty {
+        RawMode::enter()
+    } else {
+        None
+    };
+    let (detached_tx, detached_rx) = std::sync::mpsc::channel::<()>();
+    if s.stdin {
+        let mut w = sock.try_clone().with_path("use", "the attach socket")?;
+        if tty && stdin_is_tty {
+            if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+                let mut p = ws.ws_row.to_be_bytes().to_vec();
+                p.extend_from_slice(&ws.ws_col.to_be_bytes());
+                let _ = attach::write_frame(&mut w, attach::RESIZE, &p);
+            }
+        }
+        let watch_keys = stdin_is_tty;
+        std::thread::spawn(move || {
+            let mut stdin = io::stdin().lock();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = attach::write_frame(&mut w, attach::STDIN_EOF, &[]);
+                        return;
+                    }
+                    Ok(n) => n,
+                };
+                let (data, detach) = if watch_keys {
+                    keys.feed(&buf[..n])
+                } else {
+                    (buf[..n].to_vec(), false)
+                };
+                if !data.is_empty() && attach::write_frame(&mut w, attach::STDIN, &data).is_err() {
+                    return;
+                }
+                if detach {
+                    let _ = detached_tx.send(());
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        });
+    }
+    let mut r = sock;
+    let mut out = io::stdout();
+    let mut err = io::stderr();
+    loop {
+        let frame = attach::read_frame(&mut r);
+        if detached_rx.try_recv().is_ok() {
+            return Ok(Started::UserDetached);
+        }
+        match frame {
+            Ok(Some((attach::STDOUT, p))) => {
+                let _ = out.write_all(&p);
+                let _ = out.flush();
+            }
+            Ok(Some((attach::STDERR, p))) => {
+                let _ = err.write_all(&p);
+            }
+            Ok(Some((attach::STARTED, p))) => {
+                started_reply(&p)?;
+            }
+            Ok(Some((attach::EXIT, p))) => {
+                let e: attach::Exit = serde_json::from_slice(&p).unwrap_or_default();
+                return Ok(Started::Exited(e.exit_code));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                if detached_rx.try_recv().is_ok() {
+                    return Ok(Started::UserDetached);
+                }
+                return Err(Error::Runtime {
+                    message: "lost the connection to the container's monitor".into(),
+                    code: 125,
+                });
+            }
+        }
+    }
+}
+
+/// The terminal in raw mode until dropped.
+pub struct RawMode(rustix::termios::Termios);
+
+impl RawMode {
+    /// Raw mode when stdin is a terminal.
+    pub fn enter_if_tty() -> Option<RawMode> {
+        if rustix::termios::isatty(rustix::stdio::stdin()) {
+            RawMode::enter()
+        } else {
+            None
+        }
+    }
+
+    fn enter() -> Option<RawMode> {
+        let fd = rustix::stdio::stdin();
+        let old = rustix::termios::tcgetattr(fd).ok()?;
+        let mut raw = old.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(fd, rustix::termios::OptionalActions::Now, &raw).ok()?;
+        Some(RawMode(old))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            rustix::stdio::stdin(),
+            rustix::termios::OptionalActions::Now,
+            &self.0,
+        );
+    }
+}
+
+/// Parses a signal as Docker takes it: `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || Error::InvalidInput(format!("invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// The signal that stops the container: its StopSignal, or SIGTERM.
+pub fn stop_signal(c: &Container) -> Result<Signal> {
+    match c.config["StopSignal"].as_str() {
+        Some(s) if !s.is_empty() => parse_signal(s),
+        _ => Ok(Signal::SIGTERM),
+    }
+}
+
+/// Sends `sig` to the container's init. A container that is not running is an error (as
+/// `docker kill`).
+pub fn kill(root: &Root, name: &str, sig: Signal) -> Result<Container> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = refresh(store.find(name)?);
+    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+        return Err(Error::Conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
+    }
+    signal_init(&c, sig)?;
+    Ok(c)
+}
+
+fn signal_init(c: &Container, sig: Signal) -> Result<()> {
+    if !berth_runtime::state::alive(c.state.pid, c.state.pid_start) {
+        return Ok(());
+    }
+    nix::sys::signal::kill(Pid::from_raw(c.state.pid), sig).map_err(|e| Error::Runtime {
+        message: format!("kill container {} with {sig}: {e}", c.id),
+        code: 1,
+    })
+}
+
+/// Stops a running container: its stop signal, then SIGKILL after `timeout` seconds (the
+/// container's StopTimeout, or 10). Returns the record once the monitor has written the exit.
+pub fn stop(
+    root: &Root,
+    name: &str,
+    timeout: Option<i64>,
+    signal: Option<Signal>,
+) -> Result<Container> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = refresh(store.find(name)?);
+    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+        return Ok(c);
+    }
+    let sig = match signal {
+        Some(s) => s,
+        None => stop_signal(&c)?,
+    };
+    let timeout = timeout
+        .or_else(|| c.config["StopTimeout"].as_i64())
+        .unwrap_or(10);
+    if c.state.status == status::PAUSED {
+        // A frozen process cannot take the signal: thaw it first (Docker does the same).
+        let _ = monitor::builtin_runtime(root).resume(&c.id);
+    }
+    signal_init(&c, sig)?;
+    if timeout < 0 || !wait_gone(&c, Duration::from_secs(timeout as u64)) {
+        signal_init(&c, Signal::SIGKILL)?;
+        wait_gone(&c, Duration::from_secs(30));
+    }
+    wait_record(&store, &c.id)
+}
+
+/// Waits until the container's processes are gone; false on timeout.
+fn wait_gone(c: &Container, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while berth_runtime::state::alive(c.state.pid, c.state.pid_start) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Waits until the monitor has written the exit (or is gone), and returns the record.
+fn wait_record(store: &Containers, id: &str) -> Result<Container> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = store.load(id)?;
+        let monitor_alive = c.state.monitor_pid > 0
+            && berth_runtime::state::alive(c.state.monitor_pid, c.state.monitor_start);
+        if !monitor_alive || Instant::now() > deadline {
+            return Ok(refresh(c));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Blocks until the container is not running, and returns its exit code (as `docker wait`).
+pub fn wait(root: &Root, name: &str) -> Result<i32> {
+    let store = Containers::open(root.containers_dir())?;
+    let id = store.resolve(name)?;
+    loop {
+        let c = match store.load(&id) {
+            Ok(c) => refresh(c),
+            // Removed meanwhile (--rm): Docker reports the code it had; we lost it.
+            Err(Error::ContainerNotFound(_)) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        if !matches!(
+            c.state.status.as_str(),
+            status::RUNNING | status::PAUSED | status::RESTARTING
+        ) {
+            return Ok(c.state.exit_code);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Removes a container that is not running; with `force`, kills it first (as `docker rm -f`).
+pub fn rm(root: &Root, name: &str, force: bool) -> Result<String> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = refresh(store.find(name)?);
+    if matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED) {
+        if !force {
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                c.name, c.state.status
+            )));
+        }
+        if c.state.status == status::PAUSED {
+            let _ = monitor::builtin_runtime(root).resume(&c.id);
+        }
+        signal_init(&c, Signal::SIGKILL)?;
+        wait_gone(&c, Duration::from_secs(30));
+        wait_record(&store, &c.id)?;
+    }
+    remove(root, &c.id)?;
+    Ok(c.id)
+}
+
+/// Removes everything of container `id`: the runtime's state and cgroup, the mount, the
+/// directory. Used by `ctr-rm` and by the monitor for `--rm`.
+pub fn remove(root: &Root, id: &str) -> Result<()> {
+    let store = Containers::open(root.containers_dir())?;
+    let _lock = store.lock()?;
+    let c = match store.load(id) {
+        Ok(c) => c,
+        Err(Error::ContainerNotFound(_)) => {
+            return store.remove_dir(id);
+        }
+        Err(e) => return Err(e),
+    };
+    let _ = monitor::builtin_runtime(root).delete(id, true);
+    rootfs::unmount(&c)?;
+    store.remove_dir(id)
+}
+
+/// Removes the runtime state a dead monitor left (used before a restart).
+pub fn clear_runtime_state(root: &Root, id: &str) {
+    let _ = monitor::builtin_runtime(root).delete(id, true);
+    let _ = fs::remove_file(
+        Containers::open(root.containers_dir())
+            .map(|s| s.path(id).join(super::ATTACH_SOCKET))
+            .unwrap_or_default(),
+    );
+}

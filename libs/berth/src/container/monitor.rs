@@ -1,0 +1,607 @@
+//! The monitor: the small process `ctr-start` leaves behind for each running container
+//! (DESIGN.md §6). It owns the container's init (a child subreaper), writes its output to the
+//! log in Docker's json-file format, serves attach over `attach.sock`, keeps the pty of `-t`,
+//! records the exit code, finish time and OOM kill in state.json, and with `--rm` removes the
+//! container. One thread, one poll loop.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use berth_runtime::{Runtime, Stdio};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::attach::{self, FrameBuf, Hello};
+use super::{rootfs, status, Container, Containers};
+use crate::error::{Error, IoContext, Result};
+use crate::root::Root;
+
+/// How long a monitor waits for `ctr-start` to ask for the start before giving up.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The runtime that runs a container: the built-in one, or an OCI runtime binary.
+pub fn builtin_runtime(root: &Root) -> Runtime {
+    Runtime::new(root.dir().join("runtime"))
+}
+
+/// Runs the monitor of container `id`; `ready` receives one JSON line once the container is
+/// created (`{"ok":true}` or `{"error":…,"code":…}`). Returns when the container is gone.
+pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
+    let _ = nix::unistd::setsid();
+    berth_runtime::become_subreaper().map_err(runtime_err)?;
+    let store = Containers::open(root.containers_dir())?;
+    let rec = store.load(id)?;
+    let dir = store.path(id);
+    let mut m = match Monitor::create(root, &store, rec, &dir) {
+        Ok(m) => {
+            let _ = ready.write_all(b"{\"ok\":true}\n");
+            drop(ready);
+            m
+        }
+        Err(e) => {
+            let code = match &e {
+                Error::Runtime { code, .. } => *code,
+                _ => 125,
+            };
+            let msg = serde_json::json!({"error": e.to_string(), "code": code});
+            let _ = ready.write_all(format!("{msg}\n").as_bytes());
+            return Err(e);
+        }
+    };
+    m.serve()
+}
+
+fn runtime_err(e: berth_runtime::Error) -> Error {
+    Error::Runtime {
+        code: e.exit_code(),
+        message: e.to_string(),
+    }
+}
+
+/// One attached client.
+struct Client {
+    sock: UnixStream,
+    hello: Option<Hello>,
+    line: Vec<u8>,
+    frames: FrameBuf,
+}
+
+enum Output {
+    /// Separate stdout and stderr pipes.
+    Pipes(Option<File>, Option<File>),
+    /// The pty master (stdout and stderr together, as Docker logs them: "stdout").
+    Pty(Option<File>),
+}
+
+struct Monitor {
+    root: Root,
+    store: Containers,
+    id: String,
+    dir: PathBuf,
+    runtime: Runtime,
+    init: Option<i32>,
+    exit: Option<i32>,
+    stdin: Option<File>,
+    output: Output,
+    log: File,
+    partial: [Vec<u8>; 2],
+    listener: UnixListener,
+    clients: Vec<Client>,
+    started: bool,
+    auto_remove: bool,
+    tty: bool,
+}
+
+impl Monitor {
+    fn create(root: &Root, store: &Containers, rec: Container, dir: &Path) -> Result<Monitor> {
+        let runtime = builtin_runtime(root);
+        if rec.runtime != "builtin" && !rec.runtime.is_empty() {
+            return Err(Error::Runtime {
+                message: format!(
+                    "runtime {}: only the built-in runtime runs containers from ctr-start yet",
+                    rec.runtime
+                ),
+                code: 125,
+            });
+        }
+        rootfs::mount(&rec)?;
+        let tty = rec.config["Tty"].as_bool().unwrap_or(false);
+        let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
+        let (stdio, stdin, output) = if tty {
+            let pty = nix::pty::openpty(None, None).map_err(|e| Error::Runtime {
+                message: format!("open a pty: {e}"),
+                code: 125,
+            })?;
+            let s1 = pty.slave.try_clone().with_path("duplicate", "the pty")?;
+            let s2 = pty.slave.try_clone().with_path("duplicate", "the pty")?;
+            let master = File::from(pty.master);
+            let input = master.try_clone().with_path("duplicate", "the pty")?;
+            (
+                Stdio {
+                    fds: [Some(pty.slave), Some(s1), Some(s2)],
+                    terminal: true,
+                },
+                Some(input),
+                Output::Pty(Some(master)),
+            )
+        } else {
+            let (in_r, in_w) = if open_stdin {
+                let (r, w) = pipe()?;
+                (r, Some(File::from(w)))
+            } else {
+                (
+                    OwnedFd::from(File::open("/dev/null").with_path("open", "/dev/null")?),
+                    None,
+                )
+            };
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            (
+                Stdio {
+                    fds: [Some(in_r), Some(out_w), Some(err_w)],
+                    terminal: false,
+                },
+                in_w,
+                Output::Pipes(Some(File::from(out_r)), Some(File::from(err_r))),
+            )
+        };
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&rec.log_path)
+            .with_path("open the log", &rec.log_path)?;
+        // Stale state of an earlier run (a monitor that was killed): clear it.
+        let _ = runtime.delete(&rec.id, true);
+        if let Err(e) = runtime.create(&rec.id, dir, stdio) {
+            let _ = rootfs::unmount(&rec);
+            return Err(runtime_err(e));
+        }
+        let listener = match listen(dir) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = runtime.delete(&rec.id, true);
+                let _ = rootfs::unmount(&rec);
+                return Err(e);
+            }
+        };
+        let mut m = Monitor {
+            root: root.clone(),
+            store: store.clone(),
+            id: rec.id.clone(),
+            dir: dir.to_path_buf(),
+            runtime,
+            init: None,
+            exit: None,
+            stdin,
+            output,
+            log,
+            partial: [Vec::new(), Vec::new()],
+            listener,
+            clients: Vec::new(),
+            started: false,
+            auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
+            tty,
+        };
+        m.init = m.runtime.state(&rec.id).ok().map(|s| s.pid);
+        Ok(m)
+    }
+
+    /// The poll loop: until the init has exited and its output is drained.
+    fn serve(&mut self) -> Result<()> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.thread_block().ok();
+        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| Error::Runtime {
+                message: format!("signalfd: {e}"),
+                code: 125,
+            })?;
+        let born = Instant::now();
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            if !self.started && born.elapsed() > START_TIMEOUT {
+                break;
+            }
+            if let Some(t) = exited_at {
+                if self.output_closed() || t.elapsed() > Duration::from_secs(2) {
+                    break;
+                }
+            }
+            let (out_fd, err_fd) = self.output_fds();
+            let mut fds: Vec<PollFd> = Vec::new();
+            fds.push(PollFd::new(sigfd.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            let out_at = out_fd.map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let err_at = err_fd.map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let first_client = fds.len();
+            for c in &self.clients {
+                fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = PollTimeout::from(200u16);
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(Error::Runtime {
+                        message: format!("poll: {e}"),
+                        code: 125,
+                    })
+                }
+            }
+            let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+            let sig = ready(0);
+            let accept = ready(1);
+            let out_ready = out_at.is_some_and(ready);
+            let err_ready = err_at.is_some_and(ready);
+            let clients_ready: Vec<usize> = (0..self.clients.len())
+                .filter(|i| ready(first_client + i))
+                .collect();
+            drop(fds);
+            if sig {
+                while let Ok(Some(_)) = sigfd.read_signal() {}
+                self.reap();
+                if self.exit.is_some() && exited_at.is_none() {
+                    exited_at = Some(Instant::now());
+                }
+            }
+            if out_ready {
+                self.pump(0);
+            }
+            if err_ready {
+                self.pump(1);
+            }
+            if accept {
+                if let Ok((sock, _)) = self.listener.accept() {
+                    let _ = sock.set_write_timeout(Some(Duration::from_secs(5)));
+                    self.clients.push(Client {
+                        sock,
+                        hello: None,
+                        line: Vec::new(),
+                        frames: FrameBuf::default(),
+                    });
+                }
+            }
+            for i in clients_ready.into_iter().rev() {
+                if !self.client_input(i) {
+                    self.clients.remove(i);
+                }
+            }
+            if self.started && self.exit.is_none() {
+                // A SIGCHLD may have been merged with another; look again now and then.
+                self.reap();
+                if self.exit.is_some() {
+                    exited_at = Some(Instant::now());
+                }
+            }
+        }
+        self.finish()
+    }
+
+    fn output_fds(&self) -> (Option<BorrowedFd<'_>>, Option<BorrowedFd<'_>>) {
+        match &self.output {
+            Output::Pipes(o, e) => (o.as_ref().map(|f| f.as_fd()), e.as_ref().map(|f| f.as_fd())),
+            Output::Pty(m) => (m.as_ref().map(|f| f.as_fd()), None),
+        }
+    }
+
+    fn output_closed(&self) -> bool {
+        match &self.output {
+            Output::Pipes(o, e) => o.is_none() && e.is_none(),
+            Output::Pty(m) => m.is_none(),
+        }
+    }
+
+    /// Reads what stream `k` (0 stdout, 1 stderr) has, logs it and passes it to the clients.
+    fn pump(&mut self, k: usize) {
+        let mut buf = [0u8; 32 * 1024];
+        let file = match (&mut self.output, k) {
+            (Output::Pipes(o, _), 0) => o,
+            (Output::Pipes(_, e), _) => e,
+            (Output::Pty(m), _) => m,
+        };
+        let Some(f) = file.as_mut() else { return };
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                // EOF, or EIO from a pty whose last slave closed.
+                *file = None;
+                self.flush_partial(k);
+            }
+            Ok(n) => {
+                let data = buf[..n].to_vec();
+                self.log_output(k, &data);
+                let kind = if k == 0 {
+                    attach::STDOUT
+                } else {
+                    attach::STDERR
+                };
+                self.clients.retain_mut(|c| {
+                    let wants =
+                        c.hello
+                            .as_ref()
+                            .is_some_and(|h| if k == 0 { h.stdout } else { h.stderr });
+                    !wants || attach::write_frame(&mut c.sock, kind, &data).is_ok()
+                });
+            }
+        }
+    }
+
+    /// Appends complete lines to the log as Docker's json-file driver does; a partial line is
+    /// held until its end comes (or 16 KiB of it, as Docker splits long lines).
+    fn log_output(&mut self, k: usize, data: &[u8]) {
+        self.partial[k].extend_from_slice(data);
+        loop {
+            let p = &self.partial[k];
+            let cut = match p.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if p.len() >= 16 * 1024 => p.len(),
+                None => break,
+            };
+            let line: Vec<u8> = self.partial[k].drain(..cut).collect();
+            self.write_log(k, &line);
+        }
+    }
+
+    fn flush_partial(&mut self, k: usize) {
+        if !self.partial[k].is_empty() {
+            let line = std::mem::take(&mut self.partial[k]);
+            self.write_log(k, &line);
+        }
+    }
+
+    fn write_log(&mut self, k: usize, line: &[u8]) {
+        let stream = if k == 0 || self.tty {
+            "stdout"
+        } else {
+            "stderr"
+        };
+        let entry = serde_json::json!({
+            "log": String::from_utf8_lossy(line),
+            "stream": stream,
+            "time": berth_runtime::now_rfc3339(),
+        });
+        let _ = self.log.write_all(format!("{entry}\n").as_bytes());
+    }
+
+    /// Handles what client `i` sent; false when it is gone.
+    fn client_input(&mut self, i: usize) -> bool {
+        let mut buf = [0u8; 32 * 1024];
+        let n = match self.clients[i].sock.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let mut data = &buf[..n];
+        if self.clients[i].hello.is_none() {
+            let c = &mut self.clients[i];
+            match data.iter().position(|&b| b == b'\n') {
+                None => {
+                    c.line.extend_from_slice(data);
+                    return c.line.len() < 4096;
+                }
+                Some(p) => {
+                    c.line.extend_from_slice(&data[..p]);
+                    data = &data[p + 1..];
+                    let Ok(hello) = serde_json::from_slice::<Hello>(&c.line) else {
+                        return false;
+                    };
+                    let start = hello.start;
+                    c.hello = Some(hello);
+                    if start && !self.do_start(i) {
+                        return false;
+                    }
+                    if self.exit.is_some() && self.output_closed() {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.clients[i].frames.push(data);
+        while let Some((kind, payload)) = self.clients[i].frames.next_frame() {
+            match kind {
+                attach::STDIN => {
+                    if let Some(s) = self.stdin.as_mut() {
+                        if s.write_all(&payload).is_err() && !self.tty {
+                            self.stdin = None;
+                        }
+                    }
+                }
+                attach::STDIN_EOF => {
+                    if !self.tty {
+                        self.stdin = None;
+                    }
+                }
+                attach::RESIZE if payload.len() == 4 => {
+                    if let (Some(s), true) = (self.stdin.as_ref(), self.tty) {
+                        let rows = u16::from_be_bytes([payload[0], payload[1]]);
+                        let cols = u16::from_be_bytes([payload[2], payload[3]]);
+                        let ws = rustix::termios::Winsize {
+                            ws_row: rows,
+                            ws_col: cols,
+                            ws_xpixel: 0,
+                            ws_ypixel: 0,
+                        };
+                        let _ = rustix::termios::tcsetwinsize(s, ws);
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Starts the container for client `i`; false if that failed (the monitor then ends).
+    fn do_start(&mut self, i: usize) -> bool {
+        if self.started {
+            return true;
+        }
+        let r = self.runtime.start(&self.id);
+        let reply = match &r {
+            Ok(()) => {
+                self.started = true;
+                let pid = self.init.unwrap_or(0);
+                let now = berth_runtime::now_rfc3339();
+                let me = std::process::id() as i32;
+                let _ = self.update(|c| {
+                    c.state.status = status::RUNNING.into();
+                    c.state.running = true;
+                    c.state.paused = false;
+                    c.state.restarting = false;
+                    c.state.oom_killed = false;
+                    c.state.dead = false;
+                    c.state.pid = pid;
+                    c.state.pid_start = berth_runtime::state::start_time(pid).unwrap_or(0);
+                    c.state.monitor_pid = me;
+                    c.state.monitor_start = berth_runtime::state::start_time(me).unwrap_or(0);
+                    c.state.exit_code = 0;
+                    c.state.error.clear();
+                    c.state.started_at = now;
+                    c.state.finished_at = super::ZERO_TIME.into();
+                });
+                attach::Started {
+                    pid,
+                    error: None,
+                    code: 0,
+                }
+            }
+            Err(e) => attach::Started {
+                pid: 0,
+                error: Some(e.to_string()),
+                code: e.exit_code(),
+            },
+        };
+        let payload = serde_json::to_vec(&reply).expect("serialises");
+        let _ = attach::write_frame(&mut self.clients[i].sock, attach::STARTED, &payload);
+        if r.is_err() {
+            self.exit = Some(reply.code as i32);
+        }
+        r.is_ok()
+    }
+
+    /// Reaps every child that has exited; notes the init's exit code (128+signal when killed).
+    fn reap(&mut self) {
+        loop {
+            match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    if Some(pid.as_raw()) == self.init {
+                        self.exit = Some(code);
+                    }
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    if Some(pid.as_raw()) == self.init {
+                        self.exit = Some(128 + sig as i32);
+                    }
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Records the exit, removes the runtime's container and the mount, tells the clients.
+    fn finish(&mut self) -> Result<()> {
+        self.flush_partial(0);
+        self.flush_partial(1);
+        let _ = self.log.sync_data();
+        let oom = self
+            .runtime
+            .cgroup(&self.id)
+            .and_then(|c| c.oom_kills())
+            .map(|n| n > 0)
+            .unwrap_or(false);
+        let _ = self.runtime.delete(&self.id, true);
+        let code = self.exit.unwrap_or(if self.started { 137 } else { 0 });
+        let started = self.started;
+        let rec = self.update(|c| {
+            c.state.running = false;
+            c.state.paused = false;
+            c.state.pid = 0;
+            c.state.pid_start = 0;
+            c.state.monitor_pid = 0;
+            c.state.monitor_start = 0;
+            if started {
+                c.state.status = status::EXITED.into();
+                c.state.exit_code = code;
+                c.state.oom_killed = oom;
+                c.state.finished_at = berth_runtime::now_rfc3339();
+            }
+        });
+        if let Ok(rec) = &rec {
+            let _ = rootfs::unmount(rec);
+        }
+        let exit = attach::Exit {
+            exit_code: code,
+            oom_killed: oom,
+        };
+        let payload = serde_json::to_vec(&exit).expect("serialises");
+        for c in &mut self.clients {
+            let _ = attach::write_frame(&mut c.sock, attach::EXIT, &payload);
+        }
+        self.clients.clear();
+        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
+        if self.auto_remove && started {
+            let _ = super::remove(&self.root, &self.id);
+        }
+        Ok(())
+    }
+
+    /// Changes the record under the containers' lock.
+    fn update(&self, f: impl FnOnce(&mut Container)) -> Result<Container> {
+        let _lock = self.store.lock()?;
+        let mut c = self.store.load(&self.id)?;
+        f(&mut c);
+        self.store.save(&c)?;
+        Ok(c)
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::io("make", "a pipe", io::Error::from(e)))
+}
+
+/// Binds the attach socket in `dir`, through /proc/self/fd so that a long `--root` does not hit
+/// the 108-byte limit of socket paths.
+fn listen(dir: &Path) -> Result<UnixListener> {
+    let d = File::open(dir).with_path("open", dir)?;
+    let _ = fs::remove_file(dir.join(super::ATTACH_SOCKET));
+    let short = format!("/proc/self/fd/{}/{}", d.as_raw_fd(), super::ATTACH_SOCKET);
+    UnixListener::bind(&short).with_path("listen on", dir.join(super::ATTACH_SOCKET))
+}
+
+/// Connects to the attach socket of the container in `dir`.
+pub fn connect(dir: &Path) -> Result<UnixStream> {
+    let d = File::open(dir).with_path("open", dir)?;
+    let short = format!("/proc/self/fd/{}/{}", d.as_raw_fd(), super::ATTACH_SOCKET);
+    UnixStream::connect(&short).with_path("connect to", dir.join(super::ATTACH_SOCKET))
+}
+
+/// The monitor process's whole life: run from a sealed copy of the binary (CVE-2019-5736), take
+/// stdout as the pipe to `ctr-start` (then point it at /dev/null), run the container.
+pub fn main(root: &Root, id: &str) -> Result<()> {
+    berth_runtime::clone::ensure_cloned_binary().map_err(runtime_err)?;
+    let ready = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .with_path("duplicate", "stdout")?;
+    let null = File::options()
+        .write(true)
+        .open("/dev/null")
+        .with_path("open", "/dev/null")?;
+    nix::unistd::dup2(null.as_raw_fd(), 1)
+        .map_err(|e| Error::io("redirect", "stdout", e.into()))?;
+    nix::unistd::dup2(null.as_raw_fd(), 2)
+        .map_err(|e| Error::io("redirect", "stderr", e.into()))?;
+    run(root, id, File::from(ready))
+}

@@ -1,0 +1,33 @@
+//! berth-monitor: the process that `ctr-start` leaves behind for a running container.
+
+use berth::cli::RootArgs;
+use berth::Result;
+use clap::{CommandFactory, Parser};
+
+const AFTER: &str = "\
+berth-monitor is started by ctr-start and ctr-run, one per running container; it is not meant
+to be run by hand. It creates the container in the runtime, answers ctr-start on its stdout,
+starts the container when asked over $ROOT/containers/ID/attach.sock, writes the container's
+output to $ROOT/containers/ID/ID-json.log (Docker's json-file format), serves ctr-attach, and
+when the container exits records the exit code, the finish time and whether the OOM killer
+struck in state.json, then unmounts its root file system (and removes it with --rm).";
+
+/// Watch over one container while it runs (internal: started by ctr-start)
+#[derive(Parser, Debug)]
+#[command(name = "berth-monitor", version, after_help = AFTER)]
+pub struct Cli {
+    /// The container's full ID
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    berth::container::monitor::main(&cli.root.root(), &cli.id)
+}

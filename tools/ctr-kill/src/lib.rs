@@ -1,0 +1,52 @@
+//! ctr-kill: signal running containers, as `docker container kill`.
+
+use berth::cli::{expand_stdin, RootArgs};
+use berth::container::lifecycle;
+use berth::output::print_json;
+use berth::Result;
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+const AFTER: &str = "\
+Examples:
+  ctr-kill web                         # SIGKILL
+  ctr-kill -s HUP web
+
+Sends the signal to the container's main process (its pid 1). Prints {\"id\",\"name\"} per
+container. A container that is not running is an error.";
+
+/// Send a signal to one or more running containers
+#[derive(Parser, Debug)]
+#[command(name = "ctr-kill", version, after_help = AFTER)]
+pub struct Cli {
+    /// Containers: names, IDs or unique ID prefixes; - reads JSON from a previous tool
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+
+    /// The signal: a name (KILL, SIGKILL) or a number
+    #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
+    pub signal: String,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let root = cli.root.root();
+    let sig = lifecycle::parse_signal(&cli.signal)?;
+    let mut first_err = None;
+    for name in expand_stdin(cli.containers)? {
+        match lifecycle::kill(&root, &name, sig) {
+            Ok(c) => print_json(&json!({"id": c.id, "name": c.name}))?,
+            Err(e) => {
+                eprintln!("ctr-kill: error: {name}: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}

@@ -1,0 +1,84 @@
+//! ctr-logs: a container's output, as `docker container logs`.
+
+use berth::cli::{one_name, RootArgs};
+use berth::container::logs::{self, LogOptions};
+use berth::container::{lifecycle, Containers};
+use berth::{Error, Result};
+use clap::{CommandFactory, Parser};
+
+const AFTER: &str = "\
+Examples:
+  ctr-logs web
+  ctr-logs -f --tail 10 web
+  ctr-logs --since 10m -t web
+
+The container's stdout goes to stdout and its stderr to stderr, as it was written (one log
+entry per line, in Docker's json-file format, $ROOT/containers/ID/ID-json.log). -f follows the
+log until the container stops.";
+
+/// Fetch the logs of a container
+#[derive(Parser, Debug)]
+#[command(name = "ctr-logs", version, after_help = AFTER)]
+pub struct Cli {
+    /// The container: a name, ID or unique ID prefix
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Follow the log output
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Number of lines to show from the end of the logs, or "all"
+    #[arg(short = 'n', long, value_name = "N", default_value = "all")]
+    pub tail: String,
+
+    /// Show logs since a time (2026-01-02T15:04:05Z, Unix seconds) or a duration ago (42m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Show logs before a time or a duration ago
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+
+    /// Accepted for Docker's sake (berth logs carry no extra attributes)
+    #[arg(long)]
+    pub details: bool,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let root = cli.root.root();
+    let store = Containers::open(root.containers_dir())?;
+    let c = lifecycle::refresh(store.find(&one_name(cli.container)?)?);
+    let tail =
+        match cli.tail.as_str() {
+            "all" | "-1" => None,
+            n => Some(n.parse::<usize>().map_err(|_| {
+                Error::Usage(format!("--tail {n}: give a number of lines or \"all\""))
+            })?),
+        };
+    let opts = LogOptions {
+        follow: cli.follow,
+        tail,
+        since: cli.since.as_deref().map(logs::parse_time).transpose()?,
+        until: cli.until.as_deref().map(logs::parse_time).transpose()?,
+        timestamps: cli.timestamps,
+    };
+    logs::show(
+        &store,
+        &c,
+        &opts,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+}

@@ -1,0 +1,86 @@
+//! ctr-start: start containers, as `docker container start`.
+
+use berth::cli::{expand_stdin, RootArgs};
+use berth::container::lifecycle::{self, Started, Streams};
+use berth::output::print_json;
+use berth::{Error, Result};
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+const AFTER: &str = "\
+Examples:
+  ctr-start web
+  ctr-start -a 3f57d9401f8d            # attached: the container's output, then its exit code
+  ctr-create busybox echo hi | ctr-start -a -
+
+Each container gets a monitor process that outlives ctr-start: it keeps the container's output in
+its log (ctr-logs), serves ctr-attach and records how it exited. Detached, prints
+{\"id\",\"name\"} per container. Attached (-a, one container), stdout and stderr are the
+container's and the exit code is its own; Ctrl-P Ctrl-Q (--detach-keys) detaches and leaves it
+running. Exit codes: 125 when the container could not be started, 126 when its command cannot
+be executed, 127 when it is not found.";
+
+/// Start one or more created or stopped containers
+#[derive(Parser, Debug)]
+#[command(name = "ctr-start", version, after_help = AFTER)]
+pub struct Cli {
+    /// Containers: names, IDs or unique ID prefixes; - reads the JSON a previous tool printed
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+
+    /// Attach stdout and stderr, and exit with the container's exit code
+    #[arg(short, long)]
+    pub attach: bool,
+
+    /// Attach stdin too
+    #[arg(short, long)]
+    pub interactive: bool,
+
+    /// The keys that detach from an attached container
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let root = cli.root.root();
+    let names = expand_stdin(cli.containers)?;
+    let attach = cli.attach || cli.interactive;
+    if attach && names.len() > 1 {
+        return Err(Error::Usage(
+            "you cannot start and attach multiple containers at once".into(),
+        ));
+    }
+    if attach {
+        let streams = Streams {
+            stdin: cli.interactive,
+            stdout: true,
+            stderr: true,
+        };
+        return match lifecycle::start(&root, &names[0], Some(streams), &cli.detach_keys)? {
+            Started::Exited(code) => Ok(code.clamp(0, 255) as u8),
+            Started::Detached | Started::UserDetached => Ok(0),
+        };
+    }
+    let store = berth::container::Containers::open(root.containers_dir())?;
+    let mut failed = None;
+    for name in &names {
+        match lifecycle::start(&root, name, None, &cli.detach_keys) {
+            Ok(_) => {
+                let c = store.find(name)?;
+                print_json(&json!({"id": c.id, "name": c.name}))?;
+            }
+            Err(e) => {
+                eprintln!("ctr-start: error: {name}: {e}");
+                failed = Some(1);
+            }
+        }
+    }
+    Ok(failed.unwrap_or(0))
+}

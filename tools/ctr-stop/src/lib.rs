@@ -1,0 +1,71 @@
+//! ctr-stop: stop running containers, as `docker container stop`.
+
+use berth::cli::{expand_stdin, RootArgs};
+use berth::container::lifecycle;
+use berth::output::print_json;
+use berth::Result;
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+const AFTER: &str = "\
+Examples:
+  ctr-stop web
+  ctr-stop -t 0 web                    # SIGKILL at once
+  ctr-stop -s SIGINT web
+
+Sends the container's stop signal (--stop-signal at create, the image's STOPSIGNAL, or SIGTERM),
+waits up to the timeout (-t, the container's --stop-timeout, or 10 s), then sends SIGKILL. Prints
+{\"id\",\"name\",\"exit_code\"} per container once it has stopped. A container that is not running
+is left as it is.";
+
+/// Stop one or more running containers
+#[derive(Parser, Debug)]
+#[command(name = "ctr-stop", version, after_help = AFTER)]
+pub struct Cli {
+    /// Containers: names, IDs or unique ID prefixes; - reads JSON from a previous tool
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+
+    /// Seconds to wait before SIGKILL (-1: wait forever)
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub time: Option<i64>,
+
+    /// The signal to send first, instead of the container's stop signal
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let root = cli.root.root();
+    let sig = cli
+        .signal
+        .as_deref()
+        .map(lifecycle::parse_signal)
+        .transpose()?;
+    let mut first_err = None;
+    for name in expand_stdin(cli.containers)? {
+        match lifecycle::stop(&root, &name, cli.time, sig) {
+            Ok(c) => {
+                print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?
+            }
+            Err(e) => {
+                eprintln!("ctr-stop: error: {name}: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
