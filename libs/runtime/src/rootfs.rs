@@ -1067,9 +1067,3 @@ pub fn finish(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
-
-// TEMPORARY until the rootfs branch merges.
-pub fn bind_console(slave: &Path) -> Result<()> {
-    let _ = slave;
-    Err(Error::Spec("rootfs: not written yet".into()))
-}
