@@ -739,7 +739,12 @@ fn apply_memory_v1(dir: &Path, m: &LinuxMemory) -> Result<()> {
     let mut swap_first = false;
     if limit != 0 && swap != 0 {
         let current = read(dir, "memory.limit_in_bytes")?;
-        let current = parse_u64(&dir.join("memory.limit_in_bytes"), &current)?;
+        // The kernel reads back "no limit" as a huge number; a fake cgroupfs may hold the "-1"
+        // written to it.
+        let current = match current.trim() {
+            "-1" => u64::MAX,
+            _ => parse_u64(&dir.join("memory.limit_in_bytes"), &current)?,
+        };
         swap_first = swap == -1 || current < swap as u64;
     }
     if swap_first {
@@ -1481,6 +1486,15 @@ mod tests {
         assert_eq!(
             files(take_writes()),
             ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"]
+        );
+        // From unlimited ("-1" as written, in the fake fs) to limits: memory first.
+        cg.apply(&mem(64 * MIB, 128 * MIB)).unwrap();
+        assert_eq!(
+            files(take_writes()),
+            [
+                "memory.limit_in_bytes=67108864",
+                "memory.memsw.limit_in_bytes=134217728"
+            ]
         );
         // No swap accounting on the host: the swap value is dropped.
         fs::remove_file(
