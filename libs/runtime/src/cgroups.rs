@@ -434,7 +434,8 @@ impl Cgroup {
                     if let Some(v) = read_opt(&dir, "memory.usage_in_bytes")? {
                         let usage = parse_u64(&dir.join("memory.usage_in_bytes"), &v)?;
                         let stat = read_opt(&dir, "memory.stat")?.unwrap_or_default();
-                        s.memory_usage = usage_without_cache(usage, keyed(&stat, "total_inactive_file"));
+                        s.memory_usage =
+                            usage_without_cache(usage, keyed(&stat, "total_inactive_file"));
                     }
                     if let Some(v) = read_opt(&dir, "memory.limit_in_bytes")? {
                         let limit = parse_limit(&dir.join("memory.limit_in_bytes"), &v)?;
@@ -615,8 +616,7 @@ fn v1_hierarchies(mount_root: &Path) -> Result<(BTreeMap<String, PathBuf>, Vec<P
             continue;
         }
         for part in name.split(',') {
-            if V1_CONTROLLERS.contains(&part) && (part == name || !controllers.contains_key(part))
-            {
+            if V1_CONTROLLERS.contains(&part) && (part == name || !controllers.contains_key(part)) {
                 controllers.insert(part.to_string(), path.clone());
             }
         }
@@ -692,7 +692,11 @@ fn enable_subtree_controllers(dir: &Path, enable: &[String]) {
 fn apply_devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     write(dir, "devices.deny", "a")?;
     for rule in rules {
-        let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         write(dir, file, &device_rule(rule))?;
     }
     Ok(())
@@ -735,7 +739,12 @@ fn apply_memory_v1(dir: &Path, m: &LinuxMemory) -> Result<()> {
     let mut swap_first = false;
     if limit != 0 && swap != 0 {
         let current = read(dir, "memory.limit_in_bytes")?;
-        let current = parse_u64(&dir.join("memory.limit_in_bytes"), &current)?;
+        // The kernel reads back "no limit" as a huge number; a fake cgroupfs may hold the "-1"
+        // written to it.
+        let current = match current.trim() {
+            "-1" => u64::MAX,
+            _ => parse_u64(&dir.join("memory.limit_in_bytes"), &current)?,
+        };
         swap_first = swap == -1 || current < swap as u64;
     }
     if swap_first {
@@ -774,7 +783,10 @@ fn write_v1_memory(dir: &Path, file: &str, value: i64) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
             let (usage, max) = if file.contains("memsw") {
-                ("memory.memsw.usage_in_bytes", "memory.memsw.max_usage_in_bytes")
+                (
+                    "memory.memsw.usage_in_bytes",
+                    "memory.memsw.max_usage_in_bytes",
+                )
             } else {
                 ("memory.usage_in_bytes", "memory.max_usage_in_bytes")
             };
@@ -882,10 +894,22 @@ fn apply_blkio_v1(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (file, devices) in throttles {
         for d in devices.iter().flatten() {
@@ -1242,8 +1266,16 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
         for d in [
-            "cpu,cpuacct", "memory", "pids", "freezer", "devices", "blkio", "cpuset", "systemd",
-            "unified", "net_cls,net_prio",
+            "cpu,cpuacct",
+            "memory",
+            "pids",
+            "freezer",
+            "devices",
+            "blkio",
+            "cpuset",
+            "systemd",
+            "unified",
+            "net_cls,net_prio",
         ] {
             fs::create_dir(r.join(d)).unwrap();
         }
@@ -1311,7 +1343,15 @@ mod tests {
         let t = fake_v1();
         let cg = Cgroup::open(t.path(), "/berth/abc").unwrap();
         cg.create().unwrap();
-        for d in ["cpu,cpuacct", "memory", "pids", "freezer", "devices", "blkio", "cpuset"] {
+        for d in [
+            "cpu,cpuacct",
+            "memory",
+            "pids",
+            "freezer",
+            "devices",
+            "blkio",
+            "cpuset",
+        ] {
             assert!(t.path().join(d).join("berth/abc").is_dir(), "{d}");
         }
         assert!(!t.path().join("systemd/berth").exists());
@@ -1445,14 +1485,24 @@ mod tests {
             .unwrap();
         assert_eq!(
             files(take_writes()),
+            ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"]
+        );
+        // From unlimited ("-1" as written, in the fake fs) to limits: memory first.
+        cg.apply(&mem(64 * MIB, 128 * MIB)).unwrap();
+        assert_eq!(
+            files(take_writes()),
             [
-                "memory.memsw.limit_in_bytes=-1",
-                "memory.limit_in_bytes=-1"
+                "memory.limit_in_bytes=67108864",
+                "memory.memsw.limit_in_bytes=134217728"
             ]
         );
         // No swap accounting on the host: the swap value is dropped.
-        fs::remove_file(cg.controller_dir("memory").unwrap().join("memory.memsw.limit_in_bytes"))
-            .unwrap();
+        fs::remove_file(
+            cg.controller_dir("memory")
+                .unwrap()
+                .join("memory.memsw.limit_in_bytes"),
+        )
+        .unwrap();
         cg.apply(&mem(64 * MIB, 128 * MIB)).unwrap();
         assert_eq!(files(take_writes()), ["memory.limit_in_bytes=67108864"]);
     }
@@ -1494,15 +1544,24 @@ mod tests {
         for p in cg.join_paths() {
             assert_eq!(get(&p), "4242", "{}", p.display());
         }
-        put(&t.path().join("memory/berth/abc/cgroup.procs"), "4242\n4243\n");
+        put(
+            &t.path().join("memory/berth/abc/cgroup.procs"),
+            "4242\n4243\n",
+        );
         assert_eq!(cg.pids().unwrap(), vec![4242, 4243]);
 
         assert!(!cg.is_frozen().unwrap());
         cg.freeze().unwrap();
-        assert_eq!(get(&t.path().join("freezer/berth/abc/freezer.state")), "FROZEN");
+        assert_eq!(
+            get(&t.path().join("freezer/berth/abc/freezer.state")),
+            "FROZEN"
+        );
         assert!(cg.is_frozen().unwrap());
         cg.thaw().unwrap();
-        assert_eq!(get(&t.path().join("freezer/berth/abc/freezer.state")), "THAWED");
+        assert_eq!(
+            get(&t.path().join("freezer/berth/abc/freezer.state")),
+            "THAWED"
+        );
         assert!(!cg.is_frozen().unwrap());
 
         let m = t.path().join("memory/berth/abc");
@@ -1517,7 +1576,10 @@ mod tests {
             &m.join("memory.oom_control"),
             "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
         );
-        put(&t.path().join("cpuacct/berth/abc/cpuacct.usage"), "123456789\n");
+        put(
+            &t.path().join("cpuacct/berth/abc/cpuacct.usage"),
+            "123456789\n",
+        );
         put(&t.path().join("pids/berth/abc/pids.current"), "2\n");
         put(&t.path().join("pids/berth/abc/pids.max"), "max\n");
         assert_eq!(
@@ -1543,7 +1605,15 @@ mod tests {
             put(&p, "");
         }
         cg.destroy().unwrap();
-        for d in ["cpu,cpuacct", "memory", "pids", "freezer", "devices", "blkio", "cpuset"] {
+        for d in [
+            "cpu,cpuacct",
+            "memory",
+            "pids",
+            "freezer",
+            "devices",
+            "blkio",
+            "cpuset",
+        ] {
             assert!(!t.path().join(d).join("berth/abc").exists(), "{d}");
             assert!(t.path().join(d).join("berth").is_dir(), "{d}");
         }
@@ -1560,10 +1630,16 @@ mod tests {
         // kills).
         assert_eq!(cg.oom_kills().unwrap(), 0);
         let m = t.path().join("memory/berth/abc");
-        put(&m.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 1\n");
+        put(
+            &m.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 1\n",
+        );
         put(&m.join("memory.failcnt"), "17\n");
         assert_eq!(cg.oom_kills().unwrap(), 0);
-        put(&m.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n");
+        put(
+            &m.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n",
+        );
         assert_eq!(cg.oom_kills().unwrap(), 5);
 
         let t2 = fake_v2();
@@ -1606,7 +1682,10 @@ mod tests {
         let t = fake_v2();
         let cg = Cgroup::open(t.path(), "/berth/abc").unwrap();
         assert_eq!(cg.version, Version::V2);
-        assert_eq!(cg.join_paths(), vec![t.path().join("berth/abc/cgroup.procs")]);
+        assert_eq!(
+            cg.join_paths(),
+            vec![t.path().join("berth/abc/cgroup.procs")]
+        );
         cg.create().unwrap();
         assert!(t.path().join("berth/abc").is_dir());
         let all = "+cpu +memory +pids +io +cpuset";
@@ -1654,7 +1733,14 @@ mod tests {
             .collect();
         assert_eq!(
             order,
-            ["memory.swap.max", "memory.max", "memory.low", "cpu.weight", "cpu.max", "pids.max"]
+            [
+                "memory.swap.max",
+                "memory.max",
+                "memory.low",
+                "cpu.weight",
+                "cpu.max",
+                "pids.max"
+            ]
         );
 
         // No quota: "max PERIOD"; unlimited memory and swap; memory == memory+swap: no swap.
@@ -1688,11 +1774,16 @@ mod tests {
         put(&dir.join("memory.current"), "104857600\n");
         put(&dir.join("memory.max"), "max\n");
         let e = cg
-            .apply(&resources(serde_json::json!({"memory": {"limit": 64 * MIB}})))
+            .apply(&resources(
+                serde_json::json!({"memory": {"limit": 64 * MIB}}),
+            ))
             .unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::Cgroup { ref path, .. } if path == &dir.join("memory.max")));
-        assert!(msg.contains("67108864") && msg.contains("104857600"), "{msg}");
+        assert!(
+            msg.contains("67108864") && msg.contains("104857600"),
+            "{msg}"
+        );
         assert_eq!(get(&dir.join("memory.max")), "max\n");
     }
 
@@ -1727,9 +1818,15 @@ mod tests {
             "usage_usec 1234\nuser_usec 1000\nsystem_usec 234\nnr_periods 0\n",
         );
         put(&dir.join("memory.current"), "8388608\n");
-        put(&dir.join("memory.stat"), "anon 4194304\nfile 4194304\ninactive_file 2097152\n");
+        put(
+            &dir.join("memory.stat"),
+            "anon 4194304\nfile 4194304\ninactive_file 2097152\n",
+        );
         put(&dir.join("memory.max"), "max\n");
-        put(&dir.join("memory.events"), "low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\n");
+        put(
+            &dir.join("memory.events"),
+            "low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\n",
+        );
         put(&dir.join("pids.current"), "2\n");
         put(&dir.join("pids.max"), "100\n");
         assert_eq!(
@@ -1760,7 +1857,10 @@ mod tests {
         let t = fake_v2();
         let cg = Cgroup::open(t.path(), "/berth/abc").unwrap();
         cg.create().unwrap();
-        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
         // Ourselves, 0 and -1 are never signalled.
         let procs = format!("{}\n{}\n0\n-1\n", child.id(), std::process::id());
         put(&t.path().join("berth/abc/cgroup.procs"), &procs);
@@ -1799,7 +1899,9 @@ mod tests {
             || !root.join("memory").is_dir()
             || host_version(root) != Version::V1
         {
-            println!("skipped: needs root and a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory");
+            println!(
+                "skipped: needs root and a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
+            );
             return;
         }
         let name = format!("/berth-test-{}", std::process::id());
@@ -1817,13 +1919,20 @@ mod tests {
         })))
         .unwrap();
 
-        let child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         guard.child = Some(child);
         cg.add_pid(pid).unwrap();
         assert_eq!(cg.pids().unwrap(), vec![pid]);
         for p in cg.join_paths() {
-            assert!(get(&p).lines().any(|l| l == pid.to_string()), "{}", p.display());
+            assert!(
+                get(&p).lines().any(|l| l == pid.to_string()),
+                "{}",
+                p.display()
+            );
         }
         let s = cg.stats().unwrap();
         assert_eq!(s.memory_limit, Some(32 * MIB));
