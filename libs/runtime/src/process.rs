@@ -240,16 +240,24 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
             umask as libc::mode_t,
         ));
     }
-    caps::set(None, CapSet::Permitted, &permitted)
-        .map_err(|e| cap_err("set permitted capabilities", e))?;
+    // Effective first: at every step effective must stay within permitted.
+    let now_permitted = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    let first: caps::CapsHashSet = effective.intersection(&now_permitted).copied().collect();
+    caps::set(None, CapSet::Effective, &first)
+        .map_err(|e| cap_err("set effective capabilities", e))?;
     caps::set(None, CapSet::Inheritable, &inheritable)
         .map_err(|e| cap_err("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &permitted)
+        .map_err(|e| cap_err("set permitted capabilities", e))?;
     caps::set(None, CapSet::Effective, &effective)
         .map_err(|e| cap_err("set effective capabilities", e))?;
     caps::clear(None, CapSet::Ambient).ok();
     for cap in ambient {
-        caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| cap_err("raise an ambient capability", e))?;
+        // Only a capability both permitted and inheritable can be ambient; runc skips the
+        // others with a warning, and so do we.
+        if caps::raise(None, CapSet::Ambient, cap).is_err() {
+            eprintln!("berth-runtime: warning: cannot raise ambient capability {cap}");
+        }
     }
     Ok(())
 }
