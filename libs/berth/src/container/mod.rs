@@ -7,6 +7,7 @@
 //! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
 
 pub mod attach;
+pub mod engine;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;

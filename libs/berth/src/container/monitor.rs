@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_runtime::{Runtime, Stdio};
+
+use super::engine::{self, Engine};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -85,7 +87,7 @@ struct Monitor {
     store: Containers,
     id: String,
     dir: PathBuf,
-    runtime: Runtime,
+    runtime: Engine,
     init: Option<i32>,
     exit: Option<i32>,
     stdin: Option<File>,
@@ -101,16 +103,7 @@ struct Monitor {
 
 impl Monitor {
     fn create(root: &Root, store: &Containers, rec: Container, dir: &Path) -> Result<Monitor> {
-        let runtime = builtin_runtime(root);
-        if rec.runtime != "builtin" && !rec.runtime.is_empty() {
-            return Err(Error::Runtime {
-                message: format!(
-                    "runtime {}: only the built-in runtime runs containers from ctr-start yet",
-                    rec.runtime
-                ),
-                code: 125,
-            });
-        }
+        let runtime = Engine::of(root, &rec);
         rootfs::mount(&rec)?;
         let tty = rec.config["Tty"].as_bool().unwrap_or(false);
         let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
@@ -158,26 +151,29 @@ impl Monitor {
             .open(&rec.log_path)
             .with_path("open the log", &rec.log_path)?;
         // Stale state of an earlier run (a monitor that was killed): clear it.
-        let _ = runtime.delete(&rec.id, true);
-        if let Err(e) = runtime.create(&rec.id, dir, stdio) {
-            let _ = rootfs::unmount(&rec);
-            return Err(runtime_err(e));
-        }
-        let listener = match listen(dir) {
-            Ok(l) => l,
+        let _ = runtime.delete(&rec.id);
+        let init = match runtime.create(&rec.id, dir, stdio) {
+            Ok(pid) => pid,
             Err(e) => {
-                let _ = runtime.delete(&rec.id, true);
                 let _ = rootfs::unmount(&rec);
                 return Err(e);
             }
         };
-        let mut m = Monitor {
+        let listener = match listen(dir) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = runtime.delete(&rec.id);
+                let _ = rootfs::unmount(&rec);
+                return Err(e);
+            }
+        };
+        let m = Monitor {
             root: root.clone(),
             store: store.clone(),
             id: rec.id.clone(),
             dir: dir.to_path_buf(),
             runtime,
-            init: None,
+            init: Some(init),
             exit: None,
             stdin,
             output,
@@ -189,7 +185,6 @@ impl Monitor {
             auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
             tty,
         };
-        m.init = m.runtime.state(&rec.id).ok().map(|s| s.pid);
         Ok(m)
     }
 
@@ -478,7 +473,10 @@ impl Monitor {
             Err(e) => attach::Started {
                 pid: 0,
                 error: Some(e.to_string()),
-                code: e.exit_code(),
+                code: match e {
+                    Error::Runtime { code, .. } => *code,
+                    _ => 125,
+                },
             },
         };
         let payload = serde_json::to_vec(&reply).expect("serialises");
@@ -514,13 +512,11 @@ impl Monitor {
         self.flush_partial(0);
         self.flush_partial(1);
         let _ = self.log.sync_data();
-        let oom = self
-            .runtime
-            .cgroup(&self.id)
-            .and_then(|c| c.oom_kills())
-            .map(|n| n > 0)
-            .unwrap_or(false);
-        let _ = self.runtime.delete(&self.id, true);
+        let oom = engine::cgroup_of(&self.dir, &self.id)
+            .ok()
+            .and_then(|c| c.oom_kills().ok())
+            .is_some_and(|n| n > 0);
+        let _ = self.runtime.delete(&self.id);
         let code = self.exit.unwrap_or(if self.started { 137 } else { 0 });
         let started = self.started;
         let rec = self.update(|c| {
