@@ -236,6 +236,13 @@ fn resolve_or_create(root: BorrowedFd<'_>, components: &[OsString], file: bool) 
     match open_in_root(root, components) {
         Ok(fd) => return Ok(fd),
         Err(rustix::io::Errno::NOENT) => {}
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(Error::Spec(format!(
+                "mount destination {}: a symlink loop in the image (a link to itself or to a \
+                 host path such as /proc?)",
+                dest.display()
+            )))
+        }
         Err(e) => return Err(sys(format!("resolve {} in the rootfs", dest.display()), e)),
     }
     let mut parent = open_in_root(root, &[]).map_err(|e| sys("open the rootfs".to_string(), e))?;
@@ -1192,7 +1199,7 @@ mod tests {
     fn make_rootfs(hostile: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        for d in ["bin", "etc", "tmp", "usr/bin"] {
+        for d in ["bin", "etc", "tmp", "usr/bin", "run"] {
             std::fs::create_dir_all(r.join(d)).unwrap();
         }
         std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
@@ -1543,7 +1550,7 @@ mod tests {
 
     /// In the child: mount everything (no pivot_root) and check that every new mount is under
     /// the rootfs; the set-up may fail, with a clear error, but never mount elsewhere.
-    fn hostile_child() -> std::result::Result<(), String> {
+    fn hostile_child(expect_ok: bool) -> std::result::Result<(), String> {
         let rootfs = std::fs::canonicalize(std::env::var_os(DIR).unwrap()).unwrap();
         let spec = docker_spec(serde_json::json!([]));
         let before = mount_lines();
@@ -1572,8 +1579,9 @@ mod tests {
             check(count(&before) == count(&after), &format!("{p} got a mount"))?;
         }
         if r.is_err() {
-            return Ok(());
+            return check(!expect_ok, "the set-up failed");
         }
+        check(expect_ok, "the hostile image was set up")?;
         // Set up: the mounts landed inside, and pivot_root still works.
         check(
             after
@@ -1585,13 +1593,13 @@ mod tests {
         check(Path::new("/").join(MARKER).exists(), "/ is not the rootfs")
     }
 
-    fn hostile(name: &str, links: &[(&str, &str)]) {
+    fn hostile(name: &str, links: &[(&str, &str)], expect_ok: bool) {
         if !is_root() {
             eprintln!("skip: {name} needs root");
             return;
         }
         if std::env::var_os(CHILD).is_some() {
-            return in_container(hostile_child);
+            return in_container(|| hostile_child(expect_ok));
         }
         let rootfs = make_rootfs(links);
         run_child(&format!("rootfs::tests::{name}"), rootfs.path());
@@ -1601,22 +1609,26 @@ mod tests {
 
     #[test]
     fn hostile_proc_link_to_host_proc() {
-        hostile("hostile_proc_link_to_host_proc", &[("proc", "/proc")]);
+        hostile(
+            "hostile_proc_link_to_host_proc",
+            &[("proc", "/proc")],
+            false,
+        );
     }
 
     #[test]
     fn hostile_dev_link_to_parent() {
-        hostile("hostile_dev_link_to_parent", &[("dev", "..")]);
+        hostile("hostile_dev_link_to_parent", &[("dev", "..")], false);
     }
 
     #[test]
     fn hostile_dev_link_to_host_dev() {
-        hostile("hostile_dev_link_to_host_dev", &[("dev", "/dev")]);
+        hostile("hostile_dev_link_to_host_dev", &[("dev", "/dev")], false);
     }
 
     #[test]
     fn hostile_sys_link_to_host_sys() {
-        hostile("hostile_sys_link_to_host_sys", &[("sys", "/sys")]);
+        hostile("hostile_sys_link_to_host_sys", &[("sys", "/sys")], false);
     }
 
     #[test]
@@ -1626,6 +1638,18 @@ mod tests {
         hostile(
             "hostile_links_to_other_host_paths",
             &[("proc", "/etc"), ("sys", "../../../run"), ("tmp/x", "/dev")],
+            true,
         );
+    }
+
+    #[test]
+    fn hostile_dangling_link_to_host_path() {
+        // dev -> /berth-no-such-dir would be created on the host by a path-joining runtime.
+        hostile(
+            "hostile_dangling_link_to_host_path",
+            &[("dev", "/berth-no-such-dir")],
+            false,
+        );
+        assert!(!Path::new("/berth-no-such-dir").exists());
     }
 }
