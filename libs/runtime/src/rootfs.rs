@@ -700,7 +700,7 @@ fn mount_cgroup(
             continue;
         };
         let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let hierarchy = mounts.iter().find(|m| {
+        let is_it = |m: &&MountInfo| {
             if wanted.is_empty() {
                 m.fstype == "cgroup2"
             } else {
@@ -709,7 +709,13 @@ fn mount_cgroup(
                     wanted.iter().all(|w| have.contains(w))
                 }
             }
-        });
+        };
+        // The host's own mount under /sys/fs/cgroup first, any other mount of it otherwise.
+        let hierarchy = mounts
+            .iter()
+            .filter(is_it)
+            .find(|m| m.mount_point.starts_with("/sys/fs/cgroup"))
+            .or_else(|| mounts.iter().find(is_it));
         let Some(h) = hierarchy else { continue };
         let Some(sub) = h.mount_point.file_name().map(OsStr::to_os_string) else {
             continue;
@@ -917,7 +923,20 @@ pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<()> {
         std::fs::canonicalize(rootfs).map_err(|e| Error::io("resolve the rootfs", rootfs, e))?;
     let _umask = UmaskGuard(nix::sys::stat::umask(nix::sys::stat::Mode::empty()));
     mount_rootfs(spec, &rootfs)?;
-    pivot(&rootfs)
+    pivot(&rootfs)?;
+    // As runc: the spec's root propagation, now also on the new `/`.
+    let asked = spec.linux().as_ref().is_some_and(|l| {
+        l.rootfs_propagation()
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+    });
+    if asked {
+        let flags = root_propagation(spec)?;
+        mount(None, Path::new("/"), None, flags, None, || {
+            format!("make the container's / {flags:?}")
+        })?;
+    }
+    Ok(())
 }
 
 /// Bind-mounts the pty slave `slave_path` onto /dev/console (made first as an empty file).
@@ -1518,6 +1537,12 @@ mod tests {
         let rootfs = PathBuf::from(std::env::var_os(DIR).unwrap());
         let mut spec = docker_spec(serde_json::json!([]));
         spec.root_mut().as_mut().unwrap().set_readonly(Some(true));
+        // rshared: the rootfs's parent mount turns shared too, which pivot_root refuses unless
+        // it is made private first (runc's rootfsParentMountPrivate).
+        spec.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_rootfs_propagation(Some("rshared".to_string()));
         prepare(&spec, &rootfs).map_err(|e| format!("prepare: {e}"))?;
         // As runc: the console is a pty of the container's own devpts instance.
         use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
@@ -1530,6 +1555,12 @@ mod tests {
         check(slave.starts_with("/dev/pts"), "the pty is not in /dev/pts")?;
         bind_console(&slave).map_err(|e| format!("bind_console: {e}"))?;
         finish(&spec).map_err(|e| format!("finish: {e}"))?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        check(
+            info.lines()
+                .any(|l| l.split(' ').nth(4) == Some("/") && l.contains(" shared:")),
+            "the container's / is not shared",
+        )?;
         let e = std::fs::write("/tmp/x", "x").unwrap_err();
         check(
             e.raw_os_error() == Some(libc::EROFS),
