@@ -217,15 +217,14 @@ fn open_child(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedF
 
 /// Creates an empty regular file `name` in `parent` unless something is there already.
 fn create_file(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<()> {
-    match rustix::fs::openat(
+    // O_EXCL|O_NOFOLLOW: a symlink planted there is never followed to create its target.
+    rustix::fs::openat(
         parent,
         name,
         OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
-    ) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(e),
-    }
+    )
+    .map(drop)
 }
 
 /// Resolves `components` inside the root, creating what is missing (directories, and the last
