@@ -488,3 +488,12 @@ pub fn clear_runtime_state(root: &Root, id: &str) {
             .unwrap_or_default(),
     );
 }
+
+/// Waits (boundedly) until the monitor of an `--rm` container has removed it.
+pub fn wait_removed(root: &Root, id: &str) {
+    let dir = root.containers_dir().join(id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dir.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,84 @@
+//! ctr-run: create and start a container, as `docker container run`.
+
+use berth::cli::{one_name, warn, RootArgs};
+use berth::container::create::create;
+use berth::container::lifecycle::{self, Started, Streams};
+use berth::container::spec::CreateArgs;
+use berth::output::print_json;
+use berth::Result;
+use clap::{CommandFactory, Parser};
+use serde_json::json;
+
+const AFTER: &str = "\
+Examples:
+  ctr-run --rm busybox echo hi
+  ctr-run -it --rm busybox sh
+  ctr-run -d --name web busybox httpd -f -p 80
+  img-pull busybox | ctr-run --rm - id
+
+Creates the container as ctr-create does and starts it as ctr-start does. Attached (the default),
+stdout and stderr are the container's and ctr-run exits with its exit code; 125 when the
+container could not be made or started, 126 when its command cannot be executed, 127 when it is
+not found. With -d, prints {\"id\",\"name\"} and leaves it running under its monitor.
+Ctrl-P Ctrl-Q (--detach-keys) detaches from a -it container and leaves it running.";
+
+/// Create and run a new container from an image
+#[derive(Parser, Debug)]
+#[command(name = "ctr-run", version, after_help = AFTER)]
+pub struct Cli {
+    /// Run the container in the background and print its ID
+    #[arg(short, long)]
+    pub detach: bool,
+
+    /// The keys that detach from the container
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+
+    #[command(flatten)]
+    pub create: CreateArgs,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(mut cli: Cli) -> Result<u8> {
+    let root = cli.root.root();
+    cli.create.image = one_name(std::mem::take(&mut cli.create.image))?;
+    let c = create(&root, &cli.create, |m| warn("ctr-run", m))?;
+    if cli.detach {
+        if let Err(e) = lifecycle::start(&root, &c.id, None, &cli.detach_keys) {
+            // As docker run -d: the container stays, created, unless --rm.
+            if cli.create.rm {
+                let _ = lifecycle::remove(&root, &c.id);
+            }
+            return Err(e);
+        }
+        print_json(&json!({"id": c.id, "name": c.name}))?;
+        return Ok(0);
+    }
+    let streams = Streams {
+        stdin: cli.create.interactive,
+        stdout: true,
+        stderr: true,
+    };
+    match lifecycle::start(&root, &c.id, Some(streams), &cli.detach_keys) {
+        Ok(Started::Exited(code)) => {
+            if cli.create.rm {
+                // The monitor removes it; wait until it has, so that the caller sees it gone.
+                lifecycle::wait_removed(&root, &c.id);
+            }
+            Ok(code.clamp(0, 255) as u8)
+        }
+        Ok(_) => Ok(0),
+        Err(e) => {
+            if cli.create.rm {
+                let _ = lifecycle::remove(&root, &c.id);
+            }
+            Err(e)
+        }
+    }
+}
