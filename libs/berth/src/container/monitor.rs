@@ -536,6 +536,12 @@ impl Monitor {
         if let Ok(rec) = &rec {
             let _ = rootfs::unmount(rec);
         }
+        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
+        // --rm: gone before the clients hear of the exit, so that `ctr-run --rm` returns to a
+        // store without it.
+        if self.auto_remove && started {
+            let _ = super::remove(&self.root, &self.id);
+        }
         let exit = attach::Exit {
             exit_code: code,
             oom_killed: oom,
@@ -545,10 +551,6 @@ impl Monitor {
             let _ = attach::write_frame(&mut c.sock, attach::EXIT, &payload);
         }
         self.clients.clear();
-        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
-        if self.auto_remove && started {
-            let _ = super::remove(&self.root, &self.id);
-        }
         Ok(())
     }
 
