@@ -6,12 +6,16 @@
 //! `state.json` (this record), `upper/ work/ rootfs/` (overlay; `rootfs/` is the mount point),
 //! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
 
+pub mod create;
+pub mod liveness;
 pub mod spec;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use create::create;
+pub use liveness::refresh;
 pub use store::Containers;
 
 /// Docker's container states.
