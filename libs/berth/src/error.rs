@@ -77,6 +77,10 @@ pub enum Error {
     #[error("no such container: {0}")]
     ContainerNotFound(String),
 
+    /// Docker's message for a container name that another container has.
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+
     #[error("container ID prefix {prefix} is ambiguous: it matches {}", candidates.join(", "))]
     AmbiguousContainerId {
         prefix: String,

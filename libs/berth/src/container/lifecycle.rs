@@ -27,34 +27,10 @@ pub fn monitor_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("berth-monitor"))
 }
 
-/// Whether the container's monitor (or, without one, its init) is alive.
-pub fn is_live(c: &Container) -> bool {
-    let s = &c.state;
-    (s.monitor_pid > 0 && berth_runtime::state::alive(s.monitor_pid, s.monitor_start))
-        || (s.pid > 0 && berth_runtime::state::alive(s.pid, s.pid_start))
-}
-
 /// The record with its state corrected when the processes it names are gone (a monitor killed
 /// with SIGKILL, a reboot): such a container is exited.
-pub fn refresh(mut c: Container) -> Container {
-    let active = matches!(
-        c.state.status.as_str(),
-        status::RUNNING | status::PAUSED | status::RESTARTING
-    );
-    if active && !is_live(&c) {
-        c.state.status = status::EXITED.into();
-        c.state.running = false;
-        c.state.paused = false;
-        c.state.pid = 0;
-        c.state.monitor_pid = 0;
-        if c.state.exit_code == 0 {
-            c.state.exit_code = 137;
-        }
-        if c.state.finished_at.is_empty() || c.state.finished_at == super::ZERO_TIME {
-            c.state.finished_at = berth_runtime::now_rfc3339();
-        }
-    }
-    c
+pub fn refresh(c: Container) -> Container {
+    super::liveness::refresh(&c)
 }
 
 /// Which streams a client attaches to.

@@ -7,9 +7,11 @@
 //! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
 
 pub mod attach;
+pub mod create;
 pub mod engine;
 pub mod exec;
 pub mod lifecycle;
+pub mod liveness;
 pub mod logs;
 pub mod monitor;
 pub mod rootfs;
@@ -19,7 +21,8 @@ pub mod store;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use lifecycle::remove;
+pub use create::create;
+pub use lifecycle::{refresh, remove};
 pub use store::Containers;
 
 /// Docker's "never" time.

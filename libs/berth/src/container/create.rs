@@ -1,0 +1,624 @@
+//! `ctr-create`: a container from an image in the store and `docker create`'s flags. The
+//! container's directory is made whole or not at all: any failure removes it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, OFlags};
+
+use super::spec::{self, CreateArgs, Flags, Input};
+use super::store::valid_name;
+use super::{status, Containers, GraphDriver, State};
+use crate::container::Container;
+use crate::error::{Error, IoContext, Result};
+use crate::image;
+use crate::root::Root;
+use crate::unpack::Dest;
+
+/// Docker's `Created`/`StartedAt` for "never".
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Docker's hosts file for a container without a network of its own.
+pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n\
+::1\tlocalhost ip6-localhost ip6-loopback\n\
+fe00::0\tip6-localnet\n\
+ff00::0\tip6-mcastprefix\n\
+ff02::1\tip6-allnodes\n\
+ff02::2\tip6-allrouters\n";
+
+/// Makes a container: see the module docs. `warn` hears what is accepted but ignored.
+pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Container> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::InvalidInput(
+            "containers need root: run ctr-create as root (berth has no rootless containers yet)"
+                .into(),
+        ));
+    }
+    let flags = Flags::parse(args, &warn)?;
+    if let Some(n) = &args.name {
+        check_name(n)?;
+    }
+
+    let store = root.images()?;
+    let (layout, catalog, idx) = image::open_named(&store, &args.image).map_err(|e| match e {
+        Error::ImageNotFound(_) => Error::ImageNotFound(format!(
+            "{0}; berth does not pull on create: run img-pull {0}",
+            args.image
+        )),
+        e => e,
+    })?;
+    let img = catalog.items[idx]
+        .image
+        .as_ref()
+        .expect("open_named checks the image");
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let layers = root.snapshots()?.ensure(&layout, img, jobs)?;
+    let passwd = read_from_layers(&layers, "etc/passwd");
+    let group = read_from_layers(&layers, "etc/group");
+
+    let containers = Containers::open(root.containers_dir())?;
+    let _lock = containers.lock()?;
+    let name = match &args.name {
+        Some(n) => {
+            if let Some(id) = containers.name_taken(n)? {
+                return Err(name_conflict(n, &id));
+            }
+            n.clone()
+        }
+        None => random_name(&containers)?,
+    };
+    let id = containers.new_id()?;
+    let dir = containers.path(&id);
+    let built = spec::build(
+        args,
+        &flags,
+        &Input {
+            id: &id,
+            dir: &dir,
+            image_name: &args.image,
+            image_config: img.run_config(),
+            passwd: &passwd,
+            group: &group,
+        },
+    )?;
+
+    fs::create_dir(&dir).with_path("create directory", &dir)?;
+    let made = (|| -> Result<Container> {
+        for d in ["rootfs", "upper", "work"] {
+            fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
+        }
+        let write = |name: &str, data: &[u8]| crate::store::atomic_write(&dir, name, data);
+        write("hostname", format!("{}\n", built.hostname).as_bytes())?;
+        let host = flags.network == "host";
+        let hosts = if host {
+            fs::read("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.as_bytes().to_vec())
+        } else {
+            DEFAULT_HOSTS.as_bytes().to_vec()
+        };
+        write("hosts", &hosts)?;
+        let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = if host && !host_resolv.is_empty() {
+            host_resolv
+        } else {
+            container_resolv_conf(&host_resolv)
+        };
+        write("resolv.conf", resolv.as_bytes())?;
+        let log = dir.join(format!("{id}-json.log"));
+        fs::File::create(&log).with_path("create", &log)?;
+        let config = serde_json::to_vec_pretty(&built.spec).expect("a runtime spec serialises");
+        write("config.json", &config)?;
+
+        let s = |p: PathBuf| p.to_string_lossy().into_owned();
+        let c = Container {
+            id: id.clone(),
+            name: name.clone(),
+            created: image::now_rfc3339(),
+            path: built.path.clone(),
+            args: built.args.clone(),
+            state: State {
+                status: status::CREATED.into(),
+                started_at: ZERO_TIME.into(),
+                finished_at: ZERO_TIME.into(),
+                ..Default::default()
+            },
+            image: img.id().to_string(),
+            config: built.config.clone(),
+            host_config: built.host_config.clone(),
+            mounts: Vec::new(),
+            log_path: s(log),
+            hostname_path: s(dir.join("hostname")),
+            hosts_path: s(dir.join("hosts")),
+            resolv_conf_path: s(dir.join("resolv.conf")),
+            restart_count: 0,
+            driver: "overlay".into(),
+            graph_driver: GraphDriver {
+                name: "overlay".into(),
+                lower: layers.iter().rev().map(|p| s(p.clone())).collect(),
+                upper: s(dir.join("upper")),
+                work: s(dir.join("work")),
+                merged: s(dir.join("rootfs")),
+            },
+            runtime: flags.runtime.clone(),
+        };
+        containers.save(&c)?;
+        Ok(c)
+    })();
+    if made.is_err() {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    made
+}
+
+/// Docker's rule and message for container names.
+pub fn check_name(name: &str) -> Result<()> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if valid_name(bare) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Docker's message for a name in use.
+pub fn name_conflict(name: &str, id: &str) -> Error {
+    Error::NameInUse {
+        name: name.strip_prefix('/').unwrap_or(name).to_string(),
+        id: id.to_string(),
+    }
+}
+
+/// The host's resolv.conf for a container with its own network namespace, as Docker filters it:
+/// loopback name servers (which would be the container's own) are removed, and when none is
+/// left, Docker's defaults (Google's public DNS) are used.
+pub fn container_resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            let addr = words.next().unwrap_or("");
+            let ip = addr.split('%').next().unwrap_or("");
+            if ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+enum Lookup {
+    Found(String),
+    Hidden,
+    Absent,
+}
+
+/// A file of the image's root filesystem (`etc/passwd`), read from the topmost snapshot that has
+/// it, inside that snapshot (`openat2(RESOLVE_IN_ROOT)`). A whiteout (a 0/0 character device) or
+/// an opaque directory above hides the lower layers' file. Empty when the image has none.
+pub fn read_from_layers(layers: &[PathBuf], rel: &str) -> String {
+    for dir in layers.iter().rev() {
+        match lookup(dir, rel) {
+            Lookup::Found(t) => return t,
+            Lookup::Hidden => return String::new(),
+            Lookup::Absent => {}
+        }
+    }
+    String::new()
+}
+
+fn lookup(dir: &Path, rel: &str) -> Lookup {
+    let Ok(dest) = Dest::open(dir) else {
+        return Lookup::Absent;
+    };
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    for i in 1..=parts.len() {
+        let prefix = parts[..i].join("/");
+        let fd = match dest.open_in(Path::new(&prefix), OFlags::PATH | OFlags::NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Missing here: an opaque parent hides the lower layers' entry.
+                if i > 1 && is_opaque(&dir.join(parts[..i - 1].join("/"))) {
+                    return Lookup::Hidden;
+                }
+                return Lookup::Absent;
+            }
+            Err(_) => return Lookup::Absent,
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            return Lookup::Absent;
+        };
+        if FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0 {
+            return Lookup::Hidden;
+        }
+    }
+    // The entry is here: what it leads to (a symlink may dangle) is all the container sees.
+    match dest.read_file(Path::new(rel), 4 << 20) {
+        Ok(b) => Lookup::Found(String::from_utf8_lossy(&b).into_owned()),
+        Err(_) => Lookup::Hidden,
+    }
+}
+
+fn is_opaque(dir: &Path) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(
+        rustix::fs::lgetxattr(dir, "trusted.overlay.opaque", &mut buf),
+        Ok(n) if n >= 1 && buf[0] == b'y'
+    )
+}
+
+const ADJECTIVES: &[&str] = &[
+    "admiring",
+    "adoring",
+    "affectionate",
+    "agitated",
+    "amazing",
+    "angry",
+    "awesome",
+    "beautiful",
+    "blissful",
+    "bold",
+    "boring",
+    "brave",
+    "busy",
+    "charming",
+    "clever",
+    "compassionate",
+    "competent",
+    "condescending",
+    "confident",
+    "cool",
+    "cranky",
+    "crazy",
+    "dazzling",
+    "determined",
+    "distracted",
+    "dreamy",
+    "eager",
+    "ecstatic",
+    "elastic",
+    "elated",
+    "elegant",
+    "eloquent",
+    "epic",
+    "exciting",
+    "fervent",
+    "festive",
+    "flamboyant",
+    "focused",
+    "friendly",
+    "frosty",
+    "funny",
+    "gallant",
+    "gifted",
+    "goofy",
+    "gracious",
+    "great",
+    "happy",
+    "hardcore",
+    "heuristic",
+    "hopeful",
+    "hungry",
+    "infallible",
+    "inspiring",
+    "intelligent",
+    "interesting",
+    "jolly",
+    "jovial",
+    "keen",
+    "kind",
+    "laughing",
+    "loving",
+    "lucid",
+    "magical",
+    "modest",
+    "musing",
+    "mystifying",
+    "naughty",
+    "nervous",
+    "nice",
+    "nifty",
+    "nostalgic",
+    "objective",
+    "optimistic",
+    "peaceful",
+    "pedantic",
+    "pensive",
+    "practical",
+    "priceless",
+    "quirky",
+    "quizzical",
+    "recursing",
+    "relaxed",
+    "reverent",
+    "romantic",
+    "sad",
+    "serene",
+    "sharp",
+    "silly",
+    "sleepy",
+    "stoic",
+    "strange",
+    "stupefied",
+    "suspicious",
+    "sweet",
+    "tender",
+    "thirsty",
+    "trusting",
+    "unruffled",
+    "upbeat",
+    "vibrant",
+    "vigilant",
+    "vigorous",
+    "wizardly",
+    "wonderful",
+    "xenodochial",
+    "youthful",
+    "zealous",
+    "zen",
+];
+
+const SURNAMES: &[&str] = &[
+    "agnesi",
+    "albattani",
+    "allen",
+    "archimedes",
+    "ardinghelli",
+    "babbage",
+    "banach",
+    "bardeen",
+    "bartik",
+    "bassi",
+    "bell",
+    "benz",
+    "bhabha",
+    "blackwell",
+    "bohr",
+    "booth",
+    "borg",
+    "bose",
+    "brahmagupta",
+    "brattain",
+    "brown",
+    "carson",
+    "cerf",
+    "chandrasekhar",
+    "chaplygin",
+    "clarke",
+    "colden",
+    "cori",
+    "cray",
+    "curie",
+    "darwin",
+    "davinci",
+    "dijkstra",
+    "dubinsky",
+    "easley",
+    "einstein",
+    "elion",
+    "engelbart",
+    "euclid",
+    "euler",
+    "fermat",
+    "fermi",
+    "feynman",
+    "franklin",
+    "galileo",
+    "gates",
+    "goldberg",
+    "goldstine",
+    "goldwasser",
+    "goodall",
+    "hamilton",
+    "hawking",
+    "heisenberg",
+    "hellman",
+    "hermann",
+    "hodgkin",
+    "hopper",
+    "hugle",
+    "hypatia",
+    "jackson",
+    "jennings",
+    "jepsen",
+    "johnson",
+    "joliot",
+    "kalam",
+    "kapitsa",
+    "keller",
+    "kepler",
+    "khorana",
+    "kilby",
+    "knuth",
+    "kowalevski",
+    "lalande",
+    "lamarr",
+    "lamport",
+    "leakey",
+    "leavitt",
+    "lehmann",
+    "lewin",
+    "lichterman",
+    "liskov",
+    "lovelace",
+    "lumiere",
+    "mahavira",
+    "mayer",
+    "mccarthy",
+    "mcclintock",
+    "mclean",
+    "meitner",
+    "mendel",
+    "mendeleev",
+    "minsky",
+    "mirzakhani",
+    "moore",
+    "morse",
+    "napier",
+    "nash",
+    "neumann",
+    "newton",
+    "nobel",
+    "noether",
+    "noyce",
+    "pare",
+    "pascal",
+    "payne",
+    "perlman",
+    "pike",
+    "poincare",
+    "ptolemy",
+    "raman",
+    "ramanujan",
+    "ride",
+    "ritchie",
+    "rosalind",
+    "sammet",
+    "shannon",
+    "shaw",
+    "shirley",
+    "shockley",
+    "sinoussi",
+    "snyder",
+    "spence",
+    "stonebraker",
+    "swanson",
+    "swartz",
+    "tesla",
+    "thompson",
+    "torvalds",
+    "turing",
+    "varahamihira",
+    "visvesvaraya",
+    "volhard",
+    "wescoff",
+    "wiles",
+    "williams",
+    "wilson",
+    "wing",
+    "wozniak",
+    "wright",
+    "yalow",
+    "yonath",
+];
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        return t ^ std::process::id();
+    }
+    u32::from_le_bytes(b)
+}
+
+/// A Docker-like `adjective_surname` that no container has (a digit is added after some
+/// collisions, as Docker does). Called under the lock.
+pub fn random_name(containers: &Containers) -> Result<String> {
+    let taken: std::collections::HashSet<String> =
+        containers.list()?.into_iter().map(|c| c.name).collect();
+    for attempt in 0..1000u32 {
+        let a = ADJECTIVES[random_u32() as usize % ADJECTIVES.len()];
+        let s = SURNAMES[random_u32() as usize % SURNAMES.len()];
+        // As Docker: Steve Wozniak is not boring.
+        if a == "boring" && s == "wozniak" {
+            continue;
+        }
+        let mut name = format!("{a}_{s}");
+        if attempt >= 10 {
+            name.push_str(&(random_u32() % 10).to_string());
+        }
+        if !taken.contains(&name) {
+            return Ok(name);
+        }
+    }
+    Err(Error::Conflict(
+        "could not find a free container name; give one with --name".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_filtered_as_docker() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n";
+        assert_eq!(
+            container_resolv_conf(host),
+            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
+        );
+        let only_local = "nameserver 127.0.0.1\nnameserver ::1\noptions edns0\n";
+        assert_eq!(
+            container_resolv_conf(only_local),
+            "options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(
+            container_resolv_conf(""),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+    }
+
+    #[test]
+    fn files_come_from_the_top_layer_that_has_them() {
+        let t = tempfile::tempdir().unwrap();
+        let l0 = t.path().join("l0");
+        let l1 = t.path().join("l1");
+        let l2 = t.path().join("l2");
+        for l in [&l0, &l1, &l2] {
+            fs::create_dir_all(l.join("etc")).unwrap();
+        }
+        fs::write(l0.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        fs::write(l0.join("etc/group"), "root:x:0:\n").unwrap();
+        fs::write(l1.join("etc/passwd"), "www:x:33:33::/w:/bin/sh\n").unwrap();
+        let layers = vec![l0.clone(), l1.clone(), l2.clone()];
+        assert!(read_from_layers(&layers, "etc/passwd").starts_with("www"));
+        assert!(read_from_layers(&layers, "etc/group").starts_with("root"));
+        assert_eq!(read_from_layers(&layers, "etc/shadow"), "");
+        // A symlink is followed inside its layer, never out of it.
+        std::os::unix::fs::symlink("/../../../../etc/hostname", l2.join("etc/group")).unwrap();
+        assert_eq!(read_from_layers(&layers, "etc/group"), "");
+        if nix::unistd::geteuid().is_root() {
+            // A whiteout in the top layer hides the file below.
+            fs::remove_file(l2.join("etc/group")).unwrap();
+            nix::sys::stat::mknod(
+                &l2.join("etc/passwd"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                0,
+            )
+            .unwrap();
+            assert_eq!(read_from_layers(&layers, "etc/passwd"), "");
+        }
+    }
+
+    #[test]
+    fn names_are_checked_as_docker() {
+        assert!(check_name("web-1").is_ok());
+        assert!(check_name("/web").is_ok());
+        let e = check_name("-x").unwrap_err().to_string();
+        assert!(e.contains("Invalid container name (-x)"), "{e}");
+        let t = tempfile::tempdir().unwrap();
+        let c = Containers::open(t.path()).unwrap();
+        let n = random_name(&c).unwrap();
+        assert!(n.contains('_') && valid_name(&n));
+    }
+}
