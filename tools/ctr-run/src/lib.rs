@@ -24,8 +24,12 @@ Ctrl-P Ctrl-Q (--detach-keys) detaches from a -it container and leaves it runnin
 
 /// Create and run a new container from an image
 #[derive(Parser, Debug)]
-#[command(name = "ctr-run", version, after_help = AFTER)]
+#[command(name = "ctr-run", version, after_help = AFTER, disable_help_flag = true)]
 pub struct Cli {
+    /// Print help (-h is --hostname, as in Docker)
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
     /// Run the container in the background and print its ID
     #[arg(short, long)]
     pub detach: bool,

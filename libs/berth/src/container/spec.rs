@@ -1187,7 +1187,6 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
     })
 }
 
-
 /// Every capability (`--privileged`).
 pub fn all_capabilities() -> oci_spec::runtime::Capabilities {
     use oci_spec::runtime::Capability::*;
