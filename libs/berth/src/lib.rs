@@ -21,6 +21,7 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod root;
+pub mod seccomp;
 pub mod snapshot;
 pub mod store;
 pub mod template;
