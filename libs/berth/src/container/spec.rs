@@ -793,15 +793,12 @@ fn replace_or_append(mut base: Vec<String>, over: &[String]) -> Vec<String> {
 
 /// The seccomp filter for the final capability set.
 fn seccomp_for(choice: &Seccomp, caps: &[String]) -> Result<Option<Value>> {
-    let _ = caps;
-    match choice {
-        Seccomp::Unconfined => Ok(None),
-        // TODO(seccomp-merge): switch to the shared module once it lands:
-        //   Seccomp::Default => crate::seccomp::to_oci(&crate::seccomp::default_profile(), caps)
-        //   Seccomp::Profile(text) => crate::seccomp::to_oci(&serde_json::from_str(text)?, caps)
-        // each `.map(|s| Some(serde_json::to_value(s).expect("serialises")))`.
-        Seccomp::Default | Seccomp::Profile(_) => Ok(None),
-    }
+    let profile = match choice {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Default => crate::seccomp::to_oci(crate::seccomp::default_profile(), caps)?,
+        Seccomp::Profile(text) => crate::seccomp::to_oci(text, caps)?,
+    };
+    Ok(Some(serde_json::to_value(profile).expect("serialises")))
 }
 
 fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
