@@ -147,7 +147,7 @@ impl Runtime {
             e
         };
         if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cgroup.apply(res).map_err(fail)?;
+            cgroup.apply(&with_allowed_devices(res)).map_err(fail)?;
         }
         let (ns_unshare, ns_join) = namespaces(spec).map_err(fail)?;
         let (sync_r, sync_w) = pipe().map_err(fail)?;
@@ -488,6 +488,43 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The spec's device rules followed by the ones runc always allows (specconv.AllowedDevices):
+/// mknod of any device, the standard nodes, ptys and tun. A spec that denies everything first
+/// (Docker's) still gets a working /dev, as under runc.
+fn with_allowed_devices(res: &LinuxResources) -> LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let Some(rules) = res.devices().clone() else {
+        return res.clone();
+    };
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    let (c, b) = (LinuxDeviceType::C, LinuxDeviceType::B);
+    let mut all = rules;
+    all.extend([
+        rule(c, None, None, "m"),
+        rule(b, None, None, "m"),
+        rule(c, Some(1), Some(3), "rwm"),
+        rule(c, Some(1), Some(8), "rwm"),
+        rule(c, Some(1), Some(7), "rwm"),
+        rule(c, Some(5), Some(0), "rwm"),
+        rule(c, Some(1), Some(5), "rwm"),
+        rule(c, Some(1), Some(9), "rwm"),
+        rule(c, Some(136), None, "rwm"),
+        rule(c, Some(5), Some(2), "rwm"),
+        rule(c, Some(10), Some(200), "rwm"),
+    ]);
+    let mut out = res.clone();
+    out.set_devices(Some(all));
+    out
 }
 
 /// Reads "pid N" and "ok"/"err …" from a sync pipe.
