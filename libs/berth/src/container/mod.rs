@@ -10,6 +10,7 @@ pub mod create;
 pub mod liveness;
 pub mod spec;
 pub mod store;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
