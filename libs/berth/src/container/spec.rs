@@ -799,10 +799,11 @@ fn seccomp_for(choice: &Seccomp, caps: &[String]) -> Result<Option<Value>> {
     let _ = caps;
     match choice {
         Seccomp::Unconfined => Ok(None),
-        // TODO(seccomp-merge): switch to the shared module once it lands:
-        //   Seccomp::Default => crate::seccomp::to_oci(&crate::seccomp::default_profile(), caps)
-        //   Seccomp::Profile(text) => crate::seccomp::to_oci(&serde_json::from_str(text)?, caps)
-        // each `.map(|s| Some(serde_json::to_value(s).expect("serialises")))`.
+        // TODO(seccomp-merge): once `berth::seccomp` (default_profile() -> &'static str,
+        // to_oci(&str, &[String]) -> Result<LinuxSeccomp>) is merged, replace the arm below with:
+        //   Seccomp::Default => to_value(crate::seccomp::to_oci(crate::seccomp::default_profile(), caps)?),
+        //   Seccomp::Profile(text) => to_value(crate::seccomp::to_oci(text, caps)?),
+        // where to_value(s) = Ok(Some(serde_json::to_value(s).expect("serialises"))).
         Seccomp::Default | Seccomp::Profile(_) => Ok(None),
     }
 }
