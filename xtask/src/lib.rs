@@ -8,6 +8,10 @@ use std::path::Path;
 /// crate under `tools/` is).
 pub fn commands() -> Vec<clap::Command> {
     vec![
+        ctr_create::command(),
+        ctr_inspect::command(),
+        ctr_ls::command(),
+        ctr_rename::command(),
         img_commit::command(),
         img_history::command(),
         img_import::command(),

@@ -108,7 +108,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         write("resolv.conf", resolv.as_bytes())?;
         let log = dir.join(format!("{id}-json.log"));
         fs::File::create(&log).with_path("create", &log)?;
-        let config = serde_json::to_vec_pretty(&built.spec).expect("a runtime spec serialises");
+        let config = serde_json::to_vec_pretty(&built.spec_json).expect("JSON serialises");
         write("config.json", &config)?;
 
         let s = |p: PathBuf| p.to_string_lossy().into_owned();

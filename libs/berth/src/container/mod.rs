@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod rootfs;
 pub mod spec;
 pub mod store;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

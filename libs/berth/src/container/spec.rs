@@ -757,6 +757,9 @@ pub struct Input<'a> {
 pub struct Built {
     /// The OCI runtime config (`config.json`).
     pub spec: Spec,
+    /// The same config as JSON in Docker's order (oci-spec keeps capabilities in hash sets,
+    /// whose order changes from run to run): what `config.json` holds.
+    pub spec_json: Value,
     /// Docker's `Config`.
     pub config: Value,
     /// Docker's `HostConfig`.
@@ -1042,7 +1045,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "mounts": mounts,
         "linux": linux,
     });
-    let spec: Spec = serde_json::from_value(spec_json)
+    let spec: Spec = serde_json::from_value(spec_json.clone())
         .map_err(|e| Error::InvalidInput(format!("runtime spec: {e}")))?;
 
     // Docker's Config: the image's labels, then the user's.
@@ -1176,6 +1179,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
     let path = it.next().unwrap_or_default();
     Ok(Built {
         spec,
+        spec_json,
         config,
         host_config,
         path,

@@ -1,0 +1,75 @@
+//! ctr-inspect: show containers in detail, as `docker container inspect`.
+
+use berth::cli::{expand_stdin, RootArgs};
+use berth::container::{self, Containers};
+use berth::{output, Result};
+use clap::{CommandFactory, Parser};
+use serde_json::Value;
+
+const AFTER: &str = "\
+Prints a JSON array shaped as `docker container inspect` prints it (Id, Created, Path, Args,
+State, Image, ResolvConfPath, HostnamePath, HostsPath, LogPath, Name, Driver, HostConfig,
+GraphDriver, Mounts, Config, NetworkSettings), or with --format a Go template executed for each
+container. Containers that are not found are errors after the others are printed.
+
+Examples:
+  ctr-inspect web
+  ctr-inspect --format '{{.State.Status}} {{.Config.Image}}' web
+  ctr-inspect --format '{{json .HostConfig}}' 3f2a
+  ctr-create busybox | ctr-inspect -";
+
+/// Display detailed information on one or more containers
+#[derive(Parser, Debug)]
+#[command(name = "ctr-inspect", version, after_help = AFTER)]
+pub struct Cli {
+    /// Containers: names, IDs or unique ID prefixes, or - for the JSON a previous tool printed
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+
+    /// Format the output with a Go template (json for the JSON array)
+    #[arg(short, long)]
+    pub format: Option<String>,
+
+    /// Display total file sizes (accepted; berth does not compute them yet)
+    #[arg(short, long)]
+    pub size: bool,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+}
+
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let names = expand_stdin(cli.containers)?;
+    let containers = Containers::open(cli.root.root().containers_dir())?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in &names {
+        match containers.find(name) {
+            Ok(c) => found.push(container::view::inspect(&container::refresh(&c))),
+            Err(e) => errors.push(e),
+        }
+    }
+    match cli.format.as_deref() {
+        None | Some("json") => output::print_json_pretty(&Value::Array(found))?,
+        Some(t) => {
+            let text = output::render_each(&berth::template::split_table(t).1, &found)?;
+            output::write_stdout(text.as_bytes())?;
+        }
+    }
+    // As Docker: what was found is printed, then every miss is an error.
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => {
+            let last = errors.pop().expect("non-empty");
+            for e in errors {
+                eprintln!("ctr-inspect: error: {e}");
+            }
+            Err(last)
+        }
+    }
+}
