@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use create::create;
-pub use lifecycle::{refresh, remove};
+pub use lifecycle::remove;
+pub use liveness::refresh;
 pub use store::Containers;
 
 /// Docker's "never" time.
