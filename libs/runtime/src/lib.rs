@@ -661,6 +661,9 @@ fn init_stage2(
     } else {
         let _ = nix::unistd::setsid();
     }
+    if new_net_namespace(spec) {
+        loopback_up()?;
+    }
     rootfs::prepare(spec, rootfs)?;
     if terminal {
         let _ = rootfs::bind_console(Path::new("/proc/self/fd/0"));
@@ -693,6 +696,47 @@ fn init_stage2(
             unsafe { libc::_exit(code) }
         }
     }
+}
+
+/// Whether the spec makes a new network namespace (rather than joining one).
+fn new_net_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|nss| {
+            nss.iter().any(|ns| {
+                ns.typ() == LinuxNamespaceType::Network
+                    && ns.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
+            })
+        })
+}
+
+/// Brings `lo` up in a new network namespace, as Docker's `none` network has it (runc leaves
+/// that to the caller; berth has no network manager for `none`).
+fn loopback_up() -> Result<()> {
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("socket for lo", e))?;
+    // SAFETY: ifreq is plain data; the name is NUL-terminated within IFNAMSIZ.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(Error::sys("get the flags of lo", nix::errno::Errno::last()));
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(Error::sys("bring lo up", nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
 }
 
 /// The first child of exec: joins the cgroup and namespaces, forks the process into the pid
