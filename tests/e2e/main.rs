@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod commit;
+mod containers;
 mod import;
 mod interop;
 mod list_inspect;
