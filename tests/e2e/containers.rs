@@ -398,6 +398,35 @@ fn run_exit_codes_126_and_127() {
     assert_eq!(mounts_under(rig.tmp.path()), Vec::<String>::new());
 }
 
+#[test]
+fn run_env_workdir_entrypoint_and_read_only() {
+    require_root!();
+    let rig = Rig::new();
+    assert_eq!(
+        rig.sh(
+            &["-e", "A=1", "-e", "B=two words", "-w", "/tmp"],
+            "echo $A $B; pwd"
+        ),
+        "1 two words\n/tmp\n"
+    );
+    // As Docker: a missing working directory is created.
+    assert_eq!(rig.sh(&["-w", "/new/dir"], "pwd"), "/new/dir\n");
+    let out = rig
+        .run(&["--rm", "--entrypoint", "echo", IMAGE, "hello", "there"])
+        .ok();
+    assert_eq!(out.stdout, "hello there\n");
+    let out = rig.run(&["--rm", "--read-only", IMAGE, "touch", "/x"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("Read-only file system"), "{out:?}");
+    // The name is unique.
+    let id = rig.detach(&["--name", "one", IMAGE, "sleep", "1000"]);
+    let out = rig.run(&["--name", "one", IMAGE, "true"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("one"), "{out:?}");
+    rig.t("ctr-rm", &["-f", "one"], 30).ok();
+    assert!(!rig.root.join("containers").join(&id).exists());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Many cycles
 
