@@ -508,6 +508,13 @@ fn detached_stop_start_and_logs() {
     rig.t("ctr-start", &[&id], 30).ok();
     assert_eq!(rig.status(&id), "running");
     rig.wait_logs(&id, "started", 2, 10);
+    let pid = rig.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    rig.t("ctr-restart", &["-t", "5", "looper"], 30).ok();
+    assert_eq!(rig.status(&id), "running");
+    rig.wait_logs(&id, "got TERM", 2, 10);
+    rig.wait_logs(&id, "started", 3, 10);
+    let new_pid = rig.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(pid, new_pid, "a new init");
     rig.t("ctr-rm", &["-f", &id], 30).ok();
     assert!(rig.ids().is_empty());
     assert_eq!(mounts_under(rig.tmp.path()), Vec::<String>::new());
@@ -576,6 +583,24 @@ fn stop_timeout_kills_a_container_that_ignores_term() {
     let st = rig.inspect(&id);
     assert_eq!(st["State"]["ExitCode"], 137, "{st}");
     assert_eq!(st["State"]["Status"], "exited", "{st}");
+}
+
+#[test]
+fn stop_uses_the_stop_signal() {
+    require_root!();
+    let rig = Rig::new();
+    let id = rig.detach(&[
+        "--stop-signal",
+        "USR1",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got USR1; exit 9' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    rig.wait_logs(&id, "ready", 1, 10);
+    let stop = rig.t("ctr-stop", &[&id], 30).ok();
+    assert_eq!(stop.json()["exit_code"], 9, "{stop:?}");
+    assert!(rig.logs(&id).contains("got USR1"));
 }
 
 #[test]
