@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod commit;
+mod containers;
 mod containers_create;
 mod import;
 mod interop;

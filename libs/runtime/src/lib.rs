@@ -127,6 +127,12 @@ impl Runtime {
         let _ = fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
             .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        // Writable by the container's user whatever the umask (the init opens it after setuid).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622))
+                .map_err(|e| Error::io("chmod", &fifo, e))?;
+        }
         let process = spec
             .process()
             .clone()
@@ -676,6 +682,10 @@ fn init_stage2(
     rootfs::finish(spec)?;
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wait = || -> Result<()> {
+        // Changing uid made us undumpable, which makes /proc/self/fd root's: become dumpable
+        // again to reopen the fifo (nothing else runs in the container yet).
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
         let f = fs::OpenOptions::new()
             .write(true)
             .open(&fifo_path)
@@ -692,7 +702,7 @@ fn init_stage2(
                 Error::ExecNotExecutable { .. } => 126,
                 _ => 1,
             };
-            process::send(sync, &format!("err other {e}"));
+            process::report(sync, &e);
             unsafe { libc::_exit(code) }
         }
     }

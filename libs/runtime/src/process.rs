@@ -29,13 +29,18 @@ pub(crate) fn send(fd: RawFd, line: &str) {
 
 /// Reports `e` and exits: the end of every failed child.
 pub(crate) fn fail(fd: RawFd, e: &Error) -> ! {
+    report(fd, e);
+    unsafe { libc::_exit(1) }
+}
+
+/// Sends `e` over the sync pipe with its kind, which decides the runtime's exit code.
+pub(crate) fn report(fd: RawFd, e: &Error) {
     let kind = match e {
         Error::ExecNotFound(_) => "notfound",
         Error::ExecNotExecutable { .. } => "noexec",
         _ => "other",
     };
     send(fd, &format!("err {kind} {e}"));
-    unsafe { libc::_exit(1) }
 }
 
 /// Puts the standard streams in place: each given fd is dup'ed onto 0, 1, 2.

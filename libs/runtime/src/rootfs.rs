@@ -719,26 +719,39 @@ fn mount_cgroup(
         let Some(sub) = h.mount_point.file_name().map(OsStr::to_os_string) else {
             continue;
         };
-        // The process's cgroup, as a path inside that hierarchy's mount.
-        let Ok(rel) = Path::new(cgroup).strip_prefix(&h.root) else {
-            continue;
-        };
-        let source = h.mount_point.join(rel);
-        if !source.is_dir() {
-            continue;
-        }
         let mut sub_components = components.to_vec();
         sub_components.push(sub.clone());
         let sub_dest = display(&sub_components);
-        let dir = resolve_or_create(root, &sub_components, false)?;
-        mount(
-            Some(&source),
-            &fd_path(dir.as_fd()),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-            || format!("bind-mount {} on {}", source.display(), sub_dest.display()),
-        )?;
+        // The process's cgroup, as a path inside that hierarchy's mount. In a cgroup namespace
+        // the host's mounts lie above the namespace's root ("/.."): there a fresh mount of the
+        // hierarchy shows the namespace's root, the container's cgroup (as runc mounts it).
+        match Path::new(cgroup).strip_prefix(&h.root) {
+            Ok(rel) if h.mount_point.join(rel).is_dir() => {
+                let source = h.mount_point.join(rel);
+                let dir = resolve_or_create(root, &sub_components, false)?;
+                mount(
+                    Some(&source),
+                    &fd_path(dir.as_fd()),
+                    None,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None,
+                    || format!("bind-mount {} on {}", source.display(), sub_dest.display()),
+                )?;
+            }
+            _ if !wanted.is_empty() => {
+                let dir = resolve_or_create(root, &sub_components, false)?;
+                let data = wanted.join(",");
+                mount(
+                    Some(Path::new("cgroup")),
+                    &fd_path(dir.as_fd()),
+                    Some("cgroup"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    Some(data.as_str()),
+                    || format!("mount cgroup ({data}) on {}", sub_dest.display()),
+                )?;
+            }
+            _ => continue,
+        }
         let mounted = reopen(root, &sub_components)?;
         remount(
             mounted.as_fd(),
