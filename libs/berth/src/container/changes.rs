@@ -50,6 +50,36 @@ fn is_opaque(path: &Path) -> bool {
     })
 }
 
+/// What the runtime creates in every container as mount points (Docker keeps them in an "init"
+/// layer below the container's, so `docker diff` never lists them): hidden while they are added,
+/// empty and of the kind the runtime makes.
+const INIT_PATHS: &[&str] = &[
+    "/dev",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/mtab",
+    "/etc/resolv.conf",
+    "/proc",
+    "/sys",
+];
+
+fn is_init_mount_point(rel: &Path, path: &Path, md: &fs::Metadata) -> bool {
+    INIT_PATHS.iter().any(|p| Path::new(p) == rel)
+        && ((md.is_file() && md.len() == 0)
+            || (md.is_dir()
+                && fs::read_dir(path).is_ok_and(|mut d| {
+                    d.all(|e| {
+                        e.is_ok_and(|e| {
+                            let r = rel.join(e.file_name());
+                            INIT_PATHS.iter().any(|p| Path::new(p) == r)
+                        })
+                    })
+                })))
+}
+
 /// The changes of container `c` (its GraphDriver's upper and lower directories).
 pub fn changes(c: &Container) -> Result<Vec<Change>> {
     let upper = PathBuf::from(&c.graph_driver.upper);
@@ -108,6 +138,7 @@ fn walk(
                         && md.mtime_nsec() == lmd.mtime_nsec();
                     (!same_dir).then_some(MODIFIED)
                 }
+                None if is_init_mount_point(&crel, &path, &md) => None,
                 None => Some(ADDED),
             }
         };
@@ -131,7 +162,25 @@ fn walk(
             });
         }
         if md.is_dir() && !is_whiteout(&md) {
+            let at = out.len();
             walk(upper, lower, &crel, out, changed_dirs)?;
+            // A directory whose only change is its time (the runtime made a mount point in it)
+            // is not a change by itself.
+            if kind == Some(MODIFIED)
+                && out.len() == at
+                && in_lower(lower, &crel).is_some_and(|l| {
+                    l.mode() == md.mode() && l.uid() == md.uid() && l.gid() == md.gid()
+                })
+                && fs::read_dir(&path).is_ok_and(|d| {
+                    d.flatten().all(|e| {
+                        e.path()
+                            .symlink_metadata()
+                            .is_ok_and(|m| is_init_mount_point(&crel.join(e.file_name()), &e.path(), &m))
+                    })
+                })
+            {
+                out.pop();
+            }
         }
     }
     Ok(())
@@ -151,6 +200,8 @@ mod tests {
         fs::write(up.join("etc/passwd"), "b").unwrap();
         fs::write(up.join("etc/new"), "n").unwrap();
         fs::create_dir_all(up.join("srv/x")).unwrap();
+        fs::create_dir_all(up.join("dev/pts")).unwrap();
+        fs::write(up.join("etc/hosts"), "").unwrap();
         let got: Vec<String> = changes_of(&up, &[low])
             .unwrap()
             .iter()

@@ -21,17 +21,37 @@ pub fn export(root: &Root, name: &str, out: impl Write) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let c = liveness::refresh(&store.find(name)?);
     let merged = Path::new(&c.graph_driver.merged);
-    if c.graph_driver.name == "copy" || rootfs::is_mounted(merged) {
+    if c.graph_driver.name == "copy" {
         crate::diff::write_tar(merged, out)?;
         return Ok(c);
     }
-    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| Error::Runtime {
-        message: format!(
-            "cannot mount the file system of container {} (a private mount namespace: {e}; ctr-export of a stopped container needs root)",
-            c.id
-        ),
-        code: 1,
-    })?;
+    // In a private namespace first: a running container's mount is then our own copy, which
+    // stays while we read even if the container stops (and its monitor unmounts) meanwhile.
+    let private = private_namespace();
+    if rootfs::is_mounted(merged) {
+        crate::diff::write_tar(merged, out)?;
+        return Ok(c);
+    }
+    if let Err(e) = private {
+        return Err(Error::Runtime {
+            message: format!(
+                "cannot mount the file system of container {} in a private mount namespace ({e}): exporting a stopped container needs root",
+                c.id
+            ),
+            code: 1,
+        });
+    }
+    rootfs::mount(&c)?;
+    let r = crate::diff::write_tar(merged, out);
+    let u = rootfs::unmount(&c);
+    r?;
+    u?;
+    Ok(c)
+}
+
+/// Moves this process into a mount namespace of its own whose mounts propagate nowhere.
+fn private_namespace() -> nix::Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
     nix::mount::mount(
         None::<&str>,
         "/",
@@ -39,14 +59,4 @@ pub fn export(root: &Root, name: &str, out: impl Write) -> Result<Container> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| Error::Runtime {
-        message: format!("make the mounts private: {e}"),
-        code: 1,
-    })?;
-    rootfs::mount(&c)?;
-    let r = crate::diff::write_tar(merged, out);
-    let u = rootfs::unmount(&c);
-    r?;
-    u?;
-    Ok(c)
 }
