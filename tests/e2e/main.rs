@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod commit;
+mod containers_tools;
 mod import;
 mod interop;
 mod list_inspect;

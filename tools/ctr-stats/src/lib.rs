@@ -116,15 +116,7 @@ pub fn run(cli: Cli) -> Result<()> {
         let after = take(&targets);
         let rows: Vec<Value> = targets
             .iter()
-            .map(|(given, c)| {
-                stats::row(
-                    c,
-                    given,
-                    before.get(&c.id),
-                    after.get(&c.id),
-                    host_mem,
-                )
-            })
+            .map(|(given, c)| stats::row(c, given, before.get(&c.id), after.get(&c.id), host_mem))
             .collect();
         if tty_table && !cli.no_stream {
             // Clear the screen and redraw, as docker stats does.

@@ -28,7 +28,11 @@ pub struct Cli {
     pub container: String,
 
     /// Options for ps [default: -ef]
-    #[arg(value_name = "PS OPTIONS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "PS OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub ps_options: Vec<String>,
 
     /// Output: table or json [default: table on a terminal, json otherwise]

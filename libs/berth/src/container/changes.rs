@@ -45,9 +45,9 @@ fn is_whiteout(md: &fs::Metadata) -> bool {
 
 fn is_opaque(path: &Path) -> bool {
     let mut v = [0u8; 4];
-    ["trusted.overlay.opaque", "user.overlay.opaque"].iter().any(|n| {
-        rustix::fs::lgetxattr(path, *n, &mut v[..]).is_ok_and(|len| &v[..len] == b"y")
-    })
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|n| rustix::fs::lgetxattr(path, *n, &mut v[..]).is_ok_and(|len| &v[..len] == b"y"))
 }
 
 /// What the runtime creates in every container as mount points (Docker keeps them in an "init"
@@ -103,7 +103,9 @@ pub fn changes_of(upper: &Path, lower: &[PathBuf]) -> Result<Vec<Change>> {
 
 fn in_lower(lower: &[PathBuf], rel: &Path) -> Option<fs::Metadata> {
     let rel = rel.strip_prefix("/").unwrap_or(rel);
-    lower.iter().find_map(|l| l.join(rel).symlink_metadata().ok())
+    lower
+        .iter()
+        .find_map(|l| l.join(rel).symlink_metadata().ok())
 }
 
 fn walk(
@@ -173,9 +175,9 @@ fn walk(
                 })
                 && fs::read_dir(&path).is_ok_and(|d| {
                     d.flatten().all(|e| {
-                        e.path()
-                            .symlink_metadata()
-                            .is_ok_and(|m| is_init_mount_point(&crel.join(e.file_name()), &e.path(), &m))
+                        e.path().symlink_metadata().is_ok_and(|m| {
+                            is_init_mount_point(&crel.join(e.file_name()), &e.path(), &m)
+                        })
                     })
                 })
             {
@@ -209,7 +211,13 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec!["C /etc", "A /etc/new", "C /etc/passwd", "A /srv", "A /srv/x"]
+            vec![
+                "C /etc",
+                "A /etc/new",
+                "C /etc/passwd",
+                "A /srv",
+                "A /srv/x"
+            ]
         );
     }
 }

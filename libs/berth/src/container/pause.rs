@@ -27,10 +27,12 @@ pub fn pause(root: &Root, name: &str) -> Result<Container> {
             )))
         }
     }
-    Engine::of(root, &c).pause(&c.id).map_err(|e| Error::Runtime {
-        message: format!("cannot pause container {}: {e}", c.id),
-        code: 1,
-    })?;
+    Engine::of(root, &c)
+        .pause(&c.id)
+        .map_err(|e| Error::Runtime {
+            message: format!("cannot pause container {}: {e}", c.id),
+            code: 1,
+        })?;
     c.state.status = status::PAUSED.into();
     c.state.paused = true;
     c.state.running = true;
@@ -44,12 +46,17 @@ pub fn unpause(root: &Root, name: &str) -> Result<Container> {
     let _lock = store.lock()?;
     let mut c = liveness::refresh(&store.find(name)?);
     if c.state.status != status::PAUSED {
-        return Err(Error::InvalidInput(format!("container {} is not paused", c.id)));
+        return Err(Error::InvalidInput(format!(
+            "container {} is not paused",
+            c.id
+        )));
     }
-    Engine::of(root, &c).resume(&c.id).map_err(|e| Error::Runtime {
-        message: format!("cannot unpause container {}: {e}", c.id),
-        code: 1,
-    })?;
+    Engine::of(root, &c)
+        .resume(&c.id)
+        .map_err(|e| Error::Runtime {
+            message: format!("cannot unpause container {}: {e}", c.id),
+            code: 1,
+        })?;
     c.state.status = status::RUNNING.into();
     c.state.paused = false;
     c.state.running = true;

@@ -72,7 +72,9 @@ fn now_secs() -> i64 {
 /// Docker's `until`: a Go duration (`10m`, `1h30m`, `24h`) before now, a Unix timestamp, or an
 /// RFC 3339 date/time (`2026-01-02`, `2026-01-02T15:04:05Z`).
 pub fn parse_until(v: &str, now: i64) -> Result<i64> {
-    let bad = || Error::InvalidInput(format!("invalid until filter {v:?}: use a duration (10m, 24h), a Unix timestamp or an RFC 3339 time"));
+    let bad = || {
+        Error::InvalidInput(format!("invalid until filter {v:?}: use a duration (10m, 24h), a Unix timestamp or an RFC 3339 time"))
+    };
     if let Ok(n) = v.parse::<f64>() {
         return Ok(n as i64);
     }

@@ -99,11 +99,10 @@ pub fn row(
         (Some(b), Some(a)) => (
             cpu_percent(b, a),
             a.stats.memory_usage,
-            a.stats.memory_limit.unwrap_or(host_mem).min(if host_mem > 0 {
-                host_mem
-            } else {
-                u64::MAX
-            }),
+            a.stats
+                .memory_limit
+                .unwrap_or(host_mem)
+                .min(if host_mem > 0 { host_mem } else { u64::MAX }),
             a.stats.pids_current,
         ),
         (None, Some(a)) => (

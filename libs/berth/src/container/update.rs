@@ -81,7 +81,9 @@ impl Update {
             })
             .transpose()?;
         if self.cpu_shares.is_some_and(|s| s < 0) {
-            return Err(Error::InvalidInput("--cpu-shares cannot be negative".into()));
+            return Err(Error::InvalidInput(
+                "--cpu-shares cannot be negative".into(),
+            ));
         }
         Ok(Limits {
             memory,
