@@ -412,11 +412,7 @@ impl Monitor {
                         }
                     }
                 }
-                attach::STDIN_EOF => {
-                    if !self.tty {
-                        self.stdin = None;
-                    }
-                }
+                attach::STDIN_EOF if !self.tty => self.stdin = None,
                 attach::RESIZE if payload.len() == 4 => {
                     if let (Some(s), true) = (self.stdin.as_ref(), self.tty) {
                         let rows = u16::from_be_bytes([payload[0], payload[1]]);

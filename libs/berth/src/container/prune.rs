@@ -222,8 +222,10 @@ mod tests {
             created_secs("2026-01-02T00:00:00Z").unwrap()
         );
         assert!(parse_until("soon", 0).is_err());
-        let mut c = Container::default();
-        c.config = serde_json::json!({"Labels": {"a": "1"}});
+        let c = Container {
+            config: serde_json::json!({"Labels": {"a": "1"}}),
+            ..Default::default()
+        };
         assert!(Filter::parse("label=a").unwrap().matches(&c));
         assert!(Filter::parse("label=a=1").unwrap().matches(&c));
         assert!(!Filter::parse("label=a=2").unwrap().matches(&c));
