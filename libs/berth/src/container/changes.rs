@@ -144,7 +144,8 @@ fn walk(
                 None => Some(ADDED),
             }
         };
-        if md.is_dir() {
+        // As Docker: a directory listed by itself is not listed again as a parent.
+        if md.is_dir() && kind.is_some() {
             changed_dirs.insert(crel.clone());
         }
         if let Some(kind) = kind {
