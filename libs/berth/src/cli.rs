@@ -138,7 +138,12 @@ pub fn main_code<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> Ex
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
-            let _ = e.print();
+            let _ = if e.use_stderr() {
+                eprint!("{tool}: {}", e.render());
+                Ok(())
+            } else {
+                e.print()
+            };
             return match e.kind() {
                 DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
                     ExitCode::SUCCESS
