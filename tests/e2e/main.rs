@@ -8,6 +8,7 @@ mod cli;
 mod commit;
 mod containers;
 mod containers_create;
+mod containers_tools;
 mod import;
 mod interop;
 mod list_inspect;

@@ -128,8 +128,10 @@ fn rm_keeps_images_that_containers_use() {
     let c = env.root.join("containers/0123abcd");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("state.json"), json!({"Image": id}).to_string()).unwrap();
-    env.run("img-rm", &["used:1"])
-        .fails_with(1, "a container is using image");
+    env.run("img-rm", &["used:1"]).fails_with(
+        1,
+        "(must force) - container 0123abcd is using its referenced image",
+    );
     let out = env.run("img-rm", &["-f", "used:1"]).ok().json();
     assert_eq!(out, json!({"untagged": ["used:1"], "deleted": []}));
     // Still there, untagged, with all its blobs.

@@ -138,7 +138,12 @@ pub fn main_code<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> Ex
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
-            let _ = e.print();
+            let _ = if e.use_stderr() {
+                eprint!("{tool}: {}", e.render());
+                Ok(())
+            } else {
+                e.print()
+            };
             return match e.kind() {
                 DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
                     ExitCode::SUCCESS
@@ -154,6 +159,24 @@ pub fn main_code<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> Ex
             ExitCode::from(e.run_exit_code())
         }
     }
+}
+
+/// Runs `f` on each name, going on after failures as Docker's multi-container commands do: every
+/// failure but the last is printed here, the last is returned (and printed by `main`).
+pub fn for_each(
+    tool: &str,
+    names: Vec<String>,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let mut last: Option<Error> = None;
+    for name in names {
+        if let Err(e) = f(&name) {
+            if let Some(prev) = last.replace(e) {
+                eprintln!("{tool}: error: {prev}");
+            }
+        }
+    }
+    last.map_or(Ok(()), Err)
 }
 
 /// Prints a warning on stderr in the tools' common form.

@@ -640,7 +640,7 @@ pub fn remove(
     layout: &Layout,
     query: &str,
     force: bool,
-    in_use: &HashSet<Digest>,
+    in_use: &HashMap<Digest, String>,
 ) -> Result<Removed> {
     let catalog = Catalog::load(layout)?;
     let item = catalog.find(query)?;
@@ -671,13 +671,21 @@ pub fn remove(
             tagged.iter().filter_map(|e| e.familiar()).collect::<Vec<_>>().join(", ")
         )));
     }
-    if last_name && in_use.contains(&id) && !force {
-        return Err(Error::Conflict(format!(
-            "unable to remove {query} (must force): a container is using image {}",
-            id.short()
-        )));
+    if let Some(user) = in_use.get(&id).filter(|_| last_name && !force) {
+        let user = user.get(..12).unwrap_or(user);
+        return Err(Error::Conflict(if by_name {
+            format!(
+                "unable to remove repository reference \"{query}\" (must force) - container {user} is using its referenced image {}",
+                id.short()
+            )
+        } else {
+            format!(
+                "unable to delete {} (must be forced) - image is being used by container {user}",
+                id.short()
+            )
+        }));
     }
-    let delete = last_name && !in_use.contains(&id);
+    let delete = last_name && !in_use.contains_key(&id);
     let untag_names: HashSet<String> = to_untag.iter().filter_map(|e| e.name.clone()).collect();
     let digests: HashSet<Digest> = names.iter().map(|e| e.digest.clone()).collect();
     let mut removed = Removed {

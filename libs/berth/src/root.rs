@@ -1,6 +1,6 @@
 //! berth's state directory (`--root`, `BERTH_ROOT`) and what lives in it (DESIGN.md §4).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,13 @@ impl Root {
     /// container keeps its image ID as `"Image"` in `containers/<id>/state.json`, the key Docker
     /// uses in `container inspect`.
     pub fn images_in_use(&self) -> Result<HashSet<Digest>> {
-        let mut used = HashSet::new();
+        Ok(self.image_users()?.into_keys().collect())
+    }
+
+    /// As `images_in_use`, with for each image the ID of one container that uses it (the first
+    /// in directory order), for Docker's conflict messages.
+    pub fn image_users(&self) -> Result<HashMap<Digest, String>> {
+        let mut used = HashMap::new();
         let dir = self.containers_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -84,7 +90,12 @@ impl Root {
                 .and_then(|i| i.as_str())
                 .and_then(|s| Digest::parse(s).ok())
             {
-                used.insert(d);
+                let id = v
+                    .get("Id")
+                    .and_then(|i| i.as_str())
+                    .map(String::from)
+                    .unwrap_or_else(|| entry.file_name().to_string_lossy().into_owned());
+                used.entry(d).or_insert(id);
             }
         }
         Ok(used)

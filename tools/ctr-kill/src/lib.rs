@@ -38,15 +38,9 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let sig = lifecycle::parse_signal(&cli.signal)?;
-    let mut first_err = None;
-    for name in expand_stdin(cli.containers)? {
-        match lifecycle::kill(&root, &name, sig) {
-            Ok(c) => print_json(&json!({"id": c.id, "name": c.name}))?,
-            Err(e) => {
-                eprintln!("ctr-kill: error: {name}: {e}");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
+    berth::cli::for_each("ctr-kill", expand_stdin(cli.containers)?, |name| {
+        let c = lifecycle::kill(&root, name, sig)?;
+        print_json(&json!({"id": c.id, "name": c.name}))?;
+        Ok(())
+    })
 }

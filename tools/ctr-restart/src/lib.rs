@@ -52,19 +52,13 @@ pub fn run(cli: Cli) -> Result<()> {
         .as_deref()
         .map(lifecycle::parse_signal)
         .transpose()?;
-    let mut first_err = None;
-    for name in expand_stdin(cli.containers)? {
-        let r = lifecycle::stop(&root, &name, cli.time, sig).and_then(|c| {
+    berth::cli::for_each("ctr-restart", expand_stdin(cli.containers)?, |name| {
+        let r = lifecycle::stop(&root, name, cli.time, sig).and_then(|c| {
             lifecycle::start(&root, &c.id, None, "ctrl-p,ctrl-q")?;
             Ok(c)
         });
-        match r {
-            Ok(c) => print_json(&json!({"id": c.id, "name": c.name}))?,
-            Err(e) => {
-                eprintln!("ctr-restart: error: {name}: {e}");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
+        let c = r?;
+        print_json(&json!({"id": c.id, "name": c.name}))?;
+        Ok(())
+    })
 }

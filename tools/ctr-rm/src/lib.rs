@@ -42,15 +42,9 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    let mut first_err = None;
-    for name in expand_stdin(cli.containers)? {
-        match lifecycle::rm(&root, &name, cli.force) {
-            Ok(id) => print_json(&json!({"id": id}))?,
-            Err(e) => {
-                eprintln!("ctr-rm: error: {name}: {e}");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
+    berth::cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
+        let id = lifecycle::rm(&root, name, cli.force)?;
+        print_json(&json!({"id": id}))?;
+        Ok(())
+    })
 }

@@ -55,17 +55,9 @@ pub fn run(cli: Cli) -> Result<()> {
         .as_deref()
         .map(lifecycle::parse_signal)
         .transpose()?;
-    let mut first_err = None;
-    for name in expand_stdin(cli.containers)? {
-        match lifecycle::stop(&root, &name, cli.time, sig) {
-            Ok(c) => {
-                print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?
-            }
-            Err(e) => {
-                eprintln!("ctr-stop: error: {name}: {e}");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
+    berth::cli::for_each("ctr-stop", expand_stdin(cli.containers)?, |name| {
+        let c = lifecycle::stop(&root, name, cli.time, sig)?;
+        print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?;
+        Ok(())
+    })
 }

@@ -34,18 +34,12 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let store = berth::container::Containers::open(root.containers_dir())?;
-    let mut first_err = None;
-    for name in expand_stdin(cli.containers)? {
+    berth::cli::for_each("ctr-wait", expand_stdin(cli.containers)?, |name| {
         let r = store
-            .resolve(&name)
+            .resolve(name)
             .and_then(|id| lifecycle::wait(&root, &id).map(|code| (id, code)));
-        match r {
-            Ok((id, code)) => print_json(&json!({"id": id, "StatusCode": code}))?,
-            Err(e) => {
-                eprintln!("ctr-wait: error: {name}: {e}");
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    first_err.map_or(Ok(()), Err)
+        let (id, code) = r?;
+        print_json(&json!({"id": id, "StatusCode": code}))?;
+        Ok(())
+    })
 }

@@ -1,8 +1,10 @@
-//! img-commit: a new image from the changes in a directory, as `docker commit`.
+//! img-commit: a new image from a container's changes, or the changes in a directory, as
+//! `docker commit`.
 
 use std::path::PathBuf;
 
 use berth::cli::{one_name, ImageArgs};
+use berth::container::{pause, status, Containers};
 use berth::image::{self, Platform};
 use berth::layer::Codec;
 use berth::reference::{ImageName, Reference};
@@ -12,9 +14,16 @@ use serde_json::{json, Value};
 
 const AFTER: &str = "\
 Examples:
+  img-commit web myapp:1                     # the container's changes, paused meanwhile
+  img-commit -c 'CMD [\"/app\"]' -m 'add app' web myapp:2
   img-commit --upper ./upper --base debian:bookworm myapp:1
   img-commit --upper ./upper --base - -c 'CMD [\"/app\"]' -m 'add app' myapp:2 < pulled.json
   img-commit --upper ./changes tools:1         # FROM scratch
+
+With a CONTAINER (a name, ID or unique ID prefix), the layer is the container's changes (its
+overlay upper directory), the base its image, and the new image's config takes the container's
+Cmd, Entrypoint, Env, WorkingDir, User, Labels, ExposedPorts, Volumes and StopSignal, as docker
+commit does; a running container is paused while its changes are read (--pause=false: not).
 
 --upper is an overlayfs upper directory (or any directory of changes): its files become the new
 layer; overlayfs whiteouts (0/0 character devices) and opaque directories (trusted.overlay.opaque)
@@ -23,17 +32,28 @@ change times), gzip-compressed on every core, or zstd with --compression zstd. A
 still makes a layer, as docker commit does. Prints {\"ref\",\"digest\",\"id\",\"layer\"}; with no
 REPOSITORY the image is untagged.";
 
-/// Create a new image from a directory of changes on top of an image
+/// Create a new image from a container's changes, or a directory of changes on top of an image
 #[derive(Parser, Debug)]
-#[command(name = "img-commit", version, after_help = AFTER)]
+#[command(name = "img-commit", version, after_help = AFTER,
+    override_usage = "img-commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]\n       img-commit [OPTIONS] --upper DIR [REPOSITORY[:TAG]]")]
 pub struct Cli {
+    /// The container to commit (without --upper), or the image's name REPOSITORY[:TAG] (with
+    /// --upper)
+    #[arg(value_name = "CONTAINER")]
+    pub first: Option<String>,
+
     /// Name the image REPOSITORY[:TAG]
     #[arg(value_name = "REPOSITORY[:TAG]")]
-    pub reference: Option<String>,
+    pub second: Option<String>,
 
-    /// The directory of changes (an overlayfs upper directory)
+    /// The directory of changes (an overlayfs upper directory), instead of a container
     #[arg(long, value_name = "DIR")]
-    pub upper: PathBuf,
+    pub upper: Option<PathBuf>,
+
+    /// Pause the container while its changes are read
+    #[arg(short, long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+        num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
 
     /// The image the changes apply to, or - for the JSON a previous tool printed [default: none,
     /// FROM scratch]
@@ -65,10 +85,69 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// The container keys of Docker's Config that `docker commit` carries into the image config.
+const COMMITTED_KEYS: &[&str] = &[
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "Volumes",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+];
+
+/// Thaws the container it paused when dropped (also when the commit fails).
+struct Paused<'a> {
+    root: &'a berth::root::Root,
+    id: String,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = pause::unpause(self.root, &self.id) {
+            eprintln!("img-commit: warning: unpause container {}: {e}", self.id);
+        }
+    }
+}
+
+pub fn run(mut cli: Cli) -> Result<()> {
+    let (container, reference) = match (&cli.upper, cli.first.take(), cli.second.take()) {
+        (Some(_), r, None) => (None, r),
+        (Some(_), Some(_), Some(_)) | (Some(_), None, Some(_)) => {
+            return Err(Error::Usage(
+                "with --upper DIR, give only the image's name REPOSITORY[:TAG]".into(),
+            ))
+        }
+        (None, Some(c), r) => (Some(c), r),
+        (None, None, _) => {
+            return Err(Error::Usage(
+                "give a CONTAINER to commit, or --upper DIR".into(),
+            ))
+        }
+    };
+    let root = cli.image.root.root();
+    let container = match container {
+        None => None,
+        Some(name) => {
+            let name = one_name(name)?;
+            let store = Containers::open(root.containers_dir())?;
+            let c = berth::container::refresh(&store.find(&name)?);
+            if cli.base.is_some() {
+                return Err(Error::Usage(format!(
+                    "--base: a commit of container {name} is based on the container's image"
+                )));
+            }
+            cli.base = Some(c.image.clone());
+            cli.upper = Some(PathBuf::from(&c.graph_driver.upper));
+            Some(c)
+        }
+    };
+    let upper = cli.upper.clone().expect("set above");
     // Everything from the command line is checked before anything is written.
     let tag: Option<Reference> =
-        match cli.reference.as_deref().map(ImageName::parse).transpose()? {
+        match reference.as_deref().map(ImageName::parse).transpose()? {
             None => None,
             Some(ImageName::Reference(r)) if r.digest().is_none() => Some(r.with_default_tag()),
             Some(ImageName::Reference(r)) => {
@@ -93,7 +172,11 @@ pub fn run(cli: Cli) -> Result<()> {
             (c, Vec::new())
         }
         Some(base) => {
-            let name = one_name(base.clone())?;
+            let name = if container.is_some() {
+                base.clone()
+            } else {
+                one_name(base.clone())?
+            };
             let (base_layout, catalog, idx) = image::open_named(&layout, &name)?;
             if base_layout.dir() != layout.dir() {
                 return Err(Error::InvalidInput(format!(
@@ -110,10 +193,33 @@ pub fn run(cli: Cli) -> Result<()> {
     if !config["config"].is_object() {
         config["config"] = json!({});
     }
+    if let Some(c) = &container {
+        for k in COMMITTED_KEYS {
+            match c.config.get(*k) {
+                Some(Value::Null) | None => {
+                    if let Some(o) = config["config"].as_object_mut() {
+                        o.remove(*k);
+                    }
+                }
+                Some(v) => config["config"][*k] = v.clone(),
+            }
+        }
+    }
     berth::change::apply(&mut config["config"], &cli.changes)?;
 
     let _guard = layout.writer_guard()?;
-    let layer = diff::store_upper(&layout, &cli.upper, cli.compression)?;
+    let paused = match &container {
+        Some(c) if cli.pause && c.state.status == status::RUNNING => {
+            pause::pause(&root, &c.id)?;
+            Some(Paused {
+                root: &root,
+                id: c.id.clone(),
+            })
+        }
+        _ => None,
+    };
+    let layer = diff::store_upper(&layout, &upper, cli.compression)?;
+    drop(paused);
 
     let now = image::now_rfc3339();
     config["created"] = json!(now);
@@ -130,9 +236,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(ids) => ids.push(json!(layer.diff_id.to_string())),
         None => config["rootfs"]["diff_ids"] = json!([layer.diff_id.to_string()]),
     }
+    let created_by = match &container {
+        // As docker commit: the container's command.
+        Some(c) => std::iter::once(c.path.clone())
+            .chain(c.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => format!("img-commit --upper {}", upper.display()),
+    };
     let mut entry = json!({
         "created": now,
-        "created_by": format!("img-commit --upper {}", cli.upper.display()),
+        "created_by": created_by,
     });
     if let Some(a) = &cli.author {
         entry["author"] = json!(a);

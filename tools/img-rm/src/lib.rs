@@ -43,7 +43,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let names = expand_stdin(cli.images)?;
     let layout = cli.image.layout()?;
-    let in_use = cli.image.root.root().images_in_use()?;
+    let in_use = cli.image.root.root().image_users()?;
     let mut all = Removed::default();
     let mut errors = Vec::new();
     for name in &names {

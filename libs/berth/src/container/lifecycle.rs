@@ -366,7 +366,7 @@ pub fn stop(
         signal_init(&c, Signal::SIGKILL)?;
         wait_gone(&c, Duration::from_secs(30));
     }
-    wait_record(&store, &c.id)
+    wait_record(&store, &c)
 }
 
 /// Waits until the container's processes are gone; false on timeout.
@@ -381,17 +381,19 @@ fn wait_gone(c: &Container, timeout: Duration) -> bool {
     true
 }
 
-/// Waits until the monitor has written the exit (or is gone), and returns the record.
-fn wait_record(store: &Containers, id: &str) -> Result<Container> {
+/// Waits until the monitor `c` names has finished (written the exit, unmounted, removed what
+/// `--rm` asks) and is gone, and returns the record.
+fn wait_record(store: &Containers, c: &Container) -> Result<Container> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = store.load(id)?;
-        let monitor_alive = c.state.monitor_pid > 0
-            && berth_runtime::state::alive(c.state.monitor_pid, c.state.monitor_start);
-        if !monitor_alive || Instant::now() > deadline {
-            return Ok(refresh(c));
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let (pid, start) = (c.state.monitor_pid, c.state.monitor_start);
+    while pid > 0 && berth_runtime::state::alive(pid, start) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    match store.load(&c.id) {
+        Ok(c) => Ok(refresh(c)),
+        // Removed by its monitor (--rm): the last record we had, exited.
+        Err(Error::ContainerNotFound(_)) => Ok(refresh(c.clone())),
+        Err(e) => Err(e),
     }
 }
 
@@ -432,7 +434,7 @@ pub fn rm(root: &Root, name: &str, force: bool) -> Result<String> {
         }
         signal_init(&c, Signal::SIGKILL)?;
         wait_gone(&c, Duration::from_secs(30));
-        wait_record(&store, &c.id)?;
+        wait_record(&store, &c)?;
     }
     remove(root, &c.id)?;
     Ok(c.id)

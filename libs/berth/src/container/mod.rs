@@ -7,16 +7,23 @@
 //! `<id>-json.log`, `hostname`, `hosts`, `resolv.conf`, `attach.sock`.
 
 pub mod attach;
+pub mod changes;
 pub mod create;
 pub mod engine;
 pub mod exec;
+pub mod export;
 pub mod lifecycle;
 pub mod liveness;
 pub mod logs;
 pub mod monitor;
+pub mod pause;
+pub mod prune;
 pub mod rootfs;
 pub mod spec;
+pub mod stats;
 pub mod store;
+pub mod top;
+pub mod update;
 pub mod view;
 
 use serde::{Deserialize, Serialize};

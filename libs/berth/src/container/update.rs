@@ -1,0 +1,278 @@
+//! Changing a container's resource limits (`ctr-update`), as `docker update`: a running
+//! container's cgroup gets the new limits at once; the record's `HostConfig` and `config.json`'s
+//! `linux.resources` keep them for the next start. A stopped container only has its record and
+//! config changed.
+
+use std::fs;
+
+use oci_spec::runtime::LinuxResources;
+use serde_json::{json, Value};
+
+use super::spec::{parse_bytes, parse_cpus};
+use super::{engine, liveness, status, Container, Containers};
+use crate::error::{Error, IoContext, Result};
+use crate::root::Root;
+use crate::store::atomic_write;
+
+/// What the user asked to change (flags as typed).
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<String>,
+    pub cpu_shares: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+/// The limits in numbers, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub pids_limit: Option<i64>,
+}
+
+impl Update {
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none()
+            && self.memory_swap.is_none()
+            && self.cpus.is_none()
+            && self.cpu_shares.is_none()
+            && self.pids_limit.is_none()
+    }
+
+    /// Parses the flags as ctr-create does (same units, same bounds).
+    pub fn parse(&self) -> Result<Limits> {
+        let memory = self
+            .memory
+            .as_deref()
+            .map(|m| {
+                let b = parse_bytes(m)?;
+                if b != 0 && b < 6 * 1024 * 1024 {
+                    return Err(Error::InvalidInput(
+                        "minimum memory limit allowed is 6MB".into(),
+                    ));
+                }
+                Ok(b)
+            })
+            .transpose()?;
+        let memory_swap = match self.memory_swap.as_deref() {
+            None => None,
+            Some("-1") => Some(-1),
+            Some(s) => Some(parse_bytes(s)?),
+        };
+        let nano_cpus = self
+            .cpus
+            .as_deref()
+            .map(|c| {
+                let n = parse_cpus(c)?;
+                let ncpu = std::thread::available_parallelism()
+                    .map(|n| n.get() as i64)
+                    .unwrap_or(1);
+                if n != 0 && (n < 10_000_000 || n > ncpu * 1_000_000_000) {
+                    return Err(Error::InvalidInput(format!(
+                        "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs \
+                         available"
+                    )));
+                }
+                Ok(n)
+            })
+            .transpose()?;
+        if self.cpu_shares.is_some_and(|s| s < 0) {
+            return Err(Error::InvalidInput(
+                "--cpu-shares cannot be negative".into(),
+            ));
+        }
+        Ok(Limits {
+            memory,
+            memory_swap,
+            nano_cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+        })
+    }
+}
+
+/// The new HostConfig values, from the old ones and the update (Docker's rules: swap follows
+/// memory at twice its value unless it was unlimited or is given; it cannot be below memory).
+fn merge(hc: &mut Value, l: &Limits, id: &str) -> Result<()> {
+    let old_mem = hc["Memory"].as_i64().unwrap_or(0);
+    let old_swap = hc["MemorySwap"].as_i64().unwrap_or(0);
+    let memory = l.memory.unwrap_or(old_mem);
+    let swap = match (l.memory, l.memory_swap) {
+        (_, Some(s)) => s,
+        (Some(m), None) if m > 0 && old_swap != -1 => m * 2,
+        (Some(0), None) => 0,
+        _ => old_swap,
+    };
+    if swap > 0 && memory == 0 {
+        return Err(Error::InvalidInput(format!(
+            "cannot update container {id}: you should always set the memory limit when using the memoryswap limit"
+        )));
+    }
+    if swap > 0 && swap < memory {
+        return Err(Error::InvalidInput(format!(
+            "cannot update container {id}: minimum memoryswap limit should be larger than memory limit, see usage"
+        )));
+    }
+    if !hc.is_object() {
+        *hc = json!({});
+    }
+    hc["Memory"] = json!(memory);
+    hc["MemorySwap"] = json!(swap);
+    if let Some(n) = l.nano_cpus {
+        hc["NanoCpus"] = json!(n);
+    }
+    if let Some(s) = l.cpu_shares {
+        hc["CpuShares"] = json!(s);
+    }
+    if let Some(p) = l.pids_limit {
+        // As Docker: 0 and -1 both mean unlimited.
+        hc["PidsLimit"] = json!(if p <= 0 { 0 } else { p });
+    }
+    Ok(())
+}
+
+/// `linux.resources` for the values in `hc` (only the parts `l` touches, plus memory/swap which
+/// move together), in the shape ctr-create writes.
+fn resources_of(hc: &Value, l: &Limits) -> Value {
+    let mut r = json!({});
+    if l.memory.is_some() || l.memory_swap.is_some() {
+        let m = hc["Memory"].as_i64().unwrap_or(0);
+        let s = hc["MemorySwap"].as_i64().unwrap_or(0);
+        // 0 is "no limit" for Docker; -1 is the runtime's "max".
+        let lim = |v: i64| if v > 0 { v } else { -1 };
+        r["memory"] = json!({"limit": lim(m), "swap": lim(if m > 0 { s } else { -1 })});
+    }
+    if l.nano_cpus.is_some() || l.cpu_shares.is_some() {
+        let mut cpu = json!({});
+        if let Some(s) = l.cpu_shares {
+            if s > 0 {
+                cpu["shares"] = json!(s);
+            } else {
+                // cgroup v1's default weight.
+                cpu["shares"] = json!(1024);
+            }
+        }
+        if let Some(n) = l.nano_cpus {
+            if n > 0 {
+                cpu["quota"] = json!(n * 100_000 / 1_000_000_000);
+            } else {
+                cpu["quota"] = json!(-1);
+            }
+            cpu["period"] = json!(100_000);
+        }
+        r["cpu"] = cpu;
+    }
+    if let Some(p) = l.pids_limit {
+        r["pids"] = json!({"limit": if p > 0 { p } else { -1 }});
+    }
+    r
+}
+
+/// Stores `changes` into config.json's `linux.resources`, where "no limit" is written as ctr-create
+/// writes it: absent.
+fn store_spec(dir: &std::path::Path, changes: &Value) -> Result<()> {
+    let path = dir.join("config.json");
+    let data = fs::read(&path).with_path("read", &path)?;
+    let mut spec: Value =
+        serde_json::from_slice(&data).map_err(|e| Error::corrupt(path.display().to_string(), e))?;
+    if !spec["linux"].is_object() {
+        spec["linux"] = json!({});
+    }
+    if !spec["linux"]["resources"].is_object() {
+        spec["linux"]["resources"] = json!({});
+    }
+    let res = &mut spec["linux"]["resources"];
+    if let Some(m) = changes.get("memory") {
+        if m["limit"].as_i64().unwrap_or(-1) > 0 {
+            res["memory"] = m.clone();
+        } else if let Some(o) = res.as_object_mut() {
+            o.remove("memory");
+        }
+    }
+    if let Some(c) = changes.get("cpu") {
+        let mut cpu = res.get("cpu").cloned().unwrap_or_else(|| json!({}));
+        if let Some(s) = c.get("shares") {
+            cpu["shares"] = s.clone();
+        }
+        if let Some(q) = c.get("quota") {
+            if q.as_i64().unwrap_or(-1) > 0 {
+                cpu["quota"] = q.clone();
+                cpu["period"] = c["period"].clone();
+            } else if let Some(o) = cpu.as_object_mut() {
+                o.remove("quota");
+                o.remove("period");
+            }
+        }
+        res["cpu"] = cpu;
+    }
+    if let Some(p) = changes.get("pids") {
+        if p["limit"].as_i64().unwrap_or(-1) > 0 {
+            res["pids"] = p.clone();
+        } else if let Some(o) = res.as_object_mut() {
+            o.remove("pids");
+        }
+    }
+    let out = serde_json::to_vec_pretty(&spec).expect("JSON values serialise");
+    atomic_write(dir, "config.json", &out)
+}
+
+/// Applies `u` to the container `name`; returns the updated record.
+pub fn update(root: &Root, name: &str, u: &Update) -> Result<Container> {
+    let limits = u.parse()?;
+    let store = Containers::open(root.containers_dir())?;
+    let _lock = store.lock()?;
+    let mut c = liveness::refresh(&store.find(name)?);
+    let mut hc = c.host_config.clone();
+    merge(&mut hc, &limits, &c.id)?;
+    let changes = resources_of(&hc, &limits);
+    let dir = store.path(&c.id);
+    if matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED) {
+        let r: LinuxResources = serde_json::from_value(changes.clone())
+            .map_err(|e| Error::InvalidInput(format!("cannot update container {}: {e}", c.id)))?;
+        let cg = engine::cgroup_of(&dir, &c.id)?;
+        cg.apply(&r).map_err(|e| Error::Runtime {
+            message: format!("cannot update container {}: {e}", c.id),
+            code: 1,
+        })?;
+    }
+    store_spec(&dir, &changes)?;
+    c.host_config = hc;
+    store.save(&c)?;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_follows_memory_and_limits_map_to_resources() {
+        let u = Update {
+            memory: Some("64m".into()),
+            pids_limit: Some(20),
+            cpus: Some("0.5".into()),
+            ..Default::default()
+        };
+        let l = u.parse().unwrap();
+        let mut hc = json!({"Memory": 0, "MemorySwap": 0});
+        merge(&mut hc, &l, "x").unwrap();
+        assert_eq!(hc["Memory"], 64 << 20);
+        assert_eq!(hc["MemorySwap"], 128 << 20);
+        assert_eq!(hc["PidsLimit"], 20);
+        let r = resources_of(&hc, &l);
+        assert_eq!(r["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
+        assert_eq!(r["cpu"]["quota"], 50_000);
+        assert_eq!(r["pids"]["limit"], 20);
+        let _: LinuxResources = serde_json::from_value(r).unwrap();
+        let bad = Update {
+            memory_swap: Some("1g".into()),
+            ..Default::default()
+        };
+        let mut hc = json!({});
+        assert!(merge(&mut hc, &bad.parse().unwrap(), "x").is_err());
+    }
+}
