@@ -8,7 +8,7 @@ fn main() {
     become_subreaper().unwrap();
     let id = &a[3];
     let pid = match rt.create(id, std::path::Path::new(&a[2]), Stdio::default()) {
-        Ok(p) => p,
+        Ok(c) => c.pid,
         Err(e) => {
             eprintln!("create: {e}");
             std::process::exit(e.exit_code() as i32);

@@ -45,12 +45,20 @@ pub struct Runtime {
 }
 
 /// The container process's standard streams: each `Some` fd is installed as 0, 1, 2; `None`
-/// inherits the caller's. With `terminal`, fd 0 is a pty slave that becomes the controlling
-/// terminal (and /dev/console).
+/// inherits the caller's. With `terminal`, the fds are ignored: the process makes a pty in the
+/// container's own devpts (as runc), takes it as its controlling terminal, stdio and
+/// /dev/console, and the master comes back in [`Created::console`].
 #[derive(Debug, Default)]
 pub struct Stdio {
     pub fds: [Option<OwnedFd>; 3],
     pub terminal: bool,
+}
+
+/// A process the runtime made: its host pid and, with a terminal, the pty master.
+#[derive(Debug)]
+pub struct Created {
+    pub pid: i32,
+    pub console: Option<OwnedFd>,
 }
 
 /// Makes the calling process a child subreaper, so that it can wait for the container's init
@@ -101,7 +109,7 @@ impl Runtime {
 
     /// Creates container `id` from the bundle: its init is alive in the new namespaces, in the
     /// root file system, in the cgroup, blocked until `start`. Returns the init's pid.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32> {
+    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<Created> {
         let bundle =
             fs::canonicalize(bundle).map_err(|e| Error::io("open the bundle", bundle, e))?;
         let spec = load_spec(&bundle)?;
@@ -121,7 +129,7 @@ impl Runtime {
         r
     }
 
-    fn create_in(&self, id: &str, bundle: &Path, spec: &Spec, stdio: Stdio) -> Result<i32> {
+    fn create_in(&self, id: &str, bundle: &Path, spec: &Spec, stdio: Stdio) -> Result<Created> {
         let dir = state::dir(&self.root, id);
         let fifo = dir.join(state::EXEC_FIFO);
         let _ = fs::remove_file(&fifo);
@@ -160,6 +168,12 @@ impl Runtime {
         let (go_r, go_w) = pipe().map_err(fail)?;
         let fifo_fd = process::open_path(&fifo).map_err(fail)?;
         let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
+        let (console_parent, console_child) = if stdio.terminal {
+            let (a, b) = process::console_socket().map_err(fail)?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
 
         // SAFETY: the caller is single-threaded (documented); the child only runs this crate's
         // setup code and ends in exec or _exit.
@@ -168,12 +182,13 @@ impl Runtime {
                 drop(sync_r);
                 drop(go_w);
                 let w = sync_w.as_raw_fd();
+                drop(console_parent);
                 let r = init_stage1(
                     spec,
                     &process,
                     &rootfs,
                     &stdio_raw,
-                    stdio.terminal,
+                    console_child.as_ref().map(|c| c.as_raw_fd()),
                     ns_unshare,
                     &ns_join,
                     go_r,
@@ -190,12 +205,18 @@ impl Runtime {
                 drop(go_r);
                 drop(fifo_fd);
                 drop(stdio);
+                drop(console_child);
                 let r = self.create_parent(id, bundle, &cgroup, child, go_w, sync_r);
                 let _ = nix::sys::wait::waitpid(child, None);
-                match r {
-                    Ok(pid) => Ok(pid),
-                    Err(e) => Err(fail(e)),
-                }
+                let pid = r.map_err(fail)?;
+                let console = match console_parent {
+                    Some(sock) => Some(process::receive_console(&sock).map_err(|e| {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                        fail(e)
+                    })?),
+                    None => None,
+                };
+                Ok(Created { pid, console })
             }
         }
     }
@@ -424,7 +445,7 @@ impl Runtime {
     /// Runs `process` in the running container `id`: its namespaces, cgroup, root and the
     /// profile of `process` (user, capabilities, no_new_privs, rlimits) with the container's
     /// seccomp filter. Returns the new process's host pid; the caller (a subreaper) waits for it.
-    pub fn exec(&self, id: &str, process: &Process, stdio: Stdio) -> Result<i32> {
+    pub fn exec(&self, id: &str, process: &Process, stdio: Stdio) -> Result<Created> {
         let st = self.state(id)?;
         if st.status != "running" {
             return Err(Error::State {
@@ -466,16 +487,24 @@ impl Runtime {
         let (sync_r, sync_w) = pipe()?;
         let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
         let procs = cg.join_paths();
+        let (console_parent, console_child) = if stdio.terminal {
+            let (a, b) = process::console_socket()?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
         // SAFETY: as in create: single-threaded caller, the child ends in exec or _exit.
         match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
             ForkResult::Child => {
                 drop(sync_r);
+                drop(console_parent);
                 let w = sync_w.as_raw_fd();
+                let console = console_child.as_ref().map(|c| c.as_raw_fd());
                 if let Err(e) = exec_stage1(
                     &spec,
                     process,
                     &stdio_raw,
-                    stdio.terminal,
+                    console,
                     &joins,
                     &procs,
                     w,
@@ -488,9 +517,17 @@ impl Runtime {
                 drop(sync_w);
                 drop(stdio);
                 drop(joins);
+                drop(console_child);
                 let r = read_outcome(sync_r);
                 let _ = nix::sys::wait::waitpid(child, None);
-                r
+                let pid = r?;
+                let console = match console_parent {
+                    Some(sock) => Some(process::receive_console(&sock).inspect_err(|_| {
+                        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    })?),
+                    None => None,
+                };
+                Ok(Created { pid, console })
             }
         }
     }
@@ -618,7 +655,7 @@ fn init_stage1(
     process: &Process,
     rootfs: &Path,
     stdio: &[Option<RawFd>; 3],
-    terminal: bool,
+    console: Option<RawFd>,
     unshare: CloneFlags,
     join: &[(PathBuf, CloneFlags)],
     go_r: OwnedFd,
@@ -643,7 +680,7 @@ fn init_stage1(
             Ok(())
         }
         ForkResult::Child => {
-            let r = init_stage2(spec, process, rootfs, terminal, sync, fifo);
+            let r = init_stage2(spec, process, rootfs, console, sync, fifo);
             if let Err(e) = r {
                 process::fail(sync, &e);
             }
@@ -658,21 +695,18 @@ fn init_stage2(
     spec: &Spec,
     process: &Process,
     rootfs: &Path,
-    terminal: bool,
+    console: Option<RawFd>,
     sync: RawFd,
     fifo: &OwnedFd,
 ) -> Result<()> {
-    if terminal {
-        process::take_terminal()?;
-    } else {
-        let _ = nix::unistd::setsid();
-    }
+    let _ = nix::unistd::setsid();
     if new_net_namespace(spec) {
         loopback_up()?;
     }
     rootfs::prepare(spec, rootfs)?;
-    if terminal {
-        let _ = rootfs::bind_console(Path::new("/proc/self/fd/0"));
+    if let Some(sock) = console {
+        let slave = process::make_console(sock)?;
+        let _ = rootfs::bind_console(&slave);
     }
     if let Some(h) = spec.hostname() {
         if !h.is_empty() {
@@ -755,7 +789,7 @@ fn exec_stage1(
     spec: &Spec,
     process: &Process,
     stdio: &[Option<RawFd>; 3],
-    terminal: bool,
+    console: Option<RawFd>,
     joins: &[(OwnedFd, CloneFlags)],
     procs: &[PathBuf],
     sync: RawFd,
@@ -778,10 +812,9 @@ fn exec_stage1(
         }
         ForkResult::Child => {
             let r = (|| -> Result<()> {
-                if terminal {
-                    process::take_terminal()?;
-                } else {
-                    let _ = nix::unistd::setsid();
+                let _ = nix::unistd::setsid();
+                if let Some(sock) = console {
+                    process::make_console(sock)?;
                 }
                 match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
             })();

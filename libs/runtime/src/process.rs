@@ -56,17 +56,71 @@ pub(crate) fn install_stdio(stdio: &[Option<RawFd>; 3]) -> Result<()> {
     Ok(())
 }
 
-/// Makes the terminal on fd 0 the controlling terminal of a new session.
-pub(crate) fn take_terminal() -> Result<()> {
-    nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+/// The socket pair a process's pty master travels back on (runc's console socket).
+pub(crate) fn console_socket() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("make the console socket", e))
+}
+
+/// In the container (after its mounts): makes a pty in the container's devpts, takes the slave
+/// as stdio and controlling terminal of the (new) session, sends the master over `sock`.
+/// Returns the slave's path as the container sees it (for /dev/console).
+pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
+    use nix::fcntl::OFlag;
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| Error::sys("open /dev/ptmx", e))?;
+    nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    for target in 0..3 {
+        nix::unistd::dup2(slave, target).map_err(|e| Error::sys("dup2 the pty", e))?;
+    }
+    if slave > 2 {
+        let _ = nix::unistd::close(slave);
+    }
     // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the pty slave.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys(
-            "make the pty the controlling terminal",
-            nix::errno::Errno::last(),
-        ));
+        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
     }
-    Ok(())
+    let fds = [std::os::fd::AsRawFd::as_raw_fd(&master)];
+    sendmsg::<UnixAddr>(
+        sock,
+        &[std::io::IoSlice::new(b"c")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::sys("send the pty master", e))?;
+    Ok(PathBuf::from(name))
+}
+
+/// Receives the pty master that `make_console` sent.
+pub(crate) fn receive_console(sock: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut buf = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(|e| Error::sys("receive the pty master", e))?;
+    for c in msg.cmsgs().map_err(|e| Error::sys("read the console message", e))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just gave us this descriptor.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(Error::Init("the container sent no pty master".into()))
 }
 
 /// Sets the process's rlimits from the spec. A limit above the current hard limit can only be

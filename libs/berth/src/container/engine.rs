@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_runtime::{Cgroup, Runtime, Stdio};
+use berth_runtime::{Cgroup, Created, Runtime, Stdio};
 
 use super::Container;
 use crate::error::{Error, Result};
@@ -69,8 +69,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates the container (init blocked until `start`); its pid.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32> {
+    /// Creates the container (init blocked until `start`): its pid and, with a terminal, the
+    /// pty master.
+    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<Created> {
         match self {
             Engine::Builtin(r) => r.create(id, bundle, stdio).map_err(rt),
             Engine::Oci { binary, state } => {
@@ -131,7 +132,7 @@ impl Engine {
                         message: format!("{} create wrote no pid file", binary.display()),
                         code: 125,
                     })?;
-                Ok(pid)
+                Ok(Created { pid, console: None })
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use berth_runtime::Stdio;
@@ -112,23 +112,24 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         return Ok(0);
     }
     if opts.tty {
-        let pty = nix::pty::openpty(None, None).map_err(|e| Error::Runtime {
-            message: format!("open a pty: {e}"),
-            code: 125,
-        })?;
-        if rustix::termios::isatty(rustix::stdio::stdin()) {
-            if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
-                let _ = rustix::termios::tcsetwinsize(&pty.master, ws);
-            }
-        }
-        let s1 = pty.slave.try_clone().with_path("dup", "the pty")?;
-        let s2 = pty.slave.try_clone().with_path("dup", "the pty")?;
         let stdio = Stdio {
-            fds: [Some(pty.slave), Some(s1), Some(s2)],
+            fds: [None, None, None],
             terminal: true,
         };
-        let pid = runtime.exec(&c.id, &process, stdio).map_err(rt)?;
-        let master = File::from(pty.master);
+        let created = runtime.exec(&c.id, &process, stdio).map_err(rt)?;
+        let pid = created.pid;
+        let Some(pty) = created.console else {
+            return Err(Error::Runtime {
+                message: "the runtime returned no terminal".into(),
+                code: 125,
+            });
+        };
+        if rustix::termios::isatty(rustix::stdio::stdin()) {
+            if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+                let _ = rustix::termios::tcsetwinsize(&pty, ws);
+            }
+        }
+        let master = File::from(pty);
         let _raw = lifecycle::RawMode::enter_if_tty();
         if opts.interactive {
             let mut w = master.try_clone().with_path("dup", "the pty")?;
@@ -163,8 +164,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         fds: [stdin, None, None],
         terminal: false,
     };
-    let pid = runtime.exec(&c.id, &process, stdio).map_err(rt)?;
-    let _ = io::stdout().as_fd();
+    let pid = runtime.exec(&c.id, &process, stdio).map_err(rt)?.pid;
     Ok(wait_for(pid))
 }
 

@@ -108,21 +108,14 @@ impl Monitor {
         let tty = rec.config["Tty"].as_bool().unwrap_or(false);
         let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
         let (stdio, stdin, output) = if tty {
-            let pty = nix::pty::openpty(None, None).map_err(|e| Error::Runtime {
-                message: format!("open a pty: {e}"),
-                code: 125,
-            })?;
-            let s1 = pty.slave.try_clone().with_path("duplicate", "the pty")?;
-            let s2 = pty.slave.try_clone().with_path("duplicate", "the pty")?;
-            let master = File::from(pty.master);
-            let input = master.try_clone().with_path("duplicate", "the pty")?;
+            // The runtime makes the pty inside the container and hands back the master.
             (
                 Stdio {
-                    fds: [Some(pty.slave), Some(s1), Some(s2)],
+                    fds: [None, None, None],
                     terminal: true,
                 },
-                Some(input),
-                Output::Pty(Some(master)),
+                None,
+                Output::Pty(None),
             )
         } else {
             let (in_r, in_w) = if open_stdin {
@@ -152,8 +145,15 @@ impl Monitor {
             .with_path("open the log", &rec.log_path)?;
         // Stale state of an earlier run (a monitor that was killed): clear it.
         let _ = runtime.delete(&rec.id);
-        let init = match runtime.create(&rec.id, dir, stdio) {
-            Ok(pid) => pid,
+        let (init, stdin, output) = match runtime.create(&rec.id, dir, stdio) {
+            Ok(created) => match created.console {
+                Some(master) => {
+                    let master = File::from(master);
+                    let input = master.try_clone().with_path("duplicate", "the pty")?;
+                    (created.pid, Some(input), Output::Pty(Some(master)))
+                }
+                None => (created.pid, stdin, output),
+            },
             Err(e) => {
                 let _ = rootfs::unmount(&rec);
                 return Err(e);
