@@ -500,15 +500,8 @@ impl Runtime {
                 drop(console_parent);
                 let w = sync_w.as_raw_fd();
                 let console = console_child.as_ref().map(|c| c.as_raw_fd());
-                if let Err(e) = exec_stage1(
-                    &spec,
-                    process,
-                    &stdio_raw,
-                    console,
-                    &joins,
-                    &procs,
-                    w,
-                ) {
+                if let Err(e) = exec_stage1(&spec, process, &stdio_raw, console, &joins, &procs, w)
+                {
                     process::fail(w, &e);
                 }
                 unsafe { libc::_exit(0) }

@@ -79,8 +79,12 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
     nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
     nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
     let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
-        .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {name}"), e))?;
     for target in 0..3 {
         nix::unistd::dup2(slave, target).map_err(|e| Error::sys("dup2 the pty", e))?;
     }
@@ -89,7 +93,10 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
     }
     // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the pty slave.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "make the pty the controlling terminal",
+            nix::errno::Errno::last(),
+        ));
     }
     let fds = [std::os::fd::AsRawFd::as_raw_fd(&master)];
     sendmsg::<UnixAddr>(
@@ -110,9 +117,17 @@ pub(crate) fn receive_console(sock: &OwnedFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 1];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| Error::sys("receive the pty master", e))?;
-    for c in msg.cmsgs().map_err(|e| Error::sys("read the console message", e))? {
+    let msg = recvmsg::<UnixAddr>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("receive the pty master", e))?;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("read the console message", e))?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel just gave us this descriptor.

@@ -715,6 +715,10 @@ fn mount_cgroup(
             .filter(is_it)
             .find(|m| m.mount_point.starts_with("/sys/fs/cgroup"))
             .or_else(|| mounts.iter().find(is_it));
+        // The empty v2 hierarchy of a hybrid host is left out, as runc leaves it.
+        if wanted.is_empty() {
+            continue;
+        }
         let Some(h) = hierarchy else { continue };
         let Some(sub) = h.mount_point.file_name().map(OsStr::to_os_string) else {
             continue;
