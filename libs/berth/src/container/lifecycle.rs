@@ -97,8 +97,8 @@ pub fn start(
             code: answer["code"].as_u64().unwrap_or(125) as u8,
         });
     }
-    // The monitor lives on; whoever is its parent later reaps it (init once we exit).
-    drop(child);
+    // The monitor lives on; whoever is its parent later reaps it (init once we exit, or we
+    // below when we stay attached until the end).
     let mut sock = monitor::connect(&dir)?;
     let streams = attach.unwrap_or_default();
     send_hello(&mut sock, true, streams)?;
@@ -121,7 +121,15 @@ pub fn start(
                 }
             }
         }
-        Some(s) => relay(sock, s, tty_of(&c), detach_keys),
+        Some(s) => {
+            let r = relay(sock, s, tty_of(&c), detach_keys);
+            if let Ok(Started::Exited(_)) = r {
+                // It has sent the exit and ends now: wait, so that nothing of the container
+                // (the monitor included) outlives `ctr-run`.
+                let _ = child.wait();
+            }
+            r
+        }
     }
 }
 
