@@ -440,22 +440,7 @@ fn enum_field<T: DeserializeOwned>(v: &Value, path: &str, what: &str) -> Result<
 mod tests {
     use super::*;
 
-    const DEFAULT_CAPS: [&str; 14] = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    use crate::container::spec::DEFAULT_CAPS;
 
     fn default_caps() -> Vec<String> {
         DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()

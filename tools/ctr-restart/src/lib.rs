@@ -23,19 +23,8 @@ pub struct Cli {
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 
-    /// Seconds to wait for the stop before SIGKILL
-    #[arg(
-        short = 't',
-        long = "time",
-        visible_alias = "timeout",
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    pub time: Option<i64>,
-
-    /// The signal to stop with, instead of the container's stop signal
-    #[arg(short, long, value_name = "SIGNAL")]
-    pub signal: Option<String>,
+    #[command(flatten)]
+    pub stop: lifecycle::StopArgs,
 
     #[command(flatten)]
     pub root: RootArgs,
@@ -47,13 +36,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    let sig = cli
-        .signal
-        .as_deref()
-        .map(lifecycle::parse_signal)
-        .transpose()?;
     berth::cli::for_each("ctr-restart", expand_stdin(cli.containers)?, |name| {
-        let r = lifecycle::stop(&root, name, cli.time, sig).and_then(|c| {
+        let r = cli.stop.stop(&root, name).and_then(|c| {
             lifecycle::start(&root, &c.id, None, "ctrl-p,ctrl-q")?;
             Ok(c)
         });

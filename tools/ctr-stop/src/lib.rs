@@ -26,19 +26,8 @@ pub struct Cli {
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
 
-    /// Seconds to wait before SIGKILL (-1: wait forever)
-    #[arg(
-        short = 't',
-        long = "time",
-        visible_alias = "timeout",
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
-    pub time: Option<i64>,
-
-    /// The signal to send first, instead of the container's stop signal
-    #[arg(short, long, value_name = "SIGNAL")]
-    pub signal: Option<String>,
+    #[command(flatten)]
+    pub stop: lifecycle::StopArgs,
 
     #[command(flatten)]
     pub root: RootArgs,
@@ -50,13 +39,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    let sig = cli
-        .signal
-        .as_deref()
-        .map(lifecycle::parse_signal)
-        .transpose()?;
     berth::cli::for_each("ctr-stop", expand_stdin(cli.containers)?, |name| {
-        let c = lifecycle::stop(&root, name, cli.time, sig)?;
+        let c = cli.stop.stop(&root, name)?;
         print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?;
         Ok(())
     })

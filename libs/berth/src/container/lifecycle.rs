@@ -297,6 +297,32 @@ impl Drop for RawMode {
     }
 }
 
+/// `-t` and `-s` of ctr-stop and ctr-restart.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StopArgs {
+    /// Seconds to wait for the stop before SIGKILL (-1: wait forever)
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    pub time: Option<i64>,
+
+    /// The signal to send first, instead of the container's stop signal
+    #[arg(short, long, value_name = "SIGNAL")]
+    pub signal: Option<String>,
+}
+
+impl StopArgs {
+    /// Stops `name` as these flags say.
+    pub fn stop(&self, root: &Root, name: &str) -> Result<Container> {
+        let sig = self.signal.as_deref().map(parse_signal).transpose()?;
+        stop(root, name, self.time, sig)
+    }
+}
+
 /// Parses a signal as Docker takes it: `SIGTERM`, `TERM`, `term` or `15`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
     let bad = || Error::InvalidInput(format!("invalid signal: {s}"));

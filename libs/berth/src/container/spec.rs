@@ -1188,54 +1188,12 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
     })
 }
 
-/// Every capability (`--privileged`).
+/// Every capability this kernel knows (`--privileged`), as the runtime spec types them.
 pub fn all_capabilities() -> oci_spec::runtime::Capabilities {
-    use oci_spec::runtime::Capability::*;
-    [
-        AuditControl,
-        AuditRead,
-        AuditWrite,
-        BlockSuspend,
-        Bpf,
-        CheckpointRestore,
-        Chown,
-        DacOverride,
-        DacReadSearch,
-        Fowner,
-        Fsetid,
-        IpcLock,
-        IpcOwner,
-        Kill,
-        Lease,
-        LinuxImmutable,
-        MacAdmin,
-        MacOverride,
-        Mknod,
-        NetAdmin,
-        NetBindService,
-        NetBroadcast,
-        NetRaw,
-        Perfmon,
-        Setfcap,
-        Setgid,
-        Setpcap,
-        Setuid,
-        SysAdmin,
-        SysBoot,
-        SysChroot,
-        SysModule,
-        SysNice,
-        SysPacct,
-        SysPtrace,
-        SysRawio,
-        SysResource,
-        SysTime,
-        SysTtyConfig,
-        Syslog,
-        WakeAlarm,
-    ]
-    .into_iter()
-    .collect()
+    known_caps()
+        .into_iter()
+        .filter_map(|name| serde_json::from_value(Value::String(name.to_string())).ok())
+        .collect()
 }
 
 /// `-e KEY=VALUE` as given; `-e KEY` takes this process's value, and is dropped when unset (as
