@@ -929,6 +929,24 @@ fn probe_parts(out: &str) -> (String, String) {
 }
 
 #[test]
+fn exec_and_stop_work_on_a_runc_container() {
+    require_root!();
+    require_program!("runc");
+    let rig = Rig::new();
+    let id = rig.detach(&["--runtime", "runc", IMAGE, "sleep", "1000"]);
+    let out = rig.t("ctr-exec", &[&id, "sh", "-c", "echo inside; exit 4"], 30);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.stdout.trim(), "inside");
+    let paused = rig.t("ctr-pause", &[&id], 30);
+    assert_eq!(paused.code, 0, "{paused:?}");
+    assert_eq!(rig.t("ctr-unpause", &[&id], 30).code, 0);
+    let stopped = rig.t("ctr-stop", &["-t", "1", &id], 60);
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    assert_eq!(rig.inspect(&id)["State"]["Status"], "exited");
+    assert_eq!(rig.t("ctr-rm", &[&id], 30).code, 0);
+}
+
+#[test]
 fn runc_and_builtin_give_the_same_answers() {
     require_root!();
     require_program!("runc");

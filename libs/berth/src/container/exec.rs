@@ -88,6 +88,9 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         caps.set_permitted(Some(all));
         process.set_capabilities(Some(caps));
     }
+    if let super::engine::Engine::Oci { .. } = super::engine::Engine::of(root, &c) {
+        return oci_exec(root, &c, &process, opts);
+    }
     let runtime = monitor::builtin_runtime(root);
     berth_runtime::become_subreaper().map_err(rt)?;
     let null = || -> Result<OwnedFd> {
@@ -166,6 +169,47 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
     };
     let pid = runtime.exec(&c.id, &process, stdio).map_err(rt)?.pid;
     Ok(wait_for(pid))
+}
+
+/// `runc exec` (or the container's other OCI runtime) with the process as a file, our stdio.
+fn oci_exec(
+    root: &Root,
+    c: &super::Container,
+    process: &Process,
+    opts: &ExecOptions,
+) -> Result<i32> {
+    let super::engine::Engine::Oci { binary, state } = super::engine::Engine::of(root, c) else {
+        unreachable!("checked by the caller")
+    };
+    if opts.tty {
+        return Err(Error::Runtime {
+            message: format!(
+                "-t with --runtime {}: a terminal is only supported by the built-in runtime yet",
+                binary.display()
+            ),
+            code: 125,
+        });
+    }
+    let mut file = tempfile::NamedTempFile::new().with_path("create", "a temporary file")?;
+    serde_json::to_writer(&mut file, process).map_err(|e| Error::corrupt("process", e))?;
+    let mut cmd = std::process::Command::new(&binary);
+    cmd.arg("--root")
+        .arg(&state)
+        .arg("exec")
+        .arg("--process")
+        .arg(file.path());
+    if opts.detach {
+        cmd.arg("-d");
+    }
+    cmd.arg(&c.id);
+    if !opts.interactive || opts.detach {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let status = cmd.status().map_err(|e| Error::Runtime {
+        message: format!("run {}: {e}", binary.display()),
+        code: 125,
+    })?;
+    Ok(status.code().unwrap_or(137))
 }
 
 fn rt(e: berth_runtime::Error) -> Error {
