@@ -929,6 +929,45 @@ fn probe_parts(out: &str) -> (String, String) {
 }
 
 #[test]
+fn the_copy_driver_runs_without_overlay() {
+    require_root!();
+    let rig = Rig::new();
+    let first = timed(
+        rig.cmd("ctr-run")
+            .env("BERTH_STORAGE_DRIVER", "copy")
+            .args([
+                "--name",
+                "copied",
+                IMAGE,
+                "sh",
+                "-c",
+                "echo kept > /kept; ls /bin/busybox",
+            ]),
+        60,
+    )
+    .ok();
+    assert_eq!(first.stdout.trim(), "/bin/busybox");
+    let id = rig.ids()[0].clone();
+    assert_eq!(rig.inspect(&id)["Driver"], "copy");
+    // The files are a plain copy: no mount, and the container's writes stay for the next run.
+    assert!(mounts_under(rig.tmp.path()).is_empty());
+    let again = rig.t("ctr-start", &["-a", "copied"], 60);
+    assert_eq!(again.code, 0, "{again:?}");
+    let later = rig.t("ctr-exec", &["copied", "true"], 30);
+    assert_ne!(later.code, 0, "the container has exited: {later:?}");
+    assert!(rig
+        .root
+        .join("containers")
+        .join(&id)
+        .join("rootfs/kept")
+        .exists());
+    rig.t("ctr-diff", &["copied"], 30)
+        .fails_with(1, "copy storage driver");
+    assert_eq!(rig.t("ctr-rm", &["copied"], 30).code, 0);
+    assert!(!rig.root.join("containers").join(&id).exists());
+}
+
+#[test]
 fn exec_and_stop_work_on_a_runc_container() {
     require_root!();
     require_program!("runc");

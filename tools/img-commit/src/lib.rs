@@ -140,7 +140,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
                 )));
             }
             cli.base = Some(c.image.clone());
-            cli.upper = Some(PathBuf::from(&c.graph_driver.upper));
+            cli.upper = Some(PathBuf::from(berth::container::rootfs::upper(&c)?));
             Some(c)
         }
     };

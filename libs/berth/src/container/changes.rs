@@ -82,7 +82,7 @@ fn is_init_mount_point(rel: &Path, path: &Path, md: &fs::Metadata) -> bool {
 
 /// The changes of container `c` (its GraphDriver's upper and lower directories).
 pub fn changes(c: &Container) -> Result<Vec<Change>> {
-    let upper = PathBuf::from(&c.graph_driver.upper);
+    let upper = PathBuf::from(super::rootfs::upper(c)?);
     let lower: Vec<PathBuf> = c.graph_driver.lower.iter().map(PathBuf::from).collect();
     changes_of(&upper, &lower)
 }

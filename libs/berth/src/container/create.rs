@@ -133,9 +133,9 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             hosts_path: s(dir.join("hosts")),
             resolv_conf_path: s(dir.join("resolv.conf")),
             restart_count: 0,
-            driver: "overlay".into(),
+            driver: super::rootfs::default_driver()?,
             graph_driver: GraphDriver {
-                name: "overlay".into(),
+                name: super::rootfs::default_driver()?,
                 lower: layers.iter().rev().map(|p| s(p.clone())).collect(),
                 upper: s(dir.join("upper")),
                 work: s(dir.join("work")),

@@ -104,7 +104,16 @@ struct Monitor {
 impl Monitor {
     fn create(root: &Root, store: &Containers, rec: Container, dir: &Path) -> Result<Monitor> {
         let runtime = Engine::of(root, &rec);
-        rootfs::mount(&rec)?;
+        let driver = rootfs::mount(&rec)?;
+        let mut rec = rec;
+        if driver != rec.graph_driver.name {
+            let _lock = store.lock()?;
+            let mut now = store.load(&rec.id)?;
+            now.driver = driver.to_string();
+            now.graph_driver.name = driver.to_string();
+            store.save(&now)?;
+            rec = now;
+        }
         let tty = rec.config["Tty"].as_bool().unwrap_or(false);
         let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
         let (stdio, stdin, output) = if tty {

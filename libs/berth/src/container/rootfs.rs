@@ -1,5 +1,8 @@
 //! A container's root file system: an overlay of its image's snapshots (lower, top layer
-//! first), its own `upper/` and `work/`, mounted on `rootfs/` while it runs.
+//! first), its own `upper/` and `work/`, mounted on `rootfs/` while it runs. Where overlayfs
+//! cannot be mounted (or `BERTH_STORAGE_DRIVER=copy`), the `copy` driver: the snapshots are
+//! flattened into `rootfs/` once, through the same tar writer and hardened extraction images
+//! use, and the container writes there (as Docker's vfs driver; no diff, no commit).
 
 use std::fs;
 use std::path::Path;
@@ -39,13 +42,100 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// Mounts the container's overlay on its `rootfs/` (nothing if it is mounted already).
-pub fn mount(c: &Container) -> Result<()> {
+/// The storage driver `ctr-create` records: `BERTH_STORAGE_DRIVER` (overlay or copy), or
+/// overlay.
+pub fn default_driver() -> Result<String> {
+    match std::env::var("BERTH_STORAGE_DRIVER").as_deref() {
+        Err(_) | Ok("") | Ok("overlay") | Ok("overlay2") => Ok("overlay".into()),
+        Ok("copy") | Ok("vfs") => Ok("copy".into()),
+        Ok(other) => Err(Error::InvalidInput(format!(
+            "BERTH_STORAGE_DRIVER={other}: berth has the overlay and copy drivers"
+        ))),
+    }
+}
+
+/// The upper directory (the container's changes), which only the overlay driver has.
+pub fn upper(c: &Container) -> Result<&str> {
+    if c.graph_driver.name == COPY {
+        return Err(Error::InvalidInput(format!(
+            "container {} uses the copy storage driver, which keeps no separate record of its changes",
+            c.id
+        )));
+    }
+    Ok(&c.graph_driver.upper)
+}
+
+pub const COPY: &str = "copy";
+const COPIED_MARK: &str = ".berth-copied";
+
+/// Mounts the container's root file system on its `rootfs/` (nothing if it is mounted or
+/// copied already). Returns the driver used: `overlay`, or `copy` when overlayfs could not be
+/// mounted here and the layers were copied instead (the caller records it).
+pub fn mount(c: &Container) -> Result<&'static str> {
     let g = &c.graph_driver;
     let merged = Path::new(&g.merged);
+    if g.name == COPY {
+        copy_layers(c)?;
+        return Ok(COPY);
+    }
     if is_mounted(merged) {
+        return Ok("overlay");
+    }
+    match mount_overlay(c) {
+        Ok(()) => Ok("overlay"),
+        Err(e) => {
+            // Not a file system overlayfs takes (an overlay root, some network file systems):
+            // copy, as Docker falls back to vfs. Other failures are errors.
+            let unsupported = matches!(
+                e,
+                Error::Runtime { ref message, .. }
+                    if message.contains("Invalid argument")
+                        || message.contains("No such device")
+                        || message.contains("not supported")
+            );
+            if !unsupported {
+                return Err(e);
+            }
+            copy_layers(c)?;
+            Ok(COPY)
+        }
+    }
+}
+
+/// Flattens the snapshots into `rootfs/` (bottom layer first, whiteouts applied), once.
+fn copy_layers(c: &Container) -> Result<()> {
+    let g = &c.graph_driver;
+    let merged = Path::new(&g.merged);
+    if merged.join(COPIED_MARK).exists() {
         return Ok(());
     }
+    fs::create_dir_all(merged).with_path("create", merged)?;
+    let mut dest = crate::unpack::Dest::open(merged)?;
+    for lower in g.lower.iter().rev() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::io("make", "a pipe", e.into()))?;
+        let src = lower.clone();
+        let writer =
+            std::thread::spawn(move || crate::diff::write_tar(Path::new(&src), fs::File::from(w)));
+        let applied = crate::unpack::apply(
+            &mut dest,
+            fs::File::from(r),
+            crate::unpack::Whiteouts::Apply,
+            lower,
+        );
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::InvalidInput(format!("copying {lower} failed"))));
+        applied?;
+        written?;
+    }
+    fs::write(merged.join(COPIED_MARK), b"").with_path("write", merged.join(COPIED_MARK))
+}
+
+/// Mounts the overlay.
+fn mount_overlay(c: &Container) -> Result<()> {
+    let g = &c.graph_driver;
+    let merged = Path::new(&g.merged);
     for d in [&g.upper, &g.work, &g.merged] {
         fs::create_dir_all(d).with_path("create", d)?;
     }
@@ -85,6 +175,9 @@ pub fn mount(c: &Container) -> Result<()> {
 /// Unmounts the container's root file system (nothing if it is not mounted).
 pub fn unmount(c: &Container) -> Result<()> {
     let merged = Path::new(&c.graph_driver.merged);
+    if c.graph_driver.name == COPY {
+        return Ok(());
+    }
     if !is_mounted(merged) {
         return Ok(());
     }
