@@ -976,6 +976,7 @@ fn exec_and_stop_work_on_a_runc_container() {
     let out = rig.t("ctr-exec", &[&id, "sh", "-c", "echo inside; exit 4"], 30);
     assert_eq!(out.code, 4, "{out:?}");
     assert_eq!(out.stdout.trim(), "inside");
+    assert_eq!(rig.t("ctr-exec", &[&id, "no-such-command"], 30).code, 127);
     let paused = rig.t("ctr-pause", &[&id], 30);
     assert_eq!(paused.code, 0, "{paused:?}");
     assert_eq!(rig.t("ctr-unpause", &[&id], 30).code, 0);

@@ -205,11 +205,29 @@ fn oci_exec(
     if !opts.interactive || opts.detach {
         cmd.stdin(std::process::Stdio::null());
     }
-    let status = cmd.status().map_err(|e| Error::Runtime {
-        message: format!("run {}: {e}", binary.display()),
-        code: 125,
-    })?;
-    Ok(status.code().unwrap_or(137))
+    if opts.detach {
+        cmd.stdout(std::process::Stdio::null());
+    }
+    // runc's own failures (exit 255) are on its stderr: pass it on, and turn "not found" and
+    // "permission denied" into docker exec's 127 and 126.
+    let out = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|child| child.wait_with_output())
+        .map_err(|e| Error::Runtime {
+            message: format!("run {}: {e}", binary.display()),
+            code: 125,
+        })?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprint!("{err}");
+    Ok(match out.status.code() {
+        Some(255) if err.contains("executable file not found") || err.contains("no such file") => {
+            127
+        }
+        Some(255) if err.contains("permission denied") => 126,
+        Some(code) => code,
+        None => 137,
+    })
 }
 
 fn rt(e: berth_runtime::Error) -> Error {
