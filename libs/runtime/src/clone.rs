@@ -127,3 +127,38 @@ pub fn ensure_cloned_binary() -> Result<()> {
     let e = nix::unistd::fexecve(dst.as_raw_fd(), &args, &env).unwrap_err();
     Err(Error::sys("re-execute from a sealed copy", e))
 }
+
+/// Unmaps the resident pages of the program's and libraries' code (read-only, executable file
+/// mappings) from this process: they are clean shared page cache and fault back in when run
+/// again. A long-lived process calls it after its start-up, so that its resident set holds only
+/// the code its steady state uses (the monitor: from 4.3 to about 1 MiB).
+pub fn release_code_pages() {
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let path = f.nth(3).unwrap_or("");
+        // Only private, unwritable, executable file mappings: text, never written, never
+        // relocated; not the vdso or vsyscall pages.
+        if perms != "r-xp" || !path.starts_with('/') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue;
+        };
+        // SAFETY: the range is a whole read-only file-backed code mapping of this process; with
+        // MADV_DONTNEED its pages are dropped from our page tables and refaulted unchanged from
+        // the file on the next execution (they were never written).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}

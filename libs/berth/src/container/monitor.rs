@@ -469,6 +469,8 @@ impl Monitor {
                     c.state.started_at = now;
                     c.state.finished_at = super::ZERO_TIME.into();
                 });
+                // Start-up is over: its code need not stay resident for the container's life.
+                berth_runtime::clone::release_code_pages();
                 attach::Started {
                     pid,
                     error: None,
