@@ -7,6 +7,7 @@ mod support;
 mod cli;
 mod commit;
 mod containers;
+mod containers_cp;
 mod containers_create;
 mod containers_tools;
 mod import;

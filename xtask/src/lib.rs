@@ -10,6 +10,7 @@ pub fn commands() -> Vec<clap::Command> {
     vec![
         berth_monitor::command(),
         ctr_attach::command(),
+        ctr_cp::command(),
         ctr_create::command(),
         ctr_diff::command(),
         ctr_exec::command(),

@@ -86,6 +86,15 @@ impl Dest {
         })
     }
 
+    /// A directory already open (`O_PATH` is enough); `path` names it in messages.
+    pub fn from_fd(root: OwnedFd, path: PathBuf) -> Dest {
+        Dest {
+            root,
+            path,
+            cache: None,
+        }
+    }
+
     /// The directory on the host.
     pub fn path(&self) -> &Path {
         &self.path
@@ -277,6 +286,8 @@ struct Applier<'a> {
     whiteouts: Whiteouts,
     as_root: bool,
     what: &'a str,
+    /// Owner (uid, gid) given to every entry instead of the tar's (`ctr-cp` without `-a`).
+    owner: Option<(u32, u32)>,
     /// Paths written by this layer: an opaque whiteout keeps them.
     written: HashSet<PathBuf>,
     /// Directories of this layer, with their metadata, set after their children.
@@ -291,11 +302,23 @@ struct Applier<'a> {
 /// Applies the tar stream `tar` (already decompressed) to `dest`. `what` names the layer in
 /// errors and warnings.
 pub fn apply(dest: &mut Dest, tar: impl Read, whiteouts: Whiteouts, what: &str) -> Result<Applied> {
+    apply_owned(dest, tar, whiteouts, what, None)
+}
+
+/// [`apply`], every entry owned by `owner` (uid, gid) when given, whatever the tar says.
+pub fn apply_owned(
+    dest: &mut Dest,
+    tar: impl Read,
+    whiteouts: Whiteouts,
+    what: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<Applied> {
     let mut a = Applier {
         dest,
         whiteouts,
         as_root: rustix::process::geteuid().is_root(),
         what,
+        owner,
         written: HashSet::new(),
         dirs: Vec::new(),
         touched: HashMap::new(),
@@ -458,6 +481,10 @@ impl Applier<'_> {
                     }
                 }
             }
+        }
+        if let Some((uid, gid)) = self.owner {
+            m.uid = uid;
+            m.gid = gid;
         }
         Ok(m)
     }

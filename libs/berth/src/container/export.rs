@@ -50,7 +50,7 @@ pub fn export(root: &Root, name: &str, out: impl Write) -> Result<Container> {
 }
 
 /// Moves this process into a mount namespace of its own whose mounts propagate nowhere.
-fn private_namespace() -> nix::Result<()> {
+pub(crate) fn private_namespace() -> nix::Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWNS)?;
     nix::mount::mount(
         None::<&str>,

@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod changes;
+pub mod copy;
 pub mod create;
 pub mod engine;
 pub mod exec;

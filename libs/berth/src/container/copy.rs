@@ -1,0 +1,709 @@
+//! Copying files between the host and a container (`ctr-cp`), as `docker cp`.
+//!
+//! The path rules are Docker's (moby's `archive.CopyInfo` and `PrepareArchiveCopy`), decided by
+//! [`plan`]: a file onto a file replaces it, a file or a directory onto an existing directory goes
+//! into it under its own name, onto a missing path it is created under that name, `SRC/.` copies
+//! a directory's contents, and the parent of a missing destination must exist.
+//!
+//! Inside the container, paths are resolved as the container sees them, symlinks included, and
+//! never outside its root (CVE-2018-15664): every lookup is `openat2(RESOLVE_IN_ROOT)` on a
+//! descriptor of the container's root file system, and a tree is walked with `openat(O_NOFOLLOW)`
+//! relative to the descriptors of the directories already opened, so a directory the container
+//! swaps for a symlink meanwhile is never followed. Copies out are tars built from those
+//! descriptors; copies in are the hardened layer extraction ([`unpack::apply_owned`]) on a
+//! descriptor of the destination directory. Nothing of the container's file system is loaded or
+//! run (CVE-2019-14271): no chroot, no name service.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
+
+use super::{export, liveness, rootfs, Container, Containers};
+use crate::error::{Error, Result};
+use crate::root::Root;
+use crate::unpack::{self, Dest, Whiteouts};
+
+/// One side of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Side {
+    /// A path on the host.
+    Host(PathBuf),
+    /// `-`: a tar stream on stdin (as the source) or stdout (as the destination).
+    Stdio,
+    /// `CONTAINER:PATH`.
+    Container { name: String, path: String },
+}
+
+/// Reads a command-line argument as Docker's `splitCpArg` does: an absolute path, or one whose
+/// part before the first `:` starts with `.`, is a host path.
+pub fn parse_side(arg: &str) -> Side {
+    if arg == "-" {
+        return Side::Stdio;
+    }
+    if arg.starts_with('/') {
+        return Side::Host(PathBuf::from(arg));
+    }
+    match arg.split_once(':') {
+        Some((name, path)) if !name.is_empty() && !name.starts_with('.') => Side::Container {
+            name: name.to_string(),
+            path: path.to_string(),
+        },
+        _ => Side::Host(PathBuf::from(arg)),
+    }
+}
+
+/// What is at the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Dir,
+    File,
+    Missing,
+}
+
+/// Where the copy goes: into the destination itself or into its parent, and under what name
+/// (none: the source directory's contents go straight in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub into_parent: bool,
+    pub name: Option<OsString>,
+}
+
+/// The source as [`plan`] needs it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub is_dir: bool,
+    /// `SRC/.` (or the root): the contents of the directory.
+    pub contents: bool,
+    /// The last component of the source path.
+    pub name: OsString,
+}
+
+/// The last component of `path` and whether the path asks for a directory's contents (`/.`,
+/// `/`), or for a directory at all (a trailing `/`).
+pub fn split_name(path: &str) -> (Option<OsString>, bool, bool) {
+    let trimmed = path.trim_end_matches('/');
+    let contents = trimmed.is_empty() || trimmed == "." || trimmed.ends_with("/.");
+    let dir_wanted = path.ends_with('/') && !trimmed.is_empty();
+    let name = Path::new(trimmed)
+        .file_name()
+        .map(|n| n.to_os_string())
+        .filter(|_| !contents);
+    (name, contents, dir_wanted)
+}
+
+/// Docker's rules: where `src` goes for destination `dest` (as typed, `found` what is there).
+pub fn plan(src: &Source, dest: &str, found: Found) -> std::result::Result<Plan, String> {
+    let (dest_name, _, dest_slash) = split_name(dest);
+    match (found, src.is_dir) {
+        (Found::Dir, _) => Ok(Plan {
+            into_parent: false,
+            name: (!src.contents).then(|| src.name.clone()),
+        }),
+        (Found::File, true) => Err(format!(
+            "cannot overwrite non-directory {dest} with a directory"
+        )),
+        (Found::File, false) if dest_slash => Err(format!("{dest}: not a directory")),
+        (Found::File, false) | (Found::Missing, _) => {
+            if found == Found::Missing && dest_slash && !src.is_dir {
+                return Err(format!("{dest}: no such directory"));
+            }
+            match dest_name {
+                Some(n) => Ok(Plan {
+                    into_parent: true,
+                    name: Some(n),
+                }),
+                None => Err(format!("{dest}: no such directory")),
+            }
+        }
+    }
+}
+
+/// The parent of a path as typed (`""` for a bare name).
+fn parent_of(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/".to_string(),
+        Some(i) => trimmed[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    pub container: Container,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Options of a copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `-a`: keep the source's owners (copies into the container; copies out always keep them).
+    pub archive: bool,
+    /// `-L`: follow a symlink that is the source.
+    pub follow: bool,
+}
+
+/// A container's root file system opened for the copy (mounted in a private mount namespace
+/// of this process when the container is stopped; unmounted on drop).
+struct Opened {
+    container: Container,
+    root: Dest,
+    mounted: bool,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = rootfs::unmount(&self.container);
+        }
+    }
+}
+
+fn open_container(root: &Root, name: &str) -> Result<Opened> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = liveness::refresh(&store.find(name)?);
+    let merged = PathBuf::from(&c.graph_driver.merged);
+    if c.graph_driver.name == "copy" {
+        return Ok(Opened {
+            root: Dest::open(&merged)?,
+            container: c,
+            mounted: false,
+        });
+    }
+    let private = export::private_namespace();
+    if rootfs::is_mounted(&merged) {
+        return Ok(Opened {
+            root: Dest::open(&merged)?,
+            container: c,
+            mounted: false,
+        });
+    }
+    if let Err(e) = private {
+        return Err(Error::Runtime {
+            message: format!(
+                "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
+                c.id
+            ),
+            code: 1,
+        });
+    }
+    rootfs::mount(&c)?;
+    let dest = Dest::open(&merged);
+    let opened = Opened {
+        root: match dest {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = rootfs::unmount(&c);
+                return Err(e);
+            }
+        },
+        container: c,
+        mounted: true,
+    };
+    Ok(opened)
+}
+
+fn rel(path: &str) -> PathBuf {
+    let p = path.trim_start_matches('/');
+    PathBuf::from(if p.is_empty() { "." } else { p })
+}
+
+fn is_enoent(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(Errno::NOENT.raw_os_error())
+}
+
+fn is_enotdir(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
+}
+
+/// The source inside the container: an `O_PATH` descriptor (the last component not followed
+/// unless `follow` or the path asks for a directory) and its status.
+fn open_src_in(
+    root: &Dest,
+    c: &Container,
+    path: &str,
+    follow: bool,
+) -> Result<(OwnedFd, Stat, Source)> {
+    let (name, contents, dir_wanted) = split_name(path);
+    let missing = || {
+        Error::InvalidInput(format!(
+            "Could not find the file {path} in container {}",
+            c.name.trim_start_matches('/')
+        ))
+    };
+    let fail = |e: io::Error| {
+        if is_enoent(&e) {
+            missing()
+        } else if is_enotdir(&e) {
+            Error::InvalidInput(format!("{path}: not a directory"))
+        } else {
+            Error::InvalidInput(format!("{path} in container {}: {e}", c.id))
+        }
+    };
+    let fd = match &name {
+        Some(n) if !follow && !dir_wanted => {
+            let parent = root
+                .open_in(&rel(&parent_of(path)), OFlags::PATH | OFlags::DIRECTORY)
+                .map_err(fail)?;
+            rfs::openat(
+                &parent,
+                n.as_os_str(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| fail(e.into()))?
+        }
+        _ => {
+            let mut flags = OFlags::PATH;
+            if contents || dir_wanted {
+                flags |= OFlags::DIRECTORY;
+            }
+            root.open_in(&rel(path), flags).map_err(fail)?
+        }
+    };
+    let st = rfs::fstat(&fd).map_err(|e| fail(e.into()))?;
+    let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+    Ok((
+        fd,
+        st,
+        Source {
+            is_dir,
+            contents: contents && is_dir,
+            name: name.unwrap_or_else(|| OsString::from(".")),
+        },
+    ))
+}
+
+/// The source on the host.
+fn open_src_host(path: &Path, follow: bool) -> Result<(OwnedFd, Stat, Source)> {
+    let s = path.to_string_lossy();
+    let (name, contents, dir_wanted) = split_name(&s);
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if !(follow || contents || dir_wanted) {
+        flags |= OFlags::NOFOLLOW;
+    }
+    if contents || dir_wanted {
+        flags |= OFlags::DIRECTORY;
+    }
+    let fd = rfs::open(path, flags, Mode::empty())
+        .map_err(|e| Error::io("open", path, io::Error::from(e)))?;
+    let st = rfs::fstat(&fd).map_err(|e| Error::io("read", path, io::Error::from(e)))?;
+    let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+    Ok((
+        fd,
+        st,
+        Source {
+            is_dir,
+            contents: contents && is_dir,
+            name: name.unwrap_or_else(|| OsString::from(".")),
+        },
+    ))
+}
+
+/// Writes the tree at `fd` (an `O_PATH` descriptor, status `st`) as a tar, its entries named
+/// under `top` (none: the directory's entries at the top of the tar, itself left out).
+fn write_tree(fd: OwnedFd, st: &Stat, top: Option<&Path>, out: impl Write) -> Result<()> {
+    let mut b = tar::Builder::new(out);
+    let mut links = HashMap::new();
+    emit(&mut b, fd, st, top, &mut links).map_err(|e| Error::stream("write the tar", e))?;
+    b.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(|e| Error::stream("write the tar", e))
+}
+
+fn header(st: &Stat, kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(st.st_uid.into());
+    h.set_gid(st.st_gid.into());
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(size);
+    h
+}
+
+/// Opens the object behind the `O_PATH` descriptor `fd` for reading, through this process's
+/// own `/proc/self/fd`: no path inside the container is looked up again.
+fn reopen(fd: &OwnedFd, flags: OFlags) -> io::Result<OwnedFd> {
+    let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rfs::open(p.as_str(), flags | OFlags::CLOEXEC, Mode::empty()).map_err(io::Error::from)
+}
+
+fn emit<W: Write>(
+    b: &mut tar::Builder<W>,
+    fd: OwnedFd,
+    st: &Stat,
+    name: Option<&Path>,
+    links: &mut HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    let ft = FileType::from_raw_mode(st.st_mode);
+    match ft {
+        FileType::Directory => {
+            if let Some(n) = name {
+                let mut h = header(st, tar::EntryType::Directory, 0);
+                let mut p = n.as_os_str().to_os_string();
+                p.push("/");
+                b.append_data(&mut h, PathBuf::from(p), io::empty())?;
+            }
+            let dir = rfs::openat(
+                &fd,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let mut names = Vec::new();
+            for ent in rfs::Dir::read_from(&dir)? {
+                let ent = ent?;
+                let n = ent.file_name().to_bytes();
+                if n != b"." && n != b".." {
+                    names.push(OsStr::from_bytes(n).to_os_string());
+                }
+            }
+            names.sort_by(|a, c| a.as_bytes().cmp(c.as_bytes()));
+            for n in names {
+                let child = match rfs::openat(
+                    &dir,
+                    n.as_os_str(),
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(c) => c,
+                    // Removed meanwhile.
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                let cst = rfs::fstat(&child)?;
+                let cname = match name {
+                    Some(p) => p.join(&n),
+                    None => PathBuf::from(&n),
+                };
+                emit(b, child, &cst, Some(&cname), links)?;
+            }
+        }
+        FileType::RegularFile => {
+            let name = name.unwrap_or(Path::new("."));
+            if st.st_nlink > 1 {
+                let key = (st.st_dev, st.st_ino);
+                if let Some(first) = links.get(&key) {
+                    let mut h = header(st, tar::EntryType::Link, 0);
+                    return b.append_link(&mut h, name, first);
+                }
+                links.insert(key, name.to_path_buf());
+            }
+            let f = File::from(reopen(&fd, OFlags::RDONLY | OFlags::NONBLOCK)?);
+            let size = st.st_size as u64;
+            let mut h = header(st, tar::EntryType::Regular, size);
+            // Exactly `size` bytes whatever the file does meanwhile.
+            let data = f.take(size).chain(io::repeat(0)).take(size);
+            b.append_data(&mut h, name, data)?;
+        }
+        FileType::Symlink => {
+            let name = name.unwrap_or(Path::new("."));
+            let target = rfs::readlinkat(&fd, "", Vec::new())?;
+            let mut h = header(st, tar::EntryType::Symlink, 0);
+            b.append_link(&mut h, name, OsStr::from_bytes(target.as_bytes()))?;
+        }
+        FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice => {
+            let name = name.unwrap_or(Path::new("."));
+            let kind = match ft {
+                FileType::Fifo => tar::EntryType::Fifo,
+                FileType::CharacterDevice => tar::EntryType::Char,
+                _ => tar::EntryType::Block,
+            };
+            let mut h = header(st, kind, 0);
+            h.set_device_major(rfs::major(st.st_rdev))?;
+            h.set_device_minor(rfs::minor(st.st_rdev))?;
+            b.append_data(&mut h, name, io::empty())?;
+        }
+        // Sockets and the unknown are not copied, as Docker.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Streams the tree at `fd` under `top` into `dest`, owned by `owner` when given.
+fn pipe_into(
+    fd: OwnedFd,
+    st: &Stat,
+    top: Option<&Path>,
+    dest: &mut Dest,
+    what: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<unpack::Applied> {
+    let (reader, writer) = io::pipe().map_err(|e| Error::stream("pipe", e))?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || write_tree(fd, st, top, writer));
+        let applied = unpack::apply_owned(dest, reader, Whiteouts::Apply, what, owner);
+        let produced = producer.join().expect("the tar writer does not panic");
+        produced?;
+        applied
+    })
+}
+
+/// What is at `path` on the host (symlinks followed, as Docker on the client side).
+fn host_found(path: &Path) -> Result<Found> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Ok(Found::Dir),
+        Ok(_) => Ok(Found::File),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Missing),
+        Err(e) if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => Ok(Found::Missing),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Copies `src` inside container `name` to the host path `dest`, or as a tar to `out` when
+/// `dest` is `None`.
+pub fn copy_out(
+    root: &Root,
+    name: &str,
+    src: &str,
+    dest: Option<&Path>,
+    out: impl Write,
+    opts: Options,
+) -> Result<Copied> {
+    let o = open_container(root, name)?;
+    let (fd, st, source) = open_src_in(&o.root, &o.container, src, opts.follow)?;
+    let Some(dest) = dest else {
+        let top = (!source.contents).then(|| PathBuf::from(&source.name));
+        write_tree(fd, &st, top.as_deref(), out)?;
+        return Ok(Copied {
+            container: o.container.clone(),
+            entries: 0,
+            bytes: 0,
+        });
+    };
+    let dest_s = dest.to_string_lossy();
+    let found = host_found(dest)?;
+    let p = plan(&source, &dest_s, found).map_err(Error::InvalidInput)?;
+    let dir = if p.into_parent {
+        let parent = parent_of(&dest_s);
+        let parent = if parent.is_empty() {
+            ".".into()
+        } else {
+            parent
+        };
+        if host_found(Path::new(&parent))? != Found::Dir {
+            return Err(Error::InvalidInput(format!(
+                "the directory {parent} does not exist"
+            )));
+        }
+        PathBuf::from(parent)
+    } else {
+        dest.to_path_buf()
+    };
+    let mut d = Dest::open(&dir)?;
+    let a = pipe_into(
+        fd,
+        &st,
+        p.name.as_deref().map(Path::new),
+        &mut d,
+        &format!("the copy to {}", dest.display()),
+        None,
+    )?;
+    Ok(Copied {
+        container: o.container.clone(),
+        entries: a.entries,
+        bytes: a.bytes,
+    })
+}
+
+/// Copies the host path `src` (or a tar read from `input` when `src` is `None`) to `dest`
+/// inside container `name`.
+pub fn copy_in(
+    root: &Root,
+    src: Option<&Path>,
+    input: impl Read,
+    name: &str,
+    dest: &str,
+    opts: Options,
+) -> Result<Copied> {
+    // The host side first: a missing source changes nothing.
+    let host = src.map(|s| open_src_host(s, opts.follow)).transpose()?;
+    let o = open_container(root, name)?;
+    let owner = (!opts.archive).then_some((0, 0));
+    let cname = o.container.name.trim_start_matches('/').to_string();
+    let in_ctr =
+        |e: io::Error, p: &str| Error::InvalidInput(format!("{p} in container {cname}: {e}"));
+    let found = match o.root.open_in(&rel(dest), OFlags::PATH) {
+        Ok(fd) => match rfs::fstat(&fd) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => Found::Dir,
+            Ok(_) => Found::File,
+            Err(e) => return Err(in_ctr(e.into(), dest)),
+        },
+        Err(e) if is_enoent(&e) || is_enotdir(&e) => Found::Missing,
+        Err(e) => return Err(in_ctr(e, dest)),
+    };
+    let what = format!("the copy to {dest} in container {cname}");
+    let Some((fd, st, source)) = host else {
+        // A tar stream: extracted into the destination, which must be a directory.
+        if found != Found::Dir {
+            return Err(Error::InvalidInput(format!(
+                "{dest} in container {cname}: {}",
+                if found == Found::Missing {
+                    "no such directory"
+                } else {
+                    "not a directory: a tar stream is extracted into a directory"
+                }
+            )));
+        }
+        let dfd = o
+            .root
+            .open_in(&rel(dest), OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| in_ctr(e, dest))?;
+        let mut d = Dest::from_fd(dfd, PathBuf::from(dest));
+        let a = unpack::apply_owned(&mut d, input, Whiteouts::Apply, &what, owner)?;
+        return Ok(Copied {
+            container: o.container.clone(),
+            entries: a.entries,
+            bytes: a.bytes,
+        });
+    };
+    let p = plan(&source, dest, found).map_err(Error::InvalidInput)?;
+    let dir = if p.into_parent {
+        parent_of(dest)
+    } else {
+        dest.to_string()
+    };
+    let dfd = match o.root.open_in(&rel(&dir), OFlags::PATH | OFlags::DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) if is_enoent(&e) || is_enotdir(&e) => {
+            return Err(Error::InvalidInput(format!(
+                "the directory {dir} does not exist in container {cname}"
+            )))
+        }
+        Err(e) => return Err(in_ctr(e, &dir)),
+    };
+    let mut d = Dest::from_fd(dfd, PathBuf::from(&dir));
+    let a = pipe_into(
+        fd,
+        &st,
+        p.name.as_deref().map(Path::new),
+        &mut d,
+        &what,
+        owner,
+    )?;
+    Ok(Copied {
+        container: o.container.clone(),
+        entries: a.entries,
+        bytes: a.bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(is_dir: bool, path: &str) -> Source {
+        let (name, contents, _) = split_name(path);
+        Source {
+            is_dir,
+            contents: contents && is_dir,
+            name: name.unwrap_or_else(|| ".".into()),
+        }
+    }
+
+    fn go(
+        s: Source,
+        dest: &str,
+        found: Found,
+    ) -> std::result::Result<(bool, Option<String>), String> {
+        plan(&s, dest, found).map(|p| {
+            (
+                p.into_parent,
+                p.name.map(|n| n.to_string_lossy().into_owned()),
+            )
+        })
+    }
+
+    #[test]
+    fn arguments_split_as_docker() {
+        assert_eq!(parse_side("-"), Side::Stdio);
+        assert_eq!(parse_side("/a:b"), Side::Host("/a:b".into()));
+        assert_eq!(parse_side("./a:b"), Side::Host("./a:b".into()));
+        assert_eq!(parse_side("file"), Side::Host("file".into()));
+        assert_eq!(
+            parse_side("web:/www/index.html"),
+            Side::Container {
+                name: "web".into(),
+                path: "/www/index.html".into()
+            }
+        );
+    }
+
+    #[test]
+    fn names_contents_and_slashes() {
+        assert_eq!(split_name("/a/b"), (Some("b".into()), false, false));
+        assert_eq!(split_name("/a/b/"), (Some("b".into()), false, true));
+        assert_eq!(split_name("/a/b/."), (None, true, false));
+        assert_eq!(split_name("/"), (None, true, false));
+        assert_eq!(parent_of("/a/b"), "/a");
+        assert_eq!(parent_of("/a"), "/");
+        assert_eq!(parent_of("a"), "");
+        assert_eq!(parent_of("x/y/"), "x");
+    }
+
+    #[test]
+    fn file_rules() {
+        // Onto a file: replaced.
+        assert_eq!(
+            go(src(false, "/f"), "/d/g", Found::File),
+            Ok((true, Some("g".into())))
+        );
+        // Into a directory, with or without a slash.
+        assert_eq!(
+            go(src(false, "/f"), "/d", Found::Dir),
+            Ok((false, Some("f".into())))
+        );
+        assert_eq!(
+            go(src(false, "/f"), "/d/", Found::Dir),
+            Ok((false, Some("f".into())))
+        );
+        // A new name.
+        assert_eq!(
+            go(src(false, "/f"), "/d/n", Found::Missing),
+            Ok((true, Some("n".into())))
+        );
+        // A missing directory.
+        assert!(go(src(false, "/f"), "/d/n/", Found::Missing)
+            .unwrap_err()
+            .contains("no such directory"));
+        // A file with a slash.
+        assert!(go(src(false, "/f"), "/d/g/", Found::File)
+            .unwrap_err()
+            .contains("not a directory"));
+    }
+
+    #[test]
+    fn directory_rules() {
+        assert_eq!(
+            go(src(true, "/s"), "/d", Found::Dir),
+            Ok((false, Some("s".into())))
+        );
+        assert_eq!(
+            go(src(true, "/s"), "/n", Found::Missing),
+            Ok((true, Some("n".into())))
+        );
+        assert_eq!(
+            go(src(true, "/s"), "/n/", Found::Missing),
+            Ok((true, Some("n".into())))
+        );
+        assert!(go(src(true, "/s"), "/f", Found::File)
+            .unwrap_err()
+            .contains("cannot overwrite non-directory"));
+        // Contents.
+        assert_eq!(go(src(true, "/s/."), "/d", Found::Dir), Ok((false, None)));
+        assert_eq!(
+            go(src(true, "/s/."), "/n", Found::Missing),
+            Ok((true, Some("n".into())))
+        );
+    }
+}

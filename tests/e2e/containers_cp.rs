@@ -1,0 +1,335 @@
+//! `ctr-cp` end to end (issue 6): Docker's path rules in and out of running and stopped
+//! containers, tar streams on stdin and stdout, and a hostile container swapping a directory for
+//! a symlink to `/` while the host copies. As root; every child process is bounded in time.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Env, Out};
+
+const IMAGE: &str = "bbcp:1";
+
+/// Runs `c` to completion within `secs` (killed after), with `input` on stdin.
+fn timed(c: &mut Command, input: Option<&[u8]>, secs: u64) -> (Out, Vec<u8>) {
+    c.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
+    if let Some(data) = input {
+        let mut stdin = child.stdin.take().expect("piped");
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if d.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let o = child.wait_with_output().expect("wait");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = Out {
+        code: o.status.code().unwrap_or(-2),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    (out, o.stdout)
+}
+
+struct Rig {
+    env: Env,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = timed(self.env.cmd("ctr-rm").args(["-f", id]), None, 30);
+        }
+    }
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let env = Env::new();
+        env.import_busybox(IMAGE);
+        Rig {
+            env,
+            ids: Default::default(),
+        }
+    }
+
+    fn t(&self, tool: &str, args: &[&str]) -> Out {
+        timed(self.env.cmd(tool).args(args), None, 60).0
+    }
+
+    fn cp(&self, args: &[&str]) -> Out {
+        self.t("ctr-cp", args)
+    }
+
+    /// A detached container running `script`; its ID.
+    fn detach(&self, name: &str, script: &str) -> String {
+        let out = self
+            .t(
+                "ctr-run",
+                &["-d", "--name", name, IMAGE, "sh", "-c", script],
+            )
+            .ok();
+        let id = out.json()["id"].as_str().expect("id").to_string();
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    fn exec(&self, name: &str, script: &str) -> String {
+        self.t("ctr-exec", &[name, "sh", "-c", script]).ok().stdout
+    }
+}
+
+const SETUP: &str = "mkdir -p /www /src/sub /dst && echo hello > /www/index.html && \
+    echo one > /src/a && echo two > /src/sub/b && chown 123:456 /src/a && \
+    touch -d @1000000000 /src/a && ln -s /www /link && echo setup-done > /ready; ";
+
+#[test]
+fn classic_web_server_page_out_and_back() {
+    require_root!();
+    let rig = Rig::new();
+    rig.detach(
+        "web",
+        "mkdir -p /www && echo '<h1>old</h1>' > /www/index.html && exec httpd -f -p 80 -h /www",
+    );
+    let host = rig.env.tmp.path().join("page");
+    fs::create_dir(&host).unwrap();
+    let h = host.to_str().unwrap();
+    rig.cp(&["web:/www/index.html", h]).ok();
+    let file = host.join("index.html");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "<h1>old</h1>\n");
+    fs::write(&file, "<h1>new</h1>\n").unwrap();
+    rig.cp(&[file.to_str().unwrap(), "web:/www/index.html"])
+        .ok();
+    assert_eq!(rig.exec("web", "cat /www/index.html"), "<h1>new</h1>\n");
+    assert!(rig.exec("web", "ps").contains("httpd"));
+}
+
+fn path_rules(rig: &Rig, c: &str, stop: bool) {
+    if stop {
+        rig.t("ctr-stop", &["-t", "1", c]).ok();
+    }
+    let host = rig.env.tmp.path().join(format!("host-{c}"));
+    fs::create_dir(&host).unwrap();
+    let hp = |p: &str| host.join(p).to_str().unwrap().to_string();
+    let cc = |p: &str| format!("{c}:{p}");
+
+    // Out: a file into a directory, keeping owner, mode and mtime.
+    rig.cp(&[&cc("/src/a"), &hp("")]).ok();
+    let md = fs::metadata(host.join("a")).unwrap();
+    assert_eq!((md.uid(), md.gid(), md.mtime()), (123, 456, 1000000000));
+    // A file onto a file, and under a new name.
+    fs::write(host.join("f"), "x").unwrap();
+    rig.cp(&[&cc("/src/a"), &hp("f")]).ok();
+    assert_eq!(fs::read_to_string(host.join("f")).unwrap(), "one\n");
+    rig.cp(&[&cc("/src/a"), &hp("new")]).ok();
+    assert_eq!(fs::read_to_string(host.join("new")).unwrap(), "one\n");
+    // A file to a missing directory.
+    let e = rig.cp(&[&cc("/src/a"), &format!("{}/", hp("nodir"))]);
+    assert_ne!(e.code, 0);
+    assert!(e.stderr.contains("no such directory"), "{e:?}");
+    // A missing parent.
+    let e = rig.cp(&[&cc("/src/a"), &hp("no/such")]);
+    assert_ne!(e.code, 0);
+    assert!(e.stderr.contains("no"), "{e:?}");
+    // A directory into an existing one, as a new one, its contents.
+    rig.cp(&[&cc("/src"), &hp("")]).ok();
+    assert_eq!(fs::read_to_string(host.join("src/sub/b")).unwrap(), "two\n");
+    rig.cp(&[&cc("/src"), &hp("copy")]).ok();
+    assert_eq!(
+        fs::read_to_string(host.join("copy/sub/b")).unwrap(),
+        "two\n"
+    );
+    fs::create_dir(host.join("contents")).unwrap();
+    rig.cp(&[&cc("/src/."), &hp("contents")]).ok();
+    assert_eq!(
+        fs::read_to_string(host.join("contents/a")).unwrap(),
+        "one\n"
+    );
+    // A directory onto a file.
+    assert_ne!(rig.cp(&[&cc("/src"), &hp("f")]).code, 0);
+    // A missing source.
+    let e = rig.cp(&[&cc("/nothing"), &hp("")]);
+    assert!(
+        e.stderr
+            .contains("Could not find the file /nothing in container"),
+        "{e:?}"
+    );
+    // A symlink, and -L.
+    rig.cp(&[&cc("/link"), &hp("l1")]).ok();
+    assert!(fs::symlink_metadata(host.join("l1")).unwrap().is_symlink());
+    rig.cp(&["-L", &cc("/link"), &hp("l2")]).ok();
+    assert!(host.join("l2/index.html").is_file());
+
+    // In: a file into a directory (root-owned), onto a file, with -a.
+    rig.cp(&[&hp("a"), &cc("/dst")]).ok();
+    rig.cp(&[&hp("new"), &cc("/dst/a")]).ok();
+    rig.cp(&["-a", &hp("a"), &cc("/dst/kept")]).ok();
+    rig.cp(&[&hp("src"), &cc("/dst")]).ok();
+    rig.cp(&[&hp("src"), &cc("/dst/named")]).ok();
+    rig.cp(&[&format!("{}/.", hp("src")), &cc("/dst/named")])
+        .ok();
+    let e = rig.cp(&[&hp("a"), &cc("/dst/missing/")]);
+    assert!(e.stderr.contains("no such directory"), "{e:?}");
+    let e = rig.cp(&[&hp("a"), &cc("/no/such/x")]);
+    assert!(e.stderr.contains("does not exist"), "{e:?}");
+    // Through a symlink inside the container: lands in /www.
+    rig.cp(&[&hp("a"), &cc("/link/")]).ok();
+    // Look at it back out (works stopped or running).
+    let back = host.join("back");
+    fs::create_dir(&back).unwrap();
+    rig.cp(&[&cc("/dst"), back.to_str().unwrap()]).ok();
+    rig.cp(&[&cc("/www/a"), back.to_str().unwrap()]).ok();
+    let m = |p: &str| fs::metadata(back.join(p)).unwrap();
+    assert_eq!((m("dst/a").uid(), m("dst/a").gid()), (0, 0));
+    assert_eq!((m("dst/kept").uid(), m("dst/kept").gid()), (123, 456));
+    assert_eq!(m("dst/kept").mtime(), 1000000000);
+    assert_eq!(
+        fs::read_to_string(back.join("dst/src/sub/b")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(
+        fs::read_to_string(back.join("dst/named/sub/b")).unwrap(),
+        "two\n"
+    );
+    assert_eq!(
+        fs::read_to_string(back.join("dst/named/a")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(fs::read_to_string(back.join("a")).unwrap(), "one\n");
+    assert!(!back.join("dst/missing").exists());
+}
+
+#[test]
+fn path_rules_running_and_stopped() {
+    require_root!();
+    let rig = Rig::new();
+    for (name, stop) in [("live", false), ("dead", true)] {
+        rig.detach(name, &format!("{SETUP} sleep 1000"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while rig.t("ctr-exec", &[name, "cat", "/ready"]).code != 0 {
+            assert!(Instant::now() < deadline, "setup never finished");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        path_rules(&rig, name, stop);
+    }
+}
+
+#[test]
+fn tar_streams_in_and_out() {
+    require_root!();
+    let rig = Rig::new();
+    rig.detach("s", "mkdir -p /in && echo hi > /in/x && sleep 1000");
+    std::thread::sleep(Duration::from_millis(500));
+    let (o, tar) = timed(rig.env.cmd("ctr-cp").args(["s:/in", "-"]), None, 60);
+    assert_eq!(o.code, 0, "{o:?}");
+    let mut names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["in/", "in/x"]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o640);
+    h.set_uid(7);
+    b.append_data(&mut h, "y", &b"yo\n"[..]).unwrap();
+    let data = b.into_inner().unwrap();
+    let (o, _) = timed(rig.env.cmd("ctr-cp").args(["-", "s:/in"]), Some(&data), 60);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        rig.exec("s", "cat /in/y; stat -c '%a %u' /in/y"),
+        "yo\n640 0\n"
+    );
+    // Into a file: an error.
+    let (o, _) = timed(
+        rig.env.cmd("ctr-cp").args(["-", "s:/in/x"]),
+        Some(&data),
+        60,
+    );
+    assert_ne!(o.code, 0);
+}
+
+#[test]
+fn a_container_swapping_a_symlink_to_root_reads_and_writes_only_itself() {
+    require_root!();
+    let rig = Rig::new();
+    let canary_name = format!("berth-canary-{}", std::process::id());
+    let canary = Path::new("/").join(&canary_name);
+    rig.detach("evil", "mkdir -p /d && echo inside > /d/f && sleep 1000");
+    std::thread::sleep(Duration::from_millis(500));
+    fs::write(&canary, "HOST-SECRET").unwrap();
+    timed(
+        rig.env.cmd("ctr-exec").args([
+            "-d",
+            "evil",
+            "sh",
+            "-c",
+            "while true; do mv /d /d.x; ln -s / /d; rm /d; mv /d.x /d; done",
+        ]),
+        None,
+        30,
+    );
+    let host = rig.env.tmp.path().join("evil-out");
+    let payload = rig.env.tmp.path().join("payload");
+    fs::create_dir(&payload).unwrap();
+    fs::write(payload.join(&canary_name), "FROM-HOST").unwrap();
+    let wrote = payload.join(format!("{canary_name}.new"));
+    fs::write(&wrote, "x").unwrap();
+    for i in 0..50 {
+        let dir = host.join(i.to_string());
+        fs::create_dir_all(&dir).unwrap();
+        let _ = rig.cp(&["evil:/d", dir.to_str().unwrap()]);
+        let _ = rig.cp(&["evil:/d/.", dir.to_str().unwrap()]);
+        let (_, tar) = timed(rig.env.cmd("ctr-cp").args(["evil:/d/", "-"]), None, 30);
+        assert!(
+            !tar.windows(11).any(|w| w == b"HOST-SECRET"),
+            "the host's canary was read"
+        );
+        let _ = rig.cp(&[wrote.to_str().unwrap(), "evil:/d/"]);
+        let _ = rig.cp(&[wrote.to_str().unwrap(), "evil:/d"]);
+    }
+    let out = Command::new("grep")
+        .args(["-rl", "HOST-SECRET", host.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty(), "the canary leaked: {out:?}");
+    assert!(
+        !Path::new("/").join(format!("{canary_name}.new")).exists(),
+        "a file was written into the host's /"
+    );
+    assert_eq!(fs::read_to_string(&canary).unwrap(), "HOST-SECRET");
+    let _ = fs::remove_file(&canary);
+    // The copies did reach the container's own /d (or its root, through its own symlink).
+    let seen = rig.exec(
+        "evil",
+        &format!("ls /d /d.x / 2>/dev/null | grep -c {canary_name}.new || true"),
+    );
+    assert_ne!(seen.trim(), "0", "no copy ever landed inside the container");
+}
