@@ -260,12 +260,20 @@ fn tar_streams_in_and_out() {
     h.set_mode(0o640);
     h.set_uid(7);
     b.append_data(&mut h, "y", &b"yo\n"[..]).unwrap();
+    // A file named like a whiteout is a file here (docker cp has no whiteouts): x stays.
+    let mut w = tar::Header::new_gnu();
+    w.set_size(0);
+    w.set_mode(0o644);
+    b.append_data(&mut w, ".wh.x", &b""[..]).unwrap();
     let data = b.into_inner().unwrap();
     let (o, _) = timed(rig.env.cmd("ctr-cp").args(["-", "s:/in"]), Some(&data), 60);
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(
-        rig.exec("s", "cat /in/y; stat -c '%a %u' /in/y"),
-        "yo\n640 0\n"
+        rig.exec(
+            "s",
+            "cat /in/y; stat -c '%a %u' /in/y; cat /in/x; ls -a /in | grep -c wh"
+        ),
+        "yo\n640 0\nhi\n1\n"
     );
     // Into a file: an error.
     let (o, _) = timed(

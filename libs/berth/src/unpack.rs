@@ -40,6 +40,8 @@ pub enum Whiteouts {
     Apply,
     /// Write overlayfs whiteouts: a lower directory for overlay mounts.
     Overlay,
+    /// No whiteouts: `.wh.NAME` is a file like any other (copying files in, as `docker cp`).
+    Keep,
 }
 
 /// What applying a layer did.
@@ -356,7 +358,10 @@ impl Applier<'_> {
         let name = rel.file_name().map(|n| n.as_bytes().to_vec());
 
         // Whiteouts.
-        if let Some(n) = name.as_deref().filter(|n| n.starts_with(b".wh.")) {
+        if let Some(n) = name
+            .as_deref()
+            .filter(|n| n.starts_with(b".wh.") && self.whiteouts != Whiteouts::Keep)
+        {
             let (parent, _) = split(&rel).expect("a whiteout has a name");
             let parent = parent.to_path_buf();
             let target = &n[4..];
@@ -684,7 +689,9 @@ impl Applier<'_> {
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> io::Result<()> {
         let found = match self.whiteouts {
-            Whiteouts::Apply => self.dest.open_in(parent, OFlags::PATH | OFlags::DIRECTORY),
+            Whiteouts::Apply | Whiteouts::Keep => {
+                self.dest.open_in(parent, OFlags::PATH | OFlags::DIRECTORY)
+            }
             Whiteouts::Overlay => self.dest.dir(parent),
         };
         let pfd = match found {
@@ -726,7 +733,8 @@ impl Applier<'_> {
         .map_err(errno)?;
         self.remember(dir, &fd);
         match self.whiteouts {
-            Whiteouts::Apply => {
+            // Keep never gets here (it has no whiteouts).
+            Whiteouts::Apply | Whiteouts::Keep => {
                 self.dest.forget();
                 empty_dir(&fd, &self.written, dir)
             }

@@ -442,7 +442,7 @@ fn pipe_into(
     let (reader, writer) = io::pipe().map_err(|e| Error::stream("pipe", e))?;
     std::thread::scope(|s| {
         let producer = s.spawn(move || write_tree(fd, st, top, writer));
-        let applied = unpack::apply_owned(dest, reader, Whiteouts::Apply, what, owner);
+        let applied = unpack::apply_owned(dest, reader, Whiteouts::Keep, what, owner);
         let produced = producer.join().expect("the tar writer does not panic");
         produced?;
         applied
@@ -560,7 +560,7 @@ pub fn copy_in(
             .open_in(&rel(dest), OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| in_ctr(e, dest))?;
         let mut d = Dest::from_fd(dfd, PathBuf::from(dest));
-        let a = unpack::apply_owned(&mut d, input, Whiteouts::Apply, &what, owner)?;
+        let a = unpack::apply_owned(&mut d, input, Whiteouts::Keep, &what, owner)?;
         return Ok(Copied {
             container: o.container.clone(),
             entries: a.entries,
