@@ -21,3 +21,4 @@ mod snapshots;
 mod store;
 mod tag_rm;
 mod unpack;
+mod volumes;
