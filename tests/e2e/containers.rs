@@ -27,7 +27,7 @@ const DOCKER_CAPS: &str = "00000000a80425fb";
 /// Runs `c` with its stdout and stderr in files (a process that inherits them, a monitor, cannot
 /// make the test wait for an EOF), in its own process group, killed with it after `secs`. A
 /// timeout reads as code -2 with "TIMED OUT" in stderr.
-fn timed(c: &mut Command, secs: u64) -> Out {
+pub(crate) fn timed(c: &mut Command, secs: u64) -> Out {
     timed_input(c, None, secs)
 }
 
@@ -234,7 +234,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 }
 
 /// Every mount point of /proc/self/mountinfo, in order.
-fn mount_points() -> Vec<String> {
+pub(crate) fn mount_points() -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()

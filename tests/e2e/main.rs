@@ -22,3 +22,4 @@ mod snapshots;
 mod store;
 mod tag_rm;
 mod unpack;
+mod volumes;

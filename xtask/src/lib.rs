@@ -48,6 +48,11 @@ pub fn commands() -> Vec<clap::Command> {
         img_search::command(),
         img_tag::command(),
         img_unpack::command(),
+        vol_create::command(),
+        vol_inspect::command(),
+        vol_ls::command(),
+        vol_prune::command(),
+        vol_rm::command(),
     ]
 }
 

@@ -26,6 +26,7 @@ pub mod snapshot;
 pub mod store;
 pub mod template;
 pub mod unpack;
+pub mod volume;
 
 pub use error::{Error, Result};
 pub use oci_spec;

@@ -1,7 +1,6 @@
 //! ctr-rm: remove containers, as `docker container rm`.
 
 use berth::cli::{expand_stdin, RootArgs};
-use berth::container::lifecycle;
 use berth::output::print_json;
 use berth::Result;
 use clap::{CommandFactory, Parser};
@@ -28,7 +27,7 @@ pub struct Cli {
     #[arg(short, long)]
     pub force: bool,
 
-    /// Remove the container's anonymous volumes too (none exist yet: accepted for Docker's sake)
+    /// Remove the container's anonymous volumes too (those no other container uses)
     #[arg(short, long)]
     pub volumes: bool,
 
@@ -43,7 +42,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
-        let id = lifecycle::rm(&root, name, cli.force)?;
+        let id = berth::volume::rm_container(&root, name, cli.force, cli.volumes)?;
         print_json(&json!({"id": id}))?;
         Ok(())
     })

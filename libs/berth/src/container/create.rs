@@ -72,6 +72,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
     };
     let id = containers.new_id()?;
     let dir = containers.path(&id);
+    let planned = crate::volume::plan(root, &flags.mounts, &img.run_config()["Volumes"])?;
     let built = spec::build(
         args,
         &flags,
@@ -82,11 +83,14 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             image_config: img.run_config(),
             passwd: &passwd,
             group: &group,
+            mounts: &planned,
         },
     )?;
 
     fs::create_dir(&dir).with_path("create directory", &dir)?;
+    let mut new_volumes = Vec::new();
     let made = (|| -> Result<Container> {
+        new_volumes = crate::volume::prepare(root, &planned, &layers)?;
         for d in ["rootfs", "upper", "work"] {
             fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
         }
@@ -127,7 +131,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             image: img.id().to_string(),
             config: built.config.clone(),
             host_config: built.host_config.clone(),
-            mounts: Vec::new(),
+            mounts: planned.iter().filter_map(|p| p.record()).collect(),
             log_path: s(log),
             hostname_path: s(dir.join("hostname")),
             hosts_path: s(dir.join("hosts")),
@@ -148,6 +152,11 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
     })();
     if made.is_err() {
         let _ = fs::remove_dir_all(&dir);
+        if let Ok(vols) = crate::volume::Volumes::open(root) {
+            for n in &new_volumes {
+                let _ = vols.remove(n);
+            }
+        }
     }
     made
 }

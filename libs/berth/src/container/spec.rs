@@ -119,6 +119,19 @@ pub struct CreateArgs {
     #[arg(long, alias = "net", value_name = "NETWORK", default_value = "none")]
     pub network: String,
 
+    /// Bind mount a host directory or mount a volume: HOST:CTR[:ro], NAME:CTR[:ro], or CTR for
+    /// an anonymous volume (a missing HOST directory is created)
+    #[arg(short = 'v', long = "volume", value_name = "[SRC:]DST[:MODE]")]
+    pub volume: Vec<String>,
+
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly]
+    #[arg(long = "mount", value_name = "MOUNT")]
+    pub mount: Vec<String>,
+
+    /// Mount a tmpfs directory: PATH[:OPTIONS] (size=64m,mode=1777,…)
+    #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+
     /// The image: a reference, an image ID (or unique prefix), or - for the JSON a previous
     /// tool printed
     #[arg(value_name = "IMAGE")]
@@ -465,6 +478,8 @@ pub struct Flags {
     pub labels: Map<String, Value>,
     /// `-e` and `--env-file`, in order, host values filled in.
     pub env: Vec<String>,
+    /// `-v`, `--mount` and `--tmpfs`, parsed.
+    pub mounts: Vec<crate::volume::Request>,
 }
 
 /// Docker's check for names of signals (`--stop-signal`): `SIGTERM`, `TERM`, `15`.
@@ -734,6 +749,7 @@ impl Flags {
             runtime,
             labels,
             env,
+            mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
         })
     }
 }
@@ -750,6 +766,8 @@ pub struct Input<'a> {
     /// The text of the image's `/etc/passwd` and `/etc/group` (empty when it has none).
     pub passwd: &'a str,
     pub group: &'a str,
+    /// The user's mounts and the image's volumes, planned (see [`crate::volume::plan`]).
+    pub mounts: &'a [crate::volume::Planned],
 }
 
 /// A container's configuration, made from the image and the flags.
@@ -934,7 +952,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
             &["rbind", "rprivate"],
         )
     };
-    let mounts = vec![
+    let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount(
             "/dev",
@@ -978,6 +996,29 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         bind("hostname", "/etc/hostname"),
         bind("hosts", "/etc/hosts"),
     ];
+    // With the user's mounts, parents before children (as Docker sorts them): a volume on /etc
+    // is under the container's /etc/hosts.
+    if !input.mounts.is_empty() {
+        mounts.extend(input.mounts.iter().map(|p| p.oci_mount()));
+        mounts.sort_by_key(|m| {
+            let d = m["destination"].as_str().unwrap_or("");
+            d.trim_end_matches('/').matches('/').count()
+        });
+    }
+    let (binds, host_mounts, tmpfs, anon) = crate::volume::host_config_parts(
+        &input
+            .mounts
+            .iter()
+            .map(|p| p.req.clone())
+            .collect::<Vec<_>>(),
+    );
+    let mut config_volumes = img.get("Volumes").cloned().unwrap_or(Value::Null);
+    for a in anon {
+        if !config_volumes.is_object() {
+            config_volumes = json!({});
+        }
+        config_volumes[a] = json!({});
+    }
 
     let mut namespaces = vec![json!({"type": "mount"})];
     if flags.network != "host" {
@@ -1073,7 +1114,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "Env": config_env,
         "Cmd": or_null(&cmd),
         "Image": input.image_name,
-        "Volumes": img.get("Volumes").cloned().unwrap_or(Value::Null),
+        "Volumes": config_volumes,
         "WorkingDir": workdir,
         "Entrypoint": or_null(&entrypoint),
         "OnBuild": img.get("OnBuild").cloned().unwrap_or(Value::Null),
@@ -1103,7 +1144,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         })
         .collect();
     let host_config = json!({
-        "Binds": null,
+        "Binds": binds,
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": flags.network,
@@ -1135,6 +1176,8 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "ShmSize": SHM_SIZE,
         "Runtime": flags.runtime,
         "Isolation": "",
+        "Mounts": host_mounts,
+        "Tmpfs": tmpfs,
     });
     // Two halves: one json! of all would exceed the macro recursion limit.
     let resources = json!({
@@ -1264,6 +1307,7 @@ mod tests {
                 image_config: img,
                 passwd: PASSWD,
                 group: GROUP,
+                mounts: &[],
             },
         )
     }
