@@ -201,6 +201,15 @@ fn image_volume_is_anonymous_and_removed_with_ctr_rm_v() {
     assert!(rig.env.root.join("volumes").join(&anon2).exists());
     let p = rig.t("vol-prune", &["-f"]).ok().json();
     assert_eq!(p["VolumesDeleted"][0], anon2.as_str());
+    // --rm takes its anonymous volumes along, named ones stay (as docker run --rm).
+    rig.sh(
+        &["--rm", "-v", "/scratch", "-v", "kept:/kept"],
+        IMAGE,
+        "echo x > /scratch/f; echo y > /kept/f",
+    )
+    .ok();
+    let left = rig.t("vol-ls", &["-q"]).ok();
+    assert_eq!(left.stdout.trim(), "kept", "{left:?}");
 }
 
 #[test]

@@ -547,7 +547,10 @@ impl Monitor {
         // --rm: gone before the clients hear of the exit, so that `ctr-run --rm` returns to a
         // store without it.
         if self.auto_remove && started {
+            let mounts = rec.as_ref().map(|r| r.mounts.clone()).unwrap_or_default();
             let _ = super::remove(&self.root, &self.id);
+            // As `docker run --rm`: its anonymous volumes go with it (named ones stay).
+            let _ = crate::volume::remove_anonymous(&self.root, &mounts);
         }
         let exit = attach::Exit {
             exit_code: code,
