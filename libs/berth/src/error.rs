@@ -97,6 +97,16 @@ pub enum Error {
     Usage(String),
 }
 
+/// A runtime failure keeps the code `docker run` would exit with for it (125, 126, 127).
+impl From<berth_runtime::Error> for Error {
+    fn from(e: berth_runtime::Error) -> Error {
+        Error::Runtime {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code for this error: 2 for usage errors, 1 otherwise.
     pub fn exit_code(&self) -> u8 {

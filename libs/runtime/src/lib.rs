@@ -74,6 +74,15 @@ pub fn become_subreaper() -> Result<()> {
     Ok(())
 }
 
+/// The cgroup path of container `id`: the spec's `cgroupsPath`, or `/berth/<id>`.
+pub fn cgroup_path(spec: &Spec, id: &str) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| format!("/berth/{id}"))
+}
+
 /// Reads a bundle's config.json.
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
@@ -89,13 +98,7 @@ impl Runtime {
     }
 
     fn cgroup_of(&self, spec: &Spec, id: &str) -> Result<Cgroup> {
-        let path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().clone())
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| format!("/berth/{id}"));
-        Cgroup::open(&self.cgroup_root, &path)
+        Cgroup::open(&self.cgroup_root, &cgroup_path(spec, id))
     }
 
     fn cgroup_of_state(&self, st: &State) -> Result<Cgroup> {
@@ -234,33 +237,7 @@ impl Runtime {
         let mut go = fs::File::from(go_w);
         std::io::Write::write_all(&mut go, b"g").map_err(|e| Error::io("signal", "the init", e))?;
         drop(go);
-        let mut pid = None;
-        let reader = BufReader::new(fs::File::from(sync_r));
-        let mut outcome = None;
-        for line in reader.lines() {
-            let line = line.map_err(|e| Error::io("read", "the init's sync pipe", e))?;
-            if let Some(p) = line.strip_prefix("pid ") {
-                pid = p.trim().parse::<i32>().ok();
-            } else if line == "ok" {
-                outcome = Some(Ok(()));
-            } else if let Some(rest) = line.strip_prefix("err ") {
-                outcome = Some(Err(init_error(rest)));
-            }
-            if pid.is_some() && outcome.is_some() {
-                break;
-            }
-        }
-        match outcome {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                if let Some(p) = pid {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
-                }
-                return Err(e);
-            }
-            None => return Err(Error::Init("the init exited before it was ready".into())),
-        }
-        let pid = pid.ok_or_else(|| Error::Init("the init did not report its pid".into()))?;
+        let pid = read_outcome(sync_r)?;
         let st = State {
             oci_version: "1.0.2".into(),
             id: id.into(),
@@ -563,7 +540,7 @@ fn with_allowed_devices(res: &LinuxResources) -> LinuxResources {
     out
 }
 
-/// Reads "pid N" and "ok"/"err …" from a sync pipe.
+/// Reads "pid N" and "ok"/"err …" from a sync pipe: the pid once the child is ready.
 fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
     let reader = BufReader::new(fs::File::from(sync_r));
     let mut pid = None;
@@ -583,7 +560,13 @@ fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
     }
     match outcome {
         Some(Ok(())) => pid.ok_or_else(|| Error::Init("the process did not report its pid".into())),
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => {
+            // A child that failed may still be alive (it reports, then exits): make sure.
+            if let Some(p) = pid {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+            Err(e)
+        }
         None => Err(Error::Init("the process exited before it was ready".into())),
     }
 }

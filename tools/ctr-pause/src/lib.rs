@@ -35,20 +35,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    let mut errors = Vec::new();
-    for name in expand_stdin(cli.containers)? {
-        match pause::pause(&root, &name) {
-            Ok(c) => print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))?,
-            Err(e) => errors.push(e),
-        }
-    }
-    match errors.pop() {
-        None => Ok(()),
-        Some(last) => {
-            for e in errors {
-                eprintln!("ctr-pause: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    berth::cli::for_each("ctr-pause", expand_stdin(cli.containers)?, |name| {
+        let c = pause::pause(&root, name)?;
+        print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))
+    })
 }

@@ -34,20 +34,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    let mut errors = Vec::new();
-    for name in expand_stdin(cli.containers)? {
-        match pause::unpause(&root, &name) {
-            Ok(c) => print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))?,
-            Err(e) => errors.push(e),
-        }
-    }
-    match errors.pop() {
-        None => Ok(()),
-        Some(last) => {
-            for e in errors {
-                eprintln!("ctr-unpause: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    berth::cli::for_each("ctr-unpause", expand_stdin(cli.containers)?, |name| {
+        let c = pause::unpause(&root, name)?;
+        print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))
+    })
 }

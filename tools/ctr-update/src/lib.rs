@@ -70,20 +70,8 @@ pub fn run(cli: Cli) -> Result<()> {
     // Bad values are refused before any container changes.
     u.parse()?;
     let root = cli.root.root();
-    let mut errors = Vec::new();
-    for name in expand_stdin(cli.containers)? {
-        match update::update(&root, &name, &u) {
-            Ok(c) => print_json(&json!({"id": c.id, "name": c.name, "warnings": []}))?,
-            Err(e) => errors.push(e),
-        }
-    }
-    match errors.pop() {
-        None => Ok(()),
-        Some(last) => {
-            for e in errors {
-                eprintln!("ctr-update: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    berth::cli::for_each("ctr-update", expand_stdin(cli.containers)?, |name| {
+        let c = update::update(&root, name, &u)?;
+        print_json(&json!({"id": c.id, "name": c.name, "warnings": []}))
+    })
 }

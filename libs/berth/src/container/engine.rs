@@ -18,13 +18,6 @@ pub enum Engine {
     Oci { binary: PathBuf, state: PathBuf },
 }
 
-fn rt(e: berth_runtime::Error) -> Error {
-    Error::Runtime {
-        code: e.exit_code(),
-        message: e.to_string(),
-    }
-}
-
 impl Engine {
     /// The engine `c` was created for.
     pub fn of(root: &Root, c: &Container) -> Engine {
@@ -73,7 +66,7 @@ impl Engine {
     /// pty master.
     pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<Created> {
         match self {
-            Engine::Builtin(r) => r.create(id, bundle, stdio).map_err(rt),
+            Engine::Builtin(r) => r.create(id, bundle, stdio).map_err(Error::from),
             Engine::Oci { binary, state } => {
                 if stdio.terminal {
                     return Err(Error::Runtime {
@@ -139,7 +132,7 @@ impl Engine {
 
     pub fn start(&self, id: &str) -> Result<()> {
         match self {
-            Engine::Builtin(r) => r.start(id).map_err(rt),
+            Engine::Builtin(r) => r.start(id).map_err(Error::from),
             Engine::Oci { .. } => self.oci(&["start", id]),
         }
     }
@@ -147,21 +140,21 @@ impl Engine {
     /// Removes the container from the runtime, killing what is left (idempotent).
     pub fn delete(&self, id: &str) -> Result<()> {
         match self {
-            Engine::Builtin(r) => r.delete(id, true).map_err(rt),
+            Engine::Builtin(r) => r.delete(id, true).map_err(Error::from),
             Engine::Oci { .. } => self.oci(&["delete", "--force", id]).or(Ok(())),
         }
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
         match self {
-            Engine::Builtin(r) => r.pause(id).map_err(rt),
+            Engine::Builtin(r) => r.pause(id).map_err(Error::from),
             Engine::Oci { .. } => self.oci(&["pause", id]),
         }
     }
 
     pub fn resume(&self, id: &str) -> Result<()> {
         match self {
-            Engine::Builtin(r) => r.resume(id).map_err(rt),
+            Engine::Builtin(r) => r.resume(id).map_err(Error::from),
             Engine::Oci { .. } => self.oci(&["resume", id]),
         }
     }
@@ -177,12 +170,7 @@ impl Engine {
 
 /// The container's cgroup, from its config.json (the same for every runtime).
 pub fn cgroup_of(dir: &Path, id: &str) -> Result<Cgroup> {
-    let spec = berth_runtime::load_spec(dir).map_err(rt)?;
-    let path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("/berth/{id}"));
-    Cgroup::open(Path::new(berth_runtime::CGROUP_ROOT), &path).map_err(rt)
+    let spec = berth_runtime::load_spec(dir).map_err(Error::from)?;
+    let path = berth_runtime::cgroup_path(&spec, id);
+    Cgroup::open(Path::new(berth_runtime::CGROUP_ROOT), &path).map_err(Error::from)
 }

@@ -92,7 +92,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         return oci_exec(root, &c, &process, opts);
     }
     let runtime = monitor::builtin_runtime(root);
-    berth_runtime::become_subreaper().map_err(rt)?;
+    berth_runtime::become_subreaper().map_err(Error::from)?;
     let null = || -> Result<OwnedFd> {
         Ok(File::open("/dev/null")
             .with_path("open", "/dev/null")?
@@ -111,7 +111,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
             ],
             terminal: false,
         };
-        runtime.exec(&c.id, &process, stdio).map_err(rt)?;
+        runtime.exec(&c.id, &process, stdio).map_err(Error::from)?;
         return Ok(0);
     }
     if opts.tty {
@@ -119,7 +119,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
             fds: [None, None, None],
             terminal: true,
         };
-        let created = runtime.exec(&c.id, &process, stdio).map_err(rt)?;
+        let created = runtime.exec(&c.id, &process, stdio).map_err(Error::from)?;
         let pid = created.pid;
         let Some(pty) = created.console else {
             return Err(Error::Runtime {
@@ -167,7 +167,10 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         fds: [stdin, None, None],
         terminal: false,
     };
-    let pid = runtime.exec(&c.id, &process, stdio).map_err(rt)?.pid;
+    let pid = runtime
+        .exec(&c.id, &process, stdio)
+        .map_err(Error::from)?
+        .pid;
     Ok(wait_for(pid))
 }
 
@@ -228,13 +231,6 @@ fn oci_exec(
         Some(code) => code,
         None => 137,
     })
-}
-
-fn rt(e: berth_runtime::Error) -> Error {
-    Error::Runtime {
-        code: e.exit_code(),
-        message: e.to_string(),
-    }
 }
 
 /// Waits for `pid` (reaping any other orphan that comes our way); its exit code, or 128+signal.

@@ -128,8 +128,5 @@ pub struct Container {
 /// Re-executes the running tool from a sealed in-memory copy of itself, unless it runs from one
 /// already: for tools whose process enters a container (CVE-2019-5736).
 pub fn protect_binary() -> crate::Result<()> {
-    berth_runtime::clone::ensure_cloned_binary().map_err(|e| crate::Error::Runtime {
-        code: 125,
-        message: e.to_string(),
-    })
+    berth_runtime::clone::ensure_cloned_binary().map_err(crate::Error::from)
 }

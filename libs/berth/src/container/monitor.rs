@@ -37,7 +37,7 @@ pub fn builtin_runtime(root: &Root) -> Runtime {
 /// created (`{"ok":true}` or `{"error":…,"code":…}`). Returns when the container is gone.
 pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
     let _ = nix::unistd::setsid();
-    berth_runtime::become_subreaper().map_err(runtime_err)?;
+    berth_runtime::become_subreaper().map_err(Error::from)?;
     let store = Containers::open(root.containers_dir())?;
     let rec = store.load(id)?;
     let dir = store.path(id);
@@ -58,13 +58,6 @@ pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
         }
     };
     m.serve()
-}
-
-fn runtime_err(e: berth_runtime::Error) -> Error {
-    Error::Runtime {
-        code: e.exit_code(),
-        message: e.to_string(),
-    }
 }
 
 /// One attached client.
@@ -598,7 +591,7 @@ pub fn connect(dir: &Path) -> Result<UnixStream> {
 /// The monitor process's whole life: run from a sealed copy of the binary (CVE-2019-5736), take
 /// stdout as the pipe to `ctr-start` (then point it at /dev/null), run the container.
 pub fn main(root: &Root, id: &str) -> Result<()> {
-    berth_runtime::clone::ensure_cloned_binary().map_err(runtime_err)?;
+    berth_runtime::clone::ensure_cloned_binary().map_err(Error::from)?;
     let ready = io::stdout()
         .as_fd()
         .try_clone_to_owned()
