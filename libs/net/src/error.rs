@@ -14,6 +14,9 @@ pub enum Error {
     /// Bad input: a malformed port spec, subnet, address, network name.
     #[error("{0}")]
     InvalidInput(String),
+    /// A network that does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A host port or address already taken.
     #[error("{0}")]
     Conflict(String),

@@ -11,5 +11,9 @@
 //! - `hosts`: `/etc/hosts` and `/etc/resolv.conf` contents.
 
 pub mod error;
+pub mod hosts;
+pub mod ports;
+pub mod store;
+pub mod subnet;
 
 pub use error::{Error, Result};
