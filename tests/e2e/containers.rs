@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{bin, bin_dir, busybox_rootfs, Env, Out};
 
-const IMAGE: &str = "bb:1";
+pub(crate) const IMAGE: &str = "bb:1";
 
 /// Docker's 14 default capabilities.
 const DOCKER_CAPS: &str = "00000000a80425fb";
@@ -86,7 +86,7 @@ fn kill_group(pgid: i32) {
 }
 
 /// Polls `f` every 20 ms for up to `secs`; whether it became true.
-fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if f() {
@@ -101,7 +101,7 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 /// A test's root with the busybox image imported, whose containers are all removed (and any
 /// mount left under it lazily unmounted) when it drops, so a failing test leaves nothing running.
-struct Rig {
+pub(crate) struct Rig {
     env: Env,
 }
 
@@ -124,24 +124,24 @@ impl Drop for Rig {
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(crate) fn new() -> Rig {
         let env = Env::new();
         env.import_busybox(IMAGE);
         Rig { env }
     }
 
     /// A tool, bounded to `secs`.
-    fn t(&self, tool: &str, args: &[&str], secs: u64) -> Out {
+    pub(crate) fn t(&self, tool: &str, args: &[&str], secs: u64) -> Out {
         timed(self.env.cmd(tool).args(args), secs)
     }
 
     /// `ctr-run` with `args`, attached, bounded to 60 s.
-    fn run(&self, args: &[&str]) -> Out {
+    pub(crate) fn run(&self, args: &[&str]) -> Out {
         self.t("ctr-run", args, 60)
     }
 
     /// `ctr-run --rm IMAGE sh -c SCRIPT` with `flags` before the image; must succeed.
-    fn sh(&self, flags: &[&str], script: &str) -> String {
+    pub(crate) fn sh(&self, flags: &[&str], script: &str) -> String {
         let mut a = vec!["--rm"];
         a.extend_from_slice(flags);
         a.extend_from_slice(&[IMAGE, "sh", "-c", script]);
@@ -149,7 +149,7 @@ impl Rig {
     }
 
     /// `ctr-run -d` with `args`: the new container's ID.
-    fn detach(&self, args: &[&str]) -> String {
+    pub(crate) fn detach(&self, args: &[&str]) -> String {
         let mut a = vec!["-d"];
         a.extend_from_slice(args);
         let out = self.t("ctr-run", &a, 60).ok();
@@ -159,7 +159,7 @@ impl Rig {
     }
 
     /// The full IDs of the containers in this root.
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.env.root.join("containers"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -173,7 +173,7 @@ impl Rig {
     }
 
     /// The only container of this root.
-    fn only(&self) -> String {
+    pub(crate) fn only(&self) -> String {
         let ids = self.ids();
         assert_eq!(ids.len(), 1, "one container expected: {ids:?}");
         ids[0].clone()
@@ -181,7 +181,7 @@ impl Rig {
 
     /// The container's record, Docker-inspect-shaped: `ctr-inspect` once it is built here,
     /// `$ROOT/containers/<id>/state.json` until then.
-    fn inspect(&self, id: &str) -> Value {
+    pub(crate) fn inspect(&self, id: &str) -> Value {
         if bin_dir().join("ctr-inspect").exists() {
             let v = self.t("ctr-inspect", &[id], 20).ok().json();
             return match v {
@@ -194,7 +194,7 @@ impl Rig {
         serde_json::from_slice(&data).expect("state.json is JSON")
     }
 
-    fn status(&self, id: &str) -> String {
+    pub(crate) fn status(&self, id: &str) -> String {
         self.inspect(id)["State"]["Status"]
             .as_str()
             .unwrap_or_default()
@@ -202,13 +202,13 @@ impl Rig {
     }
 
     /// stdout and stderr of `ctr-logs`.
-    fn logs(&self, id: &str) -> String {
+    pub(crate) fn logs(&self, id: &str) -> String {
         let out = self.t("ctr-logs", &[id], 20).ok();
         out.stdout + &out.stderr
     }
 
     /// Waits (up to `secs`) until the logs contain `what` `n` times.
-    fn wait_logs(&self, id: &str, what: &str, n: usize, secs: u64) -> String {
+    pub(crate) fn wait_logs(&self, id: &str, what: &str, n: usize, secs: u64) -> String {
         let mut last = String::new();
         let ok = wait_until(secs, || {
             last = self.logs(id);
@@ -219,7 +219,7 @@ impl Rig {
     }
 
     /// Processes that name this root on their command line (monitors, attached tools).
-    fn processes(&self) -> Vec<String> {
+    pub(crate) fn processes(&self) -> Vec<String> {
         processes_naming(&self.env.root.to_string_lossy())
     }
 }
@@ -243,7 +243,7 @@ pub(crate) fn mount_points() -> Vec<String> {
 }
 
 /// `pid: cmdline` of every process whose command line contains `needle`.
-fn processes_naming(needle: &str) -> Vec<String> {
+pub(crate) fn processes_naming(needle: &str) -> Vec<String> {
     let me = std::process::id().to_string();
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

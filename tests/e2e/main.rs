@@ -13,6 +13,7 @@ mod containers_tools;
 mod import;
 mod interop;
 mod list_inspect;
+mod network;
 mod prune;
 mod registry;
 mod registry_auth;

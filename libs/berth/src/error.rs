@@ -92,6 +92,9 @@ pub enum Error {
     #[error("{message}")]
     Runtime { message: String, code: u8 },
 
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
+
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),
@@ -103,6 +106,22 @@ impl From<berth_runtime::Error> for Error {
         Error::Runtime {
             code: e.exit_code(),
             message: e.to_string(),
+        }
+    }
+}
+
+/// Network errors keep their kind: bad input, a conflict (a port in use), a missing network.
+impl From<berth_net::Error> for Error {
+    fn from(e: berth_net::Error) -> Error {
+        use berth_net::Error as N;
+        match e {
+            N::InvalidInput(m) => Error::InvalidInput(m),
+            N::Conflict(m) | N::Exhausted(m) => Error::Conflict(m),
+            N::NotFound(m) => Error::NetworkNotFound(m.trim_start_matches("network ").trim_end_matches(" not found").to_string()),
+            e => Error::Runtime {
+                message: e.to_string(),
+                code: 125,
+            },
         }
     }
 }

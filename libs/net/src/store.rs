@@ -95,6 +95,12 @@ pub struct Lease {
     pub hosts_path: String,
     /// The host end of its veth pair.
     pub host_veth: String,
+    /// The container's init and its start time (clock ticks after boot): the lease lives while
+    /// that process does, so leases of containers that died with their monitor can be found.
+    pub pid: i32,
+    pub pid_start: u64,
+    /// Whether the network resolves its members' names (user-defined networks).
+    pub resolves: bool,
 }
 
 /// Network ID → address → lease.

@@ -167,8 +167,14 @@ impl Env {
         self.root.join("images")
     }
 
-    /// A command for `tool` with this root.
+    /// A command for `tool` with this root. The first container or network tool a test runs
+    /// moves its thread into a network namespace of its own ([`own_network_namespace`]).
     pub fn cmd(&self, tool: &str) -> Command {
+        if tool.starts_with("ctr-") || tool.starts_with("net-") {
+            if is_root() && !in_own_network_namespace() {
+                own_network_namespace();
+            }
+        }
         let mut c = Command::new(bin(tool));
         c.env("BERTH_ROOT", &self.root)
             .env_remove("XDG_DATA_HOME")
@@ -379,4 +385,25 @@ pub fn run_with_stdin(c: &mut Command, input: &[u8]) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Moves the calling test thread, and every process it starts from now on (tools, monitors,
+/// containers), into a network namespace of its own with `lo` up: bridges, nftables rules and
+/// traffic stay there, and tests do not see each other's ports. Namespaces are per thread, and
+/// each test runs on a thread of its own.
+pub fn own_network_namespace() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let st = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip link set lo up");
+    assert!(st.success(), "ip link set lo up failed");
+}
+
+/// Whether this thread is in another network namespace than the process's main thread (which
+/// stays in the one the tests started in). Threads a test spawns inherit its namespace.
+pub fn in_own_network_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(p).map(|m| m.ino()).unwrap_or(0);
+    ino("/proc/thread-self/ns/net") != ino("/proc/self/ns/net")
 }

@@ -20,12 +20,7 @@ use crate::unpack::Dest;
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// Docker's hosts file for a container without a network of its own.
-pub const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n\
-::1\tlocalhost ip6-localhost ip6-loopback\n\
-fe00::0\tip6-localnet\n\
-ff00::0\tip6-mcastprefix\n\
-ff02::1\tip6-allnodes\n\
-ff02::2\tip6-allrouters\n";
+pub use berth_net::hosts::DEFAULT_HOSTS;
 
 /// Makes a container: see the module docs. `warn` hears what is accepted but ignored.
 pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Container> {
@@ -70,6 +65,8 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         }
         None => random_name(&containers)?,
     };
+    let (network_mode, network_settings) =
+        crate::network::at_create(root, &flags.net, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let planned = crate::volume::plan(root, &flags.mounts, &img.run_config()["Volumes"])?;
@@ -102,12 +99,24 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         } else {
             DEFAULT_HOSTS.as_bytes().to_vec()
         };
+        let mut hosts = hosts;
+        for h in &flags.net.extra_hosts {
+            // `host-gateway` is known when the container starts on its network.
+            if let Some((name, ip)) = h.split_once(':').filter(|(_, ip)| *ip != "host-gateway") {
+                hosts.extend_from_slice(format!("{ip}\t{name}\n").as_bytes());
+            }
+        }
         write("hosts", &hosts)?;
         let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let resolv = if host && !host_resolv.is_empty() {
+        let resolv = if host && !host_resolv.is_empty() && flags.net.dns.is_empty() {
             host_resolv
         } else {
-            container_resolv_conf(&host_resolv)
+            berth_net::hosts::resolv_conf(
+                &host_resolv,
+                &flags.net.dns,
+                &flags.net.dns_search,
+                &flags.net.dns_options,
+            )
         };
         write("resolv.conf", resolv.as_bytes())?;
         let log = dir.join(format!("{id}-json.log"));
@@ -130,7 +139,11 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             },
             image: img.id().to_string(),
             config: built.config.clone(),
-            host_config: built.host_config.clone(),
+            host_config: {
+                let mut h = built.host_config.clone();
+                h["NetworkMode"] = serde_json::json!(network_mode);
+                h
+            },
             mounts: planned.iter().filter_map(|p| p.record()).collect(),
             log_path: s(log),
             hostname_path: s(dir.join("hostname")),
@@ -146,6 +159,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
                 merged: s(dir.join("rootfs")),
             },
             runtime: flags.runtime.clone(),
+            network_settings: network_settings.clone(),
         };
         containers.save(&c)?;
         Ok(c)
@@ -179,34 +193,6 @@ pub fn name_conflict(name: &str, id: &str) -> Error {
         name: name.strip_prefix('/').unwrap_or(name).to_string(),
         id: id.to_string(),
     }
-}
-
-/// The host's resolv.conf for a container with its own network namespace, as Docker filters it:
-/// loopback name servers (which would be the container's own) are removed, and when none is
-/// left, Docker's defaults (Google's public DNS) are used.
-pub fn container_resolv_conf(host: &str) -> String {
-    let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() == Some("nameserver") {
-            let addr = words.next().unwrap_or("");
-            let ip = addr.split('%').next().unwrap_or("");
-            if ip
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-            {
-                continue;
-            }
-            servers += 1;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    out
 }
 
 enum Lookup {
@@ -567,24 +553,6 @@ pub fn random_name(containers: &Containers) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolv_conf_filtered_as_docker() {
-        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n";
-        assert_eq!(
-            container_resolv_conf(host),
-            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
-        );
-        let only_local = "nameserver 127.0.0.1\nnameserver ::1\noptions edns0\n";
-        assert_eq!(
-            container_resolv_conf(only_local),
-            "options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-        );
-        assert_eq!(
-            container_resolv_conf(""),
-            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
-        );
-    }
 
     #[test]
     fn files_come_from_the_top_layer_that_has_them() {

@@ -487,6 +487,8 @@ pub fn remove(root: &Root, id: &str) -> Result<()> {
         Err(e) => return Err(e),
     };
     let _ = monitor::builtin_runtime(root).delete(id, true);
+    // Its network, if a killed monitor could not take it down.
+    let _ = crate::network::detach(root, id);
     rootfs::unmount(&c)?;
     store.remove_dir(id)
 }

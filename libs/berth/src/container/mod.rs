@@ -123,6 +123,10 @@ pub struct Container {
     pub graph_driver: GraphDriver,
     /// berth: the OCI runtime that runs it: `builtin`, `runc`, `crun` or a path.
     pub runtime: String,
+    /// Docker's `NetworkSettings`: `Networks` (one endpoint per network, with what was asked
+    /// for: aliases, address, MAC; and while running its address, gateway, MAC), `Ports`,
+    /// `IPAddress`, `Gateway`, `MacAddress`, `SandboxKey`.
+    pub network_settings: Value,
 }
 
 /// Re-executes the running tool from a sealed in-memory copy of itself, unless it runs from one

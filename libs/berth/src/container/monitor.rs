@@ -92,6 +92,8 @@ struct Monitor {
     started: bool,
     auto_remove: bool,
     tty: bool,
+    /// Host port reservations, held while the container runs.
+    net: crate::network::Attached,
 }
 
 impl Monitor {
@@ -147,6 +149,10 @@ impl Monitor {
             .with_path("open the log", &rec.log_path)?;
         // Stale state of an earlier run (a monitor that was killed): clear it.
         let _ = runtime.delete(&rec.id);
+        if let Err(e) = crate::network::prepare(root, &rec, dir) {
+            let _ = rootfs::unmount(&rec);
+            return Err(e);
+        }
         let (init, stdin, output) = match runtime.create(&rec.id, dir, stdio) {
             Ok(created) => match created.console {
                 Some(master) => {
@@ -161,14 +167,21 @@ impl Monitor {
                 return Err(e);
             }
         };
-        let listener = match listen(dir) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = runtime.delete(&rec.id);
-                let _ = rootfs::unmount(&rec);
-                return Err(e);
-            }
+        let undo = |e: Error| {
+            let _ = runtime.delete(&rec.id);
+            let _ = crate::network::detach(root, &rec.id);
+            let _ = rootfs::unmount(&rec);
+            e
         };
+        // The network is set up while the init waits to start (as Docker's prestart hook).
+        let (net, settings) = crate::network::attach(root, &rec, init).map_err(undo)?;
+        let listener = listen(dir).map_err(undo)?;
+        {
+            let _lock = store.lock()?;
+            let mut now = store.load(&rec.id).map_err(undo)?;
+            now.network_settings = settings;
+            store.save(&now).map_err(undo)?;
+        }
         let m = Monitor {
             root: root.clone(),
             store: store.clone(),
@@ -186,6 +199,7 @@ impl Monitor {
             started: false,
             auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
             tty,
+            net: net,
         };
         Ok(m)
     }
@@ -517,6 +531,8 @@ impl Monitor {
             .and_then(|c| c.oom_kills().ok())
             .is_some_and(|n| n > 0);
         let _ = self.runtime.delete(&self.id);
+        let _ = crate::network::detach(&self.root, &self.id);
+        self.net = Default::default();
         let code = self.exit.unwrap_or(if self.started { 137 } else { 0 });
         let started = self.started;
         let rec = self.update(|c| {
@@ -526,6 +542,7 @@ impl Monitor {
             c.state.pid_start = 0;
             c.state.monitor_pid = 0;
             c.state.monitor_start = 0;
+            c.network_settings = crate::network::stopped_settings(&c.network_settings);
             if started {
                 c.state.status = status::EXITED.into();
                 c.state.exit_code = code;

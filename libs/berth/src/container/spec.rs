@@ -115,9 +115,52 @@ pub struct CreateArgs {
     #[arg(long, value_name = "RUNTIME", default_value = "builtin")]
     pub runtime: String,
 
-    /// Connect the container to a network: none or host (bridge is not supported yet)
-    #[arg(long, alias = "net", value_name = "NETWORK", default_value = "none")]
+    /// Connect the container to a network: bridge (the default: berth0, NAT), a user-defined
+    /// network's name or ID, none (only lo), host (the host's), or container:NAME|ID (another
+    /// container's, which must be running when this one starts)
+    #[arg(long, alias = "net", value_name = "NETWORK", default_value = "bridge")]
     pub network: String,
+
+    /// Another name for the container on a user-defined network (resolves like its name)
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "ALIAS")]
+    pub network_alias: Vec<String>,
+
+    /// Publish a container's port on the host: [IP:][HOST_PORT[-END]:]CTR_PORT[-END][/tcp|udp];
+    /// no host port: a free one is chosen
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+
+    /// Publish every exposed port (the image's EXPOSE and --expose) on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+
+    /// Expose a port or a range of ports: PORT[-END][/tcp|udp]
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
+
+    /// The container's IPv4 address on a user-defined network
+    #[arg(long, value_name = "IPV4")]
+    pub ip: Option<String>,
+
+    /// The container's MAC address (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "MAC")]
+    pub mac_address: Option<String>,
+
+    /// A custom DNS server (replaces the host's name servers in /etc/resolv.conf)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// A DNS search domain ("." for none)
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
+    /// A DNS option (e.g. ndots:2)
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "OPT")]
+    pub dns_option: Vec<String>,
+
+    /// Add a line to /etc/hosts: NAME:IP (IP may be host-gateway: the network's gateway)
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
 
     /// Bind mount a host directory or mount a volume: HOST:CTR[:ro], NAME:CTR[:ro], or CTR for
     /// an anonymous volume (a missing HOST directory is created)
@@ -480,6 +523,150 @@ pub struct Flags {
     pub env: Vec<String>,
     /// `-v`, `--mount` and `--tmpfs`, parsed.
     pub mounts: Vec<crate::volume::Request>,
+    /// `-p`, `-P`, `--expose`, `--dns*`, `--add-host`, `--ip`, `--mac-address`, aliases.
+    pub net: NetFlags,
+}
+
+/// The network flags, checked (the network itself is looked up by `create`).
+#[derive(Debug, Clone, Default)]
+pub struct NetFlags {
+    /// `none`, `host`, `bridge`, `container:REF`, or a user-defined network's name or ID.
+    pub mode: String,
+    pub port_bindings: berth_net::ports::PortBindings,
+    pub publish_all: bool,
+    /// `--expose` and the `-p` container ports, as `80/tcp`.
+    pub exposed: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `--add-host`, as Docker's `ExtraHosts` (`NAME:IP`).
+    pub extra_hosts: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub mac: Option<String>,
+    pub aliases: Vec<String>,
+}
+
+impl NetFlags {
+    /// Whether the container gets an interface on a bridge network (the default or a
+    /// user-defined one).
+    pub fn on_bridge(&self) -> bool {
+        !matches!(self.mode.as_str(), "none" | "host") && !self.mode.starts_with("container:")
+    }
+}
+
+/// Docker's checks of the network flags against the network mode.
+fn parse_network_flags(args: &CreateArgs, warn: &dyn Fn(&str)) -> Result<NetFlags> {
+    use berth_net::ports::{parse_publish, Port};
+    let mode = match args.network.as_str() {
+        "" | "default" => "bridge".to_string(),
+        n if n.starts_with("container:") => {
+            if n.len() == "container:".len() {
+                return Err(Error::InvalidInput(
+                    "--network container: needs a container's name or ID".into(),
+                ));
+            }
+            n.to_string()
+        }
+        n => n.to_string(),
+    };
+    let user_defined = !matches!(mode.as_str(), "bridge" | "none" | "host")
+        && !mode.starts_with("container:");
+    let conflict = |what: &str| {
+        Error::InvalidInput(format!(
+            "conflicting options: {what} and the network mode ({mode})"
+        ))
+    };
+    let is_container = mode.starts_with("container:");
+    let mut port_bindings = berth_net::ports::PortBindings::new();
+    for p in &args.publish {
+        parse_publish(p, &mut port_bindings).map_err(Error::from)?;
+    }
+    if is_container && (!port_bindings.is_empty() || args.publish_all) {
+        return Err(conflict("port publishing"));
+    }
+    if is_container
+        && (!args.dns.is_empty() || !args.dns_search.is_empty() || !args.dns_option.is_empty())
+    {
+        return Err(conflict("dns"));
+    }
+    if is_container && !args.add_host.is_empty() {
+        return Err(conflict("custom host-to-IP mapping"));
+    }
+    if (is_container || mode == "host" || mode == "none") && args.mac_address.is_some() {
+        return Err(conflict("mac-address"));
+    }
+    if (mode == "host" || mode == "none") && (!port_bindings.is_empty() || args.publish_all) {
+        warn(&format!(
+            "published ports are discarded when using the {mode} network mode"
+        ));
+        port_bindings.clear();
+    }
+    if args.ip.is_some() && !user_defined {
+        return Err(Error::InvalidInput(
+            "a user-specified IP address (--ip) is supported on user-defined networks only"
+                .into(),
+        ));
+    }
+    if !args.network_alias.is_empty() && !user_defined {
+        return Err(Error::InvalidInput(
+            "a network-scoped alias (--network-alias) is supported only for containers on \
+             user-defined networks"
+                .into(),
+        ));
+    }
+    let ip = match &args.ip {
+        Some(s) => Some(s.parse::<std::net::Ipv4Addr>().map_err(|_| {
+            Error::InvalidInput(format!("invalid IPv4 address {s:?} for --ip"))
+        })?),
+        None => None,
+    };
+    let mac = match &args.mac_address {
+        Some(m) => Some(berth_net::subnet::format_mac(
+            &berth_net::subnet::parse_mac(m).map_err(Error::from)?,
+        )),
+        None => None,
+    };
+    let mut exposed = Vec::new();
+    for e in &args.expose {
+        let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let bad = || Error::InvalidInput(format!("invalid --expose {e:?}: expected PORT[-END][/PROTO]"));
+        let a: u16 = a.parse().map_err(|_| bad())?;
+        let b: u16 = b.parse().map_err(|_| bad())?;
+        if a == 0 || b < a {
+            return Err(bad());
+        }
+        for p in a..=b {
+            let port: Port = format!("{p}/{proto}").parse().map_err(Error::from)?;
+            exposed.push(port.to_string());
+        }
+    }
+    exposed.extend(port_bindings.keys().cloned());
+    for d in &args.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(Error::InvalidInput(format!(
+                "invalid --dns {d:?}: not an IP address"
+            )));
+        }
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &args.add_host {
+        let e = berth_net::hosts::parse_add_host(h).map_err(Error::from)?;
+        extra_hosts.push(format!("{}:{}", e.name, e.ip));
+    }
+    Ok(NetFlags {
+        mode,
+        port_bindings,
+        publish_all: args.publish_all,
+        exposed,
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
+        extra_hosts,
+        ip,
+        mac,
+        aliases: args.network_alias.clone(),
+    })
 }
 
 /// Docker's check for names of signals (`--stop-signal`): `SIGTERM`, `TERM`, `15`.
@@ -648,26 +835,8 @@ impl Flags {
         };
         let cpu_shares = args.cpu_shares.unwrap_or(0) as i64;
 
-        let network = match args.network.as_str() {
-            "none" | "host" => args.network.clone(),
-            "bridge" | "default" => {
-                return Err(Error::InvalidInput(format!(
-                    "--network {}: bridge networking is not supported yet; use --network none \
-                     or --network host",
-                    args.network
-                )))
-            }
-            n if n.starts_with("container:") => {
-                return Err(Error::InvalidInput(format!(
-                    "--network {n}: joining another container's network is not supported yet"
-                )))
-            }
-            n => {
-                return Err(Error::InvalidInput(format!(
-                    "network {n} not found: berth has none and host"
-                )))
-            }
-        };
+        let net = parse_network_flags(args, warn)?;
+        let network = net.mode.clone();
         let runtime = match args.runtime.as_str() {
             "builtin" => "builtin".to_string(),
             r @ ("runc" | "crun" | "youki") => {
@@ -750,6 +919,7 @@ impl Flags {
             labels,
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
+            net,
         })
     }
 }
@@ -1123,6 +1293,15 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
     if let Some(p) = img.get("ExposedPorts").filter(|p| !p.is_null()) {
         config["ExposedPorts"] = p.clone();
     }
+    for p in &flags.net.exposed {
+        if !config["ExposedPorts"].is_object() {
+            config["ExposedPorts"] = json!({});
+        }
+        config["ExposedPorts"][p] = json!({});
+    }
+    if let Some(m) = &flags.net.mac {
+        config["MacAddress"] = json!(m);
+    }
     match args
         .stop_signal
         .clone()
@@ -1148,7 +1327,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "ContainerIDFile": "",
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": flags.network,
-        "PortBindings": {},
+        "PortBindings": flags.net.port_bindings,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": args.rm,
         "VolumeDriver": "",
@@ -1157,10 +1336,10 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "CapAdd": or_null(&flags.cap_add),
         "CapDrop": or_null(&flags.cap_drop),
         "CgroupnsMode": "private",
-        "Dns": [],
-        "DnsOptions": [],
-        "DnsSearch": [],
-        "ExtraHosts": null,
+        "Dns": flags.net.dns,
+        "DnsOptions": flags.net.dns_options,
+        "DnsSearch": flags.net.dns_search,
+        "ExtraHosts": or_null(&flags.net.extra_hosts),
         "GroupAdd": null,
         "IpcMode": "private",
         "Cgroup": "",
@@ -1168,7 +1347,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         "OomScoreAdj": 0,
         "PidMode": "",
         "Privileged": args.privileged,
-        "PublishAllPorts": false,
+        "PublishAllPorts": flags.net.publish_all,
         "ReadonlyRootfs": args.read_only,
         "SecurityOpt": or_null(&flags.security_opt),
         "UTSMode": "",

@@ -1,0 +1,834 @@
+//! Containers on networks, daemonless: what `ctr-create` records, what the monitor sets up
+//! between the runtime's create and start (an address lease, a veth pair into the container's
+//! network namespace, the published ports' DNAT rules and host port reservations, the hosts
+//! files), and what it takes down when the container ends. The pieces (netlink, nftables, leases)
+//! are `berth-net`'s; this module decides what a container gets.
+//!
+//! Crash safety: a lease records the container's init (pid and start time). It is written
+//! before any kernel change and removed after them, so that every later network operation can
+//! find leases whose init is gone and remove what they stood for ([`reconcile`]).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use berth_net::firewall::{self, NetRules, PortRule};
+use berth_net::hosts::{self, ExtraHost};
+use berth_net::netlink::Netlink;
+use berth_net::ports::{self, Binding, Port, Reservation};
+use berth_net::store::{Lease, Leases, NetStore, Network};
+use berth_net::{subnet, sysctl};
+use serde_json::{json, Value};
+
+use crate::container::spec::NetFlags;
+use crate::container::{Container, Containers};
+use crate::error::{Error, IoContext, Result};
+use crate::root::Root;
+
+/// `$ROOT/networks`.
+pub fn store(root: &Root) -> Result<NetStore> {
+    Ok(NetStore::open(root.dir().join("networks"))?)
+}
+
+/// Docker's endpoint settings of a container on a network, before it runs.
+fn endpoint(net: &Network, ip: Option<Ipv4Addr>, aliases: &[String], mac: Option<&str>) -> Value {
+    json!({
+        "IPAMConfig": ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+        "Links": null,
+        "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
+        "MacAddress": mac.unwrap_or(""),
+        "DriverOpts": null,
+        "NetworkID": net.id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null,
+    })
+}
+
+/// Docker's `NetworkSettings` with no address yet: `Networks` holds one endpoint per network.
+fn blank_settings(networks: serde_json::Map<String, Value>) -> Value {
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": "",
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": {},
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": "",
+        "Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": networks,
+    })
+}
+
+/// At create: the network mode as recorded (`HostConfig.NetworkMode`: a network's name, or
+/// `container:<ID>`) and the container's `NetworkSettings`. A network that does not exist, or a
+/// container to share that does not, is an error here, as with Docker.
+pub fn at_create(root: &Root, flags: &NetFlags, containers: &Containers) -> Result<(String, Value)> {
+    if let Some(other) = flags.mode.strip_prefix("container:") {
+        let id = containers.resolve(other)?;
+        return Ok((format!("container:{id}"), blank_settings(Default::default())));
+    }
+    let ns = store(root)?;
+    let net = ns.find(&flags.mode)?;
+    if flags.ip.is_some() && net.name == berth_net::store::BRIDGE {
+        return Err(Error::InvalidInput(
+            "a user-specified IP address (--ip) is supported on user-defined networks only".into(),
+        ));
+    }
+    if !flags.aliases.is_empty() && !net.resolves_names() {
+        return Err(Error::InvalidInput(
+            "a network-scoped alias (--network-alias) is supported only for containers on \
+             user-defined networks"
+                .into(),
+        ));
+    }
+    if let (Some(ip), Some((s, _))) = (flags.ip, net.subnet()) {
+        if !s.is_host(ip) {
+            return Err(Error::InvalidInput(format!(
+                "--ip {ip} is not an address of network {} ({s})",
+                net.name
+            )));
+        }
+    }
+    let mut networks = serde_json::Map::new();
+    networks.insert(
+        net.name.clone(),
+        endpoint(&net, flags.ip, &flags.aliases, flags.mac.as_deref()),
+    );
+    Ok((net.name.clone(), blank_settings(networks)))
+}
+
+/// What the monitor holds while the container runs: its host port reservations.
+#[derive(Debug, Default)]
+pub struct Attached {
+    pub reservations: Vec<Reservation>,
+}
+
+/// The hosts-file and lease names of a container: its name, its short ID, its aliases.
+fn dns_names(rec: &Container, ep: &Value) -> Vec<String> {
+    let mut names = vec![rec.name.clone(), rec.id[..12].to_string()];
+    for a in ep["Aliases"].as_array().into_iter().flatten() {
+        if let Some(a) = a.as_str() {
+            if !names.iter().any(|n| n == a) {
+                names.push(a.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Whether the init of a lease is still the process it was.
+fn lease_alive(l: &Lease) -> bool {
+    l.pid > 0 && berth_runtime::state::start_time(l.pid).is_ok_and(|t| t == l.pid_start)
+}
+
+/// Under the network lock: leases whose container's init is gone are released, with their
+/// DNAT rules and host veths; rules of owners that hold no lease are removed too.
+pub fn reconcile(leases: &mut Leases) -> Result<bool> {
+    let dead: Vec<String> = leases
+        .0
+        .values()
+        .flat_map(|m| m.values())
+        .filter(|l| !lease_alive(l))
+        .map(|l| l.container.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if dead.is_empty() {
+        return Ok(false);
+    }
+    let mut nl = Netlink::open()?;
+    for id in &dead {
+        release(&mut nl, leases, id)?;
+    }
+    let holders = leases.holders();
+    for owner in firewall::owners()? {
+        if !holders.contains(&owner) {
+            firewall::remove_owner(&owner)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Removes `id`'s rules, veths and leases, and rewrites the hosts files of the containers that
+/// shared a network with it.
+fn release(nl: &mut Netlink, leases: &mut Leases, id: &str) -> Result<()> {
+    firewall::remove_owner(id)?;
+    let freed = leases.release(id);
+    for (_, _, l) in &freed {
+        if !l.host_veth.is_empty() {
+            nl.delete_link(&l.host_veth)?;
+        }
+    }
+    let nets: Vec<String> = freed.iter().map(|(n, _, _)| n.clone()).collect();
+    refresh_members(leases, &nets);
+    Ok(())
+}
+
+/// Rewrites the member part of the hosts file of every container on the networks `nets`.
+fn refresh_members(leases: &Leases, nets: &[String]) {
+    let mut done = std::collections::BTreeSet::new();
+    for n in nets {
+        for (_, l) in leases.on(n) {
+            if done.insert(l.container.clone()) {
+                let _ = rewrite_members(Path::new(&l.hosts_path), &members_of(leases, &l.container));
+            }
+        }
+    }
+}
+
+/// The other containers on the networks of `id` that resolve names: their addresses and names.
+fn members_of(leases: &Leases, id: &str) -> Vec<(IpAddr, Vec<String>)> {
+    let mut out = Vec::new();
+    for m in leases.0.values() {
+        if !m.values().any(|l| l.container == id && l.resolves) {
+            continue;
+        }
+        for (ip, l) in m {
+            if l.container != id {
+                out.push((IpAddr::V4(*ip), l.names.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Replaces what follows [`hosts::MEMBERS_MARK`] in a hosts file, in place: the file is bind
+/// mounted into the container, so its inode must stay the same.
+fn rewrite_members(path: &Path, members: &[(IpAddr, Vec<String>)]) -> Result<()> {
+    let old = fs::read_to_string(path).with_path("read", path)?;
+    let head = old.split(hosts::MEMBERS_MARK).next().unwrap_or("");
+    let mut s = head.to_string();
+    if !members.is_empty() {
+        s.push_str(hosts::MEMBERS_MARK);
+        for (ip, names) in members {
+            s.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+        }
+    }
+    if s != old {
+        write_in_place(path, s.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .with_path("open", path)?;
+    f.write_all(data).with_path("write", path)
+}
+
+/// Before the runtime's create: a container that shares another's network joins that
+/// container's namespace (its init must be running) and gets its hosts and resolv.conf.
+pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
+    let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("");
+    let Some(other) = mode.strip_prefix("container:") else {
+        return Ok(());
+    };
+    let store = Containers::open(root.containers_dir())?;
+    let o = crate::container::refresh(&store.find(other)?);
+    if !o.state.running || o.state.pid <= 0 {
+        return Err(Error::Runtime {
+            message: format!(
+                "cannot join the network of a non-running container: {}",
+                o.name
+            ),
+            code: 125,
+        });
+    }
+    let cfg = dir.join("config.json");
+    let mut spec: Value =
+        serde_json::from_slice(&fs::read(&cfg).with_path("read", &cfg)?).map_err(|e| {
+            Error::Corrupt {
+                what: cfg.display().to_string(),
+                why: e.to_string(),
+            }
+        })?;
+    let path = format!("/proc/{}/ns/net", o.state.pid);
+    for ns in spec["linux"]["namespaces"].as_array_mut().into_iter().flatten() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(path);
+        }
+    }
+    crate::store::atomic_write(dir, "config.json", &serde_json::to_vec_pretty(&spec).expect("JSON"))?;
+    for (from, to) in [(&o.hosts_path, &rec.hosts_path), (&o.resolv_conf_path, &rec.resolv_conf_path)] {
+        if let Ok(data) = fs::read(from) {
+            write_in_place(Path::new(to), &data)?;
+        }
+    }
+    Ok(())
+}
+
+/// Between the runtime's create and start (`pid` is the container's init, blocked before its
+/// process): every bridge network of the container gets an address and a veth (`eth0`, `eth1`,
+/// …; the first network has the default route), published ports get their reservations and
+/// DNAT rules, and the hosts files are written. Returns what to hold and the new
+/// `NetworkSettings`. On failure, nothing is left.
+pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value)> {
+    let mut settings = rec.network_settings.clone();
+    let eps: Vec<(String, Value)> = settings["Networks"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let ns = store(root)?;
+    let mut nets = Vec::new();
+    for (name, ep) in &eps {
+        let key = ep["NetworkID"].as_str().filter(|s| !s.is_empty()).unwrap_or(name);
+        let net = ns.find(key).map_err(|_| Error::NetworkNotFound(name.clone()))?;
+        if net.driver == "bridge" {
+            nets.push((name.clone(), ep.clone(), net));
+        }
+    }
+    if nets.is_empty() {
+        settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+        return Ok((Attached::default(), settings));
+    }
+    let _lock = ns.lock()?;
+    let mut leases = ns.leases()?;
+    reconcile(&mut leases)?;
+    let r = attach_locked(&ns, &mut leases, rec, pid, &nets, &mut settings);
+    match r {
+        Ok(a) => Ok((a, settings)),
+        Err(e) => {
+            if let Ok(mut nl) = Netlink::open() {
+                let _ = release(&mut nl, &mut leases, &rec.id);
+            }
+            let _ = ns.save_leases(&leases);
+            Err(e)
+        }
+    }
+}
+
+/// One endpoint made: what the hosts files and the settings need.
+struct Endpoint {
+    ip: Ipv4Addr,
+    gateway: Ipv4Addr,
+}
+
+/// The kernel side of the network set-up that every endpoint shares: forwarding on, berth's
+/// table, the set of bridges that have their rules.
+struct Kernel {
+    host: Netlink,
+    inside: Netlink,
+    netns: File,
+    ruled: std::collections::BTreeSet<String>,
+}
+
+impl Kernel {
+    fn open(pid: i32) -> Result<Kernel> {
+        let netns_path = format!("/proc/{pid}/ns/net");
+        let netns = File::open(&netns_path).with_path("open", &netns_path)?;
+        let host = Netlink::open()?;
+        let inside = Netlink::open_in(netns.as_fd())?;
+        sysctl::enable_forwarding(false)?;
+        firewall::ensure_table()?;
+        let ruled = firewall::network_bridges()?;
+        Ok(Kernel {
+            host,
+            inside,
+            netns,
+            ruled,
+        })
+    }
+}
+
+/// Connects container `rec` (init `pid`) to `net` as interface `eth<idx>`: an address lease,
+/// the bridge and its rules if new, the veth pair, the address, the default route when `idx` is
+/// 0; fills the endpoint settings `ep`.
+#[allow(clippy::too_many_arguments)]
+fn attach_endpoint(
+    ns: &NetStore,
+    leases: &mut Leases,
+    k: &mut Kernel,
+    rec: &Container,
+    pid: i32,
+    idx: usize,
+    net: &Network,
+    ep: &mut Value,
+) -> Result<Endpoint> {
+    let (sub, gw) = net
+        .subnet()
+        .ok_or_else(|| Error::InvalidInput(format!("network {} has no IPv4 subnet", net.name)))?;
+    let bridge = net.bridge().unwrap_or(berth_net::store::DEFAULT_BRIDGE_IF).to_string();
+    let want = ep["IPAMConfig"]["IPv4Address"]
+        .as_str()
+        .and_then(|s| s.parse().ok());
+    let host_veth = format!("vb{}{idx}", &rec.id[..11]);
+    let names = dns_names(rec, ep);
+    let ip = leases.allocate(
+        net,
+        want,
+        Lease {
+            container: rec.id.clone(),
+            names: names.clone(),
+            mac: String::new(),
+            hosts_path: rec.hosts_path.clone(),
+            host_veth: host_veth.clone(),
+            pid,
+            pid_start: berth_runtime::state::start_time(pid).unwrap_or(0),
+            resolves: net.resolves_names(),
+        },
+    )?;
+    let mac = match (idx, rec.config["MacAddress"].as_str()) {
+        (0, Some(m)) => subnet::parse_mac(m)?,
+        _ => subnet::mac_for(ip),
+    };
+    let mac_s = subnet::format_mac(&mac);
+    if let Some(l) = leases.0.get_mut(&net.id).and_then(|m| m.get_mut(&ip)) {
+        l.mac = mac_s.clone();
+    }
+    // The lease is on disk before the kernel changes, so that a crash leaves something
+    // reconcile can find.
+    ns.save_leases(leases)?;
+
+    k.host.ensure_bridge(&bridge)?;
+    k.host.add_address(&bridge, IpAddr::V4(gw), sub.prefix)?;
+    if !k.ruled.contains(&bridge) {
+        firewall::add_network(&NetRules {
+            bridge: bridge.clone(),
+            subnets: vec![(IpAddr::V4(sub.network), sub.prefix)],
+            internal: net.internal,
+        })?;
+        k.ruled.insert(bridge.clone());
+    }
+    let ifname = format!("eth{idx}");
+    k.host
+        .create_veth(&host_veth, &ifname, k.netns.as_fd(), Some(mac), Some(&bridge))?;
+    k.inside.add_address(&ifname, IpAddr::V4(ip), sub.prefix)?;
+    k.inside.set_up(&ifname)?;
+    if idx == 0 && !net.internal {
+        k.inside.add_default_route(IpAddr::V4(gw))?;
+    }
+    ep["NetworkID"] = json!(net.id);
+    ep["EndpointID"] = json!(berth_net::store::endpoint_id(&net.id, &rec.id));
+    ep["Gateway"] = json!(gw.to_string());
+    ep["IPAddress"] = json!(ip.to_string());
+    ep["IPPrefixLen"] = json!(sub.prefix);
+    ep["MacAddress"] = json!(mac_s);
+    ep["DNSNames"] = if net.resolves_names() {
+        json!(names)
+    } else {
+        Value::Null
+    };
+    Ok(Endpoint { ip, gateway: gw })
+}
+
+fn hostname_of(rec: &Container) -> String {
+    rec.config["Hostname"]
+        .as_str()
+        .unwrap_or(&rec.id[..12])
+        .to_string()
+}
+
+fn attach_locked(
+    ns: &NetStore,
+    leases: &mut Leases,
+    rec: &Container,
+    pid: i32,
+    nets: &[(String, Value, Network)],
+    settings: &mut Value,
+) -> Result<Attached> {
+    let mut k = Kernel::open(pid)?;
+    let mut own = Vec::new();
+    let mut first: Option<Endpoint> = None;
+    for (idx, (name, ep, net)) in nets.iter().enumerate() {
+        let mut ep = ep.clone();
+        let e = attach_endpoint(ns, leases, &mut k, rec, pid, idx, net, &mut ep)?;
+        own.push((IpAddr::V4(e.ip), hostname_of(rec)));
+        if net.name == berth_net::store::BRIDGE {
+            // Docker fills the top-level fields for the default bridge only.
+            for f in ["EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"] {
+                settings[f] = ep[f].clone();
+            }
+        }
+        settings["Networks"][name] = ep;
+        first.get_or_insert(e);
+    }
+    settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+
+    // Published ports.
+    let mut attached = Attached::default();
+    let mut published: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    if let Some(e) = &first {
+        let mut rules = Vec::new();
+        for (port, binding) in wanted_ports(rec)? {
+            let r = ports::reserve(port, &binding)?;
+            rules.push(PortRule {
+                proto: port.proto,
+                host_ip: (!r.host_ip.is_unspecified()).then_some(r.host_ip),
+                host_port: r.host_port,
+                ctr_ip: IpAddr::V4(e.ip),
+                ctr_port: port.port,
+            });
+            published.entry(port.to_string()).or_default().push(json!({
+                "HostIp": r.host_ip.to_string(),
+                "HostPort": r.host_port.to_string(),
+            }));
+            attached.reservations.push(r);
+        }
+        if !rules.is_empty() {
+            firewall::add_ports(&rec.id, &rules)?;
+        }
+    }
+    // Every exposed port appears in Ports, published or not (null), as Docker shows them.
+    let mut ports_v = serde_json::Map::new();
+    for p in rec.config["ExposedPorts"].as_object().into_iter().flat_map(|m| m.keys()) {
+        ports_v.insert(p.clone(), Value::Null);
+    }
+    for (k, v) in published {
+        ports_v.insert(k, json!(v));
+    }
+    settings["Ports"] = Value::Object(ports_v);
+
+    // Hosts files: this container's, then its network mates'.
+    let gw = first.map(|e| e.gateway.to_string()).unwrap_or_default();
+    let extra: Vec<ExtraHost> = rec.host_config["ExtraHosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str())
+        .filter_map(|h| hosts::parse_add_host(h).ok())
+        .map(|mut e| {
+            if e.ip == "host-gateway" {
+                e.ip = gw.clone();
+            }
+            e
+        })
+        .collect();
+    let text = hosts::hosts_file(&extra, &own, &members_of(leases, &rec.id));
+    write_in_place(Path::new(&rec.hosts_path), text.as_bytes())?;
+    let ids: Vec<String> = nets.iter().map(|(_, _, n)| n.id.clone()).collect();
+    refresh_members(leases, &ids);
+    Ok(attached)
+}
+
+/// The container's port bindings: `PortBindings`, and with `PublishAllPorts` every exposed
+/// port that has none (on a free host port).
+fn wanted_ports(rec: &Container) -> Result<Vec<(Port, Binding)>> {
+    let bindings: ports::PortBindings =
+        serde_json::from_value(rec.host_config["PortBindings"].clone()).unwrap_or_default();
+    let mut out = Vec::new();
+    for (k, list) in &bindings {
+        let port: Port = k.parse()?;
+        for b in list {
+            out.push((port, b.clone()));
+        }
+    }
+    if rec.host_config["PublishAllPorts"].as_bool().unwrap_or(false) {
+        for k in rec.config["ExposedPorts"].as_object().into_iter().flat_map(|m| m.keys()) {
+            if !bindings.contains_key(k) {
+                out.push((k.parse()?, Binding::default()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// When the container has stopped (or is being removed): its rules, veths and leases go, the
+/// hosts files of its network mates lose it. Idempotent; cheap when it holds no lease. The
+/// record's settings are then [`stopped_settings`].
+pub fn detach(root: &Root, id: &str) -> Result<()> {
+    let ns = store(root)?;
+    let _lock = ns.lock()?;
+    let mut leases = ns.leases()?;
+    if leases.holders().contains(id) {
+        let mut nl = Netlink::open()?;
+        release(&mut nl, &mut leases, id)?;
+        ns.save_leases(&leases)?;
+    }
+    Ok(())
+}
+
+/// `NetworkSettings` of a container that does not run.
+pub fn stopped_settings(settings: &Value) -> Value {
+    let mut s = settings.clone();
+    if !s.is_object() {
+        return s;
+    }
+    for k in ["EndpointID", "Gateway", "IPAddress", "MacAddress", "SandboxKey", "SandboxID"] {
+        s[k] = json!("");
+    }
+    s["IPPrefixLen"] = json!(0);
+    s["Ports"] = json!({});
+    if let Some(m) = s["Networks"].as_object_mut() {
+        for e in m.values_mut() {
+            for k in ["EndpointID", "Gateway", "IPAddress"] {
+                e[k] = json!("");
+            }
+            e["IPPrefixLen"] = json!(0);
+            e["DNSNames"] = Value::Null;
+        }
+    }
+    s
+}
+
+/// `net-create`: a user-defined bridge network. Its bridge and rules are made when the first
+/// container joins it.
+pub fn create_network(root: &Root, req: &berth_net::store::NewNetwork) -> Result<Network> {
+    let ns = store(root)?;
+    let _ = ns.networks()?;
+    let _lock = ns.lock()?;
+    Ok(ns.create(req)?)
+}
+
+/// The names of containers, for network inspection.
+fn container_names(root: &Root) -> BTreeMap<String, String> {
+    Containers::open(root.containers_dir())
+        .and_then(|s| s.list())
+        .map(|l| l.into_iter().map(|c| (c.id, c.name)).collect())
+        .unwrap_or_default()
+}
+
+/// `net-ls` / `net-inspect`: networks as `docker network inspect` shows them, with the
+/// containers that have an address on each.
+pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
+    let ns = store(root)?;
+    let nets = ns.networks()?;
+    let leases = {
+        let _lock = ns.lock()?;
+        let mut l = ns.leases()?;
+        if reconcile(&mut l)? {
+            ns.save_leases(&l)?;
+        }
+        l
+    };
+    let names = container_names(root);
+    Ok(nets
+        .iter()
+        .map(|n| {
+            berth_net::store::inspect(n, &leases, |id| {
+                names.get(id).cloned().unwrap_or_default()
+            })
+        })
+        .collect())
+}
+
+/// The containers (running or not) whose settings name network `net`.
+fn users(root: &Root, net: &Network) -> Result<Vec<Container>> {
+    let store = Containers::open(root.containers_dir())?;
+    Ok(store
+        .list()?
+        .into_iter()
+        .filter(|c| {
+            c.network_settings["Networks"]
+                .as_object()
+                .is_some_and(|m| {
+                    m.iter()
+                        .any(|(k, e)| *k == net.name || e["NetworkID"] == net.id.as_str())
+                })
+        })
+        .collect())
+}
+
+/// `net-rm`: a user-defined network no running container is on (Docker's "has active
+/// endpoints"); its bridge and rules go with it.
+pub fn remove_network(root: &Root, key: &str) -> Result<Network> {
+    let ns = store(root)?;
+    let net = ns.find(key)?;
+    if net.is_predefined() {
+        return Err(Error::Conflict(format!(
+            "{} is a pre-defined network and cannot be removed",
+            net.name
+        )));
+    }
+    let _lock = ns.lock()?;
+    let mut leases = ns.leases()?;
+    if reconcile(&mut leases)? {
+        ns.save_leases(&leases)?;
+    }
+    let active: Vec<String> = leases
+        .on(&net.id)
+        .map(|(_, l)| l.container[..12].to_string())
+        .collect();
+    if !active.is_empty() {
+        return Err(Error::Conflict(format!(
+            "error while removing network {}: it has active endpoints (containers {})",
+            net.name,
+            active.join(", ")
+        )));
+    }
+    if let Some(b) = net.bridge() {
+        firewall::remove_network(b)?;
+        Netlink::open()?.delete_link(b)?;
+    }
+    ns.remove(&net.id)?;
+    Ok(net)
+}
+
+/// `net-prune`: every user-defined network that no container (running or not) names.
+pub fn prune(root: &Root) -> Result<Vec<Network>> {
+    let ns = store(root)?;
+    let mut out = Vec::new();
+    for net in ns.networks()? {
+        if net.is_predefined() || !users(root, &net)?.is_empty() {
+            continue;
+        }
+        match remove_network(root, &net.id) {
+            Ok(n) => out.push(n),
+            Err(Error::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// `net-connect`: adds network `key` to container `name`; a running container gets its
+/// interface at once (`eth1`, …), a stopped one when it starts.
+pub fn connect(
+    root: &Root,
+    name: &str,
+    key: &str,
+    aliases: &[String],
+    ip: Option<Ipv4Addr>,
+) -> Result<Container> {
+    let ns = store(root)?;
+    let net = ns.find(key)?;
+    let cstore = Containers::open(root.containers_dir())?;
+    let rec = {
+        let _lock = cstore.lock()?;
+        let mut rec = cstore.find(name)?;
+        let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("").to_string();
+        if net.driver != "bridge" || mode == "host" || mode == "none" || mode.starts_with("container:") {
+            return Err(Error::Conflict(format!(
+                "container {} (network mode {mode}) cannot be connected to network {} ({}): \
+                 only containers on bridge networks can join bridge networks",
+                rec.name, net.name, net.driver
+            )));
+        }
+        if rec.network_settings["Networks"].get(&net.name).is_some() {
+            return Err(Error::Conflict(format!(
+                "container {} is already connected to network {}",
+                rec.name, net.name
+            )));
+        }
+        if (ip.is_some() || !aliases.is_empty()) && !net.resolves_names() {
+            return Err(Error::InvalidInput(
+                "--ip and --alias are supported on user-defined networks only".into(),
+            ));
+        }
+        if !rec.network_settings["Networks"].is_object() {
+            rec.network_settings = blank_settings(Default::default());
+        }
+        rec.network_settings["Networks"][&net.name] = endpoint(&net, ip, aliases, None);
+        cstore.save(&rec)?;
+        rec
+    };
+    let live = crate::container::refresh(&rec);
+    if !live.state.running {
+        return Ok(rec);
+    }
+    let pid = live.state.pid;
+    let _lock = ns.lock()?;
+    let mut leases = ns.leases()?;
+    reconcile(&mut leases)?;
+    let used: Vec<String> = leases
+        .0
+        .values()
+        .flat_map(|m| m.values())
+        .filter(|l| l.container == rec.id)
+        .map(|l| l.host_veth.clone())
+        .collect();
+    let idx = (0..10)
+        .find(|i| !used.contains(&format!("vb{}{i}", &rec.id[..11])))
+        .ok_or_else(|| Error::Conflict(format!("container {} is on too many networks", rec.name)))?;
+    let mut ep = rec.network_settings["Networks"][&net.name].clone();
+    let made = (|| {
+        let mut k = Kernel::open(pid)?;
+        let e = attach_endpoint(&ns, &mut leases, &mut k, &rec, pid, idx.max(1), &net, &mut ep)?;
+        // Its own new address, then its mates'.
+        let path = Path::new(&rec.hosts_path);
+        let old = fs::read_to_string(path).with_path("read", path)?;
+        let head = old.split(hosts::MEMBERS_MARK).next().unwrap_or("").to_string();
+        let line = format!("{}\t{}\n", e.ip, hostname_of(&rec));
+        write_in_place(path, format!("{head}{line}").as_bytes())?;
+        refresh_members(&leases, std::slice::from_ref(&net.id));
+        Ok::<(), Error>(())
+    })();
+    if let Err(e) = made {
+        let _ = release_on(&mut leases, &rec.id, &net.id);
+        let _ = ns.save_leases(&leases);
+        return Err(e);
+    }
+    ns.save_leases(&leases)?;
+    let _clock = cstore.lock()?;
+    let mut now = cstore.load(&rec.id)?;
+    now.network_settings["Networks"][&net.name] = ep;
+    cstore.save(&now)?;
+    Ok(now)
+}
+
+/// Frees container `id`'s lease on network `net` and its veth; its mates' hosts files lose it.
+fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
+    let mut mine = Leases::default();
+    if let Some(m) = leases.0.get_mut(net) {
+        let ips: Vec<Ipv4Addr> = m
+            .iter()
+            .filter(|(_, l)| l.container == id)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in ips {
+            if let Some(l) = m.remove(&ip) {
+                mine.0.entry(net.to_string()).or_default().insert(ip, l);
+            }
+        }
+    }
+    let mut nl = Netlink::open()?;
+    for l in mine.0.values().flat_map(|m| m.values()) {
+        nl.delete_link(&l.host_veth)?;
+    }
+    refresh_members(leases, &[net.to_string()]);
+    Ok(())
+}
+
+/// `net-disconnect`: removes network `key` from container `name` (and its interface, if it
+/// runs).
+pub fn disconnect(root: &Root, name: &str, key: &str) -> Result<Container> {
+    let ns = store(root)?;
+    let cstore = Containers::open(root.containers_dir())?;
+    let net = ns.find(key)?;
+    let rec = {
+        let _lock = cstore.lock()?;
+        let mut rec = cstore.find(name)?;
+        let removed = rec.network_settings["Networks"]
+            .as_object_mut()
+            .and_then(|m| m.shift_remove(&net.name));
+        if removed.is_none() {
+            return Err(Error::Conflict(format!(
+                "container {} is not connected to network {}",
+                rec.name, net.name
+            )));
+        }
+        if net.name == berth_net::store::BRIDGE {
+            for f in ["EndpointID", "Gateway", "IPAddress", "MacAddress"] {
+                rec.network_settings[f] = json!("");
+            }
+            rec.network_settings["IPPrefixLen"] = json!(0);
+        }
+        cstore.save(&rec)?;
+        rec
+    };
+    let _lock = ns.lock()?;
+    let mut leases = ns.leases()?;
+    release_on(&mut leases, &rec.id, &net.id)?;
+    ns.save_leases(&leases)?;
+    Ok(rec)
+}
