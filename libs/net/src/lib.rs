@@ -11,5 +11,8 @@
 //! - `hosts`: `/etc/hosts` and `/etc/resolv.conf` contents.
 
 pub mod error;
+pub mod firewall;
+pub mod netlink;
+pub mod sysctl;
 
 pub use error::{Error, Result};
