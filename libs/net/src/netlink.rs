@@ -194,9 +194,10 @@ impl Netlink {
 
         let mut answers = Vec::new();
         loop {
-            let (data, _) = self.socket.recv_from_full().map_err(|e| {
-                nl_err(format!("{what}: reading the kernel's answer"), e)
-            })?;
+            let (data, _) = self
+                .socket
+                .recv_from_full()
+                .map_err(|e| nl_err(format!("{what}: reading the kernel's answer"), e))?;
             let mut offset = 0;
             while offset < data.len() {
                 let chunk = &data[offset..];
@@ -303,7 +304,9 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
         match self.request(
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -350,7 +353,9 @@ impl Netlink {
             .attributes
             .push(LinkAttribute::NetNsFd(peer_netns.as_raw_fd()));
         if let Some(mac) = peer_mac {
-            peer_msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
+            peer_msg
+                .attributes
+                .push(LinkAttribute::Address(mac.to_vec()));
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
