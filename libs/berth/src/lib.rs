@@ -16,6 +16,7 @@ pub mod error;
 pub mod gc;
 pub mod image;
 pub mod layer;
+pub mod network;
 pub mod output;
 pub mod progress;
 pub mod reference;

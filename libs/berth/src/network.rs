@@ -136,7 +136,7 @@ fn dns_names(rec: &Container, ep: &Value) -> Vec<String> {
 
 /// Whether the init of a lease is still the process it was.
 fn lease_alive(l: &Lease) -> bool {
-    l.pid > 0 && berth_runtime::state::start_time(l.pid).is_ok_and(|t| t == l.pid_start)
+    l.pid > 0 && berth_runtime::state::start_time(l.pid).is_some_and(|t| t == l.pid_start)
 }
 
 /// Under the network lock: leases whose container's init is gone are released, with their

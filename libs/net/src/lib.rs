@@ -11,9 +11,12 @@
 //! - `hosts`: `/etc/hosts` and `/etc/resolv.conf` contents.
 
 pub mod error;
+pub mod firewall;
 pub mod hosts;
+pub mod netlink;
 pub mod ports;
 pub mod store;
 pub mod subnet;
+pub mod sysctl;
 
 pub use error::{Error, Result};
