@@ -111,7 +111,8 @@ fn bridge_and_container(nl: &mut Netlink, bridge: &str, gw: &str, ctr: &str) -> 
     nl.ensure_bridge(bridge).unwrap();
     nl.add_address(bridge, ip(gw), 24).unwrap();
     let ns = new_netns();
-    nl.create_veth("vethtest0", "eth0", ns.as_fd(), None, Some(bridge))
+    let host_end = format!("veth{}", ctr.replace('.', ""));
+    nl.create_veth(&host_end, "eth0", ns.as_fd(), None, Some(bridge))
         .unwrap();
     let mut inner = Netlink::open_in(ns.as_fd()).unwrap();
     inner.set_up("eth0").unwrap();
@@ -330,5 +331,80 @@ fn firewall_publishes_a_port_on_localhost() {
         assert!(firewall::network_bridges().unwrap().is_empty());
         // The table and its jumps stay.
         assert!(firewall::list().unwrap().unwrap().is_complete());
+    });
+}
+
+/// Serves one ping-pong on `addr` inside `ns`, in a thread; returns once it listens.
+fn serve_in(ns: &OwnedFd, addr: &'static str) -> std::thread::JoinHandle<()> {
+    let (tx, rx) = mpsc::channel();
+    let server = in_netns(ns, move || {
+        let listener = TcpListener::bind(addr).unwrap();
+        tx.send(()).unwrap();
+        serve_one(listener);
+    });
+    rx.recv_timeout(WAIT).unwrap();
+    server
+}
+
+#[test]
+fn firewall_isolates_networks_and_hairpins() {
+    if !root() {
+        return;
+    }
+    in_new_netns(|| {
+        let mut nl = Netlink::open().unwrap();
+        sysctl::enable_forwarding(false).unwrap();
+        let x = bridge_and_container(&mut nl, "berth0", "10.99.3.1", "10.99.3.2");
+        let y = bridge_and_container(&mut nl, "berth0", "10.99.3.1", "10.99.3.3");
+        let z = bridge_and_container(&mut nl, "berth1", "10.99.4.1", "10.99.4.2");
+
+        // Before any rule, x reaches z through the host (forwarding is on).
+        let server = serve_in(&z, "10.99.4.2:8080");
+        in_netns(&x, || ping_pong("10.99.4.2:8080".parse().unwrap()))
+            .join()
+            .unwrap()
+            .unwrap();
+        server.join().unwrap();
+
+        for (bridge, subnet) in [("berth0", "10.99.3.0"), ("berth1", "10.99.4.0")] {
+            firewall::add_network(&NetRules {
+                bridge: bridge.into(),
+                subnets: vec![(ip(subnet), 24)],
+                internal: false,
+            })
+            .unwrap();
+        }
+        // Now the networks are isolated from each other: the SYN is dropped.
+        let blocked = in_netns(&x, || {
+            TcpStream::connect_timeout(&"10.99.4.2:8080".parse().unwrap(), WAIT / 3)
+        });
+        let err = blocked.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+
+        // Hairpin: x reaches y's published port through the host's address on their bridge.
+        firewall::add_ports(
+            "y",
+            &[PortRule {
+                proto: Proto::Tcp,
+                host_ip: Some(ip("10.99.3.1")),
+                host_port: 18081,
+                ctr_ip: ip("10.99.3.3"),
+                ctr_port: 8080,
+            }],
+        )
+        .unwrap();
+        let server = serve_in(&y, "10.99.3.3:8080");
+        in_netns(&x, || ping_pong("10.99.3.1:18081".parse().unwrap()))
+            .join()
+            .unwrap()
+            .unwrap();
+        server.join().unwrap();
+        // z, on the other network, does not: the DNATed connection would be forwarded from
+        // berth1 to berth0, which the isolation rules drop (as Docker's and netavark's do).
+        let blocked = in_netns(&z, || {
+            TcpStream::connect_timeout(&"10.99.3.1:18081".parse().unwrap(), WAIT / 3)
+        });
+        let err = blocked.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     });
 }
