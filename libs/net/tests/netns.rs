@@ -16,13 +16,21 @@ use nix::sched::{setns, unshare, CloneFlags};
 
 const WAIT: Duration = Duration::from_secs(3);
 
+/// Whether this test can run: root, and allowed to make network namespaces (a restricted
+/// container may refuse even root). Says why not.
 fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        true
-    } else {
+    if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (network namespaces, netlink, nft)");
-        false
+        return false;
     }
+    let can = std::thread::spawn(|| unshare(CloneFlags::CLONE_NEWNET))
+        .join()
+        .unwrap();
+    if let Err(e) = can {
+        eprintln!("skipped: cannot make a network namespace: {e}");
+        return false;
+    }
+    true
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -161,6 +169,11 @@ fn bridge_with_addresses() {
         assert!(matches!(
             nl.ensure_bridge("lo"),
             Err(berth_net::Error::Conflict(_))
+        ));
+
+        assert!(matches!(
+            nl.link("a-name-far-too-long"),
+            Err(berth_net::Error::InvalidInput(_))
         ));
 
         assert!(nl.delete_link("berthtest0").unwrap());
