@@ -28,6 +28,9 @@ use crate::{Error, Result};
 /// means something is badly wrong, and it must not hang a container start.
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Netlink's own message types (noop, error, done, overrun) are below this.
+const NLMSG_MIN_TYPE: u16 = 0x10;
+
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -210,6 +213,7 @@ impl Netlink {
             ));
         }
 
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut answers = Vec::new();
         let mut interrupted = false;
         loop {
@@ -220,26 +224,33 @@ impl Netlink {
             let mut offset = 0;
             while offset < data.len() {
                 let chunk = &data[offset..];
-                let len = NetlinkBuffer::new_checked(chunk)
-                    .map_err(|e| {
-                        nl_err(
+                let (len, reply_seq, kind) = match NetlinkBuffer::new_checked(chunk) {
+                    Ok(b) => (b.length() as usize, b.sequence_number(), b.message_type()),
+                    Err(e) => {
+                        return Err(nl_err(
                             format!("{what}: a malformed answer"),
                             std::io::Error::other(e.to_string()),
-                        )
-                    })?
-                    .length() as usize;
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&chunk[..len])
-                    .map_err(|e| {
-                        nl_err(
-                            format!("{what}: a malformed answer"),
-                            std::io::Error::other(e.to_string()),
-                        )
-                    })?;
+                        ))
+                    }
+                };
                 // Messages are 4-byte aligned in a datagram.
                 offset += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
+                if reply_seq != seq {
                     continue;
                 }
+                let reply = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&chunk[..len])
+                {
+                    Ok(r) => r,
+                    // An entry of a dump this library cannot decode (a link kind newer than it,
+                    // say) is left out rather than failing the whole listing.
+                    Err(_) if dump && kind >= NLMSG_MIN_TYPE => continue,
+                    Err(e) => {
+                        return Err(nl_err(
+                            format!("{what}: a malformed answer"),
+                            std::io::Error::other(e.to_string()),
+                        ))
+                    }
+                };
                 interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
                 match reply.payload {
                     NetlinkPayload::Error(err) => match err.code {
