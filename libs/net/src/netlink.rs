@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
@@ -27,6 +27,9 @@ use crate::{Error, Result};
 /// How long one read of the socket may wait for the kernel: it answers at once, so a timeout
 /// means something is badly wrong, and it must not hang a container start.
 const RECV_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Netlink's own message types (noop, error, done, overrun) are below this.
+const NLMSG_MIN_TYPE: u16 = 0x10;
 
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,24 @@ fn new_socket() -> Result<Socket> {
     Ok(socket)
 }
 
+/// Interface names are 1 to 15 bytes (IFNAMSIZ less the NUL), without '/', ':' or whitespace.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{name:?} is not a valid interface name"
+        )))
+    }
+}
+
 fn family(addr: IpAddr) -> AddressFamily {
     match addr {
         IpAddr::V4(_) => AddressFamily::Inet,
@@ -192,7 +213,9 @@ impl Netlink {
             ));
         }
 
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut answers = Vec::new();
+        let mut interrupted = false;
         loop {
             let (data, _) = self
                 .socket
@@ -201,26 +224,34 @@ impl Netlink {
             let mut offset = 0;
             while offset < data.len() {
                 let chunk = &data[offset..];
-                let len = NetlinkBuffer::new_checked(chunk)
-                    .map_err(|e| {
-                        nl_err(
+                let (len, reply_seq, kind) = match NetlinkBuffer::new_checked(chunk) {
+                    Ok(b) => (b.length() as usize, b.sequence_number(), b.message_type()),
+                    Err(e) => {
+                        return Err(nl_err(
                             format!("{what}: a malformed answer"),
                             std::io::Error::other(e.to_string()),
-                        )
-                    })?
-                    .length() as usize;
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&chunk[..len])
-                    .map_err(|e| {
-                        nl_err(
-                            format!("{what}: a malformed answer"),
-                            std::io::Error::other(e.to_string()),
-                        )
-                    })?;
+                        ))
+                    }
+                };
                 // Messages are 4-byte aligned in a datagram.
                 offset += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
+                if reply_seq != seq {
                     continue;
                 }
+                let reply = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&chunk[..len])
+                {
+                    Ok(r) => r,
+                    // An entry of a dump this library cannot decode (a link kind newer than it,
+                    // say) is left out rather than failing the whole listing.
+                    Err(_) if dump && kind >= NLMSG_MIN_TYPE => continue,
+                    Err(e) => {
+                        return Err(nl_err(
+                            format!("{what}: a malformed answer"),
+                            std::io::Error::other(e.to_string()),
+                        ))
+                    }
+                };
+                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
                 match reply.payload {
                     NetlinkPayload::Error(err) => match err.code {
                         None => return Ok(answers),
@@ -236,6 +267,14 @@ impl Netlink {
                             return Err(nl_err(
                                 what,
                                 std::io::Error::from_raw_os_error(-done.code),
+                            ));
+                        }
+                        if interrupted {
+                            // The set changed while the kernel dumped it: the dump may be
+                            // inconsistent; `dump` asks again.
+                            return Err(nl_err(
+                                what,
+                                std::io::Error::from_raw_os_error(libc::EINTR),
                             ));
                         }
                         return Ok(answers);
@@ -255,8 +294,21 @@ impl Netlink {
         }
     }
 
+    /// A dump request, asked again (a few times) when the kernel says it was interrupted by a
+    /// change.
+    fn dump(&mut self, msg: RouteNetlinkMessage, what: &str) -> Result<Vec<RouteNetlinkMessage>> {
+        let mut tries = 0;
+        loop {
+            match self.request(msg.clone(), NLM_F_DUMP, what) {
+                Err(e) if errno(&e) == Some(libc::EINTR) && tries < 3 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
     /// The link named `name`, or `None` when there is none.
     pub fn link(&mut self, name: &str) -> Result<Option<Link>> {
+        check_name(name)?;
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(
@@ -284,9 +336,8 @@ impl Netlink {
 
     /// Every link in the namespace.
     pub fn links(&mut self) -> Result<Vec<Link>> {
-        let answers = self.request(
+        let answers = self.dump(
             RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
             "listing links",
         )?;
         Ok(answers
@@ -301,6 +352,7 @@ impl Netlink {
     /// Creates the bridge `name` unless it exists, brings it up, and returns it. A link of that
     /// name that is not a bridge is an `Error::Conflict`.
     pub fn ensure_bridge(&mut self, name: &str) -> Result<Link> {
+        check_name(name)?;
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes
@@ -341,6 +393,8 @@ impl Netlink {
         peer_mac: Option<[u8; 6]>,
         master: Option<&str>,
     ) -> Result<()> {
+        check_name(host)?;
+        check_name(peer)?;
         let master_index = match master {
             Some(m) => Some(self.link_required(m)?.index),
             None => None,
@@ -381,6 +435,7 @@ impl Netlink {
 
     /// Brings the link `name` up.
     pub fn set_up(&mut self, name: &str) -> Result<()> {
+        check_name(name)?;
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
@@ -425,9 +480,8 @@ impl Netlink {
     /// The addresses (with their prefix lengths) of the link `link`, IPv4 and IPv6.
     pub fn addresses(&mut self, link: &str) -> Result<Vec<(IpAddr, u8)>> {
         let index = self.link_required(link)?.index;
-        let answers = self.request(
+        let answers = self.dump(
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            NLM_F_DUMP,
             &format!("listing the addresses of {link}"),
         )?;
         let mut out = Vec::new();
@@ -483,6 +537,7 @@ impl Netlink {
 
     /// Deletes the link `name` (both ends, for a veth); `false` if there was none.
     pub fn delete_link(&mut self, name: &str) -> Result<bool> {
+        check_name(name)?;
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(
