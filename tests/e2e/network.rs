@@ -50,7 +50,10 @@ fn nft_table() -> String {
 }
 
 fn links() -> String {
-    let out = Command::new("ip").args(["-o", "link"]).output().expect("ip");
+    let out = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -121,10 +124,19 @@ fn published_port_serves_a_volume_page_and_leaves_nothing() {
     assert_eq!(ns["Ports"]["80/tcp"][0]["HostPort"], "8080", "{ns:#}");
     assert_eq!(ns["Ports"]["80/tcp"][0]["HostIp"], "0.0.0.0");
     assert_eq!(ns["Networks"]["bridge"]["IPAddress"], "172.17.0.2");
-    assert_eq!(v["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+    assert_eq!(
+        v["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+        "8080"
+    );
     assert_eq!(v["HostConfig"]["NetworkMode"], "bridge");
-    assert_eq!(http_get("172.17.0.1:8080", "/").unwrap(), "hello from berth\n");
-    assert_eq!(http_get("172.17.0.2:80", "/").unwrap(), "hello from berth\n");
+    assert_eq!(
+        http_get("172.17.0.1:8080", "/").unwrap(),
+        "hello from berth\n"
+    );
+    assert_eq!(
+        http_get("172.17.0.2:80", "/").unwrap(),
+        "hello from berth\n"
+    );
     // Another container reaches it through the published port and directly.
     let got = rig.sh(
         &[],
@@ -135,7 +147,12 @@ fn published_port_serves_a_volume_page_and_leaves_nothing() {
     let out = rig
         .t(
             "ctr-exec",
-            &[&id, "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts"],
+            &[
+                &id,
+                "sh",
+                "-c",
+                "ip -o -4 addr show eth0; ip route; cat /etc/hosts",
+            ],
             20,
         )
         .ok()
@@ -197,7 +214,8 @@ fn random_ports_publish_all_and_udp() {
         "while true; do echo pong | nc -u -l -p 53 -w 1 >/dev/null; done",
     ]);
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut buf = [0u8; 64];
     let answered = wait_until(10, || {
         let _ = s.send_to(b"ping\n", "127.0.0.1:5353");
@@ -218,11 +236,16 @@ fn a_taken_host_port_is_a_clear_error_that_leaves_nothing() {
     let before = leases(&rig);
     let out = rig.t(
         "ctr-run",
-        &["-d", "--name", "second", "-p", "9000:80", IMAGE, "sleep", "60"],
+        &[
+            "-d", "--name", "second", "-p", "9000:80", IMAGE, "sleep", "60",
+        ],
         30,
     );
     assert_eq!(out.code, 125, "{out:?}");
-    assert!(out.stderr.contains("9000"), "the error names the port: {out:?}");
+    assert!(
+        out.stderr.contains("9000"),
+        "the error names the port: {out:?}"
+    );
     assert!(out.stderr.contains("already in use"), "{out:?}");
     let second = rig.inspect("second");
     assert_ne!(second["State"]["Status"], "running");
@@ -248,10 +271,16 @@ fn none_host_and_container_modes() {
     require_root!();
     own_network_namespace();
     let rig = Rig::new();
-    let out = rig.sh(&["--network", "none"], "cat /proc/net/dev | tail -n +3 | cut -d: -f1");
+    let out = rig.sh(
+        &["--network", "none"],
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1",
+    );
     let ifs: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(ifs, ["lo"], "{out}");
-    let out = rig.sh(&["--network", "host"], "cat /proc/net/dev | tail -n +3 | cut -d: -f1");
+    let out = rig.sh(
+        &["--network", "host"],
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1",
+    );
     assert!(out.split_whitespace().any(|i| i == "lo"), "{out}");
     // container:A sees A's interfaces and addresses.
     let a = rig.detach(&["--name", "a", IMAGE, "sleep", "60"]);
@@ -260,7 +289,15 @@ fn none_host_and_container_modes() {
     assert!(out.contains(&format!("inet {ip}/")), "{out}");
     let out = rig.t(
         "ctr-run",
-        &["--rm", "--network", "container:a", "-p", "80:80", IMAGE, "true"],
+        &[
+            "--rm",
+            "--network",
+            "container:a",
+            "-p",
+            "80:80",
+            IMAGE,
+            "true",
+        ],
         20,
     );
     assert_eq!(out.code, 125, "{out:?}");
@@ -345,9 +382,15 @@ fn a_killed_monitor_then_rm_leaves_nothing() {
     let rec: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
     let monitor = rec["State"]["MonitorPid"].as_i64().unwrap();
     for p in [monitor, pid] {
-        Command::new("kill").args(["-9", &p.to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .status()
+            .unwrap();
     }
-    assert!(wait_until(10, || !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+    assert!(wait_until(10, || !std::path::Path::new(&format!(
+        "/proc/{pid}"
+    ))
+    .exists()));
     assert!(leases(&rig).contains(&id));
     let other = rig.detach(&[IMAGE, "sleep", "60"]);
     nothing_left_of(&rig, &id);

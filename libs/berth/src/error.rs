@@ -117,7 +117,11 @@ impl From<berth_net::Error> for Error {
         match e {
             N::InvalidInput(m) => Error::InvalidInput(m),
             N::Conflict(m) | N::Exhausted(m) => Error::Conflict(m),
-            N::NotFound(m) => Error::NetworkNotFound(m.trim_start_matches("network ").trim_end_matches(" not found").to_string()),
+            N::NotFound(m) => Error::NetworkNotFound(
+                m.trim_start_matches("network ")
+                    .trim_end_matches(" not found")
+                    .to_string(),
+            ),
             e => Error::Runtime {
                 message: e.to_string(),
                 code: 125,

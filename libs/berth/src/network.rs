@@ -80,10 +80,17 @@ fn blank_settings(networks: serde_json::Map<String, Value>) -> Value {
 /// At create: the network mode as recorded (`HostConfig.NetworkMode`: a network's name, or
 /// `container:<ID>`) and the container's `NetworkSettings`. A network that does not exist, or a
 /// container to share that does not, is an error here, as with Docker.
-pub fn at_create(root: &Root, flags: &NetFlags, containers: &Containers) -> Result<(String, Value)> {
+pub fn at_create(
+    root: &Root,
+    flags: &NetFlags,
+    containers: &Containers,
+) -> Result<(String, Value)> {
     if let Some(other) = flags.mode.strip_prefix("container:") {
         let id = containers.resolve(other)?;
-        return Ok((format!("container:{id}"), blank_settings(Default::default())));
+        return Ok((
+            format!("container:{id}"),
+            blank_settings(Default::default()),
+        ));
     }
     let ns = store(root)?;
     let net = ns.find(&flags.mode)?;
@@ -188,7 +195,8 @@ fn refresh_members(leases: &Leases, nets: &[String]) {
     for n in nets {
         for (_, l) in leases.on(n) {
             if done.insert(l.container.clone()) {
-                let _ = rewrite_members(Path::new(&l.hosts_path), &members_of(leases, &l.container));
+                let _ =
+                    rewrite_members(Path::new(&l.hosts_path), &members_of(leases, &l.container));
             }
         }
     }
@@ -256,21 +264,30 @@ pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
         });
     }
     let cfg = dir.join("config.json");
-    let mut spec: Value =
-        serde_json::from_slice(&fs::read(&cfg).with_path("read", &cfg)?).map_err(|e| {
-            Error::Corrupt {
-                what: cfg.display().to_string(),
-                why: e.to_string(),
-            }
+    let mut spec: Value = serde_json::from_slice(&fs::read(&cfg).with_path("read", &cfg)?)
+        .map_err(|e| Error::Corrupt {
+            what: cfg.display().to_string(),
+            why: e.to_string(),
         })?;
     let path = format!("/proc/{}/ns/net", o.state.pid);
-    for ns in spec["linux"]["namespaces"].as_array_mut().into_iter().flatten() {
+    for ns in spec["linux"]["namespaces"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
         if ns["type"] == "network" {
             ns["path"] = json!(path);
         }
     }
-    crate::store::atomic_write(dir, "config.json", &serde_json::to_vec_pretty(&spec).expect("JSON"))?;
-    for (from, to) in [(&o.hosts_path, &rec.hosts_path), (&o.resolv_conf_path, &rec.resolv_conf_path)] {
+    crate::store::atomic_write(
+        dir,
+        "config.json",
+        &serde_json::to_vec_pretty(&spec).expect("JSON"),
+    )?;
+    for (from, to) in [
+        (&o.hosts_path, &rec.hosts_path),
+        (&o.resolv_conf_path, &rec.resolv_conf_path),
+    ] {
         if let Ok(data) = fs::read(from) {
             write_in_place(Path::new(to), &data)?;
         }
@@ -292,8 +309,13 @@ pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value
     let ns = store(root)?;
     let mut nets = Vec::new();
     for (name, ep) in &eps {
-        let key = ep["NetworkID"].as_str().filter(|s| !s.is_empty()).unwrap_or(name);
-        let net = ns.find(key).map_err(|_| Error::NetworkNotFound(name.clone()))?;
+        let key = ep["NetworkID"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(name);
+        let net = ns
+            .find(key)
+            .map_err(|_| Error::NetworkNotFound(name.clone()))?;
         if net.driver == "bridge" {
             nets.push((name.clone(), ep.clone(), net));
         }
@@ -368,7 +390,10 @@ fn attach_endpoint(
     let (sub, gw) = net
         .subnet()
         .ok_or_else(|| Error::InvalidInput(format!("network {} has no IPv4 subnet", net.name)))?;
-    let bridge = net.bridge().unwrap_or(berth_net::store::DEFAULT_BRIDGE_IF).to_string();
+    let bridge = net
+        .bridge()
+        .unwrap_or(berth_net::store::DEFAULT_BRIDGE_IF)
+        .to_string();
     let want = ep["IPAMConfig"]["IPv4Address"]
         .as_str()
         .and_then(|s| s.parse().ok());
@@ -411,8 +436,13 @@ fn attach_endpoint(
         k.ruled.insert(bridge.clone());
     }
     let ifname = format!("eth{idx}");
-    k.host
-        .create_veth(&host_veth, &ifname, k.netns.as_fd(), Some(mac), Some(&bridge))?;
+    k.host.create_veth(
+        &host_veth,
+        &ifname,
+        k.netns.as_fd(),
+        Some(mac),
+        Some(&bridge),
+    )?;
     k.inside.add_address(&ifname, IpAddr::V4(ip), sub.prefix)?;
     k.inside.set_up(&ifname)?;
     if idx == 0 && !net.internal {
@@ -456,7 +486,13 @@ fn attach_locked(
         own.push((IpAddr::V4(e.ip), hostname_of(rec)));
         if net.name == berth_net::store::BRIDGE {
             // Docker fills the top-level fields for the default bridge only.
-            for f in ["EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "MacAddress"] {
+            for f in [
+                "EndpointID",
+                "Gateway",
+                "IPAddress",
+                "IPPrefixLen",
+                "MacAddress",
+            ] {
                 settings[f] = ep[f].clone();
             }
         }
@@ -491,7 +527,11 @@ fn attach_locked(
     }
     // Every exposed port appears in Ports, published or not (null), as Docker shows them.
     let mut ports_v = serde_json::Map::new();
-    for p in rec.config["ExposedPorts"].as_object().into_iter().flat_map(|m| m.keys()) {
+    for p in rec.config["ExposedPorts"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
         ports_v.insert(p.clone(), Value::Null);
     }
     for (k, v) in published {
@@ -533,8 +573,15 @@ fn wanted_ports(rec: &Container) -> Result<Vec<(Port, Binding)>> {
             out.push((port, b.clone()));
         }
     }
-    if rec.host_config["PublishAllPorts"].as_bool().unwrap_or(false) {
-        for k in rec.config["ExposedPorts"].as_object().into_iter().flat_map(|m| m.keys()) {
+    if rec.host_config["PublishAllPorts"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        for k in rec.config["ExposedPorts"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+        {
             if !bindings.contains_key(k) {
                 out.push((k.parse()?, Binding::default()));
             }
@@ -564,7 +611,14 @@ pub fn stopped_settings(settings: &Value) -> Value {
     if !s.is_object() {
         return s;
     }
-    for k in ["EndpointID", "Gateway", "IPAddress", "MacAddress", "SandboxKey", "SandboxID"] {
+    for k in [
+        "EndpointID",
+        "Gateway",
+        "IPAddress",
+        "MacAddress",
+        "SandboxKey",
+        "SandboxID",
+    ] {
         s[k] = json!("");
     }
     s["IPPrefixLen"] = json!(0);
@@ -615,9 +669,7 @@ pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
     Ok(nets
         .iter()
         .map(|n| {
-            berth_net::store::inspect(n, &leases, |id| {
-                names.get(id).cloned().unwrap_or_default()
-            })
+            berth_net::store::inspect(n, &leases, |id| names.get(id).cloned().unwrap_or_default())
         })
         .collect())
 }
@@ -629,12 +681,10 @@ fn users(root: &Root, net: &Network) -> Result<Vec<Container>> {
         .list()?
         .into_iter()
         .filter(|c| {
-            c.network_settings["Networks"]
-                .as_object()
-                .is_some_and(|m| {
-                    m.iter()
-                        .any(|(k, e)| *k == net.name || e["NetworkID"] == net.id.as_str())
-                })
+            c.network_settings["Networks"].as_object().is_some_and(|m| {
+                m.iter()
+                    .any(|(k, e)| *k == net.name || e["NetworkID"] == net.id.as_str())
+            })
         })
         .collect())
 }
@@ -706,8 +756,15 @@ pub fn connect(
     let rec = {
         let _lock = cstore.lock()?;
         let mut rec = cstore.find(name)?;
-        let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("").to_string();
-        if net.driver != "bridge" || mode == "host" || mode == "none" || mode.starts_with("container:") {
+        let mode = rec.host_config["NetworkMode"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if net.driver != "bridge"
+            || mode == "host"
+            || mode == "none"
+            || mode.starts_with("container:")
+        {
             return Err(Error::Conflict(format!(
                 "container {} (network mode {mode}) cannot be connected to network {} ({}): \
                  only containers on bridge networks can join bridge networks",
@@ -749,15 +806,30 @@ pub fn connect(
         .collect();
     let idx = (0..10)
         .find(|i| !used.contains(&format!("vb{}{i}", &rec.id[..11])))
-        .ok_or_else(|| Error::Conflict(format!("container {} is on too many networks", rec.name)))?;
+        .ok_or_else(|| {
+            Error::Conflict(format!("container {} is on too many networks", rec.name))
+        })?;
     let mut ep = rec.network_settings["Networks"][&net.name].clone();
     let made = (|| {
         let mut k = Kernel::open(pid)?;
-        let e = attach_endpoint(&ns, &mut leases, &mut k, &rec, pid, idx.max(1), &net, &mut ep)?;
+        let e = attach_endpoint(
+            &ns,
+            &mut leases,
+            &mut k,
+            &rec,
+            pid,
+            idx.max(1),
+            &net,
+            &mut ep,
+        )?;
         // Its own new address, then its mates'.
         let path = Path::new(&rec.hosts_path);
         let old = fs::read_to_string(path).with_path("read", path)?;
-        let head = old.split(hosts::MEMBERS_MARK).next().unwrap_or("").to_string();
+        let head = old
+            .split(hosts::MEMBERS_MARK)
+            .next()
+            .unwrap_or("")
+            .to_string();
         let line = format!("{}\t{}\n", e.ip, hostname_of(&rec));
         write_in_place(path, format!("{head}{line}").as_bytes())?;
         refresh_members(&leases, std::slice::from_ref(&net.id));

@@ -569,8 +569,8 @@ fn parse_network_flags(args: &CreateArgs, warn: &dyn Fn(&str)) -> Result<NetFlag
         }
         n => n.to_string(),
     };
-    let user_defined = !matches!(mode.as_str(), "bridge" | "none" | "host")
-        && !mode.starts_with("container:");
+    let user_defined =
+        !matches!(mode.as_str(), "bridge" | "none" | "host") && !mode.starts_with("container:");
     let conflict = |what: &str| {
         Error::InvalidInput(format!(
             "conflicting options: {what} and the network mode ({mode})"
@@ -603,8 +603,7 @@ fn parse_network_flags(args: &CreateArgs, warn: &dyn Fn(&str)) -> Result<NetFlag
     }
     if args.ip.is_some() && !user_defined {
         return Err(Error::InvalidInput(
-            "a user-specified IP address (--ip) is supported on user-defined networks only"
-                .into(),
+            "a user-specified IP address (--ip) is supported on user-defined networks only".into(),
         ));
     }
     if !args.network_alias.is_empty() && !user_defined {
@@ -615,9 +614,10 @@ fn parse_network_flags(args: &CreateArgs, warn: &dyn Fn(&str)) -> Result<NetFlag
         ));
     }
     let ip = match &args.ip {
-        Some(s) => Some(s.parse::<std::net::Ipv4Addr>().map_err(|_| {
-            Error::InvalidInput(format!("invalid IPv4 address {s:?} for --ip"))
-        })?),
+        Some(s) => Some(
+            s.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| Error::InvalidInput(format!("invalid IPv4 address {s:?} for --ip")))?,
+        ),
         None => None,
     };
     let mac = match &args.mac_address {
@@ -630,7 +630,11 @@ fn parse_network_flags(args: &CreateArgs, warn: &dyn Fn(&str)) -> Result<NetFlag
     for e in &args.expose {
         let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
         let (a, b) = range.split_once('-').unwrap_or((range, range));
-        let bad = || Error::InvalidInput(format!("invalid --expose {e:?}: expected PORT[-END][/PROTO]"));
+        let bad = || {
+            Error::InvalidInput(format!(
+                "invalid --expose {e:?}: expected PORT[-END][/PROTO]"
+            ))
+        };
         let a: u16 = a.parse().map_err(|_| bad())?;
         let b: u16 = b.parse().map_err(|_| bad())?;
         if a == 0 || b < a {
