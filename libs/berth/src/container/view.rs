@@ -8,36 +8,32 @@ use crate::output;
 /// `docker container inspect`'s object for a record (pass it through [`super::refresh`] first).
 pub fn inspect(c: &Container) -> Value {
     let s = &c.state;
-    let network = c.host_config["NetworkMode"]
-        .as_str()
-        .unwrap_or("none")
-        .to_string();
-    let endpoint = json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-        "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null,
-    });
-    let network_settings = json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "Ports": {},
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": { network: endpoint },
-    });
+    let network_settings = if c.network_settings.is_object() {
+        if s.running || s.paused {
+            c.network_settings.clone()
+        } else {
+            crate::network::stopped_settings(&c.network_settings)
+        }
+    } else {
+        // A record made before berth had networks.
+        let network = c.host_config["NetworkMode"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
+        let endpoint = json!({
+            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
+            "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": null,
+        });
+        crate::network::stopped_settings(&json!({
+            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "MacAddress": "", "Networks": { network: endpoint },
+        }))
+    };
     let state = json!({
         "Status": s.status,
         "Running": s.running,
