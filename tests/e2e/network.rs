@@ -41,6 +41,32 @@ fn wait_http(addr: &str) -> String {
     last.unwrap_or_else(|e| panic!("no answer from {addr}: {e}"))
 }
 
+/// Answers `pong` to every datagram on UDP `port` inside the network namespace of process `pid`,
+/// for at most `limit`: returns where the last datagram came from.
+fn udp_echo_in(
+    pid: i64,
+    port: u16,
+    limit: Duration,
+) -> std::thread::JoinHandle<Option<SocketAddr>> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("container's netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let s = UdpSocket::bind(("0.0.0.0", port)).expect("bind in the container's netns");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let end = std::time::Instant::now() + limit;
+        let (mut buf, mut from) = ([0u8; 64], None);
+        while std::time::Instant::now() < end {
+            if let Ok((_, peer)) = s.recv_from(&mut buf) {
+                let _ = s.send_to(b"pong\n", peer);
+                from = Some(peer);
+                break;
+            }
+        }
+        from
+    })
+}
+
 fn nft_table() -> String {
     let out = Command::new("nft")
         .args(["list", "table", "inet", "berth"])
@@ -204,15 +230,11 @@ fn random_ports_publish_all_and_udp() {
     rig.t("ctr-rm", &["-f", &id], 30).ok();
     nothing_left_of(&rig, &id);
 
-    // UDP: busybox nc answers one datagram with the line it read.
-    let id = rig.detach(&[
-        "-p",
-        "5353:53/udp",
-        IMAGE,
-        "sh",
-        "-c",
-        "while true; do echo pong | nc -u -l -p 53 -w 1 >/dev/null; done",
-    ]);
+    // UDP: busybox has no UDP server, so the test answers from inside the container's network
+    // namespace itself (a thread that joins it), and the datagram goes through the DNAT rule.
+    let id = rig.detach(&["-p", "5353:53/udp", IMAGE, "sleep", "60"]);
+    let pid = rig.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    let server = udp_echo_in(pid, 53, Duration::from_secs(12));
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -221,7 +243,10 @@ fn random_ports_publish_all_and_udp() {
         let _ = s.send_to(b"ping\n", "127.0.0.1:5353");
         matches!(s.recv_from(&mut buf), Ok((n, _)) if &buf[..n] == b"pong\n")
     });
+    let from = server.join().unwrap();
     assert!(answered, "no UDP answer through 5353/udp");
+    // The datagram arrived from the bridge's gateway (masqueraded), not from 127.0.0.1.
+    assert!(from.is_some_and(|a| !a.ip().is_loopback()), "{from:?}");
     rig.t("ctr-rm", &["-f", &id], 30).ok();
     nothing_left_of(&rig, &id);
 }
