@@ -1679,7 +1679,7 @@ mod tests {
         assert_eq!(s["hostname"], &ID[..12]);
         assert_eq!(s["process"]["oomScoreAdj"], 0);
         assert_eq!(s["process"]["cwd"], "/app");
-        assert_eq!(b.host_config["NetworkMode"], "none");
+        assert_eq!(b.host_config["NetworkMode"], "bridge");
         assert_eq!(b.config["Labels"], json!({"from": "image"}));
 
         let b = make(
@@ -1780,9 +1780,25 @@ mod tests {
 
     #[test]
     fn flags_refused_clearly() {
-        let e = make(&["--network", "bridge", "app"], &image()).unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
-        assert!(make(&["--network", "nope", "app"], &image()).is_err());
+        // Docker's network flag conflicts (a network name itself is looked up by create).
+        let e = make(&["--network", "container:a", "-p", "80", "app"], &image()).unwrap_err();
+        assert!(e.to_string().contains("port publishing"), "{e}");
+        let e = make(&["--ip", "10.0.0.2", "app"], &image()).unwrap_err();
+        assert!(e.to_string().contains("user-defined networks only"), "{e}");
+        let e = make(
+            &[
+                "--network",
+                "host",
+                "--mac-address",
+                "02:42:00:00:00:01",
+                "app",
+            ],
+            &image(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mac-address"), "{e}");
+        assert!(make(&["--network", "container:", "app"], &image()).is_err());
+        assert!(make(&["-p", "99999:80", "app"], &image()).is_err());
         assert!(make(&["--runtime", "zzz", "app"], &image()).is_err());
         assert!(make(&["--security-opt", "bogus", "app"], &image()).is_err());
         assert!(make(&["-w", "rel", "app"], &image()).is_err());
