@@ -199,7 +199,11 @@ fn ctr_ls_and_ctr_inspect_show_created_containers() {
     assert_eq!(c["Image"], image_id.as_str());
     assert_eq!(c["Platform"], "linux");
     assert_eq!(c["Driver"], "overlay");
-    assert_eq!(c["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(c["HostConfig"]["NetworkMode"], "bridge");
+    // Created, not started: on the default network, no address yet (as Docker).
+    let net = &c["NetworkSettings"];
+    assert_eq!(net["IPAddress"], "", "{net:#}");
+    assert!(net["Networks"]["bridge"].is_object(), "{net:#}");
     assert_eq!(c["Config"]["Cmd"], serde_json::json!(["httpd", "-f"]));
     assert!(c["GraphDriver"]["Data"]["LowerDir"]
         .as_str()
@@ -271,8 +275,13 @@ fn bad_input_leaves_nothing_behind() {
     let out = out.fails_with(1, "no such image: no-such-image:1");
     assert!(out.stderr.contains("img-pull"), "{out:#?}");
     assert!(container_dirs(&env).is_empty());
-    env.run("ctr-create", &["--network", "bridge", IMAGE, "true"])
-        .fails_with(1, "not supported yet");
+    env.run("ctr-create", &["--network", "nosuchnet", IMAGE, "true"])
+        .fails_with(1, "network nosuchnet not found");
+    env.run(
+        "ctr-create",
+        &["--network", "host", "--ip", "10.1.2.3", IMAGE, "true"],
+    )
+    .fails_with(1, "user-defined networks only");
     env.run("ctr-create", &[IMAGE])
         .fails_with(1, "no command specified");
     env.run("ctr-create", &["-u", "nosuchuser", IMAGE, "true"])
