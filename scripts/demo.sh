@@ -75,5 +75,15 @@ ctr-exec ticker ps
 step "ctr-stop -t 1 ticker; ctr-rm ticker"
 ctr-stop -t 1 ticker
 ctr-rm ticker
+
+# The seeds' exercise: a web server on the default bridge network, published on a host port.
+mkdir -p "$work/www" && echo "hello from a berth container" > "$work/www/index.html"
+web=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
+step "ctr-run -d --name web -p $web:80 -v \$PWD/www:/www $img httpd -f -p 80 -h /www; curl localhost:$web"
+ctr-run -d --name web -p "$web:80" -v "$work/www:/www" "$img" httpd -f -p 80 -h /www >/dev/null
+for _ in $(seq 100); do curl -fs "localhost:$web/" && break; sleep 0.05; done
+ctr-inspect --format '{{.NetworkSettings.IPAddress}} {{json .NetworkSettings.Ports}}' web
+step "ctr-rm -f web"
+ctr-rm -f web
 echo
 echo "demo: done"
