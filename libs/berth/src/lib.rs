@@ -30,4 +30,5 @@ pub mod unpack;
 pub mod volume;
 
 pub use error::{Error, Result};
+pub use berth_net;
 pub use oci_spec;
