@@ -904,6 +904,10 @@ fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
         nl.delete_link(&l.host_veth)?;
     }
     refresh_members(leases, &[net.to_string()]);
+    // Its own hosts file loses the members of that network.
+    if let Some(l) = mine.0.values().flat_map(|m| m.values()).next() {
+        let _ = rewrite_members(Path::new(&l.hosts_path), &members_of(leases, id));
+    }
     Ok(())
 }
 

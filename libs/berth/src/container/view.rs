@@ -466,7 +466,8 @@ mod tests {
                 p(9000, "tcp", "", 0),
                 p(53, "udp", "", 0),
             ]),
-            "53/udp, 8000-8002/tcp, 9000/tcp"
+            // Docker's order: a group closed by a gap first, then the open groups.
+            "8000-8002/tcp, 53/udp, 9000/tcp"
         );
         assert_eq!(
             ports_text(&[
