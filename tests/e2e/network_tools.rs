@@ -100,7 +100,9 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     assert_eq!(row["Driver"], "bridge");
     assert_eq!(row["Scope"], "local");
     assert_eq!(row["Labels"], "env=test");
-    let q = rig.t("net-ls", &["-q", "--no-trunc", "-f", "name=front"], 20).ok();
+    let q = rig
+        .t("net-ls", &["-q", "--no-trunc", "-f", "name=front"], 20)
+        .ok();
     assert_eq!(q.stdout, format!("{front_id}\n"));
     let table = rig.t("net-ls", &["--format", "table"], 20).ok().stdout;
     let head = table.lines().next().unwrap();
@@ -148,7 +150,10 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
         ep["IPv4Address"].as_str().unwrap().starts_with("10.77.0."),
         "{v:#}"
     );
-    assert!(ep["IPv4Address"].as_str().unwrap().ends_with("/24"), "{v:#}");
+    assert!(
+        ep["IPv4Address"].as_str().unwrap().ends_with("/24"),
+        "{v:#}"
+    );
     assert_eq!(ep["MacAddress"].as_str().unwrap().len(), 17, "{v:#}");
     assert!(pings(&rig, "a", "b"), "a cannot reach b by name");
     assert!(pings(&rig, "a", "bee"), "a cannot reach b by its alias");
@@ -166,7 +171,9 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     assert!(!pings(&rig, "a", &ip_c), "a reached c across networks");
 
     // net-connect: a running container gets eth1 on the second network at once.
-    let out = rig.t("net-connect", &["--alias", "ay", "back", "a"], 30).ok();
+    let out = rig
+        .t("net-connect", &["--alias", "ay", "back", "a"], 30)
+        .ok();
     assert_eq!(out.json()["id"], a.as_str());
     assert_eq!(out.json()["network"], "back");
     let eth1 = exec(&rig, "a", "ip -o -4 addr show eth1").ok().stdout;
@@ -174,17 +181,25 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     assert!(eth1.contains(&format!("inet {ip_a_back}/24")), "{eth1}");
     assert!(pings(&rig, "a", "c"), "a cannot reach c after net-connect");
     assert!(pings(&rig, "c", "a"), "c cannot reach a after net-connect");
-    assert!(pings(&rig, "c", "ay"), "c cannot reach a by its alias on back");
+    assert!(
+        pings(&rig, "c", "ay"),
+        "c cannot reach a by its alias on back"
+    );
     assert!(pings(&rig, "a", "b"), "a lost front");
     assert_eq!(members(&rig, "back"), ["a", "c"]);
     let nets = rig
-        .t("ctr-ls", &["--filter", "name=^a$", "--format", "{{.Networks}}"], 20)
+        .t(
+            "ctr-ls",
+            &["--filter", "name=^a$", "--format", "{{.Networks}}"],
+            20,
+        )
         .ok()
         .stdout;
     assert_eq!(nets, "front,back\n");
     rig.t("net-connect", &["back", "a"], 20)
         .fails_with(1, "already connected");
-    rig.t("net-connect", &["nope", "a"], 20).fails_with(1, "nope");
+    rig.t("net-connect", &["nope", "a"], 20)
+        .fails_with(1, "nope");
 
     // net-disconnect: the interface goes, and with it the way to c.
     let out = rig.t("net-disconnect", &["back", "a"], 30).ok();
@@ -245,12 +260,25 @@ fn a_created_container_connected_later_gets_both_networks_when_it_starts() {
         .ok();
     let v = rig.inspect(&late);
     let nets = &v["NetworkSettings"]["Networks"];
-    assert!(nets.get("one").is_some() && nets.get("two").is_some(), "{v:#}");
-    assert_eq!(members(&rig, "two"), ["peer"], "not running: no endpoint yet");
+    assert!(
+        nets.get("one").is_some() && nets.get("two").is_some(),
+        "{v:#}"
+    );
+    assert_eq!(
+        members(&rig, "two"),
+        ["peer"],
+        "not running: no endpoint yet"
+    );
     rig.t("ctr-start", &["late"], 30).ok();
     let addrs = exec(&rig, "late", "ip -o -4 addr").ok().stdout;
-    assert!(addrs.contains("eth0") && addrs.contains("inet 10.81.0."), "{addrs}");
-    assert!(addrs.contains("eth1") && addrs.contains("inet 10.82.0.77/24"), "{addrs}");
+    assert!(
+        addrs.contains("eth0") && addrs.contains("inet 10.81.0."),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains("eth1") && addrs.contains("inet 10.82.0.77/24"),
+        "{addrs}"
+    );
     assert!(pings(&rig, "late", "peer"));
     assert!(pings(&rig, "peer", "late"));
     assert_eq!(members(&rig, "two"), ["late", "peer"]);
@@ -274,7 +302,16 @@ fn ctr_port_and_the_ports_column() {
     own_network_namespace();
     let rig = Rig::new();
     let id = rig.detach(&[
-        "--name", "web", "-p", "8080:80", "-p", "5353:53/udp", "--expose", "443", IMAGE, "sleep",
+        "--name",
+        "web",
+        "-p",
+        "8080:80",
+        "-p",
+        "5353:53/udp",
+        "--expose",
+        "443",
+        IMAGE,
+        "sleep",
         "300",
     ]);
     let out = rig.t("ctr-port", &["web"], 20).ok();
@@ -282,7 +319,10 @@ fn ctr_port_and_the_ports_column() {
         out.stdout,
         "53/udp -> 0.0.0.0:5353\n80/tcp -> 0.0.0.0:8080\n"
     );
-    assert_eq!(rig.t("ctr-port", &["web", "80"], 20).ok().stdout, "0.0.0.0:8080\n");
+    assert_eq!(
+        rig.t("ctr-port", &["web", "80"], 20).ok().stdout,
+        "0.0.0.0:8080\n"
+    );
     assert_eq!(
         rig.t("ctr-port", &["web", "80/tcp"], 20).ok().stdout,
         "0.0.0.0:8080\n"
@@ -307,7 +347,11 @@ fn ctr_port_and_the_ports_column() {
         ]
     );
     let t = rig
-        .t("ctr-port", &["--format", "{{.PublicPort}}", "web", "80"], 20)
+        .t(
+            "ctr-port",
+            &["--format", "{{.PublicPort}}", "web", "80"],
+            20,
+        )
         .ok();
     assert_eq!(t.stdout, "8080\n");
 
@@ -323,7 +367,9 @@ fn ctr_port_and_the_ports_column() {
     let table = rig.t("ctr-ls", &["--format", "table"], 20).ok().stdout;
     assert!(table.lines().next().unwrap().contains("PORTS"), "{table}");
     assert!(
-        table.lines().any(|l| l.contains(ports) && l.ends_with("web")),
+        table
+            .lines()
+            .any(|l| l.contains(ports) && l.ends_with("web")),
         "{table}"
     );
 
@@ -333,7 +379,11 @@ fn ctr_port_and_the_ports_column() {
     rig.t("ctr-port", &["web", "80"], 20)
         .fails_with(1, "No public port '80/tcp' published for web");
     let rows = rig
-        .t("ctr-ls", &["-a", "--format", "json", "--filter", "name=web"], 20)
+        .t(
+            "ctr-ls",
+            &["-a", "--format", "json", "--filter", "name=web"],
+            20,
+        )
         .ok()
         .json_lines();
     assert_eq!(rows[0]["Ports"], "");

@@ -52,8 +52,9 @@ pub fn run(cli: Cli) -> Result<()> {
         .ip
         .as_deref()
         .map(|s| {
-            s.parse::<Ipv4Addr>()
-                .map_err(|_| Error::InvalidInput(format!("invalid --ip {s:?}: expected an IPv4 address")))
+            s.parse::<Ipv4Addr>().map_err(|_| {
+                Error::InvalidInput(format!("invalid --ip {s:?}: expected an IPv4 address"))
+            })
         })
         .transpose()?;
     let container = one_name(cli.container)?;

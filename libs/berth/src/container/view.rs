@@ -360,8 +360,12 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
-            let na = std::str::from_utf8(&a[si..i]).unwrap_or("").trim_start_matches('0');
-            let nb = std::str::from_utf8(&b[sj..j]).unwrap_or("").trim_start_matches('0');
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("")
+                .trim_start_matches('0');
             let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
             if o != Ordering::Equal {
                 return o;
@@ -539,7 +543,10 @@ mod tests {
             ports(&c)[0].to_json(),
             json!({"PrivatePort": 80, "Type": "tcp", "IP": "0.0.0.0", "PublicPort": 8080})
         );
-        assert_eq!(ports(&c)[1].to_json(), json!({"PrivatePort": 443, "Type": "tcp"}));
+        assert_eq!(
+            ports(&c)[1].to_json(),
+            json!({"PrivatePort": 443, "Type": "tcp"})
+        );
     }
 
     #[test]
