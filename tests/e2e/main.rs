@@ -14,6 +14,7 @@ mod import;
 mod interop;
 mod list_inspect;
 mod network;
+mod network_tools;
 mod prune;
 mod registry;
 mod registry_auth;

@@ -29,5 +29,6 @@ pub mod template;
 pub mod unpack;
 pub mod volume;
 
+pub use berth_net;
 pub use error::{Error, Result};
 pub use oci_spec;

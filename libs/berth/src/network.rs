@@ -674,6 +674,42 @@ pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
         .collect())
 }
 
+/// `net-inspect`: one network (by name, ID or unique ID prefix) as `docker network inspect`
+/// shows it.
+pub fn inspect(root: &Root, key: &str) -> Result<Value> {
+    let net = store(root)?.find(key)?;
+    inspect_all(root)?
+        .into_iter()
+        .find(|v| v["Id"] == net.id.as_str())
+        .ok_or_else(|| Error::NetworkNotFound(key.to_string()))
+}
+
+/// One row of `docker network ls --format json` (keys as Docker's).
+pub fn ls_row(n: &Network, no_trunc: bool) -> Value {
+    let id = if no_trunc {
+        n.id.clone()
+    } else {
+        n.id.chars().take(12).collect()
+    };
+    let labels = n
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    json!({
+        "CreatedAt": crate::output::go_time(Some(&n.created)),
+        "Driver": n.driver,
+        "ID": id,
+        "IPv4": "true",
+        "IPv6": n.enable_ipv6.to_string(),
+        "Internal": n.internal.to_string(),
+        "Labels": labels,
+        "Name": n.name,
+        "Scope": n.scope,
+    })
+}
+
 /// The containers (running or not) whose settings name network `net`.
 fn users(root: &Root, net: &Network) -> Result<Vec<Container>> {
     let store = Containers::open(root.containers_dir())?;
@@ -711,7 +747,7 @@ pub fn remove_network(root: &Root, key: &str) -> Result<Network> {
         .collect();
     if !active.is_empty() {
         return Err(Error::Conflict(format!(
-            "error while removing network {}: it has active endpoints (containers {})",
+            "network {} has active endpoints (containers {})",
             net.name,
             active.join(", ")
         )));
@@ -868,6 +904,10 @@ fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
         nl.delete_link(&l.host_veth)?;
     }
     refresh_members(leases, &[net.to_string()]);
+    // Its own hosts file loses the members of that network.
+    if let Some(l) = mine.0.values().flat_map(|m| m.values()).next() {
+        let _ = rewrite_members(Path::new(&l.hosts_path), &members_of(leases, id));
+    }
     Ok(())
 }
 

@@ -192,6 +192,9 @@ pub struct NewNetwork {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub bridge: Option<String>,
+    /// Driver options (`-o KEY=VALUE`), recorded in the network's `Options`; the bridge's name
+    /// is [`NewNetwork::bridge`].
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -384,6 +387,11 @@ impl NetStore {
         n.driver = "bridge".into();
         n.internal = req.internal;
         n.labels = req.labels.clone();
+        for (k, v) in &req.options {
+            if k != BRIDGE_NAME_OPTION {
+                n.options.insert(k.clone(), v.clone());
+            }
+        }
         n.ipam.config = vec![IpamConfig {
             subnet: subnet.to_string(),
             gateway: gateway.to_string(),

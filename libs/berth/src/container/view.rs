@@ -183,13 +183,213 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": c.name,
-        "Networks": c.host_config["NetworkMode"].as_str().unwrap_or(""),
-        "Ports": "",
+        "Networks": networks_text(c),
+        "Ports": ports_text(&ports(c)),
         "RunningFor": output::since(Some(&c.created)),
         "Size": "0B",
         "State": state,
         "Status": status_text(c),
     })
+}
+
+/// One port of a container as Docker's API lists it (`types.Port`): the container port and
+/// protocol, and when published the host address and port (`ip` empty and `public_port` 0 for
+/// an exposed port that is not published).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEntry {
+    pub private_port: u16,
+    pub proto: String,
+    pub ip: String,
+    pub public_port: u16,
+}
+
+impl PortEntry {
+    pub fn published(&self) -> bool {
+        !self.ip.is_empty() && self.public_port != 0
+    }
+
+    /// `0.0.0.0:8080`, `[::1]:8080`: Go's `net.JoinHostPort` of the host side.
+    pub fn host_addr(&self) -> String {
+        if self.ip.contains(':') {
+            format!("[{}]:{}", self.ip, self.public_port)
+        } else {
+            format!("{}:{}", self.ip, self.public_port)
+        }
+    }
+
+    /// Docker's API object: `{"IP","PrivatePort","PublicPort","Type"}`, the host side only
+    /// when published.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({"PrivatePort": self.private_port, "Type": self.proto});
+        if self.published() {
+            v["IP"] = json!(self.ip);
+            v["PublicPort"] = json!(self.public_port);
+        }
+        v
+    }
+}
+
+/// The ports of a container (pass it through [`super::refresh`] first): from its live
+/// `NetworkSettings.Ports`, so only while it runs (or is paused), as Docker shows them; in the
+/// record's order, each binding in turn.
+pub fn ports(c: &Container) -> Vec<PortEntry> {
+    if !(c.state.running || c.state.paused) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (key, bindings) in c.network_settings["Ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(private_port) = port.parse::<u16>() else {
+            continue;
+        };
+        let list = bindings.as_array().map(Vec::as_slice).unwrap_or_default();
+        if list.is_empty() {
+            out.push(PortEntry {
+                private_port,
+                proto: proto.to_string(),
+                ip: String::new(),
+                public_port: 0,
+            });
+        }
+        for b in list {
+            out.push(PortEntry {
+                private_port,
+                proto: proto.to_string(),
+                ip: b["HostIp"].as_str().unwrap_or("").to_string(),
+                public_port: b["HostPort"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
+            });
+        }
+    }
+    out
+}
+
+/// `docker ps`'s PORTS (the CLI's `DisplayablePorts`): sorted by container port; exposed ports
+/// and ports published on the same host port are collapsed into ranges (`8000-8002/tcp`,
+/// `0.0.0.0:80-81->80-81/tcp`); ports published on another host port are listed one by one
+/// after them (`0.0.0.0:8080->80/tcp`).
+pub fn ports_text(ports: &[PortEntry]) -> String {
+    let mut ports = ports.to_vec();
+    ports.sort_by(|a, b| {
+        (a.private_port, &a.ip, a.public_port, &a.proto).cmp(&(
+            b.private_port,
+            &b.ip,
+            b.public_port,
+            &b.proto,
+        ))
+    });
+    // Groups by (host address, protocol), in the order they first appear.
+    let mut groups: Vec<((String, String), u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    for p in &ports {
+        let current = p.private_port;
+        if !p.ip.is_empty() && p.public_port != current {
+            mappings.push(format!("{}->{}/{}", p.host_addr(), current, p.proto));
+            continue;
+        }
+        let key = (p.ip.clone(), p.proto.clone());
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, current, current)),
+            Some(g) if g.2.checked_add(1) == Some(current) => g.2 = current,
+            Some(g) => {
+                result.push(form_group(&g.0, g.1, g.2));
+                g.1 = current;
+                g.2 = current;
+            }
+        }
+    }
+    for (k, first, last) in &groups {
+        result.push(form_group(k, *first, *last));
+    }
+    result.extend(mappings);
+    result.join(", ")
+}
+
+fn form_group((ip, proto): &(String, String), first: u16, last: u16) -> String {
+    let mut group = first.to_string();
+    if first != last {
+        group = format!("{group}-{last}");
+    }
+    if !ip.is_empty() {
+        group = format!("{ip}:{group}->{group}");
+    }
+    format!("{group}/{proto}")
+}
+
+/// `docker port`'s lines: with no `filter`, every published binding as `80/tcp -> 0.0.0.0:8080`
+/// in natural order; with one, the host addresses it is published on (`0.0.0.0:8080`), in the
+/// order of its bindings. None when `filter` is not published.
+pub fn port_lines(ports: &[PortEntry], filter: Option<(u16, &str)>) -> Option<Vec<String>> {
+    let published = ports.iter().filter(|p| p.published());
+    match filter {
+        Some((port, proto)) => {
+            let lines: Vec<String> = published
+                .filter(|p| p.private_port == port && p.proto == proto)
+                .map(PortEntry::host_addr)
+                .collect();
+            (!lines.is_empty()).then_some(lines)
+        }
+        None => {
+            let mut lines: Vec<String> = published
+                .map(|p| format!("{}/{} -> {}", p.private_port, p.proto, p.host_addr()))
+                .collect();
+            lines.sort_by(|a, b| natural_cmp(a, b));
+            Some(lines)
+        }
+    }
+}
+
+/// Natural order (`sortorder.NaturalLess`): runs of digits compare as numbers.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
+/// `docker ps`'s NETWORKS: the names of the container's networks, comma-separated.
+pub fn networks_text(c: &Container) -> String {
+    match c.network_settings["Networks"].as_object() {
+        Some(m) => m.keys().cloned().collect::<Vec<_>>().join(","),
+        None => c.host_config["NetworkMode"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -238,5 +438,123 @@ mod tests {
             "\"sh -c while true; do sleep 1; done\""
         );
         assert_eq!(ellipsis("short", 20), "short");
+    }
+
+    fn p(private_port: u16, proto: &str, ip: &str, public_port: u16) -> PortEntry {
+        PortEntry {
+            private_port,
+            proto: proto.into(),
+            ip: ip.into(),
+            public_port,
+        }
+    }
+
+    #[test]
+    fn ports_column_as_docker_ps() {
+        assert_eq!(ports_text(&[]), "");
+        assert_eq!(
+            ports_text(&[p(80, "tcp", "0.0.0.0", 8080), p(443, "tcp", "", 0)]),
+            "443/tcp, 0.0.0.0:8080->80/tcp"
+        );
+        // Docker's example: "0.0.0.0:80->9090/tcp, 9988/tcp".
+        assert_eq!(
+            ports_text(&[p(9988, "tcp", "", 0), p(9090, "tcp", "0.0.0.0", 80)]),
+            "9988/tcp, 0.0.0.0:80->9090/tcp"
+        );
+        // Exposed ranges and same-port publications collapse; other mappings do not.
+        assert_eq!(
+            ports_text(&[
+                p(8002, "tcp", "", 0),
+                p(8000, "tcp", "", 0),
+                p(8001, "tcp", "", 0),
+                p(9000, "tcp", "", 0),
+                p(53, "udp", "", 0),
+            ]),
+            // Docker's order: a group closed by a gap first, then the open groups.
+            "8000-8002/tcp, 53/udp, 9000/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                p(81, "tcp", "0.0.0.0", 81),
+                p(80, "tcp", "0.0.0.0", 80),
+                p(82, "tcp", "0.0.0.0", 82),
+            ]),
+            "0.0.0.0:80-82->80-82/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                p(80, "tcp", "0.0.0.0", 8000),
+                p(81, "tcp", "0.0.0.0", 8001),
+                p(53, "udp", "127.0.0.1", 5353),
+            ]),
+            "127.0.0.1:5353->53/udp, 0.0.0.0:8000->80/tcp, 0.0.0.0:8001->81/tcp"
+        );
+        assert_eq!(
+            ports_text(&[p(80, "tcp", "::1", 8080)]),
+            "[::1]:8080->80/tcp"
+        );
+    }
+
+    #[test]
+    fn port_lines_as_docker_port() {
+        let ports = [
+            p(80, "tcp", "0.0.0.0", 8080),
+            p(443, "tcp", "", 0),
+            p(53, "udp", "0.0.0.0", 5353),
+            p(80, "tcp", "127.0.0.1", 9090),
+        ];
+        assert_eq!(
+            port_lines(&ports, None).unwrap(),
+            [
+                "53/udp -> 0.0.0.0:5353",
+                "80/tcp -> 0.0.0.0:8080",
+                "80/tcp -> 127.0.0.1:9090"
+            ]
+        );
+        assert_eq!(
+            port_lines(&ports, Some((80, "tcp"))).unwrap(),
+            ["0.0.0.0:8080", "127.0.0.1:9090"]
+        );
+        assert_eq!(
+            port_lines(&ports, Some((53, "udp"))).unwrap(),
+            ["0.0.0.0:5353"]
+        );
+        assert_eq!(port_lines(&ports, Some((53, "tcp"))), None);
+        assert_eq!(port_lines(&ports, Some((443, "tcp"))), None, "exposed only");
+        assert_eq!(port_lines(&[], None).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ports_come_from_a_running_containers_settings() {
+        let mut c = Container {
+            network_settings: json!({"Ports": {
+                "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+                "443/tcp": null,
+            }}),
+            ..Default::default()
+        };
+        assert!(ports(&c).is_empty(), "not running: no ports");
+        c.state.running = true;
+        assert_eq!(
+            ports(&c),
+            [p(80, "tcp", "0.0.0.0", 8080), p(443, "tcp", "", 0)]
+        );
+        assert_eq!(
+            ports(&c)[0].to_json(),
+            json!({"PrivatePort": 80, "Type": "tcp", "IP": "0.0.0.0", "PublicPort": 8080})
+        );
+        assert_eq!(
+            ports(&c)[1].to_json(),
+            json!({"PrivatePort": 443, "Type": "tcp"})
+        );
+    }
+
+    #[test]
+    fn natural_order() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("9/tcp", "10/tcp"), Less);
+        assert_eq!(natural_cmp("80/tcp -> a", "80/udp -> a"), Less);
+        assert_eq!(natural_cmp("a2", "a2"), Equal);
+        assert_eq!(natural_cmp("a", "a1"), Less);
     }
 }
