@@ -82,7 +82,9 @@ web=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print
 step "ctr-run -d --name web -p $web:80 -v \$PWD/www:/www $img httpd -f -p 80 -h /www; curl localhost:$web"
 ctr-run -d --name web -p "$web:80" -v "$work/www:/www" "$img" httpd -f -p 80 -h /www >/dev/null
 for _ in $(seq 100); do curl -fs "localhost:$web/" && break; sleep 0.05; done
-ctr-inspect --format '{{.NetworkSettings.IPAddress}} {{json .NetworkSettings.Ports}}' web
+step "ctr-port web; ctr-ls"
+ctr-port web
+ctr-ls --format table
 step "ctr-rm -f web"
 ctr-rm -f web
 echo
