@@ -362,8 +362,8 @@ impl Kernel {
         let host = Netlink::open()?;
         let inside = Netlink::open_in(netns.as_fd())?;
         sysctl::enable_forwarding(false)?;
-        firewall::ensure_table()?;
-        let ruled = firewall::network_bridges()?;
+        // One listing serves both: the table is complete, and which bridges have rules.
+        let ruled = firewall::ensure_table_listed()?.network_bridges();
         Ok(Kernel {
             host,
             inside,
@@ -522,7 +522,7 @@ fn attach_locked(
             attached.reservations.push(r);
         }
         if !rules.is_empty() {
-            firewall::add_ports(&rec.id, &rules)?;
+            firewall::add_ports_to_table(&rec.id, &rules)?;
         }
     }
     // Every exposed port appears in Ports, published or not (null), as Docker shows them.

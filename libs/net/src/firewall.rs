@@ -447,6 +447,11 @@ impl Listing {
             .collect()
     }
 
+    /// The bridges of the networks that have rules in this listing.
+    pub fn network_bridges(&self) -> BTreeSet<String> {
+        self.comment_suffixes(NET_PREFIX)
+    }
+
     /// Whether the table is complete: every chain there, and `prerouting` and `output` holding
     /// exactly their jump to `ports`.
     pub fn is_complete(&self) -> bool {
@@ -590,9 +595,18 @@ pub fn list() -> Result<Option<Listing>> {
 
 /// Creates the table and its chains if anything is missing; cheap (one listing) when complete.
 pub fn ensure_table() -> Result<()> {
+    ensure_table_listed().map(drop)
+}
+
+/// [`ensure_table`], returning the table's listing (one `nft` run when the table is complete,
+/// as it is on every container start but the first): callers reuse it instead of listing again.
+pub fn ensure_table_listed() -> Result<Listing> {
     match list()? {
-        Some(l) if l.is_complete() => Ok(()),
-        _ => apply(table_commands(true)),
+        Some(l) if l.is_complete() => Ok(l),
+        _ => {
+            apply(table_commands(true))?;
+            Ok(list()?.unwrap_or_default())
+        }
     }
 }
 
@@ -647,12 +661,16 @@ pub fn remove_network(bridge: &str) -> Result<()> {
 
 /// Adds `owner`'s published ports to chain `ports`, in one transaction.
 pub fn add_ports(owner: &str, rules: &[PortRule]) -> Result<()> {
-    let cmds = port_rules(owner, rules)?;
-    if cmds.is_empty() {
+    if rules.is_empty() {
         return Ok(());
     }
     ensure_table()?;
-    apply(cmds)
+    add_ports_to_table(owner, rules)
+}
+
+/// [`add_ports`] when the caller has just made sure the table is there (one `nft` run).
+pub fn add_ports_to_table(owner: &str, rules: &[PortRule]) -> Result<()> {
+    apply(port_rules(owner, rules)?)
 }
 
 /// Removes every rule commented `ctr:<owner>`; fine if there is none or no table.
@@ -670,9 +688,7 @@ pub fn owners() -> Result<BTreeSet<String>> {
 
 /// The bridges of the networks that have rules.
 pub fn network_bridges() -> Result<BTreeSet<String>> {
-    Ok(list()?
-        .map(|l| l.comment_suffixes(NET_PREFIX))
-        .unwrap_or_default())
+    Ok(list()?.map(|l| l.network_bridges()).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -101,6 +101,13 @@ impl Runtime {
         Cgroup::open(&self.cgroup_root, &cgroup_path(spec, id))
     }
 
+    /// Readies the spec's seccomp program (from the cache under the state root) for the child.
+    fn prepare_seccomp(&self, spec: &Spec) {
+        if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            seccomp::prepare(s, &self.root.join("seccomp-cache"));
+        }
+    }
+
     fn cgroup_of_state(&self, st: &State) -> Result<Cgroup> {
         let root = if st.cgroup_root.as_os_str().is_empty() {
             &self.cgroup_root
@@ -167,6 +174,7 @@ impl Runtime {
             cgroup.apply(&with_allowed_devices(res)).map_err(fail)?;
         }
         let (ns_unshare, ns_join) = namespaces(spec).map_err(fail)?;
+        self.prepare_seccomp(spec);
         let (sync_r, sync_w) = pipe().map_err(fail)?;
         let (go_r, go_w) = pipe().map_err(fail)?;
         let fifo_fd = process::open_path(&fifo).map_err(fail)?;
@@ -461,6 +469,7 @@ impl Runtime {
                 why: "the container exited".into(),
             });
         }
+        self.prepare_seccomp(&spec);
         let (sync_r, sync_w) = pipe()?;
         let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
         let procs = cg.join_paths();

@@ -30,12 +30,118 @@ use crate::error::{Error, Result};
 /// The kernel passes a syscall six arguments.
 const SYSCALL_MAX_ARGUMENTS: usize = 6;
 
-/// Compiles and loads `profile`; every syscall not matched gets the default action.
+/// Compiles and loads `profile`; every syscall not matched gets the default action. A program
+/// [`prepare`]d for the same profile before the fork is loaded as it is, without compiling.
 pub fn apply(profile: &LinuxSeccomp) -> Result<()> {
+    if let Some(program) = prepared_for(profile) {
+        return load_program(&program);
+    }
     let filter = compile(profile)?;
     filter
         .load()
         .map_err(|e| Error::Seccomp(format!("loading the filter: {e}")))
+}
+
+/// The BPF program prepared for a profile: (the profile's key, the program's bytes).
+static PREPARED: std::sync::Mutex<Option<(String, Vec<u8>)>> = std::sync::Mutex::new(None);
+
+/// A profile's cache key: its JSON, the libseccomp version and our architecture.
+fn key(profile: &LinuxSeccomp) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(profile).ok()?;
+    let v = libseccomp::ScmpVersion::current().ok()?;
+    let mut h = Sha256::new();
+    h.update(format!(
+        "{}.{}.{} {} ",
+        v.major,
+        v.minor,
+        v.micro,
+        std::env::consts::ARCH
+    ));
+    h.update(&json);
+    Some(format!("{:x}", h.finalize()))
+}
+
+/// Compiling Docker's profile with libseccomp takes about 25 ms, on every container start. Called
+/// in the runtime before it forks the init: takes the compiled program from `cache_dir` (keyed
+/// by the profile, the libseccomp version and the architecture) or compiles it and stores it
+/// there, and keeps it for [`apply`] in the child. Profiles with filter flags are left to
+/// libseccomp's own load. Any failure here only means the child compiles as before.
+pub fn prepare(profile: &LinuxSeccomp, cache_dir: &std::path::Path) {
+    use std::io::Write;
+    if profile.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return;
+    }
+    let Some(key) = key(profile) else { return };
+    let path = cache_dir.join(format!("{key}.bpf"));
+    let program = match std::fs::read(&path) {
+        Ok(p) if !p.is_empty() && p.len() % 8 == 0 => p,
+        _ => {
+            let Ok(filter) = compile(profile) else { return };
+            let _ = std::fs::create_dir_all(cache_dir);
+            let tmp = cache_dir.join(format!(".{key}.{}", std::process::id()));
+            let Ok(mut f) = std::fs::File::create(&tmp) else {
+                return;
+            };
+            if filter.export_bpf(&f).is_err() || f.flush().is_err() {
+                let _ = std::fs::remove_file(&tmp);
+                return;
+            }
+            let program = std::fs::read(&tmp).unwrap_or_default();
+            if program.is_empty() || program.len() % 8 != 0 || std::fs::rename(&tmp, &path).is_err()
+            {
+                let _ = std::fs::remove_file(&tmp);
+                return;
+            }
+            program
+        }
+    };
+    if let Ok(mut p) = PREPARED.lock() {
+        *p = Some((key, program));
+    }
+}
+
+fn prepared_for(profile: &LinuxSeccomp) -> Option<Vec<u8>> {
+    let p = PREPARED.lock().ok()?;
+    let (k, program) = p.as_ref()?;
+    (key(profile)? == *k).then(|| program.clone())
+}
+
+/// Loads a BPF program (as libseccomp exports it: `struct sock_filter`s in native byte order)
+/// with seccomp(SECCOMP_SET_MODE_FILTER), no flags: what libseccomp's load does for a profile
+/// without filter flags and with its no_new_privs attribute off.
+fn load_program(program: &[u8]) -> Result<()> {
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let len = u16::try_from(filters.len())
+        .map_err(|_| Error::Seccomp(format!("a BPF program of {} instructions", filters.len())))?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: filters.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `filters`, alive for the call; the kernel copies the program.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        return Err(Error::Seccomp(format!(
+            "loading the filter: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 /// Builds the libseccomp filter for `profile` without loading it.
@@ -273,6 +379,54 @@ mod tests {
             // SAFETY: as in in_child.
             unsafe { libc::_exit(100) };
         }
+    }
+
+    #[test]
+    fn seccomp_prepared_program_is_cached_and_behaves_as_compiled() {
+        in_child(
+            "seccomp::tests::seccomp_prepared_program_is_cached_and_behaves_as_compiled",
+            || {
+                let mut rules = vec![allow_rule(&BASICS), allow_rule(&["getppid"])];
+                rules.push(serde_json::json!({"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}));
+                let p = profile(
+                    &serde_json::json!({
+                        "defaultAction": "SCMP_ACT_ERRNO",
+                        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                        "syscalls": rules,
+                    })
+                    .to_string(),
+                );
+                let dir = tempfile::tempdir().unwrap();
+                prepare(&p, dir.path());
+                // Written once, then read back: the same bytes either way.
+                let files = std::fs::read_dir(dir.path()).unwrap().count();
+                if files != 1 {
+                    return 10;
+                }
+                let first = PREPARED.lock().unwrap().clone();
+                prepare(&p, dir.path());
+                if first.is_none() || *PREPARED.lock().unwrap() != first {
+                    return 11;
+                }
+                // A different profile is not served the prepared program.
+                let other = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#);
+                if prepared_for(&other).is_some() || prepared_for(&p).is_none() {
+                    return 12;
+                }
+                drop(dir);
+                load_or_exit(&p);
+                if sys(libc::SYS_getppid, 0, 0).0 <= 0 {
+                    return 1;
+                }
+                if sys(libc::SYS_getpid, 0, 0) != (-1, libc::EPERM) {
+                    return 2;
+                }
+                if sys(libc::SYS_getuid, 0, 0) != (-1, libc::ENOSYS) {
+                    return 4;
+                }
+                0
+            },
+        );
     }
 
     #[test]
