@@ -36,7 +36,7 @@ for n in $(seq "$RUNS"); do
   echo "berth ctr-run -d -p to first curl: $(ms "$s") ms"
 done
 ip=$("$BIN/ctr-inspect" --format '{{.NetworkSettings.IPAddress}}' bw1)
-for _ in 1 2 3; do
+for _ in 1 2 3 4 5; do
   echo "berth 1000 MB via localhost: $(fetch localhost:9091/big) ms, direct: $(fetch "$ip/big") ms"
 done
 s=$(date +%s%N)
