@@ -381,26 +381,70 @@ mod tests {
         }
     }
 
+    /// Allows the basics and getppid, getuid answers ENOSYS, getgid has the default action (a
+    /// redundant rule libseccomp must not be given), everything else EPERM.
+    fn errno_allow_list_profile() -> LinuxSeccomp {
+        let mut rules = vec![
+            allow_rule(&BASICS),
+            allow_rule(&["getppid", "not_a_syscall_berth"]),
+        ];
+        // A rule with its own errno.
+        rules.push(
+            serde_json::json!({"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
+        );
+        // A rule with the default action is redundant and must not fail the load.
+        rules.push(serde_json::json!({"names": ["getgid"], "action": "SCMP_ACT_ERRNO"}));
+        profile(
+            &serde_json::json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": rules,
+            })
+            .to_string(),
+        )
+    }
+
+    /// In a child with [`errno_allow_list_profile`] loaded: 0, or which check failed.
+    fn errno_allow_list_holds() -> i32 {
+        if sys(libc::SYS_getppid, 0, 0).0 <= 0 {
+            return 1;
+        }
+        if sys(libc::SYS_getpid, 0, 0) != (-1, libc::EPERM) {
+            return 2;
+        }
+        if sys(libc::SYS_unshare, 0, 0) != (-1, libc::EPERM) {
+            return 3;
+        }
+        if sys(libc::SYS_getuid, 0, 0) != (-1, libc::ENOSYS) {
+            return 4;
+        }
+        if sys(libc::SYS_getgid, 0, 0) != (-1, libc::EPERM) {
+            return 5;
+        }
+        0
+    }
+
+    #[test]
+    fn seccomp_errno_default_and_allow_list() {
+        in_child(
+            "seccomp::tests::seccomp_errno_default_and_allow_list",
+            || {
+                load_or_exit(&errno_allow_list_profile());
+                errno_allow_list_holds()
+            },
+        );
+    }
+
     #[test]
     fn seccomp_prepared_program_is_cached_and_behaves_as_compiled() {
         in_child(
             "seccomp::tests::seccomp_prepared_program_is_cached_and_behaves_as_compiled",
             || {
-                let mut rules = vec![allow_rule(&BASICS), allow_rule(&["getppid"])];
-                rules.push(serde_json::json!({"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}));
-                let p = profile(
-                    &serde_json::json!({
-                        "defaultAction": "SCMP_ACT_ERRNO",
-                        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                        "syscalls": rules,
-                    })
-                    .to_string(),
-                );
+                let p = errno_allow_list_profile();
                 let dir = tempfile::tempdir().unwrap();
                 prepare(&p, dir.path());
                 // Written once, then read back: the same bytes either way.
-                let files = std::fs::read_dir(dir.path()).unwrap().count();
-                if files != 1 {
+                if std::fs::read_dir(dir.path()).unwrap().count() != 1 {
                     return 10;
                 }
                 let first = PREPARED.lock().unwrap().clone();
@@ -415,58 +459,7 @@ mod tests {
                 }
                 drop(dir);
                 load_or_exit(&p);
-                if sys(libc::SYS_getppid, 0, 0).0 <= 0 {
-                    return 1;
-                }
-                if sys(libc::SYS_getpid, 0, 0) != (-1, libc::EPERM) {
-                    return 2;
-                }
-                if sys(libc::SYS_getuid, 0, 0) != (-1, libc::ENOSYS) {
-                    return 4;
-                }
-                0
-            },
-        );
-    }
-
-    #[test]
-    fn seccomp_errno_default_and_allow_list() {
-        in_child(
-            "seccomp::tests::seccomp_errno_default_and_allow_list",
-            || {
-                let mut rules = vec![
-                    allow_rule(&BASICS),
-                    allow_rule(&["getppid", "not_a_syscall_berth"]),
-                ];
-                // A rule with its own errno.
-                rules.push(serde_json::json!({"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}));
-                // A rule with the default action is redundant and must not fail the load.
-                rules.push(serde_json::json!({"names": ["getgid"], "action": "SCMP_ACT_ERRNO"}));
-                let p = profile(
-                    &serde_json::json!({
-                        "defaultAction": "SCMP_ACT_ERRNO",
-                        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                        "syscalls": rules,
-                    })
-                    .to_string(),
-                );
-                load_or_exit(&p);
-                if sys(libc::SYS_getppid, 0, 0).0 <= 0 {
-                    return 1;
-                }
-                if sys(libc::SYS_getpid, 0, 0) != (-1, libc::EPERM) {
-                    return 2;
-                }
-                if sys(libc::SYS_unshare, 0, 0) != (-1, libc::EPERM) {
-                    return 3;
-                }
-                if sys(libc::SYS_getuid, 0, 0) != (-1, libc::ENOSYS) {
-                    return 4;
-                }
-                if sys(libc::SYS_getgid, 0, 0) != (-1, libc::EPERM) {
-                    return 5;
-                }
-                0
+                errno_allow_list_holds()
             },
         );
     }
