@@ -75,7 +75,7 @@ pub fn prepare(profile: &LinuxSeccomp, cache_dir: &std::path::Path) {
     let Some(key) = key(profile) else { return };
     let path = cache_dir.join(format!("{key}.bpf"));
     let program = match std::fs::read(&path) {
-        Ok(p) if !p.is_empty() && p.len() % 8 == 0 => p,
+        Ok(p) if !p.is_empty() && p.len().is_multiple_of(8) => p,
         _ => {
             let Ok(filter) = compile(profile) else { return };
             let _ = std::fs::create_dir_all(cache_dir);
@@ -88,7 +88,9 @@ pub fn prepare(profile: &LinuxSeccomp, cache_dir: &std::path::Path) {
                 return;
             }
             let program = std::fs::read(&tmp).unwrap_or_default();
-            if program.is_empty() || program.len() % 8 != 0 || std::fs::rename(&tmp, &path).is_err()
+            if program.is_empty()
+                || !program.len().is_multiple_of(8)
+                || std::fs::rename(&tmp, &path).is_err()
             {
                 let _ = std::fs::remove_file(&tmp);
                 return;
