@@ -3,25 +3,21 @@
 //! the parsing of `-v`, `--mount` and `--tmpfs`, and what a container's mounts become: the
 //! runtime's `config.json` mounts and Docker's `Mounts` record.
 //!
-//! Filling a new volume from the image copies the directory at the mount's destination from the
-//! top-most snapshot layer that has it (resolved inside that layer with `openat2`); directories
-//! that several layers contribute to are not merged (the top-most one wins).
+//! Filling a new volume from the image copies the image's content at the mount's destination,
+//! its layers merged as overlayfs would show them ([`fill_from_layers`]).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::container::Containers;
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
-use crate::unpack::Dest;
 
 /// The label Docker puts on anonymous volumes.
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
@@ -990,6 +986,8 @@ mod merged {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{AtFlags, FileType, Timespec, Timestamps};
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     #[test]
     fn v_is_parsed_as_docker() {
@@ -1157,7 +1155,7 @@ mod tests {
         for f in ["a", "b", "keep/k", "gone/g", "opq/old", "ovl/o"] {
             w(l(0).join("data").join(f), "0");
         }
-        fs::set_permissions(l(0).join("data/keep"), fs::Permissions::from_mode(0o750)).unwrap();
+        fs::set_permissions(l(0).join("data/keep"), fs::Permissions::from_mode(0o700)).unwrap();
         let old = Timespec {
             tv_sec: 1_000_000_000,
             tv_nsec: 0,
@@ -1176,6 +1174,8 @@ mod tests {
         w(l(1).join("data/c"), "1");
         // Top layer: more in keep; overlayfs-style whiteout and opaque dir where root can.
         w(l(2).join("data/keep/k2"), "2");
+        // The top-most directory's mode wins.
+        fs::set_permissions(l(2).join("data/keep"), fs::Permissions::from_mode(0o750)).unwrap();
         let root = rustix::process::geteuid().is_root();
         if root {
             rfs::mknodat(
