@@ -13,6 +13,15 @@
 //! descriptors; copies in are the hardened layer extraction ([`unpack::apply_owned`]) on a
 //! descriptor of the destination directory. Nothing of the container's file system is loaded or
 //! run (CVE-2019-14271): no chroot, no name service.
+//!
+//! The file system is the container's mounted view, as Docker's: a path in a volume or a bind
+//! mount reads and writes the mount's host source (the longest destination wins, as the kernel
+//! stacks them), a directory copied out includes the mounts below it, and a copy into a
+//! read-only mount is refused before anything is written. A running container's view is its
+//! init's root, `/proc/PID/root`, every mount (tmpfs too) in place; a stopped one's is rebuilt
+//! in a private mount namespace of this process: the root file system mounted, its volumes and
+//! binds bound onto their destinations (resolved inside it), read-only where they are. Its
+//! tmpfs mounts have no content then, and copies through them are refused.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
