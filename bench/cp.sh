@@ -14,12 +14,12 @@ export BERTH_ROOT=$W/root
 
 # The content: one big file, 3,000 small ones of 1 to 4 KiB.
 head -c 100M /dev/urandom > "$W/src/data/big.bin"
-head -c 12M /dev/urandom > "$W/pool"
+head -c 4M /dev/urandom > "$W/pool"
 for d in $(seq 0 9); do
   mkdir -p "$W/src/data/d$d"
   for i in $(seq 1 300); do
     n=$((d * 300 + i))
-    tail -c +$((n * 4096 + 1)) "$W/pool" | head -c $((1024 + (n * 977) % 3073)) > "$W/src/data/d$d/f$i.txt"
+    dd if="$W/pool" of="$W/src/data/d$d/f$i.txt" bs=$((1024 + (n * 977) % 3073)) skip=$((n % 1000)) count=1 status=none
   done
 done
 rm "$W/pool"
@@ -29,7 +29,7 @@ cp "$BB" "$W/bb/bin/busybox"
 for a in sh ls cat rm sleep mkdir du; do ln -s busybox "$W/bb/bin/$a"; done
 tar -C "$W/bb" -c . > "$W/bb.tar"
 docker rm -f berth-bench-cp >/dev/null 2>&1 || true
-docker import -q "$W/bb.tar" berth-bench-cp:bb >/dev/null
+docker import "$W/bb.tar" berth-bench-cp:bb >/dev/null
 docker run -d --network none --name berth-bench-cp berth-bench-cp:bb sleep 100000 >/dev/null
 "$BIN/img-import" "$W/bb.tar" bench-cp:bb >/dev/null
 "$BIN/ctr-run" -d --network none --name bench-cp bench-cp:bb sleep 100000 >/dev/null
