@@ -377,8 +377,12 @@ fn through_mounts(rig: &Rig, c: &str, stop: bool, h: &Path, r: &Path, vol_data: 
     let canary = format!("berth-cp-mount-{}-{tag}", std::process::id());
     let cf = tmp.join(&canary);
     fs::write(&cf, "x").unwrap();
-    rig.cp(&[cf.to_str().unwrap(), &format!("{c}:/h/esc/")]).ok();
-    assert!(!Path::new("/tmp").join(&canary).exists(), "wrote on the host");
+    rig.cp(&[cf.to_str().unwrap(), &format!("{c}:/h/esc/")])
+        .ok();
+    assert!(
+        !Path::new("/tmp").join(&canary).exists(),
+        "wrote on the host"
+    );
     assert!(!h.join("tmp").exists());
     // Out of the bind and the volume: a file, and a directory whose subtree holds the mount.
     let out = tmp.join("out");
@@ -420,8 +424,7 @@ fn through_mounts(rig: &Rig, c: &str, stop: bool, h: &Path, r: &Path, vol_data: 
         .ok();
     // tmpfs: reached while running, refused once stopped.
     if stop {
-        rig.cp(&[fs_, &format!("{c}:/t/")])
-            .fails_with(1, "tmpfs");
+        rig.cp(&[fs_, &format!("{c}:/t/")]).fails_with(1, "tmpfs");
         rig.cp(&[&format!("{c}:/t/f.txt"), out.to_str().unwrap()])
             .fails_with(1, "tmpfs");
     } else {
@@ -432,10 +435,7 @@ fn through_mounts(rig: &Rig, c: &str, stop: bool, h: &Path, r: &Path, vol_data: 
             .ok();
         assert_eq!(fs::read_to_string(&t_out).unwrap(), "payload false\n");
         // The container sees what was copied into its volume.
-        assert_eq!(
-            rig.exec(c, "cat /srv/data/running"),
-            "payload false\n"
-        );
+        assert_eq!(rig.exec(c, "cat /srv/data/running"), "payload false\n");
         assert!(!upper.join("t/f.txt").exists());
     }
 }
@@ -468,8 +468,23 @@ fn copies_go_through_volumes_and_bind_mounts_running_and_stopped() {
         .t(
             "ctr-run",
             &[
-                "-d", "--name", "m", "--network", "none", "-v", "cpvol:/srv/data", "-v", &hv,
-                "--mount", &rv, "--tmpfs", "/t", IMAGE, "sh", "-c", script,
+                "-d",
+                "--name",
+                "m",
+                "--network",
+                "none",
+                "-v",
+                "cpvol:/srv/data",
+                "-v",
+                &hv,
+                "--mount",
+                &rv,
+                "--tmpfs",
+                "/t",
+                IMAGE,
+                "sh",
+                "-c",
+                script,
             ],
         )
         .ok();

@@ -304,7 +304,7 @@ fn upper(dir: &Path, files: &[(&str, &str)], whiteouts: &[&str], opaque: &[&str]
     }
     for o in opaque {
         rfs::setxattr(
-            &dir.join(o),
+            dir.join(o),
             "trusted.overlay.opaque",
             b"y",
             rfs::XattrFlags::empty(),
@@ -320,7 +320,11 @@ fn a_new_volume_gets_the_image_layers_merged() {
     let u1 = rig.env.path("upper-1");
     upper(
         &u1,
-        &[("var/www/a", "a\n"), ("var/www/d/x", "x\n"), ("var/www/d/k", "k\n")],
+        &[
+            ("var/www/a", "a\n"),
+            ("var/www/d/x", "x\n"),
+            ("var/www/d/k", "k\n"),
+        ],
         &[],
         &[],
     );

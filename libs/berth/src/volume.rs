@@ -860,7 +860,11 @@ mod merged {
             return Ok(None);
         };
         let root_st = rfs::fstat(first)?;
-        let dup = |v: &[OwnedFd]| v.iter().map(|f| f.try_clone()).collect::<io::Result<Vec<_>>>();
+        let dup = |v: &[OwnedFd]| {
+            v.iter()
+                .map(|f| f.try_clone())
+                .collect::<io::Result<Vec<_>>>()
+        };
         // The directories walked so far (the root at the bottom), each with its status.
         let mut stack: Vec<(Vec<OwnedFd>, Stat)> = vec![(dup(&roots)?, root_st)];
         let mut todo: Vec<OsString> = components(path.as_bytes());
@@ -1099,7 +1103,10 @@ mod tests {
         drop(lock);
         let e = rm.join().unwrap().unwrap_err();
         let text = e.to_string();
-        assert!(text.ends_with(&format!("remove data: volume is in use - [{id}]")), "{text}");
+        assert!(
+            text.ends_with(&format!("remove data: volume is in use - [{id}]")),
+            "{text}"
+        );
         assert_eq!(e.exit_code(), 1);
         let gone = pr.join().unwrap().unwrap();
         assert!(vols.get("data").is_ok());
@@ -1164,7 +1171,7 @@ mod tests {
             last_access: old,
             last_modification: old,
         };
-        rfs::utimensat(rfs::CWD, &l(0).join("data/keep/k"), &times, AtFlags::empty()).unwrap();
+        rfs::utimensat(rfs::CWD, l(0).join("data/keep/k"), &times, AtFlags::empty()).unwrap();
         // Middle layer: a replaced, b and gone whited out, opq made opaque, c new.
         w(l(1).join("data/a"), "1");
         w(l(1).join("data/.wh.b"), "");
@@ -1180,7 +1187,7 @@ mod tests {
         if root {
             rfs::mknodat(
                 rfs::CWD,
-                &l(2).join("data/c"),
+                l(2).join("data/c"),
                 FileType::CharacterDevice,
                 Mode::from_raw_mode(0o600),
                 rfs::makedev(0, 0),
@@ -1188,7 +1195,7 @@ mod tests {
             .unwrap();
             w(l(2).join("data/ovl/n"), "2");
             rfs::setxattr(
-                &l(2).join("data/ovl"),
+                l(2).join("data/ovl"),
                 "trusted.overlay.opaque",
                 b"y",
                 rfs::XattrFlags::empty(),
@@ -1213,10 +1220,7 @@ mod tests {
         names.sort();
         assert!(names.iter().all(|n| !n.starts_with(".wh.")), "{names:?}");
         assert!(!d.join("opq/.wh..wh..opq").exists());
-        assert_eq!(
-            fs::metadata(d.join("keep")).unwrap().mode() & 0o7777,
-            0o750
-        );
+        assert_eq!(fs::metadata(d.join("keep")).unwrap().mode() & 0o7777, 0o750);
         assert_eq!(
             fs::metadata(d.join("keep/k")).unwrap().mtime(),
             1_000_000_000

@@ -170,10 +170,11 @@ impl Env {
     /// A command for `tool` with this root. The first container or network tool a test runs
     /// moves its thread into a network namespace of its own ([`own_network_namespace`]).
     pub fn cmd(&self, tool: &str) -> Command {
-        if tool.starts_with("ctr-") || tool.starts_with("net-") {
-            if is_root() && !in_own_network_namespace() {
-                own_network_namespace();
-            }
+        if (tool.starts_with("ctr-") || tool.starts_with("net-"))
+            && is_root()
+            && !in_own_network_namespace()
+        {
+            own_network_namespace();
         }
         let mut c = Command::new(bin(tool));
         c.env("BERTH_ROOT", &self.root)

@@ -312,12 +312,14 @@ fn open_container(root: &Root, name: &str) -> Result<Opened> {
     }
     let merged = PathBuf::from(&c.graph_driver.merged);
     let binds: Vec<&MountPoint> = mounts.iter().filter(|m| m.kind != "tmpfs").collect();
-    let need_root = |c: &Container, e: &dyn std::fmt::Display| Error::Runtime {
+    let need_root = |c: &Container, e: &dyn std::fmt::Display| {
+        Error::Runtime {
         message: format!(
             "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
             c.id
         ),
         code: 1,
+    }
     };
     let private = if c.graph_driver.name == "copy" && binds.is_empty() {
         Ok(())
@@ -958,14 +960,16 @@ mod tests {
 
     #[test]
     fn the_longest_mount_destination_holds_a_path() {
-        let mut c = Container::default();
-        c.mounts = vec![
-            serde_json::json!({"Type": "volume", "Name": "v", "Source": "/vol/_data",
-                "Destination": "/data", "RW": true}),
-            serde_json::json!({"Type": "bind", "Source": "/h", "Destination": "/data/sub/",
-                "RW": false}),
-        ];
-        c.host_config = serde_json::json!({"Tmpfs": {"/run": "size=1m", "/ro": "ro"}});
+        let c = Container {
+            mounts: vec![
+                serde_json::json!({"Type": "volume", "Name": "v", "Source": "/vol/_data",
+                    "Destination": "/data", "RW": true}),
+                serde_json::json!({"Type": "bind", "Source": "/h", "Destination": "/data/sub/",
+                    "RW": false}),
+            ],
+            host_config: serde_json::json!({"Tmpfs": {"/run": "size=1m", "/ro": "ro"}}),
+            ..Default::default()
+        };
         let ms = mounts_of(&c);
         assert_eq!(ms.len(), 4);
         let at = |p: &str| mount_for(&ms, p).map(|m| (m.destination.as_str(), m.rw));

@@ -199,7 +199,7 @@ impl Monitor {
             started: false,
             auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
             tty,
-            net: net,
+            net,
         };
         Ok(m)
     }
