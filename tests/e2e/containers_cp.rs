@@ -341,3 +341,161 @@ fn a_container_swapping_a_symlink_to_root_reads_and_writes_only_itself() {
     );
     assert_ne!(seen.trim(), "0", "no copy ever landed inside the container");
 }
+
+/// Copies through a container's mounts, running then stopped: a named volume nested under an
+/// image directory, a bind, a read-only bind and a tmpfs.
+fn through_mounts(rig: &Rig, c: &str, stop: bool, h: &Path, r: &Path, vol_data: &Path) {
+    let tmp = rig.env.tmp.path().join(format!("through-{c}-{stop}"));
+    fs::create_dir_all(&tmp).unwrap();
+    let f = tmp.join("f.txt");
+    fs::write(&f, format!("payload {stop}\n")).unwrap();
+    let fs_ = f.to_str().unwrap();
+    let tag = if stop { "stopped" } else { "running" };
+    if stop {
+        rig.t("ctr-stop", &["-t", "1", c]).ok();
+    }
+    let id = rig.t("ctr-inspect", &[c]).ok().json()[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upper = rig.env.root.join("containers").join(&id).join("upper");
+
+    // Into the volume: its host directory gets it, the container's own layer does not.
+    rig.cp(&[fs_, &format!("{c}:/srv/data/{tag}")]).ok();
+    assert_eq!(
+        fs::read_to_string(vol_data.join(tag)).unwrap(),
+        format!("payload {stop}\n")
+    );
+    assert!(!upper.join("srv/data").join(tag).exists());
+    // Into a directory of the bind.
+    rig.cp(&[fs_, &format!("{c}:/h/sub/")]).ok();
+    assert_eq!(
+        fs::read_to_string(h.join("sub/f.txt")).unwrap(),
+        format!("payload {stop}\n")
+    );
+    // The bind's symlink to the top resolves in the container, never on the host.
+    let canary = format!("berth-cp-mount-{}-{tag}", std::process::id());
+    let cf = tmp.join(&canary);
+    fs::write(&cf, "x").unwrap();
+    rig.cp(&[cf.to_str().unwrap(), &format!("{c}:/h/esc/")])
+        .ok();
+    assert!(
+        !Path::new("/tmp").join(&canary).exists(),
+        "wrote on the host"
+    );
+    assert!(!h.join("tmp").exists());
+    // Out of the bind and the volume: a file, and a directory whose subtree holds the mount.
+    let out = tmp.join("out");
+    fs::create_dir(&out).unwrap();
+    rig.cp(&[&format!("{c}:/h/host-file"), out.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        fs::read_to_string(out.join("host-file")).unwrap(),
+        "from host\n"
+    );
+    rig.cp(&[&format!("{c}:/srv"), out.to_str().unwrap()]).ok();
+    assert_eq!(
+        fs::read_to_string(out.join("srv/data").join(tag)).unwrap(),
+        format!("payload {stop}\n")
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("srv/data/seed")).unwrap(),
+        "seed\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("srv/image-file")).unwrap(),
+        "in the image\n"
+    );
+    // Read-only: refused, nothing written, whichever way the copy comes.
+    rig.cp(&[fs_, &format!("{c}:/r/x")])
+        .fails_with(1, "/r is a read-only mount");
+    rig.cp(&[fs_, &format!("{c}:/r/")])
+        .fails_with(1, "mounted volume is marked read-only");
+    let (o, _) = timed(
+        rig.env.cmd("ctr-cp").args(["-", &format!("{c}:/r")]),
+        Some(&tar_of("x", b"data")),
+        60,
+    );
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("read-only"), "{o:?}");
+    assert_eq!(fs::read_dir(r).unwrap().count(), 1, "the ro bind changed");
+    // Out of a read-only mount is fine.
+    rig.cp(&[&format!("{c}:/r/ro-file"), out.to_str().unwrap()])
+        .ok();
+    // tmpfs: reached while running, refused once stopped.
+    if stop {
+        rig.cp(&[fs_, &format!("{c}:/t/")]).fails_with(1, "tmpfs");
+        rig.cp(&[&format!("{c}:/t/f.txt"), out.to_str().unwrap()])
+            .fails_with(1, "tmpfs");
+    } else {
+        rig.cp(&[fs_, &format!("{c}:/t/")]).ok();
+        assert_eq!(rig.exec(c, "cat /t/f.txt"), "payload false\n");
+        let t_out = tmp.join("t-out");
+        rig.cp(&[&format!("{c}:/t/f.txt"), t_out.to_str().unwrap()])
+            .ok();
+        assert_eq!(fs::read_to_string(&t_out).unwrap(), "payload false\n");
+        // The container sees what was copied into its volume.
+        assert_eq!(rig.exec(c, "cat /srv/data/running"), "payload false\n");
+        assert!(!upper.join("t/f.txt").exists());
+    }
+}
+
+fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, name, data).unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn copies_go_through_volumes_and_bind_mounts_running_and_stopped() {
+    require_root!();
+    let rig = Rig::new();
+    let h = rig.env.tmp.path().join("bind-rw");
+    let r = rig.env.tmp.path().join("bind-ro");
+    fs::create_dir_all(h.join("sub")).unwrap();
+    fs::create_dir_all(&r).unwrap();
+    fs::write(h.join("host-file"), "from host\n").unwrap();
+    fs::write(r.join("ro-file"), "ro\n").unwrap();
+    std::os::unix::fs::symlink("../../../../../../../tmp", h.join("esc")).unwrap();
+    let hv = format!("{}:/h", h.display());
+    let rv = format!("type=bind,source={},target=/r,readonly", r.display());
+    let script = "mkdir -p /srv && echo 'in the image' > /srv/image-file && \
+        echo seed > /srv/data/seed && echo ready > /ready && sleep 1000";
+    let out = rig
+        .t(
+            "ctr-run",
+            &[
+                "-d",
+                "--name",
+                "m",
+                "--network",
+                "none",
+                "-v",
+                "cpvol:/srv/data",
+                "-v",
+                &hv,
+                "--mount",
+                &rv,
+                "--tmpfs",
+                "/t",
+                IMAGE,
+                "sh",
+                "-c",
+                script,
+            ],
+        )
+        .ok();
+    let id = out.json()["id"].as_str().expect("id").to_string();
+    rig.ids.borrow_mut().push(id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rig.t("ctr-exec", &["m", "cat", "/ready"]).code != 0 {
+        assert!(Instant::now() < deadline, "setup never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let vol_data = rig.env.root.join("volumes/cpvol/_data");
+    through_mounts(&rig, "m", false, &h, &r, &vol_data);
+    through_mounts(&rig, "m", true, &h, &r, &vol_data);
+}

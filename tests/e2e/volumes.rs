@@ -78,8 +78,10 @@ fn named_volume_is_filled_from_the_image_and_outlives_containers() {
     assert_eq!(m["RW"], true);
     assert_eq!(c["HostConfig"]["Binds"][0], "www:/var/www");
 
-    // In use: refused.
+    // In use: refused, with -f too (as Docker).
     rig.t("vol-rm", &["www"])
+        .fails_with(1, "volume is in use - [");
+    rig.t("vol-rm", &["-f", "www"])
         .fails_with(1, "volume is in use - [");
     let ls = rig.t("vol-ls", &["--format", "json"]).ok().json_lines();
     assert_eq!(ls.len(), 1);
@@ -277,4 +279,81 @@ fn symlinked_destinations_stay_in_the_container() {
         "the host's mount table changed"
     );
     assert!(rig.env.root.join("volumes/symvol/_data/w").exists());
+}
+
+/// An overlayfs upper directory for img-commit: `files` written, `whiteouts` as 0/0 character
+/// devices, `opaque` directories marked.
+fn upper(dir: &Path, files: &[(&str, &str)], whiteouts: &[&str], opaque: &[&str]) {
+    use rustix::fs::{self as rfs, FileType, Mode};
+    for (f, data) in files {
+        let p = dir.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    for w in whiteouts {
+        let p = dir.join(w);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        rfs::mknodat(
+            rfs::CWD,
+            &p,
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o600),
+            rfs::makedev(0, 0),
+        )
+        .unwrap();
+    }
+    for o in opaque {
+        rfs::setxattr(
+            dir.join(o),
+            "trusted.overlay.opaque",
+            b"y",
+            rfs::XattrFlags::empty(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_new_volume_gets_the_image_layers_merged() {
+    require_root!();
+    let rig = Rig::new();
+    let u1 = rig.env.path("upper-1");
+    upper(
+        &u1,
+        &[
+            ("var/www/a", "a\n"),
+            ("var/www/d/x", "x\n"),
+            ("var/www/d/k", "k\n"),
+        ],
+        &[],
+        &[],
+    );
+    let commit = |u: &Path, base: &str, tag: &str| {
+        rig.t(
+            "img-commit",
+            &["--upper", u.to_str().unwrap(), "--base", base, tag],
+        )
+        .ok();
+    };
+    commit(&u1, IMAGE, "localhost/vol-test:2");
+    let u2 = rig.env.path("upper-2");
+    upper(
+        &u2,
+        &[("var/www/b", "b\n"), ("var/www/d/y", "y\n")],
+        &["var/www/index.html"],
+        &["var/www/d"],
+    );
+    commit(&u2, "localhost/vol-test:2", "localhost/vol-test:3");
+    let out = rig
+        .sh(
+            &["--rm", "--network", "none", "-v", "merged:/var/www"],
+            "localhost/vol-test:3",
+            "cd /var/www && ls -A . d && cat a b d/y",
+        )
+        .ok();
+    // a from the layer below, b from the top; index.html (bottom) whited out; d opaque.
+    assert_eq!(out.stdout, ".:\na\nb\nd\n\nd:\ny\na\nb\ny\n", "{out:?}");
+    let data = rig.env.root.join("volumes/merged/_data");
+    assert!(!data.join("index.html").exists());
+    assert!(!data.join("d/x").exists());
 }

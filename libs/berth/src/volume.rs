@@ -3,25 +3,21 @@
 //! the parsing of `-v`, `--mount` and `--tmpfs`, and what a container's mounts become: the
 //! runtime's `config.json` mounts and Docker's `Mounts` record.
 //!
-//! Filling a new volume from the image copies the directory at the mount's destination from the
-//! top-most snapshot layer that has it (resolved inside that layer with `openat2`); directories
-//! that several layers contribute to are not merged (the top-most one wins).
+//! Filling a new volume from the image copies the image's content at the mount's destination,
+//! its layers merged as overlayfs would show them ([`fill_from_layers`]).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::container::Containers;
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
-use crate::unpack::Dest;
 
 /// The label Docker puts on anonymous volumes.
 pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
@@ -186,9 +182,18 @@ pub fn users(root: &Root) -> Result<HashMap<String, Vec<String>>> {
     Ok(out)
 }
 
-/// `vol-rm`: removes a volume no container uses (`force` only hides "no such volume").
+/// The containers' lock, held while a volume's users are counted and it is removed: a
+/// container is created (its volumes made and its record saved) under the same lock, so it
+/// cannot start using a volume half-removed.
+fn lock_containers(root: &Root) -> Result<nix::fcntl::Flock<fs::File>> {
+    Containers::open(root.containers_dir())?.lock()
+}
+
+/// `vol-rm`: removes a volume no container uses (`force` only hides "no such volume": a
+/// volume in use is refused all the same, as Docker).
 pub fn remove(root: &Root, name: &str, force: bool) -> Result<()> {
     let vols = Volumes::open(root)?;
+    let _lock = lock_containers(root)?;
     if let Err(e) = vols.get(name) {
         return if force { Ok(()) } else { Err(e) };
     }
@@ -204,6 +209,7 @@ pub fn remove(root: &Root, name: &str, force: bool) -> Result<()> {
 /// `vol-prune`: removes unused anonymous volumes (all unused ones with `all`); their names.
 pub fn prune(root: &Root, all: bool) -> Result<Vec<String>> {
     let vols = Volumes::open(root)?;
+    let _lock = lock_containers(root)?;
     let used = users(root)?;
     let mut out = Vec::new();
     for v in vols.list()? {
@@ -220,6 +226,7 @@ pub fn prune(root: &Root, all: bool) -> Result<Vec<String>> {
 /// uses (`ctr-rm -v`).
 pub fn remove_anonymous(root: &Root, mounts: &[Value]) -> Result<()> {
     let vols = Volumes::open(root)?;
+    let _lock = lock_containers(root)?;
     let used = users(root)?;
     for m in mounts {
         let Some(n) = m["Name"].as_str().filter(|_| m["Type"] == "volume") else {
@@ -725,100 +732,266 @@ pub fn prepare(root: &Root, planned: &[Planned], layers: &[PathBuf]) -> Result<V
     }
 }
 
-/// Copies the directory `target` of the image (the top-most layer that has it, resolved inside
-/// that layer) into `dest`. Nothing when no layer has it, or a whiteout hides it.
+/// Copies the directory `target` of the image into `dest`, as Docker fills a new volume: the
+/// image's merged view at that path, every layer (bottom first in `layers`) contributing, upper
+/// ones overriding lower ones, whiteouts (overlayfs 0/0 devices or `.wh.NAME`) hiding and opaque
+/// directories (`trusted.overlay.opaque` or `.wh..wh..opq`) cutting off what is below them.
+/// Symlinks on the way to `target` resolve in that merged view, never above its root; owners,
+/// modes and mtimes are kept. Nothing when the image has no directory there.
 pub fn fill_from_layers(layers: &[PathBuf], target: &str, dest: &Path) -> Result<()> {
-    let rel = target.trim_start_matches('/');
+    let mut roots = Vec::new();
     for layer in layers.iter().rev() {
-        let Ok(d) = Dest::open(layer) else { continue };
-        let fd = match d.open_in(Path::new(rel), OFlags::PATH) {
-            Ok(fd) => fd,
-            Err(_) => continue,
+        match rfs::open(
+            layer,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => roots.push(fd),
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(Error::io("open", layer, e.into())),
+        }
+    }
+    let err = |e: io::Error| Error::io("copy the image's content into volume", dest, e);
+    let Some((dirs, st)) = merged::resolve(roots, target).map_err(err)? else {
+        return Ok(());
+    };
+    merged::copy_dir(&dirs, dest).map_err(err)?;
+    merged::set_meta(&st, dest).map_err(err)
+}
+
+/// The merged view of a stack of layer directories (top first), read without mounting it.
+mod merged {
+    use std::collections::BTreeSet;
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Component, Path};
+
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat, Timespec, Timestamps};
+    use rustix::io::Errno;
+
+    const WH: &[u8] = b".wh.";
+    const OPAQUE: &[u8] = b".wh..wh..opq";
+    /// As the kernel's limit on symlinks followed in one lookup.
+    const MAX_LINKS: usize = 40;
+
+    /// What a name is in the merged view of `dirs` (top first).
+    pub enum Child {
+        Missing,
+        /// A directory: the layers' directories that make it (top first) and the top one's
+        /// status.
+        Dir(Vec<OwnedFd>, Stat),
+        /// Anything else: the top-most layer's entry (index in `dirs`) and its status.
+        Leaf(usize, Stat),
+    }
+
+    fn stat_at(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<Stat>> {
+        match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn is_whiteout(st: &Stat) -> bool {
+        FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+    }
+
+    fn is_opaque(dir: &OwnedFd) -> io::Result<bool> {
+        let mut v = [0u8; 1];
+        if let Ok(1) = rfs::fgetxattr(dir, "trusted.overlay.opaque", &mut v) {
+            if v[0] == b'y' {
+                return Ok(true);
+            }
+        }
+        Ok(stat_at(dir, OsStr::from_bytes(OPAQUE))?.is_some())
+    }
+
+    fn whited_out(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
+        let mut wh = WH.to_vec();
+        wh.extend_from_slice(name.as_bytes());
+        Ok(stat_at(dir, OsStr::from_bytes(&wh))?.is_some())
+    }
+
+    /// `name` in the merged directory made of `dirs`.
+    pub fn child(dirs: &[OwnedFd], name: &OsStr) -> io::Result<Child> {
+        let mut found = Vec::new();
+        let mut top = None;
+        for (i, d) in dirs.iter().enumerate() {
+            match stat_at(d, name)? {
+                Some(st) if is_whiteout(&st) => break,
+                Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                    let fd = rfs::openat(
+                        d,
+                        name,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    // A tar-style layer may hold both `.wh.NAME` and a new NAME.
+                    let cut = is_opaque(&fd)? || whited_out(d, name)?;
+                    found.push(fd);
+                    top.get_or_insert(st);
+                    if cut {
+                        break;
+                    }
+                }
+                // Not a directory: it is the entry if nothing above is, and hides the rest.
+                Some(st) => {
+                    if found.is_empty() {
+                        return Ok(Child::Leaf(i, st));
+                    }
+                    break;
+                }
+                None if whited_out(d, name)? => break,
+                None => {}
+            }
+        }
+        Ok(match top {
+            Some(st) => Child::Dir(found, st),
+            None => Child::Missing,
+        })
+    }
+
+    /// The merged directory at `path` (symlinks followed inside the merged view, `..` stopping
+    /// at its root), or None when there is no directory there.
+    pub fn resolve(roots: Vec<OwnedFd>, path: &str) -> io::Result<Option<(Vec<OwnedFd>, Stat)>> {
+        let Some(first) = roots.first() else {
+            return Ok(None);
         };
-        let st = rfs::fstat(&fd).map_err(|e| Error::io("stat", layer.join(rel), e.into()))?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => {
-                let dir = d
-                    .open_in(Path::new(rel), OFlags::RDONLY | OFlags::DIRECTORY)
-                    .map_err(|e| Error::io("open", layer.join(rel), e))?;
-                copy_meta(&st, dest)?;
-                return copy_dir(&dir, dest).map_err(|e| Error::io("copy into volume", dest, e));
+        let root_st = rfs::fstat(first)?;
+        let dup = |v: &[OwnedFd]| {
+            v.iter()
+                .map(|f| f.try_clone())
+                .collect::<io::Result<Vec<_>>>()
+        };
+        // The directories walked so far (the root at the bottom), each with its status.
+        let mut stack: Vec<(Vec<OwnedFd>, Stat)> = vec![(dup(&roots)?, root_st)];
+        let mut todo: Vec<OsString> = components(path.as_bytes());
+        todo.reverse();
+        let mut links = 0;
+        while let Some(part) = todo.pop() {
+            match part.as_bytes() {
+                b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
             }
-            // A whiteout, or something not a directory: the container sees no content there.
-            _ => return Ok(()),
+            let here = &stack.last().expect("the root stays").0;
+            match child(here, &part)? {
+                Child::Missing => return Ok(None),
+                Child::Dir(dirs, st) => stack.push((dirs, st)),
+                Child::Leaf(i, st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Ok(None);
+                    }
+                    let t = rfs::readlinkat(&here[i], part.as_os_str(), Vec::new())?;
+                    let t = t.as_bytes();
+                    if t.starts_with(b"/") {
+                        stack.truncate(1);
+                    }
+                    let mut more = components(t);
+                    more.reverse();
+                    todo.extend(more);
+                }
+                Child::Leaf(..) => return Ok(None),
+            }
         }
+        let (dirs, st) = stack.pop().expect("the root stays");
+        Ok(Some((dirs, st)))
     }
-    Ok(())
-}
 
-fn copy_meta(st: &rfs::Stat, dest: &Path) -> Result<()> {
-    let _ = lchown(dest, Some(st.st_uid), Some(st.st_gid));
-    fs::set_permissions(dest, fs::Permissions::from_mode(st.st_mode & 0o7777))
-        .with_path("chmod", dest)
-}
+    fn components(p: &[u8]) -> Vec<OsString> {
+        Path::new(OsStr::from_bytes(p))
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
+    }
 
-fn copy_dir(src: &OwnedFd, dest: &Path) -> io::Result<()> {
-    let dir = rfs::Dir::read_from(src).map_err(io::Error::from)?;
-    for ent in dir {
-        let ent = ent.map_err(io::Error::from)?;
-        let name = ent.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
+    /// Copies the merged directory `dirs` into the existing directory `dest`.
+    pub fn copy_dir(dirs: &[OwnedFd], dest: &Path) -> io::Result<()> {
+        let mut names = BTreeSet::new();
+        for d in dirs {
+            for ent in rfs::Dir::read_from(d)? {
+                let ent = ent?;
+                let n = ent.file_name().to_bytes();
+                if n == b"." || n == b".." || n.starts_with(WH) {
+                    continue;
+                }
+                names.insert(OsStr::from_bytes(n).to_os_string());
+            }
         }
-        let name_c = ent.file_name().to_owned();
-        let os = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
-        let to = dest.join(os);
-        let st = rfs::statat(src.as_fd(), &name_c, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(io::Error::from)?;
-        let perm = st.st_mode & 0o7777;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => {
-                let sub = rfs::openat(
-                    src.as_fd(),
-                    &name_c,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io::Error::from)?;
-                fs::create_dir(&to)?;
-                copy_dir(&sub, &to)?;
+        for name in names {
+            let to = dest.join(&name);
+            match child(dirs, &name)? {
+                Child::Missing => {}
+                Child::Dir(sub, st) => {
+                    std::fs::create_dir(&to)?;
+                    copy_dir(&sub, &to)?;
+                    set_meta(&st, &to)?;
+                }
+                Child::Leaf(i, st) => {
+                    match FileType::from_raw_mode(st.st_mode) {
+                        FileType::RegularFile => {
+                            let f = rfs::openat(
+                                &dirs[i],
+                                name.as_os_str(),
+                                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                                Mode::empty(),
+                            )?;
+                            let mut out = std::fs::OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .open(&to)?;
+                            io::copy(&mut std::fs::File::from(f), &mut out)?;
+                        }
+                        FileType::Symlink => {
+                            let t = rfs::readlinkat(&dirs[i], name.as_os_str(), Vec::new())?;
+                            std::os::unix::fs::symlink(OsStr::from_bytes(t.as_bytes()), &to)?;
+                        }
+                        // Devices, sockets and fifos are not copied.
+                        _ => continue,
+                    }
+                    set_meta(&st, &to)?;
+                }
             }
-            FileType::RegularFile => {
-                let f = rfs::openat(
-                    src.as_fd(),
-                    &name_c,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io::Error::from)?;
-                let mut out = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&to)?;
-                io::copy(&mut fs::File::from(f), &mut out)?;
-            }
-            FileType::Symlink => {
-                let t =
-                    rfs::readlinkat(src.as_fd(), &name_c, Vec::new()).map_err(io::Error::from)?;
-                symlink(
-                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(t.to_bytes()),
-                    &to,
-                )?;
-            }
-            // Whiteouts, devices, sockets and fifos are not copied.
-            _ => continue,
         }
-        let _ = lchown(&to, Some(st.st_uid), Some(st.st_gid));
+        Ok(())
+    }
+
+    /// Owner, mode and mtime of `st` on `to` (not followed if a symlink).
+    pub fn set_meta(st: &Stat, to: &Path) -> io::Result<()> {
+        let _ = std::os::unix::fs::lchown(to, Some(st.st_uid), Some(st.st_gid));
         if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
-            fs::set_permissions(&to, fs::Permissions::from_mode(perm))?;
+            rfs::chmod(to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
         }
+        let t = Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        };
+        let times = Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rfs::utimensat(rfs::CWD, to, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{AtFlags, FileType, Timespec, Timestamps};
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     #[test]
     fn v_is_parsed_as_docker() {
@@ -903,7 +1076,45 @@ mod tests {
     }
 
     #[test]
-    fn fill_copies_the_top_layer_inside_it() {
+    fn removal_waits_for_a_create_under_the_containers_lock() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let vols = Volumes::open(&root).unwrap();
+        vols.create(Some("data"), Map::new()).unwrap();
+        vols.create(Some("other"), Map::new()).unwrap();
+        // A create holds the lock while it makes its volumes and saves its record.
+        let store = Containers::open(root.containers_dir()).unwrap();
+        let lock = store.lock().unwrap();
+        let r = root.clone();
+        let rm = std::thread::spawn(move || remove(&r, "data", true));
+        let r = root.clone();
+        let pr = std::thread::spawn(move || prune(&r, true));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(vols.get("data").is_ok(), "vol-rm waits for the lock");
+        let id = store.new_id().unwrap();
+        fs::create_dir_all(store.path(&id)).unwrap();
+        let c = crate::container::Container {
+            id: id.clone(),
+            name: "user".into(),
+            mounts: vec![json!({"Type": "volume", "Name": "data", "Destination": "/d"})],
+            ..Default::default()
+        };
+        store.save(&c).unwrap();
+        drop(lock);
+        let e = rm.join().unwrap().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.ends_with(&format!("remove data: volume is in use - [{id}]")),
+            "{text}"
+        );
+        assert_eq!(e.exit_code(), 1);
+        let gone = pr.join().unwrap().unwrap();
+        assert!(vols.get("data").is_ok());
+        assert!(!gone.contains(&"data".to_string()));
+    }
+
+    #[test]
+    fn fill_resolves_in_the_merged_image() {
         let t = tempfile::tempdir().unwrap();
         let l0 = t.path().join("l0");
         let l1 = t.path().join("l1");
@@ -919,14 +1130,109 @@ mod tests {
         fill_from_layers(&layers, "/data", &d).unwrap();
         assert_eq!(fs::read_to_string(d.join("x")).unwrap(), "top");
         assert_eq!(fs::read_link(d.join("ln")).unwrap(), Path::new("sub/f"));
-        // The symlink resolves inside the layer: the host's /etc is never read.
+        // The symlink resolves inside the image (its `..` stop at the image's root, and the
+        // directory it names is in a lower layer): the host's /etc is never read.
         let d2 = t.path().join("v2");
         fs::create_dir(&d2).unwrap();
         fill_from_layers(&layers, "/link", &d2).unwrap();
         assert!(!d2.join("passwd").exists());
+        assert_eq!(fs::read_to_string(d2.join("sub/f")).unwrap(), "low");
         let d3 = t.path().join("v3");
         fs::create_dir(&d3).unwrap();
         fill_from_layers(&layers, "/etc", &d3).unwrap();
         assert_eq!(fs::read_to_string(d3.join("sub/f")).unwrap(), "low");
+        // Nothing there: nothing copied.
+        let d4 = t.path().join("v4");
+        fs::create_dir(&d4).unwrap();
+        fill_from_layers(&layers, "/data/x", &d4).unwrap();
+        fill_from_layers(&layers, "/nope", &d4).unwrap();
+        assert_eq!(fs::read_dir(&d4).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn fill_merges_layers_with_whiteouts_and_opaque_directories() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        let l = |i: usize| t.path().join(format!("l{i}"));
+        let w = |p: PathBuf, s: &str| {
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, s).unwrap();
+        };
+        // Bottom layer.
+        for f in ["a", "b", "keep/k", "gone/g", "opq/old", "ovl/o"] {
+            w(l(0).join("data").join(f), "0");
+        }
+        fs::set_permissions(l(0).join("data/keep"), fs::Permissions::from_mode(0o700)).unwrap();
+        let old = Timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 0,
+        };
+        let times = Timestamps {
+            last_access: old,
+            last_modification: old,
+        };
+        rfs::utimensat(rfs::CWD, l(0).join("data/keep/k"), &times, AtFlags::empty()).unwrap();
+        // Middle layer: a replaced, b and gone whited out, opq made opaque, c new.
+        w(l(1).join("data/a"), "1");
+        w(l(1).join("data/.wh.b"), "");
+        w(l(1).join("data/.wh.gone"), "");
+        w(l(1).join("data/opq/.wh..wh..opq"), "");
+        w(l(1).join("data/opq/new"), "1");
+        w(l(1).join("data/c"), "1");
+        // Top layer: more in keep; overlayfs-style whiteout and opaque dir where root can.
+        w(l(2).join("data/keep/k2"), "2");
+        // The top-most directory's mode wins.
+        fs::set_permissions(l(2).join("data/keep"), fs::Permissions::from_mode(0o750)).unwrap();
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            rfs::mknodat(
+                rfs::CWD,
+                l(2).join("data/c"),
+                FileType::CharacterDevice,
+                Mode::from_raw_mode(0o600),
+                rfs::makedev(0, 0),
+            )
+            .unwrap();
+            w(l(2).join("data/ovl/n"), "2");
+            rfs::setxattr(
+                l(2).join("data/ovl"),
+                "trusted.overlay.opaque",
+                b"y",
+                rfs::XattrFlags::empty(),
+            )
+            .unwrap();
+        }
+        let d = t.path().join("vol");
+        fs::create_dir(&d).unwrap();
+        fill_from_layers(&[l(0), l(1), l(2)], "/data", &d).unwrap();
+        let read = |p: &str| fs::read_to_string(d.join(p)).ok();
+        assert_eq!(read("a").as_deref(), Some("1"));
+        assert_eq!(read("b"), None);
+        assert!(!d.join("gone").exists());
+        assert_eq!(read("keep/k").as_deref(), Some("0"));
+        assert_eq!(read("keep/k2").as_deref(), Some("2"));
+        assert_eq!(read("opq/new").as_deref(), Some("1"));
+        assert_eq!(read("opq/old"), None);
+        let mut names: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert!(names.iter().all(|n| !n.starts_with(".wh.")), "{names:?}");
+        assert!(!d.join("opq/.wh..wh..opq").exists());
+        assert_eq!(fs::metadata(d.join("keep")).unwrap().mode() & 0o7777, 0o750);
+        assert_eq!(
+            fs::metadata(d.join("keep/k")).unwrap().mtime(),
+            1_000_000_000
+        );
+        if root {
+            assert_eq!(read("c"), None);
+            assert_eq!(read("ovl/n").as_deref(), Some("2"));
+            assert_eq!(read("ovl/o"), None);
+            assert_eq!(names, ["a", "keep", "opq", "ovl"]);
+        } else {
+            assert_eq!(read("c").as_deref(), Some("1"));
+            assert_eq!(names, ["a", "c", "keep", "opq", "ovl"]);
+        }
     }
 }

@@ -23,7 +23,9 @@ a file onto a file replaces it; a file or directory onto an existing directory g
 a missing path it is created under that name (its parent must exist; a missing path ending in /
 is an error for a file); SRC/. copies a directory's contents. Works on running and stopped
 containers. Paths inside the container are resolved as the container sees them, symlinks
-included, and never outside its root file system.
+included, and never outside its root file system. A path in one of its volumes or bind mounts is
+the mount's host directory (a copy into a read-only mount is refused); its tmpfs mounts are
+reachable while it runs.
 
 Files copied into the container are owned by root (uid 0, gid 0) unless -a keeps the source's
 owners; copied out, they keep the container's numeric owners when run as root. Modes and

@@ -13,6 +13,15 @@
 //! descriptors; copies in are the hardened layer extraction ([`unpack::apply_owned`]) on a
 //! descriptor of the destination directory. Nothing of the container's file system is loaded or
 //! run (CVE-2019-14271): no chroot, no name service.
+//!
+//! The file system is the container's mounted view, as Docker's: a path in a volume or a bind
+//! mount reads and writes the mount's host source (the longest destination wins, as the kernel
+//! stacks them), a directory copied out includes the mounts below it, and a copy into a
+//! read-only mount is refused before anything is written. A running container's view is its
+//! init's root, `/proc/PID/root`, every mount (tmpfs too) in place; a stopped one's is rebuilt
+//! in a private mount namespace of this process: the root file system mounted, its volumes and
+//! binds bound onto their destinations (resolved inside it), read-only where they are. Its
+//! tmpfs mounts have no content then, and copies through them are refused.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -152,11 +161,84 @@ pub struct Options {
     pub follow: bool,
 }
 
-/// A container's root file system opened for the copy (mounted in a private mount namespace
-/// of this process when the container is stopped; unmounted on drop).
+/// One of the container's mounts, as the copy needs it: its `Mounts` record (volumes, binds,
+/// `--mount type=tmpfs`) or a `--tmpfs` (which Docker keeps in `HostConfig.Tmpfs` only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPoint {
+    /// Cleaned, absolute, no trailing slash.
+    pub destination: String,
+    /// `volume`, `bind` or `tmpfs`.
+    pub kind: String,
+    /// The host path mounted (empty for tmpfs).
+    pub source: String,
+    pub rw: bool,
+}
+
+fn clean_abs(p: &str) -> String {
+    unpack::clean(Path::new(p))
+        .map(|p| format!("/{}", p.display()))
+        .unwrap_or_else(|| "/".into())
+}
+
+/// The mounts of container `c`.
+pub fn mounts_of(c: &Container) -> Vec<MountPoint> {
+    let mut out: Vec<MountPoint> = c
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            Some(MountPoint {
+                destination: clean_abs(m["Destination"].as_str()?),
+                kind: m["Type"].as_str()?.to_string(),
+                source: m["Source"].as_str().unwrap_or_default().to_string(),
+                rw: m["RW"].as_bool().unwrap_or(true),
+            })
+        })
+        .collect();
+    if let Some(t) = c.host_config["Tmpfs"].as_object() {
+        for (dest, opts) in t {
+            let destination = clean_abs(dest);
+            if out.iter().any(|m| m.destination == destination) {
+                continue;
+            }
+            let ro = opts
+                .as_str()
+                .is_some_and(|o| o.split(',').any(|o| o == "ro"));
+            out.push(MountPoint {
+                destination,
+                kind: "tmpfs".into(),
+                source: String::new(),
+                rw: !ro,
+            });
+        }
+    }
+    out
+}
+
+/// The mount that holds the container path `path` (as typed): the one with the longest
+/// destination that is `path` or one of its parents, as Docker picks it.
+pub fn mount_for<'a>(mounts: &'a [MountPoint], path: &str) -> Option<&'a MountPoint> {
+    let p = clean_abs(path);
+    mounts
+        .iter()
+        .filter(|m| {
+            m.destination == "/"
+                || p == m.destination
+                || p.strip_prefix(&m.destination)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(|m| m.destination.len())
+}
+
+/// A container's file system opened for the copy, as the container sees it, its mounts
+/// included. A running container's is its init's root (`/proc/PID/root`), every mount in
+/// place. A stopped container's root file system is mounted in a private mount namespace of
+/// this process, its volumes and bind mounts bound onto it there (unmounted on drop, and gone
+/// with the process anyway).
 struct Opened {
     container: Container,
     root: Dest,
+    mounts: Vec<MountPoint>,
+    running: bool,
     mounted: bool,
 }
 
@@ -168,48 +250,213 @@ impl Drop for Opened {
     }
 }
 
+impl Opened {
+    fn name(&self) -> &str {
+        self.container.name.trim_start_matches('/')
+    }
+
+    /// A stopped container's tmpfs has no content: refused rather than showing or changing
+    /// the directory under it.
+    fn check_tmpfs(&self, path: &str) -> Result<()> {
+        match mount_for(&self.mounts, path) {
+            Some(m) if m.kind == "tmpfs" && !self.running => Err(Error::InvalidInput(format!(
+                "{path} in container {}: it is in the tmpfs mount {}, which has no content while the container is stopped",
+                self.name(),
+                m.destination
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a copy into `dir` (the destination directory, resolved) when it is on a
+    /// read-only mount, before anything is written, with Docker's words.
+    fn check_writable(&self, dir: &OwnedFd, dest: &str) -> Result<()> {
+        let ro = rfs::fstatvfs(dir)
+            .map(|s| s.f_flag.contains(rfs::StatVfsMountFlags::RDONLY))
+            .unwrap_or(false);
+        let typed = mount_for(&self.mounts, dest).filter(|m| !m.rw);
+        if !ro && typed.is_none() {
+            return Ok(());
+        }
+        let why = match typed {
+            Some(m) => format!(
+                "{} is a read-only mount: mounted volume is marked read-only",
+                m.destination
+            ),
+            None if self.container.host_config["ReadonlyRootfs"] == true => {
+                "container rootfs is marked read-only".to_string()
+            }
+            None => "it is on a read-only file system".to_string(),
+        };
+        Err(Error::InvalidInput(format!(
+            "copy to {dest} in container {}: {why}",
+            self.name()
+        )))
+    }
+}
+
 fn open_container(root: &Root, name: &str) -> Result<Opened> {
     let store = Containers::open(root.containers_dir())?;
     let c = liveness::refresh(&store.find(name)?);
+    let mounts = mounts_of(&c);
+    if (c.state.running || c.state.paused) && c.state.pid > 0 {
+        if let Some(d) = open_running(&c)? {
+            return Ok(Opened {
+                root: d,
+                container: c,
+                mounts,
+                running: true,
+                mounted: false,
+            });
+        }
+    }
     let merged = PathBuf::from(&c.graph_driver.merged);
-    if c.graph_driver.name == "copy" {
-        return Ok(Opened {
-            root: Dest::open(&merged)?,
-            container: c,
-            mounted: false,
-        });
+    let binds: Vec<&MountPoint> = mounts.iter().filter(|m| m.kind != "tmpfs").collect();
+    let need_root = |c: &Container, e: &dyn std::fmt::Display| {
+        Error::Runtime {
+        message: format!(
+            "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
+            c.id
+        ),
+        code: 1,
     }
-    let private = export::private_namespace();
-    if rootfs::is_mounted(&merged) {
-        return Ok(Opened {
-            root: Dest::open(&merged)?,
-            container: c,
-            mounted: false,
-        });
-    }
-    if let Err(e) = private {
-        return Err(Error::Runtime {
-            message: format!(
-                "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
-                c.id
-            ),
-            code: 1,
-        });
-    }
-    rootfs::mount(&c)?;
-    let dest = Dest::open(&merged);
-    let opened = Opened {
-        root: match dest {
-            Ok(d) => d,
+    };
+    let private = if c.graph_driver.name == "copy" && binds.is_empty() {
+        Ok(())
+    } else {
+        export::private_namespace()
+    };
+    let (root, mounted) = if c.graph_driver.name == "copy" || rootfs::is_mounted(&merged) {
+        (Dest::open(&merged)?, false)
+    } else {
+        if let Err(e) = &private {
+            return Err(need_root(&c, e));
+        }
+        rootfs::mount(&c)?;
+        match Dest::open(&merged) {
+            Ok(d) => (d, true),
             Err(e) => {
                 let _ = rootfs::unmount(&c);
                 return Err(e);
             }
-        },
-        container: c,
-        mounted: true,
+        }
     };
-    Ok(opened)
+    let mut o = Opened {
+        root,
+        mounted,
+        container: c,
+        mounts: Vec::new(),
+        running: false,
+    };
+    if !binds.is_empty() {
+        if let Err(e) = &private {
+            return Err(need_root(&o.container, e));
+        }
+        // Parents first, so that a mount inside another one lands on it.
+        let mut binds: Vec<MountPoint> = binds.into_iter().cloned().collect();
+        binds.sort_by_key(|m| m.destination.matches('/').count());
+        for m in &binds {
+            bind_mount(&o.root, m).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "container {}: cannot mount {} on {} for the copy: {e}",
+                    o.name(),
+                    m.source,
+                    m.destination
+                ))
+            })?;
+        }
+    }
+    o.mounts = mounts;
+    Ok(o)
+}
+
+/// A running container's root as its init sees it (`/proc/PID/root`: its mount namespace,
+/// volumes, binds and tmpfs mounts included). None when the init is gone or is another
+/// process now (checked after the open, so a reused pid is never entered).
+fn open_running(c: &Container) -> Result<Option<Dest>> {
+    let p = PathBuf::from(format!("/proc/{}/root", c.state.pid));
+    let fd = match rfs::open(
+        &p,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::SRCH) => return Ok(None),
+        Err(e) => return Err(Error::io("open", &p, e.into())),
+    };
+    if !liveness::is_alive(c.state.pid, c.state.pid_start) {
+        return Ok(None);
+    }
+    Ok(Some(Dest::from_fd(fd, p)))
+}
+
+/// Binds the mount's host source onto its destination inside `root` (resolved inside it,
+/// missing directories made, as the runtime makes them at start), read-only when it is.
+fn bind_mount(root: &Dest, m: &MountPoint) -> io::Result<()> {
+    let src = rfs::open(
+        m.source.as_str(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let is_dir = FileType::from_raw_mode(rfs::fstat(&src)?.st_mode) == FileType::Directory;
+    let target = mountpoint(root, &rel(&m.destination), is_dir)?;
+    let fdp = |fd: &OwnedFd| format!("/proc/self/fd/{}", fd.as_raw_fd());
+    nix::mount::mount(
+        Some(fdp(&src).as_str()),
+        fdp(&target).as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    if !m.rw {
+        // The bind just made, looked up again: the old descriptor is the directory under it.
+        let top = root.open_in(&rel(&m.destination), OFlags::PATH)?;
+        nix::mount::mount(
+            None::<&str>,
+            fdp(&top).as_str(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND
+                | nix::mount::MsFlags::MS_REMOUNT
+                | nix::mount::MsFlags::MS_RDONLY,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
+/// `rel` inside `root` (an `O_PATH` descriptor), made when missing: directories, and the last
+/// component an empty file when a file is to be bound on it.
+fn mountpoint(root: &Dest, rel: &Path, dir: bool) -> io::Result<OwnedFd> {
+    let parts: Vec<&OsStr> = rel.iter().collect();
+    let mut sofar = PathBuf::new();
+    for (i, part) in parts.iter().enumerate() {
+        let next = sofar.join(part);
+        match root.open_in(&next, OFlags::PATH) {
+            Ok(_) => {}
+            Err(e) if is_enoent(&e) => {
+                let parent = root.open_in(&sofar, OFlags::PATH | OFlags::DIRECTORY)?;
+                let last = i + 1 == parts.len();
+                let made = if last && !dir {
+                    rfs::openat(
+                        &parent,
+                        *part,
+                        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    rfs::mkdirat(&parent, *part, Mode::from_raw_mode(0o755))
+                };
+                match made {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        sofar = next;
+    }
+    root.open_in(&sofar, OFlags::PATH)
 }
 
 fn rel(path: &str) -> PathBuf {
@@ -471,6 +718,7 @@ pub fn copy_out(
     opts: Options,
 ) -> Result<Copied> {
     let o = open_container(root, name)?;
+    o.check_tmpfs(src)?;
     let (fd, st, source) = open_src_in(&o.root, &o.container, src, opts.follow)?;
     let Some(dest) = dest else {
         let top = (!source.contents).then(|| PathBuf::from(&source.name));
@@ -529,6 +777,7 @@ pub fn copy_in(
     // The host side first: a missing source changes nothing.
     let host = src.map(|s| open_src_host(s, opts.follow)).transpose()?;
     let o = open_container(root, name)?;
+    o.check_tmpfs(dest)?;
     let owner = (!opts.archive).then_some((0, 0));
     let cname = o.container.name.trim_start_matches('/').to_string();
     let in_ctr =
@@ -559,6 +808,7 @@ pub fn copy_in(
             .root
             .open_in(&rel(dest), OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| in_ctr(e, dest))?;
+        o.check_writable(&dfd, dest)?;
         let mut d = Dest::from_fd(dfd, PathBuf::from(dest));
         let a = unpack::apply_owned(&mut d, input, Whiteouts::Keep, &what, owner)?;
         return Ok(Copied {
@@ -582,6 +832,7 @@ pub fn copy_in(
         }
         Err(e) => return Err(in_ctr(e, &dir)),
     };
+    o.check_writable(&dfd, dest)?;
     let mut d = Dest::from_fd(dfd, PathBuf::from(&dir));
     let a = pipe_into(
         fd,
@@ -705,5 +956,33 @@ mod tests {
             go(src(true, "/s/."), "/n", Found::Missing),
             Ok((true, Some("n".into())))
         );
+    }
+
+    #[test]
+    fn the_longest_mount_destination_holds_a_path() {
+        let c = Container {
+            mounts: vec![
+                serde_json::json!({"Type": "volume", "Name": "v", "Source": "/vol/_data",
+                    "Destination": "/data", "RW": true}),
+                serde_json::json!({"Type": "bind", "Source": "/h", "Destination": "/data/sub/",
+                    "RW": false}),
+            ],
+            host_config: serde_json::json!({"Tmpfs": {"/run": "size=1m", "/ro": "ro"}}),
+            ..Default::default()
+        };
+        let ms = mounts_of(&c);
+        assert_eq!(ms.len(), 4);
+        let at = |p: &str| mount_for(&ms, p).map(|m| (m.destination.as_str(), m.rw));
+        assert_eq!(at("/data"), Some(("/data", true)));
+        assert_eq!(at("/data/"), Some(("/data", true)));
+        assert_eq!(at("/data/x/y"), Some(("/data", true)));
+        assert_eq!(at("/data/sub"), Some(("/data/sub", false)));
+        assert_eq!(at("/data/sub/f"), Some(("/data/sub", false)));
+        assert_eq!(at("/data/subway"), Some(("/data", true)));
+        assert_eq!(at("/datum"), None);
+        assert_eq!(at("/"), None);
+        assert_eq!(at("/run/x").map(|m| m.0), Some("/run"));
+        assert_eq!(at("/ro"), Some(("/ro", false)));
+        assert_eq!(mount_for(&ms, "/run").unwrap().kind, "tmpfs");
     }
 }
