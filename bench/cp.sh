@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release}
-W=${W:-/tmp/berth-bench-cp}
+# Beside Docker's /var/lib/docker rather than in /tmp: on a shared machine, other jobs' churn in
+# /tmp makes ext4 inode allocation there slow (see below) and the copy in noisy.
+W=${W:-/var/lib/berth-bench-cp}
 RUNS=${RUNS:-5}
 BB=${BB:-$(command -v busybox)}
 rm -rf "$W" && mkdir -p "$W/src/data" "$W/bb/bin"
