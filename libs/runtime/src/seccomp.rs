@@ -34,7 +34,10 @@ const SYSCALL_MAX_ARGUMENTS: usize = 6;
 /// [`prepare`]d for the same profile before the fork is loaded as it is, without compiling.
 pub fn apply(profile: &LinuxSeccomp) -> Result<()> {
     if let Some(program) = prepared_for(profile) {
-        return load_program(&program);
+        // A cached program the kernel refuses (a damaged cache file) falls back to compiling.
+        if load_program(&program).is_ok() {
+            return Ok(());
+        }
     }
     let filter = compile(profile)?;
     filter
