@@ -225,6 +225,48 @@ fn path_rules(rig: &Rig, c: &str, stop: bool) {
 }
 
 #[test]
+fn a_read_only_rootfs_refuses_copies_in_but_not_into_its_volumes() {
+    require_root!();
+    let rig = Rig::new();
+    let out = rig
+        .t(
+            "ctr-create",
+            &[
+                "--name",
+                "ro",
+                "--read-only",
+                "-v",
+                "/data",
+                IMAGE,
+                "sleep",
+                "1000",
+            ],
+        )
+        .ok();
+    rig.ids
+        .borrow_mut()
+        .push(out.json()["id"].as_str().unwrap().to_string());
+    let f = rig.env.tmp.path().join("f.txt");
+    fs::write(&f, "x\n").unwrap();
+    let fs_ = f.to_str().unwrap();
+    // Created (never started), then running: the same answer either way.
+    for started in [false, true] {
+        rig.cp(&[fs_, "ro:/f.txt"])
+            .fails_with(1, "container rootfs is marked read-only");
+        rig.cp(&[fs_, "ro:/data/"]).ok();
+        if started {
+            assert_eq!(rig.exec("ro", "cat /data/f.txt"), "x\n");
+        } else {
+            rig.t("ctr-start", &["ro"]).ok();
+        }
+    }
+    // Copying out of a read-only container is fine.
+    let out_dir = rig.env.tmp.path().join("out");
+    rig.cp(&["ro:/data/f.txt", out_dir.to_str().unwrap()]).ok();
+    assert_eq!(fs::read_to_string(out_dir).unwrap(), "x\n");
+}
+
+#[test]
 fn path_rules_running_and_stopped() {
     require_root!();
     let rig = Rig::new();

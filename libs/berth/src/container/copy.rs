@@ -275,7 +275,11 @@ impl Opened {
             .map(|s| s.f_flag.contains(rfs::StatVfsMountFlags::RDONLY))
             .unwrap_or(false);
         let typed = mount_for(&self.mounts, dest).filter(|m| !m.rw);
-        if !ro && typed.is_none() {
+        // A stopped container's rootfs is mounted writable for the copy: --read-only is
+        // checked from its record (a path in one of its writable mounts is fine, as Docker).
+        let ro_rootfs = self.container.host_config["ReadonlyRootfs"] == true
+            && mount_for(&self.mounts, dest).is_none();
+        if !ro && typed.is_none() && !ro_rootfs {
             return Ok(());
         }
         let why = match typed {
