@@ -179,6 +179,8 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     let eth1 = exec(&rig, "a", "ip -o -4 addr show eth1").ok().stdout;
     let ip_a_back = ip_on(&rig, &a, "back");
     assert!(eth1.contains(&format!("inet {ip_a_back}/24")), "{eth1}");
+    let hosts = exec(&rig, "a", "cat /etc/hosts").ok().stdout;
+    assert!(hosts.contains(&format!("{ip_a_back}\t")), "{hosts}");
     assert!(pings(&rig, "a", "c"), "a cannot reach c after net-connect");
     assert!(pings(&rig, "c", "a"), "c cannot reach a after net-connect");
     assert!(
@@ -207,6 +209,11 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     let gone = exec(&rig, "a", "ip link show eth1");
     assert_ne!(gone.code, 0, "eth1 is still there: {gone:?}");
     assert!(!pings(&rig, "a", &ip_c), "a still reaches c");
+    let hosts = exec(&rig, "a", "cat /etc/hosts").ok().stdout;
+    assert!(
+        !hosts.contains(&format!("{ip_a_back}\t")),
+        "a's own entry on back stayed: {hosts}"
+    );
     assert_eq!(members(&rig, "back"), ["c"]);
     assert!(rig.inspect(&a)["NetworkSettings"]["Networks"]
         .get("back")

@@ -904,9 +904,41 @@ fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
         nl.delete_link(&l.host_veth)?;
     }
     refresh_members(leases, &[net.to_string()]);
-    // Its own hosts file loses the members of that network.
+    // Its own hosts file loses its address on that network (as Docker's sandbox drops the
+    // endpoint's entry) and that network's members.
+    let released: Vec<IpAddr> = mine
+        .0
+        .values()
+        .flat_map(|m| m.keys())
+        .map(|ip| IpAddr::V4(*ip))
+        .collect();
     if let Some(l) = mine.0.values().flat_map(|m| m.values()).next() {
-        let _ = rewrite_members(Path::new(&l.hosts_path), &members_of(leases, id));
+        let path = Path::new(&l.hosts_path);
+        let _ = drop_own_addresses(path, &released);
+        let _ = rewrite_members(path, &members_of(leases, id));
+    }
+    Ok(())
+}
+
+/// Removes the container's own lines for `ips` (above the members' part) from its hosts file.
+fn drop_own_addresses(path: &Path, ips: &[IpAddr]) -> Result<()> {
+    let old = fs::read_to_string(path).with_path("read", path)?;
+    let (head, tail) = match old.find(hosts::MEMBERS_MARK) {
+        Some(i) => old.split_at(i),
+        None => (old.as_str(), ""),
+    };
+    let kept: String = head
+        .split_inclusive('\n')
+        .filter(|line| {
+            let ip = line
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<IpAddr>().ok());
+            !ip.is_some_and(|ip| ips.contains(&ip))
+        })
+        .collect();
+    if kept.len() != head.len() {
+        write_in_place(path, format!("{kept}{tail}").as_bytes())?;
     }
     Ok(())
 }
