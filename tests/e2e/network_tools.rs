@@ -234,10 +234,21 @@ fn user_networks_names_isolation_connect_disconnect_rm_prune() {
     rig.t("net-rm", &["front"], 20).fails_with(1, "front");
     rig.t("net-rm", &["-f", "front"], 20).ok();
 
-    // net-prune: what no container is on.
+    // net-prune: what no container is on, and that its filters match.
     rig.t("net-create", &["spare"], 20).ok();
-    let out = rig.t("net-prune", &["-f"], 20).ok();
+    rig.t("net-create", &["--label", "keep=1", "kept"], 20).ok();
+    let out = rig.t("net-prune", &["-f", "--filter", "until=1h"], 20).ok();
+    assert_eq!(out.json()["NetworksDeleted"], serde_json::json!([]));
+    let out = rig
+        .t("net-prune", &["-f", "--filter", "label!=keep"], 20)
+        .ok();
     assert_eq!(out.json()["NetworksDeleted"], serde_json::json!(["spare"]));
+    rig.t("net-prune", &["-f", "--filter", "bogus=1"], 20)
+        .fails_with(1, "invalid filter");
+    let out = rig
+        .t("net-prune", &["-f", "--filter", "label=keep=1"], 20)
+        .ok();
+    assert_eq!(out.json()["NetworksDeleted"], serde_json::json!(["kept"]));
     rig.t("ctr-rm", &["-f", &c], 30).ok();
     let out = rig.t("net-prune", &["-f"], 20).ok();
     assert_eq!(out.json()["NetworksDeleted"], serde_json::json!(["back"]));

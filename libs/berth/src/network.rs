@@ -761,11 +761,15 @@ pub fn remove_network(root: &Root, key: &str) -> Result<Network> {
 }
 
 /// `net-prune`: every user-defined network that no container (running or not) names.
-pub fn prune(root: &Root) -> Result<Vec<Network>> {
+pub fn prune(root: &Root, filters: &[crate::container::prune::Filter]) -> Result<Vec<Network>> {
     let ns = store(root)?;
     let mut out = Vec::new();
     for net in ns.networks()? {
         if net.is_predefined() || !users(root, &net)?.is_empty() {
+            continue;
+        }
+        let label = |k: &str| net.labels.get(k).cloned();
+        if !filters.iter().all(|f| f.matches_parts(&net.created, label)) {
             continue;
         }
         match remove_network(root, &net.id) {

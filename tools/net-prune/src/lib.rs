@@ -1,6 +1,7 @@
 //! net-prune: remove unused networks, as `docker network prune`.
 
 use berth::cli::RootArgs;
+use berth::container::prune::Filter;
 use berth::output::print_json;
 use berth::Result;
 use clap::{CommandFactory, Parser};
@@ -9,6 +10,10 @@ use serde_json::json;
 const AFTER: &str = "\
 Examples:
   net-prune -f
+  net-prune -f --filter until=24h --filter label=env=test
+
+Filters: until=DURATION|TIMESTAMP (created before: 10m, 24h, 2026-01-02, a Unix time),
+label=KEY[=VALUE], label!=KEY[=VALUE]; all must match.
 
 Removes every user-defined network that no container (running or not) is on. Prints
 {\"NetworksDeleted\": [names]}. berth never asks: -f is accepted for Docker's sake.";
@@ -21,6 +26,10 @@ pub struct Cli {
     #[arg(short, long)]
     pub force: bool,
 
+    /// Provide filter values (e.g. until=24h, label=env=test)
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+
     #[command(flatten)]
     pub root: RootArgs,
 }
@@ -30,7 +39,12 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let gone: Vec<String> = berth::network::prune(&cli.root.root())?
+    let filters = cli
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f))
+        .collect::<Result<Vec<_>>>()?;
+    let gone: Vec<String> = berth::network::prune(&cli.root.root(), &filters)?
         .into_iter()
         .map(|n| n.name)
         .collect();

@@ -35,20 +35,27 @@ impl Filter {
                 Ok(Filter::Label(k, val))
             }
             _ => Err(Error::InvalidInput(format!(
-                "invalid filter {key:?}: ctr-prune takes until=…, label=… and label!=…"
+                "invalid filter {key:?}: prune takes until=…, label=… and label!=…"
             ))),
         }
     }
 
     fn matches(&self, c: &Container) -> bool {
-        let label = |k: &str| c.config["Labels"][k].as_str().map(String::from);
+        self.matches_parts(&c.created, |k| {
+            c.config["Labels"][k].as_str().map(String::from)
+        })
+    }
+
+    /// Whether a thing created at `created` (RFC 3339) with labels `label` matches: the same
+    /// filters serve containers, networks and volumes.
+    pub fn matches_parts(&self, created: &str, label: impl Fn(&str) -> Option<String>) -> bool {
         let has = |k: &str, v: &Option<String>| match (label(k), v) {
             (Some(_), None) => true,
             (Some(a), Some(b)) => a == *b,
             (None, _) => false,
         };
         match self {
-            Filter::Until(t) => created_secs(&c.created).is_some_and(|cr| cr < *t),
+            Filter::Until(t) => created_secs(created).is_some_and(|cr| cr < *t),
             Filter::Label(k, v) => has(k, v),
             Filter::NotLabel(k, v) => !has(k, v),
         }
