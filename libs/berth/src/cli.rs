@@ -179,6 +179,18 @@ pub fn for_each(
     last.map_or(Ok(()), Err)
 }
 
+/// The end of a tool that went on past failures, as Docker's: every error but the last on
+/// stderr, the last one returned (it sets the exit code).
+pub fn all_errors(tool: &str, mut errors: Vec<Error>) -> Result<()> {
+    let Some(last) = errors.pop() else {
+        return Ok(());
+    };
+    for e in errors {
+        eprintln!("{tool}: error: {e}");
+    }
+    Err(last)
+}
+
 /// Prints a warning on stderr in the tools' common form.
 pub fn warn(tool: &str, msg: impl std::fmt::Display) {
     eprintln!("{tool}: warning: {msg}");

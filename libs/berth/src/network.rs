@@ -221,9 +221,24 @@ fn members_of(leases: &Leases, id: &str) -> Vec<(IpAddr, Vec<String>)> {
 /// Replaces what follows [`hosts::MEMBERS_MARK`] in a hosts file, in place: the file is bind
 /// mounted into the container, so its inode must stay the same.
 fn rewrite_members(path: &Path, members: &[(IpAddr, Vec<String>)]) -> Result<()> {
+    rewrite_hosts(path, &[], members)
+}
+
+/// Rewrites a container's hosts file: its own lines for `dropped` addresses removed (those it
+/// had on a network it left), the members' part replaced by `members`.
+fn rewrite_hosts(path: &Path, dropped: &[IpAddr], members: &[(IpAddr, Vec<String>)]) -> Result<()> {
     let old = fs::read_to_string(path).with_path("read", path)?;
     let head = old.split(hosts::MEMBERS_MARK).next().unwrap_or("");
-    let mut s = head.to_string();
+    let mut s: String = head
+        .split_inclusive('\n')
+        .filter(|line| {
+            let ip = line
+                .split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<IpAddr>().ok());
+            !ip.is_some_and(|ip| dropped.contains(&ip))
+        })
+        .collect();
     if !members.is_empty() {
         s.push_str(hosts::MEMBERS_MARK);
         for (ip, names) in members {
@@ -917,32 +932,7 @@ fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
         .map(|ip| IpAddr::V4(*ip))
         .collect();
     if let Some(l) = mine.0.values().flat_map(|m| m.values()).next() {
-        let path = Path::new(&l.hosts_path);
-        let _ = drop_own_addresses(path, &released);
-        let _ = rewrite_members(path, &members_of(leases, id));
-    }
-    Ok(())
-}
-
-/// Removes the container's own lines for `ips` (above the members' part) from its hosts file.
-fn drop_own_addresses(path: &Path, ips: &[IpAddr]) -> Result<()> {
-    let old = fs::read_to_string(path).with_path("read", path)?;
-    let (head, tail) = match old.find(hosts::MEMBERS_MARK) {
-        Some(i) => old.split_at(i),
-        None => (old.as_str(), ""),
-    };
-    let kept: String = head
-        .split_inclusive('\n')
-        .filter(|line| {
-            let ip = line
-                .split_whitespace()
-                .next()
-                .and_then(|w| w.parse::<IpAddr>().ok());
-            !ip.is_some_and(|ip| ips.contains(&ip))
-        })
-        .collect();
-    if kept.len() != head.len() {
-        write_in_place(path, format!("{kept}{tail}").as_bytes())?;
+        let _ = rewrite_hosts(Path::new(&l.hosts_path), &released, &members_of(leases, id));
     }
     Ok(())
 }

@@ -81,6 +81,15 @@ pub fn print_json_pretty(v: &Value) -> Result<()> {
     write_stdout(s.as_bytes())
 }
 
+/// What the inspect tools print: the objects as one JSON array, or with `--format TEMPLATE`
+/// the template for each (a `table` prefix ignored, as Docker's inspect does).
+pub fn print_inspected(format: Option<&str>, found: Vec<Value>) -> Result<()> {
+    match format {
+        None | Some("json") => print_json_pretty(&Value::Array(found)),
+        Some(t) => write_stdout(render_each(&split_table(t).1, &found)?.as_bytes()),
+    }
+}
+
 /// Executes a template for each item, one line each, as `--format TEMPLATE` does.
 pub fn render_each(template: &str, items: &[Value]) -> Result<String> {
     let t = Template::parse(template)?;

@@ -4,7 +4,6 @@ use berth::cli::{expand_stdin, RootArgs};
 use berth::container::{self, Containers};
 use berth::{output, Result};
 use clap::{CommandFactory, Parser};
-use serde_json::Value;
 
 const AFTER: &str = "\
 Prints a JSON array shaped as `docker container inspect` prints it (Id, Created, Path, Args,
@@ -53,23 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    match cli.format.as_deref() {
-        None | Some("json") => output::print_json_pretty(&Value::Array(found))?,
-        Some(t) => {
-            let text = output::render_each(&berth::template::split_table(t).1, &found)?;
-            output::write_stdout(text.as_bytes())?;
-        }
-    }
     // As Docker: what was found is printed, then every miss is an error.
-    match errors.len() {
-        0 => Ok(()),
-        1 => Err(errors.remove(0)),
-        _ => {
-            let last = errors.pop().expect("non-empty");
-            for e in errors {
-                eprintln!("ctr-inspect: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    output::print_inspected(cli.format.as_deref(), found)?;
+    berth::cli::all_errors("ctr-inspect", errors)
 }

@@ -44,11 +44,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let filters = cli
-        .filters
-        .iter()
-        .map(|f| Filter::parse(f))
-        .collect::<Result<Vec<_>>>()?;
+    let filters = Filter::parse_all(&cli.filters)?;
     if !cli.force {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {

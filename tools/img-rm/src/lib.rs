@@ -56,14 +56,5 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     berth::output::print_json(&json!(all))?;
-    match errors.len() {
-        0 => Ok(()),
-        _ => {
-            let last = errors.pop().expect("non-empty");
-            for e in errors {
-                eprintln!("img-rm: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    berth::cli::all_errors("img-rm", errors)
 }

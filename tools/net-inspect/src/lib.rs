@@ -3,7 +3,6 @@
 use berth::cli::{expand_stdin, RootArgs};
 use berth::{output, Result};
 use clap::{CommandFactory, Parser};
-use serde_json::Value;
 
 const AFTER: &str = "\
 Prints a JSON array shaped as `docker network inspect` prints it (Name, Id, Created, Scope,
@@ -52,21 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    match cli.format.as_deref() {
-        None | Some("json") => output::print_json_pretty(&Value::Array(found))?,
-        Some(t) => {
-            let text = output::render_each(&berth::template::split_table(t).1, &found)?;
-            output::write_stdout(text.as_bytes())?;
-        }
-    }
     // As Docker: what was found is printed, then every miss is an error.
-    match errors.pop() {
-        None => Ok(()),
-        Some(last) => {
-            for e in errors {
-                eprintln!("net-inspect: error: {e}");
-            }
-            Err(last)
-        }
-    }
+    output::print_inspected(cli.format.as_deref(), found)?;
+    berth::cli::all_errors("net-inspect", errors)
 }

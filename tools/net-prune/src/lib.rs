@@ -39,11 +39,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let filters = cli
-        .filters
-        .iter()
-        .map(|f| Filter::parse(f))
-        .collect::<Result<Vec<_>>>()?;
+    let filters = Filter::parse_all(&cli.filters)?;
     let gone: Vec<String> = berth::network::prune(&cli.root.root(), &filters)?
         .into_iter()
         .map(|n| n.name)

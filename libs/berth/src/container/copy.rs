@@ -274,12 +274,12 @@ impl Opened {
         let ro = rfs::fstatvfs(dir)
             .map(|s| s.f_flag.contains(rfs::StatVfsMountFlags::RDONLY))
             .unwrap_or(false);
-        let typed = mount_for(&self.mounts, dest).filter(|m| !m.rw);
+        let mount = mount_for(&self.mounts, dest);
+        let typed = mount.filter(|m| !m.rw);
+        let readonly_rootfs = self.container.host_config["ReadonlyRootfs"] == true;
         // A stopped container's rootfs is mounted writable for the copy: --read-only is
         // checked from its record (a path in one of its writable mounts is fine, as Docker).
-        let ro_rootfs = self.container.host_config["ReadonlyRootfs"] == true
-            && mount_for(&self.mounts, dest).is_none();
-        if !ro && typed.is_none() && !ro_rootfs {
+        if !ro && typed.is_none() && !(readonly_rootfs && mount.is_none()) {
             return Ok(());
         }
         let why = match typed {
@@ -287,9 +287,7 @@ impl Opened {
                 "{} is a read-only mount: mounted volume is marked read-only",
                 m.destination
             ),
-            None if self.container.host_config["ReadonlyRootfs"] == true => {
-                "container rootfs is marked read-only".to_string()
-            }
+            None if readonly_rootfs => "container rootfs is marked read-only".to_string(),
             None => "it is on a read-only file system".to_string(),
         };
         Err(Error::InvalidInput(format!(
@@ -316,15 +314,6 @@ fn open_container(root: &Root, name: &str) -> Result<Opened> {
     }
     let merged = PathBuf::from(&c.graph_driver.merged);
     let binds: Vec<&MountPoint> = mounts.iter().filter(|m| m.kind != "tmpfs").collect();
-    let need_root = |c: &Container, e: &dyn std::fmt::Display| {
-        Error::Runtime {
-        message: format!(
-            "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
-            c.id
-        ),
-        code: 1,
-    }
-    };
     let private = if c.graph_driver.name == "copy" && binds.is_empty() {
         Ok(())
     } else {
@@ -372,6 +361,17 @@ fn open_container(root: &Root, name: &str) -> Result<Opened> {
     }
     o.mounts = mounts;
     Ok(o)
+}
+
+/// Copying with a stopped container mounts in a private mount namespace: root's to make.
+fn need_root(c: &Container, e: &dyn std::fmt::Display) -> Error {
+    Error::Runtime {
+        message: format!(
+            "cannot mount the file system of container {} in a private mount namespace ({e}): copying with a stopped container needs root",
+            c.id
+        ),
+        code: 1,
+    }
 }
 
 /// A running container's root as its init sees it (`/proc/PID/root`: its mount namespace,

@@ -40,6 +40,11 @@ impl Filter {
         }
     }
 
+    /// Every `--filter` of a prune tool, parsed.
+    pub fn parse_all(filters: &[String]) -> Result<Vec<Filter>> {
+        filters.iter().map(|f| Filter::parse(f)).collect()
+    }
+
     fn matches(&self, c: &Container) -> bool {
         self.matches_parts(&c.created, |k| {
             c.config["Labels"][k].as_str().map(String::from)
