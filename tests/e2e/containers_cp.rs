@@ -99,6 +99,16 @@ impl Rig {
         id
     }
 
+    /// Waits until the container's own script has written `path` (ctr-run -d returns as soon
+    /// as its process has started).
+    fn wait_for_file(&self, name: &str, path: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.t("ctr-exec", &[name, "test", "-s", path]).code != 0 {
+            assert!(Instant::now() < deadline, "{path} never appeared in {name}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn exec(&self, name: &str, script: &str) -> String {
         self.t("ctr-exec", &[name, "sh", "-c", script]).ok().stdout
     }
@@ -116,6 +126,7 @@ fn classic_web_server_page_out_and_back() {
         "web",
         "mkdir -p /www && echo '<h1>old</h1>' > /www/index.html && exec httpd -f -p 80 -h /www",
     );
+    rig.wait_for_file("web", "/www/index.html");
     let host = rig.env.tmp.path().join("page");
     fs::create_dir(&host).unwrap();
     let h = host.to_str().unwrap();
@@ -272,11 +283,7 @@ fn path_rules_running_and_stopped() {
     let rig = Rig::new();
     for (name, stop) in [("live", false), ("dead", true)] {
         rig.detach(name, &format!("{SETUP} sleep 1000"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while rig.t("ctr-exec", &[name, "cat", "/ready"]).code != 0 {
-            assert!(Instant::now() < deadline, "setup never finished");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        rig.wait_for_file(name, "/ready");
         path_rules(&rig, name, stop);
     }
 }
@@ -286,7 +293,7 @@ fn tar_streams_in_and_out() {
     require_root!();
     let rig = Rig::new();
     rig.detach("s", "mkdir -p /in && echo hi > /in/x && sleep 1000");
-    std::thread::sleep(Duration::from_millis(500));
+    rig.wait_for_file("s", "/in/x");
     let (o, tar) = timed(rig.env.cmd("ctr-cp").args(["s:/in", "-"]), None, 60);
     assert_eq!(o.code, 0, "{o:?}");
     let mut names: Vec<String> = tar::Archive::new(&tar[..])
@@ -333,7 +340,7 @@ fn a_container_swapping_a_symlink_to_root_reads_and_writes_only_itself() {
     let canary_name = format!("berth-canary-{}", std::process::id());
     let canary = Path::new("/").join(&canary_name);
     rig.detach("evil", "mkdir -p /d && echo inside > /d/f && sleep 1000");
-    std::thread::sleep(Duration::from_millis(500));
+    rig.wait_for_file("evil", "/d/f");
     fs::write(&canary, "HOST-SECRET").unwrap();
     timed(
         rig.env.cmd("ctr-exec").args([
@@ -532,11 +539,7 @@ fn copies_go_through_volumes_and_bind_mounts_running_and_stopped() {
         .ok();
     let id = out.json()["id"].as_str().expect("id").to_string();
     rig.ids.borrow_mut().push(id);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rig.t("ctr-exec", &["m", "cat", "/ready"]).code != 0 {
-        assert!(Instant::now() < deadline, "setup never finished");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    rig.wait_for_file("m", "/ready");
     let vol_data = rig.env.root.join("volumes/cpvol/_data");
     through_mounts(&rig, "m", false, &h, &r, &vol_data);
     through_mounts(&rig, "m", true, &h, &r, &vol_data);
