@@ -109,7 +109,7 @@ impl Dest {
         } else {
             rel
         };
-        rfs::openat2(
+        berth_runtime::rootfs::openat2_retrying(
             &self.root,
             p,
             flags | OFlags::CLOEXEC,

@@ -186,6 +186,26 @@ fn display(components: &[OsString]) -> PathBuf {
     p
 }
 
+/// openat2(2), asked again when it answers EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH the
+/// kernel refuses a lookup through `..` that raced a rename or a mount anywhere on the system
+/// (it cannot prove the `..` stayed inside), and says the caller may retry. Bounded, as
+/// libpathrs does; a lookup still refused after that is an error.
+pub fn openat2_retrying<P: rustix::path::Arg + Copy, Fd: rustix::fd::AsFd>(
+    dir: Fd,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(&dir, path, flags, mode, resolve) {
+            Err(rustix::io::Errno::AGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Opens `rel` (components relative to the root) as O_PATH, resolved as if `root` were `/`.
 fn open_in_root(root: BorrowedFd<'_>, components: &[OsString]) -> rustix::io::Result<OwnedFd> {
     let mut rel = PathBuf::new();
@@ -195,7 +215,7 @@ fn open_in_root(root: BorrowedFd<'_>, components: &[OsString]) -> rustix::io::Re
     } else {
         &rel
     };
-    rustix::fs::openat2(
+    openat2_retrying(
         root,
         rel,
         OFlags::PATH | OFlags::CLOEXEC,
@@ -206,7 +226,7 @@ fn open_in_root(root: BorrowedFd<'_>, components: &[OsString]) -> rustix::io::Re
 
 /// Opens the entry `name` just created in `parent`, refusing any symlink.
 fn open_child(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
-    rustix::fs::openat2(
+    openat2_retrying(
         parent,
         name,
         OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
