@@ -15,6 +15,7 @@ mod interop;
 mod list_inspect;
 mod network;
 mod network_tools;
+mod permissions;
 mod prune;
 mod registry;
 mod registry_auth;

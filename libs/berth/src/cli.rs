@@ -21,7 +21,7 @@ pub struct RootArgs {
 
 impl RootArgs {
     pub fn root(&self) -> Root {
-        Root::new(self.root.clone())
+        Root::open(self.root.clone())
     }
 }
 

@@ -294,7 +294,7 @@ pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
             ns["path"] = json!(path);
         }
     }
-    crate::store::atomic_write(
+    crate::store::atomic_write_private(
         dir,
         "config.json",
         &serde_json::to_vec_pretty(&spec).expect("JSON"),

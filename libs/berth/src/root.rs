@@ -24,6 +24,34 @@ pub fn default_root() -> PathBuf {
     }
 }
 
+/// The mode of berth's private directories: the root and the directories that hold snapshots,
+/// containers and volumes (Docker's 0710: owner only, group may traverse).
+pub const PRIVATE_DIR_MODE: u32 = 0o710;
+
+/// Makes `dir` (and missing parents, with the usual mode) and gives it `PRIVATE_DIR_MODE`; an
+/// existing directory owned by us that grants more than that to group or others is tightened.
+/// Someone else's directory is left as it is.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).with_path("create directory", parent)?;
+    }
+    match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io("create directory", dir, e)),
+    }
+    let md = fs::metadata(dir).with_path("inspect", dir)?;
+    let mode = md.mode() & 0o7777;
+    if md.uid() == nix::unistd::geteuid().as_raw() && mode & !PRIVATE_DIR_MODE & 0o077 != 0 {
+        // The umask may have narrowed a fresh directory further; never widen it.
+        let tight = mode & (0o7700 | PRIVATE_DIR_MODE);
+        fs::set_permissions(dir, fs::Permissions::from_mode(tight))
+            .with_path("restrict the permissions of", dir)?;
+    }
+    Ok(())
+}
+
 /// berth's state directory.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -31,11 +59,22 @@ pub struct Root {
 }
 
 impl Root {
-    /// The root at `dir`, or the default one.
+    /// The root at `dir`, or the default one. Nothing is created or changed: see `open`.
     pub fn new(dir: Option<PathBuf>) -> Root {
         Root {
             dir: dir.unwrap_or_else(default_root),
         }
+    }
+
+    /// The root at `dir` (or the default one), made private to its owner as a tool starts: created
+    /// 0710 where missing, and an existing root of ours that others could enter is tightened to
+    /// 0710, as dockerd does to /var/lib/docker (the CVE-2021-41091 class: other local users must
+    /// not reach snapshots' setuid binaries and device nodes, or containers' configs). Best effort:
+    /// a root that cannot be made (read-only, not ours) is left for the tool's own error.
+    pub fn open(dir: Option<PathBuf>) -> Root {
+        let root = Root::new(dir);
+        let _ = private_dir(&root.dir);
+        root
     }
 
     pub fn dir(&self) -> &Path {
@@ -105,6 +144,25 @@ impl Root {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_dirs_are_made_and_tightened_never_widened() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let fresh = t.path().join("a/b/root");
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), PRIVATE_DIR_MODE);
+        fs::set_permissions(&fresh, fs::Permissions::from_mode(0o777)).unwrap();
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o710);
+        fs::set_permissions(&fresh, fs::Permissions::from_mode(0o700)).unwrap();
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        fs::set_permissions(&fresh, fs::Permissions::from_mode(0o1751)).unwrap();
+        private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o1710);
+    }
 
     #[test]
     fn images_in_use_reads_container_states() {

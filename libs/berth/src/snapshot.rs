@@ -48,7 +48,7 @@ impl Snapshots {
     /// `dir` (`$ROOT/snapshots`), made if missing.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Snapshots> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).with_path("create directory", &dir)?;
+        crate::root::private_dir(&dir)?;
         Ok(Snapshots { dir })
     }
 

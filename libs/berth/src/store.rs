@@ -300,12 +300,25 @@ fn empty_index() -> ImageIndex {
 
 /// Writes `name` in `dir` by temporary file, fsync and rename, then fsyncs the directory.
 pub fn atomic_write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    atomic_write_mode(dir, name, data, 0o644)
+}
+
+/// As `atomic_write`, readable by the owner only (0600): containers' configs and records, which
+/// hold their environment (`-e DB_PASSWORD=…`), as Docker keeps its own.
+pub fn atomic_write_private(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    atomic_write_mode(dir, name, data, 0o600)
+}
+
+fn atomic_write_mode(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .tempfile_in(dir)
         .with_path("create a temporary file in", dir)?;
     tmp.write_all(data).with_path("write", tmp.path())?;
-    publish_mode(tmp.as_file(), tmp.path())?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .with_path("set permissions of", tmp.path())?;
     tmp.as_file().sync_all().with_path("sync", dir.join(name))?;
     let target = dir.join(name);
     tmp.persist(&target)

@@ -81,7 +81,7 @@ impl Volumes {
     /// `$ROOT/volumes`, created on first use.
     pub fn open(root: &Root) -> Result<Volumes> {
         let dir = root.dir().join("volumes");
-        fs::create_dir_all(&dir).with_path("create directory", &dir)?;
+        crate::root::private_dir(&dir)?;
         Ok(Volumes { dir })
     }
 

@@ -120,9 +120,10 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         };
         write("resolv.conf", resolv.as_bytes())?;
         let log = dir.join(format!("{id}-json.log"));
-        fs::File::create(&log).with_path("create", &log)?;
+        crate::container::logs::create_log(&log)?;
         let config = serde_json::to_vec_pretty(&built.spec_json).expect("JSON serialises");
-        write("config.json", &config)?;
+        // The spec holds the environment (`-e DB_PASSWORD=…`): the owner's only, as Docker's.
+        crate::store::atomic_write_private(&dir, "config.json", &config)?;
 
         let s = |p: PathBuf| p.to_string_lossy().into_owned();
         let c = Container {

@@ -22,6 +22,19 @@ pub struct LogOptions {
 
 /// Parses Docker's `--since`/`--until`: RFC 3339 (date or date-time), Unix seconds, or a
 /// duration before now (`10m`, `1h30m`, `45s`). Returns RFC 3339 in UTC with nanoseconds.
+/// Creates a container's empty log, 0640 as Docker's json-file logs (its output may hold secrets).
+pub fn create_log(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(path)
+        .with_path("create", path)?;
+    Ok(())
+}
+
 pub fn parse_time(s: &str) -> Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -8,7 +8,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::Container;
 use crate::error::{Error, IoContext, Result};
-use crate::store::atomic_write;
+use crate::store::atomic_write_private;
 
 const LOCK_FILE: &str = ".lock";
 const STATE_FILE: &str = "state.json";
@@ -23,7 +23,7 @@ impl Containers {
     /// Opens (creating if needed) `dir`, normally `$ROOT/containers`.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Containers> {
         let dir = dir.into();
-        fs::create_dir_all(&dir).with_path("create", &dir)?;
+        crate::root::private_dir(&dir)?;
         Ok(Containers { dir })
     }
 
@@ -102,7 +102,7 @@ impl Containers {
     pub fn save(&self, c: &Container) -> Result<()> {
         let data = serde_json::to_vec_pretty(c)
             .map_err(|e| Error::corrupt(format!("record of {}", c.id), e))?;
-        atomic_write(&self.path(&c.id), STATE_FILE, &data)
+        atomic_write_private(&self.path(&c.id), STATE_FILE, &data)
     }
 
     /// The full ID of the container that `name` names: a full ID, a name (with or without

@@ -12,7 +12,7 @@ use super::spec::{parse_bytes, parse_cpus};
 use super::{engine, liveness, status, Container, Containers};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
-use crate::store::atomic_write;
+use crate::store::atomic_write_private;
 
 /// What the user asked to change (flags as typed).
 #[derive(Debug, Clone, Default)]
@@ -217,7 +217,7 @@ fn store_spec(dir: &std::path::Path, changes: &Value) -> Result<()> {
         }
     }
     let out = serde_json::to_vec_pretty(&spec).expect("JSON values serialise");
-    atomic_write(dir, "config.json", &out)
+    atomic_write_private(dir, "config.json", &out)
 }
 
 /// Applies `u` to the container `name`; returns the updated record.
