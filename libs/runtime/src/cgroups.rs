@@ -661,8 +661,7 @@ fn v1_hierarchies(
     let mut unified = None;
     for name in &names {
         let path = mount_root.join(name);
-        if !path.join("cgroup.procs").is_file() || hierarchies.iter().any(|h| same_dir(h, &path))
-        {
+        if !path.join("cgroup.procs").is_file() || hierarchies.iter().any(|h| same_dir(h, &path)) {
             continue;
         }
         if path.join("cgroup.controllers").is_file() && unified.is_none() {
@@ -1521,8 +1520,10 @@ mod tests {
         let cg2 = Cgroup::open(t2.path(), "/berth/abc").unwrap();
         assert_eq!(cg2.unified, None);
         cg2.create().unwrap();
-        cg2.apply(&resources(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})))
-            .unwrap();
+        cg2.apply(&resources(
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}),
+        ))
+        .unwrap();
         assert!(take_programs().is_empty());
         let memory: Vec<_> = writes
             .iter()

@@ -136,9 +136,8 @@ impl Policy {
                 minor: number(r.minor(), "minor")?,
                 access,
             };
-            let same = |x: &Exception| {
-                x.block == ex.block && x.major == ex.major && x.minor == ex.minor
-            };
+            let same =
+                |x: &Exception| x.block == ex.block && x.major == ex.major && x.minor == ex.minor;
             if r.allow() != p.default_allow {
                 match p.exceptions.iter_mut().find(|x| same(x)) {
                     Some(x) => x.access |= access,
@@ -695,12 +694,9 @@ mod tests {
         attach(&dir, &program(&r[..2]).unwrap()).unwrap();
         assert_eq!(attached_count(&dir).unwrap(), 1);
         // A program the verifier refuses (reads past the context) says so.
-        let e = load(&[
-            insn(LDX_MEM_W, 0, 1, 64, 0),
-            insn(JMP_EXIT, 0, 0, 0, 0),
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = load(&[insn(LDX_MEM_W, 0, 1, 64, 0), insn(JMP_EXIT, 0, 0, 0, 0)])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("device filter"), "{e}");
     }
 }

@@ -498,9 +498,7 @@ pub fn container_ulimits(user: &[Ulimit]) -> Vec<Ulimit> {
     let mut out = docker_default_ulimits();
     for u in out.iter_mut() {
         if let Some(res) = rlimit_resource(&u.name) {
-            let max = rustix::process::getrlimit(res)
-                .maximum
-                .unwrap_or(UNLIMITED);
+            let max = rustix::process::getrlimit(res).maximum.unwrap_or(UNLIMITED);
             u.hard = u.hard.min(max);
             u.soft = u.soft.min(u.hard);
         }
@@ -1800,11 +1798,7 @@ mod tests {
             .map(|r| r["type"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(names.len(), n, "{limits}");
-        let hard_of = |res| {
-            rustix::process::getrlimit(res)
-                .maximum
-                .unwrap_or(u64::MAX)
-        };
+        let hard_of = |res| rustix::process::getrlimit(res).maximum.unwrap_or(u64::MAX);
         let core_hard = hard_of(rustix::process::Resource::Core);
         assert_eq!(
             of(&limits, "RLIMIT_CORE"),
