@@ -6,11 +6,16 @@
 //! - `Cgroup::open(mount_root, path)`: `path` is the spec's `cgroupsPath` (e.g. `/berth/<id>`).
 //!   Detects v1 (a directory per controller: memory, cpu,cpuacct, pids, freezer, devices, cpuset,
 //!   blkio …) or v2 (unified: `cgroup.controllers` at the mount root; hybrid hosts whose v2 mount
-//!   has no controllers count as v1).
+//!   has no controllers count as v1). On v1 the container's cgroup is made and joined in every
+//!   hierarchy mounted there, as runc's cgroupfs driver does: the controllers, named ones
+//!   (`name=systemd`) and a hybrid host's v2 mount (`unified/`) too.
+//! - Device rules: v1 writes `devices.deny`/`devices.allow`; v2 (and a hybrid host's v2 mount,
+//!   besides) attaches an eBPF program made from the same rules (`devfilter`).
 //! - `create()`, `apply(&LinuxResources)`, `add_pid(pid)`, `pids()`, `freeze()`, `thaw()`,
 //!   `stats()`, `oom_kills()`, `kill_all(signal)`, `destroy()`, `join_paths()`.
 //!
-//! The code only reads and writes files, as runc's cgroupfs driver does, so that the same code
+//! The code only reads and writes files (but for the bpf(2) calls of the device filter, which
+//! a fake tree records instead), as runc's cgroupfs driver does, so that the same code
 //! runs against a fake cgroupfs (a temp directory) in the unit tests. Writes open with `O_CREAT`
 //! so that the fake tree need not hold every file beforehand; on a real cgroupfs the kernel has
 //! made the files already, and creating a file that is not there fails (with an error naming it).

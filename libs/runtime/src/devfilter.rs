@@ -32,6 +32,8 @@ pub struct Insn {
     pub imm: i32,
 }
 
+const _: () = assert!(std::mem::size_of::<Insn>() == 8);
+
 // Opcodes (linux/bpf_common.h, linux/bpf.h).
 const LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 const ALU_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K (32-bit)
