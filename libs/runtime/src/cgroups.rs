@@ -6,11 +6,16 @@
 //! - `Cgroup::open(mount_root, path)`: `path` is the spec's `cgroupsPath` (e.g. `/berth/<id>`).
 //!   Detects v1 (a directory per controller: memory, cpu,cpuacct, pids, freezer, devices, cpuset,
 //!   blkio …) or v2 (unified: `cgroup.controllers` at the mount root; hybrid hosts whose v2 mount
-//!   has no controllers count as v1).
+//!   has no controllers count as v1). On v1 the container's cgroup is made and joined in every
+//!   hierarchy mounted there, as runc's cgroupfs driver does: the controllers, named ones
+//!   (`name=systemd`) and a hybrid host's v2 mount (`unified/`) too.
+//! - Device rules: v1 writes `devices.deny`/`devices.allow`; v2 (and a hybrid host's v2 mount,
+//!   besides) attaches an eBPF program made from the same rules (`devfilter`).
 //! - `create()`, `apply(&LinuxResources)`, `add_pid(pid)`, `pids()`, `freeze()`, `thaw()`,
 //!   `stats()`, `oom_kills()`, `kill_all(signal)`, `destroy()`, `join_paths()`.
 //!
-//! The code only reads and writes files, as runc's cgroupfs driver does, so that the same code
+//! The code only reads and writes files (but for the bpf(2) calls of the device filter, which
+//! a fake tree records instead), as runc's cgroupfs driver does, so that the same code
 //! runs against a fake cgroupfs (a temp directory) in the unit tests. Writes open with `O_CREAT`
 //! so that the fake tree need not hold every file beforehand; on a real cgroupfs the kernel has
 //! made the files already, and creating a file that is not there fails (with an error naming it).
@@ -28,6 +33,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{getpid, Pid};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxResources};
 
+use crate::devfilter;
 use crate::error::{Error, Result};
 
 /// Which hierarchy a host runs.
@@ -63,9 +69,15 @@ pub struct Cgroup {
     /// v1 only: each controller we use that is mounted → the root of its hierarchy (e.g. `cpu` →
     /// `/sys/fs/cgroup/cpu`, which may be a symlink to `cpu,cpuacct`). Empty on v2.
     pub controllers: BTreeMap<String, PathBuf>,
-    /// v1 only: the roots of the distinct hierarchies among `controllers` (a combined
-    /// `cpu,cpuacct` hierarchy appears once). Empty on v2.
+    /// v1 only: the roots of every hierarchy the container joins: the distinct ones among
+    /// `controllers` (a combined `cpu,cpuacct` hierarchy appears once), then every other cgroup
+    /// mount under the root (named ones such as `name=systemd`, controllers berth sets no limits
+    /// in, and the v2 hierarchy of a hybrid host), as runc's cgroupfs driver joins them all.
+    /// Empty on v2.
     pub hierarchies: Vec<PathBuf>,
+    /// v1 only: the root of the v2 hierarchy of a hybrid host (`unified/`), where the device
+    /// filter is attached besides the v1 devices controller.
+    pub unified: Option<PathBuf>,
 }
 
 /// The v1 controllers berth uses.
@@ -102,8 +114,8 @@ impl Cgroup {
     pub fn open(mount_root: &Path, path: &str) -> Result<Cgroup> {
         let rel = parse_cgroups_path(mount_root, path)?;
         let version = host_version(mount_root);
-        let (controllers, hierarchies) = match version {
-            Version::V2 => (BTreeMap::new(), Vec::new()),
+        let (controllers, hierarchies, unified) = match version {
+            Version::V2 => (BTreeMap::new(), Vec::new(), None),
             Version::V1 => v1_hierarchies(mount_root)?,
         };
         Ok(Cgroup {
@@ -112,6 +124,7 @@ impl Cgroup {
             rel,
             controllers,
             hierarchies,
+            unified,
         })
     }
 
@@ -201,8 +214,16 @@ impl Cgroup {
 
     fn apply_v1(&self, r: &LinuxResources) -> Result<()> {
         if let Some(rules) = r.devices() {
+            // A hybrid host's v2 hierarchy gets the filter too: both apply.
+            let program = match self.unified {
+                Some(_) => Some(devfilter::program(rules)?),
+                None => None,
+            };
             if let Some(dir) = self.controller_dir("devices") {
                 apply_devices_v1(&dir, rules)?;
+            }
+            if let (Some(unified), Some(program)) = (&self.unified, program) {
+                attach_device_filter(&unified.join(&self.rel), &program)?;
             }
         }
         if let Some(m) = r.memory() {
@@ -248,7 +269,10 @@ impl Cgroup {
 
     fn apply_v2(&self, r: &LinuxResources) -> Result<()> {
         let dir = self.mount_root.join(&self.rel);
-        // Device rules need an eBPF program on v2; not done here (runc attaches one).
+        // v2 has no devices.allow: the rules become an eBPF program attached to the cgroup.
+        if let Some(rules) = r.devices() {
+            attach_device_filter(&dir, &devfilter::program(rules)?)?;
+        }
         if let Some(m) = r.memory() {
             apply_memory_v2(&dir, m)?;
         }
@@ -600,9 +624,14 @@ fn parse_cgroups_path(mount_root: &Path, path: &str) -> Result<PathBuf> {
 
 /// The v1 hierarchies under `mount_root`: every entry that is a directory (or a symlink to one)
 /// whose name, split at commas, holds a controller we use. An exact name (`cpu`) wins over a
-/// combined one (`cpu,cpuacct`) for the controller map; both are the same hierarchy.
+/// combined one (`cpu,cpuacct`) for the controller map; both are the same hierarchy. Then every
+/// other directory that is a cgroup root (it has `cgroup.procs`): named hierarchies
+/// (`systemd/`), other controllers, and the v2 mount of a hybrid host (it has
+/// `cgroup.controllers`), which is also returned on its own.
 #[allow(clippy::type_complexity)]
-fn v1_hierarchies(mount_root: &Path) -> Result<(BTreeMap<String, PathBuf>, Vec<PathBuf>)> {
+fn v1_hierarchies(
+    mount_root: &Path,
+) -> Result<(BTreeMap<String, PathBuf>, Vec<PathBuf>, Option<PathBuf>)> {
     let entries = fs::read_dir(mount_root).map_err(|e| Error::io("read", mount_root, e))?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -634,7 +663,18 @@ fn v1_hierarchies(mount_root: &Path) -> Result<(BTreeMap<String, PathBuf>, Vec<P
             hierarchies.push(root.clone());
         }
     }
-    Ok((controllers, hierarchies))
+    let mut unified = None;
+    for name in &names {
+        let path = mount_root.join(name);
+        if !path.join("cgroup.procs").is_file() || hierarchies.iter().any(|h| same_dir(h, &path)) {
+            continue;
+        }
+        if path.join("cgroup.controllers").is_file() && unified.is_none() {
+            unified = Some(path.clone());
+        }
+        hierarchies.push(path);
+    }
+    Ok((controllers, hierarchies, unified))
 }
 
 /// Whether two paths are the same directory (after symlinks): same device and inode.
@@ -682,6 +722,42 @@ fn enable_subtree_controllers(dir: &Path, enable: &[String]) {
             let _ = write(dir, "cgroup.subtree_control", c);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The v2 device filter
+
+/// cgroup2's `statfs` magic.
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+#[cfg(test)]
+thread_local! {
+    /// The device programs this thread would have attached to directories of a fake cgroupfs.
+    static PROGRAMS: std::cell::RefCell<Vec<(PathBuf, Vec<devfilter::Insn>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Attaches the device program to the cgroup `dir`, which must be a cgroup v2 directory: a
+/// failure (no bpf(2) permission, a kernel without cgroup BPF) fails the container, as runc
+/// fails it on v2, rather than leaving it without a device filter. The unit tests' fake trees
+/// record the program instead.
+fn attach_device_filter(dir: &Path, program: &[devfilter::Insn]) -> Result<()> {
+    let fs = nix::sys::statfs::statfs(dir).map_err(|e| Error::Cgroup {
+        path: dir.to_path_buf(),
+        why: format!("statfs: {e}"),
+    })?;
+    if fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
+        #[cfg(test)]
+        {
+            PROGRAMS.with(|p| p.borrow_mut().push((dir.to_path_buf(), program.to_vec())));
+            return Ok(());
+        }
+        #[cfg(not(test))]
+        return Err(Error::Cgroup {
+            path: dir.to_path_buf(),
+            why: "not a cgroup v2 directory: cannot attach the device filter".into(),
+        });
+    }
+    devfilter::attach(dir, program)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1260,6 +1336,10 @@ mod tests {
         WRITES.with(|w| std::mem::take(&mut *w.borrow_mut()))
     }
 
+    fn take_programs() -> Vec<(PathBuf, Vec<devfilter::Insn>)> {
+        PROGRAMS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+    }
+
     /// A hybrid v1 host: a directory per controller, `cpu,cpuacct` combined with `cpu` and
     /// `cpuacct` symlinks, a named systemd hierarchy and an empty v2 mount.
     fn fake_v1() -> tempfile::TempDir {
@@ -1281,6 +1361,13 @@ mod tests {
         }
         symlink("cpu,cpuacct", r.join("cpu")).unwrap();
         symlink("cpu,cpuacct", r.join("cpuacct")).unwrap();
+        // Cgroup roots berth sets no limits in: joined all the same. A directory without
+        // cgroup.procs is not a hierarchy.
+        for d in ["systemd", "unified", "net_cls,net_prio"] {
+            put(&r.join(d).join("cgroup.procs"), "");
+        }
+        put(&r.join("unified/cgroup.controllers"), "");
+        fs::create_dir(r.join("not-a-cgroup")).unwrap();
         put(&r.join("cpuset/cpuset.cpus"), "0-3\n");
         put(&r.join("cpuset/cpuset.mems"), "0\n");
         t
@@ -1321,9 +1408,15 @@ mod tests {
         assert_eq!(cg.controllers["cpuacct"], t.path().join("cpuacct"));
         assert_eq!(cg.controllers["memory"], t.path().join("memory"));
         assert_eq!(cg.controllers.len(), 8);
-        // cpu,cpuacct once; not systemd, unified or net_cls.
-        assert_eq!(cg.hierarchies.len(), 7, "{:?}", cg.hierarchies);
-        assert_eq!(cg.join_paths().len(), 7);
+        // cpu,cpuacct once; systemd, unified and net_cls too (runc joins them all).
+        assert_eq!(cg.hierarchies.len(), 10, "{:?}", cg.hierarchies);
+        assert_eq!(cg.join_paths().len(), 10);
+        for h in ["systemd", "unified", "net_cls,net_prio"] {
+            assert!(cg
+                .join_paths()
+                .contains(&t.path().join(h).join("berth/abc/cgroup.procs")));
+        }
+        assert_eq!(cg.unified, Some(t.path().join("unified")));
         assert!(cg
             .join_paths()
             .contains(&t.path().join("memory/berth/abc/cgroup.procs")));
@@ -1354,8 +1447,10 @@ mod tests {
         ] {
             assert!(t.path().join(d).join("berth/abc").is_dir(), "{d}");
         }
-        assert!(!t.path().join("systemd/berth").exists());
-        assert!(!t.path().join("unified/berth").exists());
+        for d in ["systemd", "unified", "net_cls,net_prio"] {
+            assert!(t.path().join(d).join("berth/abc").is_dir(), "{d}");
+        }
+        assert!(!t.path().join("not-a-cgroup/berth").exists());
         for dir in ["cpuset/berth", "cpuset/berth/abc"] {
             assert_eq!(get(&t.path().join(dir).join("cpuset.cpus")), "0-3");
             assert_eq!(get(&t.path().join(dir).join("cpuset.mems")), "0");
@@ -1416,6 +1511,25 @@ mod tests {
                 w("devices.deny", "b 8:0 m"),
             ]
         );
+        // A hybrid host: the same rules as a program on the v2 hierarchy too.
+        let programs = take_programs();
+        assert_eq!(programs.len(), 1);
+        assert_eq!(programs[0].0, t.path().join("unified/berth/abc"));
+        assert_eq!(
+            programs[0].1,
+            crate::devfilter::program(r.devices().as_ref().unwrap()).unwrap()
+        );
+        // Without a v2 mount, no program.
+        let t2 = fake_v1();
+        fs::remove_dir_all(t2.path().join("unified")).unwrap();
+        let cg2 = Cgroup::open(t2.path(), "/berth/abc").unwrap();
+        assert_eq!(cg2.unified, None);
+        cg2.create().unwrap();
+        cg2.apply(&resources(
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}),
+        ))
+        .unwrap();
+        assert!(take_programs().is_empty());
         let memory: Vec<_> = writes
             .iter()
             .filter(|(f, _)| f.starts_with("memory."))
@@ -1613,6 +1727,9 @@ mod tests {
             "devices",
             "blkio",
             "cpuset",
+            "systemd",
+            "unified",
+            "net_cls,net_prio",
         ] {
             assert!(!t.path().join(d).join("berth/abc").exists(), "{d}");
             assert!(t.path().join(d).join("berth").is_dir(), "{d}");
@@ -1725,8 +1842,15 @@ mod tests {
         assert_eq!(get(&dir.join("cpu.max")), "150000 100000");
         assert_eq!(get(&dir.join("cpu.weight")), "20");
         assert_eq!(get(&dir.join("pids.max")), "100");
-        // Device rules need eBPF on v2: skipped.
+        // Device rules become an eBPF program attached to the cgroup (recorded on a fake tree).
         assert!(!dir.join("devices.deny").exists());
+        let programs = take_programs();
+        assert_eq!(programs.len(), 1);
+        assert_eq!(programs[0].0, dir);
+        assert_eq!(
+            programs[0].1,
+            crate::devfilter::program(r.devices().as_ref().unwrap()).unwrap()
+        );
         let order: Vec<String> = take_writes()
             .into_iter()
             .map(|(p, _)| p.file_name().unwrap().to_str().unwrap().to_string())

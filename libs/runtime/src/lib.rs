@@ -12,6 +12,7 @@
 
 pub mod cgroups;
 pub mod clone;
+pub mod devfilter;
 pub mod error;
 mod process;
 pub mod rootfs;

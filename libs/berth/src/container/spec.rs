@@ -445,6 +445,73 @@ fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
     })
 }
 
+/// `u64::MAX`: no limit (RLIM_INFINITY).
+const UNLIMITED: u64 = u64::MAX;
+
+/// The rlimits a Docker container gets when no `--ulimit` is given, in Docker's `--ulimit`
+/// names. Docker puts none in its spec: a container inherits dockerd's, which the packaged
+/// `docker.service` sets (Debian 12's docker.io and Docker CE before 25: `LimitNOFILE=1048576`,
+/// `LimitNPROC=infinity`, `LimitCORE=infinity`); the others are what systemd gives a service, the
+/// kernel's limits of init (`INIT_RLIMITS`: stack 8 MiB soft, memlock 8 MiB, msgqueue 819200,
+/// nice and rtprio 0, sigpending half of `kernel.threads-max`, the rest unlimited). berth has
+/// no daemon to inherit from, so the spec carries them all: the caller's own limits (`ulimit -n
+/// 512` in the shell, `ulimit -c unlimited`) never reach the container.
+pub fn docker_default_ulimits() -> Vec<Ulimit> {
+    let sigpending = std::fs::read_to_string("/proc/sys/kernel/threads-max")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .map(|t| (t / 2).max(1));
+    let mut out = Vec::new();
+    let mut add = |name: &str, soft: u64, hard: u64| {
+        out.push(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    };
+    add("cpu", UNLIMITED, UNLIMITED);
+    add("fsize", UNLIMITED, UNLIMITED);
+    add("data", UNLIMITED, UNLIMITED);
+    add("stack", 8 << 20, UNLIMITED);
+    add("core", UNLIMITED, UNLIMITED);
+    add("rss", UNLIMITED, UNLIMITED);
+    add("nproc", UNLIMITED, UNLIMITED);
+    add("nofile", 1 << 20, 1 << 20);
+    add("memlock", 8 << 20, 8 << 20);
+    add("as", UNLIMITED, UNLIMITED);
+    add("locks", UNLIMITED, UNLIMITED);
+    if let Some(n) = sigpending {
+        add("sigpending", n, n);
+    }
+    add("msgqueue", 819_200, 819_200);
+    add("nice", 0, 0);
+    add("rtprio", 0, 0);
+    add("rttime", UNLIMITED, UNLIMITED);
+    out
+}
+
+/// The container's rlimits: Docker's defaults with each `--ulimit` in place of the default of
+/// its resource, every default clamped to this process's hard limit (an unprivileged caller, or
+/// one without CAP_SYS_RESOURCE, cannot raise it; the runtime would fail to set more). The
+/// `--ulimit`s were checked against the hard limit when parsed.
+pub fn container_ulimits(user: &[Ulimit]) -> Vec<Ulimit> {
+    let mut out = docker_default_ulimits();
+    for u in out.iter_mut() {
+        if let Some(res) = rlimit_resource(&u.name) {
+            let max = rustix::process::getrlimit(res).maximum.unwrap_or(UNLIMITED);
+            u.hard = u.hard.min(max);
+            u.soft = u.soft.min(u.hard);
+        }
+    }
+    for given in user {
+        match out.iter_mut().find(|u| u.name == given.name) {
+            Some(u) => *u = given.clone(),
+            None => out.push(given.clone()),
+        }
+    }
+    out
+}
+
 /// Parses `NAME=SOFT[:HARD]` and checks it against this process's hard limit, which a
 /// container's limit cannot exceed (the runtime could not set it).
 pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
@@ -1085,8 +1152,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
         json!({"bounding": caps})
     };
 
-    let rlimits: Vec<Value> = flags
-        .ulimits
+    let rlimits: Vec<Value> = container_ulimits(&flags.ulimits)
         .iter()
         .map(|u| {
             json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
@@ -1107,9 +1173,7 @@ pub fn build(args: &CreateArgs, flags: &Flags, input: &Input) -> Result<Built> {
     if !user.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(user.additional_gids);
     }
-    if !rlimits.is_empty() {
-        process["rlimits"] = json!(rlimits);
-    }
+    process["rlimits"] = json!(rlimits);
 
     let sys_opts: &[&str] = if args.privileged {
         &["nosuid", "noexec", "nodev"]
@@ -1711,9 +1775,34 @@ mod tests {
     #[test]
     fn ulimits_within_the_hard_limit() {
         let b = make(&["--ulimit", "nofile=1024:2048", "app"], &image()).unwrap();
+        let limits = spec_json(&b)["process"]["rlimits"].clone();
+        let of = |l: &Value, name: &str| -> Value {
+            l.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["type"] == name)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
         assert_eq!(
-            spec_json(&b)["process"]["rlimits"],
-            json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}])
+            of(&limits, "RLIMIT_NOFILE"),
+            json!({"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048})
+        );
+        // The other resources keep Docker's defaults; every resource appears once.
+        let n = limits.as_array().unwrap().len();
+        assert!(n >= 15, "{limits}");
+        let names: BTreeSet<String> = limits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names.len(), n, "{limits}");
+        let hard_of = |res| rustix::process::getrlimit(res).maximum.unwrap_or(u64::MAX);
+        let core_hard = hard_of(rustix::process::Resource::Core);
+        assert_eq!(
+            of(&limits, "RLIMIT_CORE"),
+            json!({"type": "RLIMIT_CORE", "soft": core_hard, "hard": core_hard})
         );
         assert_eq!(
             b.host_config["Ulimits"],
@@ -1731,6 +1820,28 @@ mod tests {
             .to_string();
             assert!(e.contains("hard limit"), "{e}");
         }
+        // Without --ulimit: Docker's defaults, clamped to this process's hard limits.
+        let d = spec_json(&make(&["app"], &image()).unwrap())["process"]["rlimits"].clone();
+        let nofile = 1u64 << 20;
+        let nofile = nofile.min(hard_of(rustix::process::Resource::Nofile));
+        assert_eq!(
+            of(&d, "RLIMIT_NOFILE"),
+            json!({"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile})
+        );
+        let stack_hard = hard_of(rustix::process::Resource::Stack);
+        assert_eq!(
+            of(&d, "RLIMIT_STACK"),
+            json!({"type": "RLIMIT_STACK", "soft": (8u64 << 20).min(stack_hard), "hard": stack_hard})
+        );
+        assert_eq!(
+            of(&d, "RLIMIT_NICE"),
+            json!({"type": "RLIMIT_NICE", "soft": 0, "hard": 0})
+        );
+        // Docker records only the user's ulimits.
+        assert_eq!(
+            make(&["app"], &image()).unwrap().host_config["Ulimits"],
+            json!([])
+        );
         assert!(make(&["--ulimit", "nofile=10:5", "app"], &image()).is_err());
         assert!(make(&["--ulimit", "bogus=1", "app"], &image()).is_err());
     }
