@@ -583,8 +583,12 @@ fn eight_writers_at_once_lose_no_name() {
                             ("img-tag", vec![from, format!("race/tag:{i}")])
                         }
                         5 => {
+                            // Half the time the pulled name, which two pullers keep taking.
                             let names = all_names(rng.below(i as u64 + 1) as usize);
-                            let n = names[rng.below(names.len() as u64) as usize].clone();
+                            let n = match rng.below(2 * names.len() as u64) as usize {
+                                k if k < names.len() => names[k].clone(),
+                                _ => remote.clone(),
+                            };
                             ("img-rm", vec!["-f".into(), n])
                         }
                         6 => (
