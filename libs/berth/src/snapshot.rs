@@ -88,6 +88,13 @@ impl Snapshots {
             if temp_owner(name).is_none_or(|o| o.alive()) {
                 continue;
             }
+            // Its maker may live where we cannot see its pid: then it holds the lock.
+            let Ok(held) = File::open(e.path()) else {
+                continue;
+            };
+            if rfs::flock(&held, rfs::FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue;
+            }
             let rest = &name[TEMP_PREFIX.len()..];
             let claimed = self
                 .dir
@@ -145,6 +152,7 @@ impl Snapshots {
             chains,
             missing,
             temps,
+            held: Default::default(),
         }
     }
 
@@ -239,6 +247,9 @@ pub struct Plan {
     pub missing: Vec<usize>,
     /// Where each missing layer is unpacked before it is complete.
     pub temps: Vec<PathBuf>,
+    /// The temporary directories, open and locked (`flock`) while this plan lives: a sweeper
+    /// that cannot see our pid (another pid namespace) still sees the lock.
+    held: std::sync::Arc<Mutex<Vec<File>>>,
 }
 
 impl Plan {
@@ -265,6 +276,11 @@ impl Plan {
         let dir = &self.temps[k];
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir(dir).with_path("create directory", dir)?;
+        // Best effort: a file system without flock leaves the pid check alone.
+        let f = File::open(dir).with_path("open", dir)?;
+        if rfs::flock(&f, rfs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            self.held.lock().expect("no panics while locked").push(f);
+        }
         Dest::open(dir)
     }
 
@@ -368,6 +384,9 @@ mod tests {
         let half_swept = mk(".tmp-dddd.999999999_5-999999998_7");
         let live = mk(&format!(".tmp-eeee-{}", me.token()));
         let done = mk("ffff");
+        let locked = mk(".tmp-hhhh-999999999_5");
+        let lock = File::open(&locked).unwrap();
+        rfs::flock(&lock, rfs::FlockOperation::NonBlockingLockExclusive).unwrap();
         let snaps = Snapshots::open_only(&dir).unwrap();
         let mut swept: Vec<PathBuf> = snaps
             .sweep_stale()
@@ -383,12 +402,13 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(left.len(), 2, "{left:?}");
-        assert!(live.exists() && done.exists());
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(live.exists() && done.exists() && locked.exists());
+        drop(lock);
         // Opening sweeps.
         let late = mk(".tmp-gggg-999999999_5");
         Snapshots::open(&dir).unwrap();
-        assert!(!late.exists());
+        assert!(!late.exists() && !locked.exists());
     }
 
     #[test]
