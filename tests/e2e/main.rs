@@ -24,6 +24,7 @@ mod registry_infra;
 mod save_load;
 mod snapshots;
 mod store;
+mod store_races;
 mod tag_rm;
 mod unpack;
 mod volumes;

@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::{self, Catalog, Entry};
 use crate::root::Root;
 use crate::snapshot::{chain_ids, Snapshots};
-use crate::store::Layout;
+use crate::store::{classify_layout_name, Layout, TempKind};
 
 /// What a prune removed.
 #[derive(Debug, Default)]
@@ -41,7 +41,7 @@ impl Pruned {
 }
 
 /// Disk usage of a file or a tree, counting each inode once.
-fn usage(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+pub(crate) fn usage(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
     let Ok(md) = std::fs::symlink_metadata(path) else {
         return 0;
     };
@@ -57,10 +57,6 @@ fn usage(path: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
         }
     }
     n
-}
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Prunes `layout` (and, when it is the root's store, the root's snapshots).
@@ -120,15 +116,27 @@ pub fn prune(layout: &Layout, root: Option<&Root>, all: bool) -> Result<Pruned> 
     out.blobs = image::delete_unreachable(layout, &candidates)?;
     out.reclaimed += sizes;
 
-    // What writers that are gone left in the layout: temporary and partial blobs.
+    // What writers that are gone left in the layout: temporary blobs of processes that are not
+    // alive, and (no writer runs while the guard is held) partial downloads and the anonymous
+    // temporary blobs of older versions.
+    for (p, bytes) in layout.sweep_stale() {
+        out.reclaimed += bytes;
+        out.leftovers.push(p);
+    }
     let rd = std::fs::read_dir(layout.dir()).with_path("read directory", layout.dir())?;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".berth-blob-") || name.starts_with(".berth-partial-") {
+        if matches!(
+            classify_layout_name(&name),
+            TempKind::Partial | TempKind::Anonymous
+        ) {
             let p = e.path();
             out.reclaimed += usage(&p, &mut seen);
-            std::fs::remove_file(&p).with_path("remove", &p)?;
-            out.leftovers.push(p);
+            match std::fs::remove_file(&p) {
+                Ok(()) => out.leftovers.push(p),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &p, e)),
+            }
         }
     }
 
@@ -136,7 +144,12 @@ pub fn prune(layout: &Layout, root: Option<&Root>, all: bool) -> Result<Pruned> 
     if let Some(root) = root {
         let dir = root.dir().join("snapshots");
         if dir.is_dir() {
-            let snaps = Snapshots::open(&dir)?;
+            let snaps = Snapshots::open_only(&dir)?;
+            // Temporaries of processes that are gone (those of a live unpack stay).
+            for (p, bytes) in snaps.sweep_stale() {
+                out.reclaimed += bytes;
+                out.leftovers.push(p);
+            }
             let mut used: HashSet<String> = HashSet::new();
             for item in Catalog::load(layout)?.items {
                 if let Ok(img) = item.image {
@@ -151,21 +164,11 @@ pub fn prune(layout: &Layout, root: Option<&Root>, all: bool) -> Result<Pruned> 
             let rd = std::fs::read_dir(snaps.dir()).with_path("read directory", snaps.dir())?;
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let stale_temp = name
-                    .strip_prefix(".tmp-")
-                    .and_then(|r| r.rsplit('-').next())
-                    .and_then(|pid| pid.parse::<u32>().ok())
-                    .is_some_and(|pid| !pid_alive(pid));
-                let unused = !name.starts_with('.') && !used.contains(&name);
-                if stale_temp || unused {
+                if !name.starts_with('.') && !used.contains(&name) {
                     let p = e.path();
                     out.reclaimed += usage(&p, &mut seen);
                     std::fs::remove_dir_all(&p).map_err(|e| Error::io("remove", &p, e))?;
-                    if unused {
-                        out.snapshots.push(name);
-                    } else {
-                        out.leftovers.push(p);
-                    }
+                    out.snapshots.push(name);
                 }
             }
             out.snapshots.sort();

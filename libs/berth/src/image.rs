@@ -588,6 +588,9 @@ fn tag_named(
 ) -> Result<()> {
     let now = now_rfc3339();
     layout.update_index(|m| {
+        // Under the lock every blob deletion takes: what is checked here stays until the
+        // index names it, and a name never points at blobs an img-rm removed meanwhile.
+        check_complete(layout, desc).map_err(|why| incomplete(desc, Some(name), why))?;
         let new_digest = desc.digest().clone();
         let mut replaced = Vec::new();
         m.retain(|e| {
@@ -617,10 +620,90 @@ fn tag_named(
 pub fn add_untagged(layout: &Layout, desc: &Descriptor) -> Result<()> {
     layout.update_index(|m| {
         if !m.iter().any(|e| e.digest() == desc.digest()) {
+            check_complete(layout, desc).map_err(|why| incomplete(desc, None, why))?;
             m.push(bare(desc));
         }
         Ok(())
     })
+}
+
+/// The error for an image that cannot be named because part of it is not in the store.
+fn incomplete(desc: &Descriptor, name: Option<&str>, why: String) -> Error {
+    let to = name
+        .map(|n| format!(" (to be tagged {n})"))
+        .unwrap_or_default();
+    Error::ImageNotFound(format!(
+        "{}{to}: {why}; was it removed (img-rm, img-prune) while this command ran?",
+        desc.digest()
+    ))
+}
+
+/// Whether a layer's media type says it may be left out of a layout (Docker's foreign layers,
+/// OCI's non-distributable ones), as registries and skopeo leave them out.
+fn optional_layer(media_type: &str) -> bool {
+    media_type.contains("foreign") || media_type.contains("nondistributable")
+}
+
+/// Checks that the image `desc` names is whole in `layout`: its manifest and config and every
+/// layer (but foreign ones) for a manifest; for an index, at least one of its manifests, and each
+/// one present whole. Says which blob is missing or unreadable otherwise.
+pub fn check_complete(layout: &Layout, desc: &Descriptor) -> std::result::Result<(), String> {
+    fn check(layout: &Layout, digest: &Digest, depth: usize) -> std::result::Result<(), String> {
+        let raw: Value = layout.read_json(digest).map_err(|e| match e {
+            Error::BlobMissing(_) => format!("its manifest {digest} is missing from the store"),
+            e => format!("its manifest {digest} is unreadable: {e}"),
+        })?;
+        let need = |d: &Value, what: &str| -> std::result::Result<(), String> {
+            let d = d
+                .as_str()
+                .and_then(|s| Digest::parse(s).ok())
+                .ok_or_else(|| format!("manifest {digest} has no valid {what} digest"))?;
+            if layout.has_blob(&d) {
+                Ok(())
+            } else {
+                Err(format!("its {what} {d} is missing from the store"))
+            }
+        };
+        if let Some(children) = raw.get("manifests").filter(|_| raw.get("layers").is_none()) {
+            let children = children.as_array().map(Vec::as_slice).unwrap_or_default();
+            if depth >= 4 {
+                return Err(format!(
+                    "image index {digest} is nested more than four deep"
+                ));
+            }
+            let mut present = 0;
+            for c in children {
+                let d = c
+                    .get("digest")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Digest::parse(s).ok())
+                    .ok_or_else(|| format!("image index {digest} names an invalid digest"))?;
+                if layout.has_blob(&d) {
+                    check(layout, &d, depth + 1)?;
+                    present += 1;
+                }
+            }
+            if present == 0 {
+                return Err(format!(
+                    "none of the manifests of image index {digest} is in the store"
+                ));
+            }
+            return Ok(());
+        }
+        need(&raw["config"]["digest"], "config")?;
+        for l in raw["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if !l["mediaType"].as_str().is_some_and(optional_layer) {
+                need(&l["digest"], "layer")?;
+            }
+        }
+        Ok(())
+    }
+    let digest = Digest::try_from(desc.digest()).map_err(|e| e.to_string())?;
+    check(layout, &digest, 0)
 }
 
 /// What `remove` did, in Docker's words.
@@ -642,12 +725,18 @@ pub fn remove(
     force: bool,
     in_use: &HashMap<Digest, String>,
 ) -> Result<Removed> {
+    // Blobs go only when no writer holds the writer guard (it may be about to name some of them):
+    // otherwise they stay, unreachable, for the next img-prune. Taken before the index lock, in
+    // the order every other holder of both takes them.
+    let gc = layout.try_gc_guard()?;
+    // One lock from reading the index to deleting blobs: no tag appears or moves in between.
+    let lock = layout.lock()?;
     let catalog = Catalog::load(layout)?;
     let item = catalog.find(query)?;
-    let image = item
-        .image
-        .as_ref()
-        .map_err(|e| Error::corrupt(format!("image {query}"), e))?;
+    let image = match &item.image {
+        Ok(image) => image,
+        Err(_) => return remove_broken(layout, &lock, gc.is_some(), &catalog, item, query, force),
+    };
     let id = image.id().clone();
     let names: Vec<&Entry> = catalog.entries_of(&id).collect();
     let by_name = item.entry.name.is_some()
@@ -692,7 +781,7 @@ pub fn remove(
         untagged: to_untag.iter().filter_map(|e| e.familiar()).collect(),
         ..Removed::default()
     };
-    layout.update_index(|m| {
+    layout.update_index_locked(&lock, |m| {
         m.retain(|e| {
             let Ok(d) = Digest::try_from(e.digest()) else {
                 return true;
@@ -718,12 +807,74 @@ pub fn remove(
         Ok(())
     })?;
     if delete {
-        let mut candidates = HashSet::new();
-        for e in &names {
-            candidates.extend(blobs_of(layout, &e.descriptor));
+        if gc.is_some() {
+            let mut candidates = HashSet::new();
+            for e in &names {
+                candidates.extend(blobs_of(layout, &e.descriptor));
+            }
+            delete_unreachable_locked(layout, &lock, &candidates)?;
         }
-        delete_unreachable(layout, &candidates)?;
         removed.deleted.push(id.to_string());
+    }
+    Ok(removed)
+}
+
+/// [`remove`] for an entry whose image cannot be read (its manifest or config is missing or
+/// corrupt: a name an older berth left pointing at removed blobs, a store damaged by hand). A
+/// name is untagged; a digest removes every entry of it, which needs `force` when it has several
+/// names. Whatever of it is still stored and unreachable goes.
+fn remove_broken(
+    layout: &Layout,
+    lock: &nix::fcntl::Flock<std::fs::File>,
+    may_delete: bool,
+    catalog: &Catalog,
+    item: &Item,
+    query: &str,
+    force: bool,
+) -> Result<Removed> {
+    let digest = item.entry.digest.clone();
+    let by_name = item.entry.name.is_some()
+        && Reference::parse(query).is_ok_and(|r| {
+            r.digest().is_none()
+                && item
+                    .entry
+                    .reference
+                    .as_ref()
+                    .is_some_and(|er| *er == r.clone().with_default_tag())
+        });
+    let all: Vec<&Entry> = catalog
+        .items
+        .iter()
+        .filter(|i| i.entry.digest == digest)
+        .map(|i| &i.entry)
+        .collect();
+    let named: Vec<&Entry> = all.iter().copied().filter(|e| e.name.is_some()).collect();
+    if !by_name && named.len() > 1 && !force {
+        return Err(Error::Conflict(format!(
+            "unable to delete {} (must be forced): image is referenced in multiple repositories ({})",
+            digest.short(),
+            named.iter().filter_map(|e| e.familiar()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let gone: Vec<&Entry> = if by_name { vec![&item.entry] } else { all };
+    let untag: HashSet<&str> = gone.iter().filter_map(|e| e.name.as_deref()).collect();
+    let last = !by_name || named.len() <= 1;
+    layout.update_index_locked(lock, |m| {
+        m.retain(|e| match annotation(e, REF_NAME) {
+            Some(n) => !untag.contains(n),
+            None => !(last && Digest::try_from(e.digest()).is_ok_and(|d| d == digest)),
+        });
+        Ok(())
+    })?;
+    let mut removed = Removed {
+        untagged: gone.iter().filter_map(|e| e.familiar()).collect(),
+        ..Removed::default()
+    };
+    if last {
+        if may_delete {
+            delete_unreachable_locked(layout, lock, &blobs_of(layout, &item.entry.descriptor))?;
+        }
+        removed.deleted.push(digest.to_string());
     }
     Ok(removed)
 }
@@ -783,7 +934,16 @@ pub fn unreferenced_blobs(layout: &Layout) -> Result<Vec<Digest>> {
 /// Deletes those of `candidates` that nothing in the index reaches, under the layout lock so
 /// that no tag can appear in between.
 pub fn delete_unreachable(layout: &Layout, candidates: &HashSet<Digest>) -> Result<Vec<Digest>> {
-    let _lock = layout.lock()?;
+    let lock = layout.lock()?;
+    delete_unreachable_locked(layout, &lock, candidates)
+}
+
+/// [`delete_unreachable`] for a caller that holds the layout lock.
+pub fn delete_unreachable_locked(
+    layout: &Layout,
+    _lock: &nix::fcntl::Flock<std::fs::File>,
+    candidates: &HashSet<Digest>,
+) -> Result<Vec<Digest>> {
     let reachable = reachable_blobs(layout)?;
     let mut deleted = Vec::new();
     for d in candidates {
@@ -969,4 +1129,182 @@ pub fn history(image: &Image) -> Vec<HistoryRow> {
         first.id = Some(image.id().clone());
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let l = Layout::open_or_create(t.path().join("images")).unwrap();
+        (t, l)
+    }
+
+    fn config(n: u8) -> Value {
+        json!({"architecture": "amd64", "os": "linux",
+               "rootfs": {"type": "layers", "diff_ids": [Digest::sha256_of(&[n]).to_string()]}})
+    }
+
+    /// An image with one stored layer of content `[n; 10]`.
+    fn image(l: &Layout, n: u8) -> Descriptor {
+        let layer = l.put_blob_bytes(&[n; 10]).unwrap();
+        let desc = Descriptor::new(MediaType::ImageLayer, 10, &layer);
+        write_image(l, &config(n), vec![desc]).unwrap().0
+    }
+
+    fn r(s: &str) -> Reference {
+        Reference::parse(s).unwrap().with_default_tag()
+    }
+
+    fn names(l: &Layout) -> Vec<String> {
+        let mut v: Vec<String> = l
+            .read_index()
+            .unwrap()
+            .manifests()
+            .iter()
+            .filter_map(|d| annotation(d, REF_NAME).map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn tagging_refuses_an_image_with_any_blob_missing() {
+        let (_t, l) = layout();
+        let whole = image(&l, 1);
+        tag(&l, &r("whole"), &whole).unwrap();
+        let before = std::fs::read(l.index_path()).unwrap();
+
+        // A layer that is not stored.
+        let ghost = Digest::sha256_of(b"never stored");
+        let (no_layer, _) = write_image(
+            &l,
+            &config(2),
+            vec![Descriptor::new(MediaType::ImageLayerGzip, 5, &ghost)],
+        )
+        .unwrap();
+        let err = tag(&l, &r("a"), &no_layer).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("its layer {ghost} is missing")),
+            "{err}"
+        );
+        assert!(
+            err.contains("(to be tagged docker.io/library/a:latest)"),
+            "{err}"
+        );
+        assert!(add_untagged(&l, &no_layer).is_err());
+
+        // A config that is gone.
+        let no_config = image(&l, 3);
+        let img = Image::load(&l, &no_config, None).unwrap();
+        l.remove_blob(img.id()).unwrap();
+        let err = tag(&l, &r("b"), &no_config).unwrap_err().to_string();
+        assert!(err.contains("its config"), "{err}");
+
+        // A manifest that is gone.
+        let no_manifest = image(&l, 4);
+        l.remove_blob(&Digest::try_from(no_manifest.digest()).unwrap())
+            .unwrap();
+        let err = tag(&l, &r("c"), &no_manifest).unwrap_err().to_string();
+        assert!(err.contains("its manifest"), "{err}");
+        assert!(err.starts_with("no such image: "), "{err}");
+
+        assert_eq!(
+            std::fs::read(l.index_path()).unwrap(),
+            before,
+            "nothing written"
+        );
+
+        // A foreign layer may be left out, as registries and skopeo leave it out.
+        let foreign =
+            MediaType::Other("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into());
+        let (windows, _) =
+            write_image(&l, &config(5), vec![Descriptor::new(foreign, 5, &ghost)]).unwrap();
+        tag(&l, &r("foreign"), &windows).unwrap();
+        assert_eq!(
+            names(&l),
+            [
+                "docker.io/library/foreign:latest",
+                "docker.io/library/whole:latest"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_index_needs_one_whole_manifest() {
+        let (_t, l) = layout();
+        let m = image(&l, 1);
+        let absent = Digest::sha256_of(b"other platform");
+        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1, "digest": absent.to_string()},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": m.size(), "digest": m.digest().to_string()},
+        ]});
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let d = l.put_blob_bytes(&bytes).unwrap();
+        let desc = Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, &d);
+        tag(&l, &r("multi"), &desc).unwrap();
+        l.remove_blob(&Digest::try_from(m.digest()).unwrap())
+            .unwrap();
+        let err = tag(&l, &r("multi2"), &desc).unwrap_err().to_string();
+        assert!(err.contains("none of the manifests"), "{err}");
+    }
+
+    #[test]
+    fn a_name_pointing_at_removed_blobs_is_removed_by_name_and_by_digest() {
+        let (_t, l) = layout();
+        let a = image(&l, 1);
+        tag(&l, &r("a"), &a).unwrap();
+        let b = image(&l, 2);
+        tag(&l, &r("b1"), &b).unwrap();
+        tag(&l, &r("b2"), &b).unwrap();
+        let layer_a = Digest::sha256_of(&[1; 10]);
+        // What an older berth could leave: a config or a manifest gone, the names still there.
+        l.remove_blob(Image::load(&l, &a, None).unwrap().id())
+            .unwrap();
+        let b_config = Image::load(&l, &b, None).unwrap().config_digest;
+        l.remove_blob(&Digest::try_from(b.digest()).unwrap())
+            .unwrap();
+        let none = HashMap::new();
+        let out = remove(&l, "a", false, &none).unwrap();
+        assert_eq!(out.untagged, ["a:latest"]);
+        assert_eq!(out.deleted, [a.digest().to_string()]);
+        assert!(
+            !l.has_blob(&layer_a),
+            "what its manifest names goes with it"
+        );
+        // By digest: every name of it, which needs force when it has several.
+        let err = remove(&l, b.digest().as_ref(), false, &none).unwrap_err();
+        assert!(err.to_string().contains("must be forced"), "{err}");
+        let out = remove(&l, b.digest().as_ref(), true, &none).unwrap();
+        assert_eq!(out.untagged, ["b1:latest", "b2:latest"]);
+        assert!(l.read_index().unwrap().manifests().is_empty());
+        // Without its manifest nothing says what else was its: that is left to img-prune.
+        assert!(unreferenced_blobs(&l).unwrap().contains(&b_config));
+    }
+
+    #[test]
+    fn rm_leaves_blobs_to_prune_while_a_writer_runs() {
+        let (_t, l) = layout();
+        let a = image(&l, 1);
+        tag(&l, &r("a"), &a).unwrap();
+        let blobs = l.all_blobs().unwrap();
+        let none = HashMap::new();
+        {
+            let _writer = l.writer_guard().unwrap();
+            let out = remove(&l, "a", false, &none).unwrap();
+            assert_eq!(out.deleted.len(), 1);
+            assert!(names(&l).is_empty());
+            assert_eq!(
+                l.all_blobs().unwrap(),
+                blobs,
+                "a writer may be about to use them"
+            );
+            // And the writer may tag it again: it is whole.
+            tag(&l, &r("again"), &a).unwrap();
+        }
+        remove(&l, "again", false, &none).unwrap();
+        assert!(l.all_blobs().unwrap().is_empty(), "no writer: the blobs go");
+    }
 }

@@ -17,7 +17,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, XattrFlags};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::image::Image;
-use crate::store::Layout;
+use crate::store::{Layout, Owner};
 use crate::unpack::{self, Applied, Dest, LayerRef, Whiteouts};
 
 /// The chain IDs of a stack of layers: the first is its diffID, each next one the sha256 of
@@ -44,12 +44,71 @@ pub struct Snapshots {
     dir: PathBuf,
 }
 
+/// The prefix of a snapshot being made: `.tmp-<chainid hex>-<owner>` (see [`Owner`]).
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// The owner of a temporary snapshot directory name, if `name` is one.
+pub fn temp_owner(name: &str) -> Option<Owner> {
+    let (_, token) = name.strip_prefix(TEMP_PREFIX)?.rsplit_once('-')?;
+    Owner::parse(token)
+}
+
 impl Snapshots {
-    /// `dir` (`$ROOT/snapshots`), made if missing.
+    /// `dir` (`$ROOT/snapshots`), made if missing. What writers that are gone left in it is
+    /// removed ([`Snapshots::sweep_stale`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Snapshots> {
+        let snaps = Snapshots::open_only(dir)?;
+        snaps.sweep_stale();
+        Ok(snaps)
+    }
+
+    /// [`Snapshots::open`] without the sweep.
+    pub fn open_only(dir: impl Into<PathBuf>) -> Result<Snapshots> {
         let dir = dir.into();
         crate::root::private_dir(&dir)?;
         Ok(Snapshots { dir })
+    }
+
+    /// Removes the temporary snapshot directories of processes that are gone (a pull or an
+    /// unpack that was killed), and returns them. A readdir of the snapshot directory; each one
+    /// is first renamed to a name of this process, so that two sweepers never remove the same
+    /// tree and one killed while removing leaves a name the next sweeper recognises.
+    pub fn sweep_stale(&self) -> Vec<(PathBuf, u64)> {
+        let mut out = Vec::new();
+        if !Owner::can_tell() {
+            return out;
+        }
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        let me = Owner::me().token();
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if temp_owner(name).is_none_or(|o| o.alive()) {
+                continue;
+            }
+            // Its maker may live where we cannot see its pid: then it holds the lock.
+            let Ok(held) = File::open(e.path()) else {
+                continue;
+            };
+            if rfs::flock(&held, rfs::FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue;
+            }
+            let rest = &name[TEMP_PREFIX.len()..];
+            let claimed = self
+                .dir
+                .join(format!("{TEMP_PREFIX}{}-{me}", rest.replace('-', ".")));
+            // Another sweeper may have claimed it first: then it is theirs to remove.
+            if std::fs::rename(e.path(), &claimed).is_err() {
+                continue;
+            }
+            let bytes = crate::gc::usage(&claimed, &mut Default::default());
+            if std::fs::remove_dir_all(&claimed).is_ok() {
+                out.push((e.path(), bytes));
+            }
+        }
+        out
     }
 
     pub fn dir(&self) -> &Path {
@@ -81,8 +140,11 @@ impl Snapshots {
         let temps = missing
             .iter()
             .map(|&i| {
-                self.dir
-                    .join(format!(".tmp-{}-{}", chains[i].hex(), std::process::id()))
+                self.dir.join(format!(
+                    "{TEMP_PREFIX}{}-{}",
+                    chains[i].hex(),
+                    Owner::me().token()
+                ))
             })
             .collect();
         Plan {
@@ -90,6 +152,7 @@ impl Snapshots {
             chains,
             missing,
             temps,
+            held: Default::default(),
         }
     }
 
@@ -184,6 +247,9 @@ pub struct Plan {
     pub missing: Vec<usize>,
     /// Where each missing layer is unpacked before it is complete.
     pub temps: Vec<PathBuf>,
+    /// The temporary directories, open and locked (`flock`) while this plan lives: a sweeper
+    /// that cannot see our pid (another pid namespace) still sees the lock.
+    held: std::sync::Arc<Mutex<Vec<File>>>,
 }
 
 impl Plan {
@@ -210,6 +276,11 @@ impl Plan {
         let dir = &self.temps[k];
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir(dir).with_path("create directory", dir)?;
+        // Best effort: a file system without flock leaves the pid check alone.
+        let f = File::open(dir).with_path("open", dir)?;
+        if rfs::flock(&f, rfs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            self.held.lock().expect("no panics while locked").push(f);
+        }
         Dest::open(dir)
     }
 
@@ -291,6 +362,54 @@ fn copy_up(upper: &Path, link: &Path, lowers: &[PathBuf], target: &Path) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporaries_go_and_live_ones_stay() {
+        if !Owner::can_tell() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("snapshots");
+        std::fs::create_dir(&dir).unwrap();
+        let me = Owner::me();
+        let mk = |name: &str| {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.join("usr/bin")).unwrap();
+            std::fs::write(p.join("usr/bin/x"), [1u8; 5000]).unwrap();
+            p
+        };
+        let dead = mk(".tmp-aaaa-999999999_5");
+        let legacy = mk(".tmp-bbbb-999999999");
+        let reused = mk(&format!(".tmp-cccc-{}_{}", me.pid, me.start + 1));
+        let half_swept = mk(".tmp-dddd.999999999_5-999999998_7");
+        let live = mk(&format!(".tmp-eeee-{}", me.token()));
+        let done = mk("ffff");
+        let locked = mk(".tmp-hhhh-999999999_5");
+        let lock = File::open(&locked).unwrap();
+        rfs::flock(&lock, rfs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        let snaps = Snapshots::open_only(&dir).unwrap();
+        let mut swept: Vec<PathBuf> = snaps
+            .sweep_stale()
+            .into_iter()
+            .map(|(p, n)| {
+                assert!(n >= 5000, "{n}");
+                p
+            })
+            .collect();
+        swept.sort();
+        assert_eq!(swept, [dead, legacy, reused, half_swept]);
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(live.exists() && done.exists() && locked.exists());
+        drop(lock);
+        // Opening sweeps.
+        let late = mk(".tmp-gggg-999999999_5");
+        Snapshots::open(&dir).unwrap();
+        assert!(!late.exists() && !locked.exists());
+    }
 
     #[test]
     fn chain_ids_follow_the_spec() {

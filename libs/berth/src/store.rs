@@ -102,10 +102,7 @@ impl Layout {
 
     /// Starts writing a new blob; `commit` checks and moves it into place.
     pub fn blob_writer(&self) -> Result<BlobWriter<'_>> {
-        let tmp = tempfile::Builder::new()
-            .prefix(".berth-blob-")
-            .tempfile_in(&self.dir)
-            .with_path("create a temporary file in", &self.dir)?;
+        let tmp = self.temp_file("blob")?;
         Ok(BlobWriter {
             layout: self,
             inner: HashingWriter::new(BufWriter::with_capacity(256 << 10, tmp), Algorithm::Sha256),
@@ -235,13 +232,69 @@ impl Layout {
     /// Runs `f` on the index's manifest list under the exclusive lock and writes the result back
     /// atomically. If `f` fails, nothing is written.
     pub fn update_index<R>(&self, f: impl FnOnce(&mut Vec<Descriptor>) -> Result<R>) -> Result<R> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
+        self.update_index_locked(&lock, f)
+    }
+
+    /// [`Layout::update_index`] for a caller that already holds [`Layout::lock`] (taking it
+    /// again from the same process would wait for ever).
+    pub fn update_index_locked<R>(
+        &self,
+        _lock: &Flock<File>,
+        f: impl FnOnce(&mut Vec<Descriptor>) -> Result<R>,
+    ) -> Result<R> {
         let mut index = self.read_index()?;
         let mut manifests = index.manifests().clone();
         let r = f(&mut manifests)?;
         index.set_manifests(manifests);
         self.write_index(&index)?;
         Ok(r)
+    }
+
+    /// A temporary file in the layout, `.berth-KIND-PID_START-XXXXXX`: named after this process
+    /// (see [`Owner`]) and locked (`flock`) for as long as it is open, so that the next writer
+    /// can tell it from the leftovers of a writer that was killed ([`Layout::sweep_stale`]).
+    pub fn temp_file(&self, kind: &str) -> Result<NamedTempFile> {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".berth-{kind}-{}-", Owner::me().token()))
+            .tempfile_in(&self.dir)
+            .with_path("create a temporary file in", &self.dir)?;
+        // Best effort: a file system without flock leaves the pid check alone.
+        let _ = rustix::fs::flock(
+            tmp.as_file(),
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        );
+        Ok(tmp)
+    }
+
+    /// Removes the temporary files that writers which are gone (killed, or crashed) left in the
+    /// layout: the names [`Layout::temp_file`] and [`atomic_write`] make whose owner is not
+    /// alive and whose lock nobody holds. A readdir of the layout directory, nothing deeper.
+    /// Returns what was removed with its disk usage; files that cannot be removed are left for
+    /// `img-prune` to report.
+    pub fn sweep_stale(&self) -> Vec<(PathBuf, u64)> {
+        let mut out = Vec::new();
+        if !Owner::can_tell() {
+            return out;
+        }
+        let Ok(rd) = fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let TempKind::Owned(owner) = classify_layout_name(name) else {
+                continue;
+            };
+            if owner.alive() {
+                continue;
+            }
+            let path = e.path();
+            if let Some(bytes) = remove_unlocked_file(&path) {
+                out.push((path, bytes));
+            }
+        }
+        out
     }
 
     /// Holds the layout's exclusive lock until dropped; used by whoever must read, decide and
@@ -253,13 +306,28 @@ impl Layout {
     /// Held (shared) by every operation that writes blobs and then names them (pull, import,
     /// commit, load), from its first blob to its tag, so that a prune (which takes it
     /// exclusively) never deletes a blob that is about to be tagged.
+    ///
+    /// Taking it also sweeps what writers that were killed left behind ([`Layout::sweep_stale`]),
+    /// so that their temporary files do not outlive them until the next prune.
     pub fn writer_guard(&self) -> Result<Flock<File>> {
-        self.flock(GC_LOCK_FILE, FlockArg::LockShared)
+        let guard = self.flock(GC_LOCK_FILE, FlockArg::LockShared)?;
+        self.sweep_stale();
+        Ok(guard)
     }
 
     /// Held exclusively by a prune: no writer is between writing a blob and naming it.
     pub fn gc_guard(&self) -> Result<Flock<File>> {
         self.flock(GC_LOCK_FILE, FlockArg::LockExclusive)
+    }
+
+    /// [`Layout::gc_guard`] if no writer holds [`Layout::writer_guard`] now, else None: for an
+    /// `img-rm`, which deletes blobs only when no writer may be about to name them.
+    pub fn try_gc_guard(&self) -> Result<Option<Flock<File>>> {
+        match self.flock(GC_LOCK_FILE, FlockArg::LockExclusiveNonblock) {
+            Ok(g) => Ok(Some(g)),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Locks the file `name` in the layout (made if missing) as `how` says, until dropped.
@@ -312,7 +380,7 @@ pub fn atomic_write_private(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
 fn atomic_write_mode(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&format!(".{name}.{}-", Owner::me().token()))
         .tempfile_in(dir)
         .with_path("create a temporary file in", dir)?;
     tmp.write_all(data).with_path("write", tmp.path())?;
@@ -387,6 +455,114 @@ impl Write for BlobWriter<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The process that made a temporary file or directory, as its name records it: pid and start
+/// time (clock ticks after boot, `/proc/PID/stat` field 22), so that a pid reused by another
+/// process does not keep a dead writer's leftovers alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    /// 0 when unknown (names written by older versions carry the pid only).
+    pub start: u64,
+}
+
+impl Owner {
+    /// This process.
+    pub fn me() -> Owner {
+        static ME: std::sync::OnceLock<Owner> = std::sync::OnceLock::new();
+        *ME.get_or_init(|| {
+            let pid = std::process::id();
+            Owner {
+                pid,
+                start: berth_runtime::state::start_time(pid as i32).unwrap_or(0),
+            }
+        })
+    }
+
+    /// Whether this system shows process start times (a mounted /proc); without them no
+    /// leftover is ever judged stale.
+    pub fn can_tell() -> bool {
+        Owner::me().start != 0
+    }
+
+    /// `PID_START`, as names carry it.
+    pub fn token(&self) -> String {
+        format!("{}_{}", self.pid, self.start)
+    }
+
+    /// Parses [`Owner::token`], or a bare pid.
+    pub fn parse(token: &str) -> Option<Owner> {
+        let (pid, start) = match token.split_once('_') {
+            Some((p, s)) => (p, s.parse().ok()?),
+            None => (token, 0),
+        };
+        let pid: u32 = pid.parse().ok()?;
+        (pid > 0).then_some(Owner { pid, start })
+    }
+
+    /// Whether the owner still runs (and is the process that made the name).
+    pub fn alive(&self) -> bool {
+        i32::try_from(self.pid).is_ok_and(|pid| berth_runtime::state::alive(pid, self.start))
+    }
+}
+
+/// What a name in a layout directory is, as far as leftovers go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempKind {
+    /// Not a temporary name.
+    NotTemp,
+    /// A temporary file naming its owner.
+    Owned(Owner),
+    /// A temporary blob of an older berth, which did not name its owner: only a prune, which
+    /// excludes every writer, removes it.
+    Anonymous,
+    /// A resumable download (`.berth-partial-…`): kept for the next pull of that blob.
+    Partial,
+}
+
+/// The prefixes of temporary files in a layout: blobs being written, archives being loaded, and
+/// the files [`atomic_write`] replaces `index.json` and `oci-layout` with.
+const TEMP_PREFIXES: [&str; 4] = [
+    ".berth-blob-",
+    ".berth-load-",
+    ".index.json.",
+    ".oci-layout.",
+];
+
+/// Classifies a name in a layout directory; see [`TempKind`].
+pub fn classify_layout_name(name: &str) -> TempKind {
+    if name.starts_with(".berth-partial-") {
+        return TempKind::Partial;
+    }
+    for prefix in TEMP_PREFIXES {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return match rest.split_once('-').and_then(|(t, _)| Owner::parse(t)) {
+                Some(o) => TempKind::Owned(o),
+                None if prefix.starts_with(".berth-") => TempKind::Anonymous,
+                None => TempKind::NotTemp,
+            };
+        }
+    }
+    TempKind::NotTemp
+}
+
+/// Removes the file `path` unless a live process holds its `flock` (its writer, in another pid
+/// namespace than ours, or a pid check that raced): returns its disk usage when it was removed.
+pub(crate) fn remove_unlocked_file(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    let md = f.metadata().ok()?;
+    if !md.is_file() {
+        return None;
+    }
+    fs::remove_file(path).ok()?;
+    Some(md.blocks() * 512)
 }
 
 /// Returns a copy of `desc` with annotation `key` set to `value`.
@@ -469,6 +645,119 @@ mod tests {
         assert!(err.to_string().contains("index.json"), "{err}");
         assert!(l.update_index(|_| Ok(())).is_err());
         assert_eq!(fs::read(l.index_path()).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn owner_tokens_round_trip_and_names_are_classified() {
+        let me = Owner::me();
+        assert_eq!(Owner::parse(&me.token()), Some(me));
+        assert!(me.alive());
+        assert_eq!(Owner::parse("42"), Some(Owner { pid: 42, start: 0 }));
+        assert_eq!(Owner::parse("x_1"), None);
+        assert_eq!(Owner::parse("0_5"), None);
+        assert!(
+            !Owner {
+                start: me.start + 1,
+                ..me
+            }
+            .alive(),
+            "a reused pid"
+        );
+        let t = me.token();
+        assert_eq!(
+            classify_layout_name(&format!(".berth-blob-{t}-aB3x9Z")),
+            TempKind::Owned(me)
+        );
+        assert_eq!(
+            classify_layout_name(&format!(".index.json.{t}-aB3x9Z")),
+            TempKind::Owned(me)
+        );
+        assert_eq!(
+            classify_layout_name(".berth-blob-aB3x9Z"),
+            TempKind::Anonymous
+        );
+        assert_eq!(
+            classify_layout_name(".berth-partial-sha256-00"),
+            TempKind::Partial
+        );
+        assert_eq!(
+            classify_layout_name(".index.json.aB3x9Z"),
+            TempKind::NotTemp
+        );
+        assert_eq!(classify_layout_name("index.json"), TempKind::NotTemp);
+        assert_eq!(classify_layout_name(".berth-gc.lock"), TempKind::NotTemp);
+    }
+
+    #[test]
+    fn the_sweep_removes_only_what_dead_writers_left() {
+        let (_t, l) = layout();
+        if !Owner::can_tell() {
+            return;
+        }
+        let me = Owner::me();
+        let dead = Owner {
+            pid: 999_999_999,
+            start: 1,
+        };
+        let reused = Owner {
+            start: me.start + 1,
+            ..me
+        };
+        let put = |name: String| {
+            let p = l.dir().join(name);
+            fs::write(&p, vec![7u8; 8192]).unwrap();
+            p
+        };
+        let stale = [
+            put(format!(".berth-blob-{}-aaaaaa", dead.token())),
+            put(format!(".berth-load-{}-aaaaaa", reused.token())),
+            put(format!(".index.json.{}-aaaaaa", dead.token())),
+            put(".berth-blob-999999999-aaaaaa".into()),
+        ];
+        let mine = put(format!(".berth-blob-{}-bbbbbb", me.token()));
+        let live = l.temp_file("blob").unwrap();
+        // A writer whose pid we cannot see (another pid namespace) still holds its file's lock.
+        let locked = put(format!(".berth-blob-{}-cccccc", dead.token()));
+        let held = File::open(&locked).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        let others = [
+            put(".berth-blob-dddddd".into()),
+            put(".berth-partial-sha256-00".into()),
+        ];
+
+        let mut swept: Vec<PathBuf> = l
+            .sweep_stale()
+            .into_iter()
+            .map(|(p, n)| {
+                assert!(n >= 8192, "its disk usage: {n}");
+                p
+            })
+            .collect();
+        swept.sort();
+        let mut want = stale.to_vec();
+        want.sort();
+        assert_eq!(swept, want);
+        for p in stale {
+            assert!(!p.exists());
+        }
+        for p in [&mine, live.path(), &locked, &others[0], &others[1]] {
+            assert!(p.exists(), "{} stays", p.display());
+        }
+        // The writer guard sweeps as it is taken.
+        drop(held);
+        drop(l.writer_guard().unwrap());
+        assert!(!locked.exists());
+        assert!(live.path().exists());
+    }
+
+    #[test]
+    fn try_gc_guard_fails_while_a_writer_runs() {
+        let (_t, l) = layout();
+        let w = l.writer_guard().unwrap();
+        assert!(l.try_gc_guard().unwrap().is_none());
+        drop(w);
+        let g = l.try_gc_guard().unwrap();
+        assert!(g.is_some());
     }
 
     #[test]

@@ -161,6 +161,9 @@ pub fn run(mut cli: Cli) -> Result<()> {
             )),
         };
     let layout = cli.image.layout_for_write()?;
+    // Held from reading the base image to tagging the new one, so that no img-rm or prune deletes
+    // the base's layers in between.
+    let _guard = layout.writer_guard()?;
     let (mut config, mut layers) = match &cli.base {
         None => {
             let p = Platform::host();
@@ -207,7 +210,6 @@ pub fn run(mut cli: Cli) -> Result<()> {
     }
     berth::change::apply(&mut config["config"], &cli.changes)?;
 
-    let _guard = layout.writer_guard()?;
     let paused = match &container {
         Some(c) if cli.pause && c.state.status == status::RUNNING => {
             pause::pause(&root, &c.id)?;

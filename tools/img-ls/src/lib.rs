@@ -165,12 +165,18 @@ pub fn run(cli: Cli) -> Result<()> {
         let img = match &item.image {
             Ok(i) => i,
             Err(e) => {
+                // A name left pointing at blobs that are gone (or damaged): said, with how to
+                // remove it, rather than listed with made-up fields.
+                let (what, handle) = match item.entry.familiar() {
+                    Some(n) => (n.clone(), n),
+                    None => (
+                        format!("untagged image {}", item.entry.digest),
+                        item.entry.digest.to_string(),
+                    ),
+                };
                 berth::cli::warn(
                     "img-ls",
-                    format!(
-                        "skipping {}: {e}",
-                        item.entry.name.as_deref().unwrap_or("an untagged image")
-                    ),
+                    format!("skipping {what}: {e} (img-rm {handle} removes it)"),
                 );
                 continue;
             }

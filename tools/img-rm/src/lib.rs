@@ -10,7 +10,10 @@ const AFTER: &str = "\
 A name is untagged; when it was the image's last name, the image and the blobs no other image
 uses are deleted. An image ID removes the image with all its names, which needs --force when it
 has more than one. An image a container was created from is never deleted: without --force that
-is an error, with it the names go and the image stays, untagged.
+is an error, with it the names go and the image stays, untagged. While another berth command is
+writing to the store (a pull, import, commit or load, which may be about to use them), the blobs
+stay, unreachable, until the next img-prune. A name left pointing at blobs that are gone is
+removed like any other.
 
 Prints {\"untagged\":[…],\"deleted\":[…]}.
 

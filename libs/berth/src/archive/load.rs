@@ -170,10 +170,7 @@ fn open_input(
         }
     };
     let mut plain = layer::decompress(reader, &what)?;
-    let mut spool = tempfile::Builder::new()
-        .prefix(".berth-load-")
-        .tempfile_in(layout.dir())
-        .with_path("create a temporary file in", layout.dir())?;
+    let mut spool = layout.temp_file("load")?;
     io::copy(&mut plain, spool.as_file_mut()).map_err(|e| {
         if matches!(
             e.kind(),
