@@ -12,6 +12,7 @@ mod containers_create;
 mod containers_tools;
 mod import;
 mod interop;
+mod layers;
 mod list_inspect;
 mod network;
 mod network_tools;

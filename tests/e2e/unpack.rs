@@ -646,6 +646,17 @@ fn content(p: &Path) -> String {
         .into_owned()
 }
 
+/// Opens `rel` under `root` one component at a time, never following a symlink (a path string
+/// could be longer than the kernel takes).
+fn open_beneath(root: &Path, rel: &str) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let mut cur = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    for c in rel.split('/').filter(|c| !c.is_empty()) {
+        cur = rustix::fs::openat(&cur, c, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+    }
+    Ok(cur)
+}
+
 fn is_symlink(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
 }
@@ -917,12 +928,67 @@ fn hostile_cases(out: &str) -> Vec<Case> {
             refused(&["nnnnnnnnnnnnnnnn", "too long"]),
         ),
         case(
-            "absurdly deep name",
+            "a name longer than PATH_MAX, a hard link and a whiteout as deep",
+            vec![
+                one(|t| {
+                    let deep = "d/".repeat(3000);
+                    for (name, data) in [("x", &b"deep"[..]), ("gone", b"g")] {
+                        let name = format!("{deep}{name}");
+                        t.file(&name, data, f(0o644).pax("path", name.as_bytes()));
+                    }
+                    let (name, target) = (format!("{deep}hard"), format!("{deep}x"));
+                    let e = f(0o644)
+                        .pax("path", name.as_bytes())
+                        .pax("linkpath", target.as_bytes());
+                    t.entry(tar::EntryType::Link, &name, Some(&target), b"", &e, None);
+                }),
+                one(|t| {
+                    let name = format!("{}.wh.gone", "d/".repeat(3000));
+                    t.file(&name, b"", f(0o644).pax("path", name.as_bytes()));
+                }),
+            ],
+            contained(|t, _| {
+                let deep = "d/".repeat(3000);
+                let x = open_beneath(t, &format!("{deep}x")).unwrap();
+                let hard = open_beneath(t, &format!("{deep}hard")).unwrap();
+                let (x, hard) = (
+                    rustix::fs::fstat(&x).unwrap(),
+                    rustix::fs::fstat(&hard).unwrap(),
+                );
+                assert_eq!((x.st_ino, x.st_size, x.st_nlink), (hard.st_ino, 4, 2));
+                assert!(open_beneath(t, &format!("{deep}gone")).is_err());
+            }),
+        ),
+        case(
+            "a directory replaced by a symlink to the root later in its layer",
             vec![one(|t| {
-                let name = format!("{}x", "d/".repeat(40_000));
-                t.file(&name, b"deep", f(0o644).pax("path", name.as_bytes()));
+                t.dir("d", f(0o700).owner(1234, 1234))
+                    .file("d/f", b"x", f(0o644))
+                    .symlink("d", "/");
             })],
-            refused(&["d/d/d/d/d/d/d/d/", "too long"]),
+            contained(|t, _| {
+                let md = std::fs::symlink_metadata(t).unwrap();
+                assert_eq!(
+                    (md.mode() & 0o7777, md.uid()),
+                    (0o755, 0),
+                    "the root is left alone"
+                );
+                assert!(is_symlink(&t.join("d")));
+            }),
+        ),
+        case(
+            "a GNU long name header of 1 GiB",
+            vec![{
+                let mut h = tar::Header::new_gnu();
+                h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                h.set_entry_type(tar::EntryType::new(b'L'));
+                h.set_size(1 << 30);
+                h.set_cksum();
+                let mut tar = h.as_bytes().to_vec();
+                tar.resize(64 << 10, b'n');
+                tar
+            }],
+            refused(&["GNU long name header of 1073741824 bytes, more than the 1048576 allowed"]),
         ),
         case(
             "truncated tar",

@@ -277,26 +277,76 @@ pub fn clean(name: &Path) -> Option<PathBuf> {
 fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     match rfs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::ISDIR) | Err(Errno::PERM) => {
-            let sub = match rfs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => fd,
-                Err(Errno::NOTDIR) => {
-                    return rfs::unlinkat(dir, name, AtFlags::empty()).map_err(errno)
+        Err(Errno::ISDIR) | Err(Errno::PERM) => remove_tree(dir, name),
+        Err(e) => Err(errno(e)),
+    }
+}
+
+/// Removes the directory `name` of `top` and everything under it, one level at a time with one
+/// descriptor open, however deep it goes: each directory is emptied of its other entries, the
+/// first subdirectory entered, and an empty one removed from its parent (reached by `..`, the
+/// directory it was entered from).
+fn remove_tree(top: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let open = |at: &OwnedFd, n: &OsStr| {
+        rfs::openat(
+            at,
+            n,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let mut cur = match open(top, name) {
+        Ok(fd) => fd,
+        Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+            return rfs::unlinkat(top, name, AtFlags::empty()).map_err(errno)
+        }
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(errno(e)),
+    };
+    let mut path: Vec<OsString> = vec![name.to_os_string()];
+    loop {
+        let mut sub = None;
+        for ent in rfs::Dir::read_from(&cur).map_err(errno)? {
+            let ent = ent.map_err(errno)?;
+            let n = ent.file_name().to_bytes();
+            if n == b"." || n == b".." {
+                continue;
+            }
+            let n = OsStr::from_bytes(n);
+            match rfs::unlinkat(&cur, n, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(Errno::ISDIR) | Err(Errno::PERM) => {
+                    sub = Some(n.to_os_string());
+                    break;
                 }
                 Err(e) => return Err(errno(e)),
-            };
-            empty_dir(&sub, &HashSet::new(), Path::new(""))?;
-            match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-                Ok(()) | Err(Errno::NOENT) => Ok(()),
-                Err(e) => Err(errno(e)),
             }
         }
-        Err(e) => Err(errno(e)),
+        if let Some(n) = sub {
+            match open(&cur, &n) {
+                Ok(fd) => {
+                    cur = fd;
+                    path.push(n);
+                }
+                Err(Errno::NOTDIR) => rfs::unlinkat(&cur, &n, AtFlags::empty()).map_err(errno)?,
+                Err(e) => return Err(errno(e)),
+            }
+            continue;
+        }
+        let n = path.pop().expect("a directory being removed");
+        let parent = if path.is_empty() {
+            None
+        } else {
+            Some(open(&cur, OsStr::new("..")).map_err(errno)?)
+        };
+        match rfs::unlinkat(parent.as_ref().unwrap_or(top), &n, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(errno(e)),
+        }
+        match parent {
+            Some(p) => cur = p,
+            None => return Ok(()),
+        }
     }
 }
 
@@ -1637,6 +1687,29 @@ mod tests {
         let e = open_deep(t.path(), &format!("{deep}/gone")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         assert!(open_deep(t.path(), &format!("{deep}/f")).is_ok());
+    }
+
+    #[test]
+    fn a_very_deep_tree_is_made_and_whited_out_without_recursion() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = format!("top/{}", ["d"; 4_000].join("/"));
+        let lower = tar_of(|b| {
+            add_meta(b, b'x', &pax_record("path", format!("{deep}/f").as_bytes()));
+            let mut h = header(tar::EntryType::Regular, 0o644, 1);
+            h.as_old_mut().name[..5].copy_from_slice(b"dummy");
+            h.set_cksum();
+            b.append(&h, &b"f"[..]).unwrap();
+            add_file(b, "keep", b"k");
+        });
+        apply_to(t.path(), &lower, Whiteouts::Apply).unwrap();
+        assert!(open_deep(t.path(), &format!("{deep}/f")).is_ok());
+        let upper = tar_of(|b| add_file(b, ".wh.top", b""));
+        apply_to(t.path(), &upper, Whiteouts::Apply).unwrap();
+        let left: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("keep")]);
     }
 
     #[test]
