@@ -515,25 +515,24 @@ fn number(f: &[u8], what: &str) -> io::Result<i64> {
         }
         return Ok(if neg { -(v as i64) - 1 } else { v as i64 });
     }
-    let t = f
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ' || *b == 0)
-        .collect::<Vec<u8>>();
-    let end = t
-        .iter()
-        .position(|b| *b == b' ' || *b == 0)
-        .unwrap_or(t.len());
-    if t[end..].iter().any(|b| *b != b' ' && *b != 0) {
+    let blank = |b: &u8| *b == b' ' || *b == 0;
+    let start = f.iter().position(|b| !blank(b)).unwrap_or(f.len());
+    let t = &f[start..];
+    let end = t.iter().position(blank).unwrap_or(t.len());
+    if !t[end..].iter().all(blank) {
         return Err(bad(format!("the {what} field is not a number")));
     }
-    let digits = &t[..end];
-    if digits.is_empty() {
-        return Ok(0);
+    let mut v: i64 = 0;
+    for d in &t[..end] {
+        if !(b'0'..=b'7').contains(d) {
+            return Err(bad(format!("the {what} field is not a number")));
+        }
+        v = v
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(i64::from(d - b'0')))
+            .ok_or_else(|| bad(format!("the {what} field overflows")))?;
     }
-    let s = std::str::from_utf8(digits)
-        .map_err(|_| bad(format!("the {what} field is not a number")))?;
-    i64::from_str_radix(s, 8).map_err(|_| bad(format!("the {what} field is not a number")))
+    Ok(v)
 }
 
 fn unsigned(f: &[u8], what: &str) -> io::Result<u64> {
@@ -685,5 +684,111 @@ pub fn parse_pax_time(v: &str) -> Option<(i64, u32)> {
         Some((secs - 1, 1_000_000_000 - ns))
     } else {
         Some((secs, ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_octal_base_256_and_blank() {
+        assert_eq!(number(b"0000644\0", "m").unwrap(), 0o644);
+        assert_eq!(number(b"  644 \0\0", "m").unwrap(), 0o644);
+        assert_eq!(number(b"\0\0\0\0\0\0\0\0", "m").unwrap(), 0);
+        assert_eq!(number(b"        ", "m").unwrap(), 0);
+        assert!(number(b"64 4\0\0\0\0", "m").is_err());
+        assert!(number(b"0000899\0", "m").is_err());
+        // Base-256: 0x80 then big-endian; 0xff… is negative (two's complement).
+        let mut f = [0u8; 12];
+        f[0] = 0x80;
+        f[8..].copy_from_slice(&(10u32 << 30).to_be_bytes());
+        assert_eq!(number(&f, "size").unwrap(), i64::from(10u32 << 30));
+        let mut big = [0u8; 12];
+        big[0] = 0x80;
+        big[4..].copy_from_slice(&(1u64 << 40).to_be_bytes());
+        assert_eq!(number(&big, "size").unwrap(), 1 << 40);
+        let neg = [0xffu8; 12];
+        assert_eq!(number(&neg, "mtime").unwrap(), -1);
+        assert!(unsigned(&neg, "size").is_err());
+    }
+
+    #[test]
+    fn pax_times_and_records() {
+        assert_eq!(parse_pax_time("12.5"), Some((12, 500_000_000)));
+        assert_eq!(parse_pax_time("-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(parse_pax_time("7"), Some((7, 0)));
+        assert_eq!(parse_pax_time("1.x"), None);
+        let mut out = Vec::new();
+        parse_pax(b"11 path=ab\n12 uid=1000\n", &mut out).unwrap();
+        assert_eq!(out[0], (b"path".to_vec(), b"ab".to_vec()));
+        assert_eq!(out[1], (b"uid".to_vec(), b"1000".to_vec()));
+        for broken in [
+            &b"99 path=ab\n"[..],
+            b"5 a=b\n",
+            b"path=ab\n",
+            b"10 pathab\n",
+        ] {
+            assert!(parse_pax(broken, &mut Vec::new()).is_err(), "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_checksum_is_refused_and_names_are_cut() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_cksum();
+        b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+        let mut tar = b.into_inner().unwrap();
+        tar[0] = b'g';
+        let e = TarReader::new(&tar[..]).next_entry().unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        let long = vec![b'a'; 1000];
+        let s = short_name(&long);
+        assert!(s.len() < 210 && s.ends_with('…'), "{s}");
+        assert_eq!(short_name(b"ok"), "\"ok\"");
+    }
+
+    #[test]
+    fn content_is_read_entry_by_entry_and_skipped_when_not_read() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (n, d) in [
+            ("a", &b"first"[..]),
+            ("b", &[7u8; 1500][..]),
+            ("c", b"third"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(d.len() as u64);
+            h.set_mode(0o600);
+            b.append_data(&mut h, n, d).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        for seek in [false, true] {
+            let cur = std::io::Cursor::new(&tar[..]);
+            let mut r = if seek {
+                TarReader::seekable(cur)
+            } else {
+                TarReader::new(cur)
+            };
+            let a = r.next_entry().unwrap().unwrap();
+            assert_eq!((a.name.as_slice(), a.size, a.mode), (&b"a"[..], 5, 0o600));
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            assert_eq!(s, "first");
+            let b = r.next_entry().unwrap().unwrap();
+            assert_eq!((b.size, b.offset), (1500, 1536));
+            let c = r.next_entry().unwrap().unwrap();
+            let mut s = String::new();
+            r.read_to_string(&mut s).unwrap();
+            assert_eq!((c.name.as_slice(), s.as_str()), (&b"c"[..], "third"));
+            assert!(r.next_entry().unwrap().is_none());
+        }
+        // Cut inside the content: an error, not a short file.
+        let mut r = TarReader::new(&tar[..512 + 100 + 512 + 700]);
+        r.next_entry().unwrap();
+        r.next_entry().unwrap();
+        let e = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
