@@ -269,3 +269,37 @@ fn img_load_refuses_a_header_bomb_and_keeps_sparse_files_sparse() {
         .ok();
     assert_sparse_copy(&target, &spots);
 }
+
+#[test]
+fn img_load_stops_a_compressed_archive_at_the_expansion_limit() {
+    let env = Env::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(64 << 20);
+    h.set_mode(0o644);
+    b.append_data(
+        &mut h,
+        "zeros",
+        std::io::Read::take(std::io::repeat(0), 64 << 20),
+    )
+    .unwrap();
+    let layer = b.into_inner().unwrap();
+    let archive = crate::support::fake_registry::gzip(&docker_archive("zeros:1", &layer, &layer));
+    assert!(archive.len() < 1 << 20);
+    let path = env.path("zeros.tar.gz");
+    std::fs::write(&path, &archive).unwrap();
+    let out = run(env
+        .cmd("img-load")
+        .env("BERTH_LAYER_MAX_BYTES", "16M")
+        .args(["-i", path.to_str().unwrap()]))
+    .fails_with(1, "refusing a decompression bomb");
+    assert!(out.stderr.contains("zeros.tar.gz"), "{out:#?}");
+    let left: Vec<_> = std::fs::read_dir(env.images())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".berth-load-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // Under the default limit it loads.
+    env.run("img-load", &["-i", path.to_str().unwrap()]).ok();
+}
