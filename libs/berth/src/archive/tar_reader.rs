@@ -483,11 +483,11 @@ fn until_nul(b: &[u8]) -> &[u8] {
 
 fn check_sum(h: &[u8; 512]) -> io::Result<()> {
     let want = number(&h[148..156], "checksum").map_err(|_| bad("not a tar header"))?;
-    let (mut unsigned, mut signed) = (0i64, 0i64);
-    for (i, b) in h.iter().enumerate() {
-        let b = if (148..156).contains(&i) { b' ' } else { *b };
-        unsigned += i64::from(b);
-        signed += i64::from(b as i8);
+    // The checksum field itself counts as eight spaces.
+    let (mut unsigned, mut signed) = (8 * i64::from(b' '), 8 * i64::from(b' '));
+    for b in h[..148].iter().chain(&h[156..]) {
+        unsigned += i64::from(*b);
+        signed += i64::from(*b as i8);
     }
     if want != unsigned && want != signed {
         return Err(bad("a tar header with a bad checksum"));
