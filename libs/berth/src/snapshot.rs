@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, XattrFlags};
 
+use crate::archive::tar_reader::short_name;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::image::Image;
@@ -161,8 +162,10 @@ impl Snapshots {
                 }
                 r.map_err(|e| {
                     Error::InvalidInput(format!(
-                        "layer {}: hard link {link:?} to {target:?} in a lower layer: {e}",
-                        plan.layers[i].digest
+                        "layer {}: hard link {} to {} in a lower layer: {e}",
+                        plan.layers[i].digest,
+                        short_name(link.as_os_str().as_bytes()),
+                        short_name(target.as_os_str().as_bytes()),
                     ))
                 })?;
             }

@@ -418,6 +418,11 @@ struct Applier<'a> {
     touched: HashMap<PathBuf, ((u64, u64), Timestamps)>,
     out: Applied,
     buf: Vec<u8>,
+    /// The expansion limit (and the layer's compressed size) that sparse files' blocks count
+    /// against: a data segment takes whole blocks on disk however few bytes it has.
+    limit: Option<(ExpansionLimit, u64)>,
+    /// Bytes of blocks the sparse files' data segments take.
+    sparse_blocks: u64,
 }
 
 /// Applies the tar stream `tar` (already decompressed) to `dest`. `what` names the layer in
@@ -434,6 +439,17 @@ pub fn apply_owned(
     what: &str,
     owner: Option<(u32, u32)>,
 ) -> Result<Applied> {
+    apply_inner(dest, tar, whiteouts, what, owner, None)
+}
+
+fn apply_inner(
+    dest: &mut Dest,
+    tar: impl Read,
+    whiteouts: Whiteouts,
+    what: &str,
+    owner: Option<(u32, u32)>,
+    limit: Option<(ExpansionLimit, u64)>,
+) -> Result<Applied> {
     let mut a = Applier {
         dest,
         whiteouts,
@@ -445,6 +461,8 @@ pub fn apply_owned(
         touched: HashMap::new(),
         out: Applied::default(),
         buf: vec![0; 256 << 10],
+        limit,
+        sparse_blocks: 0,
     };
     let mut r = TarReader::new(tar);
     loop {
@@ -636,6 +654,9 @@ impl Applier<'_> {
         let whole = [(0, e.size)];
         let segments: &[(u64, u64)] = e.sparse.as_deref().unwrap_or(&whole);
         let mut got = 0u64;
+        if e.sparse.is_some() {
+            self.count_blocks(segments)?;
+        }
         for &(offset, len) in segments {
             let mut done = 0u64;
             while done < len {
@@ -665,6 +686,26 @@ impl Applier<'_> {
         }
         self.set_meta(f.as_fd(), meta, true)
     }
+    /// Counts the blocks a sparse file's data segments take against the expansion limit: a
+    /// map of many one-byte segments far apart would take a block each.
+    fn count_blocks(&mut self, segments: &[(u64, u64)]) -> io::Result<()> {
+        const BLOCK: u64 = 4096;
+        for &(off, len) in segments.iter().filter(|(_, len)| *len > 0) {
+            let end = off.saturating_add(len).saturating_add(BLOCK - 1) / BLOCK;
+            self.sparse_blocks = self
+                .sparse_blocks
+                .saturating_add((end - off / BLOCK) * BLOCK);
+        }
+        if let Some((limits, compressed)) = self.limit {
+            if self.sparse_blocks > limits.for_size(compressed) {
+                return Err(io::Error::other(
+                    limits.exceeded("its sparse files", compressed).to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Owner, mode, attributes and times of an open file or directory.
     fn set_meta(&self, fd: impl AsFd, meta: &Meta, times: bool) -> io::Result<()> {
         let fd = fd.as_fd();
@@ -1093,7 +1134,14 @@ pub fn apply_stream_limited(
             chunk: Vec::new(),
             at: 0,
         };
-        let applied = apply(dest, &mut r, whiteouts, what);
+        let applied = apply_inner(
+            dest,
+            &mut r,
+            whiteouts,
+            what,
+            None,
+            Some((limits, layer.size)),
+        );
         // Read to the end, so that a bad digest after the tar's last entry is seen.
         let drained = applied
             .as_ref()
@@ -1799,6 +1847,47 @@ mod tests {
             std::fs::metadata(t.path().join("zeros")).unwrap().len(),
             64 << 20
         );
+    }
+
+    #[test]
+    fn sparse_segments_count_whole_blocks_against_the_limit() {
+        // 2000 one-byte segments 1 MiB apart: 2000 bytes of data, 8 MB of blocks on disk.
+        let map: Vec<String> = (0..2000u64).map(|i| format!("{},1", i << 20)).collect();
+        let tar = tar_of(|b| {
+            let mut rec = pax_record("GNU.sparse.map", map.join(",").as_bytes());
+            rec.extend(pax_record(
+                "GNU.sparse.size",
+                (2000u64 << 20).to_string().as_bytes(),
+            ));
+            add_meta(b, b'x', &rec);
+            add_file(b, "holes", &[b'x'; 2000]);
+        });
+        let layer = stream_layer(
+            &tar,
+            "application/vnd.oci.image.layer.v1.tar",
+            Digest::sha256_of(&tar),
+        )
+        .unwrap();
+        let run = |max_bytes| {
+            let t = tempfile::tempdir().unwrap();
+            let mut d = Dest::open(t.path()).unwrap();
+            let limits = ExpansionLimit {
+                max_bytes,
+                ratio: 1,
+            };
+            let r = apply_stream_limited(&tar[..], &layer, &mut d, Whiteouts::Apply, limits);
+            (t, r)
+        };
+        let (_t, r) = run(4 << 20);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("decompression bomb") && e.contains("\"holes\""),
+            "{e}"
+        );
+        let (t, r) = run(16 << 20);
+        r.unwrap();
+        let md = std::fs::metadata(t.path().join("holes")).unwrap();
+        assert_eq!(md.len(), 2000 << 20);
     }
 
     #[test]
