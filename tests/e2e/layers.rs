@@ -303,3 +303,57 @@ fn img_load_stops_a_compressed_archive_at_the_expansion_limit() {
     // Under the default limit it loads.
     env.run("img-load", &["-i", path.to_str().unwrap()]).ok();
 }
+
+#[test]
+fn img_pull_keeps_sparse_files_sparse_in_snapshots_and_stops_a_bomb() {
+    require_root!();
+    require_program!("tar");
+    use crate::support::fake_registry::{Behaviour, FakeImage, FakeRegistry};
+    let env = Env::new();
+    let src = env.path("src");
+    let spots = sparse_file(&src);
+    let layer = gnu_sparse_tar(&src, &["--format=posix"]);
+    let image = FakeImage::new("sparse/app", "1", vec![layer.clone()]);
+    let fake = FakeRegistry::start(image.clone(), Behaviour::normal());
+    env.run("img-pull", &["-q", &fake.reference(&image)]).ok();
+    let snapshot = env.root.join("snapshots").join(&sha256(&layer)[7..]);
+    assert_sparse_copy(&snapshot, &spots);
+    let target = env.path("target");
+    env.run(
+        "img-unpack",
+        &[&fake.reference(&image), target.to_str().unwrap()],
+    )
+    .ok();
+    assert_sparse_copy(&target, &spots);
+
+    // A bomb: refused while it downloads, and no snapshot is left.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(64 << 20);
+    h.set_mode(0o644);
+    b.append_data(
+        &mut h,
+        "zeros",
+        std::io::Read::take(std::io::repeat(0), 64 << 20),
+    )
+    .unwrap();
+    let bomb = FakeImage::new("bomb/app", "1", vec![b.into_inner().unwrap()]);
+    let fake = FakeRegistry::start(bomb.clone(), Behaviour::normal());
+    let out = run(env
+        .cmd("img-pull")
+        .env("BERTH_LAYER_MAX_BYTES", "16M")
+        .args(["-q", &fake.reference(&bomb)]))
+    .fails_with(1, "refusing a decompression bomb");
+    assert!(
+        out.stderr.contains(&bomb.manifests[0].layers[0].digest),
+        "{out:#?}"
+    );
+    let snapshots: Vec<String> = std::fs::read_dir(env.root.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        snapshots,
+        vec![snapshot.file_name().unwrap().to_string_lossy()]
+    );
+}
