@@ -5,6 +5,14 @@
 //! `x -> ../../..`) all land inside the target, as they would inside the container. The final
 //! component of each entry is created with the `*at` calls on the resolved parent's descriptor
 //! and never followed. A name that climbs out of the target (`../../x`) is refused, as Docker does.
+//! A path longer than the kernel resolves in one call (PATH_MAX) is walked component by
+//! component from descriptors, with the same rules.
+//!
+//! The tar is read by [`TarReader`], whose memory is bounded (a 1 MiB cap per PAX or long-name
+//! header); sparse files are written sparse (data at its offsets, holes left as holes); a layer
+//! that expands past its [`ExpansionLimit`] is stopped there; directory metadata, set after the
+//! directory's children, goes to the very directory it was recorded for (by device and inode),
+//! never through a symlink that replaced it later in the layer.
 //!
 //! Two ways to treat whiteouts:
 //! - [`Whiteouts::Apply`] (a flattened root filesystem, `img-unpack`): `.wh.NAME` removes NAME
