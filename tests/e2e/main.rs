@@ -13,6 +13,7 @@ mod containers_hardening;
 mod containers_tools;
 mod import;
 mod interop;
+mod layers;
 mod list_inspect;
 mod network;
 mod network_tools;

@@ -494,9 +494,11 @@ fn every_kind_of_entry_unpacks_as_umoci_unpacks_it() {
 
 /// Compared with img-unpack's own gzip unpack, which the test above proves equal to umoci's:
 /// umoci 0.4.7 (Debian bookworm) refuses `tar+zstd` layers ("blob is not correct mediatype"),
-/// so it cannot be the reference here.
+/// so it cannot be the reference here. A layer whose bytes are not what its media type says
+/// (zstd said to be gzip, gzip said to be plain, ...) is refused, naming both, and leaves no
+/// directory behind.
 #[test]
-fn zstd_uncompressed_and_mislabelled_layers_unpack_alike() {
+fn zstd_uncompressed_and_mislabelled_layers() {
     require_root!();
     let env = Env::new();
     let layout = env.path("layout");
@@ -504,33 +506,62 @@ fn zstd_uncompressed_and_mislabelled_layers_unpack_alike() {
     let zstd = everything_image("zstd", Compression::Zstd, Compression::Zstd);
     let plain = everything_image("plain", Compression::None, Compression::None);
     let mixed = everything_image("mixed", Compression::Zstd, Compression::None);
-    // Media types that lie: zstd bytes said to be gzip, gzip said to be plain, plain said zstd.
-    let lying = image(
-        "lying",
-        vec![
-            Layer::new(everything_lower(), Compression::Zstd)
-                .lying(crate::support::fake_registry::OCI_LAYER_GZIP),
-            Layer::new(everything_upper(), Compression::Gzip).lying(OCI_LAYER_TAR),
-        ],
-        |_| {},
-    );
-    let lying2 = image(
-        "lying2",
-        vec![
-            Layer::new(everything_lower(), Compression::None).lying(OCI_LAYER_ZSTD),
-            Layer::new(everything_upper(), Compression::None)
-                .lying(crate::support::fake_registry::OCI_LAYER_GZIP),
-        ],
-        |_| {},
-    );
-    write_layout(&layout, &[&gz, &zstd, &plain, &mixed, &lying, &lying2]);
+    let gzip_type = crate::support::fake_registry::OCI_LAYER_GZIP;
+    let specs = [
+        (
+            Compression::Zstd,
+            gzip_type,
+            "says gzip, but its content is zstd",
+        ),
+        (
+            Compression::Gzip,
+            OCI_LAYER_TAR,
+            "says an uncompressed tar, but its content is gzip",
+        ),
+        (
+            Compression::None,
+            OCI_LAYER_ZSTD,
+            "says zstd, but its content is not compressed that way",
+        ),
+        (
+            Compression::None,
+            gzip_type,
+            "says gzip, but its content is not compressed that way",
+        ),
+    ];
+    let lying: Vec<FakeImage> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, (c, mt, _))| {
+            let upper = Layer::new(everything_upper(), *c).lying(mt);
+            image(
+                &format!("lying{i}"),
+                vec![Layer::gzip(everything_lower()), upper],
+                |_| {},
+            )
+        })
+        .collect();
+    let mut all = vec![&gz, &zstd, &plain, &mixed];
+    all.extend(lying.iter());
+    write_layout(&layout, &all);
     let reference = env.path("gzip");
     img_unpack(&env, &layout, "gzip", &reference).ok();
     let reference = tree(&reference);
-    for tag in ["zstd", "plain", "mixed", "lying", "lying2"] {
+    for tag in ["zstd", "plain", "mixed"] {
         let dir = env.path(tag);
         img_unpack(&env, &layout, tag, &dir).ok();
         assert_same_tree(&format!("{tag} vs gzip"), &tree(&dir), &reference);
+    }
+    for (i, (_, mt, why)) in specs.into_iter().enumerate() {
+        let tag = format!("lying{i}");
+        let dir = env.path(&tag);
+        let layer = &lying[i].manifests[0].layers[1].digest;
+        let out = img_unpack(&env, &layout, &tag, &dir).fails_with(1, why);
+        assert!(
+            out.stderr.contains(mt) && out.stderr.contains(layer.as_str()),
+            "{out:#?}"
+        );
+        assert!(!dir.exists(), "{tag}: nothing is left behind");
     }
 }
 
@@ -613,6 +644,17 @@ fn inside(target: &Path, host: &str) -> PathBuf {
 fn content(p: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .into_owned()
+}
+
+/// Opens `rel` under `root` one component at a time, never following a symlink (a path string
+/// could be longer than the kernel takes).
+fn open_beneath(root: &Path, rel: &str) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let mut cur = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+    for c in rel.split('/').filter(|c| !c.is_empty()) {
+        cur = rustix::fs::openat(&cur, c, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+    }
+    Ok(cur)
 }
 
 fn is_symlink(p: &Path) -> bool {
@@ -886,12 +928,67 @@ fn hostile_cases(out: &str) -> Vec<Case> {
             refused(&["nnnnnnnnnnnnnnnn", "too long"]),
         ),
         case(
-            "absurdly deep name",
+            "a name longer than PATH_MAX, a hard link and a whiteout as deep",
+            vec![
+                one(|t| {
+                    let deep = "d/".repeat(3000);
+                    for (name, data) in [("x", &b"deep"[..]), ("gone", b"g")] {
+                        let name = format!("{deep}{name}");
+                        t.file(&name, data, f(0o644).pax("path", name.as_bytes()));
+                    }
+                    let (name, target) = (format!("{deep}hard"), format!("{deep}x"));
+                    let e = f(0o644)
+                        .pax("path", name.as_bytes())
+                        .pax("linkpath", target.as_bytes());
+                    t.entry(tar::EntryType::Link, &name, Some(&target), b"", &e, None);
+                }),
+                one(|t| {
+                    let name = format!("{}.wh.gone", "d/".repeat(3000));
+                    t.file(&name, b"", f(0o644).pax("path", name.as_bytes()));
+                }),
+            ],
+            contained(|t, _| {
+                let deep = "d/".repeat(3000);
+                let x = open_beneath(t, &format!("{deep}x")).unwrap();
+                let hard = open_beneath(t, &format!("{deep}hard")).unwrap();
+                let (x, hard) = (
+                    rustix::fs::fstat(&x).unwrap(),
+                    rustix::fs::fstat(&hard).unwrap(),
+                );
+                assert_eq!((x.st_ino, x.st_size, x.st_nlink), (hard.st_ino, 4, 2));
+                assert!(open_beneath(t, &format!("{deep}gone")).is_err());
+            }),
+        ),
+        case(
+            "a directory replaced by a symlink to the root later in its layer",
             vec![one(|t| {
-                let name = format!("{}x", "d/".repeat(40_000));
-                t.file(&name, b"deep", f(0o644).pax("path", name.as_bytes()));
+                t.dir("d", f(0o700).owner(1234, 1234))
+                    .file("d/f", b"x", f(0o644))
+                    .symlink("d", "/");
             })],
-            refused(&["d/d/d/d/d/d/d/d/", "too long"]),
+            contained(|t, _| {
+                let md = std::fs::symlink_metadata(t).unwrap();
+                assert_eq!(
+                    (md.mode() & 0o7777, md.uid()),
+                    (0o755, 0),
+                    "the root is left alone"
+                );
+                assert!(is_symlink(&t.join("d")));
+            }),
+        ),
+        case(
+            "a GNU long name header of 1 GiB",
+            vec![{
+                let mut h = tar::Header::new_gnu();
+                h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                h.set_entry_type(tar::EntryType::new(b'L'));
+                h.set_size(1 << 30);
+                h.set_cksum();
+                let mut tar = h.as_bytes().to_vec();
+                tar.resize(64 << 10, b'n');
+                tar
+            }],
+            refused(&["GNU long name header of 1073741824 bytes, more than the 1048576 allowed"]),
         ),
         case(
             "truncated tar",

@@ -11,6 +11,7 @@
 mod load;
 mod save;
 mod tar_index;
+pub mod tar_reader;
 mod tar_writer;
 
 pub use load::{load, Input, Loaded};

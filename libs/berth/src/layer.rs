@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 
 use oci_spec::image::{Descriptor, MediaType};
 
+use crate::archive::tar_reader::TarReader;
 use crate::compress::ParGzWriter;
 use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::error::{Error, Result};
@@ -22,16 +23,57 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Recognises compression by its magic bytes; anything else is taken as uncompressed.
+    /// Recognises compression by its magic bytes; anything else is taken as uncompressed. A
+    /// zstd stream may begin with a skippable frame (magic 0x184D2A50 to 0x184D2A5F).
     pub fn detect(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+        {
             Compression::Zstd
         } else {
             Compression::None
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::None => "an uncompressed tar",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Docker's uncompressed layer type, which tools have also put on compressed layers.
+const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+/// The compression a layer's media type says, as containerd and Docker read it: `Ok(None)` for
+/// Docker's plain `…rootfs.diff.tar`, which tools have put on compressed layers too, so its
+/// content decides (as containerd does); an error for a media type that is not a layer (an
+/// attestation, a Helm chart, an encrypted layer, text): such a blob is not unpacked.
+pub fn layer_compression(media_type: &str, digest: &Digest) -> Result<Option<Compression>> {
+    Ok(Some(match media_type {
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Compression::None,
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Compression::Gzip,
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Compression::Zstd,
+        DOCKER_LAYER_TAR | "application/vnd.docker.image.rootfs.foreign.diff.tar" => {
+            return Ok(None)
+        }
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "layer {digest}: media type {other:?} is not an image layer: refusing to unpack it \
+                 (layers are tar archives, plain, gzip or zstd: application/vnd.oci.image.layer.v1.tar[+gzip|+zstd] \
+                 or application/vnd.docker.image.rootfs.diff.tar.gzip)"
+            )))
+        }
+    }))
 }
 
 /// Names compressions berth does not read, so that the error says what the input is.
@@ -47,17 +89,42 @@ fn unsupported_compression(head: &[u8]) -> Option<&'static str> {
 
 /// Wraps `input` in the decompressor its first bytes call for.
 pub fn decompress<'a>(input: impl Read + 'a, what: &str) -> Result<Box<dyn Read + 'a>> {
+    decompress_as(input, None, "", what)
+}
+
+/// Wraps `input` in the decompressor `expected` names (from the media type `media_type`),
+/// checking that the content begins as that compression does: a mismatch is an error. With no
+/// expectation, the first bytes decide.
+pub fn decompress_as<'a>(
+    input: impl Read + 'a,
+    expected: Option<Compression>,
+    media_type: &str,
+    what: &str,
+) -> Result<Box<dyn Read + 'a>> {
     let mut r = BufReader::with_capacity(256 << 10, input);
     let head = r
         .fill_buf()
         .map_err(|e| Error::stream(format!("read {what}"), e))?
         .to_vec();
-    if let Some(name) = unsupported_compression(&head) {
+    let unsupported = unsupported_compression(&head);
+    let found = Compression::detect(&head);
+    if let Some(want) = expected.filter(|w| *w != found || unsupported.is_some()) {
+        return Err(Error::InvalidInput(format!(
+            "{what}: its media type {media_type} says {}, but its content is {}",
+            want.name(),
+            unsupported.unwrap_or(if found == Compression::None {
+                "not compressed that way"
+            } else {
+                found.name()
+            })
+        )));
+    }
+    if let Some(name) = unsupported {
         return Err(Error::InvalidInput(format!(
             "{what}: {name} compression is not supported (use gzip, zstd or none)"
         )));
     }
-    Ok(match Compression::detect(&head) {
+    Ok(match found {
         Compression::None => Box::new(r),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
         Compression::Zstd => Box::new(
@@ -65,6 +132,78 @@ pub fn decompress<'a>(input: impl Read + 'a, what: &str) -> Result<Box<dyn Read 
                 .map_err(|e| Error::stream(format!("read {what}"), e))?,
         ),
     })
+}
+
+/// How far one layer may expand: max(`max_bytes`, `ratio` × its compressed size) bytes of tar
+/// stream. Sparse files' holes are not in the stream and do not count. A layer past it is
+/// refused as a decompression bomb as soon as it gets there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpansionLimit {
+    pub max_bytes: u64,
+    pub ratio: u64,
+}
+
+/// Environment variables that raise (or lower) [`ExpansionLimit`].
+pub const ENV_MAX_BYTES: &str = "BERTH_LAYER_MAX_BYTES";
+pub const ENV_MAX_RATIO: &str = "BERTH_LAYER_MAX_RATIO";
+
+impl Default for ExpansionLimit {
+    fn default() -> Self {
+        ExpansionLimit {
+            max_bytes: 1 << 30,
+            ratio: 100,
+        }
+    }
+}
+
+/// A size in bytes, with an optional binary suffix (`512M`, `2G`, `1T`).
+fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 'k' | 'K') => (&v[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&v[..i], 1 << 20),
+        (i, 'g' | 'G') => (&v[..i], 1 << 30),
+        (i, 't' | 'T') => (&v[..i], 1 << 40),
+        _ => (v, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+impl ExpansionLimit {
+    /// The default, changed by `BERTH_LAYER_MAX_BYTES` and `BERTH_LAYER_MAX_RATIO`.
+    pub fn from_env() -> Result<ExpansionLimit> {
+        let mut l = ExpansionLimit::default();
+        if let Ok(v) = std::env::var(ENV_MAX_BYTES) {
+            l.max_bytes = parse_size(&v).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{ENV_MAX_BYTES}={v:?}: not a size in bytes (such as 4G)"
+                ))
+            })?;
+        }
+        if let Ok(v) = std::env::var(ENV_MAX_RATIO) {
+            l.ratio = v.trim().parse().map_err(|_| {
+                Error::InvalidInput(format!("{ENV_MAX_RATIO}={v:?}: not a whole number"))
+            })?;
+        }
+        Ok(l)
+    }
+
+    /// The most bytes a layer of `compressed` bytes may expand to.
+    pub fn for_size(&self, compressed: u64) -> u64 {
+        self.max_bytes.max(self.ratio.saturating_mul(compressed))
+    }
+
+    /// The error for `what` (`compressed` bytes) past the limit.
+    pub fn exceeded(&self, what: &str, compressed: u64) -> Error {
+        Error::InvalidInput(format!(
+            "{what}: refusing a decompression bomb: it expands to more than {} bytes \
+             (the larger of {ENV_MAX_BYTES}={} and {ENV_MAX_RATIO}={} times its {compressed} \
+             compressed bytes); set those to allow it",
+            self.for_size(compressed),
+            self.max_bytes,
+            self.ratio
+        ))
+    }
 }
 
 /// A layer just stored: its descriptor (for the manifest) and diffID (for the config).
@@ -164,12 +303,10 @@ pub fn store_tar(layout: &Layout, input: impl Read, what: &str, codec: Codec) ->
     };
     let mut entries = 0u64;
     {
-        let mut archive = tar::Archive::new(&mut tee);
-        for entry in archive.entries().map_err(not_tar)? {
-            let mut entry = entry.map_err(not_tar)?;
-            entry.path().map_err(not_tar)?;
+        let mut r = TarReader::new(&mut tee);
+        while r.next_entry().map_err(not_tar)?.is_some() {
             // Reading the data validates that the archive is complete.
-            io::copy(&mut entry, &mut io::sink()).map_err(not_tar)?;
+            io::copy(&mut r, &mut io::sink()).map_err(not_tar)?;
             entries += 1;
         }
     }

@@ -4,9 +4,10 @@
 //! renamed into place when complete, so one that exists is whole; the missing layers of an image
 //! are unpacked in parallel.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +15,7 @@ use std::sync::Mutex;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, XattrFlags};
 
+use crate::archive::tar_reader::short_name;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::image::Image;
@@ -209,11 +211,24 @@ impl Snapshots {
         };
         for (k, &i) in plan.missing.iter().enumerate() {
             let lowers: Vec<PathBuf> = (0..i).rev().map(dir_of).collect();
+            // Links to one lower file are one file: copied up once, the others linked to it
+            // (a layer of many links to one big file does not multiply it).
+            let mut first: HashMap<&Path, &Path> = HashMap::new();
             for (link, target) in &applied[k].lower_links {
-                copy_up(&plan.temps[k], link, &lowers, target).map_err(|e| {
+                let done = first.get(target.as_path()).copied();
+                let r = match done {
+                    Some(copy) => link_up(&plan.temps[k], link, copy),
+                    None => copy_up(&plan.temps[k], link, &lowers, target),
+                };
+                if done.is_none() && r.is_ok() {
+                    first.insert(target, link);
+                }
+                r.map_err(|e| {
                     Error::InvalidInput(format!(
-                        "layer {}: hard link {link:?} to {target:?} in a lower layer: {e}",
-                        plan.layers[i].digest
+                        "layer {}: hard link {} to {} in a lower layer: {e}",
+                        plan.layers[i].digest,
+                        short_name(link.as_os_str().as_bytes()),
+                        short_name(target.as_os_str().as_bytes()),
                     ))
                 })?;
             }
@@ -292,6 +307,55 @@ impl Plan {
     }
 }
 
+/// Links `link` in `upper` to `copy`, a file already copied up there.
+fn link_up(upper: &Path, link: &Path, copy: &Path) -> io::Result<()> {
+    let up = Dest::open(upper).map_err(io::Error::other)?;
+    let split = |p: &Path| -> io::Result<(OwnedFd, std::ffi::OsString)> {
+        let name = p
+            .file_name()
+            .ok_or_else(|| io::Error::other("a link without a name"))?;
+        let dir = up.open_in(
+            p.parent().unwrap_or(Path::new("")),
+            OFlags::PATH | OFlags::DIRECTORY,
+        )?;
+        Ok((dir, name.to_os_string()))
+    };
+    let (cdir, cname) = split(copy)?;
+    let (ldir, lname) = split(link)?;
+    let _ = rfs::unlinkat(&ldir, &lname, AtFlags::empty());
+    rfs::linkat(&cdir, &cname, &ldir, &lname, AtFlags::empty())?;
+    Ok(())
+}
+
+/// Copies `len` bytes of `from` into `to` keeping the holes: only the data segments the file
+/// system reports (SEEK_DATA, SEEK_HOLE) are copied, and the length is set last.
+fn copy_sparse(from: &File, to: &File, len: u64) -> io::Result<()> {
+    use rustix::fs::SeekFrom;
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut off = 0u64;
+    while off < len {
+        let data = match rfs::seek(from, SeekFrom::Data(off)) {
+            Ok(d) => d,
+            Err(rustix::io::Errno::NXIO) => break, // Only a hole is left.
+            Err(e) => return Err(e.into()),
+        };
+        let end = rfs::seek(from, SeekFrom::Hole(data))?.min(len);
+        let mut p = data;
+        while p < end {
+            let want = buf.len().min((end - p) as usize);
+            let n = from.read_at(&mut buf[..want], p)?;
+            if n == 0 {
+                break;
+            }
+            to.write_all_at(&buf[..n], p)?;
+            p += n as u64;
+        }
+        off = end.max(data + 1);
+    }
+    to.set_len(len)
+}
+
 /// Copies `target` from the first of `lowers` (top first) that has it to `link` in `upper`, as
 /// overlayfs would copy it up: content, owner, mode, extended attributes and times.
 fn copy_up(upper: &Path, link: &Path, lowers: &[PathBuf], target: &Path) -> io::Result<()> {
@@ -322,9 +386,9 @@ fn copy_up(upper: &Path, link: &Path, lowers: &[PathBuf], target: &Path) -> io::
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )?;
-        let mut from = File::from(src);
-        let mut to = File::from(out);
-        io::copy(&mut from, &mut to)?;
+        let from = File::from(src);
+        let to = File::from(out);
+        copy_sparse(&from, &to, st.st_size as u64)?;
         rfs::fchown(
             &to,
             Some(rfs::Uid::from_raw(st.st_uid)),
@@ -419,5 +483,63 @@ mod tests {
         assert_eq!(ids[0], a);
         assert_eq!(ids[1], Digest::sha256_of(format!("{a} {b}").as_bytes()));
         assert!(chain_ids(&[]).is_empty());
+    }
+
+    #[test]
+    fn links_to_a_lower_file_are_copied_up_once_and_stay_sparse() {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let f = File::create(src.join("big")).unwrap();
+        f.set_len(1 << 30).unwrap();
+        f.write_all_at(b"middle", 512 << 20).unwrap();
+        let out = std::process::Command::new("tar")
+            .args(["--sparse", "--format=gnu", "-c", "-f", "-", "-C"])
+            .arg(&src)
+            .arg("big")
+            .output()
+            .expect("GNU tar");
+        assert!(out.status.success());
+        let lower = out.stdout;
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..5 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            h.set_mode(0o644);
+            b.append_link(&mut h, format!("l{i}"), "big").unwrap();
+        }
+        let upper = b.into_inner().unwrap();
+        let layer = |tar: &[u8]| LayerRef {
+            digest: Digest::sha256_of(tar),
+            size: tar.len() as u64,
+            diff_id: Digest::sha256_of(tar),
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            compression: Some(crate::layer::Compression::None),
+        };
+        let snaps = Snapshots::open(t.path().join("snapshots")).unwrap();
+        let plan = snaps.plan_layers(vec![layer(&lower), layer(&upper)]);
+        let mut applied = Vec::new();
+        for (k, tar) in [&lower, &upper].into_iter().enumerate() {
+            let mut d = plan.fresh_temp(k).unwrap();
+            applied.push(unpack::apply(&mut d, &tar[..], Whiteouts::Overlay, "layer").unwrap());
+        }
+        assert_eq!(applied[1].lower_links.len(), 5);
+        let dirs = snaps.finish(&plan, &applied).unwrap();
+        let first = std::fs::metadata(dirs[1].join("l0")).unwrap();
+        assert_eq!(first.len(), 1 << 30);
+        assert_eq!(first.nlink(), 5, "one copy, linked five times");
+        assert!(first.blocks() * 512 < 1 << 20, "{} blocks", first.blocks());
+        for i in 1..5 {
+            let md = std::fs::metadata(dirs[1].join(format!("l{i}"))).unwrap();
+            assert_eq!(md.ino(), first.ino());
+        }
+        let mut got = [0u8; 6];
+        File::open(dirs[1].join("l3"))
+            .unwrap()
+            .read_exact_at(&mut got, 512 << 20)
+            .unwrap();
+        assert_eq!(&got, b"middle");
     }
 }

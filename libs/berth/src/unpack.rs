@@ -5,6 +5,14 @@
 //! `x -> ../../..`) all land inside the target, as they would inside the container. The final
 //! component of each entry is created with the `*at` calls on the resolved parent's descriptor
 //! and never followed. A name that climbs out of the target (`../../x`) is refused, as Docker does.
+//! A path longer than the kernel resolves in one call (PATH_MAX) is walked component by
+//! component from descriptors, with the same rules.
+//!
+//! The tar is read by [`TarReader`], whose memory is bounded (a 1 MiB cap per PAX or long-name
+//! header); sparse files are written sparse (data at its offsets, holes left as holes); a layer
+//! that expands past its [`ExpansionLimit`] is stopped there; directory metadata, set after the
+//! directory's children, goes to the very directory it was recorded for (by device and inode),
+//! never through a symlink that replaced it later in the layer.
 //!
 //! Two ways to treat whiteouts:
 //! - [`Whiteouts::Apply`] (a flattened root filesystem, `img-unpack`): `.wh.NAME` removes NAME
@@ -13,12 +21,13 @@
 //!   character device and `.wh..wh..opq` the `trusted.overlay.opaque` attribute, as overlayfs
 //!   and containerd's overlay snapshotter write them.
 
-use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{
@@ -26,10 +35,11 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
+use crate::archive::tar_reader::{short_name, Entry, Kind, TarReader};
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::layer::decompress;
+use crate::layer::{decompress_as, layer_compression, Compression, ExpansionLimit};
 use crate::store::Layout;
 use oci_spec::image::ImageManifest;
 
@@ -109,14 +119,90 @@ impl Dest {
         } else {
             rel
         };
-        berth_runtime::rootfs::openat2_retrying(
+        if p.as_os_str().len() >= PATH_MAX {
+            return self.walk(p, flags, false);
+        }
+        match berth_runtime::rootfs::openat2_retrying(
             &self.root,
             p,
             flags | OFlags::CLOEXEC,
             Mode::empty(),
             RESOLVE,
-        )
-        .map_err(errno)
+        ) {
+            Err(Errno::NAMETOOLONG) => self.walk(p, flags, false),
+            r => r.map_err(errno),
+        }
+    }
+
+    /// Resolves `rel` inside the root one component at a time from directory descriptors, as
+    /// openat2(RESOLVE_IN_ROOT) does in one call: for paths longer than the kernel takes at
+    /// once (PATH_MAX). A symlink is read and its target walked in its place (an absolute one
+    /// from the root), `..` stops at the root, and the last component is followed unless
+    /// `flags` has `O_NOFOLLOW`. With `create`, missing directories are made (mode 0755) on the
+    /// way, the last one included.
+    fn walk(&self, rel: &Path, flags: OFlags, create: bool) -> io::Result<OwnedFd> {
+        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root_id = dev_ino(&self.root)?;
+        let mut cur = self.root.try_clone()?;
+        let mut todo: VecDeque<OsString> = names_of(rel.as_os_str().as_bytes());
+        let mut links = 0;
+        while let Some(c) = todo.pop_front() {
+            let last = todo.is_empty();
+            if c == ".." {
+                if dev_ino(&cur)? != root_id {
+                    cur = rfs::openat(&cur, "..", dir_flags, Mode::empty()).map_err(errno)?;
+                }
+                continue;
+            }
+            let fd = match rfs::openat(
+                &cur,
+                &c,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) if create => {
+                    match rfs::mkdirat(&cur, &c, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(errno(e)),
+                    }
+                    rfs::openat(&cur, &c, dir_flags | OFlags::NOFOLLOW, Mode::empty())
+                        .map_err(errno)?
+                }
+                Err(e) => return Err(errno(e)),
+            };
+            let ft = FileType::from_raw_mode(rfs::fstat(&fd).map_err(errno)?.st_mode);
+            if ft == FileType::Symlink && !(last && flags.contains(OFlags::NOFOLLOW)) {
+                links += 1;
+                if links > 40 {
+                    return Err(errno(Errno::LOOP));
+                }
+                let target = rfs::readlinkat(&cur, &c, Vec::new()).map_err(errno)?;
+                let target = target.as_bytes();
+                if target.starts_with(b"/") {
+                    cur = self.root.try_clone()?;
+                }
+                for n in names_of(target).into_iter().rev() {
+                    todo.push_front(n);
+                }
+                continue;
+            }
+            if last {
+                return rfs::openat(
+                    &cur,
+                    &c,
+                    flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(errno);
+            }
+            if ft != FileType::Directory {
+                return Err(errno(Errno::NOTDIR));
+            }
+            cur = fd;
+        }
+        // The path ends on a directory (`.`, `..`, a symlink to a directory).
+        rfs::openat(&cur, ".", flags | OFlags::CLOEXEC, Mode::empty()).map_err(errno)
     }
 
     /// Reads a small file inside the root (`/etc/passwd`), following symlinks inside it.
@@ -139,35 +225,13 @@ impl Dest {
         Ok(fd)
     }
 
+    /// The directory `rel`, made with its parents when missing; a symlink to a directory that
+    /// does not exist makes the directory it names, inside the root, as the container would see
+    /// it.
     fn make_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
-        self.make_dir_at(rel, 0)
-    }
-
-    fn make_dir_at(&self, rel: &Path, depth: u32) -> io::Result<OwnedFd> {
         let flags = OFlags::PATH | OFlags::DIRECTORY;
         match self.open_in(rel, flags) {
-            Err(e) if e.raw_os_error() == Some(libc_enoent()) => {
-                let (parent, name) = split(rel).ok_or(e)?;
-                let pfd = self.make_dir_at(parent, depth)?;
-                match rfs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(errno(e)),
-                }
-                match self.open_in(rel, flags) {
-                    // A symlink to a directory that does not exist: make the directory it
-                    // names, inside the root, as the container would see it.
-                    Err(e) if e.raw_os_error() == Some(libc_enoent()) => {
-                        if depth >= 40 {
-                            return Err(errno(Errno::LOOP));
-                        }
-                        let target = rfs::readlinkat(&pfd, name, Vec::new()).map_err(|_| e)?;
-                        let target = Path::new(OsStr::from_bytes(target.as_bytes()));
-                        self.make_dir_at(&parent.join(target), depth + 1)?;
-                        self.open_in(rel, flags)
-                    }
-                    r => r,
-                }
-            }
+            Err(e) if e.raw_os_error() == Some(libc_enoent()) => self.walk(rel, flags, true),
             r => r,
         }
     }
@@ -176,6 +240,17 @@ impl Dest {
     fn forget(&mut self) {
         self.cache = None;
     }
+}
+
+/// The longest path the kernel resolves in one call.
+const PATH_MAX: usize = 4096;
+
+/// The components of a path (bytes), `.` and empty ones left out.
+fn names_of(path: &[u8]) -> VecDeque<OsString> {
+    path.split(|b| *b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .map(|c| OsStr::from_bytes(c).to_os_string())
+        .collect()
 }
 
 fn libc_enoent() -> i32 {
@@ -210,26 +285,76 @@ pub fn clean(name: &Path) -> Option<PathBuf> {
 fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
     match rfs::unlinkat(dir, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::ISDIR) | Err(Errno::PERM) => {
-            let sub = match rfs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => fd,
-                Err(Errno::NOTDIR) => {
-                    return rfs::unlinkat(dir, name, AtFlags::empty()).map_err(errno)
+        Err(Errno::ISDIR) | Err(Errno::PERM) => remove_tree(dir, name),
+        Err(e) => Err(errno(e)),
+    }
+}
+
+/// Removes the directory `name` of `top` and everything under it, one level at a time with one
+/// descriptor open, however deep it goes: each directory is emptied of its other entries, the
+/// first subdirectory entered, and an empty one removed from its parent (reached by `..`, the
+/// directory it was entered from).
+fn remove_tree(top: &OwnedFd, name: &OsStr) -> io::Result<()> {
+    let open = |at: &OwnedFd, n: &OsStr| {
+        rfs::openat(
+            at,
+            n,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let mut cur = match open(top, name) {
+        Ok(fd) => fd,
+        Err(Errno::NOTDIR) | Err(Errno::LOOP) => {
+            return rfs::unlinkat(top, name, AtFlags::empty()).map_err(errno)
+        }
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(errno(e)),
+    };
+    let mut path: Vec<OsString> = vec![name.to_os_string()];
+    loop {
+        let mut sub = None;
+        for ent in rfs::Dir::read_from(&cur).map_err(errno)? {
+            let ent = ent.map_err(errno)?;
+            let n = ent.file_name().to_bytes();
+            if n == b"." || n == b".." {
+                continue;
+            }
+            let n = OsStr::from_bytes(n);
+            match rfs::unlinkat(&cur, n, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(Errno::ISDIR) | Err(Errno::PERM) => {
+                    sub = Some(n.to_os_string());
+                    break;
                 }
                 Err(e) => return Err(errno(e)),
-            };
-            empty_dir(&sub, &HashSet::new(), Path::new(""))?;
-            match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
-                Ok(()) | Err(Errno::NOENT) => Ok(()),
-                Err(e) => Err(errno(e)),
             }
         }
-        Err(e) => Err(errno(e)),
+        if let Some(n) = sub {
+            match open(&cur, &n) {
+                Ok(fd) => {
+                    cur = fd;
+                    path.push(n);
+                }
+                Err(Errno::NOTDIR) => rfs::unlinkat(&cur, &n, AtFlags::empty()).map_err(errno)?,
+                Err(e) => return Err(errno(e)),
+            }
+            continue;
+        }
+        let n = path.pop().expect("a directory being removed");
+        let parent = if path.is_empty() {
+            None
+        } else {
+            Some(open(&cur, OsStr::new("..")).map_err(errno)?)
+        };
+        match rfs::unlinkat(parent.as_ref().unwrap_or(top), &n, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(errno(e)),
+        }
+        match parent {
+            Some(p) => cur = p,
+            None => return Ok(()),
+        }
     }
 }
 
@@ -292,13 +417,20 @@ struct Applier<'a> {
     owner: Option<(u32, u32)>,
     /// Paths written by this layer: an opaque whiteout keeps them.
     written: HashSet<PathBuf>,
-    /// Directories of this layer, with their metadata, set after their children.
-    dirs: Vec<(PathBuf, Meta)>,
-    /// Directories this layer changes without carrying their entry, with their times before:
-    /// put back at the end, so that the tree depends on the image only (as `umoci unpack`).
-    touched: HashMap<PathBuf, Timestamps>,
+    /// Directories of this layer, with their metadata and (device, inode), set after their
+    /// children, to that very directory: one replaced later in the layer is left alone.
+    dirs: Vec<(PathBuf, Meta, (u64, u64))>,
+    /// Directories this layer changes without carrying their entry, with their (device, inode)
+    /// and times before: put back at the end, so that the tree depends on the image only (as
+    /// `umoci unpack`).
+    touched: HashMap<PathBuf, ((u64, u64), Timestamps)>,
     out: Applied,
     buf: Vec<u8>,
+    /// The expansion limit (and the layer's compressed size) that sparse files' blocks count
+    /// against: a data segment takes whole blocks on disk however few bytes it has.
+    limit: Option<(ExpansionLimit, u64)>,
+    /// Bytes of blocks the sparse files' data segments take.
+    sparse_blocks: u64,
 }
 
 /// Applies the tar stream `tar` (already decompressed) to `dest`. `what` names the layer in
@@ -315,6 +447,17 @@ pub fn apply_owned(
     what: &str,
     owner: Option<(u32, u32)>,
 ) -> Result<Applied> {
+    apply_inner(dest, tar, whiteouts, what, owner, None)
+}
+
+fn apply_inner(
+    dest: &mut Dest,
+    tar: impl Read,
+    whiteouts: Whiteouts,
+    what: &str,
+    owner: Option<(u32, u32)>,
+    limit: Option<(ExpansionLimit, u64)>,
+) -> Result<Applied> {
     let mut a = Applier {
         dest,
         whiteouts,
@@ -326,35 +469,52 @@ pub fn apply_owned(
         touched: HashMap::new(),
         out: Applied::default(),
         buf: vec![0; 256 << 10],
+        limit,
+        sparse_blocks: 0,
     };
-    let mut ar = tar::Archive::new(tar);
-    let entries = ar
-        .entries()
-        .map_err(|e| Error::InvalidInput(format!("{what}: not a tar archive: {e}")))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| Error::InvalidInput(format!("{what}: a corrupt tar archive: {e}")))?;
-        a.entry(entry)?;
+    let mut r = TarReader::new(tar);
+    loop {
+        let entry = match r.next_entry() {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) if r.position() == 0 => {
+                return Err(Error::InvalidInput(format!(
+                    "{what}: not a tar archive: {e}"
+                )))
+            }
+            Err(e) => {
+                return Err(Error::InvalidInput(format!(
+                    "{what}: a corrupt tar archive: {e}"
+                )))
+            }
+        };
+        a.entry(entry, &mut r)?;
     }
     a.finish()?;
     Ok(a.out)
 }
 
+/// The (device, inode) of an open file.
+fn dev_ino(fd: impl AsFd) -> io::Result<(u64, u64)> {
+    let st = rfs::fstat(fd).map_err(errno)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 impl Applier<'_> {
     fn fail(&self, name: &Path, why: impl std::fmt::Display) -> Error {
-        Error::InvalidInput(format!("{}: entry {:?}: {why}", self.what, name))
+        Error::InvalidInput(format!(
+            "{}: entry {}: {why}",
+            self.what,
+            short_name(name.as_os_str().as_bytes())
+        ))
     }
 
-    fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<()> {
-        let raw = e
-            .path()
-            .map_err(|err| Error::InvalidInput(format!("{}: a bad entry name: {err}", self.what)))?
-            .into_owned();
+    fn entry<R: Read>(&mut self, e: Entry, r: &mut TarReader<R>) -> Result<()> {
+        let raw = PathBuf::from(OsStr::from_bytes(&e.name));
         let Some(rel) = clean(&raw) else {
             return Err(self.fail(&raw, "the name climbs out of the root filesystem"));
         };
-        let kind = e.header().entry_type();
-        let meta = self.meta(&mut e, &raw)?;
+        let meta = self.meta(&e);
         let name = rel.file_name().map(|n| n.as_bytes().to_vec());
 
         // Whiteouts.
@@ -380,8 +540,9 @@ impl Applier<'_> {
 
         if rel.as_os_str().is_empty() {
             // The root directory itself: only its metadata.
-            if kind.is_dir() {
-                self.dirs.push((rel, meta));
+            if e.kind == Kind::Dir {
+                let id = dev_ino(self.dest.root.as_fd()).map_err(|err| self.fail(&raw, err))?;
+                self.dirs.push((rel, meta, id));
             }
             return Ok(());
         }
@@ -394,104 +555,65 @@ impl Applier<'_> {
         self.remember(parent, &pfd);
         self.out.entries += 1;
 
-        use tar::EntryType as T;
-        let r = match kind {
-            T::Directory => self.directory(&pfd, &name, &rel, meta),
-            T::Regular | T::Continuous | T::GNUSparse => self.file(&pfd, &name, &mut e, &meta),
-            T::Symlink => {
-                let target = e
-                    .link_name()
-                    .map_err(|err| self.fail(&raw, err))?
-                    .ok_or_else(|| self.fail(&raw, "a symlink without a target"))?
-                    .into_owned();
-                self.symlink(&pfd, &name, &target, &meta)
+        let res = match e.kind {
+            Kind::Dir => self.directory(&pfd, &name, &rel, meta),
+            Kind::File => self.file(&pfd, &name, &e, r, &meta),
+            Kind::Symlink => {
+                if e.link.is_empty() {
+                    return Err(self.fail(&raw, "a symlink without a target"));
+                }
+                self.symlink(&pfd, &name, Path::new(OsStr::from_bytes(&e.link)), &meta)
             }
-            T::Link => {
-                let target = e
-                    .link_name()
-                    .map_err(|err| self.fail(&raw, err))?
-                    .ok_or_else(|| self.fail(&raw, "a hard link without a target"))?
-                    .into_owned();
-                let Some(target) = clean(&target) else {
+            Kind::HardLink => {
+                if e.link.is_empty() {
+                    return Err(self.fail(&raw, "a hard link without a target"));
+                }
+                let Some(target) = clean(Path::new(OsStr::from_bytes(&e.link))) else {
                     return Err(self.fail(
                         &raw,
-                        "the hard link's target climbs out of the root filesystem",
+                        format!(
+                            "the hard link's target {} climbs out of the root filesystem",
+                            short_name(&e.link)
+                        ),
                     ));
                 };
                 self.hardlink(&pfd, &name, &rel, &target)
             }
-            T::Fifo | T::Char | T::Block => {
-                let dev = rfs::makedev(
-                    e.header().device_major().ok().flatten().unwrap_or(0),
-                    e.header().device_minor().ok().flatten().unwrap_or(0),
-                );
-                let ft = match kind {
-                    T::Fifo => FileType::Fifo,
-                    T::Char => FileType::CharacterDevice,
+            Kind::Fifo | Kind::Char | Kind::Block => {
+                let dev = rfs::makedev(e.dev_major, e.dev_minor);
+                let ft = match e.kind {
+                    Kind::Fifo => FileType::Fifo,
+                    Kind::Char => FileType::CharacterDevice,
                     _ => FileType::BlockDevice,
                 };
                 self.node(&pfd, &name, &rel, ft, dev, &meta)
             }
-            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {
-                self.out.entries -= 1;
-                Ok(())
-            }
-            other => {
+            Kind::Other(flag) => {
                 self.out.entries -= 1;
                 eprintln!(
-                    "warning: {}: entry {:?} of tar type {:?} skipped",
+                    "warning: {}: entry {} of tar type {:?} skipped",
                     self.what,
-                    raw,
-                    other.as_byte() as char
+                    short_name(&e.name),
+                    flag as char
                 );
-                Ok(())
+                return Ok(());
             }
         };
-        r.map_err(|err| self.fail(&raw, err))?;
+        res.map_err(|err| self.fail(&raw, err))?;
         self.written.insert(rel);
         Ok(())
     }
 
-    fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>, raw: &Path) -> Result<Meta> {
-        let h = e.header();
-        let bad = |err: io::Error| self.fail(raw, err);
-        let old = h.as_old();
-        let mut m = Meta {
-            mode: blank_is_zero(h.mode().map(u64::from), &old.mode).map_err(bad)? as u32 & 0o7777,
-            uid: blank_is_zero(h.uid(), &old.uid).map_err(bad)? as u32,
-            gid: blank_is_zero(h.gid(), &old.gid).map_err(bad)? as u32,
-            mtime: blank_is_zero(h.mtime(), &old.mtime).map_err(bad)? as i64,
-            mtime_nsec: 0,
-            xattrs: Vec::new(),
-        };
-        if let Some(pax) = e.pax_extensions().map_err(bad)? {
-            for ext in pax {
-                let ext = ext.map_err(bad)?;
-                let Ok(key) = ext.key() else { continue };
-                let value = ext.value_bytes();
-                let num = || std::str::from_utf8(value).ok().map(str::trim);
-                match key {
-                    "uid" => m.uid = num().and_then(|v| v.parse().ok()).unwrap_or(m.uid),
-                    "gid" => m.gid = num().and_then(|v| v.parse().ok()).unwrap_or(m.gid),
-                    "mtime" => {
-                        if let Some((s, ns)) = num().and_then(parse_pax_time) {
-                            m.mtime = s;
-                            m.mtime_nsec = ns;
-                        }
-                    }
-                    k => {
-                        if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                            m.xattrs.push((name.as_bytes().to_vec(), value.to_vec()));
-                        }
-                    }
-                }
-            }
+    fn meta(&self, e: &Entry) -> Meta {
+        let (uid, gid) = self.owner.unwrap_or((e.uid as u32, e.gid as u32));
+        Meta {
+            mode: e.mode,
+            uid,
+            gid,
+            mtime: e.mtime,
+            mtime_nsec: e.mtime_nsec,
+            xattrs: e.xattrs.clone(),
         }
-        if let Some((uid, gid)) = self.owner {
-            m.uid = uid;
-            m.gid = gid;
-        }
-        Ok(m)
     }
 
     /// Removes whatever is at `name` in `pfd` before something new goes there.
@@ -512,15 +634,20 @@ impl Applier<'_> {
             }
             Err(e) => return Err(errno(e)),
         }
-        self.dirs.push((rel.to_path_buf(), meta));
+        let st = rfs::statat(pfd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno)?;
+        self.dirs
+            .push((rel.to_path_buf(), meta, (st.st_dev, st.st_ino)));
         Ok(())
     }
 
+    /// A regular file: its content written in order, or, for a sparse file, each data segment
+    /// at its offset and the length set last, so that the holes stay holes.
     fn file<R: Read>(
         &mut self,
         pfd: &OwnedFd,
         name: &OsStr,
-        e: &mut tar::Entry<'_, R>,
+        e: &Entry,
+        r: &mut TarReader<R>,
         meta: &Meta,
     ) -> io::Result<()> {
         self.clear(pfd, name)?;
@@ -531,28 +658,60 @@ impl Applier<'_> {
             Mode::from_raw_mode(0o600),
         )
         .map_err(errno)?;
-        let mut f = File::from(fd);
+        let f = File::from(fd);
+        let whole = [(0, e.size)];
+        let segments: &[(u64, u64)] = e.sparse.as_deref().unwrap_or(&whole);
         let mut got = 0u64;
-        loop {
-            let n = match e.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
-            f.write_all(&self.buf[..n])?;
-            self.out.bytes += n as u64;
-            got += n as u64;
+        if e.sparse.is_some() {
+            self.count_blocks(segments)?;
         }
-        // The tar crate ends an entry's content quietly where the stream ends.
-        let want = e.size();
-        if got < want && e.header().entry_type() != tar::EntryType::GNUSparse {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the layer ends inside the file's content ({got} of {want} bytes)"),
-            ));
+        for &(offset, len) in segments {
+            let mut done = 0u64;
+            while done < len {
+                let want = self.buf.len().min((len - done) as usize);
+                let n = match r.read(&mut self.buf[..want]) {
+                    Ok(n) => n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "the layer ends inside the file's content ({got} of {} bytes)",
+                                e.size
+                            ),
+                        ))
+                    }
+                    Err(err) => return Err(err),
+                };
+                f.write_all_at(&self.buf[..n], offset + done)?;
+                done += n as u64;
+                got += n as u64;
+                self.out.bytes += n as u64;
+            }
+        }
+        if e.sparse.is_some() {
+            f.set_len(e.real_size)?;
         }
         self.set_meta(f.as_fd(), meta, true)
+    }
+    /// Counts the blocks a sparse file's data segments take against the expansion limit: a
+    /// map of many one-byte segments far apart would take a block each.
+    fn count_blocks(&mut self, segments: &[(u64, u64)]) -> io::Result<()> {
+        const BLOCK: u64 = 4096;
+        for &(off, len) in segments.iter().filter(|(_, len)| *len > 0) {
+            let end = off.saturating_add(len).saturating_add(BLOCK - 1) / BLOCK;
+            self.sparse_blocks = self
+                .sparse_blocks
+                .saturating_add((end - off / BLOCK) * BLOCK);
+        }
+        if let Some((limits, compressed)) = self.limit {
+            if self.sparse_blocks > limits.for_size(compressed) {
+                return Err(io::Error::other(
+                    limits.exceeded("its sparse files", compressed).to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Owner, mode, attributes and times of an open file or directory.
@@ -676,8 +835,9 @@ impl Applier<'_> {
             Ok(()) => {}
             Err(Errno::PERM) if ft != FileType::Fifo => {
                 eprintln!(
-                    "warning: {}: device node {:?} skipped: not allowed to make devices here",
-                    self.what, rel
+                    "warning: {}: device node {} skipped: not allowed to make devices here",
+                    self.what,
+                    short_name(rel.as_os_str().as_bytes())
                 );
                 self.out.skipped_devices.push(rel.to_path_buf());
                 return Ok(());
@@ -761,31 +921,53 @@ impl Applier<'_> {
                     tv_nsec: st.st_mtime_nsec as _,
                 },
             };
-            self.touched.insert(rel.to_path_buf(), t);
+            self.touched
+                .insert(rel.to_path_buf(), ((st.st_dev, st.st_ino), t));
+        }
+    }
+
+    /// The directory `rel` if it is still the one with (device, inode) `id`: not replaced since
+    /// by anything, a symlink least of all (the symlink is not followed).
+    fn same_dir(&self, rel: &Path, id: (u64, u64)) -> io::Result<Option<OwnedFd>> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+        match self.dest.open_in(rel, flags) {
+            Ok(fd) => Ok((dev_ino(&fd)? == id).then_some(fd)),
+            Err(e)
+                if matches!(e.raw_os_error(), Some(c) if c == libc_enoent()
+                    || c == Errno::NOTDIR.raw_os_error()
+                    || c == Errno::LOOP.raw_os_error()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
     /// Directory metadata last, deepest first, so that writing children changes no time; the
-    /// directories of lower layers that this one changed get their times back.
+    /// directories of lower layers that this one changed get their times back. Each goes to the
+    /// very directory it was recorded for: one removed or replaced later in the layer (by a
+    /// symlink to the root, say) is left alone, and only the last entry of a path counts.
     fn finish(&mut self) -> Result<()> {
         let dirs = std::mem::take(&mut self.dirs);
-        let ours: HashSet<&Path> = dirs.iter().map(|(p, _)| p.as_path()).collect();
-        for (rel, t) in std::mem::take(&mut self.touched) {
+        let ours: HashSet<&Path> = dirs.iter().map(|(p, _, _)| p.as_path()).collect();
+        for (rel, (id, t)) in std::mem::take(&mut self.touched) {
             if ours.contains(rel.as_path()) {
                 continue;
             }
             // Gone or replaced since (a later whiteout, a file over it): nothing to put back.
-            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
-            if let Ok(fd) = self.dest.open_in(&rel, flags) {
+            if let Some(fd) = self.same_dir(&rel, id).map_err(|e| self.fail(&rel, e))? {
                 rfs::futimens(&fd, &t).map_err(|e| self.fail(&rel, errno(e)))?;
             }
         }
-        for (rel, meta) in dirs.iter().rev() {
-            let fd = self
-                .dest
-                .open_in(rel, OFlags::RDONLY | OFlags::DIRECTORY)
-                .and_then(|fd| self.set_meta(&fd, meta, true));
-            fd.map_err(|e| self.fail(rel, e))?;
+        let mut done: HashSet<&Path> = HashSet::new();
+        for (rel, meta, id) in dirs.iter().rev() {
+            if !done.insert(rel) {
+                continue;
+            }
+            let r = self
+                .same_dir(rel, *id)
+                .and_then(|fd| fd.map_or(Ok(()), |fd| self.set_meta(&fd, meta, true)));
+            r.map_err(|e| self.fail(rel, e))?;
         }
         Ok(())
     }
@@ -823,6 +1005,9 @@ pub struct LayerRef {
     pub digest: Digest,
     pub size: u64,
     pub diff_id: Digest,
+    pub media_type: String,
+    /// What the media type says the blob is compressed with (None: its content decides).
+    pub compression: Option<Compression>,
 }
 
 /// The layers of `image` with their diffIDs, checked to pair up.
@@ -857,10 +1042,14 @@ pub fn pair_layers(
         .iter()
         .zip(diff_ids)
         .map(|(l, d)| {
+            let digest = Digest::try_from(l.digest())?;
+            let media_type = l.media_type().to_string();
             Ok(LayerRef {
-                digest: Digest::try_from(l.digest())?,
+                compression: layer_compression(&media_type, &digest)?,
+                digest,
                 size: l.size(),
                 diff_id: Digest::parse(d)?,
+                media_type,
             })
         })
         .collect()
@@ -879,20 +1068,35 @@ pub fn apply_stored(
 }
 
 /// Applies a layer read from `input` (compressed as it is stored: the caller checks the blob's
-/// digest, or `input` does), checking its diffID. Decompression runs on its own thread.
+/// digest, or `input` does), checking its diffID. Decompression runs on its own thread, and
+/// stops the layer as soon as it expands past the [`ExpansionLimit`].
 pub fn apply_stream(
     input: impl Read + Send,
     layer: &LayerRef,
     dest: &mut Dest,
     whiteouts: Whiteouts,
 ) -> Result<Applied> {
+    apply_stream_limited(input, layer, dest, whiteouts, ExpansionLimit::from_env()?)
+}
+
+/// [`apply_stream`] with the expansion limit given.
+pub fn apply_stream_limited(
+    input: impl Read + Send,
+    layer: &LayerRef,
+    dest: &mut Dest,
+    whiteouts: Whiteouts,
+    limits: ExpansionLimit,
+) -> Result<Applied> {
     let what = format!("layer {}", layer.digest);
+    let limit = limits.for_size(layer.size);
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
     std::thread::scope(|s| {
         let what = &what;
         let reader = s.spawn(move || -> Result<()> {
             // tx moves here: when this ends, the writer sees the end of the stream.
-            let mut input = HashingReader::new(decompress(input, what)?, layer.diff_id.algorithm());
+            let plain = decompress_as(input, layer.compression, &layer.media_type, what)?;
+            let mut input = HashingReader::new(plain, layer.diff_id.algorithm());
+            let mut total = 0u64;
             loop {
                 let mut chunk = vec![0u8; 64 << 10];
                 let n = match input.read(&mut chunk) {
@@ -909,6 +1113,12 @@ pub fn apply_stream(
                     }
                 };
                 chunk.truncate(n);
+                total += n as u64;
+                if total > limit {
+                    let e = limits.exceeded(what, layer.size);
+                    let _ = tx.send(Err(io::Error::other(e.to_string())));
+                    return Err(e);
+                }
                 if tx.send(Ok(chunk)).is_err() {
                     return Ok(()); // The writer stopped: its error is the one to report.
                 }
@@ -932,7 +1142,14 @@ pub fn apply_stream(
             chunk: Vec::new(),
             at: 0,
         };
-        let applied = apply(dest, &mut r, whiteouts, what);
+        let applied = apply_inner(
+            dest,
+            &mut r,
+            whiteouts,
+            what,
+            None,
+            Some((limits, layer.size)),
+        );
         // Read to the end, so that a bad digest after the tar's last entry is seen.
         let drained = applied
             .as_ref()
@@ -964,28 +1181,10 @@ pub fn unpack_image(layout: &Layout, image: &Image, dir: &Path) -> Result<Applie
     Ok(total)
 }
 
-/// A numeric header field that is all NULs or spaces reads as 0, as Go's archive/tar (Docker,
-/// containerd, umoci) reads it; the `tar` crate calls it "not a number".
-fn blank_is_zero(parsed: io::Result<u64>, field: &[u8]) -> io::Result<u64> {
-    match parsed {
-        Err(_) if field.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
-        r => r,
-    }
-}
-
-fn parse_pax_time(v: &str) -> Option<(i64, u32)> {
-    let (s, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs = s.parse().ok()?;
-    let mut digits: String = frac.chars().take(9).collect();
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    Some((secs, digits.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::tar_reader::parse_pax_time;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
@@ -1241,5 +1440,542 @@ mod tests {
             out.lower_links,
             vec![(PathBuf::from("lower-link"), PathBuf::from("in/lower"))]
         );
+    }
+
+    /// A PAX record `LEN KEY=VALUE\n`.
+    fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+        let body = 3 + key.len() + value.len(); // space, '=', newline
+        let mut len = body + 1;
+        while len.to_string().len() + body != len {
+            len = len.to_string().len() + body;
+        }
+        let mut r = format!("{len} {key}=").into_bytes();
+        r.extend_from_slice(value);
+        r.push(b'\n');
+        r
+    }
+
+    /// A metadata entry (`x`, `L`, ...) holding `data`.
+    fn add_meta(b: &mut tar::Builder<Vec<u8>>, kind: u8, data: &[u8]) {
+        let mut h = header(tar::EntryType::new(kind), 0o644, data.len() as u64);
+        h.as_old_mut().name[..9].copy_from_slice(b"././@meta");
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    #[test]
+    fn a_huge_long_name_or_pax_header_is_refused_before_it_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        for kind in [b'L', b'K', b'x', b'g'] {
+            // Only the header: its declared 1 GiB is never there, and never read.
+            let mut h = header(tar::EntryType::new(kind), 0o644, 1 << 30);
+            h.as_old_mut().name[..9].copy_from_slice(b"././@Long");
+            h.set_cksum();
+            let e = apply_to(t.path(), h.as_bytes(), Whiteouts::Apply)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("1073741824 bytes, more than the 1048576 allowed"),
+                "{e}"
+            );
+        }
+        // Many headers under the limit each, before one entry, are refused too.
+        let tar = tar_of(|b| {
+            for i in 0..5 {
+                add_meta(b, b'x', &pax_record(&format!("k{i}"), &[b'v'; 1000 << 10]));
+            }
+            add_file(b, "f", b"x");
+        });
+        let e = apply_to(t.path(), &tar, Whiteouts::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bytes of headers before one entry"), "{e}");
+        assert!(!t.path().join("f").exists());
+    }
+
+    #[test]
+    fn long_names_in_errors_are_cut_short() {
+        let t = tempfile::tempdir().unwrap();
+        let name = format!("../{}", "a".repeat(100_000));
+        let tar = tar_of(|b| {
+            add_meta(b, b'L', name.as_bytes());
+            add_file(b, "short", b"x");
+        });
+        let e = apply_to(t.path(), &tar, Whiteouts::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("climbs out") && e.contains("…"), "{e}");
+        assert!(e.len() < 400, "{} bytes: {e}", e.len());
+    }
+
+    #[test]
+    fn pax_records_override_the_header() {
+        let t = tempfile::tempdir().unwrap();
+        let long = format!("{}/{}/file", "d".repeat(150), "e".repeat(150));
+        let tar = tar_of(|b| {
+            let mut rec = pax_record("path", long.as_bytes());
+            rec.extend(pax_record("size", b"5"));
+            rec.extend(pax_record("uid", b"4242"));
+            rec.extend(pax_record("mtime", b"1234.5"));
+            add_meta(b, b'x', &rec);
+            // The header's own size says 0: the PAX size is what the content is.
+            let mut h = header(tar::EntryType::Regular, 0o640, 0);
+            h.as_old_mut().name[..5].copy_from_slice(b"short");
+            h.set_cksum();
+            let mut data = h.as_bytes().to_vec();
+            data.extend_from_slice(b"hello");
+            data.resize(1024, 0);
+            b.get_mut().extend_from_slice(&data);
+            add_file(b, "next", b"after");
+        });
+        apply_to(t.path(), &tar, Whiteouts::Apply).unwrap();
+        let f = t.path().join(&long);
+        assert_eq!(std::fs::read(&f).unwrap(), b"hello");
+        let md = std::fs::metadata(&f).unwrap();
+        assert_eq!((md.mtime(), md.mtime_nsec()), (1234, 500_000_000));
+        if rustix::process::geteuid().is_root() {
+            assert_eq!(md.uid(), 4242);
+        }
+        assert!(!t.path().join("short").exists());
+        assert_eq!(std::fs::read(t.path().join("next")).unwrap(), b"after");
+    }
+
+    /// A 10 GiB sparse file with a few bytes here and there (seven data segments, more than an
+    /// old GNU header holds), and the spots to check.
+    fn sparse_source(dir: &Path) -> Vec<(u64, &'static [u8])> {
+        let spots: Vec<(u64, &'static [u8])> = vec![
+            (0, b"start"),
+            (1 << 20, b"one MiB"),
+            (100 << 20, b"hundred"),
+            (1 << 30, b"a GiB"),
+            (3 << 30, b"three"),
+            (5 << 30, b"five GiB"),
+            ((10 << 30) - 3, b"end"),
+        ];
+        let f = File::create(dir.join("big")).unwrap();
+        f.set_len(10 << 30).unwrap();
+        for (off, data) in &spots {
+            f.write_all_at(data, *off).unwrap();
+        }
+        spots
+    }
+
+    #[test]
+    fn sparse_files_are_written_sparse_in_every_gnu_format() {
+        let src = tempfile::tempdir().unwrap();
+        let spots = sparse_source(src.path());
+        for args in [
+            &["--format=gnu"][..],
+            &["--format=posix", "--sparse-version=0.0"],
+            &["--format=posix", "--sparse-version=0.1"],
+            &["--format=posix", "--sparse-version=1.0"],
+            &["--format=posix"],
+        ] {
+            let out = std::process::Command::new("tar")
+                .args(["--sparse", "-c", "-f", "-", "-C"])
+                .arg(src.path())
+                .args(args)
+                .arg("big")
+                .output()
+                .expect("GNU tar");
+            assert!(out.status.success(), "{args:?}");
+            assert!(
+                out.stdout.len() < 100 << 10,
+                "{args:?}: the archive is small"
+            );
+            let t = tempfile::tempdir().unwrap();
+            let a = apply_to(t.path(), &out.stdout, Whiteouts::Apply).unwrap();
+            let p = t.path().join("big");
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            assert_eq!(md.len(), 10 << 30, "{args:?}");
+            assert!(
+                md.blocks() * 512 < 1 << 20,
+                "{args:?}: {} blocks",
+                md.blocks()
+            );
+            assert!(a.bytes < 64 << 10, "{args:?}: {} bytes written", a.bytes);
+            let f = File::open(&p).unwrap();
+            for (off, data) in &spots {
+                let mut got = vec![0u8; data.len() + 2];
+                let n = f.read_at(&mut got, off.saturating_sub(1)).unwrap();
+                let mut want = vec![0u8; data.len() + 2];
+                let at = usize::from(*off > 0);
+                want[at..at + data.len()].copy_from_slice(data);
+                want.truncate(n);
+                assert_eq!(&got[..n], &want[..], "{args:?} at {off}");
+            }
+            let mut hole = [1u8; 4096];
+            f.read_exact_at(&mut hole, 7 << 30).unwrap();
+            assert!(hole.iter().all(|b| *b == 0), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_sparse_map_that_does_not_add_up_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        // PAX 0.1: the map lists 10 bytes of data, the entry has 5.
+        let tar = tar_of(|b| {
+            let mut rec = pax_record("GNU.sparse.map", b"0,10");
+            rec.extend(pax_record("GNU.sparse.size", b"100"));
+            add_meta(b, b'x', &rec);
+            add_file(b, "s", b"12345");
+        });
+        let e = apply_to(t.path(), &tar, Whiteouts::Apply)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sparse map lists 10 bytes"), "{e}");
+    }
+
+    #[test]
+    fn deferred_directory_metadata_does_not_follow_a_later_symlink() {
+        for target in [".", "/", "../.."] {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path();
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let before = std::fs::metadata(root).unwrap();
+            let tar = tar_of(|b| {
+                let mut h = header(tar::EntryType::Directory, 0o701, 0);
+                h.set_uid(1234);
+                h.set_gid(1234);
+                b.append_data(&mut h, "d", io::empty()).unwrap();
+                add_file(b, "d/f", b"x");
+                // `d` replaced by a symlink to the root later in the same layer.
+                add_link(b, tar::EntryType::Symlink, "d", target);
+            });
+            apply_to(root, &tar, Whiteouts::Apply).unwrap();
+            let after = std::fs::metadata(root).unwrap();
+            assert_eq!(after.mode() & 0o7777, 0o755, "{target}");
+            assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()));
+            assert!(std::fs::symlink_metadata(root.join("d"))
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        // A directory given twice: the last entry counts.
+        let t = tempfile::tempdir().unwrap();
+        let tar = tar_of(|b| {
+            add_dir(b, "d", 0o700);
+            add_file(b, "d", b"not a dir");
+            add_dir(b, "d", 0o751);
+        });
+        apply_to(t.path(), &tar, Whiteouts::Apply).unwrap();
+        let md = std::fs::metadata(t.path().join("d")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o751);
+    }
+
+    /// Opens `rel` under `root` one component at a time (a path string would be too long).
+    fn open_deep(root: &Path, rel: &str) -> io::Result<OwnedFd> {
+        let mut cur = rfs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        for c in rel.split('/') {
+            cur = rfs::openat(&cur, c, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
+        }
+        Ok(cur)
+    }
+
+    #[test]
+    fn paths_longer_than_path_max_are_extracted() {
+        let t = tempfile::tempdir().unwrap();
+        let deep: String = (0..30)
+            .map(|i| format!("{i:02}{}", "x".repeat(198)))
+            .collect::<Vec<_>>()
+            .join("/");
+        assert!(deep.len() > 6000);
+        let with_pax =
+            |b: &mut tar::Builder<Vec<u8>>, key: &str, name: &str, h: tar::Header, data: &[u8]| {
+                add_meta(b, b'x', &pax_record(key, name.as_bytes()));
+                let mut h = h;
+                h.as_old_mut().name[..5].copy_from_slice(b"dummy");
+                h.set_cksum();
+                b.append(&h, data).unwrap();
+            };
+        let lower = tar_of(|b| {
+            with_pax(
+                b,
+                "path",
+                &format!("{deep}/f"),
+                header(tar::EntryType::Regular, 0o600, 4),
+                b"deep",
+            );
+            with_pax(
+                b,
+                "path",
+                &format!("{deep}/gone"),
+                header(tar::EntryType::Regular, 0o644, 1),
+                b"g",
+            );
+            // A hard link at that depth to the file at that depth.
+            let mut rec = pax_record("path", format!("{deep}/hard").as_bytes());
+            rec.extend(pax_record("linkpath", format!("{deep}/f").as_bytes()));
+            add_meta(b, b'x', &rec);
+            let mut h = header(tar::EntryType::Link, 0o644, 0);
+            h.as_old_mut().name[..5].copy_from_slice(b"dummy");
+            h.set_cksum();
+            b.append(&h, io::empty()).unwrap();
+            with_pax(
+                b,
+                "path",
+                &deep,
+                header(tar::EntryType::Directory, 0o711, 0),
+                b"",
+            );
+        });
+        apply_to(t.path(), &lower, Whiteouts::Apply).unwrap();
+        let f = open_deep(t.path(), &format!("{deep}/f")).unwrap();
+        let h = open_deep(t.path(), &format!("{deep}/hard")).unwrap();
+        assert_eq!(
+            rfs::fstat(&f).unwrap().st_ino,
+            rfs::fstat(&h).unwrap().st_ino
+        );
+        assert_eq!(rfs::fstat(&f).unwrap().st_size, 4);
+        let d = open_deep(t.path(), &deep).unwrap();
+        assert_eq!(rfs::fstat(&d).unwrap().st_mode & 0o7777, 0o711);
+        // A whiteout at that depth, in the next layer.
+        let upper = tar_of(|b| {
+            with_pax(
+                b,
+                "path",
+                &format!("{deep}/.wh.gone"),
+                header(tar::EntryType::Regular, 0o644, 0),
+                b"",
+            );
+        });
+        apply_to(t.path(), &upper, Whiteouts::Apply).unwrap();
+        let e = open_deep(t.path(), &format!("{deep}/gone")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(open_deep(t.path(), &format!("{deep}/f")).is_ok());
+    }
+
+    #[test]
+    fn a_very_deep_tree_is_made_and_whited_out_without_recursion() {
+        let t = tempfile::tempdir().unwrap();
+        let deep = format!("top/{}", ["d"; 4_000].join("/"));
+        let lower = tar_of(|b| {
+            add_meta(b, b'x', &pax_record("path", format!("{deep}/f").as_bytes()));
+            let mut h = header(tar::EntryType::Regular, 0o644, 1);
+            h.as_old_mut().name[..5].copy_from_slice(b"dummy");
+            h.set_cksum();
+            b.append(&h, &b"f"[..]).unwrap();
+            add_file(b, "keep", b"k");
+        });
+        apply_to(t.path(), &lower, Whiteouts::Apply).unwrap();
+        assert!(open_deep(t.path(), &format!("{deep}/f")).is_ok());
+        let upper = tar_of(|b| add_file(b, ".wh.top", b""));
+        apply_to(t.path(), &upper, Whiteouts::Apply).unwrap();
+        let left: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("keep")]);
+    }
+
+    #[test]
+    fn a_deep_walk_stays_inside_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let long = (0..25)
+            .map(|_| "y".repeat(200))
+            .collect::<Vec<_>>()
+            .join("/");
+        let out = outside.path().to_str().unwrap().to_string();
+        let tar = tar_of(|b| {
+            add_link(b, tar::EntryType::Symlink, "abs", &out);
+            add_link(b, tar::EntryType::Symlink, "up", "../../../..");
+            for top in ["abs", "up"] {
+                let name = format!("{top}/{long}/planted");
+                add_meta(b, b'x', &pax_record("path", name.as_bytes()));
+                let mut h = header(tar::EntryType::Regular, 0o644, 1);
+                h.as_old_mut().name[..5].copy_from_slice(b"dummy");
+                h.set_cksum();
+                b.append(&h, &b"z"[..]).unwrap();
+            }
+        });
+        apply_to(t.path(), &tar, Whiteouts::Apply).unwrap();
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        let inner = format!("{}/{long}/planted", out.trim_start_matches('/'));
+        assert!(open_deep(t.path(), &inner).is_ok());
+        assert!(open_deep(t.path(), &format!("{long}/planted")).is_ok());
+    }
+
+    fn stream_layer(blob: &[u8], media_type: &str, diff_id: Digest) -> Result<LayerRef> {
+        let digest = Digest::sha256_of(blob);
+        Ok(LayerRef {
+            compression: layer_compression(media_type, &digest)?,
+            digest,
+            size: blob.len() as u64,
+            diff_id,
+            media_type: media_type.into(),
+        })
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_stopped_early() {
+        let zeros = vec![0u8; 1 << 20];
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = header(tar::EntryType::Regular, 0o644, 64 << 20);
+        let src = io::repeat(0).take(64 << 20);
+        tar.append_data(&mut h, "zeros", src).unwrap();
+        let tar = tar.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        io::Write::write_all(&mut gz, &tar).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(gz.len() < 200 << 10);
+        drop(zeros);
+        let layer = stream_layer(
+            &gz,
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            Digest::sha256_of(&tar),
+        )
+        .unwrap();
+        let limits = ExpansionLimit {
+            max_bytes: 8 << 20,
+            ratio: 10,
+        };
+        let t = tempfile::tempdir().unwrap();
+        let mut d = Dest::open(t.path()).unwrap();
+        let e = apply_stream_limited(&gz[..], &layer, &mut d, Whiteouts::Apply, limits)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("decompression bomb") && e.contains("BERTH_LAYER_MAX_RATIO"),
+            "{e}"
+        );
+        assert!(e.contains(&layer.digest.to_string()), "{e}");
+        // Stopped at the limit, not at the end.
+        let written = std::fs::metadata(t.path().join("zeros")).map_or(0, |m| m.len());
+        assert!(written <= 8 << 20, "{written}");
+        // Within the limit, it is unpacked.
+        let limits = ExpansionLimit {
+            max_bytes: 8 << 20,
+            ratio: 2000,
+        };
+        let t = tempfile::tempdir().unwrap();
+        let mut d = Dest::open(t.path()).unwrap();
+        apply_stream_limited(&gz[..], &layer, &mut d, Whiteouts::Apply, limits).unwrap();
+        assert_eq!(
+            std::fs::metadata(t.path().join("zeros")).unwrap().len(),
+            64 << 20
+        );
+    }
+
+    #[test]
+    fn sparse_segments_count_whole_blocks_against_the_limit() {
+        // 2000 one-byte segments 1 MiB apart: 2000 bytes of data, 8 MB of blocks on disk.
+        let map: Vec<String> = (0..2000u64).map(|i| format!("{},1", i << 20)).collect();
+        let tar = tar_of(|b| {
+            let mut rec = pax_record("GNU.sparse.map", map.join(",").as_bytes());
+            rec.extend(pax_record(
+                "GNU.sparse.size",
+                (2000u64 << 20).to_string().as_bytes(),
+            ));
+            add_meta(b, b'x', &rec);
+            add_file(b, "holes", &[b'x'; 2000]);
+        });
+        let layer = stream_layer(
+            &tar,
+            "application/vnd.oci.image.layer.v1.tar",
+            Digest::sha256_of(&tar),
+        )
+        .unwrap();
+        let run = |max_bytes| {
+            let t = tempfile::tempdir().unwrap();
+            let mut d = Dest::open(t.path()).unwrap();
+            let limits = ExpansionLimit {
+                max_bytes,
+                ratio: 1,
+            };
+            let r = apply_stream_limited(&tar[..], &layer, &mut d, Whiteouts::Apply, limits);
+            (t, r)
+        };
+        let (_t, r) = run(4 << 20);
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("decompression bomb") && e.contains("\"holes\""),
+            "{e}"
+        );
+        let (t, r) = run(16 << 20);
+        r.unwrap();
+        let md = std::fs::metadata(t.path().join("holes")).unwrap();
+        assert_eq!(md.len(), 2000 << 20);
+    }
+
+    #[test]
+    fn media_types_decide_compression_and_the_magic_must_agree() {
+        let tar = tar_of(|b| add_file(b, "f", b"x"));
+        let diff_id = Digest::sha256_of(&tar);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        io::Write::write_all(&mut gz, &tar).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&tar[..], 3).unwrap();
+        // A skippable frame first (magic 0x184D2A5B, 4 bytes of payload).
+        let mut skippable = vec![0x5b, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+        skippable.extend_from_slice(&zst);
+        const OCI: &str = "application/vnd.oci.image.layer.v1.tar";
+        let ok = [
+            (&tar, OCI.to_string()),
+            (&gz, format!("{OCI}+gzip")),
+            (&zst, format!("{OCI}+zstd")),
+            (&skippable, format!("{OCI}+zstd")),
+            (
+                &gz,
+                "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+            ),
+            (
+                &gz,
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into(),
+            ),
+            (&tar, "application/vnd.docker.image.rootfs.diff.tar".into()),
+            // Docker's plain type on a gzip layer: its content decides, as in containerd.
+            (&gz, "application/vnd.docker.image.rootfs.diff.tar".into()),
+        ];
+        for (blob, mt) in ok {
+            let t = tempfile::tempdir().unwrap();
+            let mut d = Dest::open(t.path()).unwrap();
+            let layer = stream_layer(blob, &mt, diff_id.clone()).unwrap();
+            apply_stream(&blob[..], &layer, &mut d, Whiteouts::Apply).unwrap();
+            assert_eq!(std::fs::read(t.path().join("f")).unwrap(), b"x", "{mt}");
+        }
+        let mismatched = [
+            (
+                &gz,
+                OCI.to_string(),
+                "says an uncompressed tar, but its content is gzip",
+            ),
+            (
+                &tar,
+                format!("{OCI}+gzip"),
+                "says gzip, but its content is not",
+            ),
+            (
+                &zst,
+                format!("{OCI}+gzip"),
+                "says gzip, but its content is zstd",
+            ),
+            (
+                &gz,
+                format!("{OCI}+zstd"),
+                "says zstd, but its content is gzip",
+            ),
+        ];
+        for (blob, mt, why) in mismatched {
+            let t = tempfile::tempdir().unwrap();
+            let mut d = Dest::open(t.path()).unwrap();
+            let layer = stream_layer(blob, &mt, diff_id.clone()).unwrap();
+            let e = apply_stream(&blob[..], &layer, &mut d, Whiteouts::Apply)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why) && e.contains(&mt), "{e}");
+            assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
+        }
+        for mt in [
+            "application/vnd.in-toto+json",
+            "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            "text/plain",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+        ] {
+            let e = stream_layer(&gz, mt, diff_id.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(mt) && e.contains("not an image layer"), "{e}");
+        }
     }
 }

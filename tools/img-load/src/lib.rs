@@ -18,6 +18,8 @@ Reads what docker save writes (Docker 25+'s OCI layout with manifest.json, and t
 layout of older versions) and OCI archives (skopeo's oci-archive:, img-save --format oci-archive),
 plain, gzip or zstd. Layers from a docker archive are stored gzip-compressed, as img-import stores
 them; each must match its diffID in the image config. A bad archive changes nothing in the store.
+A compressed archive may expand to at most the larger of BERTH_LAYER_MAX_BYTES (default 1G) and
+BERTH_LAYER_MAX_RATIO (default 100) times its compressed size, or it is refused as a bomb.
 
 Prints one {\"ref\",\"digest\",\"id\"} line per name loaded (ref null for an image without one).";
 

@@ -19,7 +19,11 @@ Examples:
 Layers are applied in order: whiteouts remove what lower layers made, hard links, symlinks,
 devices, owners (when run as root), modes, times and extended attributes are kept. Every path
 is resolved inside DIR with openat2(RESOLVE_IN_ROOT): whatever a layer's tar says, nothing is
-written outside DIR. A layer whose content does not match its digest or diffID is an error.
+written outside DIR. A layer whose content does not match its digest or diffID is an error, and
+so is one whose media type is not a tar layer's or whose compression is not the one it names.
+Sparse files stay sparse. A layer may expand to at most the larger of BERTH_LAYER_MAX_BYTES
+(default 1G) and BERTH_LAYER_MAX_RATIO (default 100) times its compressed size; one that goes
+past is refused as a decompression bomb.
 
 DIR must be empty or not exist. Prints {\"ref\",\"id\",\"dir\",\"rootfs\",\"layers\",\"entries\",\"bytes\"}.";
 

@@ -169,9 +169,17 @@ fn open_input(
             }
         }
     };
-    let mut plain = layer::decompress(reader, &what)?;
+    // A compressed archive is expanded no further than a layer may be (a gzip of zeros would
+    // otherwise fill the disk): its size so far, against the compressed bytes read so far.
+    let limits = layer::ExpansionLimit::from_env()?;
+    let consumed = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let counted = Counting {
+        inner: reader,
+        n: consumed.clone(),
+    };
+    let mut plain = layer::decompress(counted, &what)?;
     let mut spool = layout.temp_file("load")?;
-    io::copy(&mut plain, spool.as_file_mut()).map_err(|e| {
+    let bad = |e: io::Error| {
         if matches!(
             e.kind(),
             io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
@@ -180,9 +188,38 @@ fn open_input(
         } else {
             Error::stream(format!("read {what}"), e)
         }
-    })?;
+    };
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match plain.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(bad(e)),
+        };
+        total += n as u64;
+        if total > limits.for_size(consumed.get()) {
+            return Err(limits.exceeded(&what, consumed.get()));
+        }
+        io::Write::write_all(spool.as_file_mut(), &buf[..n]).with_path("write", spool.path())?;
+    }
     let f = spool.reopen().with_path("open", spool.path())?;
     Ok((f, what, Some(spool)))
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    n: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// Ok(file) when the regular file `f` is an uncompressed archive (rewound), Err(file) when it

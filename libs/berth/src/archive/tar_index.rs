@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 
+use super::tar_reader::{short_name, Kind, TarReader};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -79,54 +80,51 @@ impl TarIndex {
         io::Seek::rewind(&mut &file).map_err(|e| Error::stream(format!("read {what}"), e))?;
         let mut nodes = HashMap::new();
         let mut entries = 0usize;
-        {
-            let mut ar = tar::Archive::new(&file);
-            for entry in ar.entries_with_seek().map_err(|e| bad(e.to_string()))? {
-                let entry = entry.map_err(|e| bad(e.to_string()))?;
-                entries += 1;
-                let raw = String::from_utf8(entry.path_bytes().into_owned())
-                    .map_err(|_| bad("an entry's name is not UTF-8".into()))?;
-                let name = clean_name(&raw).ok_or_else(|| {
-                    Error::InvalidInput(format!(
-                        "{what}: refusing the entry {raw:?}: names in an image archive may not be absolute or contain '..'"
-                    ))
-                })?;
-                let kind = entry.header().entry_type();
-                let link_target = || -> Result<String> {
-                    let t = entry
-                        .link_name_bytes()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                        .unwrap_or_default();
-                    let resolved = if kind == tar::EntryType::Symlink {
-                        resolve_link(&name, &t)
-                    } else {
-                        clean_name(&t)
-                    };
-                    resolved.ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "{what}: refusing the link {raw:?} to {t:?}: it points outside the archive"
-                        ))
-                    })
+        let mut r = TarReader::seekable(&file);
+        while let Some(entry) = r.next_entry().map_err(|e| bad(e.to_string()))? {
+            entries += 1;
+            let raw = String::from_utf8(entry.name.clone())
+                .map_err(|_| bad(format!("the name {} is not UTF-8", short_name(&entry.name))))?;
+            let name = clean_name(&raw).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{what}: refusing the entry {}: names in an image archive may not be absolute or contain '..'",
+                    short_name(raw.as_bytes())
+                ))
+            })?;
+            let link_target = || -> Result<String> {
+                let t = String::from_utf8_lossy(&entry.link).into_owned();
+                let resolved = if entry.kind == Kind::Symlink {
+                    resolve_link(&name, &t)
+                } else {
+                    clean_name(&t)
                 };
-                match kind {
-                    tar::EntryType::Regular | tar::EntryType::Continuous => {
-                        let offset = entry.raw_file_position();
-                        let size = entry.size();
-                        if offset.saturating_add(size) > len {
-                            return Err(bad(format!(
-                                "it is truncated: {raw} needs {size} bytes and the file ends {} bytes into them",
-                                len.saturating_sub(offset)
-                            )));
-                        }
-                        nodes.insert(name, Node::File { offset, size });
+                resolved.ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "{what}: refusing the link {} to {}: it points outside the archive",
+                        short_name(raw.as_bytes()),
+                        short_name(t.as_bytes())
+                    ))
+                })
+            };
+            match entry.kind {
+                Kind::File if entry.sparse.is_none() => {
+                    let offset = entry.offset;
+                    let size = entry.size;
+                    if offset.saturating_add(size) > len {
+                        return Err(bad(format!(
+                            "it is truncated: {} needs {size} bytes and the file ends {} bytes into them",
+                            short_name(raw.as_bytes()),
+                            len.saturating_sub(offset)
+                        )));
                     }
-                    tar::EntryType::Symlink | tar::EntryType::Link => {
-                        let target = link_target()?;
-                        nodes.insert(name, Node::Link(target));
-                    }
-                    // Directories and anything else an image archive has no use for are skipped.
-                    _ => {}
+                    nodes.insert(name, Node::File { offset, size });
                 }
+                Kind::Symlink | Kind::HardLink => {
+                    let target = link_target()?;
+                    nodes.insert(name, Node::Link(target));
+                }
+                // Directories and anything else an image archive has no use for are skipped.
+                _ => {}
             }
         }
         if entries == 0 {
