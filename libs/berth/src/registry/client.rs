@@ -29,8 +29,134 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// Docker's config.json to read credentials from (default: `DockerConfig::default_path`).
     pub auth_file: Option<PathBuf>,
-    /// Per-read and connect timeout (default 60 s, or `BERTH_HTTP_TIMEOUT` seconds).
+    /// How long a request may take (default 60 s, or `BERTH_REGISTRY_TIMEOUT` seconds): see
+    /// [`Deadlines`].
     pub timeout: Option<Duration>,
+}
+
+/// How long registry requests may take, so that a registry that stalls or trickles cannot keep
+/// a tool waiting for hours.
+///
+/// - A small request (the `/v2/` probe, a token, a manifest, a config, a HEAD, an upload's
+///   start or end, a manifest PUT) has `request` in all, from connecting to its last byte.
+/// - A blob, which can be any size, has no total deadline but must keep moving: it fails when
+///   fewer than [`MIN_BYTES_PER_WINDOW`] bytes arrive (or leave, for an upload) in a `window`,
+///   and when its answer has not begun within `request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub request: Duration,
+    pub window: Duration,
+}
+
+/// The least a blob transfer must move in a [`Deadlines::window`] (1 KiB: a trickle is a stall).
+pub const MIN_BYTES_PER_WINDOW: u64 = 1024;
+
+impl Deadlines {
+    /// One value for both: `BERTH_REGISTRY_TIMEOUT` seconds (or the older
+    /// `BERTH_HTTP_TIMEOUT`), 60 s when unset. A trickle of a byte every 20 s then fails after
+    /// 60 s ("stalled: 3 bytes in 60 s"), and so does a blob that stops (instead of 5 minutes of
+    /// read timeouts and retries).
+    pub fn new(timeout: Option<Duration>) -> Deadlines {
+        let t = timeout
+            .or_else(|| {
+                ["BERTH_REGISTRY_TIMEOUT", "BERTH_HTTP_TIMEOUT"]
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok())
+                    .find_map(|s| s.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map(Duration::from_secs_f64)
+            })
+            .unwrap_or(Duration::from_secs(60));
+        Deadlines {
+            request: t,
+            window: t,
+        }
+    }
+}
+
+/// Which deadline a request has (see [`Deadlines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// All of the request within [`Deadlines::request`].
+    Whole,
+    /// A blob: the caller reads the body and applies the throughput rule ([`Watchdog`]).
+    Stream,
+}
+
+/// The throughput rule of a blob transfer: counts bytes per window and fails when a window
+/// ends with fewer than [`MIN_BYTES_PER_WINDOW`] in it.
+#[derive(Debug)]
+pub struct Watchdog {
+    window: Duration,
+    start: std::time::Instant,
+    bytes: u64,
+}
+
+impl Watchdog {
+    pub fn new(deadlines: &Deadlines) -> Watchdog {
+        Watchdog {
+            window: deadlines.window,
+            start: std::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Records `n` bytes moved; Err("stalled: N bytes in S s") when the window that just
+    /// ended moved too little.
+    pub fn moved(&mut self, n: u64) -> std::result::Result<(), String> {
+        self.bytes += n;
+        let elapsed = self.start.elapsed();
+        if elapsed < self.window {
+            return Ok(());
+        }
+        if self.bytes < MIN_BYTES_PER_WINDOW {
+            return Err(format!(
+                "stalled: {} bytes in {} (less than {MIN_BYTES_PER_WINDOW} bytes in {})",
+                self.bytes,
+                seconds(elapsed),
+                seconds(self.window)
+            ));
+        }
+        self.start = std::time::Instant::now();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// What a transfer says when a read got nothing for a whole window.
+    pub fn silent(&self) -> String {
+        format!(
+            "stalled: nothing arrived for {} ({} bytes in the last {})",
+            seconds(self.window),
+            self.bytes,
+            seconds(self.start.elapsed())
+        )
+    }
+}
+
+/// `60 s`, `2.5 s`.
+pub fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if (s - s.round()).abs() < 0.05 {
+        format!("{} s", s.round() as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// Whether an I/O error from reading a body is a timeout.
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    ) || ureq_timeout(e).is_some()
+}
+
+/// The ureq timeout an I/O error from reading a body carries, if any.
+pub fn ureq_timeout(e: &std::io::Error) -> Option<ureq::Timeout> {
+    match e.get_ref()?.downcast_ref::<ureq::Error>()? {
+        ureq::Error::Timeout(t) => Some(*t),
+        _ => None,
+    }
 }
 
 /// Where a registry domain's API is: Docker Hub's is not at `docker.io`.
@@ -83,6 +209,7 @@ pub struct Client {
     /// `Authorization` values per scope set, from earlier challenges.
     tokens: Mutex<HashMap<String, String>>,
     pub retries: u32,
+    pub deadlines: Deadlines,
 }
 
 const MAX_REDIRECTS: usize = 5;
@@ -91,13 +218,7 @@ impl Client {
     pub fn new(domain: &str, opts: &Options) -> Result<Client> {
         let host = api_host(domain).to_string();
         let verify = opts.tls_verify.unwrap_or(true);
-        let timeout = opts.timeout.or_else(|| {
-            std::env::var("BERTH_HTTP_TIMEOUT")
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(Duration::from_secs_f64)
-        });
-        let timeout = timeout.unwrap_or(Duration::from_secs(60));
+        let deadlines = Deadlines::new(opts.timeout);
         let cert_dir = opts.cert_dir.clone().or_else(|| {
             let d = PathBuf::from("/etc/docker/certs.d").join(&host);
             d.is_dir().then_some(d)
@@ -107,9 +228,13 @@ impl Client {
             Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
-                .timeout_connect(Some(timeout))
-                .timeout_per_read(Some(timeout))
-                .timeout_per_write(Some(timeout))
+                // Every request: connected, and its answer begun, within the request
+                // deadline; no read or write waits longer than a window. Small requests add
+                // a total deadline per request (`Deadline::Whole`).
+                .timeout_connect(Some(deadlines.request))
+                .timeout_recv_response(Some(deadlines.request))
+                .timeout_per_read(Some(deadlines.window))
+                .timeout_per_write(Some(deadlines.window))
                 .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
                 .tls_config(tls)
                 .build()
@@ -136,6 +261,7 @@ impl Client {
             credentials,
             tokens: Mutex::new(HashMap::new()),
             retries: 4,
+            deadlines,
         })
     }
 
@@ -162,13 +288,21 @@ impl Client {
             return Ok(format!("{s}://{}", self.host));
         }
         let https = format!("https://{}/v2/", self.host);
-        let scheme = match self.agent().get(&https).call() {
+        let probe = |url: &str| {
+            self.agent()
+                .get(url)
+                .config()
+                .timeout_global(Some(self.deadlines.request))
+                .build()
+                .call()
+        };
+        let scheme = match probe(&https) {
             Ok(_) => "https",
             // A server that answered the TLS handshake with a certificate we refuse speaks
             // HTTPS: plain HTTP to it would only hide the real problem behind a 400.
             Err(e) if self.allow_http && !is_certificate_error(&e) => {
                 let http = format!("http://{}/v2/", self.host);
-                match self.agent().get(&http).call() {
+                match probe(&http) {
                     Ok(_) => "http",
                     Err(e2) => {
                         return Err(self.err(
@@ -199,6 +333,9 @@ impl Client {
     /// Sends a request with authentication, redirects and retries. `scopes` are the token
     /// scopes it needs (`repository:NAME:pull`). Answers of any status are returned; the
     /// caller decides what a status means.
+    ///
+    /// An upload (a file body) has the [`Deadline::Stream`] rule, anything else must be over
+    /// within [`Deadlines::request`]; a request that times out is not retried.
     pub fn send(
         &self,
         method: Method,
@@ -207,11 +344,45 @@ impl Client {
         body: &ReqBody<'_>,
         scopes: &[String],
     ) -> Result<Response<Body>> {
+        let deadline = match body {
+            ReqBody::File { .. } => Deadline::Stream,
+            _ => Deadline::Whole,
+        };
+        self.send_with(method, path, headers, body, scopes, deadline)
+    }
+
+    /// [`Client::send`] for a blob download, whose body the caller reads under a [`Watchdog`].
+    pub fn send_stream(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        scopes: &[String],
+    ) -> Result<Response<Body>> {
+        self.send_with(
+            method,
+            path,
+            headers,
+            &ReqBody::Empty,
+            scopes,
+            Deadline::Stream,
+        )
+    }
+
+    fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &ReqBody<'_>,
+        scopes: &[String],
+        deadline: Deadline,
+    ) -> Result<Response<Body>> {
         let what = format!("{method} {}", strip_query(path));
         let mut attempt = 0;
         let mut authed_again = false;
         loop {
-            let res = self.send_once(&method, path, headers, body, scopes);
+            let res = self.send_once(&method, path, headers, body, scopes, deadline);
             let retryable = match &res {
                 Ok(r) => {
                     let s = r.status();
@@ -254,9 +425,10 @@ impl Client {
         headers: &[(&str, &str)],
         body: &ReqBody<'_>,
         scopes: &[String],
+        deadline: Deadline,
     ) -> Result<Response<Body>> {
         let mut url = self.url(path)?;
-        let first_host = url_host(&url).to_string();
+        let first_origin = origin(&url);
         let mut auth = self
             .tokens
             .lock()
@@ -274,11 +446,11 @@ impl Client {
             let result = match body {
                 ReqBody::Empty => {
                     let r = req.body(()).map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
                 ReqBody::Bytes(b) => {
                     let r = req.body(*b).map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
                 ReqBody::File {
                     path: p,
@@ -292,11 +464,18 @@ impl Client {
                         .header(http::header::CONTENT_LENGTH, len.to_string())
                         .body(ureq::SendBody::from_owned_reader(f.take(*len)))
                         .map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
             };
             let resp = match result {
                 Ok(r) => r,
+                // The deadline is the deadline: a request that timed out is not tried again.
+                Err(ureq::Error::Timeout(t)) => {
+                    return Err(self.err(
+                        &format!("{method} {}", strip_query(&url)),
+                        self.timed_out(t),
+                    ))
+                }
                 Err(e) => {
                     return Err(Error::Stream {
                         what: url.clone(),
@@ -312,8 +491,9 @@ impl Client {
                 {
                     let next = resolve_location(&url, loc);
                     // Credentials stay with the registry: a redirect elsewhere (a CDN, object
-                    // storage) gets no Authorization header.
-                    if url_host(&next) != first_host {
+                    // storage) gets no Authorization header, nor does one to another scheme
+                    // or port of the same host (https to http would send them in clear).
+                    if origin(&next) != first_origin {
                         auth = None;
                     }
                     url = next;
@@ -323,6 +503,51 @@ impl Client {
             return Ok(resp);
         }
         Err(self.err(&url, format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Runs one request with its deadline.
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        req: http::Request<S>,
+        deadline: Deadline,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let total = match deadline {
+            Deadline::Whole => Some(self.deadlines.request),
+            Deadline::Stream => None,
+        };
+        let req = self
+            .agent()
+            .configure_request(req)
+            .timeout_global(total)
+            .build();
+        self.agent().run(req)
+    }
+
+    /// What a timeout means, with the limit that was reached.
+    pub fn timed_out(&self, t: ureq::Timeout) -> String {
+        let (req, win) = (
+            seconds(self.deadlines.request),
+            seconds(self.deadlines.window),
+        );
+        let why = match t {
+            ureq::Timeout::Global | ureq::Timeout::PerCall => {
+                format!("the request was not over within {req}")
+            }
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+                format!("could not connect within {req}")
+            }
+            ureq::Timeout::RecvResponse | ureq::Timeout::SendRequest => {
+                format!("no answer within {req}")
+            }
+            ureq::Timeout::PerRead | ureq::Timeout::RecvBody => {
+                format!("nothing arrived for {win}")
+            }
+            ureq::Timeout::PerWrite | ureq::Timeout::SendBody => {
+                format!("the registry took nothing for {win}")
+            }
+            other => format!("{other:?}"),
+        };
+        format!("timed out: {why} (BERTH_REGISTRY_TIMEOUT)")
     }
 
     /// Answers a `WWW-Authenticate` challenge: Basic with the credentials, or a Bearer token
@@ -365,9 +590,17 @@ impl Client {
             } else {
                 &self.agent_insecure
             };
-            let mut resp = agent
-                .run(req)
-                .map_err(|e| self.err(&format!("token from {realm}"), describe(&e)))?;
+            let req = agent
+                .configure_request(req)
+                .timeout_global(Some(self.deadlines.request))
+                .build();
+            let mut resp = agent.run(req).map_err(|e| {
+                let why = match e {
+                    ureq::Error::Timeout(t) => self.timed_out(t),
+                    e => describe(&e),
+                };
+                self.err(&format!("token from {realm}"), why)
+            })?;
             if !resp.status().is_success() {
                 let status = resp.status();
                 let text = error_body(&mut resp);
@@ -503,7 +736,8 @@ fn is_certificate_error(e: &ureq::Error) -> bool {
     matches!(tls, Some(rustls::Error::InvalidCertificate(_)))
 }
 
-fn describe(e: &ureq::Error) -> String {
+/// What went wrong in a request, for an error message.
+pub fn describe(e: &ureq::Error) -> String {
     if is_certificate_error(e) {
         return format!(
             "{e}: the registry's certificate is not trusted (give its CA with --cert-dir DIR, \
@@ -526,6 +760,32 @@ fn strip_query(p: &str) -> &str {
 pub fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// The origin of an absolute URL: scheme, host (lower case, IPv6 without brackets) and port,
+/// the scheme's default port when none is given. Credentials go only where all three match.
+pub fn origin(url: &str) -> (String, String, u16) {
+    let (scheme, _) = url.split_once("://").unwrap_or(("https", url));
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = url_host(url);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let (h, after) = rest.split_once(']').unwrap_or((rest, ""));
+            (h, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let default = if scheme == "http" { 80 } else { 443 };
+    // An empty or unparsable port is no port; u16::MAX+ never matches a real one.
+    let port = port
+        .filter(|p| !p.is_empty())
+        .map_or(Some(default), |p| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    (scheme, host.to_ascii_lowercase(), port)
 }
 
 /// Resolves a `Location` header against the URL it answered.
@@ -684,6 +944,73 @@ mod tests {
         let e = ureq::Error::Io(IoError::new(ErrorKind::InvalidData, garbage));
         assert!(!is_certificate_error(&e));
         assert!(!is_certificate_error(&ureq::Error::ConnectionFailed));
+    }
+
+    #[test]
+    fn credentials_follow_only_the_same_origin() {
+        let o = |u: &str| origin(u);
+        let base = o("https://reg.example:5000/v2/a/blobs/sha256:1");
+        assert_eq!(base, ("https".into(), "reg.example".into(), 5000));
+        // Same scheme, host and port: the same origin, whatever the path or case.
+        assert_eq!(o("https://REG.example:5000/other?x=1"), base);
+        // https to http on the same host and port is another origin.
+        assert_ne!(o("http://reg.example:5000/v2/a/blobs/sha256:1"), base);
+        assert_ne!(o("https://reg.example:5001/x"), base);
+        assert_ne!(o("https://cdn.example:5000/x"), base);
+        // Default ports: https://h is https://h:443, http://h is http://h:80; across schemes
+        // they differ with or without the port written.
+        assert_eq!(o("https://h/x"), o("https://h:443/y"));
+        assert_eq!(o("http://h/x"), o("http://h:80/y"));
+        assert_ne!(o("https://h/x"), o("http://h/x"));
+        assert_ne!(o("https://h:443/x"), o("http://h:443/x"));
+        assert_ne!(o("https://h/x"), o("http://h:443/x"));
+        // Userinfo is no part of the host; IPv6 literals keep their port.
+        assert_eq!(o("https://u:p@h/x"), o("https://h/x"));
+        assert_eq!(
+            o("http://[::1]:5000/v2/"),
+            ("http".into(), "::1".into(), 5000)
+        );
+        assert_ne!(o("http://[::1]:5000/v2/"), o("https://[::1]:5000/v2/"));
+        assert_eq!(o("http://[::1]/v2/").2, 80);
+        // A port that is no port never equals a real one.
+        assert_ne!(o("https://h:99999/x"), o("https://h/x"));
+    }
+
+    #[test]
+    fn deadlines_come_from_the_environment_or_default_to_a_minute() {
+        let d = Deadlines::new(Some(Duration::from_millis(2500)));
+        assert_eq!(d.request, Duration::from_millis(2500));
+        assert_eq!(d.window, Duration::from_millis(2500));
+        assert_eq!(seconds(Duration::from_secs(60)), "60 s");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5 s");
+    }
+
+    #[test]
+    fn the_watchdog_fails_a_trickle_and_passes_a_steady_flow() {
+        let deadlines = Deadlines {
+            request: Duration::from_millis(50),
+            window: Duration::from_millis(50),
+        };
+        // A trickle: a byte now and then; once a window is over it fails, naming the bytes.
+        let mut w = Watchdog::new(&deadlines);
+        let mut failed = None;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Err(e) = w.moved(1) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let e = failed.expect("a trickle fails");
+        assert!(e.starts_with("stalled: "), "{e}");
+        assert!(e.contains(" bytes in "), "{e}");
+        // A steady flow: more than the minimum in every window goes on.
+        let mut w = Watchdog::new(&deadlines);
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(20));
+            w.moved(MIN_BYTES_PER_WINDOW).expect("a steady flow passes");
+        }
+        assert!(w.silent().starts_with("stalled: nothing arrived for "));
     }
 
     #[test]

@@ -14,10 +14,10 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde_json::{json, Value};
 use ureq::http::{Method, StatusCode};
 
-use super::client::{Client, ReqBody};
+use super::client::{describe, is_timeout, ureq_timeout, Client, ReqBody, Watchdog};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
-use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
+use crate::image::{self, Platform, DOCKER_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
 use crate::snapshot::{Plan, Snapshots};
 use crate::store::{sync_dir, Layout, MAX_JSON_BLOB};
@@ -121,8 +121,33 @@ fn repo_scope(path: &str, actions: &str) -> String {
 /// and checking the digest: against the reference when pulling by digest, against the
 /// registry's `Docker-Content-Digest` otherwise.
 pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fetched> {
-    let path = format!("/v2/{repo}/manifests/{reference}");
+    fetch_manifest_sized(client, repo, reference, None)
+}
+
+/// [`fetch_manifest`] of a manifest whose size a descriptor declares: refused before the
+/// request when that is over the cap, and as soon as the registry says (Content-Length) or
+/// sends more.
+pub fn fetch_manifest_sized(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    declared: Option<u64>,
+) -> Result<Fetched> {
     let what = format!("manifest {repo}:{reference}");
+    let too_big = |n: Option<u64>| {
+        client.err(
+            &what,
+            format!(
+                "the manifest is larger than {} MiB{}, refused",
+                MAX_JSON_BLOB >> 20,
+                n.map(|n| format!(" ({n} bytes)")).unwrap_or_default()
+            ),
+        )
+    };
+    if let Some(n) = declared.filter(|&n| n > MAX_JSON_BLOB) {
+        return Err(too_big(Some(n)));
+    }
+    let path = format!("/v2/{repo}/manifests/{reference}");
     let scopes = [repo_scope(repo, "pull")];
     let mut resp = client.send(
         Method::GET,
@@ -147,24 +172,31 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
             .map(|s| s.to_string())
     };
     let content_type = header("content-type").unwrap_or_default();
-    let declared = header("docker-content-digest");
-    let bytes = match resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_JSON_BLOB)
-        .read_to_vec()
-    {
+    let declared_digest = header("docker-content-digest");
+    let more_than_declared = |n: u64| {
+        client.err(
+            &what,
+            format!("the registry sends more than the {n} bytes the index declares, refused"),
+        )
+    };
+    if let Some(len) = header("content-length").and_then(|l| l.trim().parse::<u64>().ok()) {
+        if len > MAX_JSON_BLOB {
+            return Err(too_big(Some(len)));
+        }
+        if let Some(n) = declared.filter(|&n| len > n) {
+            return Err(more_than_declared(n));
+        }
+    }
+    let limit = declared.map_or(MAX_JSON_BLOB, |n| n.min(MAX_JSON_BLOB));
+    let bytes = match resp.body_mut().with_config().limit(limit).read_to_vec() {
         Ok(b) => b,
         Err(ureq::Error::BodyExceedsLimit(_)) => {
-            return Err(client.err(
-                &what,
-                format!(
-                    "the manifest is larger than {} MiB, refused",
-                    MAX_JSON_BLOB >> 20
-                ),
-            ))
+            return Err(match declared {
+                Some(n) if n < MAX_JSON_BLOB => more_than_declared(n),
+                _ => too_big(None),
+            })
         }
-        Err(e) => return Err(client.err(&what, e)),
+        Err(e) => return Err(client.err(&what, describe(&e))),
     };
     let computed = Digest::sha256_of(&bytes);
     if let Ok(want) = Digest::parse(reference) {
@@ -184,7 +216,10 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
         }
         return classify(client, &what, bytes, &content_type, want);
     }
-    if let Some(d) = declared.as_deref().and_then(|d| Digest::parse(d).ok()) {
+    if let Some(d) = declared_digest
+        .as_deref()
+        .and_then(|d| Digest::parse(d).ok())
+    {
         if d.algorithm() == computed.algorithm() && d != computed {
             return Err(client.err(
                 &what,
@@ -330,10 +365,15 @@ pub fn pull(
     };
     manifests.insert(0, chosen.clone());
 
+    // Every manifest is checked before any blob is fetched: an artifact (a config that is not
+    // an image's), a layer berth cannot unpack or a config over the cap is refused here, so a
+    // refused pull downloads, stores and tags nothing.
     let mut blobs: Vec<Descriptor> = Vec::new();
     for m in &manifests {
         let parsed: ImageManifest = serde_json::from_slice(&m.bytes)
             .map_err(|e| client.err(&format!("manifest {}", m.digest), e))?;
+        check_image_manifest(&parsed)
+            .map_err(|why| client.err(&format!("manifest {}", m.digest), why))?;
         for d in std::iter::once(parsed.config()).chain(parsed.layers().iter()) {
             if !blobs.iter().any(|b| b.digest() == d.digest()) {
                 blobs.push(d.clone());
@@ -433,8 +473,69 @@ pub fn pull(
     })
 }
 
+/// The config media types of images (Docker's puller accepts these two and refuses the rest).
+pub const IMAGE_CONFIG_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.config.v1+json", DOCKER_CONFIG];
+
+/// The layer media types berth pulls and unpacks: OCI's tar, tar+gzip and tar+zstd (and their
+/// nondistributable variants), Docker schema 2's gzip layers (and foreign ones).
+pub const LAYER_TYPES: [&str; 8] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+
+/// What Docker calls a config media type's class in its refusal ("Encountered remote
+/// \"TYPE\"(CLASS) when fetching").
+fn config_class(media_type: &str) -> &'static str {
+    match media_type {
+        "application/vnd.docker.plugin.v1+json" => "plugin",
+        t if IMAGE_CONFIG_TYPES.contains(&t) => "image",
+        _ => "unknown",
+    }
+}
+
+/// Refuses a manifest that is not an image berth can pull: its config is not an image config
+/// (an artifact: a Helm chart, a signature, a WASM module, a Docker plugin), a layer has a
+/// media type berth cannot unpack, or the config is declared larger than a config may be.
+pub fn check_image_manifest(m: &ImageManifest) -> std::result::Result<(), String> {
+    let config = m.config();
+    let ct = config.media_type().to_string();
+    if !IMAGE_CONFIG_TYPES.contains(&ct.as_str()) {
+        return Err(format!(
+            "encountered remote {ct:?}({}) when fetching: the config {} is not an image \
+             config, so this is not an image (an artifact?), refused",
+            config_class(&ct),
+            config.digest()
+        ));
+    }
+    if config.size() > MAX_JSON_BLOB {
+        return Err(format!(
+            "the config {} is declared {} bytes, more than the {} MiB a config may be, refused",
+            config.digest(),
+            config.size(),
+            MAX_JSON_BLOB >> 20
+        ));
+    }
+    for l in m.layers() {
+        let lt = l.media_type().to_string();
+        if !LAYER_TYPES.contains(&lt.as_str()) {
+            return Err(format!(
+                "layer {}: unsupported media type {lt:?}, refused",
+                l.digest()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn fetch_child(client: &Client, repo: &str, d: &Descriptor) -> Result<Fetched> {
-    let f = fetch_manifest(client, repo, d.digest().as_ref())?;
+    let f = fetch_manifest_sized(client, repo, d.digest().as_ref(), Some(d.size()))?;
     if f.kind != ManifestKind::Manifest {
         return Err(client.err(
             &format!("manifest {}", f.digest),
@@ -670,7 +771,11 @@ fn fetch_blob_inner(
     let scopes = [repo_scope(repo, "pull")];
     let mut restarted = false;
     let mut attempts = 0;
+    // A config is small (capped): all of it within the request deadline. Layers, of any size,
+    // must keep moving instead (see `Deadlines`).
+    let small = IMAGE_CONFIG_TYPES.contains(&desc.media_type().to_string().as_str());
     loop {
+        let mut oversized = false;
         let mut have = file.metadata().with_path("stat", &part)?.len();
         if have > size {
             reset(tap);
@@ -694,9 +799,12 @@ fn fetch_blob_inner(
         let result = if have == size && size > 0 {
             Ok(())
         } else {
-            client
-                .send(Method::GET, &path, &headers, &ReqBody::Empty, &scopes)
-                .and_then(|mut resp| {
+            let sent = if small {
+                client.send(Method::GET, &path, &headers, &ReqBody::Empty, &scopes)
+            } else {
+                client.send_stream(Method::GET, &path, &headers, &scopes)
+            };
+            sent.and_then(|mut resp| {
                     let status = resp.status();
                     if status == StatusCode::PARTIAL_CONTENT && have > 0 {
                         // Appending where we stopped.
@@ -712,19 +820,48 @@ fn fetch_blob_inner(
                     } else {
                         return Err(client.unexpected(&format!("GET {what}"), resp));
                     }
+                    let mut more = || {
+                        oversized = true;
+                        client.err(
+                            &what,
+                            format!("the registry sends more than the {size} bytes the manifest declares, refused"),
+                        )
+                    };
+                    let length = resp
+                        .headers()
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    if length.is_some_and(|l| l > size - have) {
+                        return Err(more());
+                    }
                     file.seek(SeekFrom::Start(have)).with_path("seek", &part)?;
-                    let mut reader = resp.body_mut().with_config().limit(size.saturating_sub(have) + 1).reader();
+                    // One byte past the declared size is enough to know it lies.
+                    let mut reader = resp.body_mut().with_config().limit(size - have + 1).reader();
                     let mut buf = vec![0u8; 256 << 10];
                     let mut got = have;
+                    let mut watchdog = Watchdog::new(&client.deadlines);
                     loop {
                         let n = match reader.read(&mut buf) {
                             Ok(0) => break,
                             Ok(n) => n,
+                            Err(e) if is_timeout(&e) => {
+                                let why = match ureq_timeout(&e) {
+                                    Some(t) if small => client.timed_out(t),
+                                    _ => watchdog.silent(),
+                                };
+                                return Err(client.err(&format!("GET {what}"), why));
+                            }
                             Err(e) => return Err(Error::stream(format!("download {what}"), e)),
                         };
                         got += n as u64;
                         if got > size {
-                            return Err(client.err(&what, format!("the registry sent more than the {size} bytes the manifest declares")));
+                            return Err(more());
+                        }
+                        if !small {
+                            watchdog
+                                .moved(n as u64)
+                                .map_err(|why| client.err(&format!("GET {what}"), why))?;
                         }
                         hasher.update(&buf[..n]);
                         file.write_all(&buf[..n]).with_path("write", &part)?;
@@ -782,7 +919,14 @@ fn fetch_blob_inner(
                 continue;
             }
             Err(e @ Error::Stream { .. }) => return Err(client.err(&what, e)),
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Content over what the manifest declares is no start of the blob.
+                if oversized {
+                    reset(tap);
+                    let _ = fs::remove_file(&part);
+                }
+                return Err(e);
+            }
         }
     }
 }
@@ -797,5 +941,73 @@ fn hash_prefix(f: &mut File, len: u64, hasher: &mut Hasher) -> std::io::Result<(
             return Ok(());
         }
         hasher.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(config_type: &str, config_size: u64, layer_types: &[&str]) -> ImageManifest {
+        let d = |mt: &str, size: u64, n: usize| json!({"mediaType": mt, "size": size, "digest": format!("sha256:{:064x}", n)});
+        serde_json::from_value(json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": d(config_type, config_size, 0),
+            "layers": layer_types.iter().enumerate().map(|(i, t)| d(t, 10, i + 1)).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn images_of_every_accepted_type_pass() {
+        for c in IMAGE_CONFIG_TYPES {
+            check_image_manifest(&manifest(c, 100, &LAYER_TYPES)).unwrap();
+        }
+        check_image_manifest(&manifest(DOCKER_CONFIG, MAX_JSON_BLOB, &[])).unwrap();
+    }
+
+    #[test]
+    fn artifacts_are_refused_as_docker_does() {
+        for (c, class) in [
+            ("application/vnd.oci.empty.v1+json", "unknown"),
+            ("application/vnd.cncf.helm.config.v1+json", "unknown"),
+            ("application/vnd.docker.plugin.v1+json", "plugin"),
+            ("application/octet-stream", "unknown"),
+        ] {
+            let e = check_image_manifest(&manifest(c, 2, &[LAYER_TYPES[1]])).unwrap_err();
+            assert!(
+                e.contains(&format!("encountered remote {c:?}({class}) when fetching")),
+                "{e}"
+            );
+            assert!(e.contains(&format!("sha256:{:064x}", 0)), "{e}");
+            assert!(e.contains("not an image"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_layer_types_are_named_with_their_digest() {
+        for bad in [
+            "application/vnd.oci.image.layer.v1.tar+bzip2",
+            "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar",
+            "application/octet-stream",
+            "",
+        ] {
+            let m = manifest(IMAGE_CONFIG_TYPES[0], 2, &[LAYER_TYPES[1], bad]);
+            let e = check_image_manifest(&m).unwrap_err();
+            assert!(
+                e.contains(&format!("unsupported media type {bad:?}")),
+                "{e}"
+            );
+            assert!(e.contains(&format!("layer sha256:{:064x}", 2)), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_config_declared_over_the_cap_is_refused_before_download() {
+        let e = check_image_manifest(&manifest(DOCKER_CONFIG, MAX_JSON_BLOB + 1, &[])).unwrap_err();
+        assert!(e.contains(&format!("{} bytes", MAX_JSON_BLOB + 1)), "{e}");
+        assert!(e.contains("4 MiB"), "{e}");
     }
 }
