@@ -196,6 +196,7 @@ pub fn fetch_manifest_sized(
                 _ => too_big(None),
             })
         }
+        Err(ureq::Error::Timeout(t)) => return Err(client.err(&what, client.timed_out(t))),
         Err(e) => return Err(client.err(&what, describe(&e))),
     };
     let computed = Digest::sha256_of(&bytes);
