@@ -1,7 +1,9 @@
 //! The HTTP side of the distribution spec: one `Client` per registry host, which picks the scheme,
 //! authenticates (anonymous, Basic, Bearer tokens from the `WWW-Authenticate` challenge),
-//! follows redirects itself so that credentials never reach another host, and retries with
-//! backoff on 5xx answers and cut connections.
+//! follows redirects itself so that credentials never reach another origin (scheme, host and
+//! port), retries with backoff on 5xx answers and cut connections, and gives every request a
+//! deadline ([`Deadlines`]): a registry that stalls or trickles fails the request in about a
+//! minute instead of keeping a tool waiting for hours.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -288,14 +290,10 @@ impl Client {
             return Ok(format!("{s}://{}", self.host));
         }
         let https = format!("https://{}/v2/", self.host);
-        let probe = |url: &str| {
-            self.agent()
-                .get(url)
-                .config()
-                .timeout_global(Some(self.deadlines.request))
-                .build()
-                .call()
-        };
+        // The probe's answer is not read: the agent's connect and answer timeouts bound it. It
+        // runs with the agent's own config (no per-request one) so that ureq builds and caches
+        // the agent's TLS config once; requests with a config of their own reuse it.
+        let probe = |url: &str| self.agent().get(url).call();
         let scheme = match probe(&https) {
             Ok(_) => "https",
             // A server that answered the TLS handshake with a certificate we refuse speaks

@@ -3,6 +3,11 @@
 //! kept as a partial file beside the blobs and resumed with a Range request, so a `kill -9` in
 //! the middle of a layer costs only the bytes not yet written. A blob only ever appears under
 //! its digest once its content has been verified.
+//!
+//! What is not an image is refused before any blob is fetched, as Docker's puller does: a
+//! manifest whose config is not an image config (an artifact), a layer of a media type berth
+//! cannot unpack, a config declared over the cap. A body longer than its descriptor declares
+//! is refused at the first byte too many, and leaves nothing behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
