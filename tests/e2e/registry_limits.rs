@@ -154,10 +154,7 @@ fn pull_refuses_an_artifact_from_a_real_registry() {
     push_raw(&addr, "real/chart", "1", &artifact);
     let user = User::new();
     let out = user
-        .run(
-            "img-pull",
-            &["--no-unpack", &format!("{addr}/real/chart:1")],
-        )
+        .run("img-pull", &[&format!("{addr}/real/chart:1")])
         .fails_with(
             1,
             "encountered remote \"application/vnd.cncf.helm.config.v1+json\"(unknown)",
@@ -166,9 +163,7 @@ fn pull_refuses_an_artifact_from_a_real_registry() {
     assert!(blobs_verified(&user.env.images()).is_empty());
     assert_refused_cleanly(&user, &[]);
     // The same push of an image pulls: the refusal is about the artifact.
-    let out = user
-        .run("img-pull", &["--no-unpack", &format!("{addr}/real/app:1")])
-        .ok();
+    let out = user.run("img-pull", &[&format!("{addr}/real/app:1")]).ok();
     assert_eq!(out.json()["digest"], image.digest());
     assert_eq!(tags(&user.env.images()), vec![format!("{addr}/real/app:1")]);
 }

@@ -135,6 +135,26 @@ impl Watchdog {
     }
 }
 
+/// An upload's body under the throughput rule: ureq reads the next piece once the last one
+/// is written, so a registry that takes a byte now and then fails the upload once a window
+/// moved less than [`MIN_BYTES_PER_WINDOW`] (a `TimedOut` error, not retried).
+struct Watched<R> {
+    inner: R,
+    dog: Watchdog,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.dog
+                .moved(n as u64)
+                .map_err(|why| std::io::Error::new(std::io::ErrorKind::TimedOut, why))?;
+        }
+        Ok(n)
+    }
+}
+
 /// `60 s`, `2.5 s`.
 pub fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -458,9 +478,13 @@ impl Client {
                     let mut f = std::fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
                         .map_err(|e| Error::io("seek", p, e))?;
+                    let upload = Watched {
+                        inner: f.take(*len),
+                        dog: Watchdog::new(&self.deadlines),
+                    };
                     let r = req
                         .header(http::header::CONTENT_LENGTH, len.to_string())
-                        .body(ureq::SendBody::from_owned_reader(f.take(*len)))
+                        .body(ureq::SendBody::from_owned_reader(upload))
                         .map_err(|e| self.err(&url, e))?;
                     self.run(r, deadline)
                 }
@@ -473,6 +497,10 @@ impl Client {
                         &format!("{method} {}", strip_query(&url)),
                         self.timed_out(t),
                     ))
+                }
+                // An upload that stalled (see `Watched`).
+                Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(self.err(&format!("{method} {}", strip_query(&url)), e))
                 }
                 Err(e) => {
                     return Err(Error::Stream {
@@ -1009,6 +1037,37 @@ mod tests {
             w.moved(MIN_BYTES_PER_WINDOW).expect("a steady flow passes");
         }
         assert!(w.silent().starts_with("stalled: nothing arrived for "));
+    }
+
+    #[test]
+    fn an_upload_that_stops_moving_fails() {
+        let deadlines = Deadlines {
+            request: Duration::from_millis(30),
+            window: Duration::from_millis(30),
+        };
+        // The body is read a byte at a time, slower than the rule allows.
+        let mut w = Watched {
+            inner: std::io::repeat(7).take(1 << 20),
+            dog: Watchdog::new(&deadlines),
+        };
+        let mut byte = [0u8; 1];
+        let err = loop {
+            std::thread::sleep(Duration::from_millis(10));
+            if let Err(e) = w.read(&mut byte) {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(err.to_string().starts_with("stalled: "), "{err}");
+        // A small body read at once, then its end after the window: not a stall.
+        let mut w = Watched {
+            inner: std::io::repeat(7).take(10),
+            dog: Watchdog::new(&deadlines),
+        };
+        let mut buf = [0u8; 64];
+        assert_eq!(w.read(&mut buf).unwrap(), 10);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(w.read(&mut buf).unwrap(), 0);
     }
 
     #[test]
