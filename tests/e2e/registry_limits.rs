@@ -416,3 +416,70 @@ fn a_redirect_to_http_on_the_same_host_and_port_carries_no_credentials() {
         "nothing in clear carries credentials: {reqs:#?}"
     );
 }
+
+#[test]
+fn without_ports_in_the_urls_https_to_http_carries_no_credentials_either() {
+    require_program!("openssl");
+    let image = fake_image("tls/portless");
+    let (same, downgraded) = (
+        image.layers()[0].digest.clone(),
+        image.layers()[1].digest.clone(),
+    );
+    // The registry at https://127.0.0.1 (443) and plain http://127.0.0.1 (80): the default
+    // ports, never written in the URLs.
+    let auth = Behaviour::normal().basic_auth("alice", "pw");
+    let Some(plain) = FakeRegistry::start_on(80, image.clone(), auth.clone(), false) else {
+        skip!("cannot listen on 127.0.0.1:80");
+    };
+    let Some(secure) = FakeRegistry::start_on(443, image.clone(), auth.clone(), true) else {
+        skip!("cannot listen on 127.0.0.1:443");
+    };
+    let redirect = |to: &str| Fault::Redirect {
+        status: 307,
+        to: to.to_string(),
+    };
+    // https://127.0.0.1:443 is https://127.0.0.1 (credentials go along); http://127.0.0.1 is
+    // not (they must not).
+    secure.set_behaviour(
+        auth.first(
+            1,
+            Match::Blob(same.clone()),
+            redirect("https://127.0.0.1:443"),
+        )
+        .first(
+            1,
+            Match::Blob(downgraded.clone()),
+            redirect("http://127.0.0.1"),
+        ),
+    );
+    let user = User::new();
+    let reference = "127.0.0.1/tls/portless:1";
+    let out = user
+        .run(
+            "img-pull",
+            &["--tls-verify=false", "--creds", "alice:pw", reference],
+        )
+        .ok();
+    assert_eq!(out.json()["digest"], image.digest());
+    assert_eq!(tags(&user.env.images()), vec![reference.to_string()]);
+
+    let followed = |fake: &FakeRegistry, digest: &str| -> Vec<_> {
+        fake.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with(digest) && r.query.contains("sig=berth-test"))
+            .collect()
+    };
+    let kept = followed(&secure, &same);
+    assert!(!kept.is_empty(), "followed: {:#?}", secure.requests());
+    assert!(
+        kept.iter().all(|r| r.secure && r.has_auth()),
+        "the same origin gets the credentials: {kept:#?}"
+    );
+    let dropped = followed(&plain, &downgraded);
+    assert!(!dropped.is_empty(), "followed: {:#?}", plain.requests());
+    assert!(
+        plain.requests().iter().all(|r| !r.has_auth()),
+        "no Authorization header goes over plain HTTP: {:#?}",
+        plain.requests()
+    );
+}

@@ -558,21 +558,35 @@ struct State {
 impl FakeRegistry {
     /// Serves `image` (add more with [`FakeRegistry::add_image`]) as `behaviour` says.
     pub fn start(image: FakeImage, behaviour: Behaviour) -> FakeRegistry {
-        FakeRegistry::start_with(image, behaviour, None)
+        FakeRegistry::start_with(image, behaviour, None, 0).expect("bind 127.0.0.1:0")
     }
 
     /// [`FakeRegistry::start`] that speaks HTTPS (a self-signed certificate for 127.0.0.1:
     /// clients need `--tls-verify=false`) and plain HTTP on the same port; [`Recorded::secure`]
     /// tells which a request came over, [`FakeRegistry::url`] is the `https://` one.
     pub fn start_tls(image: FakeImage, behaviour: Behaviour) -> FakeRegistry {
-        FakeRegistry::start_with(image, behaviour, Some(TlsIdentity::self_signed()))
+        FakeRegistry::start_with(image, behaviour, Some(TlsIdentity::self_signed()), 0)
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// A fake on 127.0.0.1:`port` (HTTPS and HTTP when `tls`), None when the port is taken
+    /// (or needs privileges this test lacks): for URLs without a port (80, 443).
+    pub fn start_on(
+        port: u16,
+        image: FakeImage,
+        behaviour: Behaviour,
+        tls: bool,
+    ) -> Option<FakeRegistry> {
+        let identity = tls.then(TlsIdentity::self_signed);
+        FakeRegistry::start_with(image, behaviour, identity, port)
     }
 
     fn start_with(
         image: FakeImage,
         behaviour: Behaviour,
         tls: Option<TlsIdentity>,
-    ) -> FakeRegistry {
+        port: u16,
+    ) -> Option<FakeRegistry> {
         let state = Arc::new(State {
             url: OnceLock::new(),
             images: Mutex::new(vec![image]),
@@ -583,15 +597,13 @@ impl FakeRegistry {
         });
         let st = state.clone();
         let handler = move |req: &Request| st.handle(req);
-        let (server, scheme) = match &tls {
-            Some(id) => (Server::start_tls(handler, id), "https"),
-            None => (Server::start(handler), "http"),
-        };
+        let server = Server::start_on(handler, tls.as_ref(), port)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         state
             .url
             .set(format!("{scheme}://{}", server.addr()))
             .unwrap();
-        FakeRegistry { server, state }
+        Some(FakeRegistry { server, state })
     }
 
     pub fn add_image(&self, image: FakeImage) {

@@ -43,7 +43,7 @@ pub struct Request {
     /// Headers in the order they came, names as sent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// Whether it came over TLS (on a server started with [`Server::start_tls`]).
+    /// Whether it came over TLS (on a server started with a [`TlsIdentity`]).
     pub secure: bool,
 }
 
@@ -308,23 +308,26 @@ pub struct Server {
 
 impl Server {
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
-        Server::start_with(handler, None)
+        Server::start_with(handler, None, 0).expect("bind 127.0.0.1:0")
     }
 
-    /// A server that speaks HTTPS with `identity`, and plain HTTP, on the same port (the first
-    /// byte a client sends tells which).
-    pub fn start_tls(
+    /// A server on 127.0.0.1:`port` (0: any free port); with `tls`, it speaks HTTPS with that
+    /// identity and plain HTTP on the same port (the first byte a client sends tells which).
+    /// None when the port cannot be bound.
+    pub fn start_on(
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
-        identity: &TlsIdentity,
-    ) -> Server {
-        Server::start_with(handler, Some(identity.server_config()))
+        tls: Option<&TlsIdentity>,
+        port: u16,
+    ) -> Option<Server> {
+        Server::start_with(handler, tls.map(TlsIdentity::server_config), port)
     }
 
     fn start_with(
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
         tls: Option<TlsConfig>,
-    ) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        port: u16,
+    ) -> Option<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).ok()?;
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -339,7 +342,7 @@ impl Server {
                 std::thread::spawn(move || accept(conn, &*h, &s, t.as_ref()));
             }
         });
-        Server { addr, stop }
+        Some(Server { addr, stop })
     }
 
     pub fn addr(&self) -> SocketAddr {
