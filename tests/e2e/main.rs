@@ -22,6 +22,7 @@ mod prune;
 mod registry;
 mod registry_auth;
 mod registry_infra;
+mod registry_limits;
 mod save_load;
 mod snapshots;
 mod store;

@@ -22,13 +22,13 @@ use crate::support::{run, run_with_stdin, Env, Out, Registry, RegistryOptions, T
 /// A user of the tools: a berth root and a Docker config directory of their own (DOCKER_CONFIG,
 /// with HOME pointing elsewhere in the same temporary directory), so that nothing outside the
 /// test is read or written.
-struct User {
-    env: Env,
+pub(crate) struct User {
+    pub(crate) env: Env,
     docker: PathBuf,
 }
 
 impl User {
-    fn new() -> User {
+    pub(crate) fn new() -> User {
         let env = Env::new();
         let docker = env.path("docker-config");
         User { env, docker }
@@ -51,16 +51,17 @@ impl User {
             .expect("config.json is JSON")
     }
 
-    fn cmd(&self, tool: &str) -> Command {
+    pub(crate) fn cmd(&self, tool: &str) -> Command {
         let mut c = self.env.cmd(tool);
         c.env("DOCKER_CONFIG", &self.docker)
             .env("HOME", self.env.path("home"))
             .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("BERTH_HTTP_TIMEOUT");
+            .env_remove("BERTH_HTTP_TIMEOUT")
+            .env_remove("BERTH_REGISTRY_TIMEOUT");
         c
     }
 
-    fn run(&self, tool: &str, args: &[&str]) -> Out {
+    pub(crate) fn run(&self, tool: &str, args: &[&str]) -> Out {
         run(self.cmd(tool).args(args))
     }
 
@@ -71,7 +72,7 @@ impl User {
 
 /// Re-hashes every blob under the layout's `blobs/sha256` and fails on any whose content is not
 /// its name. Returns the digests (`sha256:…`) found.
-fn blobs_verified(layout: &Path) -> Vec<String> {
+pub(crate) fn blobs_verified(layout: &Path) -> Vec<String> {
     let dir = layout.join("blobs/sha256");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
@@ -94,7 +95,7 @@ fn blobs_verified(layout: &Path) -> Vec<String> {
 }
 
 /// The references tagged in the layout's index.json (none when there is no index).
-fn tags(layout: &Path) -> Vec<String> {
+pub(crate) fn tags(layout: &Path) -> Vec<String> {
     let Ok(data) = std::fs::read(layout.join("index.json")) else {
         return Vec::new();
     };
@@ -111,7 +112,7 @@ fn tags(layout: &Path) -> Vec<String> {
 }
 
 /// Files a download left beside the store (`.berth-partial-…`).
-fn partials(layout: &Path) -> Vec<String> {
+pub(crate) fn partials(layout: &Path) -> Vec<String> {
     std::fs::read_dir(layout)
         .map(|d| {
             d.filter_map(|e| e.ok())
@@ -123,13 +124,13 @@ fn partials(layout: &Path) -> Vec<String> {
 }
 
 /// Whether an error says that something timed out.
-fn says_timeout(stderr: &str) -> bool {
-    stderr.contains("timed out") || stderr.contains("timeout")
+pub(crate) fn says_timeout(stderr: &str) -> bool {
+    stderr.contains("timed out") || stderr.contains("timeout") || stderr.contains("stalled")
 }
 
 /// A two-layer image for the fake registry: a small file, and 512 KiB of noise (big enough to
 /// be cut in the middle).
-fn fake_image(repo: &str) -> FakeImage {
+pub(crate) fn fake_image(repo: &str) -> FakeImage {
     FakeImage::new(
         repo,
         "1",
@@ -142,7 +143,7 @@ fn fake_image(repo: &str) -> FakeImage {
 
 /// Asserts that a pull from a fake registry stored `image` completely and correctly: the
 /// digest printed, every blob of it present and verified, the tag in index.json.
-fn assert_pulled(user: &User, fake: &FakeRegistry, image: &FakeImage, out: &Out) {
+pub(crate) fn assert_pulled(user: &User, fake: &FakeRegistry, image: &FakeImage, out: &Out) {
     let j = out.json();
     assert_eq!(j["ref"], fake.reference(image));
     assert_eq!(j["digest"], image.digest());
@@ -165,7 +166,7 @@ fn assert_pulled(user: &User, fake: &FakeRegistry, image: &FakeImage, out: &Out)
 }
 
 /// Asserts that a failed pull left no tag, no blob with wrong content, and none of `absent`.
-fn assert_nothing_half_written(user: &User, absent: &[&str]) {
+pub(crate) fn assert_nothing_half_written(user: &User, absent: &[&str]) {
     let images = user.env.images();
     assert!(
         tags(&images).is_empty(),
@@ -659,10 +660,10 @@ fn stall_times_out(name: &str, fault: Fault) {
     let start = Instant::now();
     let out = run(user
         .cmd("img-pull")
-        .env("BERTH_HTTP_TIMEOUT", "2")
+        .env("BERTH_REGISTRY_TIMEOUT", "2")
         .arg(fake.reference(&image)));
     let took = start.elapsed();
-    let out = out.fails_with(1, "time");
+    let out = out.fails_with(1, &layer);
     assert!(says_timeout(&out.stderr), "{out:?}");
     assert!(out.stderr.contains(&layer), "{out:?}");
     assert!(

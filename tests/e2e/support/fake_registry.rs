@@ -1,9 +1,9 @@
 //! A fake registry for faults a real one won't make: an HTTP/1.1 server on 127.0.0.1 that
 //! serves in-memory images over the distribution API (pull side: `/v2/`, manifests, blobs with
 //! Range, tags list, catalog) with correct `Docker-Content-Digest` headers, and misbehaves on
-//! request paths as a [`Behaviour`] says: wrong bytes, bodies cut short, 5xx, redirects to
-//! another server, oversized manifests, stalls, Basic or Bearer auth. It records every request
-//! for the test to assert on.
+//! request paths as a [`Behaviour`] says: wrong bytes, bodies cut short or longer than
+//! declared, 5xx, redirects to another server, oversized manifests, stalls, trickles, slow
+//! links, Basic or Bearer auth. It records every request for the test to assert on.
 //!
 //! [`FakeImage`] builds the images: gzipped layers from tars, an OCI (or Docker schema 2)
 //! manifest and config with correct digests and sizes, optionally a multi-platform index.
@@ -11,11 +11,12 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use super::http::{self, Delivery, Reply, Request, Server};
+use super::http::{self, Delivery, Reply, Request, Server, TlsIdentity};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -399,6 +400,14 @@ pub enum Fault {
     Stall,
     /// Send the headers and half the body, then nothing more (nor close).
     StallBody,
+    /// `extra` bytes more than the real body, with a Content-Length that says so.
+    Oversend { extra: usize },
+    /// `extra` bytes more than the real body, without a Content-Length (until close).
+    OversendUnframed { extra: usize },
+    /// Send the headers, then the body one byte every `every` (a registry that trickles).
+    Trickle { every: Duration },
+    /// Send the body at about `bytes_per_sec` in tenths of a second (slow but steady).
+    Throttle { bytes_per_sec: usize },
 }
 
 impl Fault {
@@ -516,6 +525,8 @@ pub struct Recorded {
     pub status: u16,
     /// The fault applied, if any.
     pub fault: Option<Fault>,
+    /// Whether it came over TLS.
+    pub secure: bool,
 }
 
 impl Recorded {
@@ -547,6 +558,35 @@ struct State {
 impl FakeRegistry {
     /// Serves `image` (add more with [`FakeRegistry::add_image`]) as `behaviour` says.
     pub fn start(image: FakeImage, behaviour: Behaviour) -> FakeRegistry {
+        FakeRegistry::start_with(image, behaviour, None, 0).expect("bind 127.0.0.1:0")
+    }
+
+    /// [`FakeRegistry::start`] that speaks HTTPS (a self-signed certificate for 127.0.0.1:
+    /// clients need `--tls-verify=false`) and plain HTTP on the same port; [`Recorded::secure`]
+    /// tells which a request came over, [`FakeRegistry::url`] is the `https://` one.
+    pub fn start_tls(image: FakeImage, behaviour: Behaviour) -> FakeRegistry {
+        FakeRegistry::start_with(image, behaviour, Some(TlsIdentity::self_signed()), 0)
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// A fake on 127.0.0.1:`port` (HTTPS and HTTP when `tls`), None when the port is taken
+    /// (or needs privileges this test lacks): for URLs without a port (80, 443).
+    pub fn start_on(
+        port: u16,
+        image: FakeImage,
+        behaviour: Behaviour,
+        tls: bool,
+    ) -> Option<FakeRegistry> {
+        let identity = tls.then(TlsIdentity::self_signed);
+        FakeRegistry::start_with(image, behaviour, identity, port)
+    }
+
+    fn start_with(
+        image: FakeImage,
+        behaviour: Behaviour,
+        tls: Option<TlsIdentity>,
+        port: u16,
+    ) -> Option<FakeRegistry> {
         let state = Arc::new(State {
             url: OnceLock::new(),
             images: Mutex::new(vec![image]),
@@ -556,9 +596,14 @@ impl FakeRegistry {
             serial: AtomicU64::new(0),
         });
         let st = state.clone();
-        let server = Server::start(move |req| st.handle(req));
-        state.url.set(format!("http://{}", server.addr())).unwrap();
-        FakeRegistry { server, state }
+        let handler = move |req: &Request| st.handle(req);
+        let server = Server::start_on(handler, tls.as_ref(), port)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        state
+            .url
+            .set(format!("{scheme}://{}", server.addr()))
+            .unwrap();
+        Some(FakeRegistry { server, state })
     }
 
     pub fn add_image(&self, image: FakeImage) {
@@ -579,7 +624,7 @@ impl FakeRegistry {
         self.server.port()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for [`FakeRegistry::start_tls`]).
     pub fn url(&self) -> String {
         self.state.url.get().unwrap().clone()
     }
@@ -684,6 +729,7 @@ impl State {
             headers: req.headers.clone(),
             status: reply.status,
             fault,
+            secure: req.secure,
         });
         reply
     }
@@ -903,6 +949,26 @@ impl State {
             Fault::HugeManifest => reply,
             Fault::Stall => reply.delivery(Delivery::NoAnswer),
             Fault::StallBody => reply.delivery(Delivery::StallBody),
+            Fault::Oversend { extra } => {
+                if reply.status < 300 {
+                    reply.body.extend(noise(*extra, 99));
+                }
+                reply
+            }
+            Fault::OversendUnframed { extra } => {
+                if reply.status < 300 {
+                    reply.body.extend(noise(*extra, 99));
+                }
+                reply.delivery(Delivery::UntilClose)
+            }
+            Fault::Trickle { every } => reply.delivery(Delivery::Paced {
+                chunk: 1,
+                every: *every,
+            }),
+            Fault::Throttle { bytes_per_sec } => reply.delivery(Delivery::Paced {
+                chunk: (bytes_per_sec / 10).max(1),
+                every: Duration::from_millis(100),
+            }),
         }
     }
 }
@@ -922,5 +988,51 @@ pub fn with_diff_ids(mut image: FakeImage, ids: &[String]) -> FakeImage {
         serde_json::to_vec_pretty(&manifest).unwrap(),
     );
     m.diff_ids = ids.to_vec();
+    image
+}
+
+/// Writes `m`'s manifest again from its config and layers (after a test changed them).
+fn remanifest(m: &mut FakeManifest) {
+    let mut manifest: Value = serde_json::from_slice(&m.manifest.data).unwrap();
+    manifest["config"] = m.config.descriptor();
+    manifest["layers"] = Value::Array(m.layers.iter().map(Blob::descriptor).collect());
+    m.manifest = Blob::new(
+        &m.manifest.media_type,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    );
+}
+
+/// `image` (one platform, no index) whose config has media type `media_type`: an artifact
+/// when that is not an image config's (a Helm chart, a signature, a Docker plugin).
+pub fn with_config_type(mut image: FakeImage, media_type: &str) -> FakeImage {
+    assert!(image.index.is_none() && image.manifests.len() == 1);
+    let m = &mut image.manifests[0];
+    m.config.media_type = media_type.to_string();
+    remanifest(m);
+    image
+}
+
+/// `image` (one platform, no index) whose layer `i` is declared with `media_type`.
+pub fn with_layer_type(mut image: FakeImage, i: usize, media_type: &str) -> FakeImage {
+    assert!(image.index.is_none() && image.manifests.len() == 1);
+    let m = &mut image.manifests[0];
+    m.layers[i].media_type = media_type.to_string();
+    remanifest(m);
+    image
+}
+
+/// `image` (one platform, no index) with its config padded to `size` bytes (an annotation in
+/// the config's `config.Labels`), declared with its true size.
+pub fn with_config_size(mut image: FakeImage, size: usize) -> FakeImage {
+    assert!(image.index.is_none() && image.manifests.len() == 1);
+    let m = &mut image.manifests[0];
+    let mut config: Value = serde_json::from_slice(&m.config.data).unwrap();
+    config["config"]["Labels"] = json!({"org.berth.test.padding": ""});
+    let base = serde_json::to_vec(&config).unwrap().len();
+    config["config"]["Labels"]["org.berth.test.padding"] = json!("x".repeat(size - base));
+    let data = serde_json::to_vec(&config).unwrap();
+    assert_eq!(data.len(), size);
+    m.config = Blob::new(&m.config.media_type, data);
+    remanifest(m);
     image
 }

@@ -43,6 +43,8 @@ pub struct Request {
     /// Headers in the order they came, names as sent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether it came over TLS (on a server started with a [`TlsIdentity`]).
+    pub secure: bool,
 }
 
 impl Request {
@@ -158,6 +160,11 @@ pub enum Delivery {
     StallBody,
     /// Nothing at all (the request was read) until the client goes away or the server stops.
     NoAnswer,
+    /// No Content-Length: the body ends when the server closes the connection.
+    UntilClose,
+    /// Headers, then the body `chunk` bytes at a time with `every` between them (a trickle, or
+    /// a slow but steady link), until it is all sent or the client goes away.
+    Paced { chunk: usize, every: Duration },
 }
 
 /// What a handler answers.
@@ -229,6 +236,69 @@ fn reason(status: u16) -> &'static str {
 }
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+type TlsConfig = Arc<rustls::ServerConfig>;
+
+/// A server's certificate and private key, DER.
+pub struct TlsIdentity {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl TlsIdentity {
+    /// A self-signed certificate for 127.0.0.1 and localhost, made by the openssl command.
+    pub fn self_signed() -> TlsIdentity {
+        let dir = tempfile::tempdir().unwrap();
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+            out.stdout
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ]);
+        TlsIdentity {
+            cert: openssl(&["x509", "-in", "cert.pem", "-outform", "DER"]),
+            key: openssl(&[
+                "pkcs8", "-topk8", "-nocrypt", "-in", "key.pem", "-outform", "DER",
+            ]),
+        }
+    }
+
+    fn server_config(&self) -> TlsConfig {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(self.cert.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone())),
+            )
+            .expect("a usable certificate and key");
+        Arc::new(cfg)
+    }
+}
 
 /// An HTTP/1.1 server on 127.0.0.1; stops accepting (and ends its connections) when dropped.
 pub struct Server {
@@ -238,7 +308,26 @@ pub struct Server {
 
 impl Server {
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Server::start_with(handler, None, 0).expect("bind 127.0.0.1:0")
+    }
+
+    /// A server on 127.0.0.1:`port` (0: any free port); with `tls`, it speaks HTTPS with that
+    /// identity and plain HTTP on the same port (the first byte a client sends tells which).
+    /// None when the port cannot be bound.
+    pub fn start_on(
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        tls: Option<&TlsIdentity>,
+        port: u16,
+    ) -> Option<Server> {
+        Server::start_with(handler, tls.map(TlsIdentity::server_config), port)
+    }
+
+    fn start_with(
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+        tls: Option<TlsConfig>,
+        port: u16,
+    ) -> Option<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).ok()?;
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -249,11 +338,11 @@ impl Server {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let (h, s) = (handler.clone(), s.clone());
-                std::thread::spawn(move || serve_connection(conn, &*h, &s));
+                let (h, s, t) = (handler.clone(), s.clone(), tls.clone());
+                std::thread::spawn(move || accept(conn, &*h, &s, t.as_ref()));
             }
         });
-        Server { addr, stop }
+        Some(Server { addr, stop })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -275,7 +364,7 @@ impl Drop for Server {
 
 /// Reads from `conn` into `buf`, waiting out read timeouts until data, EOF, an error or `stop`.
 /// Returns false when the connection is over.
-fn fill(conn: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> bool {
+fn fill(conn: &mut impl Read, buf: &mut Vec<u8>, stop: &AtomicBool) -> bool {
     let mut chunk = [0u8; 16 << 10];
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -307,7 +396,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Err(true) when the bytes are not HTTP (e.g. a TLS ClientHello), Err(false) when the
 /// connection ended.
 fn read_request(
-    conn: &mut TcpStream,
+    conn: &mut (impl Read + Write),
     buf: &mut Vec<u8>,
     stop: &AtomicBool,
 ) -> Result<Request, bool> {
@@ -385,29 +474,82 @@ fn read_request(
         query: query.to_string(),
         headers,
         body,
+        secure: false,
     })
 }
 
 /// Waits until the peer closes the connection or the server stops, sending nothing.
-fn hold(conn: &mut TcpStream, stop: &AtomicBool) {
+fn hold(conn: &mut impl Read, stop: &AtomicBool) {
     let mut sink = Vec::new();
     while fill(conn, &mut sink, stop) {
         sink.clear();
     }
 }
 
-fn serve_connection(mut conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
+/// A connection the server answers on: plain TCP, or TLS over it.
+trait Conn: Read + Write {
+    fn close(&mut self, how: Shutdown);
+}
+
+impl Conn for TcpStream {
+    fn close(&mut self, how: Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self, how: Shutdown) {
+        self.conn.send_close_notify();
+        let _ = self.conn.complete_io(&mut self.sock);
+        let _ = self.sock.shutdown(how);
+    }
+}
+
+/// Serves `conn` in plain HTTP, or in HTTPS when `tls` is given and the client's first byte
+/// opens a TLS handshake: one port that speaks both, as a test of scheme changes needs.
+fn accept(conn: TcpStream, handler: &Handler, stop: &AtomicBool, tls: Option<&TlsConfig>) {
     let _ = conn.set_read_timeout(Some(POLL));
     let _ = conn.set_nodelay(true);
+    let mut first = [0u8; 1];
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match conn.peek(&mut first) {
+            Ok(0) => return,
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    }
+    match tls {
+        // 0x16: a TLS handshake record.
+        Some(cfg) if first[0] == 0x16 => {
+            let Ok(session) = rustls::ServerConnection::new(cfg.clone()) else {
+                return;
+            };
+            serve_connection(rustls::StreamOwned::new(session, conn), true, handler, stop)
+        }
+        _ => serve_connection(conn, false, handler, stop),
+    }
+}
+
+fn serve_connection(mut conn: impl Conn, secure: bool, handler: &Handler, stop: &AtomicBool) {
     let mut buf = Vec::new();
     loop {
         let req = match read_request(&mut conn, &mut buf, stop) {
-            Ok(r) => r,
+            Ok(r) => Request { secure, ..r },
             Err(true) => {
                 let _ = conn.write_all(
                     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 );
-                let _ = conn.shutdown(Shutdown::Both);
+                conn.close(Shutdown::Both);
                 return;
             }
             Err(false) => return,
@@ -424,10 +566,12 @@ fn serve_connection(mut conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
         for (k, v) in &reply.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if header(&reply.headers, "content-length").is_none() {
+        if header(&reply.headers, "content-length").is_none()
+            && reply.delivery != Delivery::UntilClose
+        {
             head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
         }
-        if close_asked || reply.delivery == Delivery::CutShort {
+        if close_asked || matches!(reply.delivery, Delivery::CutShort | Delivery::UntilClose) {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
@@ -437,13 +581,35 @@ fn serve_connection(mut conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
             _ => &reply.body,
         };
         let mut out = head.into_bytes();
+        if let Delivery::Paced { chunk, every } = reply.delivery {
+            if conn.write_all(&out).and_then(|_| conn.flush()).is_err() {
+                return;
+            }
+            for part in body.chunks(chunk.max(1)) {
+                std::thread::sleep(every);
+                if stop.load(Ordering::SeqCst)
+                    || conn.write_all(part).and_then(|_| conn.flush()).is_err()
+                {
+                    return;
+                }
+            }
+            if close_asked {
+                conn.close(Shutdown::Write);
+                return;
+            }
+            continue;
+        }
         out.extend_from_slice(body);
         if conn.write_all(&out).and_then(|_| conn.flush()).is_err() {
             return;
         }
         match reply.delivery {
             Delivery::CutShort => {
-                let _ = conn.shutdown(Shutdown::Both);
+                conn.close(Shutdown::Both);
+                return;
+            }
+            Delivery::UntilClose => {
+                conn.close(Shutdown::Write);
                 return;
             }
             Delivery::StallBody => {
@@ -451,7 +617,7 @@ fn serve_connection(mut conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
                 return;
             }
             _ if close_asked => {
-                let _ = conn.shutdown(Shutdown::Write);
+                conn.close(Shutdown::Write);
                 return;
             }
             _ => {}

@@ -1,7 +1,9 @@
 //! The HTTP side of the distribution spec: one `Client` per registry host, which picks the scheme,
 //! authenticates (anonymous, Basic, Bearer tokens from the `WWW-Authenticate` challenge),
-//! follows redirects itself so that credentials never reach another host, and retries with
-//! backoff on 5xx answers and cut connections.
+//! follows redirects itself so that credentials never reach another origin (scheme, host and
+//! port), retries with backoff on 5xx answers and cut connections, and gives every request a
+//! deadline ([`Deadlines`]): a registry that stalls or trickles fails the request in about a
+//! minute instead of keeping a tool waiting for hours.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,6 +17,7 @@ use ureq::tls::{Certificate, ClientCert, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Body};
 
 use super::auth::{parse_challenges, Credentials, DockerConfig};
+use super::deadline::{seconds, Deadline, Deadlines, Watchdog, Watched};
 use crate::error::{Error, Result};
 
 /// Options that say how to reach registries (flags shared by the registry tools).
@@ -29,7 +32,8 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// Docker's config.json to read credentials from (default: `DockerConfig::default_path`).
     pub auth_file: Option<PathBuf>,
-    /// Per-read and connect timeout (default 60 s, or `BERTH_HTTP_TIMEOUT` seconds).
+    /// How long a request may take (default 60 s, or `BERTH_REGISTRY_TIMEOUT` seconds): see
+    /// [`Deadlines`].
     pub timeout: Option<Duration>,
 }
 
@@ -83,6 +87,7 @@ pub struct Client {
     /// `Authorization` values per scope set, from earlier challenges.
     tokens: Mutex<HashMap<String, String>>,
     pub retries: u32,
+    pub deadlines: Deadlines,
 }
 
 const MAX_REDIRECTS: usize = 5;
@@ -91,13 +96,7 @@ impl Client {
     pub fn new(domain: &str, opts: &Options) -> Result<Client> {
         let host = api_host(domain).to_string();
         let verify = opts.tls_verify.unwrap_or(true);
-        let timeout = opts.timeout.or_else(|| {
-            std::env::var("BERTH_HTTP_TIMEOUT")
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .map(Duration::from_secs_f64)
-        });
-        let timeout = timeout.unwrap_or(Duration::from_secs(60));
+        let deadlines = Deadlines::new(opts.timeout);
         let cert_dir = opts.cert_dir.clone().or_else(|| {
             let d = PathBuf::from("/etc/docker/certs.d").join(&host);
             d.is_dir().then_some(d)
@@ -107,9 +106,13 @@ impl Client {
             Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
-                .timeout_connect(Some(timeout))
-                .timeout_per_read(Some(timeout))
-                .timeout_per_write(Some(timeout))
+                // Every request: connected, and its answer begun, within the request
+                // deadline; no read or write waits longer than a window. Small requests add
+                // a total deadline per request (`Deadline::Whole`).
+                .timeout_connect(Some(deadlines.request))
+                .timeout_recv_response(Some(deadlines.request))
+                .timeout_per_read(Some(deadlines.window))
+                .timeout_per_write(Some(deadlines.window))
                 .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
                 .tls_config(tls)
                 .build()
@@ -136,6 +139,7 @@ impl Client {
             credentials,
             tokens: Mutex::new(HashMap::new()),
             retries: 4,
+            deadlines,
         })
     }
 
@@ -162,13 +166,17 @@ impl Client {
             return Ok(format!("{s}://{}", self.host));
         }
         let https = format!("https://{}/v2/", self.host);
-        let scheme = match self.agent().get(&https).call() {
+        // The probe's answer is not read: the agent's connect and answer timeouts bound it. It
+        // runs with the agent's own config (no per-request one) so that ureq builds and caches
+        // the agent's TLS config once; requests with a config of their own reuse it.
+        let probe = |url: &str| self.agent().get(url).call();
+        let scheme = match probe(&https) {
             Ok(_) => "https",
             // A server that answered the TLS handshake with a certificate we refuse speaks
             // HTTPS: plain HTTP to it would only hide the real problem behind a 400.
             Err(e) if self.allow_http && !is_certificate_error(&e) => {
                 let http = format!("http://{}/v2/", self.host);
-                match self.agent().get(&http).call() {
+                match probe(&http) {
                     Ok(_) => "http",
                     Err(e2) => {
                         return Err(self.err(
@@ -199,6 +207,9 @@ impl Client {
     /// Sends a request with authentication, redirects and retries. `scopes` are the token
     /// scopes it needs (`repository:NAME:pull`). Answers of any status are returned; the
     /// caller decides what a status means.
+    ///
+    /// An upload (a file body) has the [`Deadline::Stream`] rule, anything else must be over
+    /// within [`Deadlines::request`]; a request that times out is not retried.
     pub fn send(
         &self,
         method: Method,
@@ -207,11 +218,45 @@ impl Client {
         body: &ReqBody<'_>,
         scopes: &[String],
     ) -> Result<Response<Body>> {
+        let deadline = match body {
+            ReqBody::File { .. } => Deadline::Stream,
+            _ => Deadline::Whole,
+        };
+        self.send_with(method, path, headers, body, scopes, deadline)
+    }
+
+    /// [`Client::send`] for a blob download, whose body the caller reads under a [`Watchdog`].
+    pub fn send_stream(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        scopes: &[String],
+    ) -> Result<Response<Body>> {
+        self.send_with(
+            method,
+            path,
+            headers,
+            &ReqBody::Empty,
+            scopes,
+            Deadline::Stream,
+        )
+    }
+
+    fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &ReqBody<'_>,
+        scopes: &[String],
+        deadline: Deadline,
+    ) -> Result<Response<Body>> {
         let what = format!("{method} {}", strip_query(path));
         let mut attempt = 0;
         let mut authed_again = false;
         loop {
-            let res = self.send_once(&method, path, headers, body, scopes);
+            let res = self.send_once(&method, path, headers, body, scopes, deadline);
             let retryable = match &res {
                 Ok(r) => {
                     let s = r.status();
@@ -254,9 +299,10 @@ impl Client {
         headers: &[(&str, &str)],
         body: &ReqBody<'_>,
         scopes: &[String],
+        deadline: Deadline,
     ) -> Result<Response<Body>> {
         let mut url = self.url(path)?;
-        let first_host = url_host(&url).to_string();
+        let first_origin = origin(&url);
         let mut auth = self
             .tokens
             .lock()
@@ -274,11 +320,11 @@ impl Client {
             let result = match body {
                 ReqBody::Empty => {
                     let r = req.body(()).map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
                 ReqBody::Bytes(b) => {
                     let r = req.body(*b).map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
                 ReqBody::File {
                     path: p,
@@ -288,15 +334,30 @@ impl Client {
                     let mut f = std::fs::File::open(p).map_err(|e| Error::io("open", p, e))?;
                     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
                         .map_err(|e| Error::io("seek", p, e))?;
+                    let upload = Watched {
+                        inner: f.take(*len),
+                        dog: Watchdog::new(&self.deadlines),
+                    };
                     let r = req
                         .header(http::header::CONTENT_LENGTH, len.to_string())
-                        .body(ureq::SendBody::from_owned_reader(f.take(*len)))
+                        .body(ureq::SendBody::from_owned_reader(upload))
                         .map_err(|e| self.err(&url, e))?;
-                    self.agent().run(r)
+                    self.run(r, deadline)
                 }
             };
             let resp = match result {
                 Ok(r) => r,
+                // The deadline is the deadline: a request that timed out is not tried again.
+                Err(ureq::Error::Timeout(t)) => {
+                    return Err(self.err(
+                        &format!("{method} {}", strip_query(&url)),
+                        self.timed_out(t),
+                    ))
+                }
+                // An upload that stalled (see `Watched`).
+                Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(self.err(&format!("{method} {}", strip_query(&url)), e))
+                }
                 Err(e) => {
                     return Err(Error::Stream {
                         what: url.clone(),
@@ -312,8 +373,9 @@ impl Client {
                 {
                     let next = resolve_location(&url, loc);
                     // Credentials stay with the registry: a redirect elsewhere (a CDN, object
-                    // storage) gets no Authorization header.
-                    if url_host(&next) != first_host {
+                    // storage) gets no Authorization header, nor does one to another scheme
+                    // or port of the same host (https to http would send them in clear).
+                    if origin(&next) != first_origin {
                         auth = None;
                     }
                     url = next;
@@ -323,6 +385,51 @@ impl Client {
             return Ok(resp);
         }
         Err(self.err(&url, format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Runs one request with its deadline.
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        req: http::Request<S>,
+        deadline: Deadline,
+    ) -> std::result::Result<Response<Body>, ureq::Error> {
+        let total = match deadline {
+            Deadline::Whole => Some(self.deadlines.request),
+            Deadline::Stream => None,
+        };
+        let req = self
+            .agent()
+            .configure_request(req)
+            .timeout_global(total)
+            .build();
+        self.agent().run(req)
+    }
+
+    /// What a timeout means, with the limit that was reached.
+    pub fn timed_out(&self, t: ureq::Timeout) -> String {
+        let (req, win) = (
+            seconds(self.deadlines.request),
+            seconds(self.deadlines.window),
+        );
+        let why = match t {
+            ureq::Timeout::Global | ureq::Timeout::PerCall => {
+                format!("the request was not over within {req}")
+            }
+            ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+                format!("could not connect within {req}")
+            }
+            ureq::Timeout::RecvResponse | ureq::Timeout::SendRequest => {
+                format!("no answer within {req}")
+            }
+            ureq::Timeout::PerRead | ureq::Timeout::RecvBody => {
+                format!("nothing arrived for {win}")
+            }
+            ureq::Timeout::PerWrite | ureq::Timeout::SendBody => {
+                format!("the registry took nothing for {win}")
+            }
+            other => format!("{other:?}"),
+        };
+        format!("timed out: {why} (BERTH_REGISTRY_TIMEOUT)")
     }
 
     /// Answers a `WWW-Authenticate` challenge: Basic with the credentials, or a Bearer token
@@ -365,9 +472,17 @@ impl Client {
             } else {
                 &self.agent_insecure
             };
-            let mut resp = agent
-                .run(req)
-                .map_err(|e| self.err(&format!("token from {realm}"), describe(&e)))?;
+            let req = agent
+                .configure_request(req)
+                .timeout_global(Some(self.deadlines.request))
+                .build();
+            let mut resp = agent.run(req).map_err(|e| {
+                let why = match e {
+                    ureq::Error::Timeout(t) => self.timed_out(t),
+                    e => describe(&e),
+                };
+                self.err(&format!("token from {realm}"), why)
+            })?;
             if !resp.status().is_success() {
                 let status = resp.status();
                 let text = error_body(&mut resp);
@@ -503,7 +618,8 @@ fn is_certificate_error(e: &ureq::Error) -> bool {
     matches!(tls, Some(rustls::Error::InvalidCertificate(_)))
 }
 
-fn describe(e: &ureq::Error) -> String {
+/// What went wrong in a request, for an error message.
+pub fn describe(e: &ureq::Error) -> String {
     if is_certificate_error(e) {
         return format!(
             "{e}: the registry's certificate is not trusted (give its CA with --cert-dir DIR, \
@@ -526,6 +642,32 @@ fn strip_query(p: &str) -> &str {
 pub fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// The origin of an absolute URL: scheme, host (lower case, IPv6 without brackets) and port,
+/// the scheme's default port when none is given. Credentials go only where all three match.
+pub fn origin(url: &str) -> (String, String, u16) {
+    let (scheme, _) = url.split_once("://").unwrap_or(("https", url));
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = url_host(url);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let (h, after) = rest.split_once(']').unwrap_or((rest, ""));
+            (h, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let default = if scheme == "http" { 80 } else { 443 };
+    // An empty or unparsable port is no port; u16::MAX+ never matches a real one.
+    let port = port
+        .filter(|p| !p.is_empty())
+        .map_or(Some(default), |p| p.parse::<u16>().ok())
+        .unwrap_or(0);
+    (scheme, host.to_ascii_lowercase(), port)
 }
 
 /// Resolves a `Location` header against the URL it answered.
@@ -684,6 +826,36 @@ mod tests {
         let e = ureq::Error::Io(IoError::new(ErrorKind::InvalidData, garbage));
         assert!(!is_certificate_error(&e));
         assert!(!is_certificate_error(&ureq::Error::ConnectionFailed));
+    }
+
+    #[test]
+    fn credentials_follow_only_the_same_origin() {
+        let o = |u: &str| origin(u);
+        let base = o("https://reg.example:5000/v2/a/blobs/sha256:1");
+        assert_eq!(base, ("https".into(), "reg.example".into(), 5000));
+        // Same scheme, host and port: the same origin, whatever the path or case.
+        assert_eq!(o("https://REG.example:5000/other?x=1"), base);
+        // https to http on the same host and port is another origin.
+        assert_ne!(o("http://reg.example:5000/v2/a/blobs/sha256:1"), base);
+        assert_ne!(o("https://reg.example:5001/x"), base);
+        assert_ne!(o("https://cdn.example:5000/x"), base);
+        // Default ports: https://h is https://h:443, http://h is http://h:80; across schemes
+        // they differ with or without the port written.
+        assert_eq!(o("https://h/x"), o("https://h:443/y"));
+        assert_eq!(o("http://h/x"), o("http://h:80/y"));
+        assert_ne!(o("https://h/x"), o("http://h/x"));
+        assert_ne!(o("https://h:443/x"), o("http://h:443/x"));
+        assert_ne!(o("https://h/x"), o("http://h:443/x"));
+        // Userinfo is no part of the host; IPv6 literals keep their port.
+        assert_eq!(o("https://u:p@h/x"), o("https://h/x"));
+        assert_eq!(
+            o("http://[::1]:5000/v2/"),
+            ("http".into(), "::1".into(), 5000)
+        );
+        assert_ne!(o("http://[::1]:5000/v2/"), o("https://[::1]:5000/v2/"));
+        assert_eq!(o("http://[::1]/v2/").2, 80);
+        // A port that is no port never equals a real one.
+        assert_ne!(o("https://h:99999/x"), o("https://h/x"));
     }
 
     #[test]

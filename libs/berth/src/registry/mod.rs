@@ -1,6 +1,8 @@
 //! The registry client: the OCI distribution spec over `ureq`.
 pub mod auth;
 pub mod client;
+pub mod deadline;
+pub mod media;
 pub mod pull;
 pub mod push;
 pub mod search;

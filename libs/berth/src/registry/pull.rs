@@ -3,6 +3,11 @@
 //! kept as a partial file beside the blobs and resumed with a Range request, so a `kill -9` in
 //! the middle of a layer costs only the bytes not yet written. A blob only ever appears under
 //! its digest once its content has been verified.
+//!
+//! What is not an image is refused before any blob is fetched, as Docker's puller does: a
+//! manifest whose config is not an image config (an artifact), a layer of a media type berth
+//! cannot unpack, a config declared over the cap. A body longer than its descriptor declares
+//! is refused at the first byte too many, and leaves nothing behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -14,7 +19,9 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde_json::{json, Value};
 use ureq::http::{Method, StatusCode};
 
-use super::client::{Client, ReqBody};
+use super::client::{describe, Client, ReqBody};
+use super::deadline::{is_timeout, ureq_timeout, Watchdog};
+use super::media::{check_image_manifest, IMAGE_CONFIG_TYPES};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
 use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
@@ -121,8 +128,33 @@ fn repo_scope(path: &str, actions: &str) -> String {
 /// and checking the digest: against the reference when pulling by digest, against the
 /// registry's `Docker-Content-Digest` otherwise.
 pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fetched> {
-    let path = format!("/v2/{repo}/manifests/{reference}");
+    fetch_manifest_sized(client, repo, reference, None)
+}
+
+/// [`fetch_manifest`] of a manifest whose size a descriptor declares: refused before the
+/// request when that is over the cap, and as soon as the registry says (Content-Length) or
+/// sends more.
+pub fn fetch_manifest_sized(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    declared: Option<u64>,
+) -> Result<Fetched> {
     let what = format!("manifest {repo}:{reference}");
+    let too_big = |n: Option<u64>| {
+        client.err(
+            &what,
+            format!(
+                "the manifest is larger than {} MiB{}, refused",
+                MAX_JSON_BLOB >> 20,
+                n.map(|n| format!(" ({n} bytes)")).unwrap_or_default()
+            ),
+        )
+    };
+    if let Some(n) = declared.filter(|&n| n > MAX_JSON_BLOB) {
+        return Err(too_big(Some(n)));
+    }
+    let path = format!("/v2/{repo}/manifests/{reference}");
     let scopes = [repo_scope(repo, "pull")];
     let mut resp = client.send(
         Method::GET,
@@ -147,24 +179,32 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
             .map(|s| s.to_string())
     };
     let content_type = header("content-type").unwrap_or_default();
-    let declared = header("docker-content-digest");
-    let bytes = match resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_JSON_BLOB)
-        .read_to_vec()
-    {
+    let declared_digest = header("docker-content-digest");
+    let more_than_declared = |n: u64| {
+        client.err(
+            &what,
+            format!("the registry sends more than the {n} bytes the index declares, refused"),
+        )
+    };
+    if let Some(len) = header("content-length").and_then(|l| l.trim().parse::<u64>().ok()) {
+        if len > MAX_JSON_BLOB {
+            return Err(too_big(Some(len)));
+        }
+        if let Some(n) = declared.filter(|&n| len > n) {
+            return Err(more_than_declared(n));
+        }
+    }
+    let limit = declared.map_or(MAX_JSON_BLOB, |n| n.min(MAX_JSON_BLOB));
+    let bytes = match resp.body_mut().with_config().limit(limit).read_to_vec() {
         Ok(b) => b,
         Err(ureq::Error::BodyExceedsLimit(_)) => {
-            return Err(client.err(
-                &what,
-                format!(
-                    "the manifest is larger than {} MiB, refused",
-                    MAX_JSON_BLOB >> 20
-                ),
-            ))
+            return Err(match declared {
+                Some(n) if n < MAX_JSON_BLOB => more_than_declared(n),
+                _ => too_big(None),
+            })
         }
-        Err(e) => return Err(client.err(&what, e)),
+        Err(ureq::Error::Timeout(t)) => return Err(client.err(&what, client.timed_out(t))),
+        Err(e) => return Err(client.err(&what, describe(&e))),
     };
     let computed = Digest::sha256_of(&bytes);
     if let Ok(want) = Digest::parse(reference) {
@@ -184,7 +224,10 @@ pub fn fetch_manifest(client: &Client, repo: &str, reference: &str) -> Result<Fe
         }
         return classify(client, &what, bytes, &content_type, want);
     }
-    if let Some(d) = declared.as_deref().and_then(|d| Digest::parse(d).ok()) {
+    if let Some(d) = declared_digest
+        .as_deref()
+        .and_then(|d| Digest::parse(d).ok())
+    {
         if d.algorithm() == computed.algorithm() && d != computed {
             return Err(client.err(
                 &what,
@@ -330,10 +373,15 @@ pub fn pull(
     };
     manifests.insert(0, chosen.clone());
 
+    // Every manifest is checked before any blob is fetched: an artifact (a config that is not
+    // an image's), a layer berth cannot unpack or a config over the cap is refused here, so a
+    // refused pull downloads, stores and tags nothing.
     let mut blobs: Vec<Descriptor> = Vec::new();
     for m in &manifests {
         let parsed: ImageManifest = serde_json::from_slice(&m.bytes)
             .map_err(|e| client.err(&format!("manifest {}", m.digest), e))?;
+        check_image_manifest(&parsed)
+            .map_err(|why| client.err(&format!("manifest {}", m.digest), why))?;
         for d in std::iter::once(parsed.config()).chain(parsed.layers().iter()) {
             if !blobs.iter().any(|b| b.digest() == d.digest()) {
                 blobs.push(d.clone());
@@ -434,7 +482,7 @@ pub fn pull(
 }
 
 fn fetch_child(client: &Client, repo: &str, d: &Descriptor) -> Result<Fetched> {
-    let f = fetch_manifest(client, repo, d.digest().as_ref())?;
+    let f = fetch_manifest_sized(client, repo, d.digest().as_ref(), Some(d.size()))?;
     if f.kind != ManifestKind::Manifest {
         return Err(client.err(
             &format!("manifest {}", f.digest),
@@ -670,7 +718,11 @@ fn fetch_blob_inner(
     let scopes = [repo_scope(repo, "pull")];
     let mut restarted = false;
     let mut attempts = 0;
+    // A config is small (capped): all of it within the request deadline. Layers, of any size,
+    // must keep moving instead (see `Deadlines`).
+    let small = IMAGE_CONFIG_TYPES.contains(&desc.media_type().to_string().as_str());
     loop {
+        let mut oversized = false;
         let mut have = file.metadata().with_path("stat", &part)?.len();
         if have > size {
             reset(tap);
@@ -694,9 +746,12 @@ fn fetch_blob_inner(
         let result = if have == size && size > 0 {
             Ok(())
         } else {
-            client
-                .send(Method::GET, &path, &headers, &ReqBody::Empty, &scopes)
-                .and_then(|mut resp| {
+            let sent = if small {
+                client.send(Method::GET, &path, &headers, &ReqBody::Empty, &scopes)
+            } else {
+                client.send_stream(Method::GET, &path, &headers, &scopes)
+            };
+            sent.and_then(|mut resp| {
                     let status = resp.status();
                     if status == StatusCode::PARTIAL_CONTENT && have > 0 {
                         // Appending where we stopped.
@@ -712,19 +767,48 @@ fn fetch_blob_inner(
                     } else {
                         return Err(client.unexpected(&format!("GET {what}"), resp));
                     }
+                    let mut more = || {
+                        oversized = true;
+                        client.err(
+                            &what,
+                            format!("the registry sends more than the {size} bytes the manifest declares, refused"),
+                        )
+                    };
+                    let length = resp
+                        .headers()
+                        .get("content-length")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    if length.is_some_and(|l| l > size - have) {
+                        return Err(more());
+                    }
                     file.seek(SeekFrom::Start(have)).with_path("seek", &part)?;
-                    let mut reader = resp.body_mut().with_config().limit(size.saturating_sub(have) + 1).reader();
+                    // One byte past the declared size is enough to know it lies.
+                    let mut reader = resp.body_mut().with_config().limit(size - have + 1).reader();
                     let mut buf = vec![0u8; 256 << 10];
                     let mut got = have;
+                    let mut watchdog = Watchdog::new(&client.deadlines);
                     loop {
                         let n = match reader.read(&mut buf) {
                             Ok(0) => break,
                             Ok(n) => n,
+                            Err(e) if is_timeout(&e) => {
+                                let why = match ureq_timeout(&e) {
+                                    Some(t) if small => client.timed_out(t),
+                                    _ => watchdog.silent(),
+                                };
+                                return Err(client.err(&format!("GET {what}"), why));
+                            }
                             Err(e) => return Err(Error::stream(format!("download {what}"), e)),
                         };
                         got += n as u64;
                         if got > size {
-                            return Err(client.err(&what, format!("the registry sent more than the {size} bytes the manifest declares")));
+                            return Err(more());
+                        }
+                        if !small {
+                            watchdog
+                                .moved(n as u64)
+                                .map_err(|why| client.err(&format!("GET {what}"), why))?;
                         }
                         hasher.update(&buf[..n]);
                         file.write_all(&buf[..n]).with_path("write", &part)?;
@@ -782,7 +866,14 @@ fn fetch_blob_inner(
                 continue;
             }
             Err(e @ Error::Stream { .. }) => return Err(client.err(&what, e)),
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Content over what the manifest declares is no start of the blob.
+                if oversized {
+                    reset(tap);
+                    let _ = fs::remove_file(&part);
+                }
+                return Err(e);
+            }
         }
     }
 }
