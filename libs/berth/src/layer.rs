@@ -49,31 +49,63 @@ impl Compression {
 /// Docker's uncompressed layer type, which tools have also put on compressed layers.
 const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
-/// The compression a layer's media type says, as containerd and Docker read it: `Ok(None)` for
-/// Docker's plain `…rootfs.diff.tar`, which tools have put on compressed layers too, so its
-/// content decides (as containerd does); an error for a media type that is not a layer (an
+/// The layer media types berth unpacks, with the compression each one says (`None`: Docker's
+/// plain `…rootfs.diff.tar`, which tools have put on compressed layers too, so its content
+/// decides, as containerd does). One list for the puller's check and the unpacker.
+pub const LAYER_TYPES: [(&str, Option<Compression>); 10] = [
+    (
+        "application/vnd.oci.image.layer.v1.tar",
+        Some(Compression::None),
+    ),
+    (
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        Some(Compression::Gzip),
+    ),
+    (
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        Some(Compression::Zstd),
+    ),
+    (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        Some(Compression::None),
+    ),
+    (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        Some(Compression::Gzip),
+    ),
+    (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+        Some(Compression::Zstd),
+    ),
+    (
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        Some(Compression::Gzip),
+    ),
+    (
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        Some(Compression::Gzip),
+    ),
+    (DOCKER_LAYER_TAR, None),
+    ("application/vnd.docker.image.rootfs.foreign.diff.tar", None),
+];
+
+/// Whether berth unpacks layers of `media_type`.
+pub fn is_layer_type(media_type: &str) -> bool {
+    LAYER_TYPES.iter().any(|(t, _)| *t == media_type)
+}
+
+/// The compression a layer's media type says, as containerd and Docker read it: `Ok(None)` where
+/// the content decides (see `LAYER_TYPES`); an error for a media type that is not a layer (an
 /// attestation, a Helm chart, an encrypted layer, text): such a blob is not unpacked.
 pub fn layer_compression(media_type: &str, digest: &Digest) -> Result<Option<Compression>> {
-    Ok(Some(match media_type {
-        "application/vnd.oci.image.layer.v1.tar"
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Compression::None,
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
-        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Compression::Gzip,
-        "application/vnd.oci.image.layer.v1.tar+zstd"
-        | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Compression::Zstd,
-        DOCKER_LAYER_TAR | "application/vnd.docker.image.rootfs.foreign.diff.tar" => {
-            return Ok(None)
-        }
-        other => {
-            return Err(Error::InvalidInput(format!(
-                "layer {digest}: media type {other:?} is not an image layer: refusing to unpack it \
-                 (layers are tar archives, plain, gzip or zstd: application/vnd.oci.image.layer.v1.tar[+gzip|+zstd] \
-                 or application/vnd.docker.image.rootfs.diff.tar.gzip)"
-            )))
-        }
-    }))
+    match LAYER_TYPES.iter().find(|(t, _)| *t == media_type) {
+        Some((_, c)) => Ok(*c),
+        None => Err(Error::InvalidInput(format!(
+            "layer {digest}: media type {media_type:?} is not an image layer: refusing to unpack it \
+             (layers are tar archives, plain, gzip or zstd: application/vnd.oci.image.layer.v1.tar[+gzip|+zstd] \
+             or application/vnd.docker.image.rootfs.diff.tar[.gzip])"
+        ))),
+    }
 }
 
 /// Names compressions berth does not read, so that the error says what the input is.

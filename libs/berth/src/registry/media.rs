@@ -11,19 +11,6 @@ use crate::store::MAX_JSON_BLOB;
 pub const IMAGE_CONFIG_TYPES: [&str; 2] =
     ["application/vnd.oci.image.config.v1+json", DOCKER_CONFIG];
 
-/// The layer media types berth pulls and unpacks: OCI's tar, tar+gzip and tar+zstd (and their
-/// nondistributable variants), Docker schema 2's gzip layers (and foreign ones).
-pub const LAYER_TYPES: [&str; 8] = [
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-];
-
 /// What Docker calls a config media type's class in its refusal ("Encountered remote
 /// \"TYPE\"(CLASS) when fetching").
 fn config_class(media_type: &str) -> &'static str {
@@ -58,7 +45,7 @@ pub fn check_image_manifest(m: &ImageManifest) -> std::result::Result<(), String
     }
     for l in m.layers() {
         let lt = l.media_type().to_string();
-        if !LAYER_TYPES.contains(&lt.as_str()) {
+        if !crate::layer::is_layer_type(&lt) {
             return Err(format!(
                 "layer {}: unsupported media type {lt:?}, refused",
                 l.digest()
@@ -72,6 +59,11 @@ pub fn check_image_manifest(m: &ImageManifest) -> std::result::Result<(), String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const LAYER_TYPES: [&str; 2] = [
+        "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    ];
 
     fn manifest(config_type: &str, config_size: u64, layer_types: &[&str]) -> ImageManifest {
         let d = |mt: &str, size: u64, n: usize| json!({"mediaType": mt, "size": size, "digest": format!("sha256:{:064x}", n)});
@@ -115,7 +107,7 @@ mod tests {
         for bad in [
             "application/vnd.oci.image.layer.v1.tar+bzip2",
             "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
-            "application/vnd.docker.image.rootfs.diff.tar",
+            "application/vnd.docker.image.rootfs.diff.tar+zstd",
             "application/octet-stream",
             "",
         ] {
