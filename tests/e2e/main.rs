@@ -9,6 +9,7 @@ mod commit;
 mod containers;
 mod containers_cp;
 mod containers_create;
+mod containers_hostfd;
 mod containers_tools;
 mod import;
 mod interop;

@@ -31,10 +31,12 @@ pub struct Root {
 }
 
 impl Root {
-    /// The root at `dir`, or the default one.
+    /// The root at `dir`, or the default one; made absolute, as containers' records keep paths
+    /// in it and their monitors work from `/`.
     pub fn new(dir: Option<PathBuf>) -> Root {
+        let dir = dir.unwrap_or_else(default_root);
         Root {
-            dir: dir.unwrap_or_else(default_root),
+            dir: std::path::absolute(&dir).unwrap_or(dir),
         }
     }
 
