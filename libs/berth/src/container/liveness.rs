@@ -156,4 +156,36 @@ mod tests {
         };
         assert_eq!(refresh(&created), created);
     }
+
+    #[test]
+    fn abandoned_is_a_container_that_ran_with_its_monitor_and_init_gone() {
+        let me = std::process::id() as i32;
+        let start = pid_start_time(me).expect("our own stat");
+        let rec = |status: &str, rm: bool, monitor: (i32, u64)| Container {
+            state: crate::container::State {
+                status: status.into(),
+                running: status == status::RUNNING,
+                monitor_pid: monitor.0,
+                monitor_start: monitor.1,
+                ..Default::default()
+            },
+            host_config: serde_json::json!({ "AutoRemove": rm }),
+            ..Default::default()
+        };
+        let dead = (me, start + 1);
+        let live = (me, start);
+        // Being created or started: never.
+        assert!(!abandoned(&rec(status::CREATED, true, (0, 0))));
+        assert!(!abandoned(&rec(status::CREATED, false, dead)));
+        // Running with its monitor alive: no; gone: yes, with or without --rm.
+        assert!(!abandoned(&rec(status::RUNNING, true, live)));
+        assert!(abandoned(&rec(status::RUNNING, true, dead)));
+        assert!(abandoned(&rec(status::RUNNING, false, dead)));
+        // Exited: an --rm one whose monitor is still removing it is left to it; one whose
+        // monitor died before it could is abandoned; an exited container without --rm is done.
+        assert!(!abandoned(&rec(status::EXITED, true, live)));
+        assert!(abandoned(&rec(status::EXITED, true, dead)));
+        assert!(abandoned(&rec(status::EXITED, true, (0, 0))));
+        assert!(!abandoned(&rec(status::EXITED, false, (0, 0))));
+    }
 }

@@ -538,7 +538,13 @@ impl Monitor {
         // An --rm container keeps naming its monitor until the monitor has removed it: a command
         // that finds it exited with its monitor gone removes it instead (liveness::reconcile).
         let removing = self.auto_remove && started;
-        let rec = self.update(|c| {
+        // The mount and the socket go before the exit is recorded: a `ctr-start` that sees it
+        // exited may make new ones at once.
+        if let Ok(rec) = self.store.load(&self.id) {
+            let _ = rootfs::unmount(&rec);
+        }
+        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
+        let _ = self.update(|c| {
             c.state.running = false;
             c.state.paused = false;
             c.state.pid = 0;
@@ -555,10 +561,6 @@ impl Monitor {
                 c.state.finished_at = berth_runtime::now_rfc3339();
             }
         });
-        if let Ok(rec) = &rec {
-            let _ = rootfs::unmount(rec);
-        }
-        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
         // --rm: gone before the clients hear of the exit, so that `ctr-run --rm` returns to a
         // store without it.
         if removing {
