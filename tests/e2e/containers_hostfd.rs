@@ -262,6 +262,53 @@ fn exec_through_runc_gets_pipes_too() {
     );
 }
 
+#[test]
+fn run_and_start_attached_give_the_container_the_monitors_pipes() {
+    require_root!();
+    let rig = Rig::new();
+    // The container's stdio is the monitor's (pipes, /dev/null without -i), whatever the
+    // attached tool's own descriptors are.
+    for script in WRITE_STDIN {
+        let file = read_only_file(&rig, "run-input", "original\n");
+        shell(
+            &rig,
+            &format!("ctr-run -i --rm {IMAGE} sh -c '{script}' < {file}"),
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "original\n",
+            "{script}"
+        );
+    }
+    let file = read_only_file(&rig, "input", "original\n");
+    let out_file = rig.path("appended");
+    std::fs::write(&out_file, "secret\n").unwrap();
+    let fds = "a=$(readlink /proc/$$/fd/0); b=$(readlink /proc/$$/fd/1); \
+               c=$(readlink /proc/$$/fd/2); echo $a $b $c; : > /proc/$$/fd/1";
+    let out = shell(
+        &rig,
+        &format!(
+            "ctr-run -i --rm {IMAGE} sh -c '{fds}' < {file} >> {}",
+            out_file.display()
+        ),
+    )
+    .ok();
+    let seen = std::fs::read_to_string(&out_file).unwrap();
+    let words: Vec<&str> = seen.lines().nth(1).unwrap_or("").split(' ').collect();
+    assert_eq!(seen.lines().next(), Some("secret"), "{seen:?} {out:?}");
+    assert_eq!(words.len(), 3, "{seen:?}");
+    assert!(words.iter().all(|w| w.starts_with("pipe:[")), "{seen:?}");
+    let id = rig
+        .t("ctr-create", &[IMAGE, "sh", "-c", fds], 30)
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = shell(&rig, &format!("ctr-start -a {id} < {file}")).ok();
+    assert!(out.stdout.starts_with("/dev/null pipe:["), "{out:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // berth-monitor
 
