@@ -356,6 +356,7 @@ fn relay(
     let targets = [rustix::stdio::stdout(), rustix::stdio::stderr()];
     let mut err_tail = Vec::new();
     let mut buf = vec![0u8; PIPE_SIZE as usize];
+    let mut splice_out = true;
     let mut code = None;
     let mut drain_until = None;
     loop {
@@ -403,6 +404,25 @@ fn relay(
             let Some(f) = streams[k].as_mut() else {
                 continue;
             };
+            if k == 0 && splice_out {
+                // Pipe to our stdout without a copy through this process, where the kernel can
+                // (a pipe, file or socket; not a terminal: then read and write from now on).
+                match nix::fcntl::splice(
+                    f.as_fd(),
+                    None,
+                    targets[0],
+                    None,
+                    PIPE_SIZE as usize,
+                    nix::fcntl::SpliceFFlags::SPLICE_F_MOVE,
+                ) {
+                    Ok(0) => streams[0] = None,
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(nix::errno::Errno::EAGAIN) => wait_for_fd(targets[0], PollFlags::POLLOUT),
+                    Err(nix::errno::Errno::EINVAL) => splice_out = false,
+                    Err(_) => streams[0] = None,
+                }
+                continue;
+            }
             let n = match f.read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
