@@ -277,7 +277,7 @@ fn processes_in_cgroup(id: &str) -> Vec<String> {
 }
 
 /// Cgroup directories `/sys/fs/cgroup/*/berth/<prefix>*` (and v2's `/sys/fs/cgroup/berth/…`).
-fn cgroup_dirs(prefix: &str) -> Vec<PathBuf> {
+pub(crate) fn cgroup_dirs(prefix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut bases = vec![PathBuf::from("/sys/fs/cgroup/berth")];
     if let Ok(d) = std::fs::read_dir("/sys/fs/cgroup") {

@@ -10,6 +10,7 @@ mod containers;
 mod containers_cp;
 mod containers_create;
 mod containers_hardening;
+mod containers_hostfd;
 mod containers_tools;
 mod import;
 mod interop;

@@ -59,10 +59,12 @@ pub struct Root {
 }
 
 impl Root {
-    /// The root at `dir`, or the default one. Nothing is created or changed: see `open`.
+    /// The root at `dir`, or the default one, made absolute (containers' records keep paths in
+    /// it and their monitors work from `/`). Nothing is created or changed: see `open`.
     pub fn new(dir: Option<PathBuf>) -> Root {
+        let dir = dir.unwrap_or_else(default_root);
         Root {
-            dir: dir.unwrap_or_else(default_root),
+            dir: std::path::absolute(&dir).unwrap_or(dir),
         }
     }
 

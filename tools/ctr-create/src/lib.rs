@@ -41,6 +41,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    berth::container::liveness::reconcile(&cli.root.root());
     let mut args = cli.create;
     args.image = one_name(args.image)?;
     let c = berth::container::create(&cli.root.root(), &args, |w| {

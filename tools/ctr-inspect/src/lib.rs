@@ -42,6 +42,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    berth::container::liveness::reconcile(&cli.root.root());
     let names = expand_stdin(cli.containers)?;
     let containers = Containers::open(cli.root.root().containers_dir())?;
     let mut found = Vec::new();

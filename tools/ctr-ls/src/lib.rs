@@ -177,6 +177,7 @@ impl Filters {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    berth::container::liveness::reconcile(&cli.root.root());
     let filters = parse_filters(&cli.filters, &cli)?;
     let containers = Containers::open(cli.root.root().containers_dir())?;
     let mut all: Vec<Container> = containers.list()?.iter().map(container::refresh).collect();

@@ -44,6 +44,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    berth::container::liveness::reconcile(&cli.root.root());
     let filters = Filter::parse_all(&cli.filters)?;
     if !cli.force {
         let stdin = std::io::stdin();

@@ -41,6 +41,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
+    berth::container::liveness::reconcile(&root);
     berth::cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
         let id = berth::volume::rm_container(&root, name, cli.force, cli.volumes)?;
         print_json(&json!({"id": id}))?;

@@ -51,16 +51,13 @@ pub fn command() -> clap::Command {
 
 pub fn run(mut cli: Cli) -> Result<u8> {
     let root = cli.root.root();
+    berth::container::liveness::reconcile(&root);
     cli.create.image = one_name(std::mem::take(&mut cli.create.image))?;
     let c = create(&root, &cli.create, |m| warn("ctr-run", m))?;
     if cli.detach {
-        if let Err(e) = lifecycle::start(&root, &c.id, None, &cli.detach_keys) {
-            // As docker run -d: the container stays, created, unless --rm.
-            if cli.create.rm {
-                let _ = lifecycle::remove(&root, &c.id);
-            }
-            return Err(e);
-        }
+        // As docker run -d: a container that fails to start stays, created, unless --rm (then
+        // the start removes it, anonymous volumes and all).
+        lifecycle::start(&root, &c.id, None, &cli.detach_keys)?;
         print_json(&json!({"id": c.id, "name": c.name}))?;
         return Ok(0);
     }
@@ -78,11 +75,6 @@ pub fn run(mut cli: Cli) -> Result<u8> {
             Ok(code.clamp(0, 255) as u8)
         }
         Ok(_) => Ok(0),
-        Err(e) => {
-            if cli.create.rm {
-                let _ = lifecycle::remove(&root, &c.id);
-            }
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }

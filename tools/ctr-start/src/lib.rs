@@ -50,6 +50,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<u8> {
     let root = cli.root.root();
+    berth::container::liveness::reconcile(&root);
     let names = expand_stdin(cli.containers)?;
     let attach = cli.attach || cli.interactive;
     if attach && names.len() > 1 {

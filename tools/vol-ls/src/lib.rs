@@ -79,6 +79,7 @@ fn matches(v: &volume::Volume, used: bool, filters: &[(String, String)]) -> Resu
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
+    berth::container::liveness::reconcile(&root);
     let filters: Vec<(String, String)> = cli
         .filters
         .iter()

@@ -36,6 +36,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
+    berth::container::liveness::reconcile(&root);
     berth::cli::for_each("vol-rm", expand_stdin(cli.volumes)?, |name| {
         berth::volume::remove(&root, name, cli.force)?;
         print_json(&json!({"name": name}))?;

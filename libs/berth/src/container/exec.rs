@@ -2,11 +2,15 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use berth_runtime::Stdio;
-use nix::sys::wait::WaitStatus;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -158,20 +162,23 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         }
         return Ok(wait_for(pid));
     }
-    let stdin = if opts.interactive {
-        None
-    } else {
-        Some(null()?)
-    };
+    let pipes = Pipes::new(opts.interactive)?;
+    let [child_in, child_out, child_err] = pipes.child;
     let stdio = Stdio {
-        fds: [stdin, None, None],
+        fds: [Some(child_in), Some(child_out), Some(child_err)],
         terminal: false,
     };
+    // The runtime forks: it runs before the stdin thread starts (and drops the child's ends).
     let pid = runtime
         .exec(&c.id, &process, stdio)
         .map_err(Error::from)?
         .pid;
-    Ok(wait_for(pid))
+    let mut code = None;
+    let relayed = relay(pipes.stdin, pipes.stdout, pipes.stderr, || {
+        reap(pid, &mut code);
+        code
+    })?;
+    Ok(relayed.code)
 }
 
 /// `runc exec` (or the container's other OCI runtime) with the process as a file, our stdio.
@@ -195,42 +202,303 @@ fn oci_exec(
     }
     let mut file = tempfile::NamedTempFile::new().with_path("create", "a temporary file")?;
     serde_json::to_writer(&mut file, process).map_err(|e| Error::corrupt("process", e))?;
+    // runc passes its own stdio to the process (its "pass-through" mode): pipes that we relay,
+    // never our descriptors; detached, /dev/null, and runc's own errors go to a log file.
+    let log = tempfile::NamedTempFile::new().with_path("create", "a temporary file")?;
     let mut cmd = std::process::Command::new(&binary);
-    cmd.arg("--root")
-        .arg(&state)
-        .arg("exec")
-        .arg("--process")
-        .arg(file.path());
+    cmd.arg("--root").arg(&state);
+    if opts.detach {
+        cmd.arg("--log")
+            .arg(log.path())
+            .arg("--log-format")
+            .arg("text");
+    }
+    cmd.arg("exec").arg("--process").arg(file.path());
     if opts.detach {
         cmd.arg("-d");
     }
     cmd.arg(&c.id);
-    if !opts.interactive || opts.detach {
-        cmd.stdin(std::process::Stdio::null());
+    if !opts.detach {
+        let p = Pipes::new(opts.interactive)?;
+        let [i, o, e] = p.child;
+        cmd.stdin(File::from(i))
+            .stdout(File::from(o))
+            .stderr(File::from(e));
+        let mut child = cmd.spawn().map_err(|e| Error::Runtime {
+            message: format!("run {}: {e}", binary.display()),
+            code: 125,
+        })?;
+        // The child's ends are in `cmd`: dropped here, or no EOF ever comes.
+        drop(cmd);
+        let relayed = relay(p.stdin, p.stdout, p.stderr, || {
+            use std::os::unix::process::ExitStatusExt;
+            match child.try_wait() {
+                Ok(Some(s)) => Some(s.code().unwrap_or(128 + s.signal().unwrap_or(9))),
+                Ok(None) => None,
+                Err(_) => Some(125),
+            }
+        })?;
+        let err = String::from_utf8_lossy(&relayed.err_tail);
+        return Ok(runc_code(relayed.code, &err));
     }
-    if opts.detach {
-        cmd.stdout(std::process::Stdio::null());
-    }
-    // runc's own failures (exit 255) are on its stderr: pass it on, and turn "not found" and
-    // "permission denied" into docker exec's 127 and 126.
-    let out = cmd
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|child| child.wait_with_output())
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
         .map_err(|e| Error::Runtime {
             message: format!("run {}: {e}", binary.display()),
             code: 125,
         })?;
-    let err = String::from_utf8_lossy(&out.stderr);
+    let code = status.code().unwrap_or(137);
+    if code == 0 {
+        return Ok(0);
+    }
+    let err = std::fs::read_to_string(log.path()).unwrap_or_default();
     eprint!("{err}");
-    Ok(match out.status.code() {
-        Some(255) if err.contains("executable file not found") || err.contains("no such file") => {
-            127
+    Ok(runc_code(code, &err))
+}
+
+/// runc's own failures (exit 255) as docker exec's 127 ("not found") and 126 ("permission
+/// denied"); any other code is the process's.
+fn runc_code(code: i32, err: &str) -> i32 {
+    match code {
+        255 if err.contains("executable file not found") || err.contains("no such file") => 127,
+        255 if err.contains("permission denied") => 126,
+        code => code,
+    }
+}
+
+/// The exec'd process's stdio as pipes, and our ends of them: the caller's own descriptors never
+/// reach the container, where `/proc/self/fd/N` would reopen the host file behind them (read a
+/// file our stdout appends to, write one our stdin reads), as Docker's pipes keep them out.
+struct Pipes {
+    /// The process's stdin (the read end of a pipe with `-i`, /dev/null without), stdout and
+    /// stderr (write ends).
+    child: [OwnedFd; 3],
+    /// Our end of its stdin, with `-i`.
+    stdin: Option<File>,
+    stdout: File,
+    stderr: File,
+}
+
+impl Pipes {
+    fn new(interactive: bool) -> Result<Pipes> {
+        let (child_in, stdin) = if interactive {
+            let (r, w) = pipe()?;
+            (r, Some(File::from(w)))
+        } else {
+            let null = File::open("/dev/null").with_path("open", "/dev/null")?;
+            (OwnedFd::from(null), None)
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        // Bigger than the 64 KiB default: fewer, larger reads for a stream of output (best
+        // effort: pipe-max-size may refuse it).
+        let _ = nix::fcntl::fcntl(out_r.as_raw_fd(), nix::fcntl::F_SETPIPE_SZ(PIPE_SIZE));
+        Ok(Pipes {
+            child: [child_in, out_w, err_w],
+            stdin,
+            stdout: File::from(out_r),
+            stderr: File::from(err_r),
+        })
+    }
+}
+
+/// The size asked for the pipe of a process's stdout, and of reads from it.
+const PIPE_SIZE: i32 = 1 << 20;
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::io("make", "a pipe", io::Error::from(e)))
+}
+
+/// How long a process's output is still passed on after it has exited, while something it left
+/// running holds its pipes open (the monitor gives a container's output as long).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// The last bytes of stderr kept for [`relay`]'s caller (the OCI runtime's error message).
+const ERR_TAIL: usize = 4096;
+
+/// What [`relay`] ends with: the exit code, and the end of what the process wrote on stderr.
+struct Relayed {
+    code: i32,
+    err_tail: Vec<u8>,
+}
+
+/// Passes the process's stdout and stderr on to ours as they come (apart, byte for byte) and,
+/// with `stdin`, our stdin to it (closing its end when ours ends), until `exited` gives its exit
+/// code and its output has ended. Output we cannot write (our stdout closed) is no longer read:
+/// the process then gets EPIPE, as it would writing to our stdout itself.
+fn relay(
+    stdin: Option<File>,
+    stdout: File,
+    stderr: File,
+    mut exited: impl FnMut() -> Option<i32>,
+) -> Result<Relayed> {
+    // The process's end wakes the loop through a signalfd: SIGCHLD is blocked before the stdin
+    // thread exists (it inherits the mask), so that no thread takes the signal instead.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(|e| Error::Runtime {
+        message: format!("block SIGCHLD: {e}"),
+        code: 125,
+    })?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::Runtime {
+            message: format!("signalfd: {e}"),
+            code: 125,
+        })?;
+    if let Some(w) = stdin {
+        std::thread::spawn(move || copy_stdin(w));
+    }
+    let mut streams = [Some(stdout), Some(stderr)];
+    let targets = [rustix::stdio::stdout(), rustix::stdio::stderr()];
+    let mut err_tail = Vec::new();
+    let mut buf = vec![0u8; PIPE_SIZE as usize];
+    let mut splice_out = true;
+    let mut code = None;
+    let mut drain_until = None;
+    loop {
+        if code.is_none() {
+            code = exited();
+            if code.is_some() {
+                drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
+            }
         }
-        Some(255) if err.contains("permission denied") => 126,
-        Some(code) => code,
-        None => 137,
-    })
+        if let Some(code) = code {
+            let drained = streams.iter().all(Option::is_none);
+            if drained || drain_until.is_some_and(|t| Instant::now() >= t) {
+                return Ok(Relayed { code, err_tail });
+            }
+        }
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        let mut which = Vec::new();
+        for (k, s) in streams.iter().enumerate() {
+            if let Some(f) = s {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                which.push(k);
+            }
+        }
+        match nix::poll::poll(&mut fds, PollTimeout::from(250u16)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(Error::Runtime {
+                    message: format!("poll: {e}"),
+                    code: 125,
+                })
+            }
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(_)) = sigfd.read_signal() {}
+        }
+        for (i, &k) in which.iter().enumerate() {
+            if !ready[i + 1] {
+                continue;
+            }
+            let Some(f) = streams[k].as_mut() else {
+                continue;
+            };
+            if k == 0 && splice_out {
+                // Pipe to our stdout without a copy through this process, where the kernel can
+                // (a pipe, file or socket; not a terminal: then read and write from now on).
+                match nix::fcntl::splice(
+                    f.as_fd(),
+                    None,
+                    targets[0],
+                    None,
+                    PIPE_SIZE as usize,
+                    nix::fcntl::SpliceFFlags::SPLICE_F_MOVE,
+                ) {
+                    Ok(0) => streams[0] = None,
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(nix::errno::Errno::EAGAIN) => wait_for_fd(targets[0], PollFlags::POLLOUT),
+                    Err(nix::errno::Errno::EINVAL) => splice_out = false,
+                    Err(_) => streams[0] = None,
+                }
+                continue;
+            }
+            let n = match f.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => 0,
+            };
+            if n == 0 || write_all(targets[k], &buf[..n]).is_err() {
+                streams[k] = None;
+                continue;
+            }
+            if k == 1 {
+                err_tail.extend_from_slice(&buf[..n]);
+                if err_tail.len() > ERR_TAIL {
+                    err_tail.drain(..err_tail.len() - ERR_TAIL);
+                }
+            }
+        }
+    }
+}
+
+/// Copies our stdin into the process's until either ends; dropping `w` is its EOF.
+fn copy_stdin(mut w: File) {
+    let stdin = rustix::stdio::stdin();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rustix::io::read(stdin, &mut buf[..]) {
+            Ok(0) => return,
+            Ok(n) => {
+                if w.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => wait_for_fd(stdin, PollFlags::POLLIN),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Writes all of `data` to `fd` (ours, maybe non-blocking).
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => wait_for_fd(fd, PollFlags::POLLOUT),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn wait_for_fd(fd: BorrowedFd<'_>, what: PollFlags) {
+    let _ = nix::poll::poll(&mut [PollFd::new(fd, what)], PollTimeout::NONE);
+}
+
+/// Reaps every exited child (and orphan that came our way); sets `code` when `pid` is among them
+/// (its exit code, or 128+signal).
+fn reap(pid: i32, code: &mut Option<i32>) {
+    loop {
+        match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, c)) if p.as_raw() == pid => *code = Some(c),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => {
+                *code = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) => return,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => {
+                // No child left and `pid` never reaped: it was lost (as docker exec's 126).
+                if code.is_none() {
+                    *code = Some(126);
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Waits for `pid` (reaping any other orphan that comes our way); its exit code, or 128+signal.

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::attach::{self, DetachKeys, Hello};
-use super::{monitor, rootfs, status, Container, Containers};
+use super::{liveness, monitor, rootfs, status, Container, Containers};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -69,8 +69,49 @@ pub fn start(
             None => Ok(Started::Detached),
         };
     }
+    let mut monitor = None;
+    let r = start_monitor(root, &store, &c, attach, detach_keys, &mut monitor);
+    if r.is_err() && auto_remove(&c) {
+        // As Docker: an --rm container that could not start is removed, with its anonymous
+        // volumes, once its monitor has given up (or it has ended under us some other way).
+        if let Some(child) = monitor.as_mut() {
+            wait_child(child, Duration::from_secs(10));
+        }
+        let ended = store
+            .load(&c.id)
+            .map(|now| !liveness::is_live(&now))
+            .unwrap_or(false);
+        if ended {
+            let _ = remove_with_volumes(root, &c.id);
+        }
+    }
+    r
+}
+
+/// Whether the container is removed when it exits (`--rm`).
+pub fn auto_remove(c: &Container) -> bool {
+    c.host_config["AutoRemove"].as_bool().unwrap_or(false)
+}
+
+/// Waits up to `timeout` for a child to end (reaping it).
+fn wait_child(child: &mut std::process::Child, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Forks the container's monitor (kept in `monitor`) and asks it for the start.
+fn start_monitor(
+    root: &Root,
+    store: &Containers,
+    c: &Container,
+    attach: Option<Streams>,
+    detach_keys: &str,
+    monitor: &mut Option<std::process::Child>,
+) -> Result<Started> {
     let dir = store.path(&c.id);
-    let mut child = Command::new(monitor_binary())
+    let child = Command::new(monitor_binary())
         .arg("--root")
         .arg(root.dir())
         .arg(&c.id)
@@ -82,6 +123,7 @@ pub fn start(
             message: format!("run the monitor {}: {e}", monitor_binary().display()),
             code: 125,
         })?;
+    let child = monitor.insert(child);
     let mut line = String::new();
     let out = child.stdout.take().expect("piped");
     BufReader::new(out)
@@ -122,7 +164,7 @@ pub fn start(
             }
         }
         Some(s) => {
-            let r = relay(sock, s, tty_of(&c), detach_keys);
+            let r = relay(sock, s, tty_of(c), detach_keys);
             if let Ok(Started::Exited(_)) = r {
                 // It has sent the exit and ends now: wait, so that nothing of the container
                 // (the monitor included) outlives `ctr-run`.
@@ -491,6 +533,17 @@ pub fn remove(root: &Root, id: &str) -> Result<()> {
     let _ = crate::network::detach(root, id);
     rootfs::unmount(&c)?;
     store.remove_dir(id)
+}
+
+/// Removes an `--rm` container as `docker run --rm` does: everything of it, and its anonymous
+/// volumes that no other container uses (named ones stay).
+pub fn remove_with_volumes(root: &Root, id: &str) -> Result<()> {
+    let mounts = Containers::open(root.containers_dir())?
+        .load(id)
+        .map(|c| c.mounts)
+        .unwrap_or_default();
+    remove(root, id)?;
+    crate::volume::remove_anonymous(root, &mounts)
 }
 
 /// Removes the runtime state a dead monitor left (used before a restart).

@@ -6,7 +6,8 @@
 //! the container has ended without anyone recording it (the monitor was killed): it is shown as
 //! exited.
 
-use super::{status, Container, ZERO_TIME};
+use super::{status, Container, Containers, ZERO_TIME};
+use crate::root::Root;
 
 /// The start time of process `pid` in clock ticks after boot, or None when there is none.
 pub fn pid_start_time(pid: i32) -> Option<u64> {
@@ -64,6 +65,63 @@ pub fn refresh(c: &Container) -> Container {
     c
 }
 
+/// Whether the record names a container that has run and whose monitor and init are both gone
+/// without the monitor finishing its work: a monitor killed (SIGKILL, OOM, a reboot) before it
+/// recorded the exit, or, for `--rm`, before it removed the container (an `--rm` record names
+/// its monitor until it is removed). A container being created or started is never abandoned:
+/// its record says `created` (or an earlier exit) until its monitor has started it, and then
+/// names that monitor, all under the containers' lock.
+pub fn abandoned(c: &Container) -> bool {
+    let s = &c.state;
+    let live_status = s.running
+        || s.paused
+        || matches!(
+            s.status.as_str(),
+            status::RUNNING | status::PAUSED | status::RESTARTING
+        );
+    let ended_rm = super::lifecycle::auto_remove(c)
+        && matches!(s.status.as_str(), status::EXITED | status::DEAD);
+    (live_status || ended_rm) && !is_live(c)
+}
+
+/// Finishes what dead monitors left undone, as their monitors would have: an abandoned `--rm`
+/// container is removed (runtime state and cgroup, network lease, mount, anonymous volumes,
+/// directory); any other abandoned container is recorded as exited (what `refresh` shows; its
+/// mount and lease stay until it is started again or removed, as before). Each container is
+/// checked again under the lock before it is touched. Best effort: what fails is left for the
+/// next command (or `ctr-rm -f`). The container tools call it first.
+pub fn reconcile(root: &Root) {
+    let Ok(store) = Containers::open(root.containers_dir()) else {
+        return;
+    };
+    let Ok(all) = store.list() else { return };
+    for c in all.iter().filter(|c| abandoned(c)) {
+        let rec = {
+            let Ok(_lock) = store.lock() else { return };
+            // Read again under the lock: a monitor may have started it, another command reaped
+            // it meanwhile.
+            let Ok(now) = store.load(&c.id) else { continue };
+            if !abandoned(&now) {
+                continue;
+            }
+            if !super::lifecycle::auto_remove(&now) {
+                let mut exited = refresh(&now);
+                exited.state.pid_start = 0;
+                exited.state.monitor_start = 0;
+                exited.network_settings =
+                    crate::network::stopped_settings(&exited.network_settings);
+                if store.save(&exited).is_err() {
+                    continue;
+                }
+            }
+            now
+        };
+        if super::lifecycle::auto_remove(&rec) {
+            let _ = super::lifecycle::remove_with_volumes(root, &rec.id);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +155,37 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(refresh(&created), created);
+    }
+
+    #[test]
+    fn abandoned_is_a_container_that_ran_with_its_monitor_and_init_gone() {
+        let me = std::process::id() as i32;
+        let start = pid_start_time(me).expect("our own stat");
+        let rec = |status: &str, rm: bool, monitor: (i32, u64)| Container {
+            state: crate::container::State {
+                status: status.into(),
+                running: status == status::RUNNING,
+                monitor_pid: monitor.0,
+                monitor_start: monitor.1,
+                ..Default::default()
+            },
+            host_config: serde_json::json!({ "AutoRemove": rm }),
+            ..Default::default()
+        };
+        let dead = (me, start + 1);
+        let live = (me, start);
+        // Being created or started: never.
+        assert!(!abandoned(&rec(status::CREATED, true, (0, 0))));
+        assert!(!abandoned(&rec(status::CREATED, false, dead)));
+        // Running with its monitor alive: no; gone: yes, with or without --rm.
+        assert!(!abandoned(&rec(status::RUNNING, true, live)));
+        assert!(abandoned(&rec(status::RUNNING, true, dead)));
+        assert!(abandoned(&rec(status::RUNNING, false, dead)));
+        // Exited: an --rm one whose monitor is still removing it is left to it; one whose
+        // monitor died before it could is abandoned; an exited container without --rm is done.
+        assert!(!abandoned(&rec(status::EXITED, true, live)));
+        assert!(abandoned(&rec(status::EXITED, true, dead)));
+        assert!(abandoned(&rec(status::EXITED, true, (0, 0))));
+        assert!(!abandoned(&rec(status::EXITED, false, (0, 0))));
     }
 }

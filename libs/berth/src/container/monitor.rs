@@ -535,13 +535,24 @@ impl Monitor {
         self.net = Default::default();
         let code = self.exit.unwrap_or(if self.started { 137 } else { 0 });
         let started = self.started;
-        let rec = self.update(|c| {
+        // An --rm container keeps naming its monitor until the monitor has removed it: a command
+        // that finds it exited with its monitor gone removes it instead (liveness::reconcile).
+        let removing = self.auto_remove && started;
+        // The mount and the socket go before the exit is recorded: a `ctr-start` that sees it
+        // exited may make new ones at once.
+        if let Ok(rec) = self.store.load(&self.id) {
+            let _ = rootfs::unmount(&rec);
+        }
+        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
+        let _ = self.update(|c| {
             c.state.running = false;
             c.state.paused = false;
             c.state.pid = 0;
             c.state.pid_start = 0;
-            c.state.monitor_pid = 0;
-            c.state.monitor_start = 0;
+            if !removing {
+                c.state.monitor_pid = 0;
+                c.state.monitor_start = 0;
+            }
             c.network_settings = crate::network::stopped_settings(&c.network_settings);
             if started {
                 c.state.status = status::EXITED.into();
@@ -550,17 +561,10 @@ impl Monitor {
                 c.state.finished_at = berth_runtime::now_rfc3339();
             }
         });
-        if let Ok(rec) = &rec {
-            let _ = rootfs::unmount(rec);
-        }
-        let _ = fs::remove_file(self.dir.join(super::ATTACH_SOCKET));
         // --rm: gone before the clients hear of the exit, so that `ctr-run --rm` returns to a
         // store without it.
-        if self.auto_remove && started {
-            let mounts = rec.as_ref().map(|r| r.mounts.clone()).unwrap_or_default();
-            let _ = super::remove(&self.root, &self.id);
-            // As `docker run --rm`: its anonymous volumes go with it (named ones stay).
-            let _ = crate::volume::remove_anonymous(&self.root, &mounts);
+        if removing {
+            let _ = super::lifecycle::remove_with_volumes(&self.root, &self.id);
         }
         let exit = attach::Exit {
             exit_code: code,
@@ -605,21 +609,45 @@ pub fn connect(dir: &Path) -> Result<UnixStream> {
     UnixStream::connect(&short).with_path("connect to", dir.join(super::ATTACH_SOCKET))
 }
 
-/// The monitor process's whole life: run from a sealed copy of the binary (CVE-2019-5736), take
-/// stdout as the pipe to `ctr-start` (then point it at /dev/null), run the container.
+/// The monitor process's whole life: run from a sealed copy of the binary (CVE-2019-5736), hold
+/// nothing of its caller (every descriptor but stdio closed, its working directory left for /),
+/// take stdout as the pipe to `ctr-start` (then point stdio at /dev/null), run the container.
 pub fn main(root: &Root, id: &str) -> Result<()> {
     berth_runtime::clone::ensure_cloned_binary().map_err(Error::from)?;
+    // A caller's descriptor kept open here would keep its reader waiting for an EOF as long as
+    // the container runs (`x=$(ctr-run -d … 3>&1)`), its directory could not be unmounted.
+    close_inherited_fds();
+    // (`root` is absolute: Root::new makes it so.)
+    nix::unistd::chdir("/").map_err(|e| Error::io("enter", "/", e.into()))?;
     let ready = io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .with_path("duplicate", "stdout")?;
     let null = File::options()
+        .read(true)
         .write(true)
         .open("/dev/null")
         .with_path("open", "/dev/null")?;
-    nix::unistd::dup2(null.as_raw_fd(), 1)
-        .map_err(|e| Error::io("redirect", "stdout", e.into()))?;
-    nix::unistd::dup2(null.as_raw_fd(), 2)
-        .map_err(|e| Error::io("redirect", "stderr", e.into()))?;
+    for fd in 0..=2 {
+        nix::unistd::dup2(null.as_raw_fd(), fd)
+            .map_err(|e| Error::io("redirect", "stdio", e.into()))?;
+    }
+    drop(null);
     run(root, id, File::from(ready))
+}
+
+/// Closes every descriptor above stdio: called first thing, when this process owns none yet.
+fn close_inherited_fds() {
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    // The directory's own descriptor is among them, closed already (EBADF).
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
 }
