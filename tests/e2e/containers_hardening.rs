@@ -331,3 +331,57 @@ fn v2_device_filter_refuses_devices_on_its_own() {
     rig.t("ctr-rm", &["-f", &id], 30).ok();
     assert!(!v2_root.join("berth").join(&id).exists());
 }
+
+/// `SigIgn:` and `SigBlk:` of a process's /proc/PID/status.
+fn ignored_and_blocked(status: &str) -> Vec<&str> {
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigIgn:") || l.starts_with("SigBlk:"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect()
+}
+
+#[test]
+fn processes_start_with_no_signal_ignored_or_blocked() {
+    require_root!();
+    let rig = Rig::new();
+    // Rust ignores SIGPIPE in the tools; Docker's processes start with nothing ignored.
+    let out = rig.run(&["--rm", IMAGE, "cat", "/proc/self/status"]).ok();
+    assert_eq!(
+        ignored_and_blocked(&out.stdout),
+        ["0000000000000000", "0000000000000000"],
+        "{}",
+        out.stdout
+    );
+    rig.t(
+        "ctr-run",
+        &["-d", "--name", "sig", IMAGE, "sleep", "60"],
+        60,
+    )
+    .ok();
+    let out = rig
+        .t("ctr-exec", &["sig", "cat", "/proc/self/status"], 30)
+        .ok();
+    assert_eq!(
+        ignored_and_blocked(&out.stdout),
+        ["0000000000000000", "0000000000000000"],
+        "{}",
+        out.stdout
+    );
+    // So a writer into a closed pipe dies of SIGPIPE, as under Docker (the shell reports 141).
+    let out = rig
+        .t(
+            "ctr-exec",
+            &[
+                "sig",
+                "sh",
+                "-c",
+                "yes | head -c1 >/dev/null; cat /dev/zero | true; echo done",
+            ],
+            30,
+        )
+        .ok();
+    assert!(!out.stderr.contains("Broken pipe"), "{out:?}");
+    assert_eq!(out.stdout.trim(), "done");
+    rig.t("ctr-rm", &["-f", "sig"], 30).ok();
+}

@@ -403,6 +403,7 @@ pub(crate) fn finish_and_exec(
         CString::new(exe.as_os_str().as_bytes()).map_err(|_| Error::Spec("NUL in path".into()))?;
     let argv = cstrings(&args)?;
     let envp = cstrings(&env)?;
+    default_signals();
     let e = nix::unistd::execve(&path, &argv, &envp).unwrap_err();
     Err(match e {
         nix::errno::Errno::ENOENT => Error::ExecNotFound(arg0),
@@ -415,6 +416,32 @@ pub(crate) fn finish_and_exec(
 }
 
 /// Opens `path` (O_PATH) so that it can be reopened after pivot_root through /proc/self/fd.
+/// What a process started by Docker has: no signal ignored, none blocked. A Rust parent ignores
+/// SIGPIPE (and ignored signals survive execve), so without this `ctr-exec c cat big | head`
+/// ends with "write error: Broken pipe" and exit 1 instead of dying of SIGPIPE (141).
+pub(crate) fn default_signals() {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    // Every signal, glibc's own real-time ones (32, 33) included, which its sigaction refuses:
+    // rt_sigaction directly, with a zeroed kernel sigaction (handler SIG_DFL, no flags, no mask).
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installs the default disposition from a valid, zeroed struct; no old action.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
 pub(crate) fn open_path(path: &Path) -> Result<OwnedFd> {
     nix::fcntl::open(
         path,
