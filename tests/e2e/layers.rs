@@ -99,9 +99,8 @@ fn sparse_files_unpack_sparse() {
     }
 }
 
-#[test]
-fn a_decompression_bomb_is_refused_at_the_limit() {
-    let env = Env::new();
+/// A tar of one 64 MiB file of zeros: a gzip of it is a small decompression bomb.
+fn zeros_tar() -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(64 << 20);
@@ -112,7 +111,13 @@ fn a_decompression_bomb_is_refused_at_the_limit() {
         std::io::Read::take(std::io::repeat(0), 64 << 20),
     )
     .unwrap();
-    let tar = b.into_inner().unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_at_the_limit() {
+    let env = Env::new();
+    let tar = zeros_tar();
     let img = image("bomb", vec![Layer::gzip(tar)], |_| {});
     let layer = img.manifests[0].layers[0].clone();
     assert!(
@@ -273,17 +278,7 @@ fn img_load_refuses_a_header_bomb_and_keeps_sparse_files_sparse() {
 #[test]
 fn img_load_stops_a_compressed_archive_at_the_expansion_limit() {
     let env = Env::new();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(64 << 20);
-    h.set_mode(0o644);
-    b.append_data(
-        &mut h,
-        "zeros",
-        std::io::Read::take(std::io::repeat(0), 64 << 20),
-    )
-    .unwrap();
-    let layer = b.into_inner().unwrap();
+    let layer = zeros_tar();
     let archive = crate::support::fake_registry::gzip(&docker_archive("zeros:1", &layer, &layer));
     assert!(archive.len() < 1 << 20);
     let path = env.path("zeros.tar.gz");
@@ -327,17 +322,7 @@ fn img_pull_keeps_sparse_files_sparse_in_snapshots_and_stops_a_bomb() {
     assert_sparse_copy(&target, &spots);
 
     // A bomb: refused while it downloads, and no snapshot is left.
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(64 << 20);
-    h.set_mode(0o644);
-    b.append_data(
-        &mut h,
-        "zeros",
-        std::io::Read::take(std::io::repeat(0), 64 << 20),
-    )
-    .unwrap();
-    let bomb = FakeImage::new("bomb/app", "1", vec![b.into_inner().unwrap()]);
+    let bomb = FakeImage::new("bomb/app", "1", vec![zeros_tar()]);
     let fake = FakeRegistry::start(bomb.clone(), Behaviour::normal());
     let out = run(env
         .cmd("img-pull")

@@ -33,17 +33,22 @@ pub fn is_live(c: &Container) -> bool {
         || (s.pid > 0 && is_alive(s.pid, s.pid_start))
 }
 
+/// Whether the record says the container is running, paused or restarting.
+fn says_live(s: &super::State) -> bool {
+    s.running
+        || s.paused
+        || matches!(
+            s.status.as_str(),
+            status::RUNNING | status::PAUSED | status::RESTARTING
+        )
+}
+
 /// The record as it really is now: a running or paused container whose monitor and init are
 /// gone is exited. Nothing is written; callers that hold the lock may save the result.
 pub fn refresh(c: &Container) -> Container {
     let mut c = c.clone();
     let s = &c.state;
-    let live_status = s.running
-        || s.paused
-        || matches!(
-            s.status.as_str(),
-            status::RUNNING | status::PAUSED | status::RESTARTING
-        );
+    let live_status = says_live(s);
     if live_status && !is_live(&c) {
         let st = &mut c.state;
         st.status = status::EXITED.to_string();
@@ -73,12 +78,7 @@ pub fn refresh(c: &Container) -> Container {
 /// names that monitor, all under the containers' lock.
 pub fn abandoned(c: &Container) -> bool {
     let s = &c.state;
-    let live_status = s.running
-        || s.paused
-        || matches!(
-            s.status.as_str(),
-            status::RUNNING | status::PAUSED | status::RESTARTING
-        );
+    let live_status = says_live(s);
     let ended_rm = super::lifecycle::auto_remove(c)
         && matches!(s.status.as_str(), status::EXITED | status::DEAD);
     (live_status || ended_rm) && !is_live(c)
