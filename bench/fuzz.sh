@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing (cargo-fuzz, libFuzzer): each target in fuzz/fuzz_targets/ runs for a bounded time,
 # one after the other, from the committed seeds (fuzz/corpus/TARGET/) plus what earlier runs
-# found (fuzz/work/TARGET/, not committed). By hand, not CI. Fails if any target found a crash,
+# found (fuzz/work/TARGET/, not committed), with the dictionary fuzz/dict/TARGET.dict if there is one. By hand, not CI. Fails if any target found a crash,
 # a timeout or an out-of-memory, and prints the artifact paths; turn each into a unit test
 # beside the code it broke (`cargo fuzz tmin TARGET ARTIFACT` makes it small first).
 #
@@ -60,15 +60,16 @@ for t in "${targets[@]}"; do
   log=fuzz/work/$t.log
   marker=$(mktemp)
   echo "== $t: ${SECONDS_EACH}s"
-  fork=()
-  [ "$JOBS" -gt 1 ] && fork=(-fork="$JOBS" -ignore_crashes=0)
+  extra=()
+  [ "$JOBS" -gt 1 ] && extra+=(-fork="$JOBS" -ignore_crashes=0)
+  [ -f "fuzz/dict/$t.dict" ] && extra+=(-dict="dict/$t.dict")
   # New inputs go to the first directory (work/), never into the committed seeds.
   # No leak checking: statics (OnceLock) would be reported at exit.
   set +e
   (cd fuzz && nice -n 10 cargo fuzz run -O --sanitizer "$SANITIZER" "$t" \
     "work/$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" \
-    -timeout="$TIMEOUT" -detect_leaks=0 -print_final_stats=1 "${fork[@]}") >"$log" 2>&1
+    -timeout="$TIMEOUT" -detect_leaks=0 -print_final_stats=1 "${extra[@]}") >"$log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

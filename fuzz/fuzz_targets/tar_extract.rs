@@ -2,7 +2,9 @@
 //! points `img-unpack` uses): whatever the bytes, applying them as a layer to an empty
 //! directory returns (Ok or an error) without panicking, and touches nothing outside that
 //! directory: the directory beside it and its file keep their names, links, contents and
-//! metadata, and no new name appears beside it or in `/`.
+//! metadata, and no new name appears beside it. (Absolute names and symlinks to `/` are
+//! resolved inside the target by the library; a check of `/` itself would see other
+//! processes' files on a shared machine.)
 //!
 //! The whiteout mode (apply, overlay, keep) is chosen by the input's length, so that every
 //! seed runs in one mode and the fuzzer's variations reach the others.
@@ -12,7 +14,6 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use berth::layer::decompress;
 use berth::unpack::{apply, Dest, Whiteouts};
@@ -40,13 +41,7 @@ fn stamp(p: &Path) -> (u64, u32, u32, u32, u64, i64, i64, i64) {
     )
 }
 
-fn root_names() -> &'static BTreeSet<String> {
-    static ROOT: OnceLock<BTreeSet<String>> = OnceLock::new();
-    ROOT.get_or_init(|| names(Path::new("/")))
-}
-
 fuzz_target!(|data: &[u8]| {
-    let before_root = root_names();
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let root = tmp.path().join("root");
     let beside = tmp.path().join("beside");
@@ -72,9 +67,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(stamp(&beside), beside0, "the directory beside the target changed");
     assert_eq!(stamp(&canary), canary0, "the file beside the target changed");
     assert_eq!(fs::read(&canary).unwrap(), b"canary");
-    let now_root = names(Path::new("/"));
-    let new: Vec<_> = now_root.difference(before_root).collect();
-    assert!(new.is_empty(), "new names in /: {new:?}");
     assert!(fs::symlink_metadata(&root).unwrap().is_dir(), "the target was replaced");
 
     // Whatever the layer made (modes 000, immutable-free), removing it must work.
