@@ -10,7 +10,9 @@ fn clean_abs(p: &str) -> bool {
     p == "/"
         || (p.starts_with('/')
             && !p.ends_with('/')
-            && p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+            && p[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
             "bind"
         }
         Kind::Volume => {
-            assert!(r.source.is_empty() || valid_name(&r.source), "{s:?}: {:?}", r.source);
+            assert!(
+                r.source.is_empty() || valid_name(&r.source),
+                "{s:?}: {:?}",
+                r.source
+            );
             "volume"
         }
         Kind::Tmpfs => {

@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         let again = Reference::parse(&full)
             .unwrap_or_else(|e| panic!("{s:?} parsed, its normal form {full:?} did not: {e}"));
         assert_eq!(again, r, "{s:?} -> {full:?} parsed to another reference");
-        assert_eq!(again.to_string(), full, "normal form of {s:?} is not stable");
+        assert_eq!(
+            again.to_string(),
+            full,
+            "normal form of {s:?} is not stable"
+        );
 
         // Docker's familiar form names the same image, except where Docker's own FamiliarName
         // is ambiguous: a Docker Hub path whose first element looks like a registry
@@ -29,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
             && (first == "localhost" || first.contains(['.', ':']));
         if !looks_like_domain {
             match Reference::parse(&familiar) {
-                Ok(f) => assert_eq!(f, r, "{s:?}: familiar form {familiar:?} names another image"),
+                Ok(f) => assert_eq!(
+                    f, r,
+                    "{s:?}: familiar form {familiar:?} names another image"
+                ),
                 Err(e) => panic!("{s:?}: familiar form {familiar:?} does not parse: {e}"),
             }
         }

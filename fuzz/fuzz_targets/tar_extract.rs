@@ -22,7 +22,12 @@ use libfuzzer_sys::fuzz_target;
 fn names(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect()
 }
 
@@ -62,12 +67,27 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let expected: BTreeSet<String> = ["beside", "root"].map(String::from).into();
-    assert_eq!(names(tmp.path()), expected, "a name appeared beside the target");
+    assert_eq!(
+        names(tmp.path()),
+        expected,
+        "a name appeared beside the target"
+    );
     assert_eq!(names(&beside), ["canary".to_string()].into());
-    assert_eq!(stamp(&beside), beside0, "the directory beside the target changed");
-    assert_eq!(stamp(&canary), canary0, "the file beside the target changed");
+    assert_eq!(
+        stamp(&beside),
+        beside0,
+        "the directory beside the target changed"
+    );
+    assert_eq!(
+        stamp(&canary),
+        canary0,
+        "the file beside the target changed"
+    );
     assert_eq!(fs::read(&canary).unwrap(), b"canary");
-    assert!(fs::symlink_metadata(&root).unwrap().is_dir(), "the target was replaced");
+    assert!(
+        fs::symlink_metadata(&root).unwrap().is_dir(),
+        "the target was replaced"
+    );
 
     // Whatever the layer made (modes 000, immutable-free), removing it must work.
     drop(dest);
@@ -79,7 +99,9 @@ fuzz_target!(|data: &[u8]| {
 /// anyway; for a non-root run, give them back their owner's rights first.
 fn make_writable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(m) = fs::symlink_metadata(dir) else { return };
+    let Ok(m) = fs::symlink_metadata(dir) else {
+        return;
+    };
     if !m.is_dir() {
         return;
     }

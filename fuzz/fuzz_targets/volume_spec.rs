@@ -15,7 +15,9 @@ fn clean_abs(p: &str) -> bool {
     p == "/"
         || (p.starts_with('/')
             && !p.ends_with('/')
-            && p[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+            && p[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 fn check(spec: &str, r: &Request) {
