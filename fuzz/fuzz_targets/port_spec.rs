@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     };
     // Several specs, one a line, into one map: as repeated `-p` flags.
     let mut out = PortBindings::new();
-    for spec in s.lines() {
+    // At most four: a range of 65535 ports is 65535 bindings, and time goes to the map.
+    for spec in s.lines().take(4) {
         let mut alone = PortBindings::new();
         match parse_publish(spec, &mut alone) {
             // A refused spec adds nothing.
