@@ -41,6 +41,7 @@ impl Template {
             src,
             defines: HashMap::new(),
             range_depth: 0,
+            nesting: 0,
         };
         let (root, stop) = p.list(true)?;
         if let Some((_, at)) = stop {
@@ -63,6 +64,7 @@ impl Template {
             out: String::new(),
             defines: &self.defines,
             depth: 0,
+            steps: MAX_STEPS,
         };
         st.walk(&root, &self.root)?;
         Ok(st.out)
@@ -563,7 +565,14 @@ struct Parser<'a> {
     src: &'a str,
     defines: HashMap<String, Vec<Node>>,
     range_depth: usize,
+    /// Blocks and parentheses open around the current token, at most [`MAX_NESTING`].
+    nesting: usize,
 }
+
+/// How deep blocks (`if`, `range`, `with`, `else if` chains) and parentheses may nest in a
+/// template, and blocks and template calls when it runs: the parser and the executor recurse,
+/// and a deeper template would overflow the stack. Docker's templates nest a few levels.
+const MAX_NESTING: usize = 100;
 
 impl Parser<'_> {
     fn at(&self, at: usize) -> String {
@@ -713,7 +722,26 @@ impl Parser<'_> {
         }
     }
 
+    /// Enters a block or parentheses at `at`; the caller leaves with `self.nesting -= 1`.
+    fn nest(&mut self, at: usize) -> Result<(), TemplateError> {
+        if self.nesting >= MAX_NESTING {
+            return err(format!(
+                "{}: blocks or parentheses nested more than {MAX_NESTING} deep",
+                self.at(at)
+            ));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
     fn control(&mut self, kw: &str, at: usize) -> Result<Node, TemplateError> {
+        self.nest(at)?;
+        let r = self.control_block(kw, at);
+        self.nesting -= 1;
+        r
+    }
+
+    fn control_block(&mut self, kw: &str, at: usize) -> Result<Node, TemplateError> {
         let pipe = self.pipeline(true, kw)?;
         if kw == "range" {
             self.range_depth += 1;
@@ -817,7 +845,10 @@ impl Parser<'_> {
                         Arg::Var(v, fields)
                     }
                     Tok::LParen => {
-                        let p = self.pipeline_until(true, "parenthesized pipeline", Tok::RParen)?;
+                        self.nest(t.at)?;
+                        let p = self.pipeline_until(true, "parenthesized pipeline", Tok::RParen);
+                        self.nesting -= 1;
+                        let p = p?;
                         self.pos += 1;
                         let fields = self.chain(Vec::new());
                         Arg::Sub(Box::new(p), fields)
@@ -1006,11 +1037,25 @@ enum Flow {
     Continue,
 }
 
+/// The most bytes a template may print, or one function make (`printf`, `pad`…): past it
+/// rendering is an error, not an exhausted memory. Docker's templates print kilobytes.
+const MAX_OUTPUT: usize = 4 << 20;
+/// The most actions, text pieces and loop iterations one rendering may execute: a template
+/// that loops or recurses without end (`{{range 1000000000000}}`, a template calling itself
+/// twice) is an error, not a hang.
+const MAX_STEPS: u64 = 10_000_000;
+
+fn too_long() -> TemplateError {
+    TemplateError(format!("the output would exceed {} MiB", MAX_OUTPUT >> 20))
+}
+
 struct State<'a> {
     vars: Vec<(String, Val)>,
     out: String,
     defines: &'a HashMap<String, Vec<Node>>,
     depth: usize,
+    /// Steps left of [`MAX_STEPS`].
+    steps: u64,
 }
 
 impl State<'_> {
@@ -1031,13 +1076,46 @@ impl State<'_> {
         r
     }
 
+    /// Counts one step against [`MAX_STEPS`].
+    fn step(&mut self) -> Result<(), TemplateError> {
+        if self.steps == 0 {
+            return err(format!(
+                "more than {MAX_STEPS} steps executed (a loop or a recursion without end?)"
+            ));
+        }
+        self.steps -= 1;
+        Ok(())
+    }
+
+    /// Prints `t`, within [`MAX_OUTPUT`].
+    fn print(&mut self, t: &str) -> Result<(), TemplateError> {
+        if self.out.len() + t.len() > MAX_OUTPUT {
+            return Err(too_long());
+        }
+        self.out.push_str(t);
+        Ok(())
+    }
+
     fn node(&mut self, dot: &Val, n: &Node) -> Result<Flow, TemplateError> {
+        self.step()?;
+        if self.depth >= MAX_NESTING {
+            return err(format!(
+                "exceeded maximum template depth ({MAX_NESTING} blocks and template calls)"
+            ));
+        }
+        self.depth += 1;
+        let r = self.node_at_depth(dot, n);
+        self.depth -= 1;
+        r
+    }
+
+    fn node_at_depth(&mut self, dot: &Val, n: &Node) -> Result<Flow, TemplateError> {
         match n {
-            Node::Text(s) => self.out.push_str(s),
+            Node::Text(s) => self.print(s)?,
             Node::Action(p) => {
                 let v = self.pipe(dot, p)?;
                 if p.decl.is_empty() {
-                    self.out.push_str(&v.print());
+                    self.print(&v.print())?;
                 }
             }
             Node::Break => return Ok(Flow::Break),
@@ -1063,25 +1141,29 @@ impl State<'_> {
                 let mut decl = p.clone();
                 let names = std::mem::take(&mut decl.decl);
                 let v = self.pipe(dot, &decl)?;
-                let items: Vec<(Value, Value)> = match &v {
-                    Val::Missing | Val::V(Value::Null) => Vec::new(),
-                    Val::V(Value::Array(a)) => a
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| (Value::from(i), e.clone()))
-                        .collect(),
+                // Numbers are counted, not listed first: `range N` takes no memory.
+                let items: Box<dyn Iterator<Item = (Value, Value)>> = match &v {
+                    Val::Missing | Val::V(Value::Null) => Box::new(std::iter::empty()),
+                    Val::V(Value::Array(a)) => Box::new(
+                        a.iter()
+                            .enumerate()
+                            .map(|(i, e)| (Value::from(i), e.clone()))
+                            .collect::<Vec<_>>()
+                            .into_iter(),
+                    ),
                     Val::V(Value::Object(m)) => {
                         let mut keys: Vec<&String> = m.keys().collect();
                         keys.sort();
-                        keys.into_iter()
-                            .map(|k| (Value::String(k.clone()), m[k].clone()))
-                            .collect()
+                        Box::new(
+                            keys.into_iter()
+                                .map(|k| (Value::String(k.clone()), m[k].clone()))
+                                .collect::<Vec<_>>()
+                                .into_iter(),
+                        )
                     }
                     Val::V(Value::Number(_)) => {
                         let n = v.as_int("range")?;
-                        (0..n.max(0))
-                            .map(|i| (Value::from(i), Value::from(i)))
-                            .collect()
+                        Box::new((0..n.max(0)).map(|i| (Value::from(i), Value::from(i))))
                     }
                     other => {
                         return err(format!(
@@ -1091,12 +1173,14 @@ impl State<'_> {
                         ))
                     }
                 };
-                if items.is_empty() {
+                let mut items = items.peekable();
+                if items.peek().is_none() {
                     let r = self.block(dot, else_body);
                     self.vars.truncate(mark);
                     return r.map(|_| Flow::Normal);
                 }
                 for (k, e) in items {
+                    self.step()?;
                     let inner = self.vars.len();
                     match names.as_slice() {
                         [] => {}
@@ -1122,11 +1206,11 @@ impl State<'_> {
                     Some(p) => self.pipe(dot, p)?,
                     None => Val::Missing,
                 };
-                self.depth += 1;
-                if self.depth > 1000 {
+                if self.depth >= MAX_NESTING {
                     return err(format!("exceeded maximum template depth in {name:?}"));
                 }
                 // A template sees only its own `$`.
+                self.depth += 1;
                 let saved = std::mem::replace(&mut self.vars, vec![("$".to_string(), d.clone())]);
                 let r = self.walk(&d, body);
                 self.vars = saved;
@@ -1229,7 +1313,11 @@ impl State<'_> {
         if let Some(f) = fin {
             vals.push(f);
         }
-        builtin(name, &vals)
+        let v = builtin(name, &vals)?;
+        match &v {
+            Val::V(Value::String(t)) if t.len() > MAX_OUTPUT => Err(too_long()),
+            _ => Ok(v),
+        }
     }
 }
 
@@ -1421,7 +1509,13 @@ fn builtin(name: &str, vals: &[Val]) -> Result<Val, TemplateError> {
             let sep = vals[1].as_str("join")?;
             match &vals[0] {
                 Val::V(Value::Array(a)) => {
-                    s(a.iter().map(format_value).collect::<Vec<_>>().join(&sep))
+                    let seps = sep.len().saturating_mul(a.len().saturating_sub(1));
+                    let items: Vec<String> = a.iter().map(format_value).collect();
+                    let len = items.iter().map(String::len).sum::<usize>();
+                    if len.saturating_add(seps) > MAX_OUTPUT {
+                        return Err(too_long());
+                    }
+                    s(items.join(&sep))
                 }
                 Val::Missing | Val::V(Value::Null) => s(""),
                 other => {
@@ -1461,8 +1555,12 @@ fn builtin(name: &str, vals: &[Val]) -> Result<Val, TemplateError> {
         "pad" => {
             want(name, vals, 3)?;
             let t = vals[0].as_str(name)?;
-            let pre = vals[1].as_int(name)?.max(0) as usize;
-            let post = vals[2].as_int(name)?.max(0) as usize;
+            let pre = vals[1].as_int(name)?.max(0) as u64;
+            let post = vals[2].as_int(name)?.max(0) as u64;
+            if pre.saturating_add(post).saturating_add(t.len() as u64) > MAX_OUTPUT as u64 {
+                return Err(too_long());
+            }
+            let (pre, post) = (pre as usize, post as usize);
             s(format!("{}{t}{}", " ".repeat(pre), " ".repeat(post)))
         }
         "truncate" => {
@@ -1560,6 +1658,9 @@ fn query_escape(t: &str) -> String {
     out
 }
 
+/// The largest width or precision Go's fmt takes.
+const TOO_LARGE: i64 = 1_000_000;
+
 /// Go's `fmt.Sprintf` for the verbs templates use: %v %s %q %d %x %X %o %b %c %f %e %g %t %%,
 /// with flags `-+0 #`, width and precision.
 fn sprintf(format: &str, args: &[Val]) -> String {
@@ -1584,27 +1685,64 @@ fn sprintf(format: &str, args: &[Val]) -> String {
             }
             chars.next();
         }
-        let mut number = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<usize> {
+        // Go's fmt refuses a width or precision over a million (`tooLarge`): a longer number
+        // in the format ends it (`%!(NOVERB)`), and a `*` argument that is too large or not an
+        // integer is `%!(BADWIDTH)` or `%!(BADPREC)`.
+        enum Num {
+            Given(Option<usize>),
+            Bad,
+            TooLong,
+        }
+        let mut number = |chars: &mut std::iter::Peekable<std::str::Chars>| {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 let v = args.get(next).and_then(|a| a.as_int("printf").ok());
                 next += 1;
-                return v.map(|v| v.max(0) as usize);
+                return match v {
+                    Some(v) if v.abs() <= TOO_LARGE => Num::Given(Some(v.max(0) as usize)),
+                    _ => Num::Bad,
+                };
             }
-            let mut n = None;
+            let mut n: Option<usize> = None;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                if n.is_some_and(|n| n > TOO_LARGE as usize) {
+                    return Num::TooLong;
+                }
                 n = Some(n.unwrap_or(0) * 10 + d as usize);
                 chars.next();
             }
-            n
+            Num::Given(n)
         };
-        let width = number(&mut chars);
+        let width = match number(&mut chars) {
+            Num::Given(w) => w,
+            Num::Bad => {
+                out.push_str("%!(BADWIDTH)");
+                None
+            }
+            Num::TooLong => {
+                out.push_str("%!(NOVERB)");
+                break;
+            }
+        };
         let prec = if chars.peek() == Some(&'.') {
             chars.next();
-            Some(number(&mut chars).unwrap_or(0))
+            match number(&mut chars) {
+                Num::Given(p) => Some(p.unwrap_or(0)),
+                Num::Bad => {
+                    out.push_str("%!(BADPREC)");
+                    None
+                }
+                Num::TooLong => {
+                    out.push_str("%!(NOVERB)");
+                    break;
+                }
+            }
         } else {
             None
         };
+        if out.len() > MAX_OUTPUT {
+            break; // The caller refuses the result.
+        }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
             break;
@@ -2078,5 +2216,89 @@ mod tests {
         let t = Template::parse("{{.A}}-{{.B}}").unwrap();
         assert_eq!(t.render(&json!({"A": 1, "B": "x"})).unwrap(), "1-x");
         assert_eq!(t.render(&json!({"A": 2})).unwrap(), "2-<no value>");
+    }
+
+    // Found by fuzz/fuzz_targets/template.rs: a printf width of 709 trillion asked for that many
+    // bytes (out of memory). Go's fmt takes no width over a million: the rest of the format
+    // is `%!(NOVERB)`.
+    #[test]
+    fn printf_width_over_a_million_is_no_verb() {
+        let crash: &[u8] =
+            b"{{printf \"%-000000709551615~000000000000000000000000000000020v\" .eS.izonfig}}";
+        let out = run(std::str::from_utf8(crash).unwrap(), data());
+        assert!(out.starts_with("%!(NOVERB)"), "{out:?}");
+        assert!(out.len() < 100, "{out:?}");
+        assert_eq!(
+            run("{{printf \"%.99999999999f|\" 1.5}}", data()),
+            "%!(NOVERB)%!(EXTRA float64=1.5)"
+        );
+        assert_eq!(
+            run("{{printf \"%*d|\" 2000000 7}}", data()),
+            "%!(BADWIDTH)7|"
+        );
+        assert_eq!(
+            run("{{printf \"%.*s|\" 2000000 .Os}}", data()),
+            "%!(BADPREC)linux|"
+        );
+        assert_eq!(run("{{printf \"%.*s|\" 3 .Os}}", data()), "lin|");
+        // A million is still a width, as in Go.
+        assert_eq!(run("{{printf \"%1000000d\" 7}}", data()).len(), 1_000_000);
+    }
+
+    // The whole class: whatever a template asks for, memory stays bounded and a loop or a
+    // recursion without end stops with an error.
+    #[test]
+    fn hostile_templates_fail_instead_of_exhausting_memory_or_time() {
+        let cases = [
+            // Output past the limit, by one function or by many actions.
+            (
+                "{{pad .Os 9223372036854775807 9223372036854775807}}",
+                "exceed 4 MiB",
+            ),
+            ("{{printf \"%9999999d%9999999d\" 1 2}}", "exceed 4 MiB"),
+            (
+                "{{range 100000}}{{printf \"%1000d\" 1}}{{end}}",
+                "exceed 4 MiB",
+            ),
+            (
+                "{{$x := \"ab\"}}{{range 64}}{{$x = printf \"%s%s\" $x $x}}{{end}}",
+                "exceed 4 MiB",
+            ),
+            (
+                "{{join (split (printf \"%999999d\" 1) \"\") (printf \"%999999d\" 1)}}",
+                "exceed 4 MiB",
+            ),
+            // Loops and recursion without end.
+            ("{{range 1000000000000}}{{end}}", "steps"),
+            ("{{range 100000}}{{range 100000}}{{end}}{{end}}", "steps"),
+            (
+                "{{define \"a\"}}{{template \"a\"}}{{template \"a\"}}{{end}}{{template \"a\"}}",
+                "depth",
+            ),
+        ];
+        for (t, want) in cases {
+            let e = fails(t, data());
+            assert!(e.contains(want), "{t:?}: {e}");
+        }
+        // Nesting deep enough to overflow the stack, in the parser or when running.
+        let deep_parens = format!("{{{{{}1{}}}}}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(fails(&deep_parens, data()).contains("nested more than 100 deep"));
+        let deep_ifs = format!(
+            "{}x{}",
+            "{{if 1}}".repeat(100_000),
+            "{{end}}".repeat(100_000)
+        );
+        assert!(fails(&deep_ifs, data()).contains("nested more than 100 deep"));
+        let deep_else = format!("{{{{if 0}}}}{}{{{{end}}}}", "{{else if 0}}".repeat(100_000));
+        assert!(fails(&deep_else, data()).contains("nested more than 100 deep"));
+        let ifs = |n| format!("{}x{}", "{{if 1}}".repeat(n), "{{end}}".repeat(n));
+        assert_eq!(run(&ifs(99), data()), "x");
+        // What real templates do is far from the limits.
+        assert_eq!(run("{{range 3}}{{.}}{{end}}", data()).as_str(), "012");
+        assert_eq!(
+            run("{{range 0}}x{{else}}none{{end}}", data()).as_str(),
+            "none"
+        );
+        assert_eq!(run("{{pad .Os 2 1}}|", data()).as_str(), "  linux |");
     }
 }
