@@ -69,8 +69,10 @@ impl FromStr for Port {
 }
 
 fn port_number(p: &str, spec: &str) -> Result<u16> {
+    // Digits only, as Go's ParseUint: Rust's parse also takes a leading '+'.
+    let digits = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     match p.parse::<u16>() {
-        Ok(n) if n > 0 => Ok(n),
+        Ok(n) if n > 0 && digits => Ok(n),
         _ => Err(Error::InvalidInput(format!(
             "invalid port {p:?} in {spec:?}: expected a number from 1 to 65535"
         ))),
@@ -319,6 +321,13 @@ mod tests {
         ] {
             let e = parse(&[spec]).unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
+        }
+        // Digits only, as Go's ParseUint (Rust's parse takes a leading '+').
+        for bad in ["+80/tcp", "+80", "8+0", " 80"] {
+            assert!(bad.parse::<Port>().is_err(), "{bad}");
+        }
+        for bad in ["+8080:80", "8080:+80", "8080:80-+81"] {
+            assert!(parse(&[bad]).is_err(), "{bad}");
         }
         assert_eq!("53/udp".parse::<Port>().unwrap().to_string(), "53/udp");
         assert_eq!("80".parse::<Port>().unwrap().to_string(), "80/tcp");
