@@ -14,6 +14,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
+use super::pipes::Pipes;
 use super::{lifecycle, monitor, status, Containers};
 use crate::bundle::resolve_user;
 use crate::error::{Error, IoContext, Result};
@@ -162,7 +163,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         }
         return Ok(wait_for(pid));
     }
-    let pipes = Pipes::new(opts.interactive)?;
+    let pipes = exec_pipes(opts.interactive)?;
     let [child_in, child_out, child_err] = pipes.child;
     let stdio = Stdio {
         fds: [Some(child_in), Some(child_out), Some(child_err)],
@@ -219,7 +220,7 @@ fn oci_exec(
     }
     cmd.arg(&c.id);
     if !opts.detach {
-        let p = Pipes::new(opts.interactive)?;
+        let p = exec_pipes(opts.interactive)?;
         let [i, o, e] = p.child;
         cmd.stdin(File::from(i))
             .stdout(File::from(o))
@@ -269,49 +270,16 @@ fn runc_code(code: i32, err: &str) -> i32 {
     }
 }
 
-/// The exec'd process's stdio as pipes, and our ends of them: the caller's own descriptors never
-/// reach the container, where `/proc/self/fd/N` would reopen the host file behind them (read a
-/// file our stdout appends to, write one our stdin reads), as Docker's pipes keep them out.
-struct Pipes {
-    /// The process's stdin (the read end of a pipe with `-i`, /dev/null without), stdout and
-    /// stderr (write ends).
-    child: [OwnedFd; 3],
-    /// Our end of its stdin, with `-i`.
-    stdin: Option<File>,
-    stdout: File,
-    stderr: File,
-}
-
-impl Pipes {
-    fn new(interactive: bool) -> Result<Pipes> {
-        let (child_in, stdin) = if interactive {
-            let (r, w) = pipe()?;
-            (r, Some(File::from(w)))
-        } else {
-            let null = File::open("/dev/null").with_path("open", "/dev/null")?;
-            (OwnedFd::from(null), None)
-        };
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        // Bigger than the 64 KiB default: fewer, larger reads for a stream of output (best
-        // effort: pipe-max-size may refuse it).
-        let _ = nix::fcntl::fcntl(out_r.as_raw_fd(), nix::fcntl::F_SETPIPE_SZ(PIPE_SIZE));
-        Ok(Pipes {
-            child: [child_in, out_w, err_w],
-            stdin,
-            stdout: File::from(out_r),
-            stderr: File::from(err_r),
-        })
-    }
+/// The exec'd process's pipes (see [`Pipes`]), its stdout's bigger than the 64 KiB default:
+/// fewer, larger reads for a stream of output (best effort: pipe-max-size may refuse it).
+fn exec_pipes(interactive: bool) -> Result<Pipes> {
+    let p = Pipes::new(interactive)?;
+    let _ = nix::fcntl::fcntl(p.stdout.as_raw_fd(), nix::fcntl::F_SETPIPE_SZ(PIPE_SIZE));
+    Ok(p)
 }
 
 /// The size asked for the pipe of a process's stdout, and of reads from it.
 const PIPE_SIZE: i32 = 1 << 20;
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::io("make", "a pipe", io::Error::from(e)))
-}
 
 /// How long a process's output is still passed on after it has exited, while something it left
 /// running holds its pipes open (the monitor gives a container's output as long).

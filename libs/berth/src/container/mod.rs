@@ -18,6 +18,7 @@ pub mod liveness;
 pub mod logs;
 pub mod monitor;
 pub mod pause;
+pub mod pipes;
 pub mod prune;
 pub mod rootfs;
 pub mod spec;

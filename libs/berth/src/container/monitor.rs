@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -122,24 +122,15 @@ impl Monitor {
                 Output::Pty(None),
             )
         } else {
-            let (in_r, in_w) = if open_stdin {
-                let (r, w) = pipe()?;
-                (r, Some(File::from(w)))
-            } else {
-                (
-                    OwnedFd::from(File::open("/dev/null").with_path("open", "/dev/null")?),
-                    None,
-                )
-            };
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
+            let p = super::pipes::Pipes::new(open_stdin)?;
+            let [in_r, out_w, err_w] = p.child;
             (
                 Stdio {
                     fds: [Some(in_r), Some(out_w), Some(err_w)],
                     terminal: false,
                 },
-                in_w,
-                Output::Pipes(Some(File::from(out_r)), Some(File::from(err_r))),
+                p.stdin,
+                Output::Pipes(Some(p.stdout), Some(p.stderr)),
             )
         };
         let log = OpenOptions::new()
@@ -586,11 +577,6 @@ impl Monitor {
         self.store.save(&c)?;
         Ok(c)
     }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Error::io("make", "a pipe", io::Error::from(e)))
 }
 
 /// Binds the attach socket in `dir`, through /proc/self/fd so that a long `--root` does not hit

@@ -112,8 +112,7 @@ fn copy_layers(c: &Container) -> Result<()> {
     fs::create_dir_all(merged).with_path("create", merged)?;
     let mut dest = crate::unpack::Dest::open(merged)?;
     for lower in g.lower.iter().rev() {
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Error::io("make", "a pipe", e.into()))?;
+        let (r, w) = super::pipes::pipe()?;
         let src = lower.clone();
         let writer =
             std::thread::spawn(move || crate::diff::write_tar(Path::new(&src), fs::File::from(w)));
