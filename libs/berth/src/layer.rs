@@ -188,25 +188,14 @@ impl Default for ExpansionLimit {
     }
 }
 
-/// A size in bytes, with an optional binary suffix (`512M`, `2G`, `1T`).
-fn parse_size(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let (num, mult) = match v.char_indices().last()? {
-        (i, 'k' | 'K') => (&v[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&v[..i], 1 << 20),
-        (i, 'g' | 'G') => (&v[..i], 1 << 30),
-        (i, 't' | 'T') => (&v[..i], 1 << 40),
-        _ => (v, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
-}
-
 impl ExpansionLimit {
     /// The default, changed by `BERTH_LAYER_MAX_BYTES` and `BERTH_LAYER_MAX_RATIO`.
     pub fn from_env() -> Result<ExpansionLimit> {
         let mut l = ExpansionLimit::default();
         if let Ok(v) = std::env::var(ENV_MAX_BYTES) {
-            l.max_bytes = parse_size(&v).ok_or_else(|| {
+            // Docker's sizes (`4G`, `512m`, `1.5g`), as `--memory` reads them.
+            let bytes = crate::container::spec::parse_bytes(&v).ok();
+            l.max_bytes = bytes.and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
                 Error::InvalidInput(format!(
                     "{ENV_MAX_BYTES}={v:?}: not a size in bytes (such as 4G)"
                 ))
