@@ -6,9 +6,11 @@
 # docker load/save the img-save/img-load tests check against (they start a private dockerd),
 # procps (kill, to stop that dockerd), libseccomp-dev and pkg-config (the runtime links libseccomp).
 # nftables (nft: berth drives its own table through nft -j) and iproute2 (ip: tests look at links).
+# util-linux (setpriv: the store-permission tests run as nobody; setsid) and mount (mount,
+# umount), present on every Debian install but named, as the tests call them.
 # Idempotent; does nothing for packages already present.
 set -euo pipefail
-pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2)
+pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2 util-linux mount)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
