@@ -479,6 +479,15 @@ pub fn wait(root: &Root, name: &str) -> Result<i32> {
     let id = store.resolve(name)?;
     loop {
         let c = match store.load(&id) {
+            Ok(c) if liveness::says_live(&c.state) && !liveness::is_live(&c) => {
+                // Its monitor may have recorded the exit and ended between our read and the
+                // check: read again, now that it is gone, before calling the exit lost.
+                match store.load(&id) {
+                    Ok(again) => refresh(again),
+                    Err(Error::ContainerNotFound(_)) => return Ok(0),
+                    Err(e) => return Err(e),
+                }
+            }
             Ok(c) => refresh(c),
             // Removed meanwhile (--rm): Docker reports the code it had; we lost it.
             Err(Error::ContainerNotFound(_)) => return Ok(0),

@@ -34,7 +34,7 @@ pub fn is_live(c: &Container) -> bool {
 }
 
 /// Whether the record says the container is running, paused or restarting.
-fn says_live(s: &super::State) -> bool {
+pub fn says_live(s: &super::State) -> bool {
     s.running
         || s.paused
         || matches!(
