@@ -12,7 +12,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::{Error, Result};
@@ -30,9 +30,7 @@ pub fn is_cloned() -> bool {
     {
         return true;
     }
-    // SAFETY: F_GET_SEALS only reads the seals of our own descriptor.
-    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
-    seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+    rustix::fs::fcntl_get_seals(&f).is_ok_and(|s| s.contains(rustix::fs::SealFlags::WRITE))
 }
 
 /// The running binary on a detached read-only bind mount, as an O_PATH descriptor.
@@ -102,28 +100,19 @@ pub fn ensure_cloned_binary() -> Result<()> {
         let e = nix::unistd::fexecve(fd.as_raw_fd(), &args, &env).unwrap_err();
         return Err(Error::sys("re-execute from the read-only binary", e));
     }
-    let name = CString::new("berth-runtime").expect("static");
-    // SAFETY: memfd_create returns a new descriptor or -1.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(Error::io("create", "a memfd", io::Error::last_os_error()));
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let memfd = rustix::fs::memfd_create(
+        c"berth-runtime",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .map_err(|e| Error::io("create", "a memfd", e.into()))?;
     let mut src =
         fs::File::open("/proc/self/exe").map_err(|e| Error::io("open", "/proc/self/exe", e))?;
     let mut dst = fs::File::from(memfd);
     io::copy(&mut src, &mut dst).map_err(|e| Error::io("copy", "/proc/self/exe", e))?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS on our own memfd.
-    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(Error::io(
-            "seal",
-            "the binary's copy",
-            io::Error::last_os_error(),
-        ));
-    }
+    let seals = SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE;
+    rustix::fs::fcntl_add_seals(&dst, seals)
+        .map_err(|e| Error::io("seal", "the binary's copy", e.into()))?;
     let e = nix::unistd::fexecve(dst.as_raw_fd(), &args, &env).unwrap_err();
     Err(Error::sys("re-execute from a sealed copy", e))
 }
@@ -133,32 +122,5 @@ pub fn ensure_cloned_binary() -> Result<()> {
 /// again. A long-lived process calls it after its start-up, so that its resident set holds only
 /// the code its steady state uses (the monitor: from 4.3 to about 1 MiB).
 pub fn release_code_pages() {
-    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        let path = f.nth(3).unwrap_or("");
-        // Only private, unwritable, executable file mappings: text, never written, never
-        // relocated; not the vdso or vsyscall pages.
-        if perms != "r-xp" || !path.starts_with('/') {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-        else {
-            continue;
-        };
-        // SAFETY: the range is a whole read-only file-backed code mapping of this process; with
-        // MADV_DONTNEED its pages are dropped from our page tables and refaulted unchanged from
-        // the file on the next execution (they were never written).
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-        }
-    }
+    crate::sys::release_code_pages()
 }

@@ -10,16 +10,17 @@
 //! the kernel's: an allow exception must grant every access bit asked for; a deny exception
 //! applies when it shares any bit with the request.
 //!
-//! The program is loaded and attached with the raw bpf(2) system call: four commands, no crate
-//! needed. Removing the cgroup directory releases the program.
+//! The program is loaded and attached with the raw bpf(2) system call (`sys::bpf`): four
+//! commands, no crate needed. Removing the cgroup directory releases the program.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use crate::error::{Error, Result};
+use crate::sys::bpf;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,114 +214,19 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// bpf(2)
-
-const BPF_PROG_LOAD: libc::c_int = 5;
-const BPF_PROG_ATTACH: libc::c_int = 8;
-const BPF_PROG_DETACH: libc::c_int = 9;
-const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
-const BPF_PROG_QUERY: libc::c_int = 16;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
-#[repr(C)]
-#[derive(Default)]
-struct LoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct AttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct QueryAttr {
-    target_fd: u32,
-    attach_type: u32,
-    query_flags: u32,
-    attach_flags: u32,
-    prog_ids: u64,
-    prog_cnt: u32,
-    _pad: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct GetFdAttr {
-    prog_id: u32,
-    next_id: u32,
-    open_flags: u32,
-    _pad: u32,
-}
-
-/// bpf(cmd, attr): the result (an fd or 0) or the errno.
-fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> std::result::Result<libc::c_long, nix::errno::Errno> {
-    // SAFETY: attr is a plain #[repr(C)] struct of integers without implicit padding, laid out
-    // as the kernel's union bpf_attr member for `cmd`; the kernel reads (and for QUERY writes)
-    // at most size_of::<T>() bytes of it, and any pointer in it points at memory that outlives
-    // the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T as *mut libc::c_void,
-            std::mem::size_of::<T>(),
-        )
-    };
-    if r < 0 {
-        Err(nix::errno::Errno::last())
-    } else {
-        Ok(r)
-    }
-}
-
-fn fd_of(r: libc::c_long) -> OwnedFd {
-    // SAFETY: bpf returned a new descriptor that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(r as i32) }
-}
+// bpf(2) (the calls themselves are in `sys::bpf`)
 
 /// Loads `prog`; on a verifier error, loads again with a log to say why.
 fn load(prog: &[Insn]) -> Result<OwnedFd> {
-    let license = b"Apache-2.0\0";
+    let license = c"Apache-2.0";
     let mut name = [0u8; 16];
     name[..11].copy_from_slice(b"berth_devic");
-    let mut attr = LoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: prog.len() as u32,
-        insns: prog.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        prog_name: name,
-        ..Default::default()
-    };
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        Ok(fd) => Ok(fd_of(fd)),
+    match bpf::prog_load_device(prog, license, name, None) {
+        Ok(fd) => Ok(fd),
         Err(e) => {
             let mut log = vec![0u8; 64 * 1024];
-            attr.log_level = 1;
-            attr.log_size = log.len() as u32;
-            attr.log_buf = log.as_mut_ptr() as u64;
-            let detail = match bpf(BPF_PROG_LOAD, &mut attr) {
-                Ok(fd) => return Ok(fd_of(fd)),
+            let detail = match bpf::prog_load_device(prog, license, name, Some(&mut log)) {
+                Ok(fd) => return Ok(fd),
                 Err(_) => {
                     let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                     let text = String::from_utf8_lossy(&log[..end]);
@@ -338,17 +244,7 @@ fn load(prog: &[Insn]) -> Result<OwnedFd> {
 
 /// The ids of the device programs attached to the cgroup `dir`.
 fn attached(dir_fd: &File) -> std::result::Result<Vec<u32>, nix::errno::Errno> {
-    let mut ids = vec![0u32; 64];
-    let mut attr = QueryAttr {
-        target_fd: dir_fd.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_QUERY, &mut attr)?;
-    ids.truncate(attr.prog_cnt as usize);
-    Ok(ids)
+    bpf::prog_query_device(dir_fd.as_fd())
 }
 
 /// Loads `prog` and attaches it to the cgroup directory `dir` (BPF_F_ALLOW_MULTI, as runc, so
@@ -362,32 +258,16 @@ pub fn attach(dir: &Path, prog: &[Insn]) -> Result<()> {
     let dir_fd = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
     let old = attached(&dir_fd).map_err(|e| cgroup_err("query its device filters", e))?;
     let prog_fd = load(prog)?;
-    let mut attr = AttachAttr {
-        target_fd: dir_fd.as_raw_fd() as u32,
-        attach_bpf_fd: prog_fd.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_ATTACH, &mut attr).map_err(|e| cgroup_err("attach the device filter", e))?;
+    bpf::prog_attach_device(dir_fd.as_fd(), prog_fd.as_fd())
+        .map_err(|e| cgroup_err("attach the device filter", e))?;
     for id in old {
-        let mut get = GetFdAttr {
-            prog_id: id,
-            ..Default::default()
-        };
-        let old_fd = match bpf(BPF_PROG_GET_FD_BY_ID, &mut get) {
-            Ok(fd) => fd_of(fd),
+        let old_fd = match bpf::prog_get_fd_by_id(id) {
+            Ok(fd) => fd,
             Err(nix::errno::Errno::ENOENT) => continue,
             Err(e) => return Err(cgroup_err(&format!("open device filter {id}"), e)),
         };
-        let mut detach = AttachAttr {
-            target_fd: dir_fd.as_raw_fd() as u32,
-            attach_bpf_fd: old_fd.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            ..Default::default()
-        };
-        match bpf(BPF_PROG_DETACH, &mut detach) {
-            Ok(_) | Err(nix::errno::Errno::ENOENT) => {}
+        match bpf::prog_detach_device(dir_fd.as_fd(), old_fd.as_fd()) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(cgroup_err(&format!("detach device filter {id}"), e)),
         }
     }

@@ -8,7 +8,6 @@
 //! The caller of `create` and `exec` must be single-threaded (the children fork again and run
 //! arbitrary setup code) and should be a child subreaper (`become_subreaper`): the container's
 //! init and exec'd processes are grandchildren and are reparented to it.
-#![allow(unsafe_code)] // fork, exec and the raw system calls a runtime is made of
 
 pub mod cgroups;
 pub mod clone;
@@ -18,10 +17,12 @@ mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
+#[allow(unsafe_code)] // fork, _exit and the raw system calls nix and rustix do not wrap
+mod sys;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -65,14 +66,8 @@ pub struct Created {
 /// Makes the calling process a child subreaper, so that it can wait for the container's init
 /// and exec'd processes (they are its grandchildren).
 pub fn become_subreaper() -> Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys(
-            "become a child subreaper",
-            nix::errno::Errno::last(),
-        ));
-    }
-    Ok(())
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::sys("become a child subreaper", e))
 }
 
 /// The cgroup path of container `id`: the spec's `cgroupsPath`, or `/berth/<id>`.
@@ -187,13 +182,13 @@ impl Runtime {
             (None, None)
         };
 
-        // SAFETY: the caller is single-threaded (documented); the child only runs this crate's
-        // setup code and ends in exec or _exit.
-        match unsafe { nix::unistd::fork() }.map_err(|e| fail(Error::sys("fork", e)))? {
+        // The caller is single-threaded (documented); the child only runs this crate's setup
+        // code and ends in exec or _exit.
+        match sys::fork().map_err(|e| fail(Error::sys("fork", e)))? {
             ForkResult::Child => {
                 drop(sync_r);
                 drop(go_w);
-                let w = sync_w.as_raw_fd();
+                let w = sync_w.as_fd();
                 drop(console_parent);
                 let r = init_stage1(
                     spec,
@@ -210,7 +205,7 @@ impl Runtime {
                 if let Err(e) = r {
                     process::fail(w, &e);
                 }
-                unsafe { libc::_exit(0) }
+                sys::exit_now(0)
             }
             ForkResult::Parent { child } => {
                 drop(sync_w);
@@ -274,16 +269,13 @@ impl Runtime {
             });
         }
         let fifo = state::dir(&self.root, id).join(state::EXEC_FIFO);
-        let fd = nix::fcntl::open(
+        let fd = rustix::fs::open(
             &fifo,
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_NONBLOCK
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            Mode::empty(),
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
         )
-        .map_err(|e| Error::sys(format!("open {}", fifo.display()), e))?;
-        // SAFETY: a new descriptor nothing else owns.
-        let mut f = unsafe { fs::File::from_raw_fd(fd) };
+        .map_err(|e| Error::sys(format!("open {}", fifo.display()), process::errno(e)))?;
+        let mut f = fs::File::from(fd);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut buf = [0u8; 1];
@@ -480,18 +472,18 @@ impl Runtime {
         } else {
             (None, None)
         };
-        // SAFETY: as in create: single-threaded caller, the child ends in exec or _exit.
-        match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
+        // As in create: single-threaded caller, the child ends in exec or _exit.
+        match sys::fork().map_err(|e| Error::sys("fork", e))? {
             ForkResult::Child => {
                 drop(sync_r);
                 drop(console_parent);
-                let w = sync_w.as_raw_fd();
+                let w = sync_w.as_fd();
                 let console = console_child.as_ref().map(|c| c.as_raw_fd());
                 if let Err(e) = exec_stage1(&spec, process, &stdio_raw, console, &joins, &procs, w)
                 {
                     process::fail(w, &e);
                 }
-                unsafe { libc::_exit(0) }
+                sys::exit_now(0)
             }
             ForkResult::Parent { child } => {
                 drop(sync_w);
@@ -645,7 +637,7 @@ fn init_stage1(
     unshare: CloneFlags,
     join: &[(PathBuf, CloneFlags)],
     go_r: OwnedFd,
-    sync: RawFd,
+    sync: BorrowedFd<'_>,
     fifo: &OwnedFd,
 ) -> Result<()> {
     process::set_undumpable();
@@ -659,8 +651,8 @@ fn init_stage1(
             .map_err(|e| Error::sys(format!("join namespace {}", path.display()), e))?;
     }
     nix::sched::unshare(unshare).map_err(|e| Error::sys("unshare namespaces", e))?;
-    // SAFETY: still single-threaded; the grandchild ends in exec or _exit.
-    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork the init", e))? {
+    // Still single-threaded; the grandchild ends in exec or _exit.
+    match sys::fork().map_err(|e| Error::sys("fork the init", e))? {
         ForkResult::Parent { child } => {
             process::send(sync, &format!("pid {}", child.as_raw()));
             Ok(())
@@ -670,7 +662,7 @@ fn init_stage1(
             if let Err(e) = r {
                 process::fail(sync, &e);
             }
-            unsafe { libc::_exit(1) }
+            sys::exit_now(1)
         }
     }
 }
@@ -682,7 +674,7 @@ fn init_stage2(
     process: &Process,
     rootfs: &Path,
     console: Option<RawFd>,
-    sync: RawFd,
+    sync: BorrowedFd<'_>,
     fifo: &OwnedFd,
 ) -> Result<()> {
     let _ = nix::unistd::setsid();
@@ -704,8 +696,7 @@ fn init_stage2(
     let wait = || -> Result<()> {
         // Changing uid made us undumpable, which makes /proc/self/fd root's: become dumpable
         // again to reopen the fifo (nothing else runs in the container yet).
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+        let _ = nix::sys::prctl::set_dumpable(true);
         let f = fs::OpenOptions::new()
             .write(true)
             .open(&fifo_path)
@@ -723,7 +714,7 @@ fn init_stage2(
                 _ => 1,
             };
             process::report(sync, &e);
-            unsafe { libc::_exit(code) }
+            sys::exit_now(code)
         }
     }
 }
@@ -751,22 +742,10 @@ fn loopback_up() -> Result<()> {
         None,
     )
     .map_err(|e| Error::sys("socket for lo", e))?;
-    // SAFETY: ifreq is plain data; the name is NUL-terminated within IFNAMSIZ.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
-    unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
-            return Err(Error::sys("get the flags of lo", nix::errno::Errno::last()));
-        }
-        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
-            return Err(Error::sys("bring lo up", nix::errno::Errno::last()));
-        }
-    }
-    Ok(())
+    sys::loopback_up(sock.as_fd()).map_err(|(set, e)| match set {
+        false => Error::sys("get the flags of lo", e),
+        true => Error::sys("bring lo up", e),
+    })
 }
 
 /// The first child of exec: joins the cgroup and namespaces, forks the process into the pid
@@ -778,7 +757,7 @@ fn exec_stage1(
     console: Option<RawFd>,
     joins: &[(OwnedFd, CloneFlags)],
     procs: &[PathBuf],
-    sync: RawFd,
+    sync: BorrowedFd<'_>,
 ) -> Result<()> {
     process::set_undumpable();
     let me = std::process::id().to_string();
@@ -790,8 +769,8 @@ fn exec_stage1(
         nix::sched::setns(fd, *flag)
             .map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
     }
-    // SAFETY: single-threaded; the grandchild ends in exec or _exit.
-    match unsafe { nix::unistd::fork() }.map_err(|e| Error::sys("fork", e))? {
+    // Single-threaded; the grandchild ends in exec or _exit.
+    match sys::fork().map_err(|e| Error::sys("fork", e))? {
         ForkResult::Parent { child } => {
             process::send(sync, &format!("pid {}", child.as_raw()));
             Ok(())
@@ -807,7 +786,7 @@ fn exec_stage1(
             if let Err(e) = r {
                 process::fail(sync, &e);
             }
-            unsafe { libc::_exit(1) }
+            sys::exit_now(1)
         }
     }
 }

@@ -5,8 +5,7 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::io::Write;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,23 +17,31 @@ use oci_spec::runtime::{Process, Spec};
 use crate::error::{Error, Result};
 
 /// A message on the sync pipe from a child to the runtime.
-pub(crate) fn send(fd: RawFd, line: &str) {
-    let mut f = std::mem::ManuallyDrop::new(unsafe {
-        // SAFETY: `fd` is the sync pipe's write end, open for the whole life of this child; the
-        // ManuallyDrop keeps this File from closing it.
-        <fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    });
-    let _ = f.write_all(format!("{}\n", line.replace('\n', " ")).as_bytes());
+pub(crate) fn send(fd: BorrowedFd<'_>, line: &str) {
+    let _ = write_all(fd, format!("{}\n", line.replace('\n', " ")).as_bytes());
+}
+
+/// write(2) until all of `buf` is written.
+fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> nix::Result<()> {
+    while !buf.is_empty() {
+        match nix::unistd::write(fd, buf) {
+            Ok(0) => return Err(nix::errno::Errno::EIO),
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reports `e` and exits: the end of every failed child.
-pub(crate) fn fail(fd: RawFd, e: &Error) -> ! {
+pub(crate) fn fail(fd: BorrowedFd<'_>, e: &Error) -> ! {
     report(fd, e);
-    unsafe { libc::_exit(1) }
+    crate::sys::exit_now(1)
 }
 
 /// Sends `e` over the sync pipe with its kind, which decides the runtime's exit code.
-pub(crate) fn report(fd: RawFd, e: &Error) {
+pub(crate) fn report(fd: BorrowedFd<'_>, e: &Error) {
     let kind = match e {
         Error::ExecNotFound(_) => "notfound",
         Error::ExecNotExecutable { .. } => "noexec",
@@ -91,13 +98,9 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
     if slave > 2 {
         let _ = nix::unistd::close(slave);
     }
-    // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the pty slave.
-    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys(
-            "make the pty the controlling terminal",
-            nix::errno::Errno::last(),
-        ));
-    }
+    // Fd 0 is the pty slave.
+    rustix::process::ioctl_tiocsctty(std::io::stdin())
+        .map_err(|e| Error::sys("make the pty the controlling terminal", errno(e)))?;
     let fds = [std::os::fd::AsRawFd::as_raw_fd(&master)];
     sendmsg::<UnixAddr>(
         sock,
@@ -112,30 +115,27 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
 
 /// Receives the pty master that `make_console` sent.
 pub(crate) fn receive_console(sock: &OwnedFd) -> Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
     let mut buf = [0u8; 1];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<UnixAddr>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("receive the pty master", e))?;
-    for c in msg
-        .cmsgs()
-        .map_err(|e| Error::sys("read the console message", e))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just gave us this descriptor.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| Error::sys("receive the pty master", errno(e)))?;
+    for c in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = c {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
             }
         }
     }
     Err(Error::Init("the container sent no pty master".into()))
+}
+
+/// nix's errno for rustix's (the same number).
+pub(crate) fn errno(e: rustix::io::Errno) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error())
 }
 
 /// Sets the process's rlimits from the spec. A limit above the current hard limit can only be
@@ -176,16 +176,7 @@ fn resource(name: &str) -> Option<Resource> {
 /// Marks every descriptor from 3 up close-on-exec, so that nothing of the host's (a directory
 /// outside the root, CVE-2024-21626) reaches the container's process.
 pub(crate) fn cloexec_from_3() {
-    // SAFETY: close_range only changes descriptor flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r == 0 {
+    if crate::sys::cloexec_range_from(3).is_ok() {
         return;
     }
     if let Ok(dir) = fs::read_dir("/proc/self/fd") {
@@ -195,8 +186,11 @@ pub(crate) fn cloexec_from_3() {
             .filter(|fd| *fd >= 3)
             .collect();
         for fd in fds {
-            // SAFETY: setting FD_CLOEXEC on a descriptor we may or may not still own is harmless.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            // Setting FD_CLOEXEC on a descriptor we may or may not still own is harmless.
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
         }
     }
 }
@@ -294,8 +288,7 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
                 .map_err(|e| cap_err("drop a bounding capability", e))?;
         }
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(true);
     let user = process.user();
     let gids: Vec<Gid> = user
         .additional_gids()
@@ -308,7 +301,7 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
     nix::unistd::setresgid(gid, gid, gid).map_err(|e| Error::sys(format!("setgid {gid}"), e))?;
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| Error::sys(format!("setuid {uid}"), e))?;
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(false);
     if let Some(umask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
             umask as libc::mode_t,
@@ -337,18 +330,13 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
 }
 
 pub(crate) fn set_no_new_privs() -> Result<()> {
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("set no_new_privs", nix::errno::Errno::last()));
-    }
-    Ok(())
+    nix::sys::prctl::set_no_new_privs().map_err(|e| Error::sys("set no_new_privs", e))
 }
 
 /// Makes this process undumpable, so that processes in the container cannot open its
 /// /proc/PID/exe or memory while it joins them (CVE-2019-5736); execve makes it dumpable again.
 pub(crate) fn set_undumpable() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_dumpable(false);
 }
 
 pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
@@ -366,7 +354,7 @@ pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
 pub(crate) fn finish_and_exec(
     spec: &Spec,
     process: &Process,
-    sync: RawFd,
+    sync: BorrowedFd<'_>,
     wait: impl FnOnce() -> Result<()>,
 ) -> Result<std::convert::Infallible> {
     set_rlimits(process)?;
@@ -421,38 +409,14 @@ pub(crate) fn finish_and_exec(
 /// ends with "write error: Broken pipe" and exit 1 instead of dying of SIGPIPE (141).
 pub(crate) fn default_signals() {
     use nix::sys::signal::{SigSet, SigmaskHow};
-    // Every signal, glibc's own real-time ones (32, 33) included, which its sigaction refuses:
-    // rt_sigaction directly, with a zeroed kernel sigaction (handler SIG_DFL, no flags, no mask).
-    let dfl = [0u64; 4];
-    for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: installs the default disposition from a valid, zeroed struct; no old action.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                dfl.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                8usize,
-            )
-        };
-    }
+    crate::sys::default_all_signal_dispositions();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 pub(crate) fn open_path(path: &Path) -> Result<OwnedFd> {
-    nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map(|fd| unsafe {
-        // SAFETY: open returned a new descriptor that nothing else owns.
-        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    })
-    .map_err(|e| Error::sys(format!("open {}", path.display()), e))
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys(format!("open {}", path.display()), errno(e)))
 }
 
 /// Opens `path` read-only (a namespace file to setns into).

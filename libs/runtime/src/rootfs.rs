@@ -1295,12 +1295,12 @@ mod tests {
     fn in_container(f: impl FnOnce() -> std::result::Result<(), String>) {
         use nix::sched::{unshare, CloneFlags};
         use nix::sys::wait::{waitpid, WaitStatus};
-        use nix::unistd::{fork, ForkResult};
+        use nix::unistd::ForkResult;
 
         unshare(CloneFlags::CLONE_NEWPID).expect("unshare(CLONE_NEWPID)");
-        // SAFETY: the child only runs this test's code and leaves with _exit; the other threads
-        // of the harness (if any) hold no lock the child needs (glibc's malloc is fork-safe).
-        match unsafe { fork() }.expect("fork") {
+        // The child only runs this test's code and leaves with _exit; the other threads of the
+        // harness (if any) hold no lock the child needs (glibc's malloc is fork-safe).
+        match crate::sys::fork().expect("fork") {
             ForkResult::Child => {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS)
@@ -1315,8 +1315,8 @@ mod tests {
                     }
                     Err(_) => 2,
                 };
-                // SAFETY: leave the forked copy of the harness at once, without its atexit work.
-                unsafe { libc::_exit(code) }
+                // Leave the forked copy of the harness at once, without its atexit work.
+                crate::sys::exit_now(code)
             }
             ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
                 WaitStatus::Exited(_, 0) => {}

@@ -125,27 +125,18 @@ fn load_program(program: &[u8]) -> Result<()> {
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect();
-    let len = u16::try_from(filters.len())
-        .map_err(|_| Error::Seccomp(format!("a BPF program of {} instructions", filters.len())))?;
-    let prog = libc::sock_fprog {
-        len,
-        filter: filters.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `prog` points at `filters`, alive for the call; the kernel copies the program.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if r != 0 {
+    if u16::try_from(filters.len()).is_err() {
         return Err(Error::Seccomp(format!(
-            "loading the filter: {}",
-            std::io::Error::last_os_error()
+            "a BPF program of {} instructions",
+            filters.len()
         )));
     }
+    crate::sys::seccomp_set_mode_filter(&filters).map_err(|e| {
+        Error::Seccomp(format!(
+            "loading the filter: {}",
+            std::io::Error::from_raw_os_error(e as i32)
+        ))
+    })?;
     Ok(())
 }
 
@@ -322,9 +313,9 @@ mod tests {
     fn in_child(name: &str, body: fn() -> i32) {
         if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
             let code = body();
-            // SAFETY: _exit ends the process at once; nothing in it runs after a filter that may
-            // deny what an orderly exit would call.
-            unsafe { libc::_exit(code) };
+            // _exit ends the process at once; nothing in it runs after a filter that may deny
+            // what an orderly exit would call.
+            crate::sys::exit_now(code);
         }
         let out = Command::new(std::env::current_exe().unwrap())
             .args([name, "--exact", "--nocapture", "--test-threads=1"])
@@ -342,14 +333,7 @@ mod tests {
 
     /// A raw syscall's result and errno (no libc wrapper caching or retrying anything).
     fn sys(nr: libc::c_long, a0: u64, a1: u64) -> (libc::c_long, i32) {
-        // SAFETY: the syscalls the tests make take integers only, no pointers.
-        let r = unsafe { libc::syscall(nr, a0, a1) };
-        let errno = if r == -1 {
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-        } else {
-            0
-        };
-        (r, errno)
+        crate::sys::syscall2(nr, a0, a1)
     }
 
     /// What the child needs to get to `_exit` and report, besides what a test checks.
@@ -374,15 +358,14 @@ mod tests {
     }
 
     fn load_or_exit(p: &LinuxSeccomp) {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             // Without CAP_SYS_ADMIN a filter needs no_new_privs, which is the caller's to set.
             nix::sys::prctl::set_no_new_privs().unwrap();
         }
         if let Err(e) = apply(p) {
             eprintln!("apply: {e}");
-            // SAFETY: as in in_child.
-            unsafe { libc::_exit(100) };
+            // As in in_child.
+            crate::sys::exit_now(100);
         }
     }
 
