@@ -92,22 +92,24 @@ pub enum Error {
     #[error("{message}")]
     Runtime { message: String, code: u8 },
 
+    /// The built-in runtime failed: its error kept whole (its code, see [`Error::runtime_code`]).
+    #[error(transparent)]
+    BuiltinRuntime(#[from] berth_runtime::Error),
+
+    /// A system call failed (mounting a container's root file system); the errno kept.
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+
     #[error("network {0} not found")]
     NetworkNotFound(String),
 
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),
-}
-
-/// A runtime failure keeps the code `docker run` would exit with for it (125, 126, 127).
-impl From<berth_runtime::Error> for Error {
-    fn from(e: berth_runtime::Error) -> Error {
-        Error::Runtime {
-            code: e.exit_code(),
-            message: e.to_string(),
-        }
-    }
 }
 
 /// Network errors keep their kind: bad input, a conflict (a port in use), a missing network.
@@ -144,8 +146,17 @@ impl Error {
     pub fn run_exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
-            Error::Runtime { code, .. } => *code,
-            _ => 125,
+            e => e.runtime_code().unwrap_or(125),
+        }
+    }
+
+    /// For a failure of the container runtime, the code `docker run` exits with for it (125 the
+    /// runtime failed, 126 the command cannot be executed, 127 it was not found).
+    pub fn runtime_code(&self) -> Option<u8> {
+        match self {
+            Error::Runtime { code, .. } => Some(*code),
+            Error::BuiltinRuntime(e) => Some(e.exit_code()),
+            _ => None,
         }
     }
 

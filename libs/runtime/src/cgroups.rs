@@ -741,9 +741,10 @@ thread_local! {
 /// fails it on v2, rather than leaving it without a device filter. The unit tests' fake trees
 /// record the program instead.
 fn attach_device_filter(dir: &Path, program: &[devfilter::Insn]) -> Result<()> {
-    let fs = nix::sys::statfs::statfs(dir).map_err(|e| Error::Cgroup {
+    let fs = nix::sys::statfs::statfs(dir).map_err(|source| Error::CgroupSys {
         path: dir.to_path_buf(),
-        why: format!("statfs: {e}"),
+        what: "statfs".into(),
+        source,
     })?;
     if fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
         #[cfg(test)]
@@ -1250,10 +1251,11 @@ fn write_raw(path: &Path, value: &str) -> io::Result<()> {
     f.write_all(value.as_bytes())
 }
 
-fn write_error(path: PathBuf, value: &str, e: io::Error) -> Error {
-    Error::Cgroup {
+fn write_error(path: PathBuf, value: &str, source: io::Error) -> Error {
+    Error::CgroupWrite {
         path,
-        why: format!("write {value:?}: {e}"),
+        value: value.to_string(),
+        source,
     }
 }
 

@@ -234,10 +234,11 @@ fn load(prog: &[Insn]) -> Result<OwnedFd> {
                     last.map(|l| format!(" ({})", l.trim())).unwrap_or_default()
                 }
             };
-            Err(Error::Init(format!(
-                "load the cgroup v2 device filter ({} instructions): {e}{detail}",
-                prog.len()
-            )))
+            Err(Error::DeviceFilterLoad {
+                insns: prog.len(),
+                source: e,
+                detail,
+            })
         }
     }
 }
@@ -251,9 +252,10 @@ fn attached(dir_fd: &File) -> std::result::Result<Vec<u32>, nix::errno::Errno> {
 /// that the programs of the ancestors still apply); device programs attached there before (an
 /// earlier update) are detached once the new one is in, so that no moment is unfiltered.
 pub fn attach(dir: &Path, prog: &[Insn]) -> Result<()> {
-    let cgroup_err = |what: &str, e: nix::errno::Errno| Error::Cgroup {
+    let cgroup_err = |what: &str, source: nix::errno::Errno| Error::CgroupSys {
         path: dir.to_path_buf(),
-        why: format!("{what}: {e}"),
+        what: what.to_string(),
+        source,
     };
     let dir_fd = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
     let old = attached(&dir_fd).map_err(|e| cgroup_err("query its device filters", e))?;
@@ -279,9 +281,10 @@ pub fn attached_count(dir: &Path) -> Result<usize> {
     let dir_fd = File::open(dir).map_err(|e| Error::io("open", dir, e))?;
     attached(&dir_fd)
         .map(|ids| ids.len())
-        .map_err(|e| Error::Cgroup {
+        .map_err(|source| Error::CgroupSys {
             path: dir.to_path_buf(),
-            why: format!("query its device filters: {e}"),
+            what: "query its device filters".into(),
+            source,
         })
 }
 

@@ -48,19 +48,81 @@ pub enum Error {
     #[error("exec: {path}: {why}")]
     ExecNotExecutable { path: String, why: String },
 
-    /// The process could not be executed; `code` is what `docker run` exits with (126, 127).
-    #[error("{message}")]
-    Exec { message: String, code: u8 },
-
     /// The container's init reported a failure while setting up.
     #[error("container init: {0}")]
     Init(String),
 
+    /// A bundle's config.json (or a state file) that cannot be read or parsed.
+    #[error("invalid runtime spec: {}: {source}", path.display())]
+    SpecFile {
+        path: PathBuf,
+        #[source]
+        source: SpecFileError,
+    },
+
+    /// Setting the process's capabilities failed.
+    #[error("invalid runtime spec: {what}: {source}")]
+    Caps {
+        what: &'static str,
+        #[source]
+        source: caps::errors::CapsError,
+    },
+
     #[error("seccomp: {0}")]
     Seccomp(String),
 
+    /// libseccomp refused a step of building or loading the filter.
+    #[error("seccomp: {what}: {source}")]
+    SeccompFilter {
+        what: String,
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+
+    /// seccomp(2) refused the prepared program.
+    #[error("seccomp: loading the filter: {0}")]
+    SeccompLoad(#[source] io::Error),
+
     #[error("cgroup {}: {why}", path.display())]
     Cgroup { path: PathBuf, why: String },
+
+    /// Writing a cgroup file failed.
+    #[error("cgroup {}: write {value:?}: {source}", path.display())]
+    CgroupWrite {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A system call on a cgroup directory failed (statfs, the device filter's bpf(2)).
+    #[error("cgroup {}: {what}: {source}", path.display())]
+    CgroupSys {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: nix::errno::Errno,
+    },
+
+    /// The kernel refused the cgroup v2 device filter; `detail` is the verifier's last word.
+    #[error(
+        "container init: load the cgroup v2 device filter ({insns} instructions): {source}{detail}"
+    )]
+    DeviceFilterLoad {
+        insns: usize,
+        #[source]
+        source: nix::errno::Errno,
+        detail: String,
+    },
+}
+
+/// Why a spec or state file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecFileError {
+    #[error(transparent)]
+    Oci(#[from] oci_spec::OciSpecError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -68,7 +130,6 @@ impl Error {
     /// could not be executed, 125 anything else (the runtime failed).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Exec { code, .. } => *code,
             Error::ExecNotFound(_) => 127,
             Error::ExecNotExecutable { .. } => 126,
             _ => 125,

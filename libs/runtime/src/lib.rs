@@ -17,11 +17,12 @@ mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
+mod sync;
 #[allow(unsafe_code)] // fork, _exit and the raw system calls nix and rustix do not wrap
 mod sys;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
 pub use cgroups::{Cgroup, Stats};
 pub use error::{Error, Result};
 pub use state::State;
+use sync::SyncMsg;
 
 /// The default cgroup mount root.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -82,7 +84,10 @@ pub fn cgroup_path(spec: &Spec, id: &str) -> String {
 /// Reads a bundle's config.json.
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    Spec::load(&path).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))
+    Spec::load(&path).map_err(|e| Error::SpecFile {
+        path,
+        source: e.into(),
+    })
 }
 
 impl Runtime {
@@ -241,7 +246,7 @@ impl Runtime {
         let mut go = fs::File::from(go_w);
         std::io::Write::write_all(&mut go, b"g").map_err(|e| Error::io("signal", "the init", e))?;
         drop(go);
-        let pid = read_outcome(sync_r)?;
+        let pid = sync::read_outcome(sync_r)?;
         let st = State {
             oci_version: "1.0.2".into(),
             id: id.into(),
@@ -490,7 +495,7 @@ impl Runtime {
                 drop(stdio);
                 drop(joins);
                 drop(console_child);
-                let r = read_outcome(sync_r);
+                let r = sync::read_outcome(sync_r);
                 let _ = nix::sys::wait::waitpid(child, None);
                 let pid = r?;
                 let console = match console_parent {
@@ -540,52 +545,6 @@ fn with_allowed_devices(res: &LinuxResources) -> LinuxResources {
     let mut out = res.clone();
     out.set_devices(Some(all));
     out
-}
-
-/// Reads "pid N" and "ok"/"err …" from a sync pipe: the pid once the child is ready.
-fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
-    let reader = BufReader::new(fs::File::from(sync_r));
-    let mut pid = None;
-    let mut outcome = None;
-    for line in reader.lines() {
-        let Ok(line) = line else { break };
-        if let Some(p) = line.strip_prefix("pid ") {
-            pid = p.trim().parse::<i32>().ok();
-        } else if line == "ok" {
-            outcome = Some(Ok(()));
-        } else if let Some(rest) = line.strip_prefix("err ") {
-            outcome = Some(Err(init_error(rest)));
-        }
-        if pid.is_some() && outcome.is_some() {
-            break;
-        }
-    }
-    match outcome {
-        Some(Ok(())) => pid.ok_or_else(|| Error::Init("the process did not report its pid".into())),
-        Some(Err(e)) => {
-            // A child that failed may still be alive (it reports, then exits): make sure.
-            if let Some(p) = pid {
-                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
-            }
-            Err(e)
-        }
-        None => Err(Error::Init("the process exited before it was ready".into())),
-    }
-}
-
-fn init_error(rest: &str) -> Error {
-    let (kind, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-    match kind {
-        "notfound" => Error::Exec {
-            message: msg.to_string(),
-            code: 127,
-        },
-        "noexec" => Error::Exec {
-            message: msg.to_string(),
-            code: 126,
-        },
-        _ => Error::Init(msg.to_string()),
-    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -654,7 +613,12 @@ fn init_stage1(
     // Still single-threaded; the grandchild ends in exec or _exit.
     match sys::fork().map_err(|e| Error::sys("fork the init", e))? {
         ForkResult::Parent { child } => {
-            process::send(sync, &format!("pid {}", child.as_raw()));
+            sync::send(
+                sync,
+                &SyncMsg::Pid {
+                    pid: child.as_raw(),
+                },
+            );
             Ok(())
         }
         ForkResult::Child => {
@@ -706,7 +670,7 @@ fn init_stage2(
     match process::finish_and_exec(spec, process, sync, wait) {
         Ok(never) => match never {},
         Err(e) => {
-            // After "ok" the runtime no longer listens: say it on stderr, as runc's init.
+            // After Ready the runtime no longer listens: say it on stderr, as runc's init.
             eprintln!("berth-runtime: {e}");
             let code = match e {
                 Error::ExecNotFound(_) => 127,
@@ -772,7 +736,12 @@ fn exec_stage1(
     // Single-threaded; the grandchild ends in exec or _exit.
     match sys::fork().map_err(|e| Error::sys("fork", e))? {
         ForkResult::Parent { child } => {
-            process::send(sync, &format!("pid {}", child.as_raw()));
+            sync::send(
+                sync,
+                &SyncMsg::Pid {
+                    pid: child.as_raw(),
+                },
+            );
             Ok(())
         }
         ForkResult::Child => {

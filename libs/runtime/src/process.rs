@@ -15,24 +15,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
-
-/// A message on the sync pipe from a child to the runtime.
-pub(crate) fn send(fd: BorrowedFd<'_>, line: &str) {
-    let _ = write_all(fd, format!("{}\n", line.replace('\n', " ")).as_bytes());
-}
-
-/// write(2) until all of `buf` is written.
-fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> nix::Result<()> {
-    while !buf.is_empty() {
-        match nix::unistd::write(fd, buf) {
-            Ok(0) => return Err(nix::errno::Errno::EIO),
-            Ok(n) => buf = &buf[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
+use crate::sync::{self, SyncMsg};
 
 /// Reports `e` and exits: the end of every failed child.
 pub(crate) fn fail(fd: BorrowedFd<'_>, e: &Error) -> ! {
@@ -42,12 +25,7 @@ pub(crate) fn fail(fd: BorrowedFd<'_>, e: &Error) -> ! {
 
 /// Sends `e` over the sync pipe with its kind, which decides the runtime's exit code.
 pub(crate) fn report(fd: BorrowedFd<'_>, e: &Error) {
-    let kind = match e {
-        Error::ExecNotFound(_) => "notfound",
-        Error::ExecNotExecutable { .. } => "noexec",
-        _ => "other",
-    };
-    send(fd, &format!("err {kind} {e}"));
+    sync::send(fd, &SyncMsg::Error(e.into()));
 }
 
 /// Puts the standard streams in place: each given fd is dup'ed onto 0, 1, 2.
@@ -280,7 +258,8 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
     let permitted = caps_of(pc.permitted())?;
     let inheritable = caps_of(pc.inheritable())?;
     let ambient = caps_of(pc.ambient())?;
-    let cap_err = |what: &str, e: caps::errors::CapsError| Error::Spec(format!("{what}: {e}"));
+    let cap_err =
+        |what: &'static str, source: caps::errors::CapsError| Error::Caps { what, source };
 
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
@@ -380,7 +359,7 @@ pub(crate) fn finish_and_exec(
     }
     set_user_and_caps(process)?;
     cloexec_from_3();
-    send(sync, "ok");
+    sync::send(sync, &SyncMsg::Ready);
     wait()?;
     if nnp {
         if let Some(s) = &seccomp {

@@ -40,9 +40,10 @@ pub fn apply(profile: &LinuxSeccomp) -> Result<()> {
         }
     }
     let filter = compile(profile)?;
-    filter
-        .load()
-        .map_err(|e| Error::Seccomp(format!("loading the filter: {e}")))
+    filter.load().map_err(|source| Error::SeccompFilter {
+        what: "loading the filter".into(),
+        source,
+    })
 }
 
 /// The BPF program prepared for a profile: (the profile's key, the program's bytes).
@@ -131,12 +132,8 @@ fn load_program(program: &[u8]) -> Result<()> {
             filters.len()
         )));
     }
-    crate::sys::seccomp_set_mode_filter(&filters).map_err(|e| {
-        Error::Seccomp(format!(
-            "loading the filter: {}",
-            std::io::Error::from_raw_os_error(e as i32)
-        ))
-    })?;
+    crate::sys::seccomp_set_mode_filter(&filters)
+        .map_err(|e| Error::SeccompLoad(std::io::Error::from_raw_os_error(e as i32)))?;
     Ok(())
 }
 
@@ -147,18 +144,27 @@ fn compile(profile: &LinuxSeccomp) -> Result<ScmpFilterContext> {
         profile.default_errno_ret(),
         "defaultAction",
     )?;
-    let mut filter = ScmpFilterContext::new(default_action)
-        .map_err(|e| Error::Seccomp(format!("creating the filter: {e}")))?;
+    let mut filter =
+        ScmpFilterContext::new(default_action).map_err(|source| Error::SeccompFilter {
+            what: "creating the filter".into(),
+            source,
+        })?;
     // libseccomp would otherwise set no_new_privs when loading; that is the caller's decision.
     filter
         .set_ctl_nnp(false)
-        .map_err(|e| Error::Seccomp(format!("turning off the no_new_privs attribute: {e}")))?;
+        .map_err(|source| Error::SeccompFilter {
+            what: "turning off the no_new_privs attribute".into(),
+            source,
+        })?;
 
     for arch in profile.architectures().iter().flatten() {
         let scmp = scmp_arch(*arch)?;
         filter
             .add_arch(scmp)
-            .map_err(|e| Error::Seccomp(format!("adding architecture {arch}: {e}")))?;
+            .map_err(|source| Error::SeccompFilter {
+                what: format!("adding architecture {arch}"),
+                source,
+            })?;
     }
 
     for flag in profile.flags().iter().flatten() {
@@ -170,7 +176,10 @@ fn compile(profile: &LinuxSeccomp) -> Result<ScmpFilterContext> {
                 filter.set_ctl_waitkill(true)
             }
         };
-        set.map_err(|e| Error::Seccomp(format!("flag {}: {e}", flag_name(*flag))))?;
+        set.map_err(|source| Error::SeccompFilter {
+            what: format!("flag {}", flag_name(*flag)),
+            source,
+        })?;
     }
 
     for (i, rule) in profile.syscalls().iter().flatten().enumerate() {
@@ -224,8 +233,10 @@ fn add_rule(
                 .add_rule_conditional(act, syscall, &conditions)
                 .map(drop)
         };
-        added
-            .map_err(|e| Error::Seccomp(format!("{}: adding the rule for {name}: {e}", what())))?;
+        added.map_err(|source| Error::SeccompFilter {
+            what: format!("{}: adding the rule for {name}", what()),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -289,7 +300,10 @@ fn scmp_arch(arch: Arch) -> Result<ScmpArch> {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| format!("{arch:?}"));
     name.parse::<ScmpArch>()
-        .map_err(|e| Error::Seccomp(format!("architecture {name}: {e}")))
+        .map_err(|source| Error::SeccompFilter {
+            what: format!("architecture {name}"),
+            source,
+        })
 }
 
 fn flag_name(flag: LinuxSeccompFilterFlag) -> String {

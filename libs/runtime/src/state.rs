@@ -50,7 +50,10 @@ pub fn load(root: &Path, id: &str) -> Result<State> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    serde_json::from_slice(&data).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))
+    serde_json::from_slice(&data).map_err(|e| Error::SpecFile {
+        path,
+        source: e.into(),
+    })
 }
 
 /// Replaces state.json by rename, so that a reader never sees half of it.

@@ -54,10 +54,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         return Err(Error::Usage("no command given".into()));
     }
     let dir = store.path(&c.id);
-    let spec = berth_runtime::load_spec(&dir).map_err(|e| Error::Runtime {
-        message: e.to_string(),
-        code: 125,
-    })?;
+    let spec = berth_runtime::load_spec(&dir)?;
     let mut process: Process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(opts.cmd.clone()));
     let mut env = process.env().clone().unwrap_or_default();

@@ -48,10 +48,7 @@ pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
             m
         }
         Err(e) => {
-            let code = match &e {
-                Error::Runtime { code, .. } => *code,
-                _ => 125,
-            };
+            let code = e.runtime_code().unwrap_or(125);
             let msg = serde_json::json!({"error": e.to_string(), "code": code});
             let _ = ready.write_all(format!("{msg}\n").as_bytes());
             return Err(e);
@@ -478,10 +475,7 @@ impl Monitor {
             Err(e) => attach::Started {
                 pid: 0,
                 error: Some(e.to_string()),
-                code: match e {
-                    Error::Runtime { code, .. } => *code,
-                    _ => 125,
-                },
+                code: e.runtime_code().unwrap_or(125),
             },
         };
         let payload = serde_json::to_vec(&reply).expect("serialises");

@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
 use super::Container;
@@ -88,10 +89,10 @@ pub fn mount(c: &Container) -> Result<&'static str> {
             // copy, as Docker falls back to vfs. Other failures are errors.
             let unsupported = matches!(
                 e,
-                Error::Runtime { ref message, .. }
-                    if message.contains("Invalid argument")
-                        || message.contains("No such device")
-                        || message.contains("not supported")
+                Error::Sys {
+                    source: Errno::EINVAL | Errno::ENODEV | Errno::EOPNOTSUPP,
+                    ..
+                }
             );
             if !unsupported {
                 return Err(e);
@@ -165,9 +166,9 @@ fn mount_overlay(c: &Container) -> Result<()> {
         MsFlags::empty(),
         Some(data.as_str()),
     )
-    .map_err(|e| Error::Runtime {
-        message: format!("mount the overlay on {}: {e}", merged.display()),
-        code: 125,
+    .map_err(|source| Error::Sys {
+        what: format!("mount the overlay on {}", merged.display()),
+        source,
     })
 }
 
