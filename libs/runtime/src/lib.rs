@@ -13,6 +13,7 @@ pub mod cgroups;
 pub mod clone;
 pub mod devfilter;
 pub mod error;
+mod init;
 mod process;
 pub mod rootfs;
 pub mod seccomp;
@@ -20,10 +21,11 @@ pub mod state;
 mod sync;
 #[allow(unsafe_code)] // fork, _exit and the raw system calls nix and rustix do not wrap
 mod sys;
+mod time;
 
 use std::fs;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,12 +33,13 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Process, Spec};
+use oci_spec::runtime::{LinuxResources, Process, Spec};
 
 pub use cgroups::{Cgroup, Stats};
 pub use error::{Error, Result};
+use init::{exec_stage1, init_stage1, namespaces};
 pub use state::State;
-use sync::SyncMsg;
+pub use time::{now_rfc3339, rfc3339};
 
 /// The default cgroup mount root.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -549,244 +552,4 @@ fn with_allowed_devices(res: &LinuxResources) -> LinuxResources {
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))
-}
-
-/// The namespaces to create (flags) and to join (type, path), from the spec.
-fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
-    let mut unshare = CloneFlags::empty();
-    let mut join = Vec::new();
-    for ns in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default()
-    {
-        let flag = match ns.typ() {
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::User => {
-                return Err(Error::Spec("user namespaces are not supported yet".into()))
-            }
-            LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
-        };
-        match ns.path() {
-            Some(p) if !p.as_os_str().is_empty() => join.push((p.clone(), flag)),
-            _ => unshare |= flag,
-        }
-    }
-    if !unshare.contains(CloneFlags::CLONE_NEWNS) {
-        return Err(Error::Spec("a mount namespace is required".into()));
-    }
-    Ok((unshare, join))
-}
-
-/// The first child of create: joins the namespaces the spec names, makes the new ones, forks
-/// the init (pid 1 of a new pid namespace) and reports its pid.
-#[allow(clippy::too_many_arguments)]
-fn init_stage1(
-    spec: &Spec,
-    process: &Process,
-    rootfs: &Path,
-    stdio: &[Option<RawFd>; 3],
-    console: Option<RawFd>,
-    unshare: CloneFlags,
-    join: &[(PathBuf, CloneFlags)],
-    go_r: OwnedFd,
-    sync: BorrowedFd<'_>,
-    fifo: &OwnedFd,
-) -> Result<()> {
-    process::set_undumpable();
-    // Wait until the runtime has put us in the cgroup (a new cgroup namespace is rooted there).
-    let mut b = [0u8; 1];
-    let _ = fs::File::from(go_r).read(&mut b);
-    process::install_stdio(stdio)?;
-    for (path, flag) in join {
-        let fd = process::open_path_ro(path)?;
-        nix::sched::setns(&fd, *flag)
-            .map_err(|e| Error::sys(format!("join namespace {}", path.display()), e))?;
-    }
-    nix::sched::unshare(unshare).map_err(|e| Error::sys("unshare namespaces", e))?;
-    // Still single-threaded; the grandchild ends in exec or _exit.
-    match sys::fork().map_err(|e| Error::sys("fork the init", e))? {
-        ForkResult::Parent { child } => {
-            sync::send(
-                sync,
-                &SyncMsg::Pid {
-                    pid: child.as_raw(),
-                },
-            );
-            Ok(())
-        }
-        ForkResult::Child => {
-            let r = init_stage2(spec, process, rootfs, console, sync, fifo);
-            if let Err(e) = r {
-                process::fail(sync, &e);
-            }
-            sys::exit_now(1)
-        }
-    }
-}
-
-/// The container's init: file system, hostname, then the common profile, the wait for start,
-/// exec.
-fn init_stage2(
-    spec: &Spec,
-    process: &Process,
-    rootfs: &Path,
-    console: Option<RawFd>,
-    sync: BorrowedFd<'_>,
-    fifo: &OwnedFd,
-) -> Result<()> {
-    let _ = nix::unistd::setsid();
-    if new_net_namespace(spec) {
-        loopback_up()?;
-    }
-    rootfs::prepare(spec, rootfs)?;
-    if let Some(sock) = console {
-        let slave = process::make_console(sock)?;
-        let _ = rootfs::bind_console(&slave);
-    }
-    if let Some(h) = spec.hostname() {
-        if !h.is_empty() {
-            nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h}"), e))?;
-        }
-    }
-    rootfs::finish(spec)?;
-    let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let wait = || -> Result<()> {
-        // Changing uid made us undumpable, which makes /proc/self/fd root's: become dumpable
-        // again to reopen the fifo (nothing else runs in the container yet).
-        let _ = nix::sys::prctl::set_dumpable(true);
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .open(&fifo_path)
-            .map_err(|e| Error::io("open", "the exec fifo", e))?;
-        std::io::Write::write_all(&mut &f, b"0").map_err(|e| Error::io("write", "the exec fifo", e))
-    };
-    match process::finish_and_exec(spec, process, sync, wait) {
-        Ok(never) => match never {},
-        Err(e) => {
-            // After Ready the runtime no longer listens: say it on stderr, as runc's init.
-            eprintln!("berth-runtime: {e}");
-            let code = match e {
-                Error::ExecNotFound(_) => 127,
-                Error::ExecNotExecutable { .. } => 126,
-                _ => 1,
-            };
-            process::report(sync, &e);
-            sys::exit_now(code)
-        }
-    }
-}
-
-/// Whether the spec makes a new network namespace (rather than joining one).
-fn new_net_namespace(spec: &Spec) -> bool {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| {
-            nss.iter().any(|ns| {
-                ns.typ() == LinuxNamespaceType::Network
-                    && ns.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())
-            })
-        })
-}
-
-/// Brings `lo` up in a new network namespace, as Docker's `none` network has it (runc leaves
-/// that to the caller; berth has no network manager for `none`).
-fn loopback_up() -> Result<()> {
-    let sock = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::sys("socket for lo", e))?;
-    sys::loopback_up(sock.as_fd()).map_err(|(set, e)| match set {
-        false => Error::sys("get the flags of lo", e),
-        true => Error::sys("bring lo up", e),
-    })
-}
-
-/// The first child of exec: joins the cgroup and namespaces, forks the process into the pid
-/// namespace and reports its pid.
-fn exec_stage1(
-    spec: &Spec,
-    process: &Process,
-    stdio: &[Option<RawFd>; 3],
-    console: Option<RawFd>,
-    joins: &[(OwnedFd, CloneFlags)],
-    procs: &[PathBuf],
-    sync: BorrowedFd<'_>,
-) -> Result<()> {
-    process::set_undumpable();
-    let me = std::process::id().to_string();
-    for p in procs {
-        fs::write(p, &me).map_err(|e| Error::io("join the cgroup", p, e))?;
-    }
-    process::install_stdio(stdio)?;
-    for (fd, flag) in joins {
-        nix::sched::setns(fd, *flag)
-            .map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
-    }
-    // Single-threaded; the grandchild ends in exec or _exit.
-    match sys::fork().map_err(|e| Error::sys("fork", e))? {
-        ForkResult::Parent { child } => {
-            sync::send(
-                sync,
-                &SyncMsg::Pid {
-                    pid: child.as_raw(),
-                },
-            );
-            Ok(())
-        }
-        ForkResult::Child => {
-            let r = (|| -> Result<()> {
-                let _ = nix::unistd::setsid();
-                if let Some(sock) = console {
-                    process::make_console(sock)?;
-                }
-                match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
-            })();
-            if let Err(e) = r {
-                process::fail(sync, &e);
-            }
-            sys::exit_now(1)
-        }
-    }
-}
-
-/// Now in RFC 3339 UTC with nanoseconds.
-pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_nanos())
-}
-
-/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
