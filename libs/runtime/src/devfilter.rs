@@ -291,9 +291,24 @@ pub fn attached_count(dir: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use LinuxDeviceType::{A, B, C, P};
 
-    fn rules(v: serde_json::Value) -> Vec<LinuxDeviceCgroup> {
-        serde_json::from_value(v).expect("device rules JSON")
+    /// A device rule: allow or deny; type (`None`: unset, which is "a"); major and minor
+    /// (`None`: any); access (`None`: unset).
+    fn dev(
+        allow: bool,
+        typ: Option<LinuxDeviceType>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: Option<&str>,
+    ) -> LinuxDeviceCgroup {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(allow);
+        r.set_typ(typ);
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(access.map(String::from));
+        r
     }
 
     /// Runs `prog` on a device access (an interpreter of the instructions the generator
@@ -381,10 +396,10 @@ mod tests {
 
     #[test]
     fn deny_all_and_one_char_device() {
-        let r = rules(serde_json::json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
-        ]));
+        let r = vec![
+            dev(false, None, None, None, Some("rwm")),
+            dev(true, Some(C), Some(1), Some(3), Some("rwm")),
+        ];
         let prog = program(&r).unwrap();
         let i = insn;
         assert_eq!(
@@ -414,12 +429,12 @@ mod tests {
 
     #[test]
     fn wildcard_majors_partial_access_and_block_devices() {
-        let r = rules(serde_json::json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"},
-            {"allow": true, "type": "b", "major": 8, "access": "r"},
-            {"allow": true, "type": "c", "major": 136, "minor": -1, "access": "rw"}
-        ]));
+        let r = vec![
+            dev(false, None, None, None, Some("rwm")),
+            dev(true, Some(C), None, None, Some("m")),
+            dev(true, Some(B), Some(8), None, Some("r")),
+            dev(true, Some(C), Some(136), Some(-1), Some("rw")),
+        ];
         let p = Policy::from_rules(&r).unwrap();
         let prog = p.program();
         // c *:* m: type, the access check, no number checks.
@@ -451,16 +466,16 @@ mod tests {
     #[test]
     fn dockers_default_rules() {
         // Docker's rules as ctr-create writes them, then the ones the runtime always adds.
-        let spec = rules(serde_json::json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-            {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
-        ]));
+        let spec = vec![
+            dev(false, None, None, None, Some("rwm")),
+            dev(true, Some(C), Some(1), Some(5), Some("rwm")),
+            dev(true, Some(C), Some(1), Some(3), Some("rwm")),
+            dev(true, Some(C), Some(1), Some(9), Some("rwm")),
+            dev(true, Some(C), Some(1), Some(8), Some("rwm")),
+            dev(true, Some(C), Some(5), Some(0), Some("rwm")),
+            dev(true, Some(C), Some(5), Some(1), Some("rwm")),
+            dev(false, Some(C), Some(10), Some(229), Some("rwm")),
+        ];
         let mut res = oci_spec::runtime::LinuxResources::default();
         res.set_devices(Some(spec));
         let all = crate::with_allowed_devices(&res).devices().clone().unwrap();
@@ -483,10 +498,10 @@ mod tests {
     #[test]
     fn reduction_follows_the_v1_controller() {
         // Privileged: allow everything, and the runtime's additions change nothing.
-        let p = Policy::from_rules(&rules(serde_json::json!([
-            {"allow": true, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
-        ])))
+        let p = Policy::from_rules(&[
+            dev(true, None, None, None, Some("rwm")),
+            dev(true, Some(C), Some(1), Some(3), Some("rwm")),
+        ])
         .unwrap();
         assert_eq!(
             p,
@@ -497,10 +512,10 @@ mod tests {
         );
         assert_eq!(p.program().len(), 8);
         // Allow-all with deny exceptions: any shared access bit denies.
-        let p = Policy::from_rules(&rules(serde_json::json!([
-            {"allow": false, "type": "b", "access": "w"},
-            {"allow": false, "type": "c", "major": 10, "minor": 229}
-        ])))
+        let p = Policy::from_rules(&[
+            dev(false, Some(B), None, None, Some("w")),
+            dev(false, Some(C), Some(10), Some(229), None),
+        ])
         .unwrap();
         assert!(p.default_allow);
         let prog = p.program();
@@ -509,13 +524,13 @@ mod tests {
         assert_eq!(run(&prog, false, ACC_READ, 10, 229), 0);
         agrees(&p, DEVICES);
         // A deny after an allow takes access away from that same device; an "a" resets.
-        let p = Policy::from_rules(&rules(serde_json::json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rw"},
-            {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "w"},
-            {"allow": false, "type": "c", "major": 1, "minor": 5, "access": "rw"}
-        ])))
+        let p = Policy::from_rules(&[
+            dev(false, None, None, None, Some("rwm")),
+            dev(true, Some(C), Some(1), Some(3), Some("rwm")),
+            dev(true, Some(C), Some(1), Some(5), Some("rw")),
+            dev(false, Some(C), Some(1), Some(3), Some("w")),
+            dev(false, Some(C), Some(1), Some(5), Some("rw")),
+        ])
         .unwrap();
         assert_eq!(
             p.exceptions,
@@ -527,21 +542,21 @@ mod tests {
             }]
         );
         agrees(&p, DEVICES);
-        let p = Policy::from_rules(&rules(serde_json::json!([
-            {"allow": true, "type": "c", "major": 1, "minor": 3},
-            {"allow": false, "type": "a"}
-        ])))
+        let p = Policy::from_rules(&[
+            dev(true, Some(C), Some(1), Some(3), None),
+            dev(false, Some(A), None, None, None),
+        ])
         .unwrap();
         assert!(!p.default_allow && p.exceptions.is_empty());
         assert_eq!(run(&p.program(), false, ACC_READ, 1, 3), 0);
         // Bad input is refused, naming the rule.
         for bad in [
-            serde_json::json!([{"allow": true, "type": "c", "access": "rx"}]),
-            serde_json::json!([{"allow": true, "type": "c", "major": 4294967296i64}]),
-            serde_json::json!([{"allow": true, "type": "p", "major": 1}]),
+            vec![dev(true, Some(C), None, None, Some("rx"))],
+            vec![dev(true, Some(C), Some(4294967296), None, None)],
+            vec![dev(true, Some(P), Some(1), None, None)],
         ] {
-            let e = program(&rules(bad.clone())).unwrap_err().to_string();
-            assert!(e.contains("linux.resources.devices"), "{bad}: {e}");
+            let e = program(&bad).unwrap_err().to_string();
+            assert!(e.contains("linux.resources.devices"), "{bad:?}: {e}");
         }
     }
 
@@ -566,12 +581,12 @@ mod tests {
             }
         }
         let _rm = Rm(&dir);
-        let r = rules(serde_json::json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "access": "m"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
-            {"allow": true, "type": "b", "major": 8, "access": "r"}
-        ]));
+        let r = vec![
+            dev(false, None, None, None, Some("rwm")),
+            dev(true, Some(C), None, None, Some("m")),
+            dev(true, Some(C), Some(1), Some(3), Some("rw")),
+            dev(true, Some(B), Some(8), None, Some("r")),
+        ];
         assert_eq!(attached_count(&dir).unwrap(), 0);
         attach(&dir, &program(&r).unwrap()).unwrap();
         assert_eq!(attached_count(&dir).unwrap(), 1);

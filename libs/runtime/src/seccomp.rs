@@ -316,6 +316,7 @@ fn flag_name(flag: LinuxSeccompFilterFlag) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::{LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSyscallBuilder};
 
     use std::process::Command;
 
@@ -367,8 +368,52 @@ mod tests {
         serde_json::from_str(json).expect("test profile")
     }
 
-    fn allow_rule(names: &[&str]) -> serde_json::Value {
-        serde_json::json!({"names": names, "action": "SCMP_ACT_ALLOW"})
+    fn rule(names: &[&str], action: LinuxSeccompAction) -> LinuxSyscall {
+        LinuxSyscallBuilder::default()
+            .names(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .action(action)
+            .build()
+            .unwrap()
+    }
+
+    fn allow_rule(names: &[&str]) -> LinuxSyscall {
+        rule(names, LinuxSeccompAction::ScmpActAllow)
+    }
+
+    /// An allow rule with conditions (index, value, op; MASKED_EQ's mask as value, valueTwo 0).
+    fn allow_if(names: &[&str], args: &[(usize, u64, LinuxSeccompOperator)]) -> LinuxSyscall {
+        let args: Vec<LinuxSeccompArg> = args
+            .iter()
+            .map(|&(index, value, op)| {
+                let a = LinuxSeccompArgBuilder::default()
+                    .index(index)
+                    .value(value)
+                    .op(op);
+                let a = match op {
+                    LinuxSeccompOperator::ScmpCmpMaskedEq => a.value_two(0u64),
+                    _ => a,
+                };
+                a.build().unwrap()
+            })
+            .collect();
+        let mut r = allow_rule(names);
+        r.set_args(Some(args));
+        r
+    }
+
+    /// A profile: the default action (its errno), the rules.
+    fn typed_profile(
+        default: LinuxSeccompAction,
+        errno: Option<u32>,
+        syscalls: Vec<LinuxSyscall>,
+    ) -> LinuxSeccomp {
+        let mut p = LinuxSeccompBuilder::default()
+            .default_action(default)
+            .syscalls(syscalls)
+            .build()
+            .unwrap();
+        p.set_default_errno_ret(errno);
+        p
     }
 
     fn load_or_exit(p: &LinuxSeccomp) {
@@ -391,19 +436,18 @@ mod tests {
             allow_rule(&["getppid", "not_a_syscall_berth"]),
         ];
         // A rule with its own errno.
-        rules.push(
-            serde_json::json!({"names": ["getuid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}),
-        );
+        let mut getuid = rule(&["getuid"], LinuxSeccompAction::ScmpActErrno);
+        getuid.set_errno_ret(Some(38));
+        rules.push(getuid);
         // A rule with the default action is redundant and must not fail the load.
-        rules.push(serde_json::json!({"names": ["getgid"], "action": "SCMP_ACT_ERRNO"}));
-        profile(
-            &serde_json::json!({
-                "defaultAction": "SCMP_ACT_ERRNO",
-                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-                "syscalls": rules,
-            })
-            .to_string(),
-        )
+        rules.push(rule(&["getgid"], LinuxSeccompAction::ScmpActErrno));
+        let mut p = typed_profile(LinuxSeccompAction::ScmpActErrno, None, rules);
+        p.set_architectures(Some(vec![
+            Arch::ScmpArchX86_64,
+            Arch::ScmpArchX86,
+            Arch::ScmpArchX32,
+        ]));
+        p
     }
 
     /// In a child with [`errno_allow_list_profile`] loaded: 0, or which check failed.
@@ -469,13 +513,10 @@ mod tests {
     #[test]
     fn seccomp_default_errno_ret() {
         in_child("seccomp::tests::seccomp_default_errno_ret", || {
-            let p = profile(
-                &serde_json::json!({
-                    "defaultAction": "SCMP_ACT_ERRNO",
-                    "defaultErrnoRet": 13,
-                    "syscalls": [allow_rule(&BASICS)],
-                })
-                .to_string(),
+            let p = typed_profile(
+                LinuxSeccompAction::ScmpActErrno,
+                Some(13),
+                vec![allow_rule(&BASICS)],
             );
             load_or_exit(&p);
             if sys(libc::SYS_getpid, 0, 0) != (-1, libc::EACCES) {
@@ -488,27 +529,21 @@ mod tests {
     #[test]
     fn seccomp_arg_conditions() {
         in_child("seccomp::tests::seccomp_arg_conditions", || {
-            let p = profile(
-                &serde_json::json!({
-                    "defaultAction": "SCMP_ACT_ERRNO",
-                    "syscalls": [
-                        allow_rule(&BASICS),
-                        // personality only when querying (0xffffffff) or PER_LINUX (0): two
-                        // conditions on the same argument mean either.
-                        {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [
-                            {"index": 0, "value": 0xffff_ffffu64, "op": "SCMP_CMP_EQ"},
-                            {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
-                        // getpriority only for (PRIO_PROCESS, 0): conditions on different
-                        // arguments mean both.
-                        {"names": ["getpriority"], "action": "SCMP_ACT_ALLOW", "args": [
-                            {"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
-                            {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
-                        // getsid only when no namespace-like bits are set in arg 0 (MASKED_EQ).
-                        {"names": ["getsid"], "action": "SCMP_ACT_ALLOW", "args": [
-                            {"index": 0, "value": 0x7E02_0000u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
-                    ],
-                })
-                .to_string(),
+            use LinuxSeccompOperator::{ScmpCmpEq as Eq, ScmpCmpMaskedEq as MaskedEq};
+            let p = typed_profile(
+                LinuxSeccompAction::ScmpActErrno,
+                None,
+                vec![
+                    allow_rule(&BASICS),
+                    // personality only when querying (0xffffffff) or PER_LINUX (0): two
+                    // conditions on the same argument mean either.
+                    allow_if(&["personality"], &[(0, 0xffff_ffff, Eq), (0, 0, Eq)]),
+                    // getpriority only for (PRIO_PROCESS, 0): conditions on different
+                    // arguments mean both.
+                    allow_if(&["getpriority"], &[(0, 0, Eq), (1, 0, Eq)]),
+                    // getsid only when no namespace-like bits are set in arg 0 (MASKED_EQ).
+                    allow_if(&["getsid"], &[(0, 0x7E02_0000, MaskedEq)]),
+                ],
             );
             load_or_exit(&p);
             if sys(libc::SYS_personality, 0xffff_ffff, 0).0 < 0 {
