@@ -77,7 +77,7 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
         let _ = nix::unistd::close(slave);
     }
     // Fd 0 is the pty slave.
-    rustix::process::ioctl_tiocsctty(std::io::stdin())
+    rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
         .map_err(|e| Error::sys("make the pty the controlling terminal", errno(e)))?;
     let fds = [std::os::fd::AsRawFd::as_raw_fd(&master)];
     sendmsg::<UnixAddr>(
