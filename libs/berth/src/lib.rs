@@ -25,10 +25,11 @@ pub mod root;
 pub mod seccomp;
 pub mod snapshot;
 pub mod store;
-pub mod template;
 pub mod unpack;
 pub mod volume;
 
 pub use berth_net;
+/// Go's text/template for `--format` (its own crate, re-exported so `berth::template::…` paths stay).
+pub use berth_template as template;
 pub use error::{Error, Result};
 pub use oci_spec;
