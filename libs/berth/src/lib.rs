@@ -13,6 +13,7 @@ pub mod container;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
