@@ -119,11 +119,7 @@ impl From<berth_net::Error> for Error {
         match e {
             N::InvalidInput(m) => Error::InvalidInput(m),
             N::Conflict(m) | N::Exhausted(m) => Error::Conflict(m),
-            N::NotFound(m) => Error::NetworkNotFound(
-                m.trim_start_matches("network ")
-                    .trim_end_matches(" not found")
-                    .to_string(),
-            ),
+            N::NetworkNotFound(name) => Error::NetworkNotFound(name),
             e => Error::Runtime {
                 message: e.to_string(),
                 code: 125,

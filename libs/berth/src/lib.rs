@@ -13,6 +13,7 @@ pub mod container;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod filter;
 pub mod gc;
 pub mod image;
 pub mod layer;
@@ -25,10 +26,11 @@ pub mod root;
 pub mod seccomp;
 pub mod snapshot;
 pub mod store;
-pub mod template;
 pub mod unpack;
 pub mod volume;
 
 pub use berth_net;
+/// Go's text/template for `--format` (its own crate, re-exported so `berth::template::…` paths stay).
+pub use berth_template as template;
 pub use error::{Error, Result};
 pub use oci_spec;

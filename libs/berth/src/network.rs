@@ -776,7 +776,7 @@ pub fn remove_network(root: &Root, key: &str) -> Result<Network> {
 }
 
 /// `net-prune`: every user-defined network that no container (running or not) names.
-pub fn prune(root: &Root, filters: &[crate::container::prune::Filter]) -> Result<Vec<Network>> {
+pub fn prune(root: &Root, filters: &[crate::filter::PruneFilter]) -> Result<Vec<Network>> {
     let ns = store(root)?;
     let mut out = Vec::new();
     for net in ns.networks()? {

@@ -8,15 +8,30 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
-    /// nft refused a ruleset or could not be run.
+    /// An answer from the kernel that netlink-packet could not decode.
+    #[error("netlink: {what}: {source}")]
+    NetlinkDecode {
+        what: String,
+        source: netlink_packet_core::DecodeError,
+    },
+    /// nft refused a ruleset, or listed something berth cannot use.
     #[error("nftables: {0}")]
     Nft(String),
+    /// nft could not be run, waited for or written to (`what` names which and the binary).
+    #[error("nftables: {what}: {source}")]
+    NftIo {
+        what: String,
+        source: std::io::Error,
+    },
+    /// `nft -j list` printed something that is not JSON.
+    #[error("nftables: unreadable `nft -j list` output: {0}")]
+    NftListing(#[source] serde_json::Error),
     /// Bad input: a malformed port spec, subnet, address, network name.
     #[error("{0}")]
     InvalidInput(String),
-    /// A network that does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// No network has this name or ID (prefix).
+    #[error("network {0} not found")]
+    NetworkNotFound(String),
     /// A host port or address already taken.
     #[error("{0}")]
     Conflict(String),

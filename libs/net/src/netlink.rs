@@ -227,10 +227,10 @@ impl Netlink {
                 let (len, reply_seq, kind) = match NetlinkBuffer::new_checked(chunk) {
                     Ok(b) => (b.length() as usize, b.sequence_number(), b.message_type()),
                     Err(e) => {
-                        return Err(nl_err(
-                            format!("{what}: a malformed answer"),
-                            std::io::Error::other(e.to_string()),
-                        ))
+                        return Err(Error::NetlinkDecode {
+                            what: format!("{what}: a malformed answer"),
+                            source: e,
+                        })
                     }
                 };
                 // Messages are 4-byte aligned in a datagram.
@@ -245,10 +245,10 @@ impl Netlink {
                     // say) is left out rather than failing the whole listing.
                     Err(_) if dump && kind >= NLMSG_MIN_TYPE => continue,
                     Err(e) => {
-                        return Err(nl_err(
-                            format!("{what}: a malformed answer"),
-                            std::io::Error::other(e.to_string()),
-                        ))
+                        return Err(Error::NetlinkDecode {
+                            what: format!("{what}: a malformed answer"),
+                            source: e,
+                        })
                     }
                 };
                 interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;

@@ -263,7 +263,7 @@ impl NetStore {
         let by_prefix: Vec<&Network> = all.iter().filter(|n| n.id.starts_with(key)).collect();
         match by_prefix.as_slice() {
             [n] if !key.is_empty() => Ok((*n).clone()),
-            [] | [_] => Err(Error::NotFound(format!("network {key} not found"))),
+            [] | [_] => Err(Error::NetworkNotFound(key.to_string())),
             _ => Err(Error::InvalidInput(format!(
                 "network {key} is ambiguous: {} networks have IDs starting with it",
                 by_prefix.len()

@@ -2,6 +2,7 @@
 
 use berth::cli::RootArgs;
 use berth::container::{self, status, view, Container, Containers};
+use berth::filter::{Filters, Label};
 use berth::image::Catalog;
 use berth::output::{self, col, Format};
 use berth::{Error, Result};
@@ -81,58 +82,37 @@ const STATUSES: [&str; 7] = [
     status::DEAD,
 ];
 
-#[derive(Default)]
-struct Filters {
-    status: Vec<String>,
-    name: Vec<String>,
-    id: Vec<String>,
-    label: Vec<(String, Option<String>)>,
+/// The filters, with each `ancestor` resolved to an image ID once.
+struct Wanted {
+    filters: Filters,
     /// (as given, image ID if found)
     ancestor: Vec<(String, Option<String>)>,
 }
 
-fn parse_filters(list: &[String], cli: &Cli) -> Result<Filters> {
-    let mut f = Filters::default();
-    let mut catalog: Option<Catalog> = None;
-    for s in list {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("invalid filter {s:?}: expected KEY=VALUE")))?;
-        match k {
-            "status" => {
-                if !STATUSES.contains(&v) {
-                    return Err(Error::Usage(format!(
-                        "invalid filter 'status={v}': use one of {}",
-                        STATUSES.join(", ")
-                    )));
-                }
-                f.status.push(v.to_string());
-            }
-            "name" => f.name.push(v.to_string()),
-            "id" => f.id.push(v.to_string()),
-            "label" => f.label.push(match v.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (v.to_string(), None),
-            }),
-            "ancestor" => {
-                if catalog.is_none() {
-                    catalog = Catalog::load(&cli.root.root().images()?).ok();
-                }
-                let id = catalog
-                    .as_ref()
-                    .and_then(|c| c.find(v).ok())
-                    .and_then(|i| i.image.as_ref().ok())
-                    .map(|img| img.id().to_string());
-                f.ancestor.push((v.to_string(), id));
-            }
-            other => {
-                return Err(Error::Usage(format!(
-                    "invalid filter {other:?}: supported are status, name, id, label, ancestor"
-                )))
-            }
+fn parse_filters(list: &[String], cli: &Cli) -> Result<Wanted> {
+    let filters = Filters::parse_usage(list, |k, v| match k {
+        "status" if !STATUSES.contains(&v) => Err(Error::Usage(format!(
+            "invalid filter 'status={v}': use one of {}",
+            STATUSES.join(", ")
+        ))),
+        "status" | "name" | "id" | "label" | "ancestor" => Ok(()),
+        other => Err(Error::Usage(format!(
+            "invalid filter {other:?}: supported are status, name, id, label, ancestor"
+        ))),
+    })?;
+    let mut ancestor = Vec::new();
+    if filters.contains("ancestor") {
+        let catalog = Catalog::load(&cli.root.root().images()?).ok();
+        for v in filters.get("ancestor") {
+            let id = catalog
+                .as_ref()
+                .and_then(|c| c.find(v).ok())
+                .and_then(|i| i.image.as_ref().ok())
+                .map(|img| img.id().to_string());
+            ancestor.push((v.to_string(), id));
         }
     }
-    Ok(f)
+    Ok(Wanted { filters, ancestor })
 }
 
 fn name_matches(pattern: &str, name: &str) -> bool {
@@ -153,20 +133,15 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-impl Filters {
+impl Wanted {
     fn keep(&self, c: &Container) -> bool {
-        let any = |v: &Vec<String>, pred: &dyn Fn(&str) -> bool| {
-            v.is_empty() || v.iter().any(|x| pred(x))
-        };
-        any(&self.status, &|s| c.state.status == s)
-            && any(&self.name, &|p| name_matches(p, &c.name))
-            && any(&self.id, &|p| c.id.starts_with(p))
-            && self.label.iter().all(|(k, v)| {
-                match (c.config["Labels"].get(k).and_then(Value::as_str), v) {
-                    (Some(have), Some(v)) => have == v,
-                    (Some(_), None) => true,
-                    _ => false,
-                }
+        let f = &self.filters;
+        f.any("status", |s| c.state.status == s)
+            && f.any("name", |p| name_matches(p, &c.name))
+            && f.any("id", |p| c.id.starts_with(p))
+            && f.get("label").all(|v| {
+                let l = Label::parse(v);
+                l.matches(c.config["Labels"].get(&l.key).and_then(Value::as_str))
             })
             && (self.ancestor.is_empty()
                 || self.ancestor.iter().any(|(given, id)| {
@@ -188,7 +163,7 @@ pub fn run(cli: Cli) -> Result<()> {
     } else {
         cli.last.filter(|&n| n > 0)
     };
-    let show_all = cli.all || last.is_some() || !filters.status.is_empty();
+    let show_all = cli.all || last.is_some() || filters.filters.contains("status");
     if let Some(n) = last {
         all.truncate(n as usize);
     }

@@ -3,7 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use berth::cli::RootArgs;
-use berth::container::prune::{self, Filter};
+use berth::container::prune;
+use berth::filter::PruneFilter as Filter;
 use berth::output::print_json;
 use berth::Result;
 use clap::{CommandFactory, Parser};

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use berth::cli::ImageArgs;
+use berth::filter::{parse_bool, path_match, Filters, Label};
 use berth::image::{Catalog, Image, Item};
 use berth::output::{self, col, Column, Format};
 use berth::reference::Reference;
@@ -67,74 +68,33 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-enum Filter {
-    Reference(String),
-    Dangling(bool),
-    Label(String, Option<String>),
-    Before(String),
-    Since(String),
-}
+const KEYS: &str = "reference, dangling, label, before, since";
 
-fn parse_filter(f: &str) -> Result<Filter> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE")))?;
-    Ok(match k {
-        "reference" => Filter::Reference(v.to_string()),
-        "dangling" => match v {
-            "true" | "1" => Filter::Dangling(true),
-            "false" | "0" => Filter::Dangling(false),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "invalid filter {f:?}: dangling takes true or false"
-                )))
-            }
-        },
-        "label" => match v.split_once('=') {
-            Some((k, v)) => Filter::Label(k.to_string(), Some(v.to_string())),
-            None => Filter::Label(v.to_string(), None),
-        },
-        "before" => Filter::Before(v.to_string()),
-        "since" => Filter::Since(v.to_string()),
-        other => {
-            return Err(Error::Usage(format!(
-                "invalid filter {other:?}: supported are reference, dangling, label, before, since"
-            )))
-        }
-    })
-}
-
-/// Go's path.Match for the patterns Docker's reference filter takes: `*` and `?` do not cross `/`.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    fn m(p: &[char], t: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('*') => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != '/')
-                .any(|i| m(&p[1..], &t[i..])),
-            Some('?') => !t.is_empty() && t[0] != '/' && m(&p[1..], &t[1..]),
-            Some(c) => t.first() == Some(c) && m(&p[1..], &t[1..]),
-        }
+/// Checks one filter as Docker's image filters are checked.
+fn check(k: &str, v: &str) -> Result<()> {
+    match k {
+        "reference" | "label" | "before" | "since" => Ok(()),
+        "dangling" if parse_bool(v).is_some() => Ok(()),
+        "dangling" => Err(Error::Usage(format!(
+            "invalid filter {:?}: dangling takes true or false",
+            format!("{k}={v}")
+        ))),
+        other => Err(Error::Usage(format!(
+            "invalid filter {other:?}: supported are {KEYS}"
+        ))),
     }
-    m(&p, &t)
 }
 
 /// Docker's reference filter: the pattern matches the familiar `name:tag`, or the familiar name
 /// alone when the pattern has no tag.
 fn reference_matches(pattern: &str, r: &Reference) -> bool {
-    glob(pattern, &r.familiar_string())
-        || (!pattern.contains(':') && glob(pattern, &r.familiar_name()))
-        || glob(pattern, &r.to_string())
+    path_match(pattern, &r.familiar_string())
+        || (!pattern.contains(':') && path_match(pattern, &r.familiar_name()))
+        || path_match(pattern, &r.to_string())
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let filters: Vec<Filter> = cli
-        .filters
-        .iter()
-        .map(|f| parse_filter(f))
-        .collect::<Result<_>>()?;
+    let filters = Filters::parse_usage(&cli.filters, check)?;
     let wanted: Option<Reference> = cli
         .repository
         .as_deref()
@@ -153,10 +113,10 @@ pub fn run(cli: Cli) -> Result<()> {
             .to_string())
     };
     let mut bounds = Vec::new();
-    for f in &filters {
-        match f {
-            Filter::Before(q) => bounds.push((true, created_of(q)?)),
-            Filter::Since(q) => bounds.push((false, created_of(q)?)),
+    for (k, q) in filters.iter() {
+        match k {
+            "before" => bounds.push((true, created_of(q)?)),
+            "since" => bounds.push((false, created_of(q)?)),
             _ => {}
         }
     }
@@ -189,18 +149,23 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         let created = img.created().unwrap_or("");
-        let keep = filters.iter().all(|f| match f {
-            Filter::Reference(p) => r.is_some_and(|r| reference_matches(p, r)),
-            Filter::Dangling(d) => item.entry.name.is_none() == *d,
-            Filter::Label(k, v) => {
-                let l = img.run_config().get("Labels").and_then(|l| l.get(k));
-                match (l, v) {
-                    (Some(Value::String(have)), Some(v)) => have == v,
-                    (Some(_), None) => true,
-                    _ => false,
+        let keep = filters.iter().all(|(k, v)| match k {
+            "reference" => r.is_some_and(|r| reference_matches(v, r)),
+            "dangling" => Some(item.entry.name.is_none()) == parse_bool(v),
+            "label" => {
+                let label = Label::parse(v);
+                let l = img
+                    .run_config()
+                    .get("Labels")
+                    .and_then(|l| l.get(&label.key));
+                // A label that is there but not a string matches `label=KEY` alone.
+                match l {
+                    Some(Value::String(have)) => label.matches(Some(have)),
+                    Some(_) => label.value.is_none(),
+                    None => false,
                 }
             }
-            Filter::Before(_) | Filter::Since(_) => true,
+            _ => true,
         }) && bounds.iter().all(|(before, t)| {
             if *before {
                 created < t.as_str()
@@ -282,11 +247,11 @@ mod tests {
 
     #[test]
     fn globs_as_go_path_match() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("*/app", "me/app"));
-        assert!(!glob("*", "me/app"));
-        assert!(glob("b?sybox:*", "busybox:latest"));
-        assert!(!glob("alpine", "busybox"));
+        assert!(path_match("busy*", "busybox"));
+        assert!(path_match("*/app", "me/app"));
+        assert!(!path_match("*", "me/app"));
+        assert!(path_match("b?sybox:*", "busybox:latest"));
+        assert!(!path_match("alpine", "busybox"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use berth::berth_net::store::Network;
 use berth::cli::RootArgs;
+use berth::filter::{Filters, Label};
 use berth::output::{self, col, Format};
 use berth::{Error, Result};
 use clap::{CommandFactory, Parser};
@@ -56,46 +57,38 @@ pub fn command() -> clap::Command {
 const KINDS: [&str; 6] = ["name", "id", "driver", "label", "scope", "type"];
 
 /// The filters, `KEY=VALUE` each; `type` must be custom or builtin.
-pub fn parse_filters(list: &[String]) -> Result<Vec<(String, String)>> {
-    list.iter()
-        .map(|f| {
-            let (k, v) = f
-                .split_once('=')
-                .ok_or_else(|| Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE")))?;
-            if !KINDS.contains(&k) {
-                return Err(Error::Usage(format!(
-                    "invalid filter {k:?}: supported are {}",
-                    KINDS.join(", ")
-                )));
-            }
-            if k == "type" && v != "custom" && v != "builtin" {
-                return Err(Error::Usage(format!(
-                    "invalid filter 'type={v}': use custom or builtin"
-                )));
-            }
-            Ok((k.to_string(), v.to_string()))
-        })
-        .collect()
+pub fn parse_filters(list: &[String]) -> Result<Filters> {
+    Filters::parse_usage(list, |k, v| {
+        if !KINDS.contains(&k) {
+            return Err(Error::Usage(format!(
+                "invalid filter {k:?}: supported are {}",
+                KINDS.join(", ")
+            )));
+        }
+        if k == "type" && v != "custom" && v != "builtin" {
+            return Err(Error::Usage(format!(
+                "invalid filter 'type={v}': use custom or builtin"
+            )));
+        }
+        Ok(())
+    })
 }
 
 /// Whether `n` passes `filters`: for each kind given, one of its values matches.
-pub fn matches(n: &Network, filters: &[(String, String)]) -> bool {
+pub fn matches(n: &Network, filters: &Filters) -> bool {
     let one = |k: &str, v: &str| match k {
         "name" => n.name.contains(v),
         "id" => n.id.starts_with(v),
         "driver" => n.driver == v,
         "scope" => n.scope == v,
         "type" => (v == "builtin") == n.is_predefined(),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
-            None => n.labels.contains_key(v),
-        },
+        "label" => {
+            let l = Label::parse(v);
+            l.matches(n.labels.get(&l.key).map(String::as_str))
+        }
         _ => false,
     };
-    KINDS.iter().all(|kind| {
-        let mut given = filters.iter().filter(|(k, _)| k == kind).peekable();
-        given.peek().is_none() || given.any(|(k, v)| one(k, v))
-    })
+    KINDS.iter().all(|kind| filters.any(kind, |v| one(kind, v)))
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -145,7 +138,7 @@ mod tests {
         }
     }
 
-    fn f(list: &[&str]) -> Vec<(String, String)> {
+    fn f(list: &[&str]) -> Filters {
         parse_filters(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
@@ -154,7 +147,7 @@ mod tests {
         let bridge = net("bridge", "aaa1", "bridge", &[]);
         let host = net("host", "bbb2", "host", &[]);
         let app = net("app", "ccc3", "bridge", &[("env", "test"), ("flag", "")]);
-        assert!(matches(&app, &[]));
+        assert!(matches(&app, &f(&[])));
         assert!(matches(&app, &f(&["type=custom"])));
         assert!(!matches(&bridge, &f(&["type=custom"])));
         assert!(matches(&bridge, &f(&["type=builtin"])));

@@ -1,7 +1,7 @@
 //! net-prune: remove unused networks, as `docker network prune`.
 
 use berth::cli::RootArgs;
-use berth::container::prune::Filter;
+use berth::filter::PruneFilter as Filter;
 use berth::output::print_json;
 use berth::Result;
 use clap::{CommandFactory, Parser};

@@ -1,6 +1,7 @@
 //! vol-ls: list volumes, as `docker volume ls`.
 
 use berth::cli::RootArgs;
+use berth::filter::{parse_bool, Filters, Label};
 use berth::output::{self, col, Format};
 use berth::volume::{self, Volumes};
 use berth::{Error, Result};
@@ -44,26 +45,25 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-fn matches(v: &volume::Volume, used: bool, filters: &[(String, String)]) -> Result<bool> {
-    for (k, val) in filters {
-        let ok = match k.as_str() {
-            "dangling" => match val.as_str() {
-                "true" | "1" => !used,
-                "false" | "0" => used,
-                _ => return Err(Error::Usage(format!("invalid filter 'dangling={val}'"))),
+/// Whether `v` passes every filter. A bad filter is found here, when there is a volume to
+/// match, as before the filters had their own module.
+fn matches(v: &volume::Volume, used: bool, filters: &Filters) -> Result<bool> {
+    for (k, val) in filters.iter() {
+        let ok = match k {
+            "dangling" => match parse_bool(val) {
+                Some(dangling) => dangling != used,
+                None => return Err(Error::Usage(format!("invalid filter 'dangling={val}'"))),
             },
-            "name" => v.name.contains(val.as_str()),
+            "name" => v.name.contains(val),
             "label" => {
-                let (lk, lv) = match val.split_once('=') {
-                    Some((a, b)) => (a, Some(b)),
-                    None => (val.as_str(), None),
-                };
-                match v.labels.get(lk) {
-                    Some(x) => lv.is_none_or(|lv| x.as_str() == Some(lv)),
+                let l = Label::parse(val);
+                // A label that is there but not a string matches `label=KEY` alone.
+                match v.labels.get(&l.key) {
+                    Some(x) => l.value.is_none() || l.matches(x.as_str()),
                     None => false,
                 }
             }
-            "driver" => v.driver == *val,
+            "driver" => v.driver == val,
             other => {
                 return Err(Error::Usage(format!(
                     "invalid filter {other:?}: supported are dangling, name, label, driver"
@@ -80,15 +80,7 @@ fn matches(v: &volume::Volume, used: bool, filters: &[(String, String)]) -> Resu
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
-    let filters: Vec<(String, String)> = cli
-        .filters
-        .iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE")))
-        })
-        .collect::<Result<_>>()?;
+    let filters = Filters::parse_usage(&cli.filters, |_, _| Ok(()))?;
     let used = volume::users(&root)?;
     let mut rows: Vec<Value> = Vec::new();
     for v in Volumes::open(&root)?.list()? {

@@ -1,0 +1,97 @@
+//! Go `text/template`, as `docker … --format` executes it, over JSON values.
+//!
+//! The language: text and actions `{{ … }}` with trim markers (`{{- ` and ` -}}`) and comments
+//! (`{{/* … */}}`); pipelines of commands joined by `|`; fields (`.A.B`), variables (`$`, `$x`,
+//! `$x := …`, `$x = …`), literals, parenthesised pipelines; `if`/`else if`/`else`, `range` (with
+//! `$i, $e :=`, `break`, `continue`, `else`), `with`, `define`/`template`/`block`. The functions are
+//! Go's built-ins (and, or, not, len, index, slice, print, printf, println, eq, ne, lt, le, gt,
+//! ge, html, urlquery) and Docker's (json, join, split, lower, upper, title, pad, truncate).
+//!
+//! Values print as Go's `%v` prints what `encoding/json` decodes: arrays as `[a b]`, objects as
+//! `map[k:v]` with sorted keys, null as `<nil>`, and a field that is not there as `<no value>`.
+
+mod exec;
+mod fmt;
+mod funcs;
+mod json;
+mod lex;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use exec::{State, Val, MAX_STEPS};
+pub use fmt::format_value;
+use lex::lex;
+use parse::{Node, Parser};
+
+/// A template that failed to parse or to execute, with what was wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("template: {0}")]
+pub struct TemplateError(pub(crate) String);
+
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, TemplateError> {
+    Err(TemplateError(msg.into()))
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    root: Vec<Node>,
+    defines: HashMap<String, Vec<Node>>,
+}
+
+impl Template {
+    /// Parses `src`; errors name the line and column.
+    pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        let toks = lex(src)?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            defines: HashMap::new(),
+            range_depth: 0,
+            nesting: 0,
+        };
+        let (root, stop) = p.list(true)?;
+        if let Some((_, at)) = stop {
+            return err(format!(
+                "{}: unexpected {{{{end}}}} or {{{{else}}}}",
+                p.at(at)
+            ));
+        }
+        Ok(Template {
+            root,
+            defines: p.defines,
+        })
+    }
+
+    /// Executes the template with `data` as dot.
+    pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
+        let root = Val::V(data.clone());
+        let mut st = State {
+            vars: vec![("$".to_string(), root.clone())],
+            out: String::new(),
+            defines: &self.defines,
+            depth: 0,
+            steps: MAX_STEPS,
+        };
+        st.walk(&root, &self.root)?;
+        Ok(st.out)
+    }
+}
+
+/// Splits Docker's `table` prefix off a `--format` value, and turns the literal `\t` and `\n`
+/// that shells pass into a tab and a newline, as Docker does.
+pub fn split_table(format: &str) -> (bool, String) {
+    let f = format.replace("\\t", "\t").replace("\\n", "\n");
+    match f.strip_prefix("table") {
+        Some(r) if r.is_empty() || r.starts_with(char::is_whitespace) => {
+            (true, r.trim_start().to_string())
+        }
+        _ => (false, f),
+    }
+}

@@ -1,0 +1,3 @@
+module berth/template-golden
+
+go 1.19
