@@ -2,10 +2,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use berth::cli::RootArgs;
 use berth::container::prune::{self, Filter};
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! vol-ls: list volumes, as `docker volume ls`.
 
-use berth::cli::RootArgs;
 use berth::output::{self, col, Format};
 use berth::volume::{self, Volumes};
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 

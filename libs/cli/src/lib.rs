@@ -1,15 +1,18 @@
 //! What every tool's `main` shares: the `--root`/`--layout` options, turning the outcome into a
 //! message and an exit code (DESIGN.md §3), and reading `-` (the previous tool's JSON) from stdin.
+//! The command-line side of berth, as youki's liboci-cli: the core library does not know clap;
+//! its plain types that tools take as arguments get their clap form here.
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::error::{Error, Result};
-use crate::root::Root;
-use crate::store::Layout;
+use berth::error::{Error, Result};
+use berth::root::Root;
+use berth::store::Layout;
 
 /// `--root`, which every tool takes.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -77,20 +80,20 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    pub fn options(&self) -> Result<crate::registry::Options> {
+    pub fn options(&self) -> Result<berth::registry::Options> {
         let credentials = match &self.creds {
             None => None,
             Some(c) => {
                 let (u, p) = c
                     .split_once(':')
                     .ok_or_else(|| Error::Usage("--creds takes USER:PASSWORD".into()))?;
-                Some(crate::registry::Credentials {
+                Some(berth::registry::Credentials {
                     username: u.into(),
                     password: p.into(),
                 })
             }
         };
-        Ok(crate::registry::Options {
+        Ok(berth::registry::Options {
             tls_verify: Some(self.tls_verify),
             cert_dir: self.cert_dir.clone(),
             credentials,
@@ -100,11 +103,82 @@ impl RegistryArgs {
     }
 }
 
+/// `--progress`: berth::progress::Mode as an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Bars when stderr is a terminal, nothing otherwise
+    Auto,
+    /// One line per layer event
+    Plain,
+    /// Nothing
+    Quiet,
+}
+
+impl From<ProgressMode> for berth::progress::Mode {
+    fn from(m: ProgressMode) -> Self {
+        match m {
+            ProgressMode::Auto => Self::Auto,
+            ProgressMode::Plain => Self::Plain,
+            ProgressMode::Quiet => Self::Quiet,
+        }
+    }
+}
+
+/// `-q/--quiet` and `--progress`, shared by the tools that move blobs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProgressArgs {
+    /// Print no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Progress output on stderr
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+impl ProgressArgs {
+    /// The reporter these flags ask for; `verb` is what is done to blobs ("Pull", "Push").
+    pub fn reporter(&self, verb: &'static str) -> Box<dyn berth::registry::pull::Progress> {
+        berth::progress::reporter(
+            if self.quiet {
+                berth::progress::Mode::Quiet
+            } else {
+                self.progress.into()
+            },
+            verb,
+        )
+    }
+}
+
+/// How a layer made here is compressed: berth::layer::Codec as an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Codec {
+    /// gzip on every core (pigz-style independent members), as Docker and every registry read
+    #[default]
+    Gzip,
+    /// zstd (smaller and faster to unpack; needs Docker 23+ or containerd 1.5+ to read)
+    Zstd,
+}
+
+impl From<Codec> for berth::layer::Codec {
+    fn from(c: Codec) -> Self {
+        match c {
+            Codec::Gzip => Self::Gzip,
+            Codec::Zstd => Self::Zstd,
+        }
+    }
+}
+
 /// Parses the command line, runs the tool and turns the outcome into an exit code: 0, 1 with
 /// `TOOL: error: …` on stderr, or 2 for usage errors. A closed stdout is success, as `tool | head`
-/// is not a failure.
-pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<()>) -> ExitCode {
-    let cli = match C::try_parse() {
+/// is not a failure. `args` are the command line, the tool's name first (its file name is what
+/// usage messages show).
+pub fn main<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    run: impl FnOnce(C) -> Result<()>,
+) -> ExitCode {
+    let cli = match C::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
@@ -133,8 +207,12 @@ pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<()>) -> ExitCod
 /// As `main`, for tools that exit as `docker run` does: `run` returns the exit code (the
 /// container's); a failure exits with its runtime code (125 the tool or runtime failed, 126 the
 /// command cannot be executed, 127 it was not found), usage errors with 2.
-pub fn main_code<C: Parser>(tool: &str, run: impl FnOnce(C) -> Result<u8>) -> ExitCode {
-    let cli = match C::try_parse() {
+pub fn main_code<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    run: impl FnOnce(C) -> Result<u8>,
+) -> ExitCode {
+    let cli = match C::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
