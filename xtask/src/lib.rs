@@ -4,64 +4,13 @@
 
 use std::path::Path;
 
-/// Every tool's command, in name order. A new tool is added here (a test checks that every
-/// crate under `tools/` is).
+/// Every tool's command, in name order: those of the multicall binary's table (a test checks
+/// that it lists every crate under `tools/`).
 pub fn commands() -> Vec<clap::Command> {
-    vec![
-        berth_monitor::command(),
-        ctr_attach::command(),
-        ctr_cp::command(),
-        ctr_create::command(),
-        ctr_diff::command(),
-        ctr_exec::command(),
-        ctr_export::command(),
-        ctr_inspect::command(),
-        ctr_kill::command(),
-        ctr_logs::command(),
-        ctr_ls::command(),
-        ctr_pause::command(),
-        ctr_port::command(),
-        ctr_prune::command(),
-        ctr_rename::command(),
-        ctr_restart::command(),
-        ctr_rm::command(),
-        ctr_run::command(),
-        ctr_start::command(),
-        ctr_stats::command(),
-        ctr_stop::command(),
-        ctr_top::command(),
-        ctr_unpause::command(),
-        ctr_update::command(),
-        ctr_wait::command(),
-        img_commit::command(),
-        img_history::command(),
-        img_import::command(),
-        img_inspect::command(),
-        img_load::command(),
-        img_login::command(),
-        img_logout::command(),
-        img_ls::command(),
-        img_prune::command(),
-        img_pull::command(),
-        img_push::command(),
-        img_rm::command(),
-        img_save::command(),
-        img_search::command(),
-        img_tag::command(),
-        img_unpack::command(),
-        net_connect::command(),
-        net_create::command(),
-        net_disconnect::command(),
-        net_inspect::command(),
-        net_ls::command(),
-        net_prune::command(),
-        net_rm::command(),
-        vol_create::command(),
-        vol_inspect::command(),
-        vol_ls::command(),
-        vol_prune::command(),
-        vol_rm::command(),
-    ]
+    berth_multicall::TOOLS
+        .iter()
+        .map(|t| (t.command)())
+        .collect()
 }
 
 /// The man page of `cmd`, in roff.
@@ -97,16 +46,7 @@ pub fn stale_man_pages(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Writes bash, zsh and fish completions for every tool into `dir`.
+/// Writes bash, zsh and fish completions for every tool into `dir` (as `berth --completions`).
 pub fn write_completions(dir: &Path) -> std::io::Result<()> {
-    use clap_complete::Shell;
-    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let sub = dir.join(shell.to_string());
-        std::fs::create_dir_all(&sub)?;
-        for mut cmd in commands() {
-            let name = cmd.get_name().to_string();
-            clap_complete::generate_to(shell, &mut cmd, name, &sub)?;
-        }
-    }
-    Ok(())
+    berth_multicall::write_completions(dir)
 }

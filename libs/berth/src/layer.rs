@@ -257,7 +257,7 @@ pub fn import_tar(layout: &Layout, input: impl Read, what: &str) -> Result<NewLa
 }
 
 /// How a layer made here is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Codec {
     /// gzip on every core (pigz-style independent members), as Docker and every registry read
     #[default]

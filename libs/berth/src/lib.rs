@@ -7,7 +7,6 @@
 pub mod archive;
 pub mod bundle;
 pub mod change;
-pub mod cli;
 pub mod compress;
 pub mod container;
 pub mod diff;

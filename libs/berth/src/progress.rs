@@ -10,8 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::digest::Digest;
 use crate::registry::pull::{Progress, Quiet};
 
-/// `--progress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// What progress to show (`--progress`, berth_cli::ProgressMode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Bars when stderr is a terminal, nothing otherwise
     Auto,
@@ -19,32 +19,6 @@ pub enum Mode {
     Plain,
     /// Nothing
     Quiet,
-}
-
-/// `-q/--quiet` and `--progress`, shared by the tools that move blobs.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ProgressArgs {
-    /// Print no progress
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Progress output on stderr
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub progress: Mode,
-}
-
-impl ProgressArgs {
-    /// The reporter these flags ask for; `verb` is what is done to blobs ("Pull", "Push").
-    pub fn reporter(&self, verb: &'static str) -> Box<dyn Progress> {
-        reporter(
-            if self.quiet {
-                Mode::Quiet
-            } else {
-                self.progress
-            },
-            verb,
-        )
-    }
 }
 
 /// The progress reporter for `mode`; `verb` is what is done to blobs ("Pull", "Push").

@@ -23,21 +23,51 @@ pub mod http;
 pub mod oci;
 pub mod proxy;
 pub mod registry_auth;
+pub mod rig;
 
 pub use registry_auth::{Registry, RegistryOptions, TokenAuth};
 
 /// The directory holding the built tools: `BERTH_BIN_DIR`, or the `target/<profile>` this test
-/// binary was built into.
+/// binary was built into, where each tool is made a link to the multicall binary `berth` (as
+/// `make links` does) the first time it is asked for.
 pub fn bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
-        return PathBuf::from(d);
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
+            return PathBuf::from(d);
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/e2e-<hash>
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
+        link_tools(&dir);
+        dir
+    })
+    .clone()
+}
+
+/// Makes `DIR/TOOL` a link to `berth` beside it for every tool, replacing what an older build
+/// left there (the tools were once separate binaries). The monitor is found the same way, as
+/// `berth-monitor` beside the binary. Nothing is done before `berth` is built (`bin` says so).
+fn link_tools(dir: &Path) {
+    if !dir.join("berth").exists() {
+        return;
     }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/e2e-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
+    for tool in berth_multicall::TOOLS {
+        let link = dir.join(tool.name);
+        if std::fs::read_link(&link).is_ok_and(|t| t == Path::new("berth")) {
+            continue;
+        }
+        // Made aside and renamed over, so that a concurrent run never sees no tool.
+        let tmp = dir.join(format!(".{}.{}.tmp", tool.name, std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink("berth", &tmp)
+            .and_then(|()| std::fs::rename(&tmp, &link))
+            .unwrap_or_else(|e| panic!("link {} to berth: {e}", link.display()));
+    }
 }
 
 pub fn bin(tool: &str) -> PathBuf {

@@ -1,7 +1,7 @@
 //! berth-monitor: the process that `ctr-start` leaves behind for a running container.
 
-use berth::cli::RootArgs;
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

@@ -1,9 +1,9 @@
 //! ctr-attach: attach to a running container, as `docker container attach`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::lifecycle::{self, Started, Streams};
 use berth::container::Containers;
 use berth::Result;
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

@@ -3,10 +3,10 @@
 use std::io;
 use std::path::Path;
 
-use berth::cli::RootArgs;
 use berth::container::copy::{self, Options, Side};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! ctr-create: create a container from an image, as `docker container create`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::spec::CreateArgs;
 use berth::{output, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let mut args = cli.create;
     args.image = one_name(args.image)?;
     let c = berth::container::create(&cli.root.root(), &args, |w| {
-        berth::cli::warn("ctr-create", w)
+        berth_cli::warn("ctr-create", w)
     })?;
     output::print_json(&json!({"id": c.id, "name": c.name}))
 }

@@ -2,10 +2,10 @@
 
 use std::io::IsTerminal;
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::{changes, Containers};
 use berth::output::write_stdout;
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

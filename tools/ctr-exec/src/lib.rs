@@ -1,8 +1,8 @@
 //! ctr-exec: run a command in a running container, as `docker container exec`.
 
-use berth::cli::RootArgs;
 use berth::container::exec::{self, ExecOptions};
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

@@ -4,10 +4,10 @@ use std::fs;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::export;
 use berth::error::IoContext;
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

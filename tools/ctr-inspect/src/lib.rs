@@ -1,8 +1,8 @@
 //! ctr-inspect: show containers in detail, as `docker container inspect`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::{self, Containers};
 use berth::{output, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
@@ -55,5 +55,5 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // As Docker: what was found is printed, then every miss is an error.
     output::print_inspected(cli.format.as_deref(), found)?;
-    berth::cli::all_errors("ctr-inspect", errors)
+    berth_cli::all_errors("ctr-inspect", errors)
 }

@@ -1,9 +1,9 @@
 //! ctr-kill: signal running containers, as `docker container kill`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -38,7 +38,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let sig = lifecycle::parse_signal(&cli.signal)?;
-    berth::cli::for_each("ctr-kill", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-kill", expand_stdin(cli.containers)?, |name| {
         let c = lifecycle::kill(&root, name, sig)?;
         print_json(&json!({"id": c.id, "name": c.name}))?;
         Ok(())

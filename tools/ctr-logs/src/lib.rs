@@ -1,9 +1,9 @@
 //! ctr-logs: a container's output, as `docker container logs`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::logs::{self, LogOptions};
 use berth::container::{lifecycle, Containers};
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

@@ -1,11 +1,11 @@
 //! ctr-ls: list containers, as `docker ps` / `docker container ls`.
 
-use berth::cli::RootArgs;
 use berth::container::{self, status, view, Container, Containers};
 use berth::filter::{Filters, Label};
 use berth::image::Catalog;
 use berth::output::{self, col, Format};
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 

@@ -1,9 +1,9 @@
 //! ctr-pause: suspend every process of containers, as `docker container pause`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::pause;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -35,7 +35,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    berth::cli::for_each("ctr-pause", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-pause", expand_stdin(cli.containers)?, |name| {
         let c = pause::pause(&root, name)?;
         print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))
     })

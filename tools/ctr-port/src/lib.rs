@@ -1,10 +1,10 @@
 //! ctr-port: list a container's published ports, as `docker port`.
 
 use berth::berth_net::ports::Port;
-use berth::cli::{one_name, RootArgs};
 use berth::container::{self, view, Containers};
 use berth::output::{self, Format};
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 

@@ -2,11 +2,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use berth::cli::RootArgs;
 use berth::container::prune;
 use berth::filter::PruneFilter as Filter;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

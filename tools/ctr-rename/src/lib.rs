@@ -1,9 +1,9 @@
 //! ctr-rename: rename a container, as `docker container rename`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::create::{check_name, name_conflict};
 use berth::container::Containers;
 use berth::{output, Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! ctr-restart: restart containers, as `docker container restart`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -36,7 +36,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    berth::cli::for_each("ctr-restart", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-restart", expand_stdin(cli.containers)?, |name| {
         let r = cli.stop.stop(&root, name).and_then(|c| {
             lifecycle::start(&root, &c.id, None, "ctrl-p,ctrl-q")?;
             Ok(c)

@@ -1,8 +1,8 @@
 //! ctr-rm: remove containers, as `docker container rm`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -42,7 +42,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
-    berth::cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
         let id = berth::volume::rm_container(&root, name, cli.force, cli.volumes)?;
         print_json(&json!({"id": id}))?;
         Ok(())

@@ -1,11 +1,11 @@
 //! ctr-run: create and start a container, as `docker container run`.
 
-use berth::cli::{one_name, warn, RootArgs};
 use berth::container::create::create;
 use berth::container::lifecycle::{self, Started, Streams};
 use berth::container::spec::CreateArgs;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{one_name, warn, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! ctr-start: start containers, as `docker container start`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle::{self, Started, Streams};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

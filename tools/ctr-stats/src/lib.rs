@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::stats::{self, Sample};
 use berth::container::{liveness, status, Container, Containers};
 use berth::output::{col, print_list, write_stdout, Column, Format};
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 

@@ -1,9 +1,9 @@
 //! ctr-stop: stop running containers, as `docker container stop`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -39,7 +39,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    berth::cli::for_each("ctr-stop", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-stop", expand_stdin(cli.containers)?, |name| {
         let c = cli.stop.stop(&root, name)?;
         print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?;
         Ok(())

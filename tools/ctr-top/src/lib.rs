@@ -1,9 +1,9 @@
 //! ctr-top: the running processes of a container, as `docker container top`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::container::top;
 use berth::output::{align, write_stdout};
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use std::io::IsTerminal;
 

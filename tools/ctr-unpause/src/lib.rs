@@ -1,9 +1,9 @@
 //! ctr-unpause: resume the processes of paused containers, as `docker container unpause`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::pause;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -34,7 +34,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    berth::cli::for_each("ctr-unpause", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-unpause", expand_stdin(cli.containers)?, |name| {
         let c = pause::unpause(&root, name)?;
         print_json(&json!({"id": c.id, "name": c.name, "status": c.state.status}))
     })

@@ -1,9 +1,9 @@
 //! ctr-update: change the resource limits of containers, as `docker container update`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::update::{self, Update};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -70,7 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
     // Bad values are refused before any container changes.
     u.parse()?;
     let root = cli.root.root();
-    berth::cli::for_each("ctr-update", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-update", expand_stdin(cli.containers)?, |name| {
         let c = update::update(&root, name, &u)?;
         print_json(&json!({"id": c.id, "name": c.name, "warnings": []}))
     })

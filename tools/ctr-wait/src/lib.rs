@@ -1,9 +1,9 @@
 //! ctr-wait: wait for containers to stop, as `docker container wait`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -34,7 +34,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let store = berth::container::Containers::open(root.containers_dir())?;
-    berth::cli::for_each("ctr-wait", expand_stdin(cli.containers)?, |name| {
+    berth_cli::for_each("ctr-wait", expand_stdin(cli.containers)?, |name| {
         let r = store
             .resolve(name)
             .and_then(|id| lifecycle::wait(&root, &id).map(|code| (id, code)));

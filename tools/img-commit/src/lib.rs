@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 
-use berth::cli::{one_name, ImageArgs};
 use berth::container::{pause, status, Containers};
 use berth::image::{self, Platform};
-use berth::layer::Codec;
 use berth::reference::{ImageName, Reference};
 use berth::{diff, Error, Result};
+use berth_cli::{one_name, Codec, ImageArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 
@@ -220,7 +219,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
         }
         _ => None,
     };
-    let layer = diff::store_upper(&layout, &upper, cli.compression)?;
+    let layer = diff::store_upper(&layout, &upper, cli.compression.into())?;
     drop(paused);
 
     let now = image::now_rfc3339();

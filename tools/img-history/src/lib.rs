@@ -1,9 +1,9 @@
 //! img-history: show the history of an image, as `docker image history`.
 
-use berth::cli::{one_name, ImageArgs};
 use berth::image;
 use berth::output::{self, col, Format};
 use berth::Result;
+use berth_cli::{one_name, ImageArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 

@@ -4,11 +4,11 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use berth::cli::ImageArgs;
 use berth::image::{self, Platform};
 use berth::reference::{ImageName, Reference};
 use berth::store::Layout;
 use berth::{Error, Result};
+use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

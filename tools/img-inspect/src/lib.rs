@@ -1,9 +1,9 @@
 //! img-inspect: show images in detail, as `docker image inspect`.
 
-use berth::cli::{expand_stdin, ImageArgs};
 use berth::image;
 use berth::output;
 use berth::Result;
+use berth_cli::{expand_stdin, ImageArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
@@ -58,5 +58,5 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // As Docker: what was found is printed, then every miss is an error.
     output::print_inspected(cli.format.as_deref(), found)?;
-    berth::cli::all_errors("img-inspect", errors)
+    berth_cli::all_errors("img-inspect", errors)
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use berth::archive::{self, Input};
-use berth::cli::ImageArgs;
 use berth::Result;
+use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -2,10 +2,10 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use berth::cli::RegistryArgs;
 use berth::registry::auth::registry_domain;
 use berth::registry::{Client, Credentials, DockerConfig};
 use berth::{Error, Result};
+use berth_cli::RegistryArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -44,7 +44,7 @@ pub struct Cli {
     pub registry_args: RegistryArgs,
 
     #[command(flatten)]
-    pub root: berth::cli::RootArgs,
+    pub root: berth_cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {

@@ -23,7 +23,7 @@ pub struct Cli {
     pub authfile: Option<std::path::PathBuf>,
 
     #[command(flatten)]
-    pub root: berth::cli::RootArgs,
+    pub root: berth_cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {

@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use berth::cli::ImageArgs;
 use berth::filter::{parse_bool, path_match, Filters, Label};
 use berth::image::{Catalog, Image, Item};
 use berth::output::{self, col, Column, Format};
 use berth::reference::Reference;
 use berth::{Error, Result};
+use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 
@@ -134,7 +134,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         item.entry.digest.to_string(),
                     ),
                 };
-                berth::cli::warn(
+                berth_cli::warn(
                     "img-ls",
                     format!("skipping {what}: {e} (img-rm {handle} removes it)"),
                 );

@@ -1,7 +1,7 @@
 //! img-prune: remove what no image needs, as `docker image prune`.
 
-use berth::cli::ImageArgs;
 use berth::{gc, output, Result};
+use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\

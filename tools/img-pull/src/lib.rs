@@ -1,12 +1,11 @@
 //! img-pull: download an image from a registry, as `docker image pull`.
 
-use berth::cli::{ImageArgs, RegistryArgs};
 use berth::image::Platform;
-use berth::progress::ProgressArgs;
 use berth::reference::Reference;
 use berth::registry::pull::{self, PullOptions};
 use berth::registry::Client;
 use berth::Result;
+use berth_cli::{ImageArgs, ProgressArgs, RegistryArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
@@ -65,7 +64,7 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let reference = Reference::parse(&berth::cli::one_name(cli.reference)?)?.with_default_tag();
+    let reference = Reference::parse(&berth_cli::one_name(cli.reference)?)?.with_default_tag();
     let platform = cli
         .platform
         .as_deref()

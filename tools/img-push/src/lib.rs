@@ -1,11 +1,10 @@
 //! img-push: upload an image to a registry, as `docker image push`.
 
-use berth::cli::{one_name, ImageArgs, RegistryArgs};
 use berth::image;
-use berth::progress::ProgressArgs;
 use berth::reference::Reference;
 use berth::registry::{push, Client};
 use berth::{Error, Result};
+use berth_cli::{one_name, ImageArgs, ProgressArgs, RegistryArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! img-rm: remove images, as `docker image rm`.
 
-use berth::cli::{expand_stdin, ImageArgs};
 use berth::image::{self, Removed};
 use berth::Result;
+use berth_cli::{expand_stdin, ImageArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -59,5 +59,5 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     berth::output::print_json(&json!(all))?;
-    berth::cli::all_errors("img-rm", errors)
+    berth_cli::all_errors("img-rm", errors)
 }

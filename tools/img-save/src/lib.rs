@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use berth::archive::{self, Format, Output};
-use berth::cli::{expand_stdin, ImageArgs};
 use berth::Result;
+use berth_cli::{expand_stdin, ImageArgs};
 use clap::{CommandFactory, Parser, ValueEnum};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! img-search: find repositories in a registry, as `docker search`.
 
-use berth::cli::RegistryArgs;
 use berth::output::{self, col, Format};
 use berth::registry::{search, Client};
 use berth::{Error, Result};
+use berth_cli::RegistryArgs;
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
@@ -34,7 +34,7 @@ pub struct Cli {
     pub registry: RegistryArgs,
 
     #[command(flatten)]
-    pub root: berth::cli::RootArgs,
+    pub root: berth_cli::RootArgs,
 }
 
 pub fn command() -> clap::Command {

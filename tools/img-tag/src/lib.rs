@@ -1,9 +1,9 @@
 //! img-tag: give an image another name, as `docker image tag`.
 
-use berth::cli::{one_name, ImageArgs};
 use berth::image;
 use berth::reference::{ImageName, Reference};
 use berth::{Error, Result};
+use berth_cli::{one_name, ImageArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use berth::cli::{one_name, ImageArgs};
 use berth::error::IoContext;
 use berth::unpack::{self, Dest};
 use berth::{bundle, image, output, Error, Result};
+use berth_cli::{one_name, ImageArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

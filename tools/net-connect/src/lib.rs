@@ -2,9 +2,9 @@
 
 use std::net::Ipv4Addr;
 
-use berth::cli::{one_name, RootArgs};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

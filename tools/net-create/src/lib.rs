@@ -5,9 +5,9 @@ use std::net::Ipv4Addr;
 
 use berth::berth_net::store::{NewNetwork, BRIDGE_NAME_OPTION};
 use berth::berth_net::subnet::Subnet;
-use berth::cli::RootArgs;
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -126,7 +126,7 @@ pub fn request(cli: &Cli) -> Result<NewNetwork> {
 pub fn run(cli: Cli) -> Result<()> {
     let req = request(&cli)?;
     for k in req.options.keys() {
-        berth::cli::warn(
+        berth_cli::warn(
             "net-create",
             format!("option {k} is recorded in the network's Options but berth does not apply it"),
         );

@@ -1,8 +1,8 @@
 //! net-disconnect: disconnect a container from a network, as `docker network disconnect`.
 
-use berth::cli::{one_name, RootArgs};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

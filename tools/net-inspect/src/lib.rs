@@ -1,7 +1,7 @@
 //! net-inspect: show networks in detail, as `docker network inspect`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::{output, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
@@ -53,5 +53,5 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     // As Docker: what was found is printed, then every miss is an error.
     output::print_inspected(cli.format.as_deref(), found)?;
-    berth::cli::all_errors("net-inspect", errors)
+    berth_cli::all_errors("net-inspect", errors)
 }

@@ -1,10 +1,10 @@
 //! net-ls: list networks, as `docker network ls`.
 
 use berth::berth_net::store::Network;
-use berth::cli::RootArgs;
 use berth::filter::{Filters, Label};
 use berth::output::{self, col, Format};
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 

@@ -1,9 +1,9 @@
 //! net-prune: remove unused networks, as `docker network prune`.
 
-use berth::cli::RootArgs;
 use berth::filter::PruneFilter as Filter;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,8 +1,8 @@
 //! net-rm: remove networks, as `docker network rm`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::output::print_json;
 use berth::{Error, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -38,7 +38,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    berth::cli::for_each("net-rm", expand_stdin(cli.networks)?, |key| {
+    berth_cli::for_each("net-rm", expand_stdin(cli.networks)?, |key| {
         match berth::network::remove_network(&root, key) {
             Ok(n) => print_json(&json!({"id": n.id, "name": n.name})),
             Err(Error::NetworkNotFound(_)) if cli.force => Ok(()),

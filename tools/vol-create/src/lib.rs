@@ -1,9 +1,9 @@
 //! vol-create: create a volume, as `docker volume create`.
 
-use berth::cli::RootArgs;
 use berth::output::print_json;
 use berth::volume::Volumes;
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Map};
 

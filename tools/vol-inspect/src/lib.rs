@@ -1,9 +1,9 @@
 //! vol-inspect: show volumes' records, as `docker volume inspect`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::output::{print_json_pretty, render_each};
 use berth::volume::Volumes;
 use berth::{Error, Result};
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 
@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         match vols.get(&n) {
             Ok(v) => out.push(serde_json::to_value(v).expect("serialises")),
             Err(e) => {
-                berth::cli::warn("vol-inspect", &e);
+                berth_cli::warn("vol-inspect", &e);
                 missing = Some(e);
             }
         }

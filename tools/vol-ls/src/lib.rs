@@ -1,10 +1,10 @@
 //! vol-ls: list volumes, as `docker volume ls`.
 
-use berth::cli::RootArgs;
 use berth::filter::{parse_bool, Filters, Label};
 use berth::output::{self, col, Format};
 use berth::volume::{self, Volumes};
 use berth::{Error, Result};
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::{json, Value};
 

@@ -1,8 +1,8 @@
 //! vol-prune: remove unused volumes, as `docker volume prune`.
 
-use berth::cli::RootArgs;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

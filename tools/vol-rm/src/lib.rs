@@ -1,8 +1,8 @@
 //! vol-rm: remove volumes, as `docker volume rm`.
 
-use berth::cli::{expand_stdin, RootArgs};
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
-    berth::cli::for_each("vol-rm", expand_stdin(cli.volumes)?, |name| {
+    berth_cli::for_each("vol-rm", expand_stdin(cli.volumes)?, |name| {
         berth::volume::remove(&root, name, cli.force)?;
         print_json(&json!({"name": name}))?;
         Ok(())

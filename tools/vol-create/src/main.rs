@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    berth::cli::main(env!("CARGO_BIN_NAME"), vol_create::run)
-}
