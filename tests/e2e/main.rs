@@ -11,6 +11,7 @@ mod containers_cp;
 mod containers_create;
 mod containers_hardening;
 mod containers_hostfd;
+mod containers_index;
 mod containers_tools;
 mod import;
 mod interop;

@@ -199,3 +199,13 @@ impl<T> IoContext<T> for io::Result<T> {
         self.map_err(|e| Error::io(action, path, e))
     }
 }
+
+impl From<berth_fsutil::Error> for Error {
+    fn from(e: berth_fsutil::Error) -> Error {
+        Error::Io {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

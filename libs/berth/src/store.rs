@@ -332,14 +332,7 @@ impl Layout {
 
     /// Locks the file `name` in the layout (made if missing) as `how` says, until dropped.
     fn flock(&self, name: &str, how: FlockArg) -> Result<Flock<File>> {
-        let path = self.dir.join(name);
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_path("open", &path)?;
-        Flock::lock(f, how).map_err(|(_, e)| Error::io("lock", &path, io::Error::from(e)))
+        Ok(berth_fsutil::lock(&self.dir.join(name), how)?)
     }
 
     fn write_index(&self, index: &ImageIndex) -> Result<()> {
@@ -378,35 +371,17 @@ pub fn atomic_write_private(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
 }
 
 fn atomic_write_mode(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.{}-", Owner::me().token()))
-        .tempfile_in(dir)
-        .with_path("create a temporary file in", dir)?;
-    tmp.write_all(data).with_path("write", tmp.path())?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .with_path("set permissions of", tmp.path())?;
-    tmp.as_file().sync_all().with_path("sync", dir.join(name))?;
-    let target = dir.join(name);
-    tmp.persist(&target)
-        .map_err(|e| Error::io("rename into place", &target, e.error))?;
-    sync_dir(dir)
-}
-
-/// Temporary files are created 0600; what is published in the layout is readable by everyone, as
-/// skopeo and umoci write it, so that other users' tools can read the store.
-fn publish_mode(f: &File, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(fs::Permissions::from_mode(0o644))
-        .with_path("set permissions of", path)
+    let how = berth_fsutil::Atomic {
+        mode,
+        temp_prefix: &format!(".{name}.{}-", Owner::me().token()),
+        durable: true,
+    };
+    Ok(berth_fsutil::write_atomic(dir, name, data, &how)?)
 }
 
 /// fsyncs a directory so that a rename in it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_path("sync", dir)
+    Ok(berth_fsutil::sync_dir(dir)?)
 }
 
 /// A blob being written. Dropping it without `commit` removes the temporary file.
@@ -437,13 +412,14 @@ impl BlobWriter<'_> {
             .into_inner()
             .map_err(|e| Error::stream("write blob", e.into_error()))?;
         let target = self.layout.blob_path(&digest);
-        publish_mode(tmp.as_file(), tmp.path())?;
-        tmp.as_file().sync_all().with_path("sync", tmp.path())?;
-        let parent = target.parent().expect("blob path has a parent");
-        fs::create_dir_all(parent).with_path("create", parent)?;
-        tmp.persist(&target)
-            .map_err(|e| Error::io("rename into place", &target, e.error))?;
-        sync_dir(parent)?;
+        // Kept: from here the path is ours to remove when publishing fails.
+        let (file, path) = tmp
+            .keep()
+            .map_err(|e| Error::io("keep", e.file.path(), e.error))?;
+        berth_fsutil::publish(&file, &path, &target, 0o644).map_err(|e| {
+            let _ = fs::remove_file(&path);
+            Error::from(e)
+        })?;
         Ok((digest, size))
     }
 }

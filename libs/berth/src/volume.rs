@@ -227,7 +227,11 @@ pub fn prune(root: &Root, all: bool) -> Result<Vec<String>> {
 pub fn remove_anonymous(root: &Root, mounts: &[Value]) -> Result<()> {
     let vols = Volumes::open(root)?;
     let _lock = lock_containers(root)?;
-    let used = users(root)?;
+    // Every container's record is read only when there is a volume to ask about.
+    let any = mounts
+        .iter()
+        .any(|m| m["Type"] == "volume" && m["Name"].is_string());
+    let used = if any { users(root)? } else { HashMap::new() };
     for m in mounts {
         let Some(n) = m["Name"].as_str().filter(|_| m["Type"] == "volume") else {
             continue;

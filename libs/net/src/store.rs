@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use berth_fsutil::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -216,18 +216,7 @@ impl NetStore {
 
     /// The lock every change to networks and leases is made under.
     pub fn lock(&self) -> Result<Flock<File>> {
-        let path = self.dir.join("lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_path("open", &path)?;
-        Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| Error::Io {
-            what: "lock",
-            path: path.display().to_string(),
-            source: io::Error::from(e),
-        })
+        berth_fsutil::lock(&self.dir.join("lock"), FlockArg::LockExclusive).map_err(fs_error)
     }
 
     /// Every network, the predefined ones first (made on first use), then by name.
@@ -496,10 +485,32 @@ fn now() -> String {
 
 /// Writes `path` whole or not at all (a temporary file renamed over it).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).with_path("create", &tmp)?;
-    f.write_all(data).with_path("write", &tmp)?;
-    fs::rename(&tmp, path).with_path("rename", path)
+    let (dir, name) = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(d), Some(n)) => (d, n),
+        _ => {
+            return Err(fs_error(berth_fsutil::Error {
+                action: "write",
+                path: path.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            }))
+        }
+    };
+    let how = berth_fsutil::Atomic {
+        mode: 0o644,
+        temp_prefix: &format!(".{name}.tmp-"),
+        // As before: whole or not at all if the process dies; a power loss is not guarded.
+        durable: false,
+    };
+    berth_fsutil::write_atomic(dir, name, data, &how).map_err(fs_error)
+}
+
+/// The crate's error for a failed file operation, with the same words.
+fn fs_error(e: berth_fsutil::Error) -> Error {
+    Error::Io {
+        what: e.action,
+        path: e.path.display().to_string(),
+        source: e.source,
+    }
 }
 
 /// Docker-inspect JSON of `n`, with `Containers` from the leases.

@@ -529,8 +529,6 @@ fn random_u32() -> u32 {
 /// A Docker-like `adjective_surname` that no container has (a digit is added after some
 /// collisions, as Docker does). Called under the lock.
 pub fn random_name(containers: &Containers) -> Result<String> {
-    let taken: std::collections::HashSet<String> =
-        containers.list()?.into_iter().map(|c| c.name).collect();
     for attempt in 0..1000u32 {
         let a = ADJECTIVES[random_u32() as usize % ADJECTIVES.len()];
         let s = SURNAMES[random_u32() as usize % SURNAMES.len()];
@@ -542,7 +540,7 @@ pub fn random_name(containers: &Containers) -> Result<String> {
         if attempt >= 10 {
             name.push_str(&(random_u32() % 10).to_string());
         }
-        if !taken.contains(&name) {
+        if containers.name_taken(&name)?.is_none() {
             return Ok(name);
         }
     }

@@ -94,16 +94,21 @@ pub fn reconcile(root: &Root) {
     let Ok(store) = Containers::open(root.containers_dir()) else {
         return;
     };
-    let Ok(all) = store.list() else { return };
-    for c in all.iter().filter(|c| abandoned(c)) {
+    // Only the containers whose monitor and init are gone (by the store's index: their
+    // records are not read otherwise).
+    let Ok(suspects) = store.suspects() else {
+        return;
+    };
+    for id in suspects {
         let rec = {
             let Ok(_lock) = store.lock() else { return };
             // Read again under the lock: a monitor may have started it, another command reaped
             // it meanwhile.
-            let Ok(now) = store.load(&c.id) else { continue };
-            if !abandoned(&now) {
+            let now = store.load(&id).ok();
+            store.settle(&id, now.as_ref());
+            let Some(now) = now.filter(abandoned) else {
                 continue;
-            }
+            };
             if !super::lifecycle::auto_remove(&now) {
                 let mut exited = refresh(&now);
                 exited.state.pid_start = 0;

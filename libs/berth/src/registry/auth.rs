@@ -226,23 +226,21 @@ impl DockerConfig {
     }
 
     fn save(&self) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).with_path("create", dir)?;
         let data = serde_json::to_vec_pretty(&self.value).expect("JSON serialises");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".config.json.")
-            .tempfile_in(dir)
-            .with_path("create a temporary file in", dir)?;
-        // tempfile creates 0600 already; set it explicitly, the file holds secrets.
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_path("set permissions of", tmp.path())?;
-        tmp.write_all(&data).with_path("write", tmp.path())?;
-        tmp.as_file().sync_all().with_path("sync", tmp.path())?;
-        tmp.persist(&self.path)
-            .map_err(|e| Error::io("rename into place", &self.path, e.error))?;
-        Ok(())
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config.json");
+        // 0600: the file holds secrets.
+        let how = berth_fsutil::Atomic {
+            mode: 0o600,
+            temp_prefix: ".config.json.",
+            durable: true,
+        };
+        Ok(berth_fsutil::write_atomic(dir, name, &data, &how)?)
     }
 }
 

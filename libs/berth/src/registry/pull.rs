@@ -14,7 +14,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 
-use nix::fcntl::{Flock, FlockArg};
+use berth_fsutil::FlockArg;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use serde_json::{json, Value};
 use ureq::http::{Method, StatusCode};
@@ -27,7 +27,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
 use crate::snapshot::{Plan, Snapshots};
-use crate::store::{sync_dir, Layout, MAX_JSON_BLOB};
+use crate::store::{Layout, MAX_JSON_BLOB};
 use crate::unpack::{self, Applied, Whiteouts};
 
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
@@ -698,8 +698,7 @@ fn fetch_blob_inner(
         .open(&part)
         .with_path("open", &part)?;
     // Another process downloading the same blob holds this lock; wait for it.
-    let mut file = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::io("lock", &part, std::io::Error::from(e)))?;
+    let mut file = berth_fsutil::lock_file(file, &part, FlockArg::LockExclusive)?;
     if layout.has_blob(&digest) {
         let _ = fs::remove_file(&part);
         progress.done(&digest, true);
@@ -844,17 +843,7 @@ fn fetch_blob_inner(
                         format!("the registry sent content that hashes to {got}"),
                     ));
                 }
-                file.sync_all().with_path("sync", &part)?;
-                let target = layout.blob_path(&digest);
-                let dir = target.parent().expect("blob dir");
-                fs::create_dir_all(dir).with_path("create", dir)?;
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    file.set_permissions(fs::Permissions::from_mode(0o644))
-                        .with_path("set permissions of", &part)?;
-                }
-                fs::rename(&part, &target).with_path("rename into place", &target)?;
-                sync_dir(dir)?;
+                berth_fsutil::publish(&file, &part, &layout.blob_path(&digest), 0o644)?;
                 progress.done(&digest, false);
                 return Ok(());
             }
