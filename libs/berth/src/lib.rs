@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod change;
 pub mod cli;
 pub mod compress;
+pub mod config;
 pub mod container;
 pub mod diff;
 pub mod digest;
