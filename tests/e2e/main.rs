@@ -12,6 +12,7 @@ mod containers_create;
 mod containers_hardening;
 mod containers_hostfd;
 mod containers_tools;
+mod image_golden;
 mod import;
 mod interop;
 mod layers;
