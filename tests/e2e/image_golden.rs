@@ -168,7 +168,7 @@ fn image_records_match_the_golden_files() {
     std::fs::write(&tarball, tree()).unwrap();
     let tarball = tarball.to_str().unwrap().to_string();
 
-    // Imported, with no change (its config's `config` is null), and with changes.
+    // Imported, with no change and with changes.
     let out = g
         .env
         .run("img-import", &[&tarball, "golden/plain:1"])

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod bundle;
 pub mod change;
 pub mod cli;
+pub mod commit;
 pub mod compress;
 pub mod config;
 pub mod container;

@@ -193,9 +193,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Filter::Reference(p) => r.is_some_and(|r| reference_matches(p, r)),
             Filter::Dangling(d) => item.entry.name.is_none() == *d,
             Filter::Label(k, v) => {
-                let l = img.run_config().get("Labels").and_then(|l| l.get(k));
-                match (l, v) {
-                    (Some(Value::String(have)), Some(v)) => have == v,
+                let labels = img.run_config().labels.as_ref().and_then(Option::as_ref);
+                match (labels.and_then(|l| l.get(k)), v) {
+                    (Some(have), Some(v)) => have == v,
                     (Some(_), None) => true,
                     _ => false,
                 }
