@@ -13,6 +13,7 @@ mod containers_hardening;
 mod containers_hostfd;
 mod containers_index;
 mod containers_tools;
+mod image_golden;
 mod import;
 mod interop;
 mod layers;

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use berth::image::write_image;
+use berth::image::{write_image, ImageConfig};
 use berth::oci_spec::image::{Descriptor, MediaType};
 use berth::store::Layout;
 use serde_json::json;
@@ -161,7 +161,12 @@ fn two_platform_layout(env: &Env, dir: &std::path::Path) -> (String, String, Str
             "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
             "history": [{"created": "2024-01-01T00:00:00Z", "created_by": format!("build {arch}")}]
         });
-        let (desc, id) = write_image(&layout, &config, vec![layer.descriptor.clone()]).unwrap();
+        let (desc, id) = write_image(
+            &layout,
+            &ImageConfig::from_value(config).unwrap(),
+            vec![layer.descriptor.clone()],
+        )
+        .unwrap();
         let mut d: Descriptor = desc;
         d.set_platform(
             serde_json::from_value(json!({"os": "linux", "architecture": arch})).unwrap(),

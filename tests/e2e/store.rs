@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use berth::image::write_image;
+use berth::image::{write_image, ImageConfig};
 use berth::oci_spec::image::{Descriptor, MediaType};
 use berth::store::Layout;
 use serde_json::json;
@@ -183,7 +183,8 @@ fn history_of_a_multi_step_image() {
         Descriptor::new(MediaType::ImageLayerGzip, 3000, &l1),
         Descriptor::new(MediaType::ImageLayerGzip, 1500, &l2),
     ];
-    let (desc, id) = write_image(&layout, &config, layers).unwrap();
+    let (desc, id) =
+        write_image(&layout, &ImageConfig::from_value(config).unwrap(), layers).unwrap();
     berth::image::tag(
         &layout,
         &berth::reference::Reference::parse_with_default_tag("steps").unwrap(),

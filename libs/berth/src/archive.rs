@@ -76,6 +76,7 @@ mod tests {
             "config": {"Cmd": ["/bin/sh"]},
             "rootfs": {"type": "layers", "diff_ids": [a.diff_id.to_string(), b.diff_id.to_string()]},
         });
+        let config = image::ImageConfig::from_value(config).unwrap();
         let (desc, id) = image::write_image(&l, &config, vec![a.descriptor, b.descriptor]).unwrap();
         image::tag(&l, &Reference::parse_with_default_tag(name).unwrap(), &desc).unwrap();
         (l, id)

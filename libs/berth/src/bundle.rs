@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use oci_spec::runtime::{ProcessBuilder, RootBuilder, Spec, UserBuilder};
-use serde_json::Value;
 
+use crate::config::list;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::unpack::Dest;
@@ -107,38 +107,29 @@ fn bad_file(file: &str, entry: &str) -> Error {
     Error::InvalidInput(format!("{file}: the entry for {entry} has a bad number"))
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A runtime spec for `image` whose root filesystem is `rootfs` (named `rootfs` in the bundle):
 /// the image's entrypoint and command, environment, working directory and user, with the
 /// defaults of `runc spec` for namespaces, mounts and capabilities. An image with neither
 /// Entrypoint nor Cmd gets `sh`.
 pub fn runtime_spec(image: &Image, rootfs: &Dest) -> Result<Spec> {
     let cfg = image.run_config();
-    let mut args = strings(&cfg["Entrypoint"]);
-    args.extend(strings(&cfg["Cmd"]));
+    let mut args = list(&cfg.entrypoint).to_vec();
+    args.extend_from_slice(list(&cfg.cmd));
     if args.is_empty() {
         // As `runc spec`: a shell, so that the bundle runs; the caller warns.
         args.push("sh".to_string());
     }
-    let mut env = strings(&cfg["Env"]);
+    let mut env = list(&cfg.env).to_vec();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.to_string());
     }
-    let user = resolve_user(cfg["User"].as_str().unwrap_or(""), rootfs)?;
+    let user = resolve_user(cfg.user.as_deref().unwrap_or(""), rootfs)?;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
-    let cwd = cfg["WorkingDir"]
-        .as_str()
+    let cwd = cfg
+        .working_dir
+        .as_deref()
         .filter(|w| !w.is_empty())
         .unwrap_or("/")
         .to_string();

@@ -1,8 +1,7 @@
 //! Dockerfile instructions given with `--change` (`docker import --change`, `docker commit
-//! --change`), applied to an image's run config (the `config` object of the image config).
+//! --change`), applied to an image's run config (the `config` object of the image config, a [`Config`]).
 
-use serde_json::{json, Map, Value};
-
+use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// The instructions `--change` accepts, as Docker's import and commit do.
@@ -13,11 +12,8 @@ fn bad(change: &str, why: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("invalid --change {change:?}: {why}"))
 }
 
-/// Applies `changes` in order to `config` (an object, or null for an image with no config yet).
-pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
-    if !config.is_object() {
-        *config = Value::Object(Map::new());
-    }
+/// Applies `changes` in order to `config`.
+pub fn apply(config: &mut Config, changes: &[String]) -> Result<()> {
     let mut cmd_set = false;
     for change in changes {
         let trimmed = change.trim();
@@ -25,7 +21,6 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
             Some(i) => (&trimmed[..i], trimmed[i..].trim()),
             None => (trimmed, ""),
         };
-        let obj = config.as_object_mut().expect("object");
         let instruction = word.to_ascii_uppercase();
         if instruction.is_empty() {
             return Err(bad(change, "empty instruction"));
@@ -35,34 +30,33 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
         }
         match instruction.as_str() {
             "CMD" => {
-                obj.insert("Cmd".into(), json!(command_form(change, rest)?));
+                config.cmd = Some(Some(command_form(change, rest)?));
                 cmd_set = true;
             }
             "ENTRYPOINT" => {
-                obj.insert("Entrypoint".into(), json!(command_form(change, rest)?));
+                config.entrypoint = Some(Some(command_form(change, rest)?));
                 // As in a Dockerfile, a new ENTRYPOINT drops the CMD it inherited.
                 if !cmd_set {
-                    obj.insert("Cmd".into(), Value::Null);
+                    config.cmd = Some(None);
                 }
             }
             "ENV" => {
                 let pairs = key_values(change, rest)?;
-                let env = obj.entry("Env").or_insert_with(|| json!([]));
-                if !env.is_array() {
-                    *env = json!([]);
-                }
-                let list = env.as_array_mut().expect("array");
+                let list = config.env.get_or_insert(None).get_or_insert_with(Vec::new);
                 for (k, v) in pairs {
                     let prefix = format!("{k}=");
-                    list.retain(|e| !e.as_str().is_some_and(|s| s.starts_with(&prefix)));
-                    list.push(json!(format!("{k}={v}")));
+                    list.retain(|e| !e.starts_with(&prefix));
+                    list.push(format!("{k}={v}"));
                 }
             }
             "LABEL" => {
                 let pairs = key_values(change, rest)?;
-                let labels = map_entry(obj, "Labels");
+                let labels = config
+                    .labels
+                    .get_or_insert(None)
+                    .get_or_insert_with(Default::default);
                 for (k, v) in pairs {
-                    labels.insert(k, json!(v));
+                    labels.insert(k, v);
                 }
             }
             "EXPOSE" => {
@@ -70,9 +64,9 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
                 for w in words(change, rest)? {
                     ports.extend(expose_ports(change, &w)?);
                 }
-                let map = map_entry(obj, "ExposedPorts");
+                let set = config.exposed_ports.get_or_insert_with(Default::default);
                 for p in ports {
-                    map.insert(p, json!({}));
+                    set.insert(p, Default::default());
                 }
             }
             "VOLUME" => {
@@ -81,41 +75,43 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
                 } else {
                     words(change, rest)?
                 };
-                let map = map_entry(obj, "Volumes");
+                let set = config
+                    .volumes
+                    .get_or_insert(None)
+                    .get_or_insert_with(Default::default);
                 for v in vols {
                     if v.is_empty() {
                         return Err(bad(change, "VOLUME needs a non-empty path"));
                     }
-                    map.insert(v, json!({}));
+                    set.insert(v, Default::default());
                 }
             }
             "USER" => {
-                obj.insert("User".into(), json!(single(change, rest)?));
+                config.user = Some(single(change, rest)?);
             }
             "WORKDIR" => {
                 let dir = single(change, rest)?;
-                let base = obj
-                    .get("WorkingDir")
-                    .and_then(Value::as_str)
+                let base = config
+                    .working_dir
+                    .as_deref()
                     .filter(|s| !s.is_empty())
-                    .unwrap_or("/")
-                    .to_string();
+                    .unwrap_or("/");
                 let joined = if dir.starts_with('/') {
                     dir
                 } else {
                     format!("{base}/{dir}")
                 };
-                obj.insert("WorkingDir".into(), json!(clean_path(&joined)));
+                config.working_dir = Some(clean_path(&joined));
             }
             "STOPSIGNAL" => {
-                obj.insert("StopSignal".into(), json!(single(change, rest)?));
+                config.stop_signal = Some(single(change, rest)?);
             }
             "ONBUILD" => {
-                let list = obj.entry("OnBuild").or_insert_with(|| json!([]));
-                if !list.is_array() {
-                    *list = json!([]);
-                }
-                list.as_array_mut().expect("array").push(json!(rest));
+                config
+                    .on_build
+                    .get_or_insert(None)
+                    .get_or_insert_with(Vec::new)
+                    .push(rest.to_string());
             }
             other => {
                 return Err(bad(
@@ -126,14 +122,6 @@ pub fn apply(config: &mut Value, changes: &[String]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn map_entry<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let v = obj.entry(key).or_insert_with(|| json!({}));
-    if !v.is_object() {
-        *v = json!({});
-    }
-    v.as_object_mut().expect("object")
 }
 
 /// CMD and ENTRYPOINT: the exec form (a JSON array) or the shell form (`/bin/sh -c`).
@@ -285,15 +273,18 @@ fn clean_path(p: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
     fn run(changes: &[&str]) -> Result<Value> {
-        let mut c = json!({"Cmd": ["sh"], "Env": ["PATH=/bin", "A=1"]});
+        let mut c: Config =
+            serde_json::from_value(json!({"Cmd": ["sh"], "Env": ["PATH=/bin", "A=1"]})).unwrap();
         apply(
             &mut c,
             &changes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )?;
-        Ok(c)
+        Ok(serde_json::to_value(c).unwrap())
     }
 
     #[test]
@@ -367,9 +358,9 @@ mod tests {
     }
 
     #[test]
-    fn null_config_becomes_an_object() {
-        let mut c = Value::Null;
+    fn an_empty_config_gets_only_what_was_asked() {
+        let mut c = Config::default();
         apply(&mut c, &["USER 1000".to_string()]).unwrap();
-        assert_eq!(c, json!({"User": "1000"}));
+        assert_eq!(serde_json::to_value(c).unwrap(), json!({"User": "1000"}));
     }
 }

@@ -7,7 +7,9 @@
 pub mod archive;
 pub mod bundle;
 pub mod change;
+pub mod commit;
 pub mod compress;
+pub mod config;
 pub mod container;
 pub mod diff;
 pub mod digest;

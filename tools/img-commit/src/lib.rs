@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
-use berth::container::{pause, status, Containers};
-use berth::image::{self, Platform};
+use berth_cli::{one_name, ImageArgs};
+use berth::commit::{self, Commit, FromContainer};
+use berth::config::Config;
+use berth::container::{status, Containers};
+use berth::layer::Codec;
 use berth::reference::{ImageName, Reference};
-use berth::{diff, Error, Result};
-use berth_cli::{one_name, Codec, ImageArgs};
+use berth::{Error, Result};
 use clap::{CommandFactory, Parser};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const AFTER: &str = "\
 Examples:
@@ -84,33 +86,6 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// The container keys of Docker's Config that `docker commit` carries into the image config.
-const COMMITTED_KEYS: &[&str] = &[
-    "User",
-    "ExposedPorts",
-    "Env",
-    "Entrypoint",
-    "Cmd",
-    "Volumes",
-    "WorkingDir",
-    "Labels",
-    "StopSignal",
-];
-
-/// Thaws the container it paused when dropped (also when the commit fails).
-struct Paused<'a> {
-    root: &'a berth::root::Root,
-    id: String,
-}
-
-impl Drop for Paused<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = pause::unpause(self.root, &self.id) {
-            eprintln!("img-commit: warning: unpause container {}: {e}", self.id);
-        }
-    }
-}
-
 pub fn run(mut cli: Cli) -> Result<()> {
     let (container, reference) = match (&cli.upper, cli.first.take(), cli.second.take()) {
         (Some(_), r, None) => (None, r),
@@ -163,119 +138,45 @@ pub fn run(mut cli: Cli) -> Result<()> {
     // Held from reading the base image to tagging the new one, so that no img-rm or prune deletes
     // the base's layers in between.
     let _guard = layout.writer_guard()?;
-    let (mut config, mut layers) = match &cli.base {
-        None => {
-            let p = Platform::host();
-            let mut c = json!({"architecture": p.architecture, "os": p.os});
-            if let Some(v) = p.variant {
-                c["variant"] = json!(v);
-            }
-            c["rootfs"] = json!({"type": "layers", "diff_ids": []});
-            (c, Vec::new())
-        }
-        Some(base) => {
-            let name = if container.is_some() {
-                base.clone()
-            } else {
-                one_name(base.clone())?
-            };
-            let (base_layout, catalog, idx) = image::open_named(&layout, &name)?;
-            if base_layout.dir() != layout.dir() {
-                return Err(Error::InvalidInput(format!(
-                    "{name}: the base must be in the layout the image is written to"
-                )));
-            }
-            let img = catalog.items[idx]
-                .image
-                .as_ref()
-                .expect("open_named checks");
-            (img.config.clone(), img.manifest.layers().clone())
-        }
+    let base = match (&cli.base, &container) {
+        (None, _) => None,
+        (Some(b), Some(_)) => Some(b.clone()),
+        (Some(b), None) => Some(one_name(b.clone())?),
     };
-    if !config["config"].is_object() {
-        config["config"] = json!({});
-    }
-    if let Some(c) = &container {
-        for k in COMMITTED_KEYS {
-            match c.config.get(*k) {
-                Some(Value::Null) | None => {
-                    if let Some(o) = config["config"].as_object_mut() {
-                        o.remove(*k);
-                    }
-                }
-                Some(v) => config["config"][*k] = v.clone(),
-            }
-        }
-    }
-    berth::change::apply(&mut config["config"], &cli.changes)?;
-
-    let paused = match &container {
-        Some(c) if cli.pause && c.state.status == status::RUNNING => {
-            pause::pause(&root, &c.id)?;
-            Some(Paused {
-                root: &root,
-                id: c.id.clone(),
-            })
-        }
-        _ => None,
-    };
-    let layer = diff::store_upper(&layout, &upper, cli.compression.into())?;
-    drop(paused);
-
-    let now = image::now_rfc3339();
-    config["created"] = json!(now);
-    match &cli.author {
-        Some(a) => config["author"] = json!(a),
-        None => {
-            if let Some(o) = config.as_object_mut() {
-                o.remove("author");
-            }
-        }
-    }
-    config["rootfs"]["type"] = json!("layers");
-    match config["rootfs"]["diff_ids"].as_array_mut() {
-        Some(ids) => ids.push(json!(layer.diff_id.to_string())),
-        None => config["rootfs"]["diff_ids"] = json!([layer.diff_id.to_string()]),
-    }
-    let created_by = match &container {
+    let container_config: Option<Config> = container
+        .as_ref()
+        .map(|c| serde_json::from_value(c.config.clone()))
+        .transpose()
+        .map_err(|e| Error::InvalidInput(format!("container config: {e}")))?;
+    let from_container = container.as_ref().map(|c| FromContainer {
+        id: &c.id,
+        config: container_config.as_ref().expect("read above"),
         // As docker commit: the container's command.
-        Some(c) => std::iter::once(c.path.clone())
+        command: std::iter::once(c.path.clone())
             .chain(c.args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" "),
-        None => format!("img-commit --upper {}", upper.display()),
-    };
-    let mut entry = json!({
-        "created": now,
-        "created_by": created_by,
+        pause: cli.pause && c.state.status == status::RUNNING,
     });
-    if let Some(a) = &cli.author {
-        entry["author"] = json!(a);
-    }
-    if let Some(m) = &cli.message {
-        entry["comment"] = json!(m);
-    }
-    match config["history"].as_array_mut() {
-        Some(h) => h.push(entry),
-        None => config["history"] = Value::Array(vec![entry]),
-    }
-    layers.push(layer.descriptor.clone());
-    let (manifest, id) = image::write_image(&layout, &config, layers)?;
-    let ref_out = match &tag {
-        None => {
-            image::add_untagged(&layout, &manifest)?;
-            Value::Null
-        }
-        Some(r) => {
-            image::tag(&layout, r, &manifest)?;
-            json!(r.to_string())
-        }
-    };
+    let done = commit::commit(
+        &root,
+        &layout,
+        &Commit {
+            upper: &upper,
+            base: base.as_deref(),
+            container: from_container,
+            author: cli.author.as_deref(),
+            message: cli.message.as_deref(),
+            changes: &cli.changes,
+            compression: cli.compression,
+            tag: tag.as_ref(),
+        },
+    )?;
     berth::output::print_json(&json!({
-        "ref": ref_out,
-        "digest": manifest.digest().to_string(),
-        "id": id.to_string(),
-        "layer": layer.descriptor.digest().to_string(),
-        "diff_id": layer.diff_id.to_string(),
+        "ref": tag.map(|r| r.to_string()),
+        "digest": done.manifest.digest().to_string(),
+        "id": done.id.to_string(),
+        "layer": done.layer.descriptor.digest().to_string(),
+        "diff_id": done.layer.diff_id.to_string(),
     }))
 }

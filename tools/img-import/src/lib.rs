@@ -4,7 +4,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use berth::image::{self, Platform};
+use berth_cli::ImageArgs;
+use berth::config::Config;
+use berth::image::{self, ImageConfig, Platform};
+use berth::oci_spec::image::{HistoryBuilder, RootFs};
 use berth::reference::{ImageName, Reference};
 use berth::store::Layout;
 use berth::{Error, Result};
@@ -83,7 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
             (Layout::open_or_create(&dir)?, reference.map(TagName::Raw))
         }
     };
-    let mut run_config = serde_json::Value::Null;
+    let mut run_config = Config::default();
     berth::change::apply(&mut run_config, &cli.changes)?;
 
     let (input, source): (Box<dyn Read>, String) = if cli.file == "-" {
@@ -107,17 +110,23 @@ pub fn run(cli: Cli) -> Result<()> {
         .message
         .clone()
         .unwrap_or_else(|| format!("Imported from {source}"));
-    let mut config = json!({
-        "created": now,
-        "architecture": platform.architecture,
-        "os": platform.os,
-    });
-    if let Some(v) = &platform.variant {
-        config["variant"] = json!(v);
-    }
-    config["config"] = run_config;
-    config["rootfs"] = json!({"type": "layers", "diff_ids": [layer.diff_id.to_string()]});
-    config["history"] = json!([{"created": now, "created_by": "", "comment": comment}]);
+    let history = HistoryBuilder::default()
+        .created(now.clone())
+        .created_by("")
+        .comment(comment)
+        .build()
+        .map_err(|e| Error::InvalidInput(format!("history: {e}")))?;
+    let mut config = ImageConfig {
+        created: Some(now),
+        architecture: platform.architecture,
+        os: platform.os,
+        variant: platform.variant,
+        config: Some(Some(run_config)),
+        rootfs: Some(RootFs::default()),
+        history: Some(vec![history]),
+        ..ImageConfig::default()
+    };
+    config.push_diff_id(&layer.diff_id);
     let (manifest, id) = image::write_image(&layout, &config, vec![layer.descriptor])?;
 
     let ref_out = match &tag {

@@ -154,14 +154,9 @@ pub fn run(cli: Cli) -> Result<()> {
             "dangling" => Some(item.entry.name.is_none()) == parse_bool(v),
             "label" => {
                 let label = Label::parse(v);
-                let l = img
-                    .run_config()
-                    .get("Labels")
-                    .and_then(|l| l.get(&label.key));
-                // A label that is there but not a string matches `label=KEY` alone.
-                match l {
-                    Some(Value::String(have)) => label.matches(Some(have)),
-                    Some(_) => label.value.is_none(),
+                let labels = img.run_config().labels.as_ref().and_then(Option::as_ref);
+                match labels.and_then(|l| l.get(&label.key)) {
+                    Some(have) => label.matches(Some(have)),
                     None => false,
                 }
             }

@@ -123,8 +123,8 @@ fn unpack_into(
     if cli.bundle {
         let dest = Dest::open(&rootfs)?;
         let cfg = img.run_config();
-        if cfg["Entrypoint"].as_array().is_none_or(|a| a.is_empty())
-            && cfg["Cmd"].as_array().is_none_or(|a| a.is_empty())
+        if berth::config::list(&cfg.entrypoint).is_empty()
+            && berth::config::list(&cfg.cmd).is_empty()
         {
             eprintln!(
                 "img-unpack: warning: the image has no Entrypoint or Cmd; config.json runs sh"

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::image::{self, check_config, Image, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
+use crate::image::{self, check_config, Image, ImageConfig, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::layer::{self, Compression};
 use crate::reference::Reference;
 use crate::store::{annotation, Layout, MAX_JSON_BLOB, REF_NAME};
@@ -305,15 +305,13 @@ fn load_docker(layout: &Layout, archive: &TarIndex, added: &mut Added<'_>) -> Re
         }
         let v: Value = serde_json::from_slice(&config)
             .map_err(|e| Error::corrupt(format!("config {} in {what}", m.config), e))?;
-        check_config(&v)
+        let typed = check_config(&v)
+            .and_then(|()| ImageConfig::from_value(v))
             .map_err(|why| Error::corrupt(format!("config {} in {what}", m.config), why))?;
-        let diff_ids: Vec<Digest> = v
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(Digest::parse)
+        let diff_ids: Vec<Digest> = typed
+            .diff_ids()
+            .iter()
+            .map(|d| Digest::parse(d))
             .collect::<std::result::Result<_, _>>()?;
         if diff_ids.len() != m.layers.len() {
             return Err(Error::corrupt(

@@ -69,7 +69,8 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         crate::network::at_create(root, &flags.net, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
-    let planned = crate::volume::plan(root, &flags.mounts, &img.run_config()["Volumes"])?;
+    let image_config = serde_json::to_value(img.run_config()).unwrap_or_default();
+    let planned = crate::volume::plan(root, &flags.mounts, &image_config["Volumes"])?;
     let built = spec::build(
         args,
         &flags,
@@ -77,7 +78,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             id: &id,
             dir: &dir,
             image_name: &args.image,
-            image_config: img.run_config(),
+            image_config: &image_config,
             passwd: &passwd,
             group: &group,
             mounts: &planned,

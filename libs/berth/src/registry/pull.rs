@@ -469,11 +469,7 @@ pub fn pull(
         platform: Platform {
             os: img.os().to_string(),
             architecture: img.architecture().to_string(),
-            variant: img
-                .config
-                .get("variant")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            variant: img.config.variant.clone(),
         },
         image: img,
         layers,

@@ -1,0 +1,198 @@
+//! A new image from a directory of changes on top of an image, as `docker commit`: the changes
+//! become a layer, the config and history say so, the image is stored (and tagged). img-commit
+//! uses it for a container's changes or any directory; the builder, for each step.
+
+use std::path::Path;
+
+use oci_spec::image::{Descriptor, HistoryBuilder, RootFs};
+
+use crate::config::{Config, Nullable};
+use crate::container::pause;
+use crate::diff;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::image::{self, ImageConfig, Platform};
+use crate::layer::{Codec, NewLayer};
+use crate::reference::Reference;
+use crate::root::Root;
+use crate::store::Layout;
+
+/// The container a commit takes its changes from.
+pub struct FromContainer<'a> {
+    pub id: &'a str,
+    /// Its Docker config: the keys `docker commit` carries into the image's config come from it.
+    pub config: &'a Config,
+    /// Its command (path and arguments), the history's `created_by`.
+    pub command: String,
+    /// Pause it while its changes are read (it is running and the user did not say no).
+    pub pause: bool,
+}
+
+/// What to commit.
+pub struct Commit<'a> {
+    /// The directory of changes (an overlayfs upper directory).
+    pub upper: &'a Path,
+    /// The image the changes apply to, as the user named it; none: FROM scratch.
+    pub base: Option<&'a str>,
+    pub container: Option<FromContainer<'a>>,
+    pub author: Option<&'a str>,
+    /// The history entry's comment.
+    pub message: Option<&'a str>,
+    /// `--change` instructions, applied after the container's config.
+    pub changes: &'a [String],
+    pub compression: Codec,
+    /// The name to give the image; none: untagged.
+    pub tag: Option<&'a Reference>,
+}
+
+/// What a commit made.
+pub struct Committed {
+    /// The new image's manifest.
+    pub manifest: Descriptor,
+    /// The image ID (its config's digest).
+    pub id: Digest,
+    pub layer: NewLayer,
+}
+
+/// Thaws the container it paused when dropped (also when the commit fails).
+struct Paused<'a> {
+    root: &'a Root,
+    id: String,
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = pause::unpause(self.root, &self.id) {
+            eprintln!("img-commit: warning: unpause container {}: {e}", self.id);
+        }
+    }
+}
+
+/// Commits `what` into `layout`. The caller holds the layout's writer guard, from before it
+/// resolved anything it passes, so that no img-rm or prune deletes the base's layers meanwhile.
+pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> {
+    let (mut config, mut layers) = match what.base {
+        None => {
+            let p = Platform::host();
+            let config = ImageConfig {
+                architecture: p.architecture,
+                os: p.os,
+                variant: p.variant,
+                rootfs: Some(RootFs::default()),
+                ..ImageConfig::default()
+            };
+            (config, Vec::new())
+        }
+        Some(name) => {
+            let (base_layout, catalog, idx) = image::open_named(layout, name)?;
+            if base_layout.dir() != layout.dir() {
+                return Err(Error::InvalidInput(format!(
+                    "{name}: the base must be in the layout the image is written to"
+                )));
+            }
+            let img = catalog.items[idx]
+                .image
+                .as_ref()
+                .expect("open_named checks");
+            (img.config.clone(), img.manifest.layers().clone())
+        }
+    };
+    let run = config.run_config_mut();
+    if let Some(c) = &what.container {
+        carry_container_config(run, c.config);
+    }
+    crate::change::apply(run, what.changes)?;
+
+    let paused = match &what.container {
+        Some(c) if c.pause => {
+            pause::pause(root, c.id)?;
+            Some(Paused {
+                root,
+                id: c.id.to_string(),
+            })
+        }
+        _ => None,
+    };
+    let layer = diff::store_upper(layout, what.upper, what.compression)?;
+    drop(paused);
+
+    let now = image::now_rfc3339();
+    config.created = Some(now.clone());
+    config.author = what.author.map(str::to_string);
+    config.push_diff_id(&layer.diff_id);
+    let created_by = match &what.container {
+        // As docker commit: the container's command.
+        Some(c) => c.command.clone(),
+        None => format!("img-commit --upper {}", what.upper.display()),
+    };
+    let mut entry = HistoryBuilder::default()
+        .created(now)
+        .created_by(created_by);
+    if let Some(a) = what.author {
+        entry = entry.author(a);
+    }
+    if let Some(m) = what.message {
+        entry = entry.comment(m);
+    }
+    let entry = entry
+        .build()
+        .map_err(|e| Error::InvalidInput(format!("history: {e}")))?;
+    config.history.get_or_insert_with(Vec::new).push(entry);
+    layers.push(layer.descriptor.clone());
+    let (manifest, id) = image::write_image(layout, &config, layers)?;
+    match what.tag {
+        None => image::add_untagged(layout, &manifest)?,
+        Some(r) => image::tag(layout, r, &manifest)?,
+    }
+    Ok(Committed {
+        manifest,
+        id,
+        layer,
+    })
+}
+
+/// The keys of a container's Docker config that `docker commit` carries into the image's: each
+/// replaces the image's, and one the container has unset (or null) removes the image's.
+/// A value the container has set (not null), as the image's.
+fn set<T: Clone>(v: &Nullable<T>) -> Nullable<T> {
+    v.clone().flatten().map(Some)
+}
+
+fn carry_container_config(image: &mut Config, container: &Config) {
+    image.user = container.user.clone();
+    image.exposed_ports = container.exposed_ports.clone();
+    image.env = set(&container.env);
+    image.entrypoint = set(&container.entrypoint);
+    image.cmd = set(&container.cmd);
+    image.volumes = set(&container.volumes);
+    image.working_dir = container.working_dir.clone();
+    image.labels = set(&container.labels);
+    image.stop_signal = container.stop_signal.clone();
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_container_config_replaces_and_removes_the_committed_keys() {
+        let mut image: Config = serde_json::from_value(json!({
+            "Cmd": ["old"], "Entrypoint": ["/e"], "User": "u", "Shell": ["/bin/ash"],
+            "StopSignal": "SIGINT"
+        }))
+        .unwrap();
+        let container: Config = serde_json::from_value(json!({
+            "Hostname": "abc", "User": "", "Env": ["A=1"], "Cmd": ["new"], "Entrypoint": null,
+            "Volumes": null, "WorkingDir": "", "Labels": {}, "Image": "x"
+        }))
+        .unwrap();
+        carry_container_config(&mut image, &container);
+        assert_eq!(
+            serde_json::to_value(&image).unwrap(),
+            json!({"User": "", "Env": ["A=1"], "Cmd": ["new"], "WorkingDir": "",
+                   "Labels": {}, "Shell": ["/bin/ash"]})
+        );
+    }
+}

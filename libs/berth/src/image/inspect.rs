@@ -1,0 +1,155 @@
+//! What `img-inspect` and `img-history` show of an image.
+
+use serde_json::{json, Value};
+
+use crate::digest::Digest;
+
+use super::*;
+use crate::config::Config;
+
+/// The image as `docker image inspect` shows it.
+pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
+    let id = image.id();
+    let entries: Vec<&Entry> = catalog.entries_of(id).collect();
+    let mut tags: Vec<String> = entries.iter().filter_map(|e| e.familiar()).collect();
+    tags.sort();
+    tags.dedup();
+    let mut repo_digests: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.reference.as_ref())
+        .map(|r| format!("{}@{}", r.familiar_name(), image.digest))
+        .collect();
+    repo_digests.sort();
+    repo_digests.dedup();
+    let last_tag = entries
+        .iter()
+        .filter_map(|e| e.tag_time())
+        .max()
+        .unwrap_or("");
+    // Docker prints the image's run config with Go's zero values for what it lacks, and none
+    // of the container-only fields (Hostname, Image…) an image config may carry.
+    let c = image.run_config();
+    let config = Config {
+        user: c.user.clone(),
+        exposed_ports: c.exposed_ports.clone(),
+        env: c.env.clone(),
+        cmd: c.cmd.clone(),
+        healthcheck: c.healthcheck.clone(),
+        args_escaped: c.args_escaped,
+        volumes: c.volumes.clone(),
+        working_dir: c.working_dir.clone(),
+        entrypoint: c.entrypoint.clone(),
+        on_build: c.on_build.clone(),
+        labels: c.labels.clone(),
+        stop_signal: c.stop_signal.clone(),
+        stop_timeout: c.stop_timeout,
+        shell: c.shell.clone(),
+        ..Config::default()
+    }
+    .with_docker_defaults();
+    let cfg = &image.config;
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut out = json!({
+        "Id": id.to_string(),
+        "RepoTags": tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": history_comment(cfg),
+        "Created": s(&cfg.created),
+        "DockerVersion": s(&cfg.docker_version),
+        "Author": s(&cfg.author),
+        "Config": config,
+        "Architecture": cfg.architecture,
+    });
+    let o = out.as_object_mut().expect("object");
+    if let Some(v) = &cfg.variant {
+        o.insert("Variant".into(), json!(v));
+    }
+    o.insert("Os".into(), json!(cfg.os));
+    if let Some(v) = &cfg.os_version {
+        o.insert("OsVersion".into(), json!(v));
+    }
+    o.insert("Size".into(), json!(image.size()));
+    o.insert(
+        "RootFS".into(),
+        json!({"Type": "layers", "Layers": image.diff_ids()}),
+    );
+    o.insert("Metadata".into(), json!({"LastTagTime": last_tag}));
+    o.insert(
+        "Descriptor".into(),
+        json!({
+            "mediaType": media_type_of(&catalog.items, &image.digest),
+            "digest": image.digest.to_string(),
+        }),
+    );
+    out
+}
+
+fn media_type_of(items: &[Item], digest: &Digest) -> String {
+    items
+        .iter()
+        .find(|i| i.entry.digest == *digest)
+        .map(|i| i.entry.descriptor.media_type().to_string())
+        .unwrap_or_default()
+}
+
+/// Docker's image Comment: the comment of the last history entry.
+fn history_comment(cfg: &ImageConfig) -> String {
+    cfg.history
+        .as_ref()
+        .and_then(|h| h.last())
+        .and_then(|h| h.comment().clone())
+        .unwrap_or_default()
+}
+
+/// One row of `img-history`, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    /// The image ID for the newest row, None (`<missing>`) for the others, as Docker shows.
+    pub id: Option<Digest>,
+    pub created: Option<String>,
+    pub created_by: String,
+    pub size: u64,
+    pub comment: String,
+    pub empty_layer: bool,
+}
+
+/// The image's history paired with its layers, newest first.
+pub fn history(image: &Image) -> Vec<HistoryRow> {
+    let layers = image.manifest.layers();
+    let mut layer_iter = layers.iter();
+    let mut rows = Vec::new();
+    let hist = image.config.history.as_deref().unwrap_or_default();
+    for h in hist {
+        let empty = h.empty_layer().unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layer_iter.next().map(|l| l.size()).unwrap_or(0)
+        };
+        rows.push(HistoryRow {
+            id: None,
+            created: h.created().clone(),
+            created_by: h.created_by().clone().unwrap_or_default(),
+            size,
+            comment: h.comment().clone().unwrap_or_default(),
+            empty_layer: empty,
+        });
+    }
+    // Layers with no history entry (configs written without history) still show.
+    for l in layer_iter {
+        rows.push(HistoryRow {
+            id: None,
+            created: None,
+            created_by: String::new(),
+            size: l.size(),
+            comment: String::new(),
+            empty_layer: false,
+        });
+    }
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first.id = Some(image.id().clone());
+    }
+    rows
+}
