@@ -13,6 +13,7 @@ mod containers_hardening;
 mod containers_hostfd;
 mod containers_tools;
 mod import;
+mod inspect_golden;
 mod interop;
 mod layers;
 mod list_inspect;
