@@ -23,8 +23,9 @@ use berth_net::store::{Lease, Leases, NetStore, Network};
 use berth_net::{subnet, sysctl};
 use serde_json::{json, Value};
 
+use crate::container::record::EndpointIpamConfig;
 use crate::container::spec::NetFlags;
-use crate::container::{Container, Containers};
+use crate::container::{Container, Containers, EndpointSettings, NetworkSettings, OrderedMap};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -34,47 +35,30 @@ pub fn store(root: &Root) -> Result<NetStore> {
 }
 
 /// Docker's endpoint settings of a container on a network, before it runs.
-fn endpoint(net: &Network, ip: Option<Ipv4Addr>, aliases: &[String], mac: Option<&str>) -> Value {
-    json!({
-        "IPAMConfig": ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
-        "Links": null,
-        "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
-        "MacAddress": mac.unwrap_or(""),
-        "DriverOpts": null,
-        "NetworkID": net.id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null,
-    })
+fn endpoint(
+    net: &Network,
+    ip: Option<Ipv4Addr>,
+    aliases: &[String],
+    mac: Option<&str>,
+) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: ip.map(|ip| EndpointIpamConfig {
+            ipv4_address: ip.to_string(),
+            ..Default::default()
+        }),
+        aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+        mac_address: mac.unwrap_or("").to_string(),
+        network_id: net.id.clone(),
+        ..Default::default()
+    }
 }
 
 /// Docker's `NetworkSettings` with no address yet: `Networks` holds one endpoint per network.
-fn blank_settings(networks: serde_json::Map<String, Value>) -> Value {
-    json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": networks,
-    })
+fn blank_settings(networks: OrderedMap<EndpointSettings>) -> NetworkSettings {
+    NetworkSettings {
+        networks,
+        ..Default::default()
+    }
 }
 
 /// At create: the network mode as recorded (`HostConfig.NetworkMode`: a network's name, or
@@ -84,7 +68,7 @@ pub fn at_create(
     root: &Root,
     flags: &NetFlags,
     containers: &Containers,
-) -> Result<(String, Value)> {
+) -> Result<(String, NetworkSettings)> {
     if let Some(other) = flags.mode.strip_prefix("container:") {
         let id = containers.resolve(other)?;
         return Ok((
@@ -114,7 +98,7 @@ pub fn at_create(
             )));
         }
     }
-    let mut networks = serde_json::Map::new();
+    let mut networks = OrderedMap::new();
     networks.insert(
         net.name.clone(),
         endpoint(&net, flags.ip, &flags.aliases, flags.mac.as_deref()),
@@ -129,13 +113,11 @@ pub struct Attached {
 }
 
 /// The hosts-file and lease names of a container: its name, its short ID, its aliases.
-fn dns_names(rec: &Container, ep: &Value) -> Vec<String> {
+fn dns_names(rec: &Container, ep: &EndpointSettings) -> Vec<String> {
     let mut names = vec![rec.name.clone(), rec.id[..12].to_string()];
-    for a in ep["Aliases"].as_array().into_iter().flatten() {
-        if let Some(a) = a.as_str() {
-            if !names.iter().any(|n| n == a) {
-                names.push(a.to_string());
-            }
+    for a in ep.aliases.iter().flatten() {
+        if !names.iter().any(|n| n == a) {
+            names.push(a.clone());
         }
     }
     names
@@ -263,7 +245,7 @@ fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
 /// Before the runtime's create: a container that shares another's network joins that
 /// container's namespace (its init must be running) and gets its hosts and resolv.conf.
 pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
-    let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("");
+    let mode = rec.host_config.network_mode.as_str();
     let Some(other) = mode.strip_prefix("container:") else {
         return Ok(());
     };
@@ -315,17 +297,17 @@ pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
 /// …; the first network has the default route), published ports get their reservations and
 /// DNAT rules, and the hosts files are written. Returns what to hold and the new
 /// `NetworkSettings`. On failure, nothing is left.
-pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value)> {
-    let mut settings = rec.network_settings.clone();
-    let eps: Vec<(String, Value)> = settings["Networks"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, NetworkSettings)> {
+    let mut settings = rec.network_settings.clone().unwrap_or_default();
+    let eps: Vec<(String, EndpointSettings)> = settings
+        .networks
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let ns = store(root)?;
     let mut nets = Vec::new();
     for (name, ep) in &eps {
-        let key = ep["NetworkID"]
-            .as_str()
+        let key = Some(ep.network_id.as_str())
             .filter(|s| !s.is_empty())
             .unwrap_or(name);
         let net = ns
@@ -336,7 +318,7 @@ pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value
         }
     }
     if nets.is_empty() {
-        settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+        settings.sandbox_key = format!("/proc/{pid}/ns/net");
         return Ok((Attached::default(), settings));
     }
     let _lock = ns.lock()?;
@@ -400,7 +382,7 @@ fn attach_endpoint(
     pid: i32,
     idx: usize,
     net: &Network,
-    ep: &mut Value,
+    ep: &mut EndpointSettings,
 ) -> Result<Endpoint> {
     let (sub, gw) = net
         .subnet()
@@ -409,9 +391,10 @@ fn attach_endpoint(
         .bridge()
         .unwrap_or(berth_net::store::DEFAULT_BRIDGE_IF)
         .to_string();
-    let want = ep["IPAMConfig"]["IPv4Address"]
-        .as_str()
-        .and_then(|s| s.parse().ok());
+    let want = ep
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.parse().ok());
     let host_veth = format!("vb{}{idx}", &rec.id[..11]);
     let names = dns_names(rec, ep);
     let ip = leases.allocate(
@@ -463,17 +446,13 @@ fn attach_endpoint(
     if idx == 0 && !net.internal {
         k.inside.add_default_route(IpAddr::V4(gw))?;
     }
-    ep["NetworkID"] = json!(net.id);
-    ep["EndpointID"] = json!(berth_net::store::endpoint_id(&net.id, &rec.id));
-    ep["Gateway"] = json!(gw.to_string());
-    ep["IPAddress"] = json!(ip.to_string());
-    ep["IPPrefixLen"] = json!(sub.prefix);
-    ep["MacAddress"] = json!(mac_s);
-    ep["DNSNames"] = if net.resolves_names() {
-        json!(names)
-    } else {
-        Value::Null
-    };
+    ep.network_id = net.id.clone();
+    ep.endpoint_id = berth_net::store::endpoint_id(&net.id, &rec.id);
+    ep.gateway = gw.to_string();
+    ep.ip_address = ip.to_string();
+    ep.ip_prefix_len = sub.prefix;
+    ep.mac_address = mac_s;
+    ep.dns_names = net.resolves_names().then_some(names);
     Ok(Endpoint { ip, gateway: gw })
 }
 
@@ -489,8 +468,8 @@ fn attach_locked(
     leases: &mut Leases,
     rec: &Container,
     pid: i32,
-    nets: &[(String, Value, Network)],
-    settings: &mut Value,
+    nets: &[(String, EndpointSettings, Network)],
+    settings: &mut NetworkSettings,
 ) -> Result<Attached> {
     let mut k = Kernel::open(pid)?;
     let mut own = Vec::new();
@@ -501,24 +480,20 @@ fn attach_locked(
         own.push((IpAddr::V4(e.ip), hostname_of(rec)));
         if net.name == berth_net::store::BRIDGE {
             // Docker fills the top-level fields for the default bridge only.
-            for f in [
-                "EndpointID",
-                "Gateway",
-                "IPAddress",
-                "IPPrefixLen",
-                "MacAddress",
-            ] {
-                settings[f] = ep[f].clone();
-            }
+            settings.endpoint_id = ep.endpoint_id.clone();
+            settings.gateway = ep.gateway.clone();
+            settings.ip_address = ep.ip_address.clone();
+            settings.ip_prefix_len = ep.ip_prefix_len;
+            settings.mac_address = ep.mac_address.clone();
         }
-        settings["Networks"][name] = ep;
+        settings.networks.insert(name.clone(), ep);
         first.get_or_insert(e);
     }
-    settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+    settings.sandbox_key = format!("/proc/{pid}/ns/net");
 
     // Published ports.
     let mut attached = Attached::default();
-    let mut published: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut published: BTreeMap<String, Vec<Binding>> = BTreeMap::new();
     if let Some(e) = &first {
         let mut rules = Vec::new();
         for (port, binding) in wanted_ports(rec)? {
@@ -530,10 +505,13 @@ fn attach_locked(
                 ctr_ip: IpAddr::V4(e.ip),
                 ctr_port: port.port,
             });
-            published.entry(port.to_string()).or_default().push(json!({
-                "HostIp": r.host_ip.to_string(),
-                "HostPort": r.host_port.to_string(),
-            }));
+            published
+                .entry(port.to_string())
+                .or_default()
+                .push(Binding {
+                    host_ip: r.host_ip.to_string(),
+                    host_port: r.host_port.to_string(),
+                });
             attached.reservations.push(r);
         }
         if !rules.is_empty() {
@@ -541,26 +519,26 @@ fn attach_locked(
         }
     }
     // Every exposed port appears in Ports, published or not (null), as Docker shows them.
-    let mut ports_v = serde_json::Map::new();
+    let mut ports_v = crate::container::PortMap::new();
     for p in rec.config["ExposedPorts"]
         .as_object()
         .into_iter()
         .flat_map(|m| m.keys())
     {
-        ports_v.insert(p.clone(), Value::Null);
+        ports_v.insert(p.clone(), None);
     }
     for (k, v) in published {
-        ports_v.insert(k, json!(v));
+        ports_v.insert(k, Some(v));
     }
-    settings["Ports"] = Value::Object(ports_v);
+    settings.ports = ports_v;
 
     // Hosts files: this container's, then its network mates'.
     let gw = first.map(|e| e.gateway.to_string()).unwrap_or_default();
-    let extra: Vec<ExtraHost> = rec.host_config["ExtraHosts"]
-        .as_array()
-        .into_iter()
+    let extra: Vec<ExtraHost> = rec
+        .host_config
+        .extra_hosts
+        .iter()
         .flatten()
-        .filter_map(|h| h.as_str())
         .filter_map(|h| hosts::parse_add_host(h).ok())
         .map(|mut e| {
             if e.ip == "host-gateway" {
@@ -579,19 +557,15 @@ fn attach_locked(
 /// The container's port bindings: `PortBindings`, and with `PublishAllPorts` every exposed
 /// port that has none (on a free host port).
 fn wanted_ports(rec: &Container) -> Result<Vec<(Port, Binding)>> {
-    let bindings: ports::PortBindings =
-        serde_json::from_value(rec.host_config["PortBindings"].clone()).unwrap_or_default();
+    let bindings = &rec.host_config.port_bindings;
     let mut out = Vec::new();
-    for (k, list) in &bindings {
+    for (k, list) in bindings {
         let port: Port = k.parse()?;
         for b in list {
             out.push((port, b.clone()));
         }
     }
-    if rec.host_config["PublishAllPorts"]
-        .as_bool()
-        .unwrap_or(false)
-    {
+    if rec.host_config.publish_all_ports {
         for k in rec.config["ExposedPorts"]
             .as_object()
             .into_iter()
@@ -621,33 +595,8 @@ pub fn detach(root: &Root, id: &str) -> Result<()> {
 }
 
 /// `NetworkSettings` of a container that does not run.
-pub fn stopped_settings(settings: &Value) -> Value {
-    let mut s = settings.clone();
-    if !s.is_object() {
-        return s;
-    }
-    for k in [
-        "EndpointID",
-        "Gateway",
-        "IPAddress",
-        "MacAddress",
-        "SandboxKey",
-        "SandboxID",
-    ] {
-        s[k] = json!("");
-    }
-    s["IPPrefixLen"] = json!(0);
-    s["Ports"] = json!({});
-    if let Some(m) = s["Networks"].as_object_mut() {
-        for e in m.values_mut() {
-            for k in ["EndpointID", "Gateway", "IPAddress"] {
-                e[k] = json!("");
-            }
-            e["IPPrefixLen"] = json!(0);
-            e["DNSNames"] = Value::Null;
-        }
-    }
-    s
+pub fn stopped_settings(settings: &Option<NetworkSettings>) -> Option<NetworkSettings> {
+    settings.as_ref().map(NetworkSettings::stopped)
 }
 
 /// `net-create`: a user-defined bridge network. Its bridge and rules are made when the first
@@ -732,9 +681,10 @@ fn users(root: &Root, net: &Network) -> Result<Vec<Container>> {
         .list()?
         .into_iter()
         .filter(|c| {
-            c.network_settings["Networks"].as_object().is_some_and(|m| {
-                m.iter()
-                    .any(|(k, e)| *k == net.name || e["NetworkID"] == net.id.as_str())
+            c.network_settings.as_ref().is_some_and(|s| {
+                s.networks
+                    .iter()
+                    .any(|(k, e)| *k == net.name || e.network_id == net.id)
             })
         })
         .collect())
@@ -811,10 +761,7 @@ pub fn connect(
     let rec = {
         let _lock = cstore.lock()?;
         let mut rec = cstore.find(name)?;
-        let mode = rec.host_config["NetworkMode"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let mode = rec.host_config.network_mode.clone();
         if net.driver != "bridge"
             || mode == "host"
             || mode == "none"
@@ -826,7 +773,11 @@ pub fn connect(
                 rec.name, net.name, net.driver
             )));
         }
-        if rec.network_settings["Networks"].get(&net.name).is_some() {
+        if rec
+            .network_settings
+            .as_ref()
+            .is_some_and(|s| s.networks.contains_key(&net.name))
+        {
             return Err(Error::Conflict(format!(
                 "container {} is already connected to network {}",
                 rec.name, net.name
@@ -837,10 +788,10 @@ pub fn connect(
                 "--ip and --alias are supported on user-defined networks only".into(),
             ));
         }
-        if !rec.network_settings["Networks"].is_object() {
-            rec.network_settings = blank_settings(Default::default());
-        }
-        rec.network_settings["Networks"][&net.name] = endpoint(&net, ip, aliases, None);
+        rec.network_settings
+            .get_or_insert_with(|| blank_settings(Default::default()))
+            .networks
+            .insert(net.name.clone(), endpoint(&net, ip, aliases, None));
         cstore.save(&rec)?;
         rec
     };
@@ -864,7 +815,11 @@ pub fn connect(
         .ok_or_else(|| {
             Error::Conflict(format!("container {} is on too many networks", rec.name))
         })?;
-    let mut ep = rec.network_settings["Networks"][&net.name].clone();
+    let mut ep = rec
+        .network_settings
+        .as_ref()
+        .and_then(|s| s.networks.get(&net.name).cloned())
+        .unwrap_or_default();
     let made = (|| {
         let mut k = Kernel::open(pid)?;
         let e = attach_endpoint(
@@ -898,7 +853,10 @@ pub fn connect(
     ns.save_leases(&leases)?;
     let _clock = cstore.lock()?;
     let mut now = cstore.load(&rec.id)?;
-    now.network_settings["Networks"][&net.name] = ep;
+    now.network_settings
+        .get_or_insert_with(|| blank_settings(Default::default()))
+        .networks
+        .insert(net.name.clone(), ep);
     cstore.save(&now)?;
     Ok(now)
 }
@@ -946,9 +904,10 @@ pub fn disconnect(root: &Root, name: &str, key: &str) -> Result<Container> {
     let rec = {
         let _lock = cstore.lock()?;
         let mut rec = cstore.find(name)?;
-        let removed = rec.network_settings["Networks"]
-            .as_object_mut()
-            .and_then(|m| m.shift_remove(&net.name));
+        let removed = rec
+            .network_settings
+            .as_mut()
+            .and_then(|s| s.networks.shift_remove(&net.name));
         if removed.is_none() {
             return Err(Error::Conflict(format!(
                 "container {} is not connected to network {}",
@@ -956,10 +915,9 @@ pub fn disconnect(root: &Root, name: &str, key: &str) -> Result<Container> {
             )));
         }
         if net.name == berth_net::store::BRIDGE {
-            for f in ["EndpointID", "Gateway", "IPAddress", "MacAddress"] {
-                rec.network_settings[f] = json!("");
+            if let Some(s) = rec.network_settings.as_mut() {
+                s.clear_default_bridge();
             }
-            rec.network_settings["IPPrefixLen"] = json!(0);
         }
         cstore.save(&rec)?;
         rec

@@ -15,6 +15,7 @@ use rustix::fs::{self as rfs, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::container::record::{Mount, MountPoint, OrderedMap, VolumeOptions};
 use crate::container::Containers;
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
@@ -172,10 +173,8 @@ pub fn users(root: &Root) -> Result<HashMap<String, Vec<String>>> {
     }
     for c in Containers::open(dir)?.list()? {
         for m in &c.mounts {
-            if m["Type"] == "volume" {
-                if let Some(n) = m["Name"].as_str() {
-                    out.entry(n.to_string()).or_default().push(c.id.clone());
-                }
+            if m.kind == "volume" {
+                out.entry(m.name.clone()).or_default().push(c.id.clone());
             }
         }
     }
@@ -224,14 +223,15 @@ pub fn prune(root: &Root, all: bool) -> Result<Vec<String>> {
 
 /// Removes the anonymous volumes among a removed container's `mounts` that no other container
 /// uses (`ctr-rm -v`).
-pub fn remove_anonymous(root: &Root, mounts: &[Value]) -> Result<()> {
+pub fn remove_anonymous(root: &Root, mounts: &[MountPoint]) -> Result<()> {
     let vols = Volumes::open(root)?;
     let _lock = lock_containers(root)?;
     let used = users(root)?;
     for m in mounts {
-        let Some(n) = m["Name"].as_str().filter(|_| m["Type"] == "volume") else {
+        let n = m.name.as_str();
+        if m.kind != "volume" {
             continue;
-        };
+        }
         if used.contains_key(n) {
             continue;
         }
@@ -277,8 +277,8 @@ impl Kind {
 pub enum Origin {
     /// `-v` (the text, for `HostConfig.Binds`; anonymous ones go to `Config.Volumes`).
     Volume(String),
-    /// `--mount` (Docker's `mount.Mount` JSON for `HostConfig.Mounts`).
-    Mount(Value),
+    /// `--mount` (Docker's `mount.Mount` for `HostConfig.Mounts`).
+    Mount(Box<Mount>),
     /// `--tmpfs` (for `HostConfig.Tmpfs`).
     Tmpfs,
     /// `VOLUME` in the image.
@@ -463,16 +463,17 @@ pub fn parse_mount(spec: &str) -> Result<Request> {
         }
         _ => {}
     }
-    let mut m = json!({"Type": kind.as_str(), "Target": target});
-    if !source.is_empty() {
-        m["Source"] = json!(source);
-    }
-    if readonly {
-        m["ReadOnly"] = json!(true);
-    }
-    if nocopy {
-        m["VolumeOptions"] = json!({"NoCopy": true});
-    }
+    let m = Mount {
+        kind: kind.as_str().to_string(),
+        target: target.clone(),
+        source: source.clone(),
+        read_only: readonly,
+        volume_options: nocopy.then(|| VolumeOptions {
+            no_copy: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     Ok(Request {
         kind,
         source,
@@ -485,7 +486,7 @@ pub fn parse_mount(spec: &str) -> Result<Request> {
         },
         nocopy,
         tmpfs_opts,
-        origin: Origin::Mount(m),
+        origin: Origin::Mount(Box::new(m)),
     })
     .map(|mut r| {
         if !mode.is_empty() {
@@ -624,27 +625,31 @@ impl Planned {
     }
 
     /// Docker's `Mounts` entry (none for `--tmpfs`, as Docker).
-    pub fn record(&self) -> Option<Value> {
+    pub fn record(&self) -> Option<MountPoint> {
         let r = &self.req;
+        let point = |kind: &str, source: &str, mode: String, propagation: &str| MountPoint {
+            kind: kind.into(),
+            source: source.into(),
+            destination: r.target.clone(),
+            mode,
+            rw: !r.readonly,
+            propagation: propagation.into(),
+            ..Default::default()
+        };
         match r.kind {
             Kind::Tmpfs if r.origin == Origin::Tmpfs => None,
-            Kind::Tmpfs => Some(
-                json!({"Type": "tmpfs", "Source": "", "Destination": r.target,
-                "Mode": "", "RW": !r.readonly, "Propagation": ""}),
-            ),
-            Kind::Bind => Some(json!({"Type": "bind", "Source": self.host_source,
-                "Destination": r.target, "Mode": r.mode, "RW": !r.readonly,
-                "Propagation": "rprivate"})),
+            Kind::Tmpfs => Some(point("tmpfs", "", String::new(), "")),
+            Kind::Bind => Some(point("bind", &self.host_source, r.mode.clone(), "rprivate")),
             Kind::Volume => {
                 let mode = match &r.origin {
                     Origin::Volume(_) if r.mode.is_empty() && !self.anonymous => "z".to_string(),
                     _ => r.mode.clone(),
                 };
-                Some(
-                    json!({"Type": "volume", "Name": self.name, "Source": self.host_source,
-                    "Destination": r.target, "Driver": "local", "Mode": mode,
-                    "RW": !r.readonly, "Propagation": ""}),
-                )
+                Some(MountPoint {
+                    name: self.name.clone(),
+                    driver: "local".into(),
+                    ..point("volume", &self.host_source, mode, "")
+                })
             }
         }
     }
@@ -652,36 +657,35 @@ impl Planned {
 
 /// Docker's `HostConfig.Binds`, `HostConfig.Mounts`, `HostConfig.Tmpfs` and the anonymous `-v`
 /// targets for `Config.Volumes`.
-pub fn host_config_parts(reqs: &[Request]) -> (Value, Value, Value, Vec<String>) {
+pub fn host_config_parts(reqs: &[Request]) -> HostConfigParts {
     let mut binds = Vec::new();
     let mut mounts = Vec::new();
-    let mut tmpfs = Map::new();
+    let mut tmpfs = OrderedMap::new();
     let mut anon = Vec::new();
     for r in reqs {
         match &r.origin {
             Origin::Volume(_) if r.source.is_empty() => anon.push(r.target.clone()),
-            Origin::Volume(s) => binds.push(json!(s)),
-            Origin::Mount(m) => mounts.push(m.clone()),
-            Origin::Tmpfs => {
-                tmpfs.insert(r.target.clone(), json!(r.tmpfs_opts.join(",")));
-            }
+            Origin::Volume(s) => binds.push(s.clone()),
+            Origin::Mount(m) => mounts.push((**m).clone()),
+            Origin::Tmpfs => tmpfs.insert(r.target.clone(), r.tmpfs_opts.join(",")),
             Origin::Image => {}
         }
     }
-    let or_null = |v: Vec<Value>| {
-        if v.is_empty() {
-            Value::Null
-        } else {
-            Value::Array(v)
-        }
-    };
-    let tmpfs = if tmpfs.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(tmpfs)
-    };
-    (or_null(binds), or_null(mounts), tmpfs, anon)
+    (
+        (!binds.is_empty()).then_some(binds),
+        (!mounts.is_empty()).then_some(mounts),
+        (!tmpfs.is_empty()).then_some(tmpfs),
+        anon,
+    )
 }
+
+/// What [`host_config_parts`] returns: Binds, Mounts, Tmpfs and the anonymous targets.
+pub type HostConfigParts = (
+    Option<Vec<String>>,
+    Option<Vec<Mount>>,
+    Option<OrderedMap<String>>,
+    Vec<String>,
+);
 
 /// Makes what `planned` needs on the host: missing `-v` bind sources (directories, as Docker),
 /// volumes (new or empty ones filled from the image's `layers`, bottom first, unless nocopy).
@@ -1031,7 +1035,12 @@ mod tests {
         );
         assert_eq!(
             r.origin,
-            Origin::Mount(json!({"Type": "bind", "Source": "/", "Target": "/h", "ReadOnly": true}))
+            Origin::Mount(Box::new(
+                serde_json::from_value(
+                    json!({"Type": "bind", "Source": "/", "Target": "/h", "ReadOnly": true})
+                )
+                .unwrap()
+            ))
         );
         let r = parse_mount("src=data,dst=/d").unwrap();
         assert_eq!(
@@ -1096,7 +1105,10 @@ mod tests {
         let c = crate::container::Container {
             id: id.clone(),
             name: "user".into(),
-            mounts: vec![json!({"Type": "volume", "Name": "data", "Destination": "/d"})],
+            mounts: vec![serde_json::from_value(
+                json!({"Type": "volume", "Name": "data", "Destination": "/d"}),
+            )
+            .unwrap()],
             ..Default::default()
         };
         store.save(&c).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use berth::cli::{expand_stdin, RootArgs};
 use berth::container::stats::{self, Sample};
-use berth::container::{liveness, status, Container, Containers};
+use berth::container::{liveness, Container, Containers, Status};
 use berth::output::{col, print_list, write_stdout, Column, Format};
 use berth::Result;
 use clap::{CommandFactory, Parser};
@@ -73,7 +73,7 @@ pub fn command() -> clap::Command {
 }
 
 fn running(c: &Container) -> bool {
-    matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED)
+    matches!(c.state.status, Status::Running | Status::Paused)
 }
 
 pub fn run(cli: Cli) -> Result<()> {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FileType, OFlags};
 
-use super::spec::{self, CreateArgs, Flags, Input};
+use super::spec::{self, CreateOptions, Flags, Input};
 use super::store::valid_name;
-use super::{status, Containers, GraphDriver, State};
+use super::{Containers, GraphDriver, State, Status};
 use crate::container::Container;
 use crate::error::{Error, IoContext, Result};
 use crate::image;
@@ -23,7 +23,7 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub use berth_net::hosts::DEFAULT_HOSTS;
 
 /// Makes a container: see the module docs. `warn` hears what is accepted but ignored.
-pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Container> {
+pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<Container> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::InvalidInput(
             "containers need root: run ctr-create as root (berth has no rootless containers yet)"
@@ -133,17 +133,16 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             path: built.path.clone(),
             args: built.args.clone(),
             state: State {
-                status: status::CREATED.into(),
+                status: Status::Created,
                 started_at: ZERO_TIME.into(),
                 finished_at: ZERO_TIME.into(),
                 ..Default::default()
             },
             image: img.id().to_string(),
             config: built.config.clone(),
-            host_config: {
-                let mut h = built.host_config.clone();
-                h["NetworkMode"] = serde_json::json!(network_mode);
-                h
+            host_config: super::HostConfig {
+                network_mode: network_mode.clone(),
+                ..built.host_config.clone()
             },
             mounts: planned.iter().filter_map(|p| p.record()).collect(),
             log_path: s(log),
@@ -160,7 +159,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
                 merged: s(dir.join("rootfs")),
             },
             runtime: flags.runtime.clone(),
-            network_settings: network_settings.clone(),
+            network_settings: Some(network_settings.clone()),
         };
         containers.save(&c)?;
         Ok(c)

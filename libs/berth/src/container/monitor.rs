@@ -21,7 +21,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::attach::{self, FrameBuf, Hello};
-use super::{rootfs, status, Container, Containers};
+use super::{rootfs, Container, Containers, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -170,7 +170,7 @@ impl Monitor {
         {
             let _lock = store.lock()?;
             let mut now = store.load(&rec.id).map_err(undo)?;
-            now.network_settings = settings;
+            now.network_settings = Some(settings);
             store.save(&now).map_err(undo)?;
         }
         let m = Monitor {
@@ -188,7 +188,7 @@ impl Monitor {
             listener,
             clients: Vec::new(),
             started: false,
-            auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
+            auto_remove: rec.host_config.auto_remove,
             tty,
             net,
         };
@@ -452,7 +452,7 @@ impl Monitor {
                 let now = berth_runtime::now_rfc3339();
                 let me = std::process::id() as i32;
                 let _ = self.update(|c| {
-                    c.state.status = status::RUNNING.into();
+                    c.state.status = Status::Running;
                     c.state.running = true;
                     c.state.paused = false;
                     c.state.restarting = false;
@@ -546,7 +546,7 @@ impl Monitor {
             }
             c.network_settings = crate::network::stopped_settings(&c.network_settings);
             if started {
-                c.state.status = status::EXITED.into();
+                c.state.status = Status::Exited;
                 c.state.exit_code = code;
                 c.state.oom_killed = oom;
                 c.state.finished_at = berth_runtime::now_rfc3339();
