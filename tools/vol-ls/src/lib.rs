@@ -89,7 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .ok_or_else(|| Error::Usage(format!("invalid filter {f:?}: expected KEY=VALUE")))
         })
         .collect::<Result<_>>()?;
-    let used = volume::users(&root)?;
+    let used = berth::container::orchestrate::volume_users(&root)?;
     let mut rows: Vec<Value> = Vec::new();
     for v in Volumes::open(&root)?.list()? {
         if !matches(&v, used.contains_key(&v.name), &filters)? {

@@ -66,10 +66,11 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
         None => random_name(&containers)?,
     };
     let (network_mode, network_settings) =
-        crate::network::at_create(root, &flags.net, &containers)?;
+        super::orchestrate::network_at_create(root, &flags.net, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
-    let planned = crate::volume::plan(root, &flags.mounts, &img.run_config()["Volumes"])?;
+    let planned =
+        super::orchestrate::plan_volumes(root, &flags.mounts, &img.run_config()["Volumes"])?;
     let built = spec::build(
         args,
         &flags,
@@ -87,7 +88,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
     fs::create_dir(&dir).with_path("create directory", &dir)?;
     let mut new_volumes = Vec::new();
     let made = (|| -> Result<Container> {
-        new_volumes = crate::volume::prepare(root, &planned, &layers)?;
+        new_volumes = super::orchestrate::prepare_volumes(root, &planned, &layers)?;
         for d in ["rootfs", "upper", "work"] {
             fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
         }
@@ -166,11 +167,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
     })();
     if made.is_err() {
         let _ = fs::remove_dir_all(&dir);
-        if let Ok(vols) = crate::volume::Volumes::open(root) {
-            for n in &new_volumes {
-                let _ = vols.remove(n);
-            }
-        }
+        super::orchestrate::forget_volumes(root, &new_volumes);
     }
     made
 }

@@ -82,7 +82,7 @@ pub fn start(
             .map(|now| !liveness::is_live(&now))
             .unwrap_or(false);
         if ended {
-            let _ = remove_with_volumes(root, &c.id);
+            let _ = super::orchestrate::remove_with_volumes(root, &c.id);
         }
     }
     r
@@ -530,20 +530,9 @@ pub fn remove(root: &Root, id: &str) -> Result<()> {
     };
     let _ = monitor::builtin_runtime(root).delete(id, true);
     // Its network, if a killed monitor could not take it down.
-    let _ = crate::network::detach(root, id);
+    let _ = super::orchestrate::detach_network(root, id);
     rootfs::unmount(&c)?;
     store.remove_dir(id)
-}
-
-/// Removes an `--rm` container as `docker run --rm` does: everything of it, and its anonymous
-/// volumes that no other container uses (named ones stay).
-pub fn remove_with_volumes(root: &Root, id: &str) -> Result<()> {
-    let mounts = Containers::open(root.containers_dir())?
-        .load(id)
-        .map(|c| c.mounts)
-        .unwrap_or_default();
-    remove(root, id)?;
-    crate::volume::remove_anonymous(root, &mounts)
 }
 
 /// Removes the runtime state a dead monitor left (used before a restart).

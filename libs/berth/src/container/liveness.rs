@@ -108,8 +108,10 @@ pub fn reconcile(root: &Root) {
                 let mut exited = refresh(&now);
                 exited.state.pid_start = 0;
                 exited.state.monitor_start = 0;
-                exited.network_settings =
-                    crate::network::stopped_settings(&exited.network_settings);
+                exited.network_settings = exited
+                    .network_settings
+                    .as_ref()
+                    .map(super::NetworkSettings::stopped);
                 if store.save(&exited).is_err() {
                     continue;
                 }
@@ -117,7 +119,7 @@ pub fn reconcile(root: &Root) {
             now
         };
         if super::lifecycle::auto_remove(&rec) {
-            let _ = super::lifecycle::remove_with_volumes(root, &rec.id);
+            let _ = super::orchestrate::remove_with_volumes(root, &rec.id);
         }
     }
 }

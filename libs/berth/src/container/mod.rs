@@ -17,10 +17,10 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod logs;
 pub mod monitor;
+pub mod orchestrate;
 pub mod pause;
 pub mod pipes;
 pub mod prune;
-pub mod record;
 pub mod rootfs;
 pub mod spec;
 pub mod stats;
@@ -32,12 +32,14 @@ pub mod view;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Docker's records (they are the crate's [`crate::record`], named here too).
+pub use crate::record;
+pub use crate::record::{
+    EndpointSettings, HostConfig, MountPoint, NetworkSettings, OrderedMap, PortMap, Status,
+};
 pub use create::create;
 pub use lifecycle::remove;
 pub use liveness::refresh;
-pub use record::{
-    EndpointSettings, HostConfig, MountPoint, NetworkSettings, OrderedMap, PortMap, Status,
-};
 pub use store::Containers;
 
 /// Docker's "never" time.

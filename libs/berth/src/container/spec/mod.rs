@@ -9,9 +9,9 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
-use super::record::{HostConfig, HostUlimit};
 use crate::bundle::{resolve_user_in, DEFAULT_PATH};
 use crate::error::{Error, Result};
+use crate::record::{HostConfig, HostUlimit};
 
 pub mod caps;
 pub mod flags;
