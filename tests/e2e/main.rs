@@ -15,6 +15,7 @@ mod containers_index;
 mod containers_tools;
 mod image_golden;
 mod import;
+mod inspect_golden;
 mod interop;
 mod layers;
 mod list_inspect;

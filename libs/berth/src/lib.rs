@@ -21,6 +21,7 @@ pub mod layer;
 pub mod network;
 pub mod output;
 pub mod progress;
+pub mod record;
 pub mod reference;
 pub mod registry;
 pub mod root;

@@ -4,6 +4,10 @@
 //! files), and what it takes down when the container ends. The pieces (netlink, nftables, leases)
 //! are `berth-net`'s; this module decides what a container gets.
 //!
+//! This module knows networks, leases and the kernel; it does not know containers' records: what
+//! it needs of a container comes in as a [`Member`], and the records are read and written by
+//! `container::orchestrate`, the one place that sees containers, networks and volumes.
+//!
 //! Crash safety: a lease records the container's init (pid and start time). It is written
 //! before any kernel change and removed after them, so that every later network operation can
 //! find leases whose init is gone and remove what they stood for ([`reconcile`]).
@@ -23,9 +27,10 @@ use berth_net::store::{Lease, Leases, NetStore, Network};
 use berth_net::{subnet, sysctl};
 use serde_json::{json, Value};
 
-use crate::container::spec::NetFlags;
-use crate::container::{Container, Containers};
 use crate::error::{Error, IoContext, Result};
+use crate::record::{
+    EndpointIpamConfig, EndpointSettings, HostConfig, NetworkSettings, OrderedMap, PortMap,
+};
 use crate::root::Root;
 
 /// `$ROOT/networks`.
@@ -33,67 +38,67 @@ pub fn store(root: &Root) -> Result<NetStore> {
     Ok(NetStore::open(root.dir().join("networks"))?)
 }
 
+/// What the network side needs to know of a container: made from its record by
+/// `container::orchestrate`.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    /// Its hosts file (bind mounted into it: rewritten in place).
+    pub hosts_path: String,
+    /// `Config.Hostname` (the short ID when the record has none).
+    pub hostname: String,
+    /// `Config.MacAddress`: the MAC asked for on the first network.
+    pub mac: Option<String>,
+    /// `Config.ExposedPorts`, in order.
+    pub exposed: Vec<String>,
+    pub host_config: HostConfig,
+    pub network_settings: Option<NetworkSettings>,
+}
+
+/// What a container asks of its network at create (from ctr-create's flags).
+#[derive(Debug, Clone, Copy)]
+pub struct NetRequest<'a> {
+    /// A network's name or ID (`bridge`, `host`, `none` or a user-defined one).
+    pub network: &'a str,
+    pub ip: Option<Ipv4Addr>,
+    pub aliases: &'a [String],
+    pub mac: Option<&'a str>,
+}
+
 /// Docker's endpoint settings of a container on a network, before it runs.
-fn endpoint(net: &Network, ip: Option<Ipv4Addr>, aliases: &[String], mac: Option<&str>) -> Value {
-    json!({
-        "IPAMConfig": ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
-        "Links": null,
-        "Aliases": if aliases.is_empty() { Value::Null } else { json!(aliases) },
-        "MacAddress": mac.unwrap_or(""),
-        "DriverOpts": null,
-        "NetworkID": net.id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null,
-    })
+pub fn endpoint(
+    net: &Network,
+    ip: Option<Ipv4Addr>,
+    aliases: &[String],
+    mac: Option<&str>,
+) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: ip.map(|ip| EndpointIpamConfig {
+            ipv4_address: ip.to_string(),
+            ..Default::default()
+        }),
+        aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+        mac_address: mac.unwrap_or("").to_string(),
+        network_id: net.id.clone(),
+        ..Default::default()
+    }
 }
 
 /// Docker's `NetworkSettings` with no address yet: `Networks` holds one endpoint per network.
-fn blank_settings(networks: serde_json::Map<String, Value>) -> Value {
-    json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {},
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": networks,
-    })
+pub fn blank_settings(networks: OrderedMap<EndpointSettings>) -> NetworkSettings {
+    NetworkSettings {
+        networks,
+        ..Default::default()
+    }
 }
 
-/// At create: the network mode as recorded (`HostConfig.NetworkMode`: a network's name, or
-/// `container:<ID>`) and the container's `NetworkSettings`. A network that does not exist, or a
-/// container to share that does not, is an error here, as with Docker.
-pub fn at_create(
-    root: &Root,
-    flags: &NetFlags,
-    containers: &Containers,
-) -> Result<(String, Value)> {
-    if let Some(other) = flags.mode.strip_prefix("container:") {
-        let id = containers.resolve(other)?;
-        return Ok((
-            format!("container:{id}"),
-            blank_settings(Default::default()),
-        ));
-    }
+/// At create: the network mode as recorded (`HostConfig.NetworkMode`: the network's name) and
+/// the container's `NetworkSettings`. A network that does not exist is an error here, as with
+/// Docker. (`container:<ID>` is the orchestration's: it knows containers.)
+pub fn at_create(root: &Root, flags: &NetRequest) -> Result<(String, NetworkSettings)> {
     let ns = store(root)?;
-    let net = ns.find(&flags.mode)?;
+    let net = ns.find(flags.network)?;
     if flags.ip.is_some() && net.name == berth_net::store::BRIDGE {
         return Err(Error::InvalidInput(
             "a user-specified IP address (--ip) is supported on user-defined networks only".into(),
@@ -114,10 +119,10 @@ pub fn at_create(
             )));
         }
     }
-    let mut networks = serde_json::Map::new();
+    let mut networks = OrderedMap::new();
     networks.insert(
         net.name.clone(),
-        endpoint(&net, flags.ip, &flags.aliases, flags.mac.as_deref()),
+        endpoint(&net, flags.ip, flags.aliases, flags.mac),
     );
     Ok((net.name.clone(), blank_settings(networks)))
 }
@@ -129,13 +134,11 @@ pub struct Attached {
 }
 
 /// The hosts-file and lease names of a container: its name, its short ID, its aliases.
-fn dns_names(rec: &Container, ep: &Value) -> Vec<String> {
+fn dns_names(rec: &Member, ep: &EndpointSettings) -> Vec<String> {
     let mut names = vec![rec.name.clone(), rec.id[..12].to_string()];
-    for a in ep["Aliases"].as_array().into_iter().flatten() {
-        if let Some(a) = a.as_str() {
-            if !names.iter().any(|n| n == a) {
-                names.push(a.to_string());
-            }
+    for a in ep.aliases.iter().flatten() {
+        if !names.iter().any(|n| n == a) {
+            names.push(a.clone());
         }
     }
     names
@@ -260,31 +263,17 @@ fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data).with_path("write", path)
 }
 
-/// Before the runtime's create: a container that shares another's network joins that
-/// container's namespace (its init must be running) and gets its hosts and resolv.conf.
-pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
-    let mode = rec.host_config["NetworkMode"].as_str().unwrap_or("");
-    let Some(other) = mode.strip_prefix("container:") else {
-        return Ok(());
-    };
-    let store = Containers::open(root.containers_dir())?;
-    let o = crate::container::refresh(&store.find(other)?);
-    if !o.state.running || o.state.pid <= 0 {
-        return Err(Error::Runtime {
-            message: format!(
-                "cannot join the network of a non-running container: {}",
-                o.name
-            ),
-            code: 125,
-        });
-    }
+/// Before the runtime's create: a container that shares another's network (whose init is
+/// `other_pid`) joins that namespace (its `config.json` in `dir` names it) and gets that
+/// container's hosts and resolv.conf (`from`) copied onto its own (`to`, in place).
+pub fn share_namespace(dir: &Path, other_pid: i32, from: [&str; 2], to: [&str; 2]) -> Result<()> {
     let cfg = dir.join("config.json");
     let mut spec: Value = serde_json::from_slice(&fs::read(&cfg).with_path("read", &cfg)?)
         .map_err(|e| Error::Corrupt {
             what: cfg.display().to_string(),
             why: e.to_string(),
         })?;
-    let path = format!("/proc/{}/ns/net", o.state.pid);
+    let path = format!("/proc/{other_pid}/ns/net");
     for ns in spec["linux"]["namespaces"]
         .as_array_mut()
         .into_iter()
@@ -299,10 +288,7 @@ pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
         "config.json",
         &serde_json::to_vec_pretty(&spec).expect("JSON"),
     )?;
-    for (from, to) in [
-        (&o.hosts_path, &rec.hosts_path),
-        (&o.resolv_conf_path, &rec.resolv_conf_path),
-    ] {
+    for (from, to) in from.iter().zip(to.iter()) {
         if let Ok(data) = fs::read(from) {
             write_in_place(Path::new(to), &data)?;
         }
@@ -315,17 +301,17 @@ pub fn prepare(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
 /// …; the first network has the default route), published ports get their reservations and
 /// DNAT rules, and the hosts files are written. Returns what to hold and the new
 /// `NetworkSettings`. On failure, nothing is left.
-pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value)> {
-    let mut settings = rec.network_settings.clone();
-    let eps: Vec<(String, Value)> = settings["Networks"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+pub fn attach(root: &Root, rec: &Member, pid: i32) -> Result<(Attached, NetworkSettings)> {
+    let mut settings = rec.network_settings.clone().unwrap_or_default();
+    let eps: Vec<(String, EndpointSettings)> = settings
+        .networks
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let ns = store(root)?;
     let mut nets = Vec::new();
     for (name, ep) in &eps {
-        let key = ep["NetworkID"]
-            .as_str()
+        let key = Some(ep.network_id.as_str())
             .filter(|s| !s.is_empty())
             .unwrap_or(name);
         let net = ns
@@ -336,7 +322,7 @@ pub fn attach(root: &Root, rec: &Container, pid: i32) -> Result<(Attached, Value
         }
     }
     if nets.is_empty() {
-        settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+        settings.sandbox_key = format!("/proc/{pid}/ns/net");
         return Ok((Attached::default(), settings));
     }
     let _lock = ns.lock()?;
@@ -396,11 +382,11 @@ fn attach_endpoint(
     ns: &NetStore,
     leases: &mut Leases,
     k: &mut Kernel,
-    rec: &Container,
+    rec: &Member,
     pid: i32,
     idx: usize,
     net: &Network,
-    ep: &mut Value,
+    ep: &mut EndpointSettings,
 ) -> Result<Endpoint> {
     let (sub, gw) = net
         .subnet()
@@ -409,9 +395,10 @@ fn attach_endpoint(
         .bridge()
         .unwrap_or(berth_net::store::DEFAULT_BRIDGE_IF)
         .to_string();
-    let want = ep["IPAMConfig"]["IPv4Address"]
-        .as_str()
-        .and_then(|s| s.parse().ok());
+    let want = ep
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.parse().ok());
     let host_veth = format!("vb{}{idx}", &rec.id[..11]);
     let names = dns_names(rec, ep);
     let ip = leases.allocate(
@@ -428,7 +415,7 @@ fn attach_endpoint(
             resolves: net.resolves_names(),
         },
     )?;
-    let mac = match (idx, rec.config["MacAddress"].as_str()) {
+    let mac = match (idx, rec.mac.as_deref()) {
         (0, Some(m)) => subnet::parse_mac(m)?,
         _ => subnet::mac_for(ip),
     };
@@ -463,34 +450,27 @@ fn attach_endpoint(
     if idx == 0 && !net.internal {
         k.inside.add_default_route(IpAddr::V4(gw))?;
     }
-    ep["NetworkID"] = json!(net.id);
-    ep["EndpointID"] = json!(berth_net::store::endpoint_id(&net.id, &rec.id));
-    ep["Gateway"] = json!(gw.to_string());
-    ep["IPAddress"] = json!(ip.to_string());
-    ep["IPPrefixLen"] = json!(sub.prefix);
-    ep["MacAddress"] = json!(mac_s);
-    ep["DNSNames"] = if net.resolves_names() {
-        json!(names)
-    } else {
-        Value::Null
-    };
+    ep.network_id = net.id.clone();
+    ep.endpoint_id = berth_net::store::endpoint_id(&net.id, &rec.id);
+    ep.gateway = gw.to_string();
+    ep.ip_address = ip.to_string();
+    ep.ip_prefix_len = sub.prefix;
+    ep.mac_address = mac_s;
+    ep.dns_names = net.resolves_names().then_some(names);
     Ok(Endpoint { ip, gateway: gw })
 }
 
-fn hostname_of(rec: &Container) -> String {
-    rec.config["Hostname"]
-        .as_str()
-        .unwrap_or(&rec.id[..12])
-        .to_string()
+fn hostname_of(rec: &Member) -> String {
+    rec.hostname.clone()
 }
 
 fn attach_locked(
     ns: &NetStore,
     leases: &mut Leases,
-    rec: &Container,
+    rec: &Member,
     pid: i32,
-    nets: &[(String, Value, Network)],
-    settings: &mut Value,
+    nets: &[(String, EndpointSettings, Network)],
+    settings: &mut NetworkSettings,
 ) -> Result<Attached> {
     let mut k = Kernel::open(pid)?;
     let mut own = Vec::new();
@@ -501,24 +481,20 @@ fn attach_locked(
         own.push((IpAddr::V4(e.ip), hostname_of(rec)));
         if net.name == berth_net::store::BRIDGE {
             // Docker fills the top-level fields for the default bridge only.
-            for f in [
-                "EndpointID",
-                "Gateway",
-                "IPAddress",
-                "IPPrefixLen",
-                "MacAddress",
-            ] {
-                settings[f] = ep[f].clone();
-            }
+            settings.endpoint_id = ep.endpoint_id.clone();
+            settings.gateway = ep.gateway.clone();
+            settings.ip_address = ep.ip_address.clone();
+            settings.ip_prefix_len = ep.ip_prefix_len;
+            settings.mac_address = ep.mac_address.clone();
         }
-        settings["Networks"][name] = ep;
+        settings.networks.insert(name.clone(), ep);
         first.get_or_insert(e);
     }
-    settings["SandboxKey"] = json!(format!("/proc/{pid}/ns/net"));
+    settings.sandbox_key = format!("/proc/{pid}/ns/net");
 
     // Published ports.
     let mut attached = Attached::default();
-    let mut published: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut published: BTreeMap<String, Vec<Binding>> = BTreeMap::new();
     if let Some(e) = &first {
         let mut rules = Vec::new();
         for (port, binding) in wanted_ports(rec)? {
@@ -530,10 +506,13 @@ fn attach_locked(
                 ctr_ip: IpAddr::V4(e.ip),
                 ctr_port: port.port,
             });
-            published.entry(port.to_string()).or_default().push(json!({
-                "HostIp": r.host_ip.to_string(),
-                "HostPort": r.host_port.to_string(),
-            }));
+            published
+                .entry(port.to_string())
+                .or_default()
+                .push(Binding {
+                    host_ip: r.host_ip.to_string(),
+                    host_port: r.host_port.to_string(),
+                });
             attached.reservations.push(r);
         }
         if !rules.is_empty() {
@@ -541,26 +520,22 @@ fn attach_locked(
         }
     }
     // Every exposed port appears in Ports, published or not (null), as Docker shows them.
-    let mut ports_v = serde_json::Map::new();
-    for p in rec.config["ExposedPorts"]
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.keys())
-    {
-        ports_v.insert(p.clone(), Value::Null);
+    let mut ports_v = PortMap::new();
+    for p in &rec.exposed {
+        ports_v.insert(p.clone(), None);
     }
     for (k, v) in published {
-        ports_v.insert(k, json!(v));
+        ports_v.insert(k, Some(v));
     }
-    settings["Ports"] = Value::Object(ports_v);
+    settings.ports = ports_v;
 
     // Hosts files: this container's, then its network mates'.
     let gw = first.map(|e| e.gateway.to_string()).unwrap_or_default();
-    let extra: Vec<ExtraHost> = rec.host_config["ExtraHosts"]
-        .as_array()
-        .into_iter()
+    let extra: Vec<ExtraHost> = rec
+        .host_config
+        .extra_hosts
+        .iter()
         .flatten()
-        .filter_map(|h| h.as_str())
         .filter_map(|h| hosts::parse_add_host(h).ok())
         .map(|mut e| {
             if e.ip == "host-gateway" {
@@ -578,25 +553,17 @@ fn attach_locked(
 
 /// The container's port bindings: `PortBindings`, and with `PublishAllPorts` every exposed
 /// port that has none (on a free host port).
-fn wanted_ports(rec: &Container) -> Result<Vec<(Port, Binding)>> {
-    let bindings: ports::PortBindings =
-        serde_json::from_value(rec.host_config["PortBindings"].clone()).unwrap_or_default();
+fn wanted_ports(rec: &Member) -> Result<Vec<(Port, Binding)>> {
+    let bindings = &rec.host_config.port_bindings;
     let mut out = Vec::new();
-    for (k, list) in &bindings {
+    for (k, list) in bindings {
         let port: Port = k.parse()?;
         for b in list {
             out.push((port, b.clone()));
         }
     }
-    if rec.host_config["PublishAllPorts"]
-        .as_bool()
-        .unwrap_or(false)
-    {
-        for k in rec.config["ExposedPorts"]
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.keys())
-        {
+    if rec.host_config.publish_all_ports {
+        for k in &rec.exposed {
             if !bindings.contains_key(k) {
                 out.push((k.parse()?, Binding::default()));
             }
@@ -620,36 +587,6 @@ pub fn detach(root: &Root, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// `NetworkSettings` of a container that does not run.
-pub fn stopped_settings(settings: &Value) -> Value {
-    let mut s = settings.clone();
-    if !s.is_object() {
-        return s;
-    }
-    for k in [
-        "EndpointID",
-        "Gateway",
-        "IPAddress",
-        "MacAddress",
-        "SandboxKey",
-        "SandboxID",
-    ] {
-        s[k] = json!("");
-    }
-    s["IPPrefixLen"] = json!(0);
-    s["Ports"] = json!({});
-    if let Some(m) = s["Networks"].as_object_mut() {
-        for e in m.values_mut() {
-            for k in ["EndpointID", "Gateway", "IPAddress"] {
-                e[k] = json!("");
-            }
-            e["IPPrefixLen"] = json!(0);
-            e["DNSNames"] = Value::Null;
-        }
-    }
-    s
-}
-
 /// `net-create`: a user-defined bridge network. Its bridge and rules are made when the first
 /// container joins it.
 pub fn create_network(root: &Root, req: &berth_net::store::NewNetwork) -> Result<Network> {
@@ -659,17 +596,9 @@ pub fn create_network(root: &Root, req: &berth_net::store::NewNetwork) -> Result
     Ok(ns.create(req)?)
 }
 
-/// The names of containers, for network inspection.
-fn container_names(root: &Root) -> BTreeMap<String, String> {
-    Containers::open(root.containers_dir())
-        .and_then(|s| s.list())
-        .map(|l| l.into_iter().map(|c| (c.id, c.name)).collect())
-        .unwrap_or_default()
-}
-
 /// `net-ls` / `net-inspect`: networks as `docker network inspect` shows them, with the
-/// containers that have an address on each.
-pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
+/// containers that have an address on each (`names`: container ID → name).
+pub fn inspect_all(root: &Root, names: &BTreeMap<String, String>) -> Result<Vec<Value>> {
     let ns = store(root)?;
     let nets = ns.networks()?;
     let leases = {
@@ -680,7 +609,6 @@ pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
         }
         l
     };
-    let names = container_names(root);
     Ok(nets
         .iter()
         .map(|n| {
@@ -691,9 +619,9 @@ pub fn inspect_all(root: &Root) -> Result<Vec<Value>> {
 
 /// `net-inspect`: one network (by name, ID or unique ID prefix) as `docker network inspect`
 /// shows it.
-pub fn inspect(root: &Root, key: &str) -> Result<Value> {
+pub fn inspect(root: &Root, key: &str, names: &BTreeMap<String, String>) -> Result<Value> {
     let net = store(root)?.find(key)?;
-    inspect_all(root)?
+    inspect_all(root, names)?
         .into_iter()
         .find(|v| v["Id"] == net.id.as_str())
         .ok_or_else(|| Error::NetworkNotFound(key.to_string()))
@@ -725,19 +653,12 @@ pub fn ls_row(n: &Network, no_trunc: bool) -> Value {
     })
 }
 
-/// The containers (running or not) whose settings name network `net`.
-fn users(root: &Root, net: &Network) -> Result<Vec<Container>> {
-    let store = Containers::open(root.containers_dir())?;
-    Ok(store
-        .list()?
-        .into_iter()
-        .filter(|c| {
-            c.network_settings["Networks"].as_object().is_some_and(|m| {
-                m.iter()
-                    .any(|(k, e)| *k == net.name || e["NetworkID"] == net.id.as_str())
-            })
-        })
-        .collect())
+/// Whether `settings` name network `net` (by name or ID).
+pub fn names_network(settings: &NetworkSettings, net: &Network) -> bool {
+    settings
+        .networks
+        .iter()
+        .any(|(k, e)| *k == net.name || e.network_id == net.id)
 }
 
 /// `net-rm`: a user-defined network no running container is on (Docker's "has active
@@ -775,16 +696,17 @@ pub fn remove_network(root: &Root, key: &str) -> Result<Network> {
     Ok(net)
 }
 
-/// `net-prune`: every user-defined network that no container (running or not) names.
-pub fn prune(root: &Root, filters: &[crate::filter::PruneFilter]) -> Result<Vec<Network>> {
+/// `net-prune`: every user-defined network that is not `in_use` (named by a container,
+/// running or not) and that the filters `keep`.
+pub fn prune(
+    root: &Root,
+    in_use: &dyn Fn(&Network) -> Result<bool>,
+    keep: &dyn Fn(&Network) -> bool,
+) -> Result<Vec<Network>> {
     let ns = store(root)?;
     let mut out = Vec::new();
     for net in ns.networks()? {
-        if net.is_predefined() || !users(root, &net)?.is_empty() {
-            continue;
-        }
-        let label = |k: &str| net.labels.get(k).cloned();
-        if !filters.iter().all(|f| f.matches_parts(&net.created, label)) {
+        if net.is_predefined() || in_use(&net)? || !keep(&net) {
             continue;
         }
         match remove_network(root, &net.id) {
@@ -796,59 +718,48 @@ pub fn prune(root: &Root, filters: &[crate::filter::PruneFilter]) -> Result<Vec<
     Ok(out)
 }
 
-/// `net-connect`: adds network `key` to container `name`; a running container gets its
-/// interface at once (`eth1`, …), a stopped one when it starts.
-pub fn connect(
-    root: &Root,
+/// `net-connect`'s checks: whether container `name` (network mode `mode`, `connected` already
+/// or not) can join `net`, with `ip` and `aliases` if asked.
+pub fn check_connect(
+    net: &Network,
     name: &str,
-    key: &str,
-    aliases: &[String],
+    mode: &str,
+    connected: bool,
     ip: Option<Ipv4Addr>,
-) -> Result<Container> {
-    let ns = store(root)?;
-    let net = ns.find(key)?;
-    let cstore = Containers::open(root.containers_dir())?;
-    let rec = {
-        let _lock = cstore.lock()?;
-        let mut rec = cstore.find(name)?;
-        let mode = rec.host_config["NetworkMode"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if net.driver != "bridge"
-            || mode == "host"
-            || mode == "none"
-            || mode.starts_with("container:")
-        {
-            return Err(Error::Conflict(format!(
-                "container {} (network mode {mode}) cannot be connected to network {} ({}): \
-                 only containers on bridge networks can join bridge networks",
-                rec.name, net.name, net.driver
-            )));
-        }
-        if rec.network_settings["Networks"].get(&net.name).is_some() {
-            return Err(Error::Conflict(format!(
-                "container {} is already connected to network {}",
-                rec.name, net.name
-            )));
-        }
-        if (ip.is_some() || !aliases.is_empty()) && !net.resolves_names() {
-            return Err(Error::InvalidInput(
-                "--ip and --alias are supported on user-defined networks only".into(),
-            ));
-        }
-        if !rec.network_settings["Networks"].is_object() {
-            rec.network_settings = blank_settings(Default::default());
-        }
-        rec.network_settings["Networks"][&net.name] = endpoint(&net, ip, aliases, None);
-        cstore.save(&rec)?;
-        rec
-    };
-    let live = crate::container::refresh(&rec);
-    if !live.state.running {
-        return Ok(rec);
+    aliases: &[String],
+) -> Result<()> {
+    if net.driver != "bridge" || mode == "host" || mode == "none" || mode.starts_with("container:")
+    {
+        return Err(Error::Conflict(format!(
+            "container {name} (network mode {mode}) cannot be connected to network {} ({}): \
+             only containers on bridge networks can join bridge networks",
+            net.name, net.driver
+        )));
     }
-    let pid = live.state.pid;
+    if connected {
+        return Err(Error::Conflict(format!(
+            "container {name} is already connected to network {}",
+            net.name
+        )));
+    }
+    if (ip.is_some() || !aliases.is_empty()) && !net.resolves_names() {
+        return Err(Error::InvalidInput(
+            "--ip and --alias are supported on user-defined networks only".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `net-connect` of a running container (init `pid`): its interface on `net` at once (`eth1`,
+/// …), its hosts file and its new mates'. Returns the endpoint `ep` filled.
+pub fn connect_running(
+    root: &Root,
+    rec: &Member,
+    pid: i32,
+    net: &Network,
+    mut ep: EndpointSettings,
+) -> Result<EndpointSettings> {
+    let ns = store(root)?;
     let _lock = ns.lock()?;
     let mut leases = ns.leases()?;
     reconcile(&mut leases)?;
@@ -864,19 +775,9 @@ pub fn connect(
         .ok_or_else(|| {
             Error::Conflict(format!("container {} is on too many networks", rec.name))
         })?;
-    let mut ep = rec.network_settings["Networks"][&net.name].clone();
     let made = (|| {
         let mut k = Kernel::open(pid)?;
-        let e = attach_endpoint(
-            &ns,
-            &mut leases,
-            &mut k,
-            &rec,
-            pid,
-            idx.max(1),
-            &net,
-            &mut ep,
-        )?;
+        let e = attach_endpoint(&ns, &mut leases, &mut k, rec, pid, idx.max(1), net, &mut ep)?;
         // Its own new address, then its mates'.
         let path = Path::new(&rec.hosts_path);
         let old = fs::read_to_string(path).with_path("read", path)?;
@@ -885,7 +786,7 @@ pub fn connect(
             .next()
             .unwrap_or("")
             .to_string();
-        let line = format!("{}\t{}\n", e.ip, hostname_of(&rec));
+        let line = format!("{}\t{}\n", e.ip, hostname_of(rec));
         write_in_place(path, format!("{head}{line}").as_bytes())?;
         refresh_members(&leases, std::slice::from_ref(&net.id));
         Ok::<(), Error>(())
@@ -896,11 +797,7 @@ pub fn connect(
         return Err(e);
     }
     ns.save_leases(&leases)?;
-    let _clock = cstore.lock()?;
-    let mut now = cstore.load(&rec.id)?;
-    now.network_settings["Networks"][&net.name] = ep;
-    cstore.save(&now)?;
-    Ok(now)
+    Ok(ep)
 }
 
 /// Frees container `id`'s lease on network `net` and its veth; its mates' hosts files lose it.
@@ -937,36 +834,12 @@ fn release_on(leases: &mut Leases, id: &str, net: &str) -> Result<()> {
     Ok(())
 }
 
-/// `net-disconnect`: removes network `key` from container `name` (and its interface, if it
-/// runs).
-pub fn disconnect(root: &Root, name: &str, key: &str) -> Result<Container> {
+/// `net-disconnect`'s network side: container `id`'s lease on `net`, its veth, and the hosts
+/// files' lines for it go.
+pub fn disconnect(root: &Root, id: &str, net: &Network) -> Result<()> {
     let ns = store(root)?;
-    let cstore = Containers::open(root.containers_dir())?;
-    let net = ns.find(key)?;
-    let rec = {
-        let _lock = cstore.lock()?;
-        let mut rec = cstore.find(name)?;
-        let removed = rec.network_settings["Networks"]
-            .as_object_mut()
-            .and_then(|m| m.shift_remove(&net.name));
-        if removed.is_none() {
-            return Err(Error::Conflict(format!(
-                "container {} is not connected to network {}",
-                rec.name, net.name
-            )));
-        }
-        if net.name == berth_net::store::BRIDGE {
-            for f in ["EndpointID", "Gateway", "IPAddress", "MacAddress"] {
-                rec.network_settings[f] = json!("");
-            }
-            rec.network_settings["IPPrefixLen"] = json!(0);
-        }
-        cstore.save(&rec)?;
-        rec
-    };
     let _lock = ns.lock()?;
     let mut leases = ns.leases()?;
-    release_on(&mut leases, &rec.id, &net.id)?;
-    ns.save_leases(&leases)?;
-    Ok(rec)
+    release_on(&mut leases, id, &net.id)?;
+    Ok(ns.save_leases(&leases)?)
 }

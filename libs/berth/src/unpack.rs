@@ -76,6 +76,11 @@ pub struct Dest {
     cache: Option<(PathBuf, OwnedFd)>,
 }
 
+/// The prefix of a whiteout's name: `.wh.NAME` hides NAME of the layers below.
+pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// The opaque whiteout: what the layers below put in its directory is hidden.
+pub const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
+
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 fn errno(e: Errno) -> io::Error {

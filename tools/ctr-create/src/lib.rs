@@ -1,10 +1,14 @@
 //! ctr-create: create a container from an image, as `docker container create`.
 
-use berth::container::spec::CreateArgs;
-use berth::{output, Result};
+pub mod args;
+mod spec_tests;
+
 use berth_cli::{one_name, RootArgs};
+use berth::{output, Result};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
+
+pub use args::CreateArgs;
 
 const AFTER: &str = "\
 Makes $ROOT/containers/<id>/: config.json (an OCI runtime config, as Docker's daemon makes it
@@ -44,7 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
     berth::container::liveness::reconcile(&cli.root.root());
     let mut args = cli.create;
     args.image = one_name(args.image)?;
-    let c = berth::container::create(&cli.root.root(), &args, |w| {
+    let c = berth::container::create(&cli.root.root(), &args.into(), |w| {
         berth_cli::warn("ctr-create", w)
     })?;
     output::print_json(&json!({"id": c.id, "name": c.name}))

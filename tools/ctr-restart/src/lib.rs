@@ -1,9 +1,9 @@
 //! ctr-restart: restart containers, as `docker container restart`.
 
-use berth::container::lifecycle;
+use berth_cli::{expand_stdin, RootArgs};
+use berth::container::lifecycle::{self, StopOptions};
 use berth::output::print_json;
 use berth::Result;
-use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -24,7 +24,7 @@ pub struct Cli {
     pub containers: Vec<String>,
 
     #[command(flatten)]
-    pub stop: lifecycle::StopArgs,
+    pub stop: ctr_stop::args::StopArgs,
 
     #[command(flatten)]
     pub root: RootArgs,
@@ -37,10 +37,12 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth_cli::for_each("ctr-restart", expand_stdin(cli.containers)?, |name| {
-        let r = cli.stop.stop(&root, name).and_then(|c| {
-            lifecycle::start(&root, &c.id, None, "ctrl-p,ctrl-q")?;
-            Ok(c)
-        });
+        let r = StopOptions::from(&cli.stop)
+            .stop(&root, name)
+            .and_then(|c| {
+                lifecycle::start(&root, &c.id, None, "ctrl-p,ctrl-q")?;
+                Ok(c)
+            });
         let c = r?;
         print_json(&json!({"id": c.id, "name": c.name}))?;
         Ok(())

@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     berth_cli::for_each("ctr-rm", expand_stdin(cli.containers)?, |name| {
-        let id = berth::volume::rm_container(&root, name, cli.force, cli.volumes)?;
+        let id = berth::container::orchestrate::rm_container(&root, name, cli.force, cli.volumes)?;
         print_json(&json!({"id": id}))?;
         Ok(())
     })

@@ -2,11 +2,11 @@
 
 use berth::container::create::create;
 use berth::container::lifecycle::{self, Started, Streams};
-use berth::container::spec::CreateArgs;
 use berth::output::print_json;
 use berth::Result;
 use berth_cli::{one_name, warn, RootArgs};
 use clap::{CommandFactory, Parser};
+use ctr_create::CreateArgs;
 use serde_json::json;
 
 const AFTER: &str = "\
@@ -53,7 +53,7 @@ pub fn run(mut cli: Cli) -> Result<u8> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     cli.create.image = one_name(std::mem::take(&mut cli.create.image))?;
-    let c = create(&root, &cli.create, |m| warn("ctr-run", m))?;
+    let c = create(&root, &cli.create.clone().into(), |m| warn("ctr-run", m))?;
     if cli.detach {
         // As docker run -d: a container that fails to start stays, created, unless --rm (then
         // the start removes it, anonymous volumes and all).

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use berth::container::stats::{self, Sample};
-use berth::container::{liveness, status, Container, Containers};
+use berth::container::{liveness, Container, Containers, Status};
 use berth::output::{col, print_list, write_stdout, Column, Format};
 use berth::Result;
 use berth_cli::{expand_stdin, RootArgs};
@@ -73,7 +73,7 @@ pub fn command() -> clap::Command {
 }
 
 fn running(c: &Container) -> bool {
-    matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED)
+    matches!(c.state.status, Status::Running | Status::Paused)
 }
 
 pub fn run(cli: Cli) -> Result<()> {

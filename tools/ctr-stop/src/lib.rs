@@ -1,9 +1,11 @@
 //! ctr-stop: stop running containers, as `docker container stop`.
 
-use berth::container::lifecycle;
+pub mod args;
+
+use berth_cli::{expand_stdin, RootArgs};
+use berth::container::lifecycle::StopOptions;
 use berth::output::print_json;
 use berth::Result;
-use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 
@@ -27,7 +29,7 @@ pub struct Cli {
     pub containers: Vec<String>,
 
     #[command(flatten)]
-    pub stop: lifecycle::StopArgs,
+    pub stop: args::StopArgs,
 
     #[command(flatten)]
     pub root: RootArgs,
@@ -40,7 +42,7 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth_cli::for_each("ctr-stop", expand_stdin(cli.containers)?, |name| {
-        let c = cli.stop.stop(&root, name)?;
+        let c = StopOptions::from(&cli.stop).stop(&root, name)?;
         print_json(&json!({"id": c.id, "name": c.name, "exit_code": c.state.exit_code}))?;
         Ok(())
     })

@@ -11,7 +11,6 @@ use berth::oci_spec::image::{HistoryBuilder, RootFs};
 use berth::reference::{ImageName, Reference};
 use berth::store::Layout;
 use berth::{Error, Result};
-use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -59,6 +59,6 @@ pub fn run(cli: Cli) -> Result<()> {
         .transpose()?;
     let container = one_name(cli.container)?;
     let net = berth::network::store(&root)?.find(&cli.network)?;
-    let c = berth::network::connect(&root, &container, &net.id, &cli.aliases, ip)?;
+    let c = berth::container::orchestrate::connect(&root, &container, &net.id, &cli.aliases, ip)?;
     print_json(&json!({"id": c.id, "name": c.name, "network": net.name}))
 }

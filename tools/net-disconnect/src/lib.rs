@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let container = one_name(cli.container)?;
     let net = berth::network::store(&root)?.find(&cli.network)?;
-    match berth::network::disconnect(&root, &container, &net.id) {
+    match berth::container::orchestrate::disconnect(&root, &container, &net.id) {
         Ok(c) => print_json(&json!({"id": c.id, "name": c.name, "network": net.name})),
         Err(Error::Conflict(_) | Error::ContainerNotFound(_)) if cli.force => Ok(()),
         Err(e) => Err(e),

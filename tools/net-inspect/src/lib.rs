@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for key in expand_stdin(cli.networks)? {
-        match berth::network::inspect(&root, &key) {
+        match berth::container::orchestrate::inspect_network(&root, &key) {
             Ok(v) => found.push(v),
             Err(e) => errors.push(e),
         }

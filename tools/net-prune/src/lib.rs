@@ -1,5 +1,6 @@
 //! net-prune: remove unused networks, as `docker network prune`.
 
+use berth::container::orchestrate;
 use berth::filter::PruneFilter as Filter;
 use berth::output::print_json;
 use berth::Result;
@@ -40,7 +41,11 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let filters = Filter::parse_all(&cli.filters)?;
-    let gone: Vec<String> = berth::network::prune(&cli.root.root(), &filters)?
+    let keep = |net: &berth::berth_net::store::Network| {
+        let label = |k: &str| net.labels.get(k).cloned();
+        filters.iter().all(|f| f.matches_parts(&net.created, label))
+    };
+    let gone: Vec<String> = orchestrate::prune_networks(&cli.root.root(), &keep)?
         .into_iter()
         .map(|n| n.name)
         .collect();

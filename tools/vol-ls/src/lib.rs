@@ -81,7 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     let filters = Filters::parse_usage(&cli.filters, |_, _| Ok(()))?;
-    let used = volume::users(&root)?;
+    let used = berth::container::orchestrate::volume_users(&root)?;
     let mut rows: Vec<Value> = Vec::new();
     for v in Volumes::open(&root)?.list()? {
         if !matches(&v, used.contains_key(&v.name), &filters)? {

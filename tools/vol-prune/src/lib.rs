@@ -36,6 +36,6 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     berth::container::liveness::reconcile(&cli.root.root());
-    let gone = berth::volume::prune(&cli.root.root(), cli.all)?;
+    let gone = berth::container::orchestrate::prune_volumes(&cli.root.root(), cli.all)?;
     print_json(&json!({"VolumesDeleted": gone}))
 }

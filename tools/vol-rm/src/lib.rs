@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     berth_cli::for_each("vol-rm", expand_stdin(cli.volumes)?, |name| {
-        berth::volume::remove(&root, name, cli.force)?;
+        berth::container::orchestrate::remove_volume(&root, name, cli.force)?;
         print_json(&json!({"name": name}))?;
         Ok(())
     })

@@ -185,24 +185,21 @@ pub fn mounts_of(c: &Container) -> Vec<MountPoint> {
     let mut out: Vec<MountPoint> = c
         .mounts
         .iter()
-        .filter_map(|m| {
-            Some(MountPoint {
-                destination: clean_abs(m["Destination"].as_str()?),
-                kind: m["Type"].as_str()?.to_string(),
-                source: m["Source"].as_str().unwrap_or_default().to_string(),
-                rw: m["RW"].as_bool().unwrap_or(true),
-            })
+        .filter(|m| !m.destination.is_empty() && !m.kind.is_empty())
+        .map(|m| MountPoint {
+            destination: clean_abs(&m.destination),
+            kind: m.kind.clone(),
+            source: m.source.clone(),
+            rw: m.rw,
         })
         .collect();
-    if let Some(t) = c.host_config["Tmpfs"].as_object() {
-        for (dest, opts) in t {
+    if let Some(t) = &c.host_config.tmpfs {
+        for (dest, opts) in t.iter() {
             let destination = clean_abs(dest);
             if out.iter().any(|m| m.destination == destination) {
                 continue;
             }
-            let ro = opts
-                .as_str()
-                .is_some_and(|o| o.split(',').any(|o| o == "ro"));
+            let ro = opts.split(',').any(|o| o == "ro");
             out.push(MountPoint {
                 destination,
                 kind: "tmpfs".into(),
@@ -276,7 +273,7 @@ impl Opened {
             .unwrap_or(false);
         let mount = mount_for(&self.mounts, dest);
         let typed = mount.filter(|m| !m.rw);
-        let readonly_rootfs = self.container.host_config["ReadonlyRootfs"] == true;
+        let readonly_rootfs = self.container.host_config.readonly_rootfs;
         // A stopped container's rootfs is mounted writable for the copy: --read-only is
         // checked from its record (a path in one of its writable mounts is fine, as Docker).
         if !ro && typed.is_none() && !(readonly_rootfs && mount.is_none()) {
@@ -965,13 +962,17 @@ mod tests {
     #[test]
     fn the_longest_mount_destination_holds_a_path() {
         let c = Container {
-            mounts: vec![
-                serde_json::json!({"Type": "volume", "Name": "v", "Source": "/vol/_data",
-                    "Destination": "/data", "RW": true}),
-                serde_json::json!({"Type": "bind", "Source": "/h", "Destination": "/data/sub/",
-                    "RW": false}),
-            ],
-            host_config: serde_json::json!({"Tmpfs": {"/run": "size=1m", "/ro": "ro"}}),
+            mounts: serde_json::from_value(serde_json::json!([
+                {"Type": "volume", "Name": "v", "Source": "/vol/_data",
+                    "Destination": "/data", "RW": true},
+                {"Type": "bind", "Source": "/h", "Destination": "/data/sub/",
+                    "RW": false},
+            ]))
+            .unwrap(),
+            host_config: serde_json::from_value(
+                serde_json::json!({"Tmpfs": {"/run": "size=1m", "/ro": "ro"}}),
+            )
+            .unwrap(),
             ..Default::default()
         };
         let ms = mounts_of(&c);

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FileType, OFlags};
 
-use super::spec::{self, CreateArgs, Flags, Input};
+use super::spec::{self, CreateOptions, Flags, Input};
 use super::store::valid_name;
-use super::{status, Containers, GraphDriver, State};
+use super::{Containers, GraphDriver, State, Status};
 use crate::container::Container;
 use crate::error::{Error, IoContext, Result};
 use crate::image;
@@ -23,7 +23,7 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub use berth_net::hosts::DEFAULT_HOSTS;
 
 /// Makes a container: see the module docs. `warn` hears what is accepted but ignored.
-pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Container> {
+pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<Container> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::InvalidInput(
             "containers need root: run ctr-create as root (berth has no rootless containers yet)"
@@ -66,11 +66,12 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
         None => random_name(&containers)?,
     };
     let (network_mode, network_settings) =
-        crate::network::at_create(root, &flags.net, &containers)?;
+        super::orchestrate::network_at_create(root, &flags.net, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let image_config = serde_json::to_value(img.run_config()).unwrap_or_default();
-    let planned = crate::volume::plan(root, &flags.mounts, &image_config["Volumes"])?;
+    let planned =
+        super::orchestrate::plan_volumes(root, &flags.mounts, &image_config["Volumes"])?;
     let built = spec::build(
         args,
         &flags,
@@ -88,7 +89,7 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
     fs::create_dir(&dir).with_path("create directory", &dir)?;
     let mut new_volumes = Vec::new();
     let made = (|| -> Result<Container> {
-        new_volumes = crate::volume::prepare(root, &planned, &layers)?;
+        new_volumes = super::orchestrate::prepare_volumes(root, &planned, &layers)?;
         for d in ["rootfs", "upper", "work"] {
             fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
         }
@@ -134,17 +135,16 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
             path: built.path.clone(),
             args: built.args.clone(),
             state: State {
-                status: status::CREATED.into(),
+                status: Status::Created,
                 started_at: ZERO_TIME.into(),
                 finished_at: ZERO_TIME.into(),
                 ..Default::default()
             },
             image: img.id().to_string(),
             config: built.config.clone(),
-            host_config: {
-                let mut h = built.host_config.clone();
-                h["NetworkMode"] = serde_json::json!(network_mode);
-                h
+            host_config: super::HostConfig {
+                network_mode: network_mode.clone(),
+                ..built.host_config.clone()
             },
             mounts: planned.iter().filter_map(|p| p.record()).collect(),
             log_path: s(log),
@@ -161,18 +161,14 @@ pub fn create(root: &Root, args: &CreateArgs, warn: impl Fn(&str)) -> Result<Con
                 merged: s(dir.join("rootfs")),
             },
             runtime: flags.runtime.clone(),
-            network_settings: network_settings.clone(),
+            network_settings: Some(network_settings.clone()),
         };
         containers.save(&c)?;
         Ok(c)
     })();
     if made.is_err() {
         let _ = fs::remove_dir_all(&dir);
-        if let Ok(vols) = crate::volume::Volumes::open(root) {
-            for n in &new_volumes {
-                let _ = vols.remove(n);
-            }
-        }
+        super::orchestrate::forget_volumes(root, &new_volumes);
     }
     made
 }

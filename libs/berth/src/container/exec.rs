@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::pipes::Pipes;
-use super::{lifecycle, monitor, status, Containers};
+use super::{lifecycle, monitor, Containers, Status};
 use crate::bundle::resolve_user;
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
@@ -38,13 +38,13 @@ pub struct ExecOptions {
 pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
     let store = Containers::open(root.containers_dir())?;
     let c = lifecycle::refresh(store.find(name)?);
-    if c.state.status == status::PAUSED {
+    if c.state.status == Status::Paused {
         return Err(Error::Conflict(format!(
             "container {} is paused, unpause the container before exec",
             c.id
         )));
     }
-    if c.state.status != status::RUNNING {
+    if c.state.status != Status::Running {
         return Err(Error::Conflict(format!(
             "container {} is not running",
             c.id

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::attach::{self, DetachKeys, Hello};
-use super::{liveness, monitor, rootfs, status, Container, Containers};
+use super::{liveness, monitor, rootfs, Container, Containers, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -63,7 +63,7 @@ pub fn start(
 ) -> Result<Started> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if c.state.status == status::RUNNING || c.state.status == status::PAUSED {
+    if c.state.status == Status::Running || c.state.status == Status::Paused {
         return match attach {
             Some(s) => attach_to(&store, &c, s, detach_keys),
             None => Ok(Started::Detached),
@@ -82,7 +82,7 @@ pub fn start(
             .map(|now| !liveness::is_live(&now))
             .unwrap_or(false);
         if ended {
-            let _ = remove_with_volumes(root, &c.id);
+            let _ = super::orchestrate::remove_with_volumes(root, &c.id);
         }
     }
     r
@@ -90,7 +90,7 @@ pub fn start(
 
 /// Whether the container is removed when it exits (`--rm`).
 pub fn auto_remove(c: &Container) -> bool {
-    c.host_config["AutoRemove"].as_bool().unwrap_or(false)
+    c.host_config.auto_remove
 }
 
 /// Waits up to `timeout` for a child to end (reaping it).
@@ -210,7 +210,7 @@ pub fn attach_to(
     s: Streams,
     detach_keys: &str,
 ) -> Result<Started> {
-    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+    if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Err(Error::Conflict(format!(
             "you cannot attach to a stopped container, start it first ({})",
             c.name
@@ -339,25 +339,16 @@ impl Drop for RawMode {
     }
 }
 
-/// `-t` and `-s` of ctr-stop and ctr-restart.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct StopArgs {
-    /// Seconds to wait for the stop before SIGKILL (-1: wait forever)
-    #[arg(
-        short = 't',
-        long = "time",
-        visible_alias = "timeout",
-        value_name = "SECONDS",
-        allow_negative_numbers = true
-    )]
+/// What ctr-stop's and ctr-restart's `-t` and `-s` ask for (their clap side is ctr-stop's).
+#[derive(Debug, Clone, Default)]
+pub struct StopOptions {
+    /// Seconds to wait for the stop before SIGKILL (-1: wait forever; None: the container's).
     pub time: Option<i64>,
-
-    /// The signal to send first, instead of the container's stop signal
-    #[arg(short, long, value_name = "SIGNAL")]
+    /// The signal to send first, instead of the container's stop signal.
     pub signal: Option<String>,
 }
 
-impl StopArgs {
+impl StopOptions {
     /// Stops `name` as these flags say.
     pub fn stop(&self, root: &Root, name: &str) -> Result<Container> {
         let sig = self.signal.as_deref().map(parse_signal).transpose()?;
@@ -393,7 +384,7 @@ pub fn stop_signal(c: &Container) -> Result<Signal> {
 pub fn kill(root: &Root, name: &str, sig: Signal) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+    if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Err(Error::Conflict(format!(
             "container {} is not running",
             c.id
@@ -423,7 +414,7 @@ pub fn stop(
 ) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+    if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Ok(c);
     }
     let sig = match signal {
@@ -433,7 +424,7 @@ pub fn stop(
     let timeout = timeout
         .or_else(|| c.config["StopTimeout"].as_i64())
         .unwrap_or(10);
-    if c.state.status == status::PAUSED {
+    if c.state.status == Status::Paused {
         // A frozen process cannot take the signal: thaw it first (Docker does the same).
         let _ = monitor::builtin_runtime(root).resume(&c.id);
     }
@@ -494,8 +485,8 @@ pub fn wait(root: &Root, name: &str) -> Result<i32> {
             Err(e) => return Err(e),
         };
         if !matches!(
-            c.state.status.as_str(),
-            status::RUNNING | status::PAUSED | status::RESTARTING
+            c.state.status,
+            Status::Running | Status::Paused | Status::Restarting
         ) {
             return Ok(c.state.exit_code);
         }
@@ -507,14 +498,14 @@ pub fn wait(root: &Root, name: &str) -> Result<i32> {
 pub fn rm(root: &Root, name: &str, force: bool) -> Result<String> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED) {
+    if matches!(c.state.status, Status::Running | Status::Paused) {
         if !force {
             return Err(Error::Conflict(format!(
                 "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
                 c.name, c.state.status
             )));
         }
-        if c.state.status == status::PAUSED {
+        if c.state.status == Status::Paused {
             let _ = monitor::builtin_runtime(root).resume(&c.id);
         }
         signal_init(&c, Signal::SIGKILL)?;
@@ -539,20 +530,9 @@ pub fn remove(root: &Root, id: &str) -> Result<()> {
     };
     let _ = monitor::builtin_runtime(root).delete(id, true);
     // Its network, if a killed monitor could not take it down.
-    let _ = crate::network::detach(root, id);
+    let _ = super::orchestrate::detach_network(root, id);
     rootfs::unmount(&c)?;
     store.remove_dir(id)
-}
-
-/// Removes an `--rm` container as `docker run --rm` does: everything of it, and its anonymous
-/// volumes that no other container uses (named ones stay).
-pub fn remove_with_volumes(root: &Root, id: &str) -> Result<()> {
-    let mounts = Containers::open(root.containers_dir())?
-        .load(id)
-        .map(|c| c.mounts)
-        .unwrap_or_default();
-    remove(root, id)?;
-    crate::volume::remove_anonymous(root, &mounts)
 }
 
 /// Removes the runtime state a dead monitor left (used before a restart).

@@ -6,7 +6,7 @@
 //! the container has ended without anyone recording it (the monitor was killed): it is shown as
 //! exited.
 
-use super::{status, Container, Containers, ZERO_TIME};
+use super::{Container, Containers, Status, ZERO_TIME};
 use crate::root::Root;
 
 /// The start time of process `pid` in clock ticks after boot, or None when there is none.
@@ -38,8 +38,8 @@ pub fn says_live(s: &super::State) -> bool {
     s.running
         || s.paused
         || matches!(
-            s.status.as_str(),
-            status::RUNNING | status::PAUSED | status::RESTARTING
+            s.status,
+            Status::Running | Status::Paused | Status::Restarting
         )
 }
 
@@ -51,7 +51,7 @@ pub fn refresh(c: &Container) -> Container {
     let live_status = says_live(s);
     if live_status && !is_live(&c) {
         let st = &mut c.state;
-        st.status = status::EXITED.to_string();
+        st.status = Status::Exited;
         st.running = false;
         st.paused = false;
         st.restarting = false;
@@ -79,8 +79,8 @@ pub fn refresh(c: &Container) -> Container {
 pub fn abandoned(c: &Container) -> bool {
     let s = &c.state;
     let live_status = says_live(s);
-    let ended_rm = super::lifecycle::auto_remove(c)
-        && matches!(s.status.as_str(), status::EXITED | status::DEAD);
+    let ended_rm =
+        super::lifecycle::auto_remove(c) && matches!(s.status, Status::Exited | Status::Dead);
     (live_status || ended_rm) && !is_live(c)
 }
 
@@ -113,8 +113,10 @@ pub fn reconcile(root: &Root) {
                 let mut exited = refresh(&now);
                 exited.state.pid_start = 0;
                 exited.state.monitor_start = 0;
-                exited.network_settings =
-                    crate::network::stopped_settings(&exited.network_settings);
+                exited.network_settings = exited
+                    .network_settings
+                    .as_ref()
+                    .map(super::NetworkSettings::stopped);
                 if store.save(&exited).is_err() {
                     continue;
                 }
@@ -122,7 +124,7 @@ pub fn reconcile(root: &Root) {
             now
         };
         if super::lifecycle::auto_remove(&rec) {
-            let _ = super::lifecycle::remove_with_volumes(root, &rec.id);
+            let _ = super::orchestrate::remove_with_volumes(root, &rec.id);
         }
     }
 }
@@ -138,23 +140,23 @@ mod tests {
         assert!(is_alive(me, start));
         assert!(!is_alive(me, start + 1));
         let mut c = Container::default();
-        c.state.status = status::RUNNING.into();
+        c.state.status = Status::Running;
         c.state.running = true;
         c.state.pid = me;
         c.state.pid_start = start;
-        assert_eq!(refresh(&c).state.status, status::RUNNING);
+        assert_eq!(refresh(&c).state.status, Status::Running);
         c.state.pid_start = start + 7;
         let r = refresh(&c);
-        assert_eq!(r.state.status, status::EXITED);
+        assert_eq!(r.state.status, Status::Exited);
         assert!(!r.state.running);
         assert_eq!(r.state.exit_code, LOST_EXIT_CODE);
         // The monitor alive is enough: it has not recorded the exit yet.
         c.state.monitor_pid = me;
         c.state.monitor_start = start;
-        assert_eq!(refresh(&c).state.status, status::RUNNING);
+        assert_eq!(refresh(&c).state.status, Status::Running);
         let created = Container {
             state: crate::container::State {
-                status: status::CREATED.into(),
+                status: Status::Created,
                 ..Default::default()
             },
             ..Default::default()
@@ -166,31 +168,34 @@ mod tests {
     fn abandoned_is_a_container_that_ran_with_its_monitor_and_init_gone() {
         let me = std::process::id() as i32;
         let start = pid_start_time(me).expect("our own stat");
-        let rec = |status: &str, rm: bool, monitor: (i32, u64)| Container {
+        let rec = |status: Status, rm: bool, monitor: (i32, u64)| Container {
             state: crate::container::State {
-                status: status.into(),
-                running: status == status::RUNNING,
+                status,
+                running: status == Status::Running,
                 monitor_pid: monitor.0,
                 monitor_start: monitor.1,
                 ..Default::default()
             },
-            host_config: serde_json::json!({ "AutoRemove": rm }),
+            host_config: crate::container::HostConfig {
+                auto_remove: rm,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let dead = (me, start + 1);
         let live = (me, start);
         // Being created or started: never.
-        assert!(!abandoned(&rec(status::CREATED, true, (0, 0))));
-        assert!(!abandoned(&rec(status::CREATED, false, dead)));
+        assert!(!abandoned(&rec(Status::Created, true, (0, 0))));
+        assert!(!abandoned(&rec(Status::Created, false, dead)));
         // Running with its monitor alive: no; gone: yes, with or without --rm.
-        assert!(!abandoned(&rec(status::RUNNING, true, live)));
-        assert!(abandoned(&rec(status::RUNNING, true, dead)));
-        assert!(abandoned(&rec(status::RUNNING, false, dead)));
+        assert!(!abandoned(&rec(Status::Running, true, live)));
+        assert!(abandoned(&rec(Status::Running, true, dead)));
+        assert!(abandoned(&rec(Status::Running, false, dead)));
         // Exited: an --rm one whose monitor is still removing it is left to it; one whose
         // monitor died before it could is abandoned; an exited container without --rm is done.
-        assert!(!abandoned(&rec(status::EXITED, true, live)));
-        assert!(abandoned(&rec(status::EXITED, true, dead)));
-        assert!(abandoned(&rec(status::EXITED, true, (0, 0))));
-        assert!(!abandoned(&rec(status::EXITED, false, (0, 0))));
+        assert!(!abandoned(&rec(Status::Exited, true, live)));
+        assert!(abandoned(&rec(Status::Exited, true, dead)));
+        assert!(abandoned(&rec(Status::Exited, true, (0, 0))));
+        assert!(!abandoned(&rec(Status::Exited, false, (0, 0))));
     }
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-use super::{lifecycle, status, Container, Containers};
+use super::{lifecycle, Container, Containers, Status};
 use crate::error::{Error, IoContext, Result};
 
 /// What to show.
@@ -158,8 +158,8 @@ pub fn show(
             Err(_) => return Ok(()),
         };
         if !matches!(
-            now.state.status.as_str(),
-            status::RUNNING | status::PAUSED | status::CREATED
+            now.state.status,
+            Status::Running | Status::Paused | Status::Created
         ) {
             // Drain what the monitor wrote before it recorded the exit.
             loop {

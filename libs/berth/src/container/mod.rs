@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod logs;
 pub mod monitor;
+pub mod orchestrate;
 pub mod pause;
 pub mod pipes;
 pub mod prune;
@@ -31,6 +32,11 @@ pub mod view;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Docker's records (they are the crate's [`crate::record`], named here too).
+pub use crate::record;
+pub use crate::record::{
+    EndpointSettings, HostConfig, MountPoint, NetworkSettings, OrderedMap, PortMap, Status,
+};
 pub use create::create;
 pub use lifecycle::remove;
 pub use liveness::refresh;
@@ -42,22 +48,24 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// The attach socket's name in a container's directory.
 pub const ATTACH_SOCKET: &str = "attach.sock";
 
-/// Docker's container states.
+/// Docker's container states as text (the values of `ctr-ls --filter status=`); the record
+/// holds a [`Status`], which compares equal to these.
 pub mod status {
-    pub const CREATED: &str = "created";
-    pub const RUNNING: &str = "running";
-    pub const PAUSED: &str = "paused";
-    pub const RESTARTING: &str = "restarting";
-    pub const REMOVING: &str = "removing";
-    pub const EXITED: &str = "exited";
-    pub const DEAD: &str = "dead";
+    use super::Status;
+    pub const CREATED: &str = Status::Created.as_str();
+    pub const RUNNING: &str = Status::Running.as_str();
+    pub const PAUSED: &str = Status::Paused.as_str();
+    pub const RESTARTING: &str = Status::Restarting.as_str();
+    pub const REMOVING: &str = Status::Removing.as_str();
+    pub const EXITED: &str = Status::Exited.as_str();
+    pub const DEAD: &str = Status::Dead.as_str();
 }
 
 /// `State` of `docker inspect`, plus what berth needs to find the processes again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct State {
-    pub status: String,
+    pub status: Status,
     pub running: bool,
     pub paused: bool,
     pub restarting: bool,
@@ -113,8 +121,8 @@ pub struct Container {
     pub config: Value,
     /// Docker's `HostConfig` (AutoRemove, Privileged, ReadonlyRootfs, CapAdd, CapDrop, SecurityOpt,
     /// Memory, NanoCpus, PidsLimit, Ulimits, Runtime, NetworkMode, LogConfig, ...).
-    pub host_config: Value,
-    pub mounts: Vec<Value>,
+    pub host_config: HostConfig,
+    pub mounts: Vec<MountPoint>,
     pub log_path: String,
     pub hostname_path: String,
     pub hosts_path: String,
@@ -126,8 +134,9 @@ pub struct Container {
     pub runtime: String,
     /// Docker's `NetworkSettings`: `Networks` (one endpoint per network, with what was asked
     /// for: aliases, address, MAC; and while running its address, gateway, MAC), `Ports`,
-    /// `IPAddress`, `Gateway`, `MacAddress`, `SandboxKey`.
-    pub network_settings: Value,
+    /// `IPAddress`, `Gateway`, `MacAddress`, `SandboxKey`. None in a record made before berth
+    /// had networks.
+    pub network_settings: Option<NetworkSettings>,
 }
 
 /// Re-executes the running tool from a sealed in-memory copy of itself, unless it runs from one

@@ -21,7 +21,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::attach::{self, FrameBuf, Hello};
-use super::{rootfs, status, Container, Containers};
+use super::{orchestrate, rootfs, Container, Containers, NetworkSettings, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -90,7 +90,7 @@ struct Monitor {
     auto_remove: bool,
     tty: bool,
     /// Host port reservations, held while the container runs.
-    net: crate::network::Attached,
+    net: orchestrate::Attached,
 }
 
 impl Monitor {
@@ -137,7 +137,7 @@ impl Monitor {
             .with_path("open the log", &rec.log_path)?;
         // Stale state of an earlier run (a monitor that was killed): clear it.
         let _ = runtime.delete(&rec.id);
-        if let Err(e) = crate::network::prepare(root, &rec, dir) {
+        if let Err(e) = orchestrate::before_runtime_create(root, &rec, dir) {
             let _ = rootfs::unmount(&rec);
             return Err(e);
         }
@@ -157,17 +157,17 @@ impl Monitor {
         };
         let undo = |e: Error| {
             let _ = runtime.delete(&rec.id);
-            let _ = crate::network::detach(root, &rec.id);
+            let _ = orchestrate::detach_network(root, &rec.id);
             let _ = rootfs::unmount(&rec);
             e
         };
         // The network is set up while the init waits to start (as Docker's prestart hook).
-        let (net, settings) = crate::network::attach(root, &rec, init).map_err(undo)?;
+        let (net, settings) = orchestrate::attach_network(root, &rec, init).map_err(undo)?;
         let listener = listen(dir).map_err(undo)?;
         {
             let _lock = store.lock()?;
             let mut now = store.load(&rec.id).map_err(undo)?;
-            now.network_settings = settings;
+            now.network_settings = Some(settings);
             store.save(&now).map_err(undo)?;
         }
         let m = Monitor {
@@ -185,7 +185,7 @@ impl Monitor {
             listener,
             clients: Vec::new(),
             started: false,
-            auto_remove: rec.host_config["AutoRemove"].as_bool().unwrap_or(false),
+            auto_remove: rec.host_config.auto_remove,
             tty,
             net,
         };
@@ -449,7 +449,7 @@ impl Monitor {
                 let now = berth_runtime::now_rfc3339();
                 let me = std::process::id() as i32;
                 let _ = self.update(|c| {
-                    c.state.status = status::RUNNING.into();
+                    c.state.status = Status::Running;
                     c.state.running = true;
                     c.state.paused = false;
                     c.state.restarting = false;
@@ -516,7 +516,7 @@ impl Monitor {
             .and_then(|c| c.oom_kills().ok())
             .is_some_and(|n| n > 0);
         let _ = self.runtime.delete(&self.id);
-        let _ = crate::network::detach(&self.root, &self.id);
+        let _ = orchestrate::detach_network(&self.root, &self.id);
         self.net = Default::default();
         let code = self.exit.unwrap_or(if self.started { 137 } else { 0 });
         let started = self.started;
@@ -538,9 +538,9 @@ impl Monitor {
                 c.state.monitor_pid = 0;
                 c.state.monitor_start = 0;
             }
-            c.network_settings = crate::network::stopped_settings(&c.network_settings);
+            c.network_settings = c.network_settings.as_ref().map(NetworkSettings::stopped);
             if started {
-                c.state.status = status::EXITED.into();
+                c.state.status = Status::Exited;
                 c.state.exit_code = code;
                 c.state.oom_killed = oom;
                 c.state.finished_at = berth_runtime::now_rfc3339();
@@ -549,7 +549,7 @@ impl Monitor {
         // --rm: gone before the clients hear of the exit, so that `ctr-run --rm` returns to a
         // store without it.
         if removing {
-            let _ = super::lifecycle::remove_with_volumes(&self.root, &self.id);
+            let _ = orchestrate::remove_with_volumes(&self.root, &self.id);
         }
         let exit = attach::Exit {
             exit_code: code,

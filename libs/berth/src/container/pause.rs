@@ -3,7 +3,7 @@
 //! the containers' lock so that the monitor's own updates are not lost.
 
 use super::engine::Engine;
-use super::{liveness, status, Container, Containers};
+use super::{liveness, Container, Containers, Status};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
@@ -12,9 +12,9 @@ pub fn pause(root: &Root, name: &str) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let _lock = store.lock()?;
     let mut c = liveness::refresh(&store.find(name)?);
-    match c.state.status.as_str() {
-        status::RUNNING => {}
-        status::PAUSED => {
+    match c.state.status {
+        Status::Running => {}
+        Status::Paused => {
             return Err(Error::InvalidInput(format!(
                 "container {} is already paused",
                 c.id
@@ -33,7 +33,7 @@ pub fn pause(root: &Root, name: &str) -> Result<Container> {
             message: format!("cannot pause container {}: {e}", c.id),
             code: 1,
         })?;
-    c.state.status = status::PAUSED.into();
+    c.state.status = Status::Paused;
     c.state.paused = true;
     c.state.running = true;
     store.save(&c)?;
@@ -45,7 +45,7 @@ pub fn unpause(root: &Root, name: &str) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let _lock = store.lock()?;
     let mut c = liveness::refresh(&store.find(name)?);
-    if c.state.status != status::PAUSED {
+    if c.state.status != Status::Paused {
         return Err(Error::InvalidInput(format!(
             "container {} is not paused",
             c.id
@@ -57,7 +57,7 @@ pub fn unpause(root: &Root, name: &str) -> Result<Container> {
             message: format!("cannot unpause container {}: {e}", c.id),
             code: 1,
         })?;
-    c.state.status = status::RUNNING.into();
+    c.state.status = Status::Running;
     c.state.paused = false;
     c.state.running = true;
     store.save(&c)?;

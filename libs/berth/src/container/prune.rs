@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::{lifecycle, liveness, rootfs, status, store, Container, Containers};
+use super::{lifecycle, liveness, rootfs, store, Container, Containers, Status};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
@@ -58,8 +58,8 @@ pub fn prune(root: &Root, filters: &[Filter]) -> Result<Pruned> {
     for c in store.list()? {
         let c = liveness::refresh(&c);
         if !matches!(
-            c.state.status.as_str(),
-            status::CREATED | status::EXITED | status::DEAD | ""
+            c.state.status,
+            Status::Created | Status::Exited | Status::Dead
         ) {
             continue;
         }

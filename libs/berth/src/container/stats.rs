@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{engine, liveness, status, Container, Containers};
+use super::{engine, liveness, Container, Containers, Status};
 
 /// One reading of a container's cgroup.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct Sample {
 /// Reads the cgroup of `c` now; None when the container is not running (or has no cgroup).
 pub fn sample(store: &Containers, c: &Container) -> Option<Sample> {
     let c = liveness::refresh(c);
-    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+    if c.state.status != Status::Running && c.state.status != Status::Paused {
         return None;
     }
     let cg = engine::cgroup_of(&store.path(&c.id), &c.id).ok()?;

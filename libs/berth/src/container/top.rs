@@ -5,7 +5,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use super::{engine, liveness, status, Containers};
+use super::{engine, liveness, Containers, Status};
 use crate::error::{Error, Result};
 use crate::root::Root;
 
@@ -21,7 +21,7 @@ pub struct Top {
 pub fn top(root: &Root, name: &str, ps_args: &[String]) -> Result<Top> {
     let store = Containers::open(root.containers_dir())?;
     let c = liveness::refresh(&store.find(name)?);
-    if c.state.status != status::RUNNING && c.state.status != status::PAUSED {
+    if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Err(Error::InvalidInput(format!(
             "container {} is not running",
             c.id

@@ -9,7 +9,7 @@ use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use super::spec::{parse_bytes, parse_cpus};
-use super::{engine, liveness, status, Container, Containers};
+use super::{engine, liveness, Container, Containers, HostConfig, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 use crate::store::atomic_write_private;
@@ -97,9 +97,9 @@ impl Update {
 
 /// The new HostConfig values, from the old ones and the update (Docker's rules: swap follows
 /// memory at twice its value unless it was unlimited or is given; it cannot be below memory).
-fn merge(hc: &mut Value, l: &Limits, id: &str) -> Result<()> {
-    let old_mem = hc["Memory"].as_i64().unwrap_or(0);
-    let old_swap = hc["MemorySwap"].as_i64().unwrap_or(0);
+fn merge(hc: &mut HostConfig, l: &Limits, id: &str) -> Result<()> {
+    let old_mem = hc.memory;
+    let old_swap = hc.memory_swap;
     let memory = l.memory.unwrap_or(old_mem);
     let swap = match (l.memory, l.memory_swap) {
         (_, Some(s)) => s,
@@ -117,31 +117,27 @@ fn merge(hc: &mut Value, l: &Limits, id: &str) -> Result<()> {
             "cannot update container {id}: minimum memoryswap limit should be larger than memory limit, see usage"
         )));
     }
-    if !hc.is_object() {
-        *hc = json!({});
-    }
-    hc["Memory"] = json!(memory);
-    hc["MemorySwap"] = json!(swap);
+    hc.memory = memory;
+    hc.memory_swap = swap;
     if let Some(n) = l.nano_cpus {
-        hc["NanoCpus"] = json!(n);
+        hc.nano_cpus = n;
     }
     if let Some(s) = l.cpu_shares {
-        hc["CpuShares"] = json!(s);
+        hc.cpu_shares = s;
     }
     if let Some(p) = l.pids_limit {
         // As Docker: 0 and -1 both mean unlimited.
-        hc["PidsLimit"] = json!(if p <= 0 { 0 } else { p });
+        hc.pids_limit = Some(if p <= 0 { 0 } else { p });
     }
     Ok(())
 }
 
 /// `linux.resources` for the values in `hc` (only the parts `l` touches, plus memory/swap which
 /// move together), in the shape ctr-create writes.
-fn resources_of(hc: &Value, l: &Limits) -> Value {
+fn resources_of(hc: &HostConfig, l: &Limits) -> Value {
     let mut r = json!({});
     if l.memory.is_some() || l.memory_swap.is_some() {
-        let m = hc["Memory"].as_i64().unwrap_or(0);
-        let s = hc["MemorySwap"].as_i64().unwrap_or(0);
+        let (m, s) = (hc.memory, hc.memory_swap);
         // 0 is "no limit" for Docker; -1 is the runtime's "max".
         let lim = |v: i64| if v > 0 { v } else { -1 };
         r["memory"] = json!({"limit": lim(m), "swap": lim(if m > 0 { s } else { -1 })});
@@ -230,7 +226,7 @@ pub fn update(root: &Root, name: &str, u: &Update) -> Result<Container> {
     merge(&mut hc, &limits, &c.id)?;
     let changes = resources_of(&hc, &limits);
     let dir = store.path(&c.id);
-    if matches!(c.state.status.as_str(), status::RUNNING | status::PAUSED) {
+    if matches!(c.state.status, Status::Running | Status::Paused) {
         let r: LinuxResources = serde_json::from_value(changes.clone())
             .map_err(|e| Error::InvalidInput(format!("cannot update container {}: {e}", c.id)))?;
         let cg = engine::cgroup_of(&dir, &c.id)?;
@@ -258,11 +254,11 @@ mod tests {
             ..Default::default()
         };
         let l = u.parse().unwrap();
-        let mut hc = json!({"Memory": 0, "MemorySwap": 0});
+        let mut hc = HostConfig::default();
         merge(&mut hc, &l, "x").unwrap();
-        assert_eq!(hc["Memory"], 64 << 20);
-        assert_eq!(hc["MemorySwap"], 128 << 20);
-        assert_eq!(hc["PidsLimit"], 20);
+        assert_eq!(hc.memory, 64 << 20);
+        assert_eq!(hc.memory_swap, 128 << 20);
+        assert_eq!(hc.pids_limit, Some(20));
         let r = resources_of(&hc, &l);
         assert_eq!(r["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(r["cpu"]["quota"], 50_000);
@@ -272,7 +268,7 @@ mod tests {
             memory_swap: Some("1g".into()),
             ..Default::default()
         };
-        let mut hc = json!({});
+        let mut hc = HostConfig::default();
         assert!(merge(&mut hc, &bad.parse().unwrap(), "x").is_err());
     }
 }

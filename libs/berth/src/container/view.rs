@@ -2,37 +2,26 @@
 
 use serde_json::{json, Value};
 
-use super::{status, Container};
+use super::{Container, EndpointSettings, NetworkSettings, Status};
 use crate::output;
 
 /// `docker container inspect`'s object for a record (pass it through [`super::refresh`] first).
 pub fn inspect(c: &Container) -> Value {
     let s = &c.state;
-    let network_settings = if c.network_settings.is_object() {
-        if s.running || s.paused {
-            c.network_settings.clone()
-        } else {
-            crate::network::stopped_settings(&c.network_settings)
+    let network_settings = match &c.network_settings {
+        Some(n) if s.running || s.paused => n.clone(),
+        Some(n) => n.stopped(),
+        None => {
+            // A record made before berth had networks.
+            let network = if c.host_config.network_mode.is_empty() {
+                "none".to_string()
+            } else {
+                c.host_config.network_mode.clone()
+            };
+            let mut n = NetworkSettings::default();
+            n.networks.insert(network, EndpointSettings::default());
+            n.stopped()
         }
-    } else {
-        // A record made before berth had networks.
-        let network = c.host_config["NetworkMode"]
-            .as_str()
-            .unwrap_or("none")
-            .to_string();
-        let endpoint = json!({
-            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-            "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "DNSNames": null,
-        });
-        crate::network::stopped_settings(&json!({
-            "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": false,
-            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-            "IPv6Gateway": "", "MacAddress": "", "Networks": { network: endpoint },
-        }))
     };
     let state = json!({
         "Status": s.status,
@@ -99,8 +88,8 @@ pub fn status_text(c: &Container) -> String {
             .map(output::human_duration)
             .unwrap_or_else(|| "Less than a second".into())
     };
-    if s.running || s.status == status::RUNNING || s.status == status::PAUSED {
-        if s.paused || s.status == status::PAUSED {
+    if s.running || s.status == Status::Running || s.status == Status::Paused {
+        if s.paused || s.status == Status::Paused {
             return format!("Up {} (Paused)", up());
         }
         if s.restarting {
@@ -108,10 +97,10 @@ pub fn status_text(c: &Container) -> String {
         }
         return format!("Up {}", up());
     }
-    match s.status.as_str() {
-        status::CREATED | "" => "Created".into(),
-        status::REMOVING => "Removal In Progress".into(),
-        status::DEAD => "Dead".into(),
+    match s.status {
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
         _ => match seconds_since(&s.finished_at) {
             Some(d) => format!("Exited ({}) {} ago", s.exit_code, output::human_duration(d)),
             None => format!("Exited ({})", s.exit_code),
@@ -169,11 +158,7 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         })
         .unwrap_or_default();
     labels.sort();
-    let state = if c.state.status.is_empty() {
-        status::CREATED.to_string()
-    } else {
-        c.state.status.clone()
-    };
+    let state = c.state.status;
     json!({
         "Command": command_text(c, no_trunc),
         "CreatedAt": output::go_time(Some(&c.created)),
@@ -237,16 +222,12 @@ pub fn ports(c: &Container) -> Vec<PortEntry> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for (key, bindings) in c.network_settings["Ports"]
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
+    for (key, bindings) in c.network_settings.iter().flat_map(|n| n.ports.iter()) {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
         let Ok(private_port) = port.parse::<u16>() else {
             continue;
         };
-        let list = bindings.as_array().map(Vec::as_slice).unwrap_or_default();
+        let list = bindings.as_deref().unwrap_or_default();
         if list.is_empty() {
             out.push(PortEntry {
                 private_port,
@@ -259,11 +240,8 @@ pub fn ports(c: &Container) -> Vec<PortEntry> {
             out.push(PortEntry {
                 private_port,
                 proto: proto.to_string(),
-                ip: b["HostIp"].as_str().unwrap_or("").to_string(),
-                public_port: b["HostPort"]
-                    .as_str()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0),
+                ip: b.host_ip.clone(),
+                public_port: b.host_port.parse().unwrap_or(0),
             });
         }
     }
@@ -383,12 +361,9 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// `docker ps`'s NETWORKS: the names of the container's networks, comma-separated.
 pub fn networks_text(c: &Container) -> String {
-    match c.network_settings["Networks"].as_object() {
-        Some(m) => m.keys().cloned().collect::<Vec<_>>().join(","),
-        None => c.host_config["NetworkMode"]
-            .as_str()
-            .unwrap_or("")
-            .to_string(),
+    match &c.network_settings {
+        Some(n) => n.networks.keys().cloned().collect::<Vec<_>>().join(","),
+        None => c.host_config.network_mode.clone(),
     }
 }
 
@@ -400,24 +375,24 @@ mod tests {
     #[test]
     fn statuses_as_docker() {
         let mut c = Container::default();
-        c.state.status = status::CREATED.into();
+        c.state.status = Status::Created;
         assert_eq!(status_text(&c), "Created");
         let ago = |s: i64| {
             (chrono::Utc::now() - chrono::Duration::seconds(s))
                 .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
         };
         c.state = State {
-            status: status::RUNNING.into(),
+            status: Status::Running,
             running: true,
             started_at: ago(5),
             ..Default::default()
         };
         assert_eq!(status_text(&c), "Up 5 seconds");
         c.state.paused = true;
-        c.state.status = status::PAUSED.into();
+        c.state.status = Status::Paused;
         assert_eq!(status_text(&c), "Up 5 seconds (Paused)");
         c.state = State {
-            status: status::EXITED.into(),
+            status: Status::Exited,
             exit_code: 3,
             finished_at: ago(120),
             ..Default::default()
@@ -527,10 +502,11 @@ mod tests {
     #[test]
     fn ports_come_from_a_running_containers_settings() {
         let mut c = Container {
-            network_settings: json!({"Ports": {
+            network_settings: serde_json::from_value(json!({"Ports": {
                 "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
                 "443/tcp": null,
-            }}),
+            }}))
+            .unwrap(),
             ..Default::default()
         };
         assert!(ports(&c).is_empty(), "not running: no ports");

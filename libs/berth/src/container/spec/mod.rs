@@ -1,0 +1,470 @@
+//! What ctr-create's options ([`CreateOptions`], shared with ctr-run) make together with an
+//! image: the container's OCI runtime config (`config.json`), shaped as Docker's daemon makes it
+//! (moby `oci/defaults.go` and `daemon/oci_linux.go`), and Docker's `Config` and `HostConfig`
+//! for the record. The options are checked in [`flags`], the tables are in [`caps`], the
+//! units and limits in [`units`] and [`ulimit`].
+
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+use serde_json::{json, Value};
+
+use crate::bundle::{resolve_user_in, DEFAULT_PATH};
+use crate::error::{Error, Result};
+use crate::record::{HostConfig, HostUlimit};
+
+pub mod caps;
+pub mod flags;
+pub mod options;
+pub mod ulimit;
+pub mod units;
+
+pub use caps::*;
+pub use flags::*;
+pub use options::CreateOptions;
+pub use ulimit::*;
+pub use units::*;
+
+/// What goes into a container besides the flags: its ID and directory, and the image.
+pub struct Input<'a> {
+    pub id: &'a str,
+    /// The container's directory: its resolv.conf, hostname and hosts are bound from here.
+    pub dir: &'a Path,
+    /// The image as the user named it (Docker's `Config.Image`).
+    pub image_name: &'a str,
+    /// The image config's `config` object (Cmd, Env, …; null when it has none).
+    pub image_config: &'a Value,
+    /// The text of the image's `/etc/passwd` and `/etc/group` (empty when it has none).
+    pub passwd: &'a str,
+    pub group: &'a str,
+    /// The user's mounts and the image's volumes, planned (see [`crate::volume::plan`]).
+    pub mounts: &'a [crate::volume::Planned],
+}
+
+/// A container's configuration, made from the image and the flags.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The OCI runtime config (`config.json`).
+    pub spec: Spec,
+    /// The same config as JSON in Docker's order (oci-spec keeps capabilities in hash sets,
+    /// whose order changes from run to run): what `config.json` holds.
+    pub spec_json: Value,
+    /// Docker's `Config`.
+    pub config: Value,
+    /// Docker's `HostConfig`.
+    pub host_config: HostConfig,
+    /// The process, as Docker's `Path` and `Args`.
+    pub path: String,
+    pub args: Vec<String>,
+    pub hostname: String,
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    })
+}
+
+fn key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Docker's `ReplaceOrAppendEnvValues`: each of `over` replaces the entry of `base` with its key,
+/// or is appended.
+fn replace_or_append(mut base: Vec<String>, over: &[String]) -> Vec<String> {
+    for e in over {
+        match base.iter().position(|b| key(b) == key(e)) {
+            Some(i) => base[i] = e.clone(),
+            None => base.push(e.clone()),
+        }
+    }
+    base
+}
+
+/// The seccomp filter for the final capability set.
+fn seccomp_for(choice: &Seccomp, caps: &[String]) -> Result<Option<Value>> {
+    let profile = match choice {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Default => crate::seccomp::to_oci(crate::seccomp::default_profile(), caps)?,
+        Seccomp::Profile(text) => crate::seccomp::to_oci(text, caps)?,
+    };
+    Ok(Some(serde_json::to_value(profile).expect("serialises")))
+}
+
+fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
+    json!({"destination": dest, "type": typ, "source": src, "options": opts})
+}
+
+/// Makes the container's configuration from `input` and the parsed `flags` (see
+/// [`Flags::parse`]), as Docker's daemon does from an image and `docker create`'s flags.
+pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built> {
+    let img = input.image_config;
+
+    // Entrypoint and Cmd (moby daemon `merge`): a given --entrypoint drops the image's Cmd.
+    let entrypoint: Vec<String> = match &args.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => strings(&img["Entrypoint"]).unwrap_or_default(),
+    };
+    let cmd: Vec<String> = if !args.command.is_empty() {
+        args.command.clone()
+    } else if args.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        strings(&img["Cmd"]).unwrap_or_default()
+    };
+    let mut process_args = entrypoint.clone();
+    process_args.extend(cmd.iter().cloned());
+    if process_args.is_empty() {
+        return Err(Error::InvalidInput(
+            "no command specified: the image has no ENTRYPOINT or CMD; give one after IMAGE".into(),
+        ));
+    }
+
+    // Env (moby `merge`): the user's first, then the image's whose keys the user did not set.
+    let mut config_env = flags.env.clone();
+    for e in strings(&img["Env"]).unwrap_or_default() {
+        if !config_env.iter().any(|u| key(u) == key(&e)) {
+            config_env.push(e);
+        }
+    }
+
+    let hostname = match (&args.hostname, flags.network.as_str()) {
+        (Some(h), _) => h.clone(),
+        (None, "host") => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| input.id[..12].to_string()),
+        (None, _) => input.id[..12].to_string(),
+    };
+
+    let user_spec = args
+        .user
+        .clone()
+        .unwrap_or_else(|| img["User"].as_str().unwrap_or("").to_string());
+    let user = resolve_user_in(&user_spec, input.passwd, input.group)?;
+
+    // The process's environment (moby `CreateDaemonEnvironment`).
+    let mut base = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
+    if args.tty {
+        base.push("TERM=xterm".to_string());
+    }
+    let mut env = replace_or_append(base, &config_env);
+    if !env.iter().any(|e| key(e) == "HOME") {
+        env.push(format!("HOME={}", user.home));
+    }
+
+    let workdir = args
+        .workdir
+        .clone()
+        .or_else(|| {
+            img["WorkingDir"]
+                .as_str()
+                .filter(|w| !w.is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_default();
+    let cwd = if workdir.is_empty() {
+        "/".to_string()
+    } else {
+        workdir.clone()
+    };
+
+    // Capabilities (moby `oci.SetCapabilities`): a non-root user gets none effective or
+    // permitted, as execve would leave it.
+    let caps = &flags.caps;
+    let capabilities = if user.uid == 0 {
+        json!({"bounding": caps, "effective": caps, "permitted": caps})
+    } else {
+        json!({"bounding": caps})
+    };
+
+    let rlimits: Vec<Value> = container_ulimits(&flags.ulimits)
+        .iter()
+        .map(|u| {
+            json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
+                   "soft": u.soft, "hard": u.hard})
+        })
+        .collect();
+
+    let mut process = json!({
+        "terminal": args.tty,
+        "user": {"uid": user.uid, "gid": user.gid},
+        "args": process_args,
+        "env": env,
+        "cwd": cwd,
+        "capabilities": capabilities,
+        "noNewPrivileges": flags.no_new_privileges,
+        "oomScoreAdj": 0,
+    });
+    if !user.additional_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(user.additional_gids);
+    }
+    process["rlimits"] = json!(rlimits);
+
+    let sys_opts: &[&str] = if args.privileged {
+        &["nosuid", "noexec", "nodev"]
+    } else {
+        &["nosuid", "noexec", "nodev", "ro"]
+    };
+    let shm_size = format!("size={SHM_SIZE}");
+    let dir = input.dir;
+    let bind = |name: &str, dest: &str| {
+        mount(
+            dest,
+            "bind",
+            &dir.join(name).to_string_lossy(),
+            &["rbind", "rprivate"],
+        )
+    };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount("/sys", "sysfs", "sysfs", sys_opts),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["ro", "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
+        ),
+        bind("resolv.conf", "/etc/resolv.conf"),
+        bind("hostname", "/etc/hostname"),
+        bind("hosts", "/etc/hosts"),
+    ];
+    // With the user's mounts, parents before children (as Docker sorts them): a volume on /etc
+    // is under the container's /etc/hosts.
+    if !input.mounts.is_empty() {
+        mounts.extend(input.mounts.iter().map(|p| p.oci_mount()));
+        mounts.sort_by_key(|m| {
+            let d = m["destination"].as_str().unwrap_or("");
+            d.trim_end_matches('/').matches('/').count()
+        });
+    }
+    let (binds, host_mounts, tmpfs, anon) = crate::volume::host_config_parts(
+        &input
+            .mounts
+            .iter()
+            .map(|p| p.req.clone())
+            .collect::<Vec<_>>(),
+    );
+    let mut config_volumes = img.get("Volumes").cloned().unwrap_or(Value::Null);
+    for a in anon {
+        if !config_volumes.is_object() {
+            config_volumes = json!({});
+        }
+        config_volumes[a] = json!({});
+    }
+
+    let mut namespaces = vec![json!({"type": "mount"})];
+    if flags.network != "host" {
+        namespaces.push(json!({"type": "network"}));
+    }
+    namespaces.extend([
+        json!({"type": "uts"}),
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "cgroup"}),
+    ]);
+
+    let devices = if args.privileged {
+        json!([{"allow": true, "access": "rwm"}])
+    } else {
+        let dev = |allow: bool, major: i64, minor: i64| json!({"allow": allow, "type": "c", "major": major, "minor": minor, "access": "rwm"});
+        json!([
+            {"allow": false, "access": "rwm"},
+            dev(true, 1, 5),   // /dev/zero
+            dev(true, 1, 3),   // /dev/null
+            dev(true, 1, 9),   // /dev/urandom
+            dev(true, 1, 8),   // /dev/random
+            dev(true, 5, 0),   // /dev/tty
+            dev(true, 5, 1),   // /dev/console
+            dev(false, 10, 229), // /dev/fuse
+        ])
+    };
+    let mut resources = json!({"devices": devices});
+    if flags.memory > 0 {
+        resources["memory"] = json!({"limit": flags.memory, "swap": flags.memory_swap});
+    }
+    if flags.nano_cpus > 0 || flags.cpu_shares > 0 {
+        let mut cpu = json!({});
+        if flags.cpu_shares > 0 {
+            cpu["shares"] = json!(flags.cpu_shares);
+        }
+        if flags.nano_cpus > 0 {
+            cpu["quota"] = json!(flags.nano_cpus * 100_000 / 1_000_000_000);
+            cpu["period"] = json!(100_000);
+        }
+        resources["cpu"] = cpu;
+    }
+    if let Some(p) = flags.pids_limit.filter(|&p| p > 0) {
+        resources["pids"] = json!({"limit": p});
+    }
+
+    let mut linux = json!({
+        "resources": resources,
+        "cgroupsPath": format!("/berth/{}", input.id),
+        "namespaces": namespaces,
+    });
+    if !args.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    if let Some(s) = seccomp_for(&flags.seccomp, caps)? {
+        linux["seccomp"] = s;
+    }
+
+    let spec_json = json!({
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": args.read_only},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": linux,
+    });
+    let spec: Spec = serde_json::from_value(spec_json.clone())
+        .map_err(|e| Error::InvalidInput(format!("runtime spec: {e}")))?;
+
+    // Docker's Config: the image's labels, then the user's.
+    let mut labels = img["Labels"].as_object().cloned().unwrap_or_default();
+    for (k, v) in &flags.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    let or_null = |v: &[String]| {
+        if v.is_empty() {
+            Value::Null
+        } else {
+            json!(v)
+        }
+    };
+    let mut config = json!({
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": user_spec,
+        "AttachStdin": args.interactive,
+        "AttachStdout": true,
+        "AttachStderr": true,
+        "Tty": args.tty,
+        "OpenStdin": args.interactive,
+        "StdinOnce": args.interactive,
+        "Env": config_env,
+        "Cmd": or_null(&cmd),
+        "Image": input.image_name,
+        "Volumes": config_volumes,
+        "WorkingDir": workdir,
+        "Entrypoint": or_null(&entrypoint),
+        "OnBuild": img.get("OnBuild").cloned().unwrap_or(Value::Null),
+        "Labels": labels,
+    });
+    if let Some(p) = img.get("ExposedPorts").filter(|p| !p.is_null()) {
+        config["ExposedPorts"] = p.clone();
+    }
+    for p in &flags.net.exposed {
+        if !config["ExposedPorts"].is_object() {
+            config["ExposedPorts"] = json!({});
+        }
+        config["ExposedPorts"][p] = json!({});
+    }
+    if let Some(m) = &flags.net.mac {
+        config["MacAddress"] = json!(m);
+    }
+    match args
+        .stop_signal
+        .clone()
+        .or_else(|| img["StopSignal"].as_str().map(String::from))
+    {
+        Some(s) if !s.is_empty() => config["StopSignal"] = json!(s),
+        _ => {}
+    }
+    if let Some(t) = args.stop_timeout {
+        config["StopTimeout"] = json!(t);
+    }
+
+    let ulimits: Vec<HostUlimit> = flags
+        .ulimits
+        .iter()
+        .map(|u| {
+            let n = |v: u64| if v == u64::MAX { -1 } else { v as i64 };
+            HostUlimit {
+                name: u.name.clone(),
+                hard: n(u.hard),
+                soft: n(u.soft),
+            }
+        })
+        .collect();
+    let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+    let paths = |p: &[&str]| (!args.privileged).then(|| p.iter().map(|s| s.to_string()).collect());
+    let host_config = HostConfig {
+        binds,
+        network_mode: flags.network.clone(),
+        port_bindings: flags.net.port_bindings.clone(),
+        auto_remove: args.rm,
+        cap_add: some(&flags.cap_add),
+        cap_drop: some(&flags.cap_drop),
+        dns: flags.net.dns.clone(),
+        dns_options: flags.net.dns_options.clone(),
+        dns_search: flags.net.dns_search.clone(),
+        extra_hosts: some(&flags.net.extra_hosts),
+        privileged: args.privileged,
+        publish_all_ports: flags.net.publish_all,
+        readonly_rootfs: args.read_only,
+        security_opt: some(&flags.security_opt),
+        shm_size: SHM_SIZE,
+        runtime: flags.runtime.clone(),
+        mounts: host_mounts,
+        tmpfs,
+        cpu_shares: flags.cpu_shares,
+        memory: flags.memory,
+        nano_cpus: flags.nano_cpus,
+        memory_swap: flags.memory_swap,
+        pids_limit: flags.pids_limit,
+        ulimits,
+        masked_paths: paths(&MASKED_PATHS),
+        readonly_paths: paths(&READONLY_PATHS),
+        ..HostConfig::default()
+    };
+
+    let mut it = process_args.into_iter();
+    let path = it.next().unwrap_or_default();
+    Ok(Built {
+        spec,
+        spec_json,
+        config,
+        host_config,
+        path,
+        args: it.collect(),
+        hostname,
+    })
+}
