@@ -3,8 +3,8 @@
 pub mod args;
 mod spec_tests;
 
-use berth_cli::{one_name, RootArgs};
 use berth::{output, Result};
+use berth_cli::{one_name, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 //! ctr-restart: restart containers, as `docker container restart`.
 
-use berth_cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle::{self, StopOptions};
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -2,10 +2,10 @@
 
 pub mod args;
 
-use berth_cli::{expand_stdin, RootArgs};
 use berth::container::lifecycle::StopOptions;
 use berth::output::print_json;
 use berth::Result;
+use berth_cli::{expand_stdin, RootArgs};
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use berth_cli::{one_name, ImageArgs};
 use berth::commit::{self, Commit, FromContainer};
 use berth::config::Config;
 use berth::container::{status, Containers};
-use berth::layer::Codec;
+use berth_cli::{one_name, Codec, ImageArgs};
+
 use berth::reference::{ImageName, Reference};
 use berth::{Error, Result};
 use clap::{CommandFactory, Parser};
@@ -168,7 +168,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             author: cli.author.as_deref(),
             message: cli.message.as_deref(),
             changes: &cli.changes,
-            compression: cli.compression,
+            compression: cli.compression.into(),
             tag: tag.as_ref(),
         },
     )?;

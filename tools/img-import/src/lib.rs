@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use berth_cli::ImageArgs;
 use berth::config::Config;
 use berth::image::{self, ImageConfig, Platform};
 use berth::oci_spec::image::{HistoryBuilder, RootFs};
 use berth::reference::{ImageName, Reference};
 use berth::store::Layout;
 use berth::{Error, Result};
+use berth_cli::ImageArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::json;
 

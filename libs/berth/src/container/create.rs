@@ -70,8 +70,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let image_config = serde_json::to_value(img.run_config()).unwrap_or_default();
-    let planned =
-        super::orchestrate::plan_volumes(root, &flags.mounts, &image_config["Volumes"])?;
+    let planned = super::orchestrate::plan_volumes(root, &flags.mounts, &image_config["Volumes"])?;
     let built = spec::build(
         args,
         &flags,

@@ -557,15 +557,15 @@ mod tests {
         let mut dead = rec(&store, "dead", "2026-01-01T00:00:01Z");
         let _created = rec(&store, "created", "2026-01-01T00:00:02Z");
         let me = std::process::id() as i32;
-        live.state.status = status::RUNNING.into();
+        live.state.status = crate::record::Status::Running;
         live.state.monitor_pid = me;
         live.state.monitor_start = super::super::liveness::pid_start_time(me).unwrap();
         store.save(&live).unwrap();
-        dead.state.status = status::RUNNING.into();
+        dead.state.status = crate::record::Status::Running;
         dead.state.monitor_pid = i32::MAX - 1;
         store.save(&dead).unwrap();
         assert_eq!(store.suspects().unwrap(), vec![dead.id.clone()]);
-        dead.state.status = status::EXITED.into();
+        dead.state.status = crate::record::Status::Exited;
         store.save(&dead).unwrap();
         assert!(store.suspects().unwrap().is_empty());
         // An entry without a record (removed half-way) is a suspect until settled.

@@ -76,7 +76,9 @@ pub fn remove_anonymous(
 ) -> Result<()> {
     let vols = Volumes::open(root)?;
     // Every container's record is read only when there is a volume to ask about.
-    let any = mounts.iter().any(|m| m.kind == "volume" && !m.name.is_empty());
+    let any = mounts
+        .iter()
+        .any(|m| m.kind == "volume" && !m.name.is_empty());
     let used = if any { users()? } else { Users::new() };
     for m in mounts {
         let n = m.name.as_str();
