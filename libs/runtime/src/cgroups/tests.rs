@@ -3,14 +3,66 @@ use super::files::{pids_value, usage_without_cache, WRITES};
 use super::v1::V1_UNLIMITED;
 use super::*;
 use crate::devfilter;
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxMemoryBuilder,
+    LinuxPids, LinuxPidsBuilder, LinuxResourcesBuilder,
+};
 use std::fs;
 use std::os::unix::fs::symlink;
+use LinuxDeviceType::{B, C};
 
 const MIB: u64 = 1024 * 1024;
 const V1_MAX: &str = "9223372036854771712\n";
 
-fn resources(v: serde_json::Value) -> LinuxResources {
-    serde_json::from_value(v).expect("resources JSON")
+const M: i64 = MIB as i64;
+
+fn res() -> LinuxResourcesBuilder {
+    LinuxResourcesBuilder::default()
+}
+
+/// Memory limits: the limit, memory+swap, the reservation.
+fn mem(limit: i64, swap: Option<i64>, reservation: Option<i64>) -> LinuxMemory {
+    let mut m = LinuxMemoryBuilder::default().limit(limit).build().unwrap();
+    m.set_swap(swap);
+    m.set_reservation(reservation);
+    m
+}
+
+/// Resources with only memory limits.
+fn memory(limit: i64, swap: Option<i64>) -> LinuxResources {
+    res().memory(mem(limit, swap, None)).build().unwrap()
+}
+
+/// Resources with only a pids limit.
+fn pids(limit: i64) -> LinuxResources {
+    res().pids(pids_limit(limit)).build().unwrap()
+}
+
+fn pids_limit(limit: i64) -> LinuxPids {
+    LinuxPidsBuilder::default().limit(limit).build().unwrap()
+}
+
+/// A device rule: allow or deny; type (`None`: unset, which is "a"); major and minor
+/// (`None`: any); access.
+fn dev(
+    allow: bool,
+    typ: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(allow);
+    r.set_typ(typ);
+    r.set_major(major);
+    r.set_minor(minor);
+    r.set_access(Some(access.to_string()));
+    r
+}
+
+/// Docker's first device rule: deny everything.
+fn deny_all() -> LinuxDeviceCgroup {
+    dev(false, None, None, None, "rwm")
 }
 
 fn put(path: &Path, text: &str) {
@@ -158,17 +210,26 @@ fn v1_apply_writes_the_limits_in_runc_order() {
     cg.create().unwrap();
     fake_v1_memory_files(&cg);
     take_writes();
-    let r = resources(serde_json::json!({
-        "devices": [
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 136, "access": "rw"},
-            {"allow": false, "type": "b", "major": 8, "minor": 0, "access": "m"}
-        ],
-        "memory": {"limit": 64 * MIB, "swap": 128 * MIB, "reservation": 32 * MIB},
-        "cpu": {"shares": 512, "quota": 150000, "period": 100000, "cpus": "0-1"},
-        "pids": {"limit": 100}
-    }));
+    let r = res()
+        .devices(vec![
+            deny_all(),
+            dev(true, Some(C), Some(1), Some(3), "rwm"),
+            dev(true, Some(C), Some(136), None, "rw"),
+            dev(false, Some(B), Some(8), Some(0), "m"),
+        ])
+        .memory(mem(64 * M, Some(128 * M), Some(32 * M)))
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(150000i64)
+                .period(100000u64)
+                .cpus("0-1")
+                .build()
+                .unwrap(),
+        )
+        .pids(pids_limit(100))
+        .build()
+        .unwrap();
     cg.apply(&r).unwrap();
     let m = t.path().join("memory/berth/abc");
     assert_eq!(get(&m.join("memory.limit_in_bytes")), "67108864");
@@ -215,10 +276,8 @@ fn v1_apply_writes_the_limits_in_runc_order() {
     let cg2 = Cgroup::open(t2.path(), "/berth/abc").unwrap();
     assert_eq!(cg2.unified, None);
     cg2.create().unwrap();
-    cg2.apply(&resources(
-        serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}),
-    ))
-    .unwrap();
+    cg2.apply(&res().devices(vec![deny_all()]).build().unwrap())
+        .unwrap();
     assert!(take_programs().is_empty());
     let memory: Vec<_> = writes
         .iter()
@@ -261,9 +320,7 @@ fn v1_memory_and_swap_order() {
             .map(|(p, v)| format!("{}={v}", p.file_name().unwrap().to_str().unwrap()))
             .collect()
     };
-    let mem = |limit: u64, swap: u64| {
-        resources(serde_json::json!({"memory": {"limit": limit, "swap": swap}}))
-    };
+    let mem = |limit: u64, swap: u64| memory(limit as i64, Some(swap as i64));
     cg.apply(&mem(64 * MIB, 64 * MIB)).unwrap();
     take_writes();
     // Raising past the current limit: memory+swap first.
@@ -285,8 +342,7 @@ fn v1_memory_and_swap_order() {
         ]
     );
     // Unlimited memory without a swap value: both unlimited, swap first.
-    cg.apply(&resources(serde_json::json!({"memory": {"limit": -1}})))
-        .unwrap();
+    cg.apply(&memory(-1, None)).unwrap();
     assert_eq!(
         files(take_writes()),
         ["memory.memsw.limit_in_bytes=-1", "memory.limit_in_bytes=-1"]
@@ -319,8 +375,7 @@ fn pids_limit_values() {
     let t = fake_v1();
     let cg = Cgroup::open(t.path(), "/berth/abc").unwrap();
     cg.create().unwrap();
-    cg.apply(&resources(serde_json::json!({"pids": {"limit": -1}})))
-        .unwrap();
+    cg.apply(&pids(-1)).unwrap();
     assert_eq!(get(&t.path().join("pids/berth/abc/pids.max")), "max");
 }
 
@@ -331,10 +386,7 @@ fn a_write_that_fails_names_the_file_and_value() {
     cg.create().unwrap();
     // A directory where the file should be: the write fails.
     fs::create_dir(t.path().join("pids/berth/abc/pids.max")).unwrap();
-    let e = cg
-        .apply(&resources(serde_json::json!({"pids": {"limit": 7}})))
-        .unwrap_err()
-        .to_string();
+    let e = cg.apply(&pids(7)).unwrap_err().to_string();
     assert!(e.contains("pids/berth/abc/pids.max"), "{e}");
     assert!(e.contains("\"7\""), "{e}");
 }
@@ -519,12 +571,20 @@ fn v2_apply_writes_the_limits() {
     cg.create().unwrap();
     let dir = t.path().join("berth/abc");
     take_writes();
-    let r = resources(serde_json::json!({
-        "devices": [{"allow": false, "access": "rwm"}],
-        "memory": {"limit": 64 * MIB, "swap": 128 * MIB, "reservation": 32 * MIB},
-        "cpu": {"shares": 512, "quota": 150000, "period": 100000},
-        "pids": {"limit": 100}
-    }));
+    let r = res()
+        .devices(vec![deny_all()])
+        .memory(mem(64 * M, Some(128 * M), Some(32 * M)))
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(150000i64)
+                .period(100000u64)
+                .build()
+                .unwrap(),
+        )
+        .pids(pids_limit(100))
+        .build()
+        .unwrap();
     cg.apply(&r).unwrap();
     assert_eq!(get(&dir.join("memory.max")), "67108864");
     assert_eq!(get(&dir.join("memory.swap.max")), "67108864");
@@ -558,25 +618,29 @@ fn v2_apply_writes_the_limits() {
     );
 
     // No quota: "max PERIOD"; unlimited memory and swap; memory == memory+swap: no swap.
-    cg.apply(&resources(serde_json::json!({
-        "cpu": {"quota": -1, "period": 50000}, "memory": {"limit": -1}, "pids": {"limit": 0}
-    })))
+    cg.apply(
+        &res()
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .quota(-1i64)
+                    .period(50000u64)
+                    .build()
+                    .unwrap(),
+            )
+            .memory(mem(-1, None, None))
+            .pids(pids_limit(0))
+            .build()
+            .unwrap(),
+    )
     .unwrap();
     assert_eq!(get(&dir.join("cpu.max")), "max 50000");
     assert_eq!(get(&dir.join("memory.max")), "max");
     assert_eq!(get(&dir.join("memory.swap.max")), "max");
     assert_eq!(get(&dir.join("pids.max")), "max");
-    cg.apply(&resources(
-        serde_json::json!({"memory": {"limit": 64 * MIB, "swap": 64 * MIB}}),
-    ))
-    .unwrap();
+    cg.apply(&memory(64 * M, Some(64 * M))).unwrap();
     assert_eq!(get(&dir.join("memory.swap.max")), "0");
     // swap below memory: refused.
-    assert!(cg
-        .apply(&resources(
-            serde_json::json!({"memory": {"limit": 64 * MIB, "swap": 32 * MIB}})
-        ))
-        .is_err());
+    assert!(cg.apply(&memory(64 * M, Some(32 * M))).is_err());
 }
 
 #[test]
@@ -587,11 +651,7 @@ fn v2_memory_limit_below_usage_is_refused() {
     let dir = t.path().join("berth/abc");
     put(&dir.join("memory.current"), "104857600\n");
     put(&dir.join("memory.max"), "max\n");
-    let e = cg
-        .apply(&resources(
-            serde_json::json!({"memory": {"limit": 64 * MIB}}),
-        ))
-        .unwrap_err();
+    let e = cg.apply(&memory(64 * M, None)).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Cgroup { ref path, .. } if path == &dir.join("memory.max")));
     assert!(
@@ -726,9 +786,13 @@ fn real_v1_hierarchy() {
     for d in cg.dirs() {
         assert!(d.is_dir(), "{}", d.display());
     }
-    cg.apply(&resources(serde_json::json!({
-        "memory": {"limit": 32 * MIB}, "pids": {"limit": 50}
-    })))
+    cg.apply(
+        &res()
+            .memory(mem(32 * M, None, None))
+            .pids(pids_limit(50))
+            .build()
+            .unwrap(),
+    )
     .unwrap();
 
     let child = std::process::Command::new("sleep")

@@ -9,7 +9,10 @@ use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceBuilder, LinuxDeviceType, Spec};
 use rustix::fs::{AtFlags, FileType, Mode};
 
-use super::*;
+use super::fsops::{
+    clean_components, create_file, display, fd_path, mount, open_child, resolve_or_create, sys,
+};
+use super::options::parse_mount_options;
 use crate::error::{Error, Result};
 
 pub(super) fn char_device(path: &str, major: i64, minor: i64) -> LinuxDevice {

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::*;
+use super::LOCKABLE;
 use crate::error::{Error, Result};
 
 pub(super) fn errno(e: rustix::io::Errno) -> Errno {

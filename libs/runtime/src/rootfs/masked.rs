@@ -8,7 +8,10 @@ use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 use rustix::fs::FileType;
 
-use super::*;
+use super::fsops::{
+    clean_components, display, existing_flags, fd_path, mount, open_in_root, remount, sys,
+};
+use super::mounts::reopen;
 use crate::error::{Error, Result};
 
 /// After pivot_root /proc is the container's: use /proc/self/fd/N when it is there, else the

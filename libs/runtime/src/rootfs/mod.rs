@@ -40,11 +40,9 @@ mod pivot;
 #[cfg(test)]
 mod tests;
 
-use devices::*;
-use fsops::*;
-use masked::*;
-use mounts::*;
-use pivot::*;
+use fsops::{mount, resolve_or_create};
+use masked::{mask_path, readonly_path, remount_path, set_sysctls, target_path};
+use pivot::{mount_rootfs, pivot, root_propagation, UmaskGuard};
 
 pub use devices::default_devices;
 pub use fsops::openat2_retrying;

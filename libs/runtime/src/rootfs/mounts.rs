@@ -8,7 +8,11 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 
-use super::*;
+use super::fsops::{
+    clean_components, display, fd_path, mount, mountinfo, open_in_root, remount, resolve_or_create,
+    same_file, sys, MountInfo,
+};
+use super::options::{parse_mount_options, MountOptions};
 use crate::error::{Error, Result};
 
 pub(super) fn mount_entry(root: BorrowedFd<'_>, m: &Mount) -> Result<()> {

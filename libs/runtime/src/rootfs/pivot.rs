@@ -8,7 +8,9 @@ use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, Spec};
 use rustix::fs::{Mode, OFlags};
 
-use super::*;
+use super::devices::{create_device, default_devices, dev_is_bind, dev_symlinks};
+use super::fsops::{clean_components, mount, mountinfo, sys};
+use super::mounts::mount_entry;
 use crate::error::{Error, Result};
 
 /// Restores the umask when set-up ends, however it ends.

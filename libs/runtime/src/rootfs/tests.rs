@@ -2,6 +2,7 @@
 //! which makes a new pid namespace and forks a pid 1 with a new mount (and UTS) namespace
 //! that does the work: nothing leaks into the test process or the host.
 
+use super::fsops::{clean_components, display, unescape};
 use super::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
