@@ -134,6 +134,18 @@ fn check(name: &str, got: &Value, failures: &mut Vec<String>) {
     }
 }
 
+/// `$v` decoded as a `$t` and encoded again is `$v`, keys in the same order.
+macro_rules! roundtrip {
+    ($t:ty, $v:expr) => {{
+        let v: &Value = $v;
+        let t: $t = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v:#}"));
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            serde_json::to_string(v).unwrap()
+        );
+    }};
+}
+
 fn first(v: Value) -> Value {
     match v {
         Value::Array(mut a) if !a.is_empty() => a.remove(0),
@@ -272,6 +284,19 @@ fn inspect_output_matches_the_golden_files() {
 
     let dir = rig.root.join("containers").join(&id);
     let mut failures = Vec::new();
+    // The library's types read what ctr-inspect prints and write it back byte for byte.
+    for c in rig
+        .t("ctr-inspect", &[&id, &plain], 20)
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+    {
+        roundtrip!(berth::container::HostConfig, &c["HostConfig"]);
+        roundtrip!(berth::container::NetworkSettings, &c["NetworkSettings"]);
+        roundtrip!(Vec<berth::container::MountPoint>, &c["Mounts"]);
+        roundtrip!(berth::container::Status, &c["State"]["Status"]);
+    }
     check(
         "ctr-inspect-running.json",
         &n(rig.t("ctr-inspect", &[&id], 20).ok().json()),

@@ -106,17 +106,18 @@ fn www(rig: &Rig, text: &str) -> String {
 
 fn ip_of(rig: &Rig, id: &str) -> String {
     let v = rig.inspect(id);
-    v["NetworkSettings"]["IPAddress"]
-        .as_str()
+    let settings: berth::container::NetworkSettings =
+        serde_json::from_value(v["NetworkSettings"].clone()).expect("NetworkSettings");
+    Some(settings.ip_address.clone())
         .filter(|s| !s.is_empty())
         .or_else(|| {
-            v["NetworkSettings"]["Networks"]
-                .as_object()
-                .and_then(|m| m.values().next())
-                .and_then(|e| e["IPAddress"].as_str())
+            settings
+                .networks
+                .values()
+                .next()
+                .map(|e| e.ip_address.clone())
         })
         .unwrap_or_else(|| panic!("no address: {v:#}"))
-        .to_string()
 }
 
 #[test]

@@ -38,11 +38,14 @@ fn members(rig: &Rig, net: &str) -> Vec<String> {
 
 fn ip_on(rig: &Rig, id: &str, net: &str) -> String {
     let v = rig.inspect(id);
-    v["NetworkSettings"]["Networks"][net]["IPAddress"]
-        .as_str()
+    let settings: berth::container::NetworkSettings =
+        serde_json::from_value(v["NetworkSettings"].clone()).expect("NetworkSettings");
+    settings
+        .networks
+        .get(net)
+        .map(|e| e.ip_address.clone())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| panic!("no address on {net}: {v:#}"))
-        .to_string()
 }
 
 fn net_names(rig: &Rig, args: &[&str]) -> Vec<String> {

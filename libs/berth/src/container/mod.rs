@@ -144,3 +144,22 @@ pub struct Container {
 pub fn protect_binary() -> crate::Result<()> {
     berth_runtime::clone::ensure_cloned_binary().map_err(crate::Error::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as berth wrote it before its parts were typed (the golden test's, its pids
+    /// made numbers again) loads and saves as the same text.
+    #[test]
+    fn records_written_before_typing_load_and_save_unchanged() {
+        for text in [
+            include_str!("../../../../tests/fixtures/golden/state-running.json"),
+            include_str!("../../../../tests/fixtures/golden/state-stopped.json"),
+        ] {
+            let text = text.replace("\"<n>\"", "7");
+            let c: Container = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string_pretty(&c).unwrap() + "\n", text);
+        }
+    }
+}

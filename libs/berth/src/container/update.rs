@@ -5,8 +5,8 @@
 
 use std::fs;
 
-use oci_spec::runtime::LinuxResources;
-use serde_json::{json, Value};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
+use serde_json::Value;
 
 use super::spec::{parse_bytes, parse_cpus};
 use super::{engine, liveness, Container, Containers, HostConfig, Status};
@@ -134,85 +134,86 @@ fn merge(hc: &mut HostConfig, l: &Limits, id: &str) -> Result<()> {
 
 /// `linux.resources` for the values in `hc` (only the parts `l` touches, plus memory/swap which
 /// move together), in the shape ctr-create writes.
-fn resources_of(hc: &HostConfig, l: &Limits) -> Value {
-    let mut r = json!({});
+fn resources_of(hc: &HostConfig, l: &Limits) -> LinuxResources {
+    let mut r = LinuxResources::default();
     if l.memory.is_some() || l.memory_swap.is_some() {
         let (m, s) = (hc.memory, hc.memory_swap);
         // 0 is "no limit" for Docker; -1 is the runtime's "max".
         let lim = |v: i64| if v > 0 { v } else { -1 };
-        r["memory"] = json!({"limit": lim(m), "swap": lim(if m > 0 { s } else { -1 })});
+        let mut mem = LinuxMemory::default();
+        mem.set_limit(Some(lim(m)));
+        mem.set_swap(Some(lim(if m > 0 { s } else { -1 })));
+        r.set_memory(Some(mem));
     }
     if l.nano_cpus.is_some() || l.cpu_shares.is_some() {
-        let mut cpu = json!({});
+        let mut cpu = LinuxCpu::default();
         if let Some(s) = l.cpu_shares {
-            if s > 0 {
-                cpu["shares"] = json!(s);
-            } else {
-                // cgroup v1's default weight.
-                cpu["shares"] = json!(1024);
-            }
+            // 1024: cgroup v1's default weight.
+            cpu.set_shares(Some(if s > 0 { s as u64 } else { 1024 }));
         }
         if let Some(n) = l.nano_cpus {
-            if n > 0 {
-                cpu["quota"] = json!(n * 100_000 / 1_000_000_000);
+            cpu.set_quota(Some(if n > 0 {
+                n * 100_000 / 1_000_000_000
             } else {
-                cpu["quota"] = json!(-1);
-            }
-            cpu["period"] = json!(100_000);
+                -1
+            }));
+            cpu.set_period(Some(100_000));
         }
-        r["cpu"] = cpu;
+        r.set_cpu(Some(cpu));
     }
     if let Some(p) = l.pids_limit {
-        r["pids"] = json!({"limit": if p > 0 { p } else { -1 }});
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if p > 0 { p } else { -1 });
+        r.set_pids(Some(pids));
     }
     r
 }
 
-/// Stores `changes` into config.json's `linux.resources`, where "no limit" is written as ctr-create
-/// writes it: absent.
-fn store_spec(dir: &std::path::Path, changes: &Value) -> Result<()> {
+/// Stores `changes` into config.json's `linux.resources`, where "no limit" is written as
+/// ctr-create writes it: absent. The rest of the spec is kept, its capabilities in their order.
+fn store_spec(dir: &std::path::Path, changes: &LinuxResources) -> Result<()> {
     let path = dir.join("config.json");
     let data = fs::read(&path).with_path("read", &path)?;
-    let mut spec: Value =
-        serde_json::from_slice(&data).map_err(|e| Error::corrupt(path.display().to_string(), e))?;
-    if !spec["linux"].is_object() {
-        spec["linux"] = json!({});
+    let corrupt = |e: serde_json::Error| Error::corrupt(path.display().to_string(), e);
+    let old: Value = serde_json::from_slice(&data).map_err(corrupt)?;
+    let caps: Vec<String> = old["process"]["capabilities"]["bounding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    let mut spec: Spec = serde_json::from_value(old).map_err(corrupt)?;
+    let mut linux = match spec.linux() {
+        Some(l) => l.clone(),
+        None => serde_json::from_value(serde_json::json!({})).map_err(corrupt)?,
+    };
+    let mut res = linux.resources().clone().unwrap_or_default();
+    if let Some(m) = changes.memory() {
+        res.set_memory((m.limit().unwrap_or(-1) > 0).then_some(*m));
     }
-    if !spec["linux"]["resources"].is_object() {
-        spec["linux"]["resources"] = json!({});
-    }
-    let res = &mut spec["linux"]["resources"];
-    if let Some(m) = changes.get("memory") {
-        if m["limit"].as_i64().unwrap_or(-1) > 0 {
-            res["memory"] = m.clone();
-        } else if let Some(o) = res.as_object_mut() {
-            o.remove("memory");
+    if let Some(c) = changes.cpu() {
+        let mut cpu = res.cpu().clone().unwrap_or_default();
+        if let Some(s) = c.shares() {
+            cpu.set_shares(Some(s));
         }
-    }
-    if let Some(c) = changes.get("cpu") {
-        let mut cpu = res.get("cpu").cloned().unwrap_or_else(|| json!({}));
-        if let Some(s) = c.get("shares") {
-            cpu["shares"] = s.clone();
-        }
-        if let Some(q) = c.get("quota") {
-            if q.as_i64().unwrap_or(-1) > 0 {
-                cpu["quota"] = q.clone();
-                cpu["period"] = c["period"].clone();
-            } else if let Some(o) = cpu.as_object_mut() {
-                o.remove("quota");
-                o.remove("period");
+        if let Some(q) = c.quota() {
+            if q > 0 {
+                cpu.set_quota(Some(q));
+                cpu.set_period(c.period());
+            } else {
+                cpu.set_quota(None);
+                cpu.set_period(None);
             }
         }
-        res["cpu"] = cpu;
+        res.set_cpu(Some(cpu));
     }
-    if let Some(p) = changes.get("pids") {
-        if p["limit"].as_i64().unwrap_or(-1) > 0 {
-            res["pids"] = p.clone();
-        } else if let Some(o) = res.as_object_mut() {
-            o.remove("pids");
-        }
+    if let Some(p) = changes.pids() {
+        res.set_pids((p.limit() > 0).then_some(*p));
     }
-    let out = serde_json::to_vec_pretty(&spec).expect("JSON values serialise");
+    linux.set_resources(Some(res));
+    spec.set_linux(Some(linux));
+    let out = serde_json::to_vec_pretty(&super::spec::runtime::config_json(&spec, &caps))
+        .expect("JSON values serialise");
     atomic_write_private(dir, "config.json", &out)
 }
 
@@ -227,10 +228,8 @@ pub fn update(root: &Root, name: &str, u: &Update) -> Result<Container> {
     let changes = resources_of(&hc, &limits);
     let dir = store.path(&c.id);
     if matches!(c.state.status, Status::Running | Status::Paused) {
-        let r: LinuxResources = serde_json::from_value(changes.clone())
-            .map_err(|e| Error::InvalidInput(format!("cannot update container {}: {e}", c.id)))?;
         let cg = engine::cgroup_of(&dir, &c.id)?;
-        cg.apply(&r).map_err(|e| Error::Runtime {
+        cg.apply(&changes).map_err(|e| Error::Runtime {
             message: format!("cannot update container {}: {e}", c.id),
             code: 1,
         })?;
@@ -244,6 +243,7 @@ pub fn update(root: &Root, name: &str, u: &Update) -> Result<Container> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn swap_follows_memory_and_limits_map_to_resources() {
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(hc.memory, 64 << 20);
         assert_eq!(hc.memory_swap, 128 << 20);
         assert_eq!(hc.pids_limit, Some(20));
-        let r = resources_of(&hc, &l);
+        let r = serde_json::to_value(resources_of(&hc, &l)).unwrap();
         assert_eq!(r["memory"], json!({"limit": 64 << 20, "swap": 128 << 20}));
         assert_eq!(r["cpu"]["quota"], 50_000);
         assert_eq!(r["pids"]["limit"], 20);

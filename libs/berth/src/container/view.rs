@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use super::{Container, EndpointSettings, NetworkSettings, Status};
+use serde::Serialize;
+
+use super::{Container, EndpointSettings, HostConfig, MountPoint, NetworkSettings, Status};
 use crate::output;
 
 /// `docker container inspect`'s object for a record (pass it through [`super::refresh`] first).
@@ -23,52 +25,116 @@ pub fn inspect(c: &Container) -> Value {
             n.stopped()
         }
     };
-    let state = json!({
-        "Status": s.status,
-        "Running": s.running,
-        "Paused": s.paused,
-        "Restarting": s.restarting,
-        "OOMKilled": s.oom_killed,
-        "Dead": s.dead,
-        "Pid": s.pid,
-        "ExitCode": s.exit_code,
-        "Error": s.error,
-        "StartedAt": s.started_at,
-        "FinishedAt": s.finished_at,
-    });
-    json!({
-        "Id": c.id,
-        "Created": c.created,
-        "Path": c.path,
-        "Args": c.args,
-        "State": state,
-        "Image": c.image,
-        "ResolvConfPath": c.resolv_conf_path,
-        "HostnamePath": c.hostname_path,
-        "HostsPath": c.hosts_path,
-        "LogPath": c.log_path,
-        "Name": format!("/{}", c.name),
-        "RestartCount": c.restart_count,
-        "Driver": c.driver,
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": null,
-        "HostConfig": c.host_config,
-        "GraphDriver": {
-            "Data": {
-                "LowerDir": c.graph_driver.lower.join(":"),
-                "MergedDir": c.graph_driver.merged,
-                "UpperDir": c.graph_driver.upper,
-                "WorkDir": c.graph_driver.work,
-            },
-            "Name": c.graph_driver.name,
+    let inspected = Inspect {
+        id: &c.id,
+        created: &c.created,
+        path: &c.path,
+        args: &c.args,
+        state: InspectState {
+            status: s.status,
+            running: s.running,
+            paused: s.paused,
+            restarting: s.restarting,
+            oom_killed: s.oom_killed,
+            dead: s.dead,
+            pid: s.pid,
+            exit_code: s.exit_code,
+            error: &s.error,
+            started_at: &s.started_at,
+            finished_at: &s.finished_at,
         },
-        "Mounts": c.mounts,
-        "Config": c.config,
-        "NetworkSettings": network_settings,
-    })
+        image: &c.image,
+        resolv_conf_path: &c.resolv_conf_path,
+        hostname_path: &c.hostname_path,
+        hosts_path: &c.hosts_path,
+        log_path: &c.log_path,
+        name: format!("/{}", c.name),
+        restart_count: c.restart_count,
+        driver: &c.driver,
+        platform: "linux",
+        mount_label: "",
+        process_label: "",
+        app_armor_profile: "",
+        exec_ids: None,
+        host_config: &c.host_config,
+        graph_driver: InspectGraphDriver {
+            data: GraphDriverData {
+                lower_dir: c.graph_driver.lower.join(":"),
+                merged_dir: &c.graph_driver.merged,
+                upper_dir: &c.graph_driver.upper,
+                work_dir: &c.graph_driver.work,
+            },
+            name: &c.graph_driver.name,
+        },
+        mounts: &c.mounts,
+        config: &c.config,
+        network_settings,
+    };
+    serde_json::to_value(inspected).expect("the inspect object serialises")
+}
+
+/// `docker container inspect`'s object, in Docker's order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inspect<'a> {
+    id: &'a str,
+    created: &'a str,
+    path: &'a str,
+    args: &'a [String],
+    state: InspectState<'a>,
+    image: &'a str,
+    resolv_conf_path: &'a str,
+    hostname_path: &'a str,
+    hosts_path: &'a str,
+    log_path: &'a str,
+    name: String,
+    restart_count: u64,
+    driver: &'a str,
+    platform: &'a str,
+    mount_label: &'a str,
+    process_label: &'a str,
+    app_armor_profile: &'a str,
+    #[serde(rename = "ExecIDs")]
+    exec_ids: Option<Vec<String>>,
+    host_config: &'a HostConfig,
+    graph_driver: InspectGraphDriver<'a>,
+    mounts: &'a [MountPoint],
+    config: &'a Value,
+    network_settings: NetworkSettings,
+}
+
+/// `State` as `docker inspect` prints it (without berth's own fields).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectState<'a> {
+    status: Status,
+    running: bool,
+    paused: bool,
+    restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    oom_killed: bool,
+    dead: bool,
+    pid: i32,
+    exit_code: i32,
+    error: &'a str,
+    started_at: &'a str,
+    finished_at: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectGraphDriver<'a> {
+    data: GraphDriverData<'a>,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GraphDriverData<'a> {
+    lower_dir: String,
+    merged_dir: &'a str,
+    upper_dir: &'a str,
+    work_dir: &'a str,
 }
 
 fn seconds_since(rfc3339: &str) -> Option<i64> {

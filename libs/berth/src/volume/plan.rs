@@ -76,25 +76,31 @@ pub fn plan(root: &Root, reqs: &[Request], image_volumes: &Value) -> Result<Vec<
 
 impl Planned {
     /// The runtime's mount (`config.json`).
-    pub fn oci_mount(&self) -> Value {
+    pub fn oci_mount(&self) -> oci_spec::runtime::Mount {
         let r = &self.req;
-        match r.kind {
+        let (typ, source, opts) = match r.kind {
             Kind::Tmpfs => {
                 let mut opts: Vec<String> = vec!["nosuid".into(), "nodev".into()];
                 if !r.tmpfs_opts.iter().any(|o| o == "exec") {
                     opts.push("noexec".into());
                 }
                 opts.extend(r.tmpfs_opts.iter().filter(|o| *o != "exec").cloned());
-                json!({"destination": r.target, "type": "tmpfs", "source": "tmpfs", "options": opts})
+                ("tmpfs", "tmpfs", opts)
             }
             _ => {
-                let mut opts = vec!["rbind", "rprivate"];
+                let mut opts: Vec<String> = vec!["rbind".into(), "rprivate".into()];
                 if r.readonly {
-                    opts.push("ro");
+                    opts.push("ro".into());
                 }
-                json!({"destination": r.target, "type": "bind", "source": self.host_source, "options": opts})
+                ("bind", self.host_source.as_str(), opts)
             }
-        }
+        };
+        let mut m = oci_spec::runtime::Mount::default();
+        m.set_destination(r.target.clone().into());
+        m.set_typ(Some(typ.to_string()));
+        m.set_source(Some(source.into()));
+        m.set_options(Some(opts));
+        m
     }
 
     /// Docker's `Mounts` entry (none for `--tmpfs`, as Docker).

@@ -16,6 +16,7 @@ use crate::record::{HostConfig, HostUlimit};
 pub mod caps;
 pub mod flags;
 pub mod options;
+pub mod runtime;
 pub mod ulimit;
 pub mod units;
 
@@ -46,8 +47,8 @@ pub struct Input<'a> {
 pub struct Built {
     /// The OCI runtime config (`config.json`).
     pub spec: Spec,
-    /// The same config as JSON in Docker's order (oci-spec keeps capabilities in hash sets,
-    /// whose order changes from run to run): what `config.json` holds.
+    /// The same config as JSON, its capabilities in Docker's order (oci-spec keeps them in
+    /// hash sets, whose order changes from run to run): what `config.json` holds.
     pub spec_json: Value,
     /// Docker's `Config`.
     pub config: Value,
@@ -81,20 +82,6 @@ fn replace_or_append(mut base: Vec<String>, over: &[String]) -> Vec<String> {
         }
     }
     base
-}
-
-/// The seccomp filter for the final capability set.
-fn seccomp_for(choice: &Seccomp, caps: &[String]) -> Result<Option<Value>> {
-    let profile = match choice {
-        Seccomp::Unconfined => return Ok(None),
-        Seccomp::Default => crate::seccomp::to_oci(crate::seccomp::default_profile(), caps)?,
-        Seccomp::Profile(text) => crate::seccomp::to_oci(text, caps)?,
-    };
-    Ok(Some(serde_json::to_value(profile).expect("serialises")))
-}
-
-fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
-    json!({"destination": dest, "type": typ, "source": src, "options": opts})
 }
 
 /// Makes the container's configuration from `input` and the parsed `flags` (see
@@ -173,106 +160,6 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         workdir.clone()
     };
 
-    // Capabilities (moby `oci.SetCapabilities`): a non-root user gets none effective or
-    // permitted, as execve would leave it.
-    let caps = &flags.caps;
-    let capabilities = if user.uid == 0 {
-        json!({"bounding": caps, "effective": caps, "permitted": caps})
-    } else {
-        json!({"bounding": caps})
-    };
-
-    let rlimits: Vec<Value> = container_ulimits(&flags.ulimits)
-        .iter()
-        .map(|u| {
-            json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
-                   "soft": u.soft, "hard": u.hard})
-        })
-        .collect();
-
-    let mut process = json!({
-        "terminal": args.tty,
-        "user": {"uid": user.uid, "gid": user.gid},
-        "args": process_args,
-        "env": env,
-        "cwd": cwd,
-        "capabilities": capabilities,
-        "noNewPrivileges": flags.no_new_privileges,
-        "oomScoreAdj": 0,
-    });
-    if !user.additional_gids.is_empty() {
-        process["user"]["additionalGids"] = json!(user.additional_gids);
-    }
-    process["rlimits"] = json!(rlimits);
-
-    let sys_opts: &[&str] = if args.privileged {
-        &["nosuid", "noexec", "nodev"]
-    } else {
-        &["nosuid", "noexec", "nodev", "ro"]
-    };
-    let shm_size = format!("size={SHM_SIZE}");
-    let dir = input.dir;
-    let bind = |name: &str, dest: &str| {
-        mount(
-            dest,
-            "bind",
-            &dir.join(name).to_string_lossy(),
-            &["rbind", "rprivate"],
-        )
-    };
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount("/sys", "sysfs", "sysfs", sys_opts),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["ro", "nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
-        ),
-        bind("resolv.conf", "/etc/resolv.conf"),
-        bind("hostname", "/etc/hostname"),
-        bind("hosts", "/etc/hosts"),
-    ];
-    // With the user's mounts, parents before children (as Docker sorts them): a volume on /etc
-    // is under the container's /etc/hosts.
-    if !input.mounts.is_empty() {
-        mounts.extend(input.mounts.iter().map(|p| p.oci_mount()));
-        mounts.sort_by_key(|m| {
-            let d = m["destination"].as_str().unwrap_or("");
-            d.trim_end_matches('/').matches('/').count()
-        });
-    }
     let (binds, host_mounts, tmpfs, anon) = crate::volume::host_config_parts(
         &input
             .mounts
@@ -288,74 +175,25 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         config_volumes[a] = json!({});
     }
 
-    let mut namespaces = vec![json!({"type": "mount"})];
-    if flags.network != "host" {
-        namespaces.push(json!({"type": "network"}));
-    }
-    namespaces.extend([
-        json!({"type": "uts"}),
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "cgroup"}),
-    ]);
-
-    let devices = if args.privileged {
-        json!([{"allow": true, "access": "rwm"}])
-    } else {
-        let dev = |allow: bool, major: i64, minor: i64| json!({"allow": allow, "type": "c", "major": major, "minor": minor, "access": "rwm"});
-        json!([
-            {"allow": false, "access": "rwm"},
-            dev(true, 1, 5),   // /dev/zero
-            dev(true, 1, 3),   // /dev/null
-            dev(true, 1, 9),   // /dev/urandom
-            dev(true, 1, 8),   // /dev/random
-            dev(true, 5, 0),   // /dev/tty
-            dev(true, 5, 1),   // /dev/console
-            dev(false, 10, 229), // /dev/fuse
-        ])
-    };
-    let mut resources = json!({"devices": devices});
-    if flags.memory > 0 {
-        resources["memory"] = json!({"limit": flags.memory, "swap": flags.memory_swap});
-    }
-    if flags.nano_cpus > 0 || flags.cpu_shares > 0 {
-        let mut cpu = json!({});
-        if flags.cpu_shares > 0 {
-            cpu["shares"] = json!(flags.cpu_shares);
-        }
-        if flags.nano_cpus > 0 {
-            cpu["quota"] = json!(flags.nano_cpus * 100_000 / 1_000_000_000);
-            cpu["period"] = json!(100_000);
-        }
-        resources["cpu"] = cpu;
-    }
-    if let Some(p) = flags.pids_limit.filter(|&p| p > 0) {
-        resources["pids"] = json!({"limit": p});
-    }
-
-    let mut linux = json!({
-        "resources": resources,
-        "cgroupsPath": format!("/berth/{}", input.id),
-        "namespaces": namespaces,
-    });
-    if !args.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
-    }
-    if let Some(s) = seccomp_for(&flags.seccomp, caps)? {
-        linux["seccomp"] = s;
-    }
-
-    let spec_json = json!({
-        "ociVersion": "1.2.0",
-        "process": process,
-        "root": {"path": "rootfs", "readonly": args.read_only},
-        "hostname": hostname,
-        "mounts": mounts,
-        "linux": linux,
-    });
-    let spec: Spec = serde_json::from_value(spec_json.clone())
-        .map_err(|e| Error::InvalidInput(format!("runtime spec: {e}")))?;
+    let spec = runtime::runtime_spec(
+        &runtime::Parts {
+            id: input.id,
+            dir: input.dir,
+            hostname: &hostname,
+            terminal: args.tty,
+            privileged: args.privileged,
+            read_only: args.read_only,
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: &user.additional_gids,
+            args: &process_args,
+            env: &env,
+            cwd: &cwd,
+            user_mounts: input.mounts.iter().map(|p| p.oci_mount()).collect(),
+        },
+        flags,
+    )?;
+    let spec_json = runtime::config_json(&spec, &flags.caps);
 
     // Docker's Config: the image's labels, then the user's.
     let mut labels = img["Labels"].as_object().cloned().unwrap_or_default();
