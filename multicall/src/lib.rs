@@ -117,3 +117,21 @@ pub fn write_completions(dir: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tool_is_named_as_its_command_once_in_order() {
+        for t in TOOLS {
+            assert_eq!((t.command)().get_name(), t.name, "the link's name is the command's");
+        }
+        let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted, "TOOLS is in name order, each once");
+        assert!(find("img-ls").is_some() && find("berth").is_none());
+    }
+}

@@ -3,79 +3,29 @@
 //! a symlink to `/` while the host copies. As root; every child process is bounded in time.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Env, Out};
+use crate::support::rig::{self, timed_bytes as timed};
+use crate::support::Out;
 
 const IMAGE: &str = "bbcp:1";
 
-/// Runs `c` to completion within `secs` (killed after), with `input` on stdin.
-fn timed(c: &mut Command, input: Option<&[u8]>, secs: u64) -> (Out, Vec<u8>) {
-    c.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn {c:?}: {e}"));
-    if let Some(data) = input {
-        let mut stdin = child.stdin.take().expect("piped");
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-    }
-    let pid = child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = done.clone();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < deadline {
-            if d.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    });
-    let o = child.wait_with_output().expect("wait");
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let out = Out {
-        code: o.status.code().unwrap_or(-2),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    (out, o.stdout)
-}
+/// The shared rig with busybox as `IMAGE`; every container is removed when it drops.
+struct Rig(rig::Rig);
 
-struct Rig {
-    env: Env,
-    ids: std::cell::RefCell<Vec<String>>,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        for id in self.ids.borrow().iter() {
-            let _ = timed(self.env.cmd("ctr-rm").args(["-f", id]), None, 30);
-        }
+impl std::ops::Deref for Rig {
+    type Target = rig::Rig;
+    fn deref(&self) -> &rig::Rig {
+        &self.0
     }
 }
 
 impl Rig {
     fn new() -> Rig {
-        let env = Env::new();
-        env.import_busybox(IMAGE);
-        Rig {
-            env,
-            ids: Default::default(),
-        }
+        Rig(rig::Rig::with_image(IMAGE))
     }
 
     fn t(&self, tool: &str, args: &[&str]) -> Out {
@@ -94,9 +44,7 @@ impl Rig {
                 &["-d", "--name", name, IMAGE, "sh", "-c", script],
             )
             .ok();
-        let id = out.json()["id"].as_str().expect("id").to_string();
-        self.ids.borrow_mut().push(id.clone());
-        id
+        out.json()["id"].as_str().expect("id").to_string()
     }
 
     /// Waits until the container's own script has written `path` (ctr-run -d returns as soon
@@ -254,9 +202,8 @@ fn a_read_only_rootfs_refuses_copies_in_but_not_into_its_volumes() {
             ],
         )
         .ok();
-    rig.ids
-        .borrow_mut()
-        .push(out.json()["id"].as_str().unwrap().to_string());
+    // Removed when the rig drops, as every container of its root.
+    out.json()["id"].as_str().unwrap();
     let f = rig.env.tmp.path().join("f.txt");
     fs::write(&f, "x\n").unwrap();
     let fs_ = f.to_str().unwrap();
@@ -537,8 +484,7 @@ fn copies_go_through_volumes_and_bind_mounts_running_and_stopped() {
             ],
         )
         .ok();
-    let id = out.json()["id"].as_str().expect("id").to_string();
-    rig.ids.borrow_mut().push(id);
+    out.json()["id"].as_str().expect("id");
     rig.wait_for_file("m", "/ready");
     let vol_data = rig.env.root.join("volumes/cpvol/_data");
     through_mounts(&rig, "m", false, &h, &r, &vol_data);

@@ -7,18 +7,21 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::Env;
+use crate::support::rig;
 
-/// A test's root with the busybox image as `bb`; every container is removed (forced) at the end.
-struct Ctrs {
-    env: Env,
+/// The shared rig with the busybox image as `bb`; every container is removed (forced) at the end.
+struct Ctrs(rig::Rig);
+
+impl std::ops::Deref for Ctrs {
+    type Target = rig::Rig;
+    fn deref(&self) -> &rig::Rig {
+        &self.0
+    }
 }
 
 impl Ctrs {
     fn new() -> Ctrs {
-        let env = Env::new();
-        env.import_busybox("bb");
-        Ctrs { env }
+        Ctrs(rig::Rig::with_image("bb"))
     }
 
     /// `ctr-run -d --name NAME ARGS…`; the container's ID.
@@ -45,20 +48,6 @@ impl Ctrs {
 
     fn upper(&self, id: &str) -> PathBuf {
         PathBuf::from(self.state(id)["GraphDriver"]["Upper"].as_str().unwrap())
-    }
-}
-
-impl Drop for Ctrs {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir(self.env.root.join("containers")) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let id = e.file_name().to_string_lossy().into_owned();
-            if id.len() == 64 {
-                let _ = self.env.run("ctr-rm", &["-f", &id]);
-            }
-        }
     }
 }
 

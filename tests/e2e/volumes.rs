@@ -2,42 +2,27 @@
 //! tools. Root only (containers need it); each run is bounded in time.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::containers::{mount_points, timed};
-use crate::support::{Env, Out};
+use crate::support::rig::{self, mount_points, timed};
+use crate::support::Out;
 
 const IMAGE: &str = "localhost/vol-test:1";
 
-struct Rig {
-    env: Env,
-}
+/// The shared rig with busybox as `IMAGE`; every container is removed when it drops.
+struct Rig(rig::Rig);
 
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let dir = self.env.root.join("containers");
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let id = e.file_name().to_string_lossy().into_owned();
-            if id.len() == 64 {
-                let _ = timed(self.env.cmd("ctr-rm").args(["-f", &id]), 20);
-            }
-        }
-        let prefix = self.env.tmp.path().to_string_lossy().into_owned();
-        for m in mount_points().into_iter().rev() {
-            if m.starts_with(&prefix) {
-                let _ = Command::new("umount").args(["-l", &m]).status();
-            }
-        }
+impl std::ops::Deref for Rig {
+    type Target = rig::Rig;
+    fn deref(&self) -> &rig::Rig {
+        &self.0
     }
 }
 
 impl Rig {
     fn new() -> Rig {
-        let env = Env::new();
-        env.import_busybox(IMAGE);
-        Rig { env }
+        Rig(rig::Rig::with_image(IMAGE))
     }
 
     fn t(&self, tool: &str, args: &[&str]) -> Out {
