@@ -124,6 +124,11 @@ impl Golden {
             inspect.trim_end(),
             "{image}: InspectImage round trip"
         );
+        for line in history.lines() {
+            let typed: berth::image::HistoryLine = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{image}: img-history's JSON as HistoryLine: {e}"));
+            assert_eq!(serde_json::to_string(&typed).unwrap(), line);
+        }
         let mut got = format!(
             "== img-inspect\n{}\n== img-history\n{}\n",
             self.normalise(inspect.trim_end()),

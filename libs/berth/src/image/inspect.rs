@@ -144,6 +144,19 @@ fn history_comment(cfg: &ImageConfig) -> String {
         .unwrap_or_default()
 }
 
+/// One line of `img-history`'s JSON, as `docker history --format json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryLine {
+    pub comment: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub created_since: String,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub size: String,
+}
+
 /// One row of `img-history`, newest first.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
