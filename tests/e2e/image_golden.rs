@@ -112,6 +112,23 @@ impl Golden {
             )
             .ok()
             .stdout;
+        // The image config type keeps every key and value of the stored config.
+        let stored: Value = serde_json::from_str(&self.stored_config(image)).unwrap();
+        let typed = berth::image::ImageConfig::from_value(stored.clone()).unwrap();
+        assert_eq!(typed.to_value(), stored, "{image}: ImageConfig round trip");
+        // The library's type reads what img-inspect printed and writes it back the same.
+        let typed: Vec<berth::image::InspectImage> = serde_json::from_str(&inspect)
+            .unwrap_or_else(|e| panic!("{image}: img-inspect's JSON as InspectImage: {e}"));
+        assert_eq!(
+            serde_json::to_string_pretty(&typed).unwrap(),
+            inspect.trim_end(),
+            "{image}: InspectImage round trip"
+        );
+        for line in history.lines() {
+            let typed: berth::image::HistoryLine = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{image}: img-history's JSON as HistoryLine: {e}"));
+            assert_eq!(serde_json::to_string(&typed).unwrap(), line);
+        }
         let mut got = format!(
             "== img-inspect\n{}\n== img-history\n{}\n",
             self.normalise(inspect.trim_end()),

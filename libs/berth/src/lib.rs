@@ -1,9 +1,11 @@
 //! berth's core library: everything the tools share.
 //!
 //! Modules by concept: [`reference`] and [`digest`] name content, [`store`] is the OCI image
-//! layout on disk, [`image`] reads and writes images in it, [`layer`] makes layers,
-//! [`change`] applies Dockerfile-style `--change` instructions, [`output`] and [`template`]
-//! print results, [`cli`] holds what every tool's `main` shares.
+//! layout on disk, [`image`] reads and writes images in it (their configs typed as
+//! [`image::ImageConfig`], the run config as Docker's [`config::Config`]), [`layer`] makes layers,
+//! [`change`] applies Dockerfile-style `--change` instructions, [`commit`] makes an image from a
+//! directory of changes, [`output`] and [`template`] print results, [`cli`] holds what every
+//! tool's `main` shares.
 pub mod archive;
 pub mod bundle;
 pub mod change;

@@ -5,7 +5,7 @@ use berth::output::{self, col, Format};
 use berth::Result;
 use berth_cli::{one_name, ImageArgs};
 use clap::{CommandFactory, Parser};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const AFTER: &str = "\
 One row per history entry, newest first: IMAGE (the image ID on the newest row, <missing> on
@@ -88,20 +88,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 (
                     output::since(r.created.as_deref()),
                     output::go_time(r.created.as_deref()),
-                    json!(output::human_size(r.size)),
+                    output::human_size(r.size),
                 )
             } else {
                 let t = r.created.clone().unwrap_or_default();
-                (t.clone(), t, json!(r.size.to_string()))
+                (t.clone(), t, r.size.to_string())
             };
-            json!({
-                "Comment": r.comment,
-                "CreatedAt": created_at,
-                "CreatedBy": created_by,
-                "CreatedSince": created_since,
-                "ID": id_of(r),
-                "Size": size,
-            })
+            let line = image::HistoryLine {
+                comment: r.comment.clone(),
+                created_at,
+                created_by,
+                created_since,
+                id: id_of(r),
+                size,
+            };
+            serde_json::to_value(line).expect("a history line serialises")
         })
         .collect();
     let columns = [

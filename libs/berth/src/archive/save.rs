@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifestBuilder, MediaType};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::tar_writer::TarWriter;
 use super::{
@@ -345,7 +346,8 @@ fn write_docker<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<
 
     let mut index = Vec::new();
     let mut manifest_json = Vec::new();
-    let mut repositories = serde_json::Map::new();
+    // Docker's `repositories`: repository → tag → the hex of the top layer's diffID.
+    let mut repositories: IndexMap<String, IndexMap<String, String>> = IndexMap::new();
     for (s, config) in images.iter().zip(&configs) {
         let config_digest = &s.image.config_digest;
         tw.file(&blob_path(config_digest), config)?;
@@ -385,10 +387,10 @@ fn write_docker<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<
             let d = annotate(&desc, CONTAINERD_IMAGE_NAME, &n.to_string());
             index.push(annotate(&d, REF_NAME, n.tag().unwrap_or("latest")));
             if let Some(top) = diff_ids.last() {
-                let repo = repositories
-                    .entry(n.familiar_name())
-                    .or_insert_with(|| json!({}));
-                repo[n.tag().unwrap_or("latest")] = json!(top.hex());
+                repositories.entry(n.familiar_name()).or_default().insert(
+                    n.tag().unwrap_or("latest").to_string(),
+                    top.hex().to_string(),
+                );
             }
         }
         let repo_tags: Vec<String> = tags.iter().map(|n| n.familiar_string()).collect();
@@ -406,7 +408,7 @@ fn write_docker<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<
     tw.file(OCI_LAYOUT, OCI_LAYOUT_CONTENT.as_bytes())?;
     tw.file(
         "repositories",
-        &serde_json::to_vec(&Value::Object(repositories)).expect("JSON serialises"),
+        &serde_json::to_vec(&repositories).expect("JSON serialises"),
     )
 }
 

@@ -19,12 +19,12 @@ pub struct ImageConfig {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
-    /// Required: [`check_config`] refuses a config without it.
+    /// Required: `check_config` refuses a config without it.
     #[serde(default)]
     pub architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    /// Required: [`check_config`] refuses a config without it.
+    /// Required: `check_config` refuses a config without it.
     #[serde(default)]
     pub os: String,
     #[serde(
@@ -71,7 +71,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 impl ImageConfig {
-    /// Reads a config berth checked with [`check_config`].
+    /// Reads a config berth checked with `check_config`.
     pub fn from_value(v: Value) -> std::result::Result<ImageConfig, String> {
         serde_json::from_value(v).map_err(|e| e.to_string())
     }

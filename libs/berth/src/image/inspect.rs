@@ -1,6 +1,7 @@
 //! What `img-inspect` and `img-history` show of an image.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::digest::Digest;
 
@@ -48,41 +49,82 @@ pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
     }
     .with_docker_defaults();
     let cfg = &image.config;
-    let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut out = json!({
-        "Id": id.to_string(),
-        "RepoTags": tags,
-        "RepoDigests": repo_digests,
-        "Parent": "",
-        "Comment": history_comment(cfg),
-        "Created": s(&cfg.created),
-        "DockerVersion": s(&cfg.docker_version),
-        "Author": s(&cfg.author),
-        "Config": config,
-        "Architecture": cfg.architecture,
-    });
-    let o = out.as_object_mut().expect("object");
-    if let Some(v) = &cfg.variant {
-        o.insert("Variant".into(), json!(v));
-    }
-    o.insert("Os".into(), json!(cfg.os));
-    if let Some(v) = &cfg.os_version {
-        o.insert("OsVersion".into(), json!(v));
-    }
-    o.insert("Size".into(), json!(image.size()));
-    o.insert(
-        "RootFS".into(),
-        json!({"Type": "layers", "Layers": image.diff_ids()}),
-    );
-    o.insert("Metadata".into(), json!({"LastTagTime": last_tag}));
-    o.insert(
-        "Descriptor".into(),
-        json!({
-            "mediaType": media_type_of(&catalog.items, &image.digest),
-            "digest": image.digest.to_string(),
-        }),
-    );
-    out
+    let inspected = InspectImage {
+        id: id.to_string(),
+        repo_tags: tags,
+        repo_digests,
+        parent: String::new(),
+        comment: history_comment(cfg),
+        created: cfg.created.clone().unwrap_or_default(),
+        docker_version: cfg.docker_version.clone().unwrap_or_default(),
+        author: cfg.author.clone().unwrap_or_default(),
+        config,
+        architecture: cfg.architecture.clone(),
+        variant: cfg.variant.clone(),
+        os: cfg.os.clone(),
+        os_version: cfg.os_version.clone(),
+        size: image.size(),
+        root_fs: InspectRootFs {
+            typ: "layers".into(),
+            layers: image.diff_ids(),
+        },
+        metadata: InspectMetadata {
+            last_tag_time: last_tag.to_string(),
+        },
+        descriptor: InspectDescriptor {
+            media_type: media_type_of(&catalog.items, &image.digest),
+            digest: image.digest.to_string(),
+        },
+    };
+    serde_json::to_value(inspected).expect("an inspected image serialises")
+}
+
+/// An image as `docker image inspect` prints it (what [`inspect`] returns, as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectImage {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub docker_version: String,
+    pub author: String,
+    pub config: Config,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    pub size: u64,
+    #[serde(rename = "RootFS")]
+    pub root_fs: InspectRootFs,
+    pub metadata: InspectMetadata,
+    pub descriptor: InspectDescriptor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectRootFs {
+    #[serde(rename = "Type")]
+    pub typ: String,
+    pub layers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InspectMetadata {
+    pub last_tag_time: String,
+}
+
+/// The image's `index.json` entry (lower-case keys, as an OCI descriptor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectDescriptor {
+    pub media_type: String,
+    pub digest: String,
 }
 
 fn media_type_of(items: &[Item], digest: &Digest) -> String {
@@ -100,6 +142,19 @@ fn history_comment(cfg: &ImageConfig) -> String {
         .and_then(|h| h.last())
         .and_then(|h| h.comment().clone())
         .unwrap_or_default()
+}
+
+/// One line of `img-history`'s JSON, as `docker history --format json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HistoryLine {
+    pub comment: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub created_since: String,
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub size: String,
 }
 
 /// One row of `img-history`, newest first.
