@@ -33,7 +33,7 @@ for b in $BINS; do
   names+=("$name")
   BERTH_ROOT=$W/root-$name "${b#*=}/img-import" "$W/bb.tar" "$IMG" >/dev/null
 done
-bin() { for b in $BINS; do [ "${b%%=*}" = "$1" ] && echo "${b#*=}"; done; }
+bin() { for b in $BINS; do if [ "${b%%=*}" = "$1" ]; then echo "${b#*=}"; fi; done; }
 
 now() { date +%s%N; }
 # the ID in a tool's JSON output (file $1)
