@@ -29,6 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{
     self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags,
@@ -73,7 +74,7 @@ pub struct Dest {
     root: OwnedFd,
     path: PathBuf,
     /// The last parent directory resolved, reused while entries stay in one directory.
-    cache: Option<(PathBuf, OwnedFd)>,
+    cache: Option<(PathBuf, Rc<OwnedFd>)>,
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -214,14 +215,15 @@ impl Dest {
     }
 
     /// The directory `rel` (inside the root), made with its parents (mode 0755) when missing.
-    fn dir(&mut self, rel: &Path) -> io::Result<OwnedFd> {
+    /// The last one asked for stays open (shared, not duplicated) for the entries after it.
+    fn dir(&mut self, rel: &Path) -> io::Result<Rc<OwnedFd>> {
         if let Some((p, fd)) = &self.cache {
             if p == rel {
-                return fd.try_clone();
+                return Ok(fd.clone());
             }
         }
-        let fd = self.make_dir(rel)?;
-        self.cache = Some((rel.to_path_buf(), fd.try_clone()?));
+        let fd = Rc::new(self.make_dir(rel)?);
+        self.cache = Some((rel.to_path_buf(), fd.clone()));
         Ok(fd)
     }
 
@@ -282,10 +284,12 @@ pub fn clean(name: &Path) -> Option<PathBuf> {
 }
 
 /// Removes the entry `name` of directory `dir`, recursively, without following symlinks.
-fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
+/// Whether there was one.
+fn remove_at(dir: &OwnedFd, name: &OsStr) -> io::Result<bool> {
     match rfs::unlinkat(dir, name, AtFlags::empty()) {
-        Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(Errno::ISDIR) | Err(Errno::PERM) => remove_tree(dir, name),
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(Errno::ISDIR) | Err(Errno::PERM) => remove_tree(dir, name).map(|()| true),
         Err(e) => Err(errno(e)),
     }
 }
@@ -616,10 +620,15 @@ impl Applier<'_> {
         }
     }
 
-    /// Removes whatever is at `name` in `pfd` before something new goes there.
+    /// Removes whatever is at `name` in `pfd` before something new goes there. The cached
+    /// parent is forgotten when something was there (it may have been on the cached path, or a
+    /// symlink that path went through); a name that was not there changes no path that was
+    /// resolved.
     fn clear(&mut self, pfd: &OwnedFd, name: &OsStr) -> io::Result<()> {
-        self.dest.forget();
-        remove_at(pfd, name)
+        if remove_at(pfd, name)? {
+            self.dest.forget();
+        }
+        Ok(())
     }
 
     fn directory(&mut self, pfd: &OwnedFd, name: &OsStr, rel: &Path, meta: Meta) -> io::Result<()> {
@@ -650,13 +659,22 @@ impl Applier<'_> {
         r: &mut TarReader<R>,
         meta: &Meta,
     ) -> io::Result<()> {
-        self.clear(pfd, name)?;
-        let fd = rfs::openat(
-            pfd,
-            name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
+        let create = || {
+            rfs::openat(
+                pfd,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+        };
+        // Made new when nothing is there (most entries), else what is there goes first.
+        let fd = match create() {
+            Err(Errno::EXIST) => {
+                self.clear(pfd, name)?;
+                create()
+            }
+            r => r,
+        }
         .map_err(errno)?;
         let f = File::from(fd);
         let whole = [(0, e.size)];
@@ -751,8 +769,13 @@ impl Applier<'_> {
         target: &Path,
         meta: &Meta,
     ) -> io::Result<()> {
-        self.clear(pfd, name)?;
-        rfs::symlinkat(target, pfd, name).map_err(errno)?;
+        match rfs::symlinkat(target, pfd, name) {
+            Err(Errno::EXIST) => {
+                self.clear(pfd, name)?;
+                rfs::symlinkat(target, pfd, name).map_err(errno)?;
+            }
+            r => r.map_err(errno)?,
+        }
         self.set_meta_at(pfd, name, meta, false)
     }
 
@@ -849,9 +872,10 @@ impl Applier<'_> {
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr) -> io::Result<()> {
         let found = match self.whiteouts {
-            Whiteouts::Apply | Whiteouts::Keep => {
-                self.dest.open_in(parent, OFlags::PATH | OFlags::DIRECTORY)
-            }
+            Whiteouts::Apply | Whiteouts::Keep => self
+                .dest
+                .open_in(parent, OFlags::PATH | OFlags::DIRECTORY)
+                .map(Rc::new),
             Whiteouts::Overlay => self.dest.dir(parent),
         };
         let pfd = match found {
