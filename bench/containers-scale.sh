@@ -33,9 +33,11 @@ for b in $BINS; do
   names+=("$name")
   BERTH_ROOT=$W/root-$name "${b#*=}/img-import" "$W/bb.tar" "$IMG" >/dev/null
 done
-bin() { for b in $BINS; do [ "${b%%=*}" = "$1" ] && echo "${b#*=}"; done; }
+bin() { for b in $BINS; do if [ "${b%%=*}" = "$1" ]; then echo "${b#*=}"; fi; done; }
 
 now() { date +%s%N; }
+# the ID in a tool's JSON output (file $1)
+idof() { sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$1"; }
 # One timed run of operation $2 with build $1; prints milliseconds.
 op() {
   local n=$1 what=$2 B t0 t1
@@ -44,12 +46,12 @@ op() {
   case $what in
     create)
       t0=$(now); "$B/ctr-create" "$IMG" true >"$W/last-$n"; t1=$(now)
-      "$B/ctr-rm" -f "$(cat "$W/last-$n")" >/dev/null ;;
+      "$B/ctr-rm" -f "$(idof "$W/last-$n")" >/dev/null ;;
     run)
       t0=$(now); "$B/ctr-run" --rm "$IMG" true >/dev/null; t1=$(now) ;;
     rm)
       "$B/ctr-create" "$IMG" true >"$W/last-$n"
-      t0=$(now); "$B/ctr-rm" -f "$(cat "$W/last-$n")" >/dev/null; t1=$(now) ;;
+      t0=$(now); "$B/ctr-rm" -f "$(idof "$W/last-$n")" >/dev/null; t1=$(now) ;;
   esac
   echo $(((t1 - t0) / 1000)) | awk '{printf "%.2f\n", $1/1000}'
 }
@@ -64,10 +66,10 @@ opens() {
   export BERTH_ROOT=$W/root-$n
   case $what in
     create) strace -f -qq -e trace=openat,open -o "$W/trace" "$B/ctr-create" "$IMG" true >"$W/last-$n"
-            "$B/ctr-rm" -f "$(cat "$W/last-$n")" >/dev/null ;;
+            "$B/ctr-rm" -f "$(idof "$W/last-$n")" >/dev/null ;;
     run) strace -f -qq -e trace=openat,open -o "$W/trace" "$B/ctr-run" --rm "$IMG" true >/dev/null ;;
     rm) "$B/ctr-create" "$IMG" true >"$W/last-$n"
-        strace -f -qq -e trace=openat,open -o "$W/trace" "$B/ctr-rm" -f "$(cat "$W/last-$n")" >/dev/null ;;
+        strace -f -qq -e trace=openat,open -o "$W/trace" "$B/ctr-rm" -f "$(idof "$W/last-$n")" >/dev/null ;;
   esac
   grep -c 'state.json' "$W/trace" || true
 }
