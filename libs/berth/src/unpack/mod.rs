@@ -109,7 +109,7 @@ pub struct LayerRef {
 
 /// The layers of `image` with their diffIDs, checked to pair up.
 pub fn layers_of(image: &Image) -> Result<Vec<LayerRef>> {
-    pair_layers(&image.manifest, &image.config, image.id())
+    pair_layers(&image.manifest, &image.config.to_value(), image.id())
 }
 
 /// The layers of `manifest` paired with the diffIDs of `config` (whose digest is `config_digest`),
