@@ -24,9 +24,16 @@ pub type Nullable<T> = Option<Option<T>>;
 /// Go's `nat.PortSet` and the `Volumes` set: keys to empty objects, in the order they were added.
 pub type Set = IndexMap<String, Empty>;
 
-/// Go's `struct{}`: written as `{}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Go's `struct{}`: written as `{}`; whatever value a config has there (`{}`, `null`…) reads
+/// as it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Empty {}
+
+impl<'de> Deserialize<'de> for Empty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Empty {})
+    }
+}
 
 /// Docker's `container.Config`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -199,6 +206,11 @@ mod tests {
         let text = r#"{"Hostname":"","ExposedPorts":{"90/tcp":{},"80/tcp":{}},"Env":["A=1"],"Cmd":["sh"],"Labels":{"b":"1","a":"2"},"Zzz":{"q":[1,2]}}"#;
         let c: Config = serde_json::from_str(text).unwrap();
         assert_eq!(c.extra["Zzz"], json!({"q": [1, 2]}));
+        let odd: Config = serde_json::from_str(r#"{"Volumes":{"/v":null}}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&odd).unwrap(),
+            r#"{"Volumes":{"/v":{}}}"#
+        );
         assert_eq!(serde_json::to_string(&c).unwrap(), text);
     }
 
