@@ -1,5 +1,6 @@
 //! The registry client: the OCI distribution spec over `ureq`.
 pub mod auth;
+pub mod blobs;
 pub mod client;
 pub mod deadline;
 pub mod media;
