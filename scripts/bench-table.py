@@ -40,7 +40,7 @@ def rows(log):
     notes = {}
     for line in open(log, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
-        if NOTE.match(line) and script:
+        if NOTE.match(line) and script and "rror" not in line:
             key, value = line.split(": ", 1)
             notes.setdefault((script, key), []).append(value)
         elif line.startswith("@@script "):
