@@ -11,9 +11,10 @@ PROFILE ?= debug
 deps:
 	./scripts/install-deps.sh
 
-# The release binary and a link per tool beside it (scripts and benches run target/release/TOOL).
+# The release binary and a link per tool beside it (scripts and benches run target/release/TOOL);
+# not xtask, which would link every tool a second time.
 build:
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release -p berth-multicall
 	./scripts/links.sh target/release
 
 # A link per tool beside target/$(PROFILE)/berth (the e2e tests make them too).

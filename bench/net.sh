@@ -45,5 +45,5 @@ echo "berth ctr-rm -f of $RUNS: $(ms "$s") ms"
 rm -rf "$W"
 
 if [ -z "${NO_ANCHORS:-}" ]; then
-  bash ../shared/bench/net-anchors.sh
+  bash "${BERTH_BENCH_SHARED:-../shared}/bench/net-anchors.sh"
 fi

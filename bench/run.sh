@@ -3,7 +3,7 @@
 #   ctr-run --rm IMAGE true        vs  docker run --rm IMAGE true   (goal: at most 0.3x)
 #   ctr-start -a of a created one  vs  runc run of the same bundle  (goal: at most 1.5x)
 # plus the monitor's resident size. By hand, not CI: needs ../shared/bench/anchors-setup.sh
-# (dockerd, registry with bb:1), hyperfine, root, and a release build.
+# (dockerd, registry with bb:1), hyperfine, jq, python3, root, and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/target/release
@@ -21,8 +21,16 @@ docker run --rm "$IMG" true # warm Docker's caches once
 ID=$("$BIN/ctr-inspect" --format '{{.Id}}' bench-bundle)
 mkdir -p "$W/bundle/rootfs"
 "$BIN/img-unpack" "$IMG" "$W/bundle/rootfs" >/dev/null
-jq '.root.path = "rootfs" | .mounts |= map(select(.destination | IN("/etc/hosts","/etc/hostname","/etc/resolv.conf") | not)) | .linux.cgroupsPath = "/berth-bench/runc"' \
-  "$BERTH_ROOT/containers/$ID/config.json" > "$W/bundle/config.json"
+# python3, not jq: jq 1.6 turns an unlimited rlimit (2^64-1) into a float runc refuses.
+python3 - "$BERTH_ROOT/containers/$ID/config.json" "$W/bundle/config.json" <<'EOP'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["root"]["path"] = "rootfs"
+c["mounts"] = [m for m in c["mounts"]
+               if m["destination"] not in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")]
+c["linux"]["cgroupsPath"] = "/berth-bench/runc"
+json.dump(c, open(sys.argv[2], "w"))
+EOP
 
 hyperfine -N --warmup 3 --runs "$RUNS" \
   -n 'ctr-run --rm' "$BIN/ctr-run --rm $IMG true" \

@@ -8,6 +8,7 @@ median over the anchor's. Writes it between the bench markers of README ("-": pr
 
 import json
 import os
+import re
 import sys
 
 START = "<!-- bench:start (written by make bench; edit scripts/bench-table.py instead) -->"
@@ -30,11 +31,19 @@ def is_berth(r):
     return r["command"].startswith(TOOLS)
 
 
+# Figures the scripts print themselves ("img-pull peak RSS: 12 KiB", net.sh's timings).
+NOTE = re.compile(r"^(berth|img-|ctr-|net-|vol-|docker|podman)[^:]*: .*\d")
+
+
 def rows(log):
     script, label, out, failed = None, None, [], []
+    notes = {}
     for line in open(log, encoding="utf-8", errors="replace"):
         line = line.rstrip("\n")
-        if line.startswith("@@script "):
+        if NOTE.match(line) and script and "rror" not in line:
+            key, value = line.split(": ", 1)
+            notes.setdefault((script, key), []).append(value)
+        elif line.startswith("@@script "):
             script, label = os.path.basename(line.split(" ", 1)[1]), None
         elif line.startswith("== "):
             label = line[3:]
@@ -61,19 +70,19 @@ def rows(log):
                 ratio = b["median"] / a["median"]
                 out.append((script, label or "", cell(b), cell(a), f"{ratio:.2f}×",
                             f"{min(runs, len(a['times']))}"))
-    return out, failed
+    return out, failed, notes
 
 
 def main():
     log, readme, started, cores, before, after, quick, commit = sys.argv[1:9]
-    found, failed = rows(log)
+    found, failed, notes = rows(log)
     lines = [
         START,
         f"Measured by `make bench` ({commit}, {started}): every `bench/*.sh` in one run, release "
         f"build, {cores} cores, load average {before} before and {after} after (1, 5, 15 min). "
         "Median of the runs, (min–max); *berth/anchor* is berth's median over the anchor's "
         "(below 1: berth is faster)."
-        + (f" **Quick run: {quick} pairs each, not numbers to publish.**" if quick else ""),
+        + (f" **Quick run: {quick} run(s) of each, not numbers to publish.**" if quick else ""),
         "",
         "| bench | case | berth | anchor | berth/anchor | runs |",
         "|---|---|---|---|---|---|",
@@ -83,6 +92,9 @@ def main():
         s = f"`bench/{script}`" if script != prev else ""
         prev = script
         lines.append(f"| {s} | {label} | {b} | {a} | {ratio} | {runs} |")
+    if notes:
+        lines += ["", "What the scripts print besides (every run's value):", ""]
+        lines += [f"- `bench/{s}`: {k}: " + "; ".join(v) for (s, k), v in notes.items()]
     if failed:
         lines += ["", "Failed: " + ", ".join(failed) + " (see target/bench/log)."]
     lines.append(END)

@@ -6,6 +6,8 @@
 #                    count: a quick check that everything works, not numbers to publish
 #   BENCH_ONLY="a b" only bench/a.sh and bench/b.sh
 #   BENCH_README=F   write the table into F instead of README.md ("-": print it only)
+#   BERTH_BENCH_SHARED=DIR  where bench/anchors-setup.sh and bench/net-anchors.sh are
+#                    [default: ../shared beside the checkout]
 # Needs root, hyperfine, a release build (make build) and the anchors
 # (../shared/bench/anchors-setup.sh: started here when the loopback registry does not answer).
 set -uo pipefail
@@ -20,15 +22,19 @@ if [ ! -x target/release/berth ]; then
 fi
 ./scripts/links.sh target/release
 
+# The anchors' scripts: ../shared/bench beside the checkout (or BERTH_BENCH_SHARED/bench).
+shared=${BERTH_BENCH_SHARED:-}
+for d in "$src/../shared" /work/shared; do
+  [ -n "$shared" ] || { [ -f "$d/bench/anchors-setup.sh" ] && shared=$(cd "$d" && pwd); }
+done
+export BERTH_BENCH_SHARED=$shared
 if ! curl -sf http://127.0.0.1:5000/v2/ >/dev/null; then
-  anchors=${ANCHORS:-}
-  for a in "$src/../shared/bench/anchors-setup.sh" /work/shared/bench/anchors-setup.sh; do
-    [ -n "$anchors" ] || { [ -f "$a" ] && anchors=$a; }
-  done
-  [ -n "$anchors" ] || { echo "bench: no anchors-setup.sh (set ANCHORS=)" >&2; exit 1; }
-  echo "bench: starting the anchors ($anchors)" >&2
-  bash "$anchors" || { echo "bench: anchors-setup.sh failed" >&2; exit 1; }
+  [ -n "$shared" ] || { echo "bench: no ../shared/bench/anchors-setup.sh (set BERTH_BENCH_SHARED=)" >&2; exit 1; }
+  echo "bench: starting the anchors ($shared/bench/anchors-setup.sh)" >&2
+  bash "$shared/bench/anchors-setup.sh" || { echo "bench: anchors-setup.sh failed" >&2; exit 1; }
 fi
+# With BENCH_RUNS, the scripts' own loops (RUNS) are cut the same way.
+if [ -n "${BENCH_RUNS:-}" ]; then export RUNS=$BENCH_RUNS; fi
 
 # hyperfine as the scripts call it, plus --export-json into $out/json (numbered in call order)
 # and, with BENCH_RUNS, that many runs; it names its file in the log, after the script's `==`

@@ -125,7 +125,11 @@ mod tests {
     #[test]
     fn each_tool_is_named_as_its_command_once_in_order() {
         for t in TOOLS {
-            assert_eq!((t.command)().get_name(), t.name, "the link's name is the command's");
+            assert_eq!(
+                (t.command)().get_name(),
+                t.name,
+                "the link's name is the command's"
+            );
         }
         let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
         let mut sorted = names.clone();
