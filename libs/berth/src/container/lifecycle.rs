@@ -27,6 +27,22 @@ pub fn monitor_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("berth-monitor"))
 }
 
+/// The command that runs the monitor: [`monitor_binary`], or, where no `berth-monitor` link
+/// sits beside the running multicall binary (`berth ctr-run …` from its build directory), that
+/// binary itself started as `berth-monitor`.
+fn monitor_command() -> Command {
+    let bin = monitor_binary();
+    if std::env::var_os("BERTH_MONITOR").is_none() && !bin.exists() {
+        if let Ok(exe) = std::env::current_exe() {
+            use std::os::unix::process::CommandExt;
+            let mut cmd = Command::new(exe);
+            cmd.arg0("berth-monitor");
+            return cmd;
+        }
+    }
+    Command::new(bin)
+}
+
 /// The record with its state corrected when the processes it names are gone (a monitor killed
 /// with SIGKILL, a reboot): such a container is exited.
 pub fn refresh(c: Container) -> Container {
@@ -111,7 +127,7 @@ fn start_monitor(
     monitor: &mut Option<std::process::Child>,
 ) -> Result<Started> {
     let dir = store.path(&c.id);
-    let child = Command::new(monitor_binary())
+    let child = monitor_command()
         .arg("--root")
         .arg(root.dir())
         .arg(&c.id)
