@@ -115,9 +115,9 @@ pub struct Container {
     pub state: State,
     /// The image ID, `sha256:…`.
     pub image: String,
-    /// Docker's `Config` (Hostname, Domainname, User, AttachStdin/out/err, Tty, OpenStdin,
-    /// StdinOnce, Env, Cmd, Image (as the user named it), WorkingDir, Entrypoint, Labels,
-    /// StopSignal, StopTimeout, ExposedPorts, Volumes).
+    /// Docker's `Config`, as [`spec::build`] makes it: every field Docker prints set (Image as
+    /// the user named it), ExposedPorts, MacAddress, StopSignal and StopTimeout when given.
+    /// Keys berth does not know are kept (`extra`).
     pub config: Config,
     /// Docker's `HostConfig` (AutoRemove, Privileged, ReadonlyRootfs, CapAdd, CapDrop, SecurityOpt,
     /// Memory, NanoCpus, PidsLimit, Ulimits, Runtime, NetworkMode, LogConfig, ...).
