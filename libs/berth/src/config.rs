@@ -151,6 +151,11 @@ pub fn list(v: &Nullable<Vec<String>>) -> &[String] {
 }
 
 impl Config {
+    /// The value of label `key`, if the config has labels and that one.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.as_ref()?.as_ref()?.get(key).map(String::as_str)
+    }
+
     /// What `docker inspect` prints: the fields Go writes without `omitempty` filled with their
     /// zero value (`""`, `false`, `null`) when unset, in Go's order.
     pub fn with_docker_defaults(&self) -> Config {

@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let root = cli.root.root();
     let store = Containers::open(root.containers_dir())?;
     let c = lifecycle::refresh(store.find(&one_name(cli.container)?)?);
-    let open_stdin = c.config["OpenStdin"].as_bool().unwrap_or(false);
+    let open_stdin = c.config.open_stdin.unwrap_or(false);
     let streams = Streams {
         stdin: open_stdin && !cli.no_stdin,
         stdout: true,

@@ -7,6 +7,7 @@ mod tests {
     use std::path::Path;
 
     use berth::bundle::DEFAULT_PATH;
+    use berth::config::Config;
     use berth::container::spec::*;
     use berth::Result;
     use clap::Parser;
@@ -45,6 +46,7 @@ mod tests {
     fn make(argv: &[&str], img: &Value) -> Result<Built> {
         let a = args(argv);
         let flags = Flags::parse(&a, &|_| {})?;
+        let img: Config = serde_json::from_value(img.clone()).unwrap();
         build(
             &a,
             &flags,
@@ -52,7 +54,7 @@ mod tests {
                 id: ID,
                 dir: Path::new("/var/lib/berth/containers/x"),
                 image_name: &a.image,
-                image_config: img,
+                image_config: &img,
                 passwd: PASSWD,
                 group: GROUP,
                 mounts: &[],
@@ -84,10 +86,10 @@ mod tests {
         // --entrypoint drops the image's Cmd, as Docker.
         let b = make(&["--entrypoint", "/bin/sh", "app"], &img).unwrap();
         assert_eq!((b.path.as_str(), b.args.len()), ("/bin/sh", 0));
-        assert_eq!(b.config["Cmd"], Value::Null);
+        assert_eq!(b.config.cmd, Some(None));
         let b = make(&["--entrypoint", "", "app", "ls", "-l"], &img).unwrap();
         assert_eq!(b.path, "ls");
-        assert_eq!(b.config["Entrypoint"], Value::Null);
+        assert_eq!(b.config.entrypoint, Some(None));
         assert_eq!(spec_json(&b)["process"]["args"], json!(["ls", "-l"]));
         let e = make(&["--entrypoint", "", "app"], &img).unwrap_err();
         assert!(e.to_string().contains("no command specified"), "{e}");
@@ -126,12 +128,12 @@ mod tests {
         assert!(!env.iter().any(|e| e.starts_with("BERTH_SPEC_TEST_UNSET_X")));
         assert_eq!(env.iter().filter(|e| e.starts_with("PATH=")).count(), 1);
         assert_eq!(
-            b.config["Env"],
-            json!([
-                "LANG=en",
-                "BERTH_SPEC_TEST_HOST=from-host",
-                "PATH=/usr/bin:/bin"
-            ])
+            b.config.env,
+            Some(Some(vec![
+                "LANG=en".to_string(),
+                "BERTH_SPEC_TEST_HOST=from-host".into(),
+                "PATH=/usr/bin:/bin".into()
+            ]))
         );
         // No PATH in the image: Docker's default.
         let b = make(&["app"], &json!({"Cmd": ["sh"]})).unwrap();
@@ -156,7 +158,7 @@ mod tests {
         assert!(p["capabilities"]["effective"].is_null());
         assert!(p["capabilities"]["permitted"].is_null());
         assert_eq!(set(&p["capabilities"]["bounding"]).len(), 14);
-        assert_eq!(b.config["User"], "www");
+        assert_eq!(b.config.user.as_deref(), Some("www"));
         let b = make(&["-u", "1000:50", "app"], &image()).unwrap();
         assert_eq!(
             spec_json(&b)["process"]["user"],
@@ -245,7 +247,10 @@ mod tests {
         assert_eq!(s["process"]["oomScoreAdj"], 0);
         assert_eq!(s["process"]["cwd"], "/app");
         assert_eq!(b.host_config.network_mode, "bridge");
-        assert_eq!(b.config["Labels"], json!({"from": "image"}));
+        assert_eq!(
+            b.config.labels,
+            Some(Some([("from".to_string(), "image".to_string())].into()))
+        );
 
         let b = make(
             &["--privileged", "--read-only", "--network", "host", "app"],
@@ -429,8 +434,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec_json(&b)["process"]["noNewPrivileges"], true);
-        assert_eq!(b.config["StopSignal"], "SIGINT");
-        assert_eq!(b.config["StopTimeout"], 3);
+        assert_eq!(b.config.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(b.config.stop_timeout, Some(3));
         let warned = std::cell::RefCell::new(Vec::new());
         let a = args(&["--security-opt", "label=disable", "app"]);
         Flags::parse(&a, &|w| warned.borrow_mut().push(w.to_string())).unwrap();

@@ -141,11 +141,11 @@ impl Wanted {
             && f.any("id", |p| c.id.starts_with(p))
             && f.get("label").all(|v| {
                 let l = Label::parse(v);
-                l.matches(c.config["Labels"].get(&l.key).and_then(Value::as_str))
+                l.matches(c.config.label(&l.key))
             })
             && (self.ancestor.is_empty()
                 || self.ancestor.iter().any(|(given, id)| {
-                    c.config["Image"].as_str() == Some(given.as_str())
+                    c.config.image.as_deref() == Some(given.as_str())
                         || id.as_deref() == Some(c.image.as_str())
                 }))
     }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use berth::commit::{self, Commit, FromContainer};
-use berth::config::Config;
 use berth::container::{status, Containers};
 use berth_cli::{one_name, Codec, ImageArgs};
 
@@ -143,14 +142,9 @@ pub fn run(mut cli: Cli) -> Result<()> {
         (Some(b), Some(_)) => Some(b.clone()),
         (Some(b), None) => Some(one_name(b.clone())?),
     };
-    let container_config: Option<Config> = container
-        .as_ref()
-        .map(|c| serde_json::from_value(c.config.clone()))
-        .transpose()
-        .map_err(|e| Error::InvalidInput(format!("container config: {e}")))?;
     let from_container = container.as_ref().map(|c| FromContainer {
         id: &c.id,
-        config: container_config.as_ref().expect("read above"),
+        config: &c.config,
         // As docker commit: the container's command.
         command: std::iter::once(c.path.clone())
             .chain(c.args.iter().cloned())

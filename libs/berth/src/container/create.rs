@@ -69,8 +69,12 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
         super::orchestrate::network_at_create(root, &flags.net, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
-    let image_config = serde_json::to_value(img.run_config()).unwrap_or_default();
-    let planned = super::orchestrate::plan_volumes(root, &flags.mounts, &image_config["Volumes"])?;
+    let image_config = img.run_config();
+    let planned = super::orchestrate::plan_volumes(
+        root,
+        &flags.mounts,
+        image_config.volumes.as_ref().and_then(Option::as_ref),
+    )?;
     let built = spec::build(
         args,
         &flags,
@@ -78,7 +82,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
             id: &id,
             dir: &dir,
             image_name: &args.image,
-            image_config: &image_config,
+            image_config,
             passwd: &passwd,
             group: &group,
             mounts: &planned,

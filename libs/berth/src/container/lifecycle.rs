@@ -192,7 +192,7 @@ fn start_monitor(
 }
 
 fn tty_of(c: &Container) -> bool {
-    c.config["Tty"].as_bool().unwrap_or(false)
+    c.config.tty.unwrap_or(false)
 }
 
 fn started_reply(payload: &[u8]) -> Result<i32> {
@@ -389,7 +389,7 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 
 /// The signal that stops the container: its StopSignal, or SIGTERM.
 pub fn stop_signal(c: &Container) -> Result<Signal> {
-    match c.config["StopSignal"].as_str() {
+    match c.config.stop_signal.as_deref() {
         Some(s) if !s.is_empty() => parse_signal(s),
         _ => Ok(Signal::SIGTERM),
     }
@@ -437,9 +437,7 @@ pub fn stop(
         Some(s) => s,
         None => stop_signal(&c)?,
     };
-    let timeout = timeout
-        .or_else(|| c.config["StopTimeout"].as_i64())
-        .unwrap_or(10);
+    let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
     if c.state.status == Status::Paused {
         // A frozen process cannot take the signal: thaw it first (Docker does the same).
         let _ = monitor::builtin_runtime(root).resume(&c.id);

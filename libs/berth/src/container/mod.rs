@@ -30,9 +30,9 @@ pub mod update;
 pub mod view;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Docker's records (they are the crate's [`crate::record`], named here too).
+pub use crate::config::Config;
 pub use crate::record;
 pub use crate::record::{
     EndpointSettings, HostConfig, MountPoint, NetworkSettings, OrderedMap, PortMap, Status,
@@ -115,10 +115,10 @@ pub struct Container {
     pub state: State,
     /// The image ID, `sha256:…`.
     pub image: String,
-    /// Docker's `Config` (Hostname, Domainname, User, AttachStdin/out/err, Tty, OpenStdin,
-    /// StdinOnce, Env, Cmd, Image (as the user named it), WorkingDir, Entrypoint, Labels,
-    /// StopSignal, StopTimeout, ExposedPorts, Volumes).
-    pub config: Value,
+    /// Docker's `Config`, as [`spec::build`] makes it: every field Docker prints set (Image as
+    /// the user named it), ExposedPorts, MacAddress, StopSignal and StopTimeout when given.
+    /// Keys berth does not know are kept (`extra`).
+    pub config: Config,
     /// Docker's `HostConfig` (AutoRemove, Privileged, ReadonlyRootfs, CapAdd, CapDrop, SecurityOpt,
     /// Memory, NanoCpus, PidsLimit, Ulimits, Runtime, NetworkMode, LogConfig, ...).
     pub host_config: HostConfig,
@@ -149,8 +149,11 @@ pub fn protect_binary() -> crate::Result<()> {
 mod tests {
     use super::*;
 
+    use serde_json::Value;
+
     /// A record as berth wrote it before its parts were typed (the golden test's, its pids
-    /// made numbers again) loads and saves as the same text.
+    /// made numbers again) loads and saves as the same text, but for `Config`, whose keys now
+    /// follow Go's `container.Config` (`ExposedPorts` after `AttachStderr`): the same value.
     #[test]
     fn records_written_before_typing_load_and_save_unchanged() {
         for text in [
@@ -159,7 +162,29 @@ mod tests {
         ] {
             let text = text.replace("\"<n>\"", "7");
             let c: Container = serde_json::from_str(&text).unwrap();
-            assert_eq!(serde_json::to_string_pretty(&c).unwrap() + "\n", text);
+            let mut want: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string_pretty(&want).unwrap() + "\n", text);
+            let mut got = serde_json::to_value(&c).unwrap();
+            assert_eq!(got["Config"], want["Config"]);
+            assert!(want["Config"]["ExposedPorts"].is_object());
+            want["Config"].take();
+            got["Config"].take();
+            assert_eq!(
+                serde_json::to_string_pretty(&got).unwrap(),
+                serde_json::to_string_pretty(&want).unwrap()
+            );
         }
+    }
+
+    /// A key of `Config` berth does not know survives a load and a save.
+    #[test]
+    fn unknown_config_keys_survive() {
+        let text = include_str!("../../../../tests/fixtures/golden/state-stopped.json")
+            .replace("\"<n>\"", "7")
+            .replace("\"Hostname\":", "\"Zzz\": {\"q\": [1]},\n    \"Hostname\":");
+        let c: Container = serde_json::from_str(&text).unwrap();
+        assert_eq!(c.config.extra["Zzz"], serde_json::json!({"q": [1]}));
+        let again: Value = serde_json::to_value(&c).unwrap();
+        assert_eq!(again["Config"]["Zzz"], serde_json::json!({"q": [1]}));
     }
 }

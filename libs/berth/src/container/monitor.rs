@@ -106,8 +106,8 @@ impl Monitor {
             store.save(&now)?;
             rec = now;
         }
-        let tty = rec.config["Tty"].as_bool().unwrap_or(false);
-        let open_stdin = rec.config["OpenStdin"].as_bool().unwrap_or(false);
+        let tty = rec.config.tty.unwrap_or(false);
+        let open_stdin = rec.config.open_stdin.unwrap_or(false);
         let (stdio, stdin, output) = if tty {
             // The runtime makes the pty inside the container and hands back the master.
             (

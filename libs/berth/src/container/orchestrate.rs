@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::spec::NetFlags;
 use super::{lifecycle, refresh, Container, Containers, NetworkSettings};
+use crate::config::Set;
 use crate::error::{Error, Result};
 pub use crate::network::Attached;
 use crate::network::{self, Member, NetRequest};
@@ -33,13 +34,16 @@ pub fn member(c: &Container) -> Member {
         id: c.id.clone(),
         name: c.name.clone(),
         hosts_path: c.hosts_path.clone(),
-        hostname: c.config["Hostname"]
-            .as_str()
-            .unwrap_or(&c.id[..12])
-            .to_string(),
-        mac: c.config["MacAddress"].as_str().map(String::from),
-        exposed: c.config["ExposedPorts"]
-            .as_object()
+        hostname: c
+            .config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| c.id[..12].to_string()),
+        mac: c.config.mac_address.clone(),
+        exposed: c
+            .config
+            .exposed_ports
+            .as_ref()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default(),
         host_config: c.host_config.clone(),
@@ -74,7 +78,11 @@ pub fn network_at_create(
 }
 
 /// The user's mounts and the image's `VOLUME`s, planned (see [`volume::plan`]).
-pub fn plan_volumes(root: &Root, reqs: &[Request], image_volumes: &Value) -> Result<Vec<Planned>> {
+pub fn plan_volumes(
+    root: &Root,
+    reqs: &[Request],
+    image_volumes: Option<&Set>,
+) -> Result<Vec<Planned>> {
     volume::plan(root, reqs, image_volumes)
 }
 

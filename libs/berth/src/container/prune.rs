@@ -16,9 +16,7 @@ pub use crate::filter::{created_secs, parse_until, PruneFilter as Filter};
 
 impl Filter {
     fn matches(&self, c: &Container) -> bool {
-        self.matches_parts(&c.created, |k| {
-            c.config["Labels"][k].as_str().map(String::from)
-        })
+        self.matches_parts(&c.created, |k| c.config.label(k).map(String::from))
     }
 }
 
@@ -122,7 +120,10 @@ mod tests {
         );
         assert!(parse_until("soon", 0).is_err());
         let c = Container {
-            config: serde_json::json!({"Labels": {"a": "1"}}),
+            config: crate::config::Config {
+                labels: Some(Some([("a".to_string(), "1".to_string())].into())),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(Filter::parse("label=a").unwrap().matches(&c));

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use serde::Serialize;
 
-use super::{Container, EndpointSettings, HostConfig, MountPoint, NetworkSettings, Status};
+use super::{Config, Container, EndpointSettings, HostConfig, MountPoint, NetworkSettings, Status};
 use crate::output;
 
 /// `docker container inspect`'s object for a record (pass it through [`super::refresh`] first).
@@ -99,7 +99,7 @@ struct Inspect<'a> {
     host_config: &'a HostConfig,
     graph_driver: InspectGraphDriver<'a>,
     mounts: &'a [MountPoint],
-    config: &'a Value,
+    config: &'a Config,
     network_settings: NetworkSettings,
 }
 
@@ -205,7 +205,7 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
     } else {
         c.id.chars().take(12).collect()
     };
-    let image = match c.config["Image"].as_str() {
+    let image = match c.config.image.as_deref() {
         Some(i) if !i.is_empty() => i.to_string(),
         _ => c
             .image
@@ -215,14 +215,14 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
             .take(12)
             .collect(),
     };
-    let mut labels: Vec<String> = c.config["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut labels: Vec<String> = c
+        .config
+        .labels
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     labels.sort();
     let state = c.state.status;
     json!({

@@ -5,11 +5,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 use super::{
     check_target, fill_from_layers, random_name, Kind, Origin, Request, Volumes, ANONYMOUS_LABEL,
 };
+use crate::config::Set;
 use crate::error::{IoContext, Result};
 use crate::record::{Mount, MountPoint, OrderedMap};
 use crate::root::Root;
@@ -26,10 +27,10 @@ pub struct Planned {
 }
 
 /// Plans `reqs` plus the image's `VOLUME`s (those no request covers) as anonymous volumes.
-pub fn plan(root: &Root, reqs: &[Request], image_volumes: &Value) -> Result<Vec<Planned>> {
+pub fn plan(root: &Root, reqs: &[Request], image_volumes: Option<&Set>) -> Result<Vec<Planned>> {
     let vols = Volumes::open(root)?;
     let mut all = reqs.to_vec();
-    if let Some(iv) = image_volumes.as_object() {
+    if let Some(iv) = image_volumes {
         let mut keys: Vec<&String> = iv.keys().collect();
         keys.sort();
         for k in keys {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use indexmap::IndexMap;
+use serde_json::Value;
 
 use super::{
     normalize_cap, parse_bytes, parse_cpus, parse_ulimit, tweak_caps, CreateOptions, Ulimit,
@@ -40,7 +41,7 @@ pub struct Flags {
     pub pids_limit: Option<i64>,
     pub network: String,
     pub runtime: String,
-    pub labels: Map<String, Value>,
+    pub labels: IndexMap<String, String>,
     /// `-e` and `--env-file`, in order, host values filled in.
     pub env: Vec<String>,
     /// `-v`, `--mount` and `--tmpfs`, parsed.
@@ -386,13 +387,13 @@ impl Flags {
             }
         };
 
-        let mut labels = Map::new();
+        let mut labels = IndexMap::new();
         for l in &args.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             if k.is_empty() {
                 return Err(Error::InvalidInput(format!("invalid label {l:?}")));
             }
-            labels.insert(k.to_string(), Value::String(v.to_string()));
+            labels.insert(k.to_string(), v.to_string());
         }
 
         let mut env = Vec::new();

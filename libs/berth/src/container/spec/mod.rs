@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::bundle::{resolve_user_in, DEFAULT_PATH};
+use crate::config::{list, Config, Empty, Set};
 use crate::error::{Error, Result};
 use crate::record::{HostConfig, HostUlimit};
 
@@ -33,8 +34,8 @@ pub struct Input<'a> {
     pub dir: &'a Path,
     /// The image as the user named it (Docker's `Config.Image`).
     pub image_name: &'a str,
-    /// The image config's `config` object (Cmd, Env, …; null when it has none).
-    pub image_config: &'a Value,
+    /// The image config's `config` object (Cmd, Env, …; empty when it has none).
+    pub image_config: &'a Config,
     /// The text of the image's `/etc/passwd` and `/etc/group` (empty when it has none).
     pub passwd: &'a str,
     pub group: &'a str,
@@ -51,21 +52,13 @@ pub struct Built {
     /// hash sets, whose order changes from run to run): what `config.json` holds.
     pub spec_json: Value,
     /// Docker's `Config`.
-    pub config: Value,
+    pub config: Config,
     /// Docker's `HostConfig`.
     pub host_config: HostConfig,
     /// The process, as Docker's `Path` and `Args`.
     pub path: String,
     pub args: Vec<String>,
     pub hostname: String,
-}
-
-fn strings(v: &Value) -> Option<Vec<String>> {
-    v.as_array().map(|a| {
-        a.iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect()
-    })
 }
 
 fn key(e: &str) -> &str {
@@ -93,14 +86,14 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
     let entrypoint: Vec<String> = match &args.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
         Some(e) => vec![e.clone()],
-        None => strings(&img["Entrypoint"]).unwrap_or_default(),
+        None => list(&img.entrypoint).to_vec(),
     };
     let cmd: Vec<String> = if !args.command.is_empty() {
         args.command.clone()
     } else if args.entrypoint.is_some() {
         Vec::new()
     } else {
-        strings(&img["Cmd"]).unwrap_or_default()
+        list(&img.cmd).to_vec()
     };
     let mut process_args = entrypoint.clone();
     process_args.extend(cmd.iter().cloned());
@@ -112,9 +105,9 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
 
     // Env (moby `merge`): the user's first, then the image's whose keys the user did not set.
     let mut config_env = flags.env.clone();
-    for e in strings(&img["Env"]).unwrap_or_default() {
-        if !config_env.iter().any(|u| key(u) == key(&e)) {
-            config_env.push(e);
+    for e in list(&img.env) {
+        if !config_env.iter().any(|u| key(u) == key(e)) {
+            config_env.push(e.clone());
         }
     }
 
@@ -131,7 +124,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
     let user_spec = args
         .user
         .clone()
-        .unwrap_or_else(|| img["User"].as_str().unwrap_or("").to_string());
+        .unwrap_or_else(|| img.user.clone().unwrap_or_default());
     let user = resolve_user_in(&user_spec, input.passwd, input.group)?;
 
     // The process's environment (moby `CreateDaemonEnvironment`).
@@ -147,12 +140,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
     let workdir = args
         .workdir
         .clone()
-        .or_else(|| {
-            img["WorkingDir"]
-                .as_str()
-                .filter(|w| !w.is_empty())
-                .map(String::from)
-        })
+        .or_else(|| img.working_dir.clone().filter(|w| !w.is_empty()))
         .unwrap_or_default();
     let cwd = if workdir.is_empty() {
         "/".to_string()
@@ -167,12 +155,11 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
             .map(|p| p.req.clone())
             .collect::<Vec<_>>(),
     );
-    let mut config_volumes = img.get("Volumes").cloned().unwrap_or(Value::Null);
+    let mut config_volumes = img.volumes.clone().flatten();
     for a in anon {
-        if !config_volumes.is_object() {
-            config_volumes = json!({});
-        }
-        config_volumes[a] = json!({});
+        config_volumes
+            .get_or_insert_with(Set::new)
+            .insert(a, Empty {});
     }
 
     let spec = runtime::runtime_spec(
@@ -196,59 +183,46 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
     let spec_json = runtime::config_json(&spec, &flags.caps);
 
     // Docker's Config: the image's labels, then the user's.
-    let mut labels = img["Labels"].as_object().cloned().unwrap_or_default();
+    let mut labels = img.labels.clone().flatten().unwrap_or_default();
     for (k, v) in &flags.labels {
         labels.insert(k.clone(), v.clone());
     }
-    let or_null = |v: &[String]| {
-        if v.is_empty() {
-            Value::Null
-        } else {
-            json!(v)
-        }
-    };
-    let mut config = json!({
-        "Hostname": hostname,
-        "Domainname": "",
-        "User": user_spec,
-        "AttachStdin": args.interactive,
-        "AttachStdout": true,
-        "AttachStderr": true,
-        "Tty": args.tty,
-        "OpenStdin": args.interactive,
-        "StdinOnce": args.interactive,
-        "Env": config_env,
-        "Cmd": or_null(&cmd),
-        "Image": input.image_name,
-        "Volumes": config_volumes,
-        "WorkingDir": workdir,
-        "Entrypoint": or_null(&entrypoint),
-        "OnBuild": img.get("OnBuild").cloned().unwrap_or(Value::Null),
-        "Labels": labels,
-    });
-    if let Some(p) = img.get("ExposedPorts").filter(|p| !p.is_null()) {
-        config["ExposedPorts"] = p.clone();
-    }
+    let or_null = |v: Vec<String>| Some((!v.is_empty()).then_some(v));
+    let mut exposed_ports = img.exposed_ports.clone();
     for p in &flags.net.exposed {
-        if !config["ExposedPorts"].is_object() {
-            config["ExposedPorts"] = json!({});
-        }
-        config["ExposedPorts"][p] = json!({});
+        exposed_ports
+            .get_or_insert_with(Set::new)
+            .insert(p.clone(), Empty {});
     }
-    if let Some(m) = &flags.net.mac {
-        config["MacAddress"] = json!(m);
-    }
-    match args
+    let stop_signal = args
         .stop_signal
         .clone()
-        .or_else(|| img["StopSignal"].as_str().map(String::from))
-    {
-        Some(s) if !s.is_empty() => config["StopSignal"] = json!(s),
-        _ => {}
-    }
-    if let Some(t) = args.stop_timeout {
-        config["StopTimeout"] = json!(t);
-    }
+        .or_else(|| img.stop_signal.clone())
+        .filter(|s| !s.is_empty());
+    let config = Config {
+        hostname: Some(hostname.clone()),
+        domainname: Some(String::new()),
+        user: Some(user_spec),
+        attach_stdin: Some(args.interactive),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        exposed_ports,
+        tty: Some(args.tty),
+        open_stdin: Some(args.interactive),
+        stdin_once: Some(args.interactive),
+        env: Some(Some(config_env)),
+        cmd: or_null(cmd),
+        image: Some(input.image_name.to_string()),
+        volumes: Some(config_volumes),
+        working_dir: Some(workdir),
+        entrypoint: or_null(entrypoint),
+        on_build: Some(img.on_build.clone().flatten()),
+        labels: Some(Some(labels)),
+        mac_address: flags.net.mac.clone(),
+        stop_signal,
+        stop_timeout: args.stop_timeout,
+        ..Config::default()
+    };
 
     let ulimits: Vec<HostUlimit> = flags
         .ulimits
