@@ -8,7 +8,7 @@ use std::fs;
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
 use serde_json::Value;
 
-use super::spec::{parse_bytes, parse_cpus};
+use super::spec::{nano_cpus, parse_bytes};
 use super::{engine, liveness, Container, Containers, HostConfig, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
@@ -63,23 +63,7 @@ impl Update {
             Some("-1") => Some(-1),
             Some(s) => Some(parse_bytes(s)?),
         };
-        let nano_cpus = self
-            .cpus
-            .as_deref()
-            .map(|c| {
-                let n = parse_cpus(c)?;
-                let ncpu = std::thread::available_parallelism()
-                    .map(|n| n.get() as i64)
-                    .unwrap_or(1);
-                if n != 0 && (n < 10_000_000 || n > ncpu * 1_000_000_000) {
-                    return Err(Error::InvalidInput(format!(
-                        "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs \
-                         available"
-                    )));
-                }
-                Ok(n)
-            })
-            .transpose()?;
+        let nano_cpus = self.cpus.as_deref().map(nano_cpus).transpose()?;
         if self.cpu_shares.is_some_and(|s| s < 0) {
             return Err(Error::InvalidInput(
                 "--cpu-shares cannot be negative".into(),

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::{
-    normalize_cap, parse_bytes, parse_cpus, parse_ulimit, tweak_caps, CreateOptions, Ulimit,
+    nano_cpus, normalize_cap, parse_bytes, parse_ulimit, tweak_caps, CreateOptions, Ulimit,
 };
 use crate::error::{Error, Result};
 
@@ -345,19 +345,7 @@ impl Flags {
             None => 0,
         };
         let nano_cpus = match &args.cpus {
-            Some(c) => {
-                let n = parse_cpus(c)?;
-                let ncpu = std::thread::available_parallelism()
-                    .map(|n| n.get() as i64)
-                    .unwrap_or(1);
-                if n != 0 && (n < 10_000_000 || n > ncpu * 1_000_000_000) {
-                    return Err(Error::InvalidInput(format!(
-                        "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs \
-                         available"
-                    )));
-                }
-                n
-            }
+            Some(c) => nano_cpus(c)?,
             None => 0,
         };
         let cpu_shares = args.cpu_shares.unwrap_or(0) as i64;

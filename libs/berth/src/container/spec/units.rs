@@ -31,6 +31,21 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     Ok((n * mult) as i64)
 }
 
+/// `--cpus` checked against the host, as Docker does: 0 (no limit) or from 0.01 to the number
+/// of CPUs there are.
+pub fn nano_cpus(s: &str) -> Result<i64> {
+    let n = parse_cpus(s)?;
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if n != 0 && (n < 10_000_000 || n > ncpu * 1_000_000_000) {
+        return Err(Error::InvalidInput(format!(
+            "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    Ok(n)
+}
+
 /// `--cpus 1.5` → 1_500_000_000 nano CPUs, as Docker's `NanoCPUs`.
 pub fn parse_cpus(s: &str) -> Result<i64> {
     let bad = || Error::InvalidInput(format!("invalid --cpus {s:?}: use a decimal number"));
