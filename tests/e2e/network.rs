@@ -422,3 +422,111 @@ fn a_killed_monitor_then_rm_leaves_nothing() {
     nothing_left_of(&rig, &id);
     rig.t("ctr-rm", &["-f", &id, &other], 30).ok();
 }
+
+/// Kills container `id`'s monitor and init (SIGKILL, as a crash would) and waits for the init
+/// to be gone: its lease stays behind.
+fn kill_with_monitor(rig: &Rig, id: &str) {
+    let p = rig.root.join("containers").join(id).join("state.json");
+    let rec: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    let pid = rec["State"]["Pid"].as_i64().unwrap();
+    let monitor = rec["State"]["MonitorPid"].as_i64().unwrap();
+    assert!(pid > 0 && monitor > 0, "{rec}");
+    for p in [monitor, pid] {
+        Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .status()
+            .unwrap();
+    }
+    assert!(wait_until(10, || !std::path::Path::new(&format!(
+        "/proc/{pid}"
+    ))
+    .exists()));
+}
+
+#[test]
+fn a_dead_containers_lease_is_reclaimed_when_its_address_is_needed() {
+    require_root!();
+    require_program!("nft");
+    own_network_namespace();
+    let rig = Rig::new();
+    // Five addresses: .2 to .6 (.1 is the gateway).
+    rig.t("net-create", &["--subnet", "10.79.0.0/29", "tiny"], 20)
+        .ok();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["--network", "tiny"];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[IMAGE, "sleep", "300"]);
+        rig.detach(&a)
+    };
+
+    // A container holding .6 dies with its monitor: a join that needs another address leaves
+    // its lease alone (a join checks no other container's lease)...
+    let a = run(&["--ip", "10.79.0.6"]);
+    kill_with_monitor(&rig, &a);
+    let b = run(&[]);
+    assert_eq!(ip_of(&rig, &b), "10.79.0.2");
+    assert!(leases(&rig).contains(&a), "{}", leases(&rig));
+    // ... one that asks for its address gets it, and nothing of the dead one is left.
+    let c = run(&["--ip", "10.79.0.6"]);
+    assert_eq!(ip_of(&rig, &c), "10.79.0.6");
+    nothing_left_of(&rig, &a);
+
+    // The pool full but for a dead container's address: the next join gets it.
+    let d = run(&[]);
+    assert_eq!(ip_of(&rig, &d), "10.79.0.3");
+    kill_with_monitor(&rig, &d);
+    let e = run(&[]);
+    let f = run(&[]);
+    assert_eq!(
+        [ip_of(&rig, &e), ip_of(&rig, &f)],
+        ["10.79.0.4", "10.79.0.5"]
+    );
+    let g = run(&[]);
+    assert_eq!(ip_of(&rig, &g), "10.79.0.3");
+    nothing_left_of(&rig, &d);
+
+    // Full of live containers: no address is taken from any of them.
+    rig.t(
+        "ctr-run",
+        &["-d", "--network", "tiny", IMAGE, "sleep", "300"],
+        30,
+    )
+    .fails_with(125, "no free address");
+    rig.t(
+        "ctr-run",
+        &[
+            "-d",
+            "--network",
+            "tiny",
+            "--ip",
+            "10.79.0.5",
+            IMAGE,
+            "sleep",
+            "300",
+        ],
+        30,
+    )
+    .fails_with(125, "already in use");
+    let mut all = vec![a.as_str(), &b, &c, &d, &e, &f, &g];
+    all.insert(0, "-f");
+    rig.t("ctr-rm", &all, 60).ok();
+    assert!(!leases(&rig).contains("10.79.0."), "{}", leases(&rig));
+}
+
+#[test]
+fn on_the_default_bridge_no_container_is_written_into_anothers_hosts_file() {
+    require_root!();
+    own_network_namespace();
+    let rig = Rig::new();
+    let x = rig.detach(&["--name", "x", IMAGE, "sleep", "300"]);
+    let path = rig.root.join("containers").join(&x).join("hosts");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let y = rig.detach(&["--name", "y", IMAGE, "sleep", "300"]);
+    let ip_y = ip_of(&rig, &y);
+    let now = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(now, before);
+    assert!(!now.contains(&format!("{ip_y}\t")), "{now}");
+    rig.t("ctr-rm", &["-f", &y], 30).ok();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    rig.t("ctr-rm", &["-f", &x], 30).ok();
+}

@@ -34,8 +34,10 @@ pub fn attach(root: &Root, rec: &Member, pid: i32) -> Result<(Attached, NetworkS
     }
     let _lock = ns.lock()?;
     let mut leases = ns.leases()?;
-    reconcile(&mut leases)?;
-    let r = attach_locked(&ns, &mut leases, rec, pid, &nets, &mut settings);
+    let r = Kernel::open(pid).and_then(|mut k| {
+        reconcile_for_join(&mut leases, &rec.id, &k.rule_owners)?;
+        attach_locked(&ns, &mut leases, &mut k, rec, pid, &nets, &mut settings)
+    });
     match r {
         Ok(a) => Ok((a, settings)),
         Err(e) => {
@@ -61,6 +63,8 @@ struct Kernel {
     inside: Netlink,
     netns: File,
     ruled: std::collections::BTreeSet<String>,
+    /// The containers that have port rules, when the table was listed.
+    rule_owners: std::collections::BTreeSet<String>,
 }
 
 impl Kernel {
@@ -71,12 +75,13 @@ impl Kernel {
         let inside = Netlink::open_in(netns.as_fd())?;
         sysctl::enable_forwarding(false)?;
         // One listing serves both: the table is complete, and which bridges have rules.
-        let ruled = firewall::ensure_table_listed()?.network_bridges();
+        let listing = firewall::ensure_table_listed()?;
         Ok(Kernel {
             host,
             inside,
             netns,
-            ruled,
+            ruled: listing.network_bridges(),
+            rule_owners: listing.comment_suffixes(firewall::CTR_PREFIX),
         })
     }
 }
@@ -108,20 +113,27 @@ fn attach_endpoint(
         .and_then(|c| c.ipv4_address.parse().ok());
     let host_veth = format!("vb{}{idx}", &rec.id[..11]);
     let names = dns_names(rec, ep);
-    let ip = leases.allocate(
-        net,
-        want,
-        Lease {
-            container: rec.id.clone(),
-            names: names.clone(),
-            mac: String::new(),
-            hosts_path: rec.hosts_path.clone(),
-            host_veth: host_veth.clone(),
-            pid,
-            pid_start: berth_runtime::state::start_time(pid).unwrap_or(0),
-            resolves: net.resolves_names(),
-        },
-    )?;
+    let lease = Lease {
+        container: rec.id.clone(),
+        names: names.clone(),
+        mac: String::new(),
+        hosts_path: rec.hosts_path.clone(),
+        host_veth: host_veth.clone(),
+        pid,
+        pid_start: berth_runtime::state::start_time(pid).unwrap_or(0),
+        resolves: net.resolves_names(),
+    };
+    let ip = match leases.allocate(net, want, lease.clone()) {
+        Ok(ip) => ip,
+        // The address or the pool may be held by containers that died with their monitor:
+        // only now are their leases checked.
+        Err(berth_net::Error::Conflict(_) | berth_net::Error::Exhausted(_))
+            if reclaim(leases, &net.id, want)? =>
+        {
+            leases.allocate(net, want, lease)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mac = match (idx, rec.mac.as_deref()) {
         (0, Some(m)) => subnet::parse_mac(m)?,
         _ => subnet::mac_for(ip),
@@ -174,17 +186,17 @@ fn hostname_of(rec: &Member) -> String {
 fn attach_locked(
     ns: &NetStore,
     leases: &mut Leases,
+    k: &mut Kernel,
     rec: &Member,
     pid: i32,
     nets: &[(String, EndpointSettings, Network)],
     settings: &mut NetworkSettings,
 ) -> Result<Attached> {
-    let mut k = Kernel::open(pid)?;
     let mut own = Vec::new();
     let mut first: Option<Endpoint> = None;
     for (idx, (name, ep, net)) in nets.iter().enumerate() {
         let mut ep = ep.clone();
-        let e = attach_endpoint(ns, leases, &mut k, rec, pid, idx, net, &mut ep)?;
+        let e = attach_endpoint(ns, leases, k, rec, pid, idx, net, &mut ep)?;
         own.push((IpAddr::V4(e.ip), hostname_of(rec)));
         if net.name == berth_net::store::BRIDGE {
             // Docker fills the top-level fields for the default bridge only.
@@ -306,7 +318,8 @@ pub fn connect_running(
     let ns = store(root)?;
     let _lock = ns.lock()?;
     let mut leases = ns.leases()?;
-    reconcile(&mut leases)?;
+    let mut k = Kernel::open(pid)?;
+    reconcile_for_join(&mut leases, &rec.id, &k.rule_owners)?;
     let used: Vec<String> = leases
         .0
         .values()
@@ -320,7 +333,6 @@ pub fn connect_running(
             Error::Conflict(format!("container {} is on too many networks", rec.name))
         })?;
     let made = (|| {
-        let mut k = Kernel::open(pid)?;
         let e = attach_endpoint(&ns, &mut leases, &mut k, rec, pid, idx.max(1), net, &mut ep)?;
         // Its own new address, then its mates'.
         let path = Path::new(&rec.hosts_path);

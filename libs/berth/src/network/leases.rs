@@ -20,14 +20,31 @@ pub(super) fn lease_alive(l: &Lease) -> bool {
 }
 
 /// Under the network lock: leases whose container's init is gone are released, with their
-/// DNAT rules and host veths; rules of owners that hold no lease are removed too.
+/// DNAT rules and host veths; rules of owners that hold no lease are removed too. This checks
+/// every lease (one `/proc` read each): for the operations that show or remove networks. A
+/// container joining a network checks only what it must ([`reconcile_for_join`], [`reclaim`]).
 pub fn reconcile(leases: &mut Leases) -> Result<bool> {
+    if !release_dead(leases, |_, _| true)? {
+        return Ok(false);
+    }
+    let holders = leases.holders();
+    for owner in firewall::owners()? {
+        if !holders.contains(&owner) {
+            firewall::remove_owner(&owner)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Releases the leases that `check` selects (by network ID and lease) and whose container's
+/// init is gone, with everything of those containers. Whether any was.
+fn release_dead(leases: &mut Leases, check: impl Fn(&str, &Lease) -> bool) -> Result<bool> {
     let dead: Vec<String> = leases
         .0
-        .values()
-        .flat_map(|m| m.values())
-        .filter(|l| !lease_alive(l))
-        .map(|l| l.container.clone())
+        .iter()
+        .flat_map(|(net, m)| m.values().map(move |l| (net, l)))
+        .filter(|(net, l)| check(net, l) && !lease_alive(l))
+        .map(|(_, l)| l.container.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -38,13 +55,44 @@ pub fn reconcile(leases: &mut Leases) -> Result<bool> {
     for id in &dead {
         release(&mut nl, leases, id)?;
     }
+    Ok(true)
+}
+
+/// Under the network lock, before container `id` joins a network: the leases it must not find
+/// stale are checked, not every lease, so that a join costs the same with one container on the
+/// network or a thousand. Checked: `id`'s own leases (left by an earlier run of it), and the
+/// leases of the containers that have port rules (`rule_owners`, from the listing the join
+/// makes anyway: a dead container's DNAT rules must not outlive it); rules of owners that hold
+/// no lease go. Any other dead container's lease is left until its address is needed
+/// ([`reclaim`]) or the networks are listed ([`reconcile`]).
+pub fn reconcile_for_join(
+    leases: &mut Leases,
+    id: &str,
+    rule_owners: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    release_dead(leases, |_, l| {
+        l.container == id || rule_owners.contains(&l.container)
+    })?;
     let holders = leases.holders();
-    for owner in firewall::owners()? {
-        if !holders.contains(&owner) {
-            firewall::remove_owner(&owner)?;
+    for owner in rule_owners {
+        if owner != id && !holders.contains(owner) {
+            firewall::remove_owner(owner)?;
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+/// When an address of network `net` cannot be had (`want` is taken, or the pool is exhausted):
+/// the lease that holds `want`, or every lease on `net`, is checked, and those of dead
+/// containers are released. Whether any was: then the allocation is worth trying again.
+pub fn reclaim(leases: &mut Leases, net: &str, want: Option<Ipv4Addr>) -> Result<bool> {
+    let holder = want.and_then(|ip| leases.0.get(net)?.get(&ip).map(|l| l.container.clone()));
+    if want.is_some() && holder.is_none() {
+        return Ok(false);
+    }
+    release_dead(leases, |n, l| {
+        n == net && holder.as_ref().is_none_or(|h| *h == l.container)
+    })
 }
 
 /// Removes `id`'s rules, veths and leases, and rewrites the hosts files of the containers that
@@ -62,11 +110,15 @@ pub(super) fn release(nl: &mut Netlink, leases: &mut Leases, id: &str) -> Result
     Ok(())
 }
 
-/// Rewrites the member part of the hosts file of every container on the networks `nets`.
+/// Rewrites the member part of the hosts file of every container on the networks `nets` that
+/// resolve names.
 pub(super) fn refresh_members(leases: &Leases, nets: &[String]) {
     let mut done = std::collections::BTreeSet::new();
     for n in nets {
-        for (_, l) in leases.on(n) {
+        // Only members of networks that resolve names list each other: a change on the
+        // default bridge changes no other container's hosts file (as with Docker, which
+        // writes no other container into it without `--link`).
+        for (_, l) in leases.on(n).filter(|(_, l)| l.resolves) {
             if done.insert(l.container.clone()) {
                 let _ =
                     rewrite_members(Path::new(&l.hosts_path), &members_of(leases, &l.container));

@@ -9,8 +9,11 @@
 //! `container::orchestrate`, the one place that sees containers, networks and volumes.
 //!
 //! Crash safety: a lease records the container's init (pid and start time). It is written
-//! before any kernel change and removed after them, so that every later network operation can
-//! find leases whose init is gone and remove what they stood for ([`reconcile`]).
+//! before any kernel change and removed after them, so that a later network operation can find
+//! leases whose init is gone and remove what they stood for: listing or removing networks checks
+//! every lease ([`reconcile`]); a container joining checks only its own and those of containers
+//! with port rules ([`reconcile_for_join`]), and the others' only when the address it needs is
+//! held ([`reclaim`]), so that its cost does not grow with the number of containers.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
