@@ -98,35 +98,59 @@ pub(crate) fn cloexec_range_from(first: u32) -> Result<(), Errno> {
     }
 }
 
-/// Unmaps the resident pages of the program's and libraries' code (read-only, executable,
-/// private file mappings, as /proc/self/maps lists them) from this process: they are clean
-/// shared page cache and fault back in when run again.
+/// Unmaps the resident pages of the program's and libraries' code and read-only data from this
+/// process: read-only private file mappings that were never written (as /proc/self/smaps lists
+/// them: executable ones, and unexecutable ones with no anonymous (copied-on-write) page, which
+/// leaves out relocated RELRO data). They are clean shared page cache and fault back in when used
+/// again.
 pub(crate) fn release_code_pages() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    // smaps, not maps: only smaps tells which mappings hold written pages.
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for line in maps.lines() {
+    // (start, end) of the mapping being read, and whether it is still a candidate.
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut candidates = Vec::new();
+    let mut flush = |cur: &mut Option<(usize, usize, bool)>| {
+        if let Some((start, end, true)) = cur.take() {
+            candidates.push((start, end));
+        }
+    };
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            if kb.trim().trim_end_matches("kB").trim() != "0" {
+                if let Some(c) = current.as_mut() {
+                    c.2 = false;
+                }
+            }
+            continue;
+        }
         let mut f = line.split_whitespace();
         let (Some(range), Some(perms)) = (f.next(), f.next()) else {
             continue;
         };
-        let path = f.nth(3).unwrap_or("");
-        // Only private, unwritable, executable file mappings: text, never written, never
-        // relocated; not the vdso or vsyscall pages.
-        if perms != "r-xp" || !path.starts_with('/') {
-            continue;
-        }
         let Some((a, b)) = range.split_once('-') else {
             continue;
         };
         let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
         else {
-            continue;
+            continue; // a field line of smaps, not a mapping's header
         };
-        // SAFETY: the range is a whole read-only file-backed code mapping of this process (as
-        // the kernel listed it just now); with MADV_DONTNEED its pages are dropped from our page
-        // tables and refaulted unchanged from the file on the next execution (they were never
-        // written), so no memory that Rust code refers to changes.
+        flush(&mut current);
+        let path = f.nth(3).unwrap_or("");
+        // Only private, unwritable file mappings: text and read-only data; not the vdso or
+        // vsyscall pages.
+        if (perms == "r-xp" || perms == "r--p") && path.starts_with('/') {
+            current = Some((start, end, true));
+        }
+    }
+    flush(&mut current);
+    for (start, end) in candidates {
+        // SAFETY: the range is a whole read-only, private, file-backed mapping of this process
+        // that holds no anonymous (written) page, as the kernel listed it just now; it cannot be
+        // written without an mprotect, which nothing here does. With MADV_DONTNEED its pages are
+        // dropped from our page tables and refaulted unchanged from the file on the next use,
+        // so no memory that Rust code refers to changes.
         unsafe {
             libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
