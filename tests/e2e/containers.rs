@@ -397,6 +397,22 @@ fn kill_sends_the_signal_and_wait_returns_the_code() {
     assert_eq!(rig.inspect(&id)["State"]["ExitCode"], 137);
 }
 
+#[test]
+fn kill_returns_once_the_exit_is_recorded_so_rm_follows_at_once() {
+    require_root!();
+    let rig = Rig::new();
+    for round in 0..3 {
+        let id = rig.detach(&[IMAGE, "sleep", "1000"]);
+        // As `docker kill x && docker rm x`: no wait in between.
+        let k = rig.t("ctr-kill", &[&id], 20).ok();
+        assert_eq!(k.json()["id"], id.as_str());
+        let st = rig.inspect(&id);
+        assert_eq!(st["State"]["Status"], "exited", "round {round}: {st}");
+        assert_eq!(st["State"]["ExitCode"], 137, "round {round}: {st}");
+        rig.t("ctr-rm", &[&id], 20).ok();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Inside a container
 

@@ -13,7 +13,8 @@ Examples:
   ctr-kill -s HUP web
 
 Sends the signal to the container's main process (its pid 1). Prints {\"id\",\"name\"} per
-container. A container that is not running is an error.";
+container. A container that is not running is an error. With KILL (the default) it returns once
+the container has exited and its exit is recorded, so `ctr-kill x && ctr-rm x` works, as Docker.";
 
 /// Send a signal to one or more running containers
 #[derive(Parser, Debug)]

@@ -407,6 +407,12 @@ pub fn kill(root: &Root, name: &str, sig: Signal) -> Result<Container> {
         )));
     }
     signal_init(&c, sig)?;
+    if sig == Signal::SIGKILL {
+        // As Docker: a KILL returns once the container is gone and its exit is recorded, so
+        // that `ctr-kill x && ctr-rm x` works.
+        wait_gone(&c, Duration::from_secs(30));
+        return wait_record(&store, &c);
+    }
     Ok(c)
 }
 
