@@ -76,7 +76,19 @@ pub(crate) fn init_stage1(
     }
     nix::sched::unshare(unshare).map_err(|e| Error::sys("unshare namespaces", e))?;
     // Still single-threaded; the grandchild ends in exec or _exit.
-    match sys::fork().map_err(|e| Error::sys("fork the init", e))? {
+    fork_reporting_pid(sync, "fork the init", || {
+        init_stage2(spec, process, rootfs, console, sync, fifo)
+    })
+}
+
+/// Forks; the parent reports the child's pid over `sync`, the child runs `child`, which ends in
+/// exec, and reports its error before `_exit(1)` when it does not.
+fn fork_reporting_pid(
+    sync: BorrowedFd<'_>,
+    what: &str,
+    child: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    match sys::fork().map_err(|e| Error::sys(what, e))? {
         ForkResult::Parent { child } => {
             sync::send(
                 sync,
@@ -87,8 +99,7 @@ pub(crate) fn init_stage1(
             Ok(())
         }
         ForkResult::Child => {
-            let r = init_stage2(spec, process, rootfs, console, sync, fifo);
-            if let Err(e) = r {
+            if let Err(e) = child() {
                 process::fail(sync, &e);
             }
             sys::exit_now(1)
@@ -199,28 +210,11 @@ pub(crate) fn exec_stage1(
             .map_err(|e| Error::sys(format!("join the container's {flag:?}"), e))?;
     }
     // Single-threaded; the grandchild ends in exec or _exit.
-    match sys::fork().map_err(|e| Error::sys("fork", e))? {
-        ForkResult::Parent { child } => {
-            sync::send(
-                sync,
-                &SyncMsg::Pid {
-                    pid: child.as_raw(),
-                },
-            );
-            Ok(())
+    fork_reporting_pid(sync, "fork", || {
+        let _ = nix::unistd::setsid();
+        if let Some(sock) = console {
+            process::make_console(sock)?;
         }
-        ForkResult::Child => {
-            let r = (|| -> Result<()> {
-                let _ = nix::unistd::setsid();
-                if let Some(sock) = console {
-                    process::make_console(sock)?;
-                }
-                match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
-            })();
-            if let Err(e) = r {
-                process::fail(sync, &e);
-            }
-            sys::exit_now(1)
-        }
-    }
+        match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
+    })
 }
