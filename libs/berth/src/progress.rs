@@ -35,28 +35,59 @@ struct Plain {
     verb: &'static str,
 }
 
+/// Docker's words for each step of a transfer: `docker pull` and `docker push` print these.
+struct Words {
+    moving: &'static str,
+    moved: &'static str,
+    had: &'static str,
+}
+
+fn words(verb: &str) -> Words {
+    if verb == "Push" {
+        Words {
+            moving: "Pushing",
+            moved: "Pushed",
+            had: "Layer already exists",
+        }
+    } else {
+        Words {
+            moving: "Downloading",
+            moved: "Download complete",
+            had: "Already exists",
+        }
+    }
+}
+
 impl Progress for Plain {
     fn start(&self, digest: &Digest, size: u64, resumed_at: u64) {
+        let w = words(self.verb);
         if resumed_at > 0 {
             eprintln!(
-                "{}: resuming at {resumed_at} of {size} bytes",
-                digest.short()
+                "{}: {} (resuming at {resumed_at} of {size} bytes)",
+                digest.short(),
+                w.moving
             );
         } else {
-            eprintln!(
-                "{}: {}ing {size} bytes",
-                digest.short(),
-                self.verb.to_lowercase()
-            );
+            eprintln!("{}: {} {size} bytes", digest.short(), w.moving);
         }
     }
     fn advance(&self, _: &Digest, _: u64) {}
     fn done(&self, digest: &Digest, skipped: bool) {
-        if skipped {
-            eprintln!("{}: already exists", digest.short());
-        } else {
-            eprintln!("{}: {} complete", digest.short(), self.verb);
-        }
+        let w = words(self.verb);
+        eprintln!(
+            "{}: {}",
+            digest.short(),
+            if skipped { w.had } else { w.moved }
+        );
+    }
+    fn extracting(&self, digest: &Digest) {
+        eprintln!("{}: Extracting", digest.short());
+    }
+    fn complete(&self, digest: &Digest) {
+        eprintln!("{}: Pull complete", digest.short());
+    }
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
     }
 }
 
@@ -82,7 +113,7 @@ impl Bars {
                 let b = self.multi.add(ProgressBar::new(size));
                 b.set_style(
                     ProgressStyle::with_template(
-                        "{prefix}: {msg:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        "{prefix}: {msg:>18} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
                     )
                     .expect("static template")
                     .progress_chars("=> "),
@@ -100,9 +131,9 @@ impl Progress for Bars {
         b.set_length(size);
         b.set_position(resumed_at);
         b.set_message(if resumed_at > 0 {
-            "resuming"
+            "Resuming"
         } else {
-            "transferring"
+            words(self.verb).moving
         });
     }
     fn advance(&self, digest: &Digest, bytes: u64) {
@@ -111,12 +142,24 @@ impl Progress for Bars {
         }
     }
     fn done(&self, digest: &Digest, skipped: bool) {
+        let w = words(self.verb);
         let b = self.bar(digest, 0);
-        let msg = if skipped {
-            "already exists".to_string()
+        if skipped {
+            b.finish_with_message(w.had);
+        } else if self.verb == "Pull" {
+            // "Pull complete" comes once the layer is also unpacked.
+            b.set_message(w.moved);
         } else {
-            format!("{} complete", self.verb)
-        };
-        b.finish_with_message(msg);
+            b.finish_with_message(w.moved);
+        }
+    }
+    fn extracting(&self, digest: &Digest) {
+        self.bar(digest, 0).set_message("Extracting");
+    }
+    fn complete(&self, digest: &Digest) {
+        self.bar(digest, 0).finish_with_message("Pull complete");
+    }
+    fn note(&self, line: &str) {
+        let _ = self.multi.println(line);
     }
 }

@@ -17,15 +17,27 @@ use berth::store::Layout;
 /// `--root`, which every tool takes.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RootArgs {
-    /// berth's state directory [default: /var/lib/berth as root, $XDG_DATA_HOME/berth otherwise]
-    #[arg(long, env = "BERTH_ROOT", value_name = "DIR")]
+    /// berth's state directory [env: BERTH_ROOT] [default: /var/lib/berth as root,
+    /// $XDG_DATA_HOME/berth otherwise]
+    #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 }
 
 impl RootArgs {
     pub fn root(&self) -> Root {
-        Root::open(self.root.clone())
+        Root::open(or_env(&self.root, "BERTH_ROOT"))
     }
+}
+
+/// A path flag's value, or the environment variable's when the flag is not given. (Not clap's
+/// `env`: clap counts a value from the environment as typed, and its usage lines then show the
+/// flag as if it were required.)
+pub fn or_env(flag: &Option<PathBuf>, var: &str) -> Option<PathBuf> {
+    flag.clone().or_else(|| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// `--root` and `--layout`, which image tools take.
@@ -73,13 +85,18 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "USER[:PASSWORD]")]
     pub creds: Option<String>,
 
-    /// Docker's config.json to read credentials from [default: $DOCKER_CONFIG/config.json or
-    /// ~/.docker/config.json]
-    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    /// Docker's config.json to read credentials from [env: REGISTRY_AUTH_FILE] [default:
+    /// $DOCKER_CONFIG/config.json or ~/.docker/config.json]
+    #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
 }
 
 impl RegistryArgs {
+    /// `--authfile`, or `$REGISTRY_AUTH_FILE`.
+    pub fn authfile(&self) -> Option<PathBuf> {
+        or_env(&self.authfile, "REGISTRY_AUTH_FILE")
+    }
+
     pub fn options(&self) -> Result<berth::registry::Options> {
         let credentials = match &self.creds {
             None => None,
@@ -97,7 +114,7 @@ impl RegistryArgs {
             tls_verify: Some(self.tls_verify),
             cert_dir: self.cert_dir.clone(),
             credentials,
-            auth_file: self.authfile.clone(),
+            auth_file: self.authfile(),
             timeout: None,
         })
     }

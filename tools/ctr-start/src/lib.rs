@@ -78,7 +78,13 @@ pub fn run(cli: Cli) -> Result<u8> {
                 print_json(&json!({"id": c.id, "name": c.name}))?;
             }
             Err(e) => {
-                eprintln!("ctr-start: error: {name}: {e}");
+                // Name the container once: most errors already do.
+                let msg = e.to_string();
+                if msg.contains(name.as_str()) {
+                    eprintln!("ctr-start: error: {msg}");
+                } else {
+                    eprintln!("ctr-start: error: {name}: {msg}");
+                }
                 failed = Some(1);
             }
         }

@@ -88,8 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
     Client::new(&domain, &opts)?.ping()?;
     let path = cli
         .registry_args
-        .authfile
-        .clone()
+        .authfile()
         .unwrap_or_else(DockerConfig::default_path);
     let mut config = DockerConfig::load(&path)?;
     config.store(&domain, &creds)?;

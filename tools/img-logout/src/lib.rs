@@ -18,8 +18,9 @@ pub struct Cli {
     #[arg(value_name = "REGISTRY", default_value = "docker.io")]
     pub registry: String,
 
-    /// Docker's config.json [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json]
-    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    /// Docker's config.json [env: REGISTRY_AUTH_FILE] [default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json]
+    #[arg(long, value_name = "FILE")]
     pub authfile: Option<std::path::PathBuf>,
 
     #[command(flatten)]
@@ -32,7 +33,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let domain = registry_domain(&cli.registry);
-    let path = cli.authfile.unwrap_or_else(DockerConfig::default_path);
+    let path = berth_cli::or_env(&cli.authfile, "REGISTRY_AUTH_FILE")
+        .unwrap_or_else(DockerConfig::default_path);
     let removed = DockerConfig::load(&path)?.erase(&domain)?;
     berth::output::print_json(&json!({"registry": domain, "removed": removed}))
 }

@@ -14,7 +14,7 @@ use ureq::http::{Method, StatusCode};
 use super::client::{Client, ReqBody};
 use super::deadline::{is_timeout, ureq_timeout, Watchdog};
 use super::media::IMAGE_CONFIG_TYPES;
-use super::pull::{repo_scope, Progress, PullOptions};
+use super::pull::{repo_scope, Progress, PullOptions, Quiet};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
 use crate::snapshot::Plan;
@@ -158,16 +158,29 @@ fn fetch_maybe_unpacking(
     unpack: Option<(&Plan, &Mutex<Vec<Option<Applied>>>)>,
 ) -> Result<()> {
     let digest = Digest::try_from(d.digest())?;
+    // Docker shows no line for an image's config, only for its layers.
+    if IMAGE_CONFIG_TYPES.contains(&d.media_type().to_string().as_str()) {
+        return fetch_blob(client, layout, repo, d, &Quiet, None);
+    }
     let wanted = unpack.and_then(|(p, out)| p.missing_index(&digest).map(|k| (p, out, k)));
     let Some((plan, out, k)) = wanted.filter(|_| !layout.has_blob(&digest)) else {
-        return fetch_blob(client, layout, repo, d, opts.progress, None);
+        let had = layout.has_blob(&digest);
+        fetch_blob(client, layout, repo, d, opts.progress, None)?;
+        if !had && wanted.is_none() {
+            opts.progress.complete(&digest);
+        }
+        return Ok(());
     };
     let tap = Tap::default();
     let (fetched, applied) = std::thread::scope(|s| {
         let unpacker = s.spawn(|| -> Option<Applied> {
             let mut dest = plan.fresh_temp(k).ok()?;
             let layer = &plan.layers[plan.missing[k]];
-            unpack::apply_stream(tap.follow(), layer, &mut dest, Whiteouts::Overlay).ok()
+            opts.progress.extracting(&digest);
+            let applied =
+                unpack::apply_stream(tap.follow(), layer, &mut dest, Whiteouts::Overlay).ok()?;
+            opts.progress.complete(&digest);
+            Some(applied)
         });
         let fetched = fetch_blob(client, layout, repo, d, opts.progress, Some(&tap));
         (fetched, unpacker.join().ok().flatten())

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
 use crate::snapshot::Snapshots;
-use crate::store::{Layout, MAX_JSON_BLOB};
+use crate::store::{annotation, Layout, MAX_JSON_BLOB, REF_NAME};
 use crate::unpack::{self, Applied};
 
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
@@ -66,9 +66,17 @@ impl Fetched {
 
 /// Reports progress of blob downloads (a terminal's progress bars, plain lines, or nothing).
 pub trait Progress: Sync {
+    /// A transfer of `size` bytes starts (at `resumed_at` when a partial download is resumed).
     fn start(&self, digest: &Digest, size: u64, resumed_at: u64);
     fn advance(&self, digest: &Digest, bytes: u64);
+    /// The transfer is over: done and verified, or `skipped` because the other side had it.
     fn done(&self, digest: &Digest, skipped: bool);
+    /// A layer is being unpacked into its snapshot.
+    fn extracting(&self, _digest: &Digest) {}
+    /// A layer is in the store and, when unpacking, in its snapshot (Docker's "Pull complete").
+    fn complete(&self, _digest: &Digest) {}
+    /// A line about the whole image: "1: Pulling from library/busybox", "Digest: …", "Status: …".
+    fn note(&self, _line: &str) {}
 }
 
 /// Progress that reports nothing.
@@ -117,6 +125,12 @@ impl Pulled {
     }
 }
 
+/// `repo:tag` or `repo@sha256:…`, as a user would write the reference.
+pub(super) fn repo_ref(repo: &str, reference: &str) -> String {
+    let sep = if reference.contains(':') { '@' } else { ':' };
+    format!("{repo}{sep}{reference}")
+}
+
 pub(super) fn repo_scope(path: &str, actions: &str) -> String {
     format!("repository:{path}:{actions}")
 }
@@ -137,7 +151,7 @@ pub fn fetch_manifest_sized(
     reference: &str,
     declared: Option<u64>,
 ) -> Result<Fetched> {
-    let what = format!("manifest {repo}:{reference}");
+    let what = format!("manifest {}", repo_ref(repo, reference));
     let too_big = |n: Option<u64>| {
         client.err(
             &what,
@@ -162,8 +176,9 @@ pub fn fetch_manifest_sized(
     )?;
     if resp.status() == StatusCode::NOT_FOUND {
         return Err(Error::ImageNotFound(format!(
-            "{}/{repo}:{reference}: the registry has no such manifest",
-            client.domain
+            "{}/{}: the registry has no such manifest",
+            client.domain,
+            repo_ref(repo, reference)
         )));
     }
     if !resp.status().is_success() {
@@ -307,6 +322,7 @@ pub fn pull(
         .or_else(|| reference.tag().map(str::to_string))
         .unwrap_or_else(|| "latest".to_string());
     let top = fetch_manifest(client, repo, &want)?;
+    opts.progress.note(&format!("{want}: Pulling from {repo}"));
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
 
     // The manifests to store and the blobs they need.
@@ -390,7 +406,7 @@ pub fn pull(
         Some(snaps) => {
             let parsed: ImageManifest = serde_json::from_slice(&chosen.bytes)
                 .map_err(|e| client.err(&format!("manifest {}", chosen.digest), e))?;
-            fetch_blob(client, layout, repo, parsed.config(), opts.progress, None)?;
+            fetch_blob(client, layout, repo, parsed.config(), &Quiet, None)?;
             let config_digest = Digest::try_from(parsed.config().digest())?;
             let config: Value = layout.read_json(&config_digest)?;
             let layers = unpack::pair_layers(&parsed, &config, &config_digest)?;
@@ -424,13 +440,20 @@ pub fn pull(
         for (k, a) in streamed.into_inner().expect("lock").into_iter().enumerate() {
             match a {
                 Some(a) => applied.push(a),
-                None => match plan.unpack_from_store(layout, k) {
-                    Ok(a) => applied.push(a),
-                    Err(e) => {
-                        plan.cleanup();
-                        return Err(e);
+                None => {
+                    let digest = &plan.layers[plan.missing[k]].digest;
+                    opts.progress.extracting(digest);
+                    match plan.unpack_from_store(layout, k) {
+                        Ok(a) => {
+                            opts.progress.complete(digest);
+                            applied.push(a)
+                        }
+                        Err(e) => {
+                            plan.cleanup();
+                            return Err(e);
+                        }
                     }
-                },
+                }
             }
         }
         snapshot_dirs = snaps.finish(plan, &applied)?;
@@ -451,7 +474,23 @@ pub fn pull(
                 .ok(),
         );
     }
+    let up_to_date = layout.read_index()?.manifests().iter().any(|d| {
+        d.digest() == desc.digest()
+            && annotation(d, REF_NAME)
+                .and_then(|n| Reference::parse_with_default_tag(n).ok())
+                .is_some_and(|r| r == name)
+    });
     image::tag(layout, &name, &desc)?;
+    opts.progress.note(&format!("Digest: {}", top.digest));
+    opts.progress.note(&format!(
+        "Status: {} for {}",
+        if up_to_date {
+            "Image is up to date"
+        } else {
+            "Downloaded newer image"
+        },
+        name.familiar_string()
+    ));
     let img = image::Image::load(layout, &desc, Some(&platform))?;
     let layers: Vec<Digest> = img
         .manifest

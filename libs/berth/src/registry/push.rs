@@ -332,7 +332,10 @@ pub fn put_manifest(
         &scopes,
     )?;
     if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
-        return Err(client.unexpected(&format!("PUT manifest {repo}:{reference}"), resp));
+        return Err(client.unexpected(
+            &format!("PUT manifest {}", super::pull::repo_ref(repo, reference)),
+            resp,
+        ));
     }
     let ours = Digest::sha256_of(bytes);
     if let Some(theirs) = resp
@@ -343,7 +346,7 @@ pub fn put_manifest(
     {
         if theirs != ours {
             return Err(client.err(
-                &format!("PUT manifest {repo}:{reference}"),
+                &format!("PUT manifest {}", super::pull::repo_ref(repo, reference)),
                 format!("the registry stored it as {theirs}, but it hashes to {ours}"),
             ));
         }
