@@ -154,7 +154,11 @@ impl Progress for Bars {
         }
     }
     fn extracting(&self, digest: &Digest) {
-        self.bar(digest, 0).set_message("Extracting");
+        // A layer unpacked as it downloads keeps showing its download until that is done.
+        let b = self.bar(digest, 0);
+        if b.length().is_none_or(|len| b.position() >= len) {
+            b.set_message("Extracting");
+        }
     }
     fn complete(&self, digest: &Digest) {
         self.bar(digest, 0).finish_with_message("Pull complete");
