@@ -140,6 +140,7 @@ fn ctr_run_rm_passes_sigterm_on_and_exits_with_the_container_leaving_nothing() {
     let end = c.finish(30);
     assert_eq!(end.code, Some(3), "the container's exit code: {end:?}");
     assert!(end.stdout.contains("got TERM"), "{end:?}");
+    assert!(!end.stderr.contains("error"), "{end:?}");
     assert!(rig.ids().is_empty(), "--rm left {:?}", rig.ids());
     let ls = rig.t("ctr-ls", &["-a", "--format", "json"], 20).ok();
     assert_eq!(ls.stdout.trim(), "", "ctr-ls -a still shows it");
@@ -341,7 +342,13 @@ impl Pty {
     /// Resizes the terminal as a terminal emulator does, and tells the client (the kernel
     /// signals only the terminal's foreground process group, which the client is not here).
     fn resize(&self, client: &Child, rows: u16, cols: u16) {
-        rustix::termios::tcsetwinsize(&self.master, winsize(rows, cols)).unwrap();
+        let ws = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&self.master, ws).unwrap();
         kill(Pid::from_raw(client.id() as i32), Signal::SIGWINCH).unwrap();
     }
 
