@@ -566,3 +566,52 @@ fn docker_refuses_the_same_with_exit_1() {
     let out = timed(docker.command().args(["exec", "nosuch", "true"]), 60);
     assert_eq!(out.code, 1, "{out:?}");
 }
+
+/// Docker's answer to ctr_run_rm_passes_sigterm_on_and_exits_with_the_container_leaving_nothing:
+/// the same container under the private daemon, where it can run containers at all.
+#[test]
+fn docker_run_rm_passes_sigterm_on_the_same_way() {
+    let docker = match Dockerd::start() {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: no Docker daemon: {why}");
+            return;
+        }
+    };
+    let rig = Rig::new();
+    let tar = rig.path("bb.tar");
+    rig.t("img-save", &[IMAGE, "-o", tar.to_str().unwrap()], 60)
+        .ok();
+    let loaded = timed(
+        docker.command().args(["load", "-i", tar.to_str().unwrap()]),
+        60,
+    );
+    assert_eq!(loaded.code, 0, "{loaded:?}");
+    let mut c = Client::spawn(docker.command().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        &trapper(3),
+    ]));
+    let started = wait_until(60, || {
+        c.stdout().contains("ready") || matches!(c.child.try_wait(), Ok(Some(_)))
+    });
+    if !c.stdout().contains("ready") {
+        // The daemon could not run a container here (no runc, cgroups): nothing to compare.
+        eprintln!(
+            "SKIPPED: this dockerd cannot run containers (started: {started}): {}",
+            c.stderr()
+        );
+        return;
+    }
+    c.signal(Signal::SIGTERM);
+    let end = c.finish(30);
+    assert_eq!(end.code, Some(3), "{end:?}");
+    assert!(end.stdout.contains("got TERM"), "{end:?}");
+    let ps = timed(docker.command().args(["ps", "-a", "-q"]), 30);
+    assert_eq!(ps.stdout.trim(), "", "docker run --rm left {ps:?}");
+}
