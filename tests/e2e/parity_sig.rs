@@ -507,6 +507,22 @@ fn ctr_exec_and_ctr_attach_on_a_stopped_container_exit_1() {
     assert_eq!(out.code, 1, "{out:?}");
     let out = rig.t("ctr-attach", &["nosuch"], 30);
     assert_eq!(out.code, 1, "{out:?}");
+
+    // Paused: docker exec and docker attach refuse it too, exit 1.
+    let id = rig.detach(&["--name", "frozen", IMAGE, "sleep", "1000"]);
+    rig.t("ctr-pause", &["frozen"], 30).ok();
+    let out = rig.t("ctr-exec", &["frozen", "true"], 30);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("is paused"), "{out:?}");
+    let out = rig.t("ctr-attach", &["frozen"], 30);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("you cannot attach to a paused container"),
+        "{out:?}"
+    );
+    rig.t("ctr-unpause", &["frozen"], 30).ok();
+    assert_eq!(rig.status(&id), "running");
 }
 
 /// Docker's answers to the same, from the private daemon (a container that is only created
