@@ -2,9 +2,8 @@
 //! check (stdout JSON, files, exit codes, stderr).
 
 #[macro_use]
-mod support;
-
 mod cli;
+
 mod commit;
 mod containers;
 mod containers_cp;
@@ -22,6 +21,7 @@ mod list_inspect;
 mod network;
 mod network_tools;
 mod parity_msgs;
+mod parity_sig;
 mod permissions;
 mod prune;
 mod registry;
@@ -32,6 +32,7 @@ mod save_load;
 mod snapshots;
 mod store;
 mod store_races;
+mod support;
 mod tag_rm;
 mod unpack;
 mod volumes;

@@ -1,7 +1,7 @@
 //! ctr-exec: run a command in a running container, as `docker container exec`.
 
 use berth::container::exec::{self, ExecOptions};
-use berth::Result;
+use berth::{Error, Result};
 use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 
@@ -14,7 +14,9 @@ Examples:
 The command joins the container's namespaces and cgroup and runs with its profile: the same
 capabilities, seccomp filter, rlimits and no_new_privs, as its user unless -u, in its working
 directory unless -w, with its environment plus -e. ctr-exec exits with the command's exit code;
-126 when it cannot be executed, 127 when it is not found, 125 when ctr-exec failed.";
+126 when it cannot be executed, 127 when it is not found, 1 when the container is missing, not
+running or paused (as docker exec), 125 when ctr-exec failed otherwise. -it needs a terminal on
+stdin; each resize of the terminal resizes the command's.";
 
 /// Execute a command in a running container
 #[derive(Parser, Debug)]
@@ -93,6 +95,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         detach: cli.detach,
         privileged: cli.privileged,
     };
-    let code = exec::exec(&cli.root.root(), &cli.container, &opts)?;
+    let code = exec::exec(&cli.root.root(), &cli.container, &opts).map_err(|e| match e {
+        // As docker exec: a container that is not there is the daemon's refusal, exit 1.
+        Error::ContainerNotFound(_) | Error::AmbiguousContainerId { .. } => Error::Runtime {
+            message: e.to_string(),
+            code: 1,
+        },
+        e => e,
+    })?;
     Ok(code.clamp(0, 255) as u8)
 }

@@ -38,6 +38,23 @@ pub struct Cli {
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: String,
 
+    /// Proxy received signals to the container's process (--sig-proxy=false: not)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        long_help = "Attached, pass the signals ctr-run receives (SIGINT, SIGTERM, SIGHUP, \
+SIGQUIT, SIGUSR1, SIGUSR2 and the others a process can catch, but SIGCHLD, SIGPIPE, SIGURG and \
+SIGWINCH) on to the container's main process, as docker run's --sig-proxy: `kill` of ctr-run \
+(or Ctrl-C without -t) reaches the container, and ctr-run exits with its exit code once it has \
+ended. --sig-proxy=false: ctr-run dies of them and the container runs on."
+    )]
+    pub sig_proxy: bool,
+
     #[command(flatten)]
     pub create: CreateArgs,
 
@@ -53,6 +70,10 @@ pub fn run(mut cli: Cli) -> Result<u8> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     cli.create.image = one_name(std::mem::take(&mut cli.create.image))?;
+    if !cli.detach {
+        // As docker run: -it needs a terminal on stdin; checked before anything is made.
+        berth::container::signals::check_tty(cli.create.interactive, cli.create.tty)?;
+    }
     let c = create(&root, &cli.create.clone().into(), |m| warn("ctr-run", m))?;
     if cli.detach {
         // As docker run -d: a container that fails to start stays, created, unless --rm (then
@@ -65,6 +86,8 @@ pub fn run(mut cli: Cli) -> Result<u8> {
         stdin: cli.create.interactive,
         stdout: true,
         stderr: true,
+        // docker run proxies with a tty too (since docker/cli ee29504, 2019: Docker 20.10).
+        sig_proxy: cli.sig_proxy,
     };
     match lifecycle::start(&root, &c.id, Some(streams), &cli.detach_keys) {
         Ok(Started::Exited(code)) => {

@@ -40,6 +40,23 @@ pub struct Cli {
     #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
     pub detach_keys: String,
 
+    /// Attached, proxy received signals to the container's process (without -t)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        long_help = "Attached to a container made without -t, pass the signals ctr-start \
+receives (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and the others a process can \
+catch, but SIGCHLD, SIGPIPE, SIGURG and SIGWINCH) on to the container's main process, as \
+docker start -a does (which has no flag for it); ctr-start exits with the container's exit code \
+once it has ended. --sig-proxy=false: ctr-start dies of them and the container runs on."
+    )]
+    pub sig_proxy: bool,
+
     #[command(flatten)]
     pub root: RootArgs,
 }
@@ -59,10 +76,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         ));
     }
     if attach {
+        let store = berth::container::Containers::open(root.containers_dir())?;
+        let tty = store.find(&names[0])?.config.tty.unwrap_or(false);
         let streams = Streams {
             stdin: cli.interactive,
             stdout: true,
             stderr: true,
+            // As docker start -a: signals go to a container without a tty.
+            sig_proxy: cli.sig_proxy && !tty,
         };
         return match lifecycle::start(&root, &names[0], Some(streams), &cli.detach_keys)? {
             Started::Exited(code) => Ok(code.clamp(0, 255) as u8),

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::pipes::Pipes;
+use super::signals;
 use super::{lifecycle, monitor, Containers, Status};
 use crate::bundle::resolve_user;
 use crate::error::{Error, IoContext, Result};
@@ -38,17 +39,25 @@ pub struct ExecOptions {
 pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
     let store = Containers::open(root.containers_dir())?;
     let c = lifecycle::refresh(store.find(name)?);
+    // As docker exec: a missing container first, then the terminal, then the state; the
+    // daemon's refusals exit 1.
+    if !opts.detach {
+        signals::check_tty(opts.interactive, opts.tty)?;
+    }
     if c.state.status == Status::Paused {
-        return Err(Error::Conflict(format!(
-            "container {} is paused, unpause the container before exec",
-            c.id
-        )));
+        return Err(Error::Runtime {
+            message: format!(
+                "container {} is paused, unpause the container before exec",
+                c.id
+            ),
+            code: 1,
+        });
     }
     if c.state.status != Status::Running {
-        return Err(Error::Conflict(format!(
-            "container {} is not running",
-            c.id
-        )));
+        return Err(Error::Runtime {
+            message: format!("container {} is not running", c.id),
+            code: 1,
+        });
     }
     if opts.cmd.is_empty() {
         return Err(Error::Usage("no command given".into()));
@@ -129,12 +138,28 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
                 code: 125,
             });
         };
-        if rustix::termios::isatty(rustix::stdio::stdin()) {
-            if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+        // As docker exec's MonitorTtySize (when stdin is a terminal): the pty gets the size of
+        // the terminal on our stdout now and at each SIGWINCH. SIGWINCH is blocked only now,
+        // the process being forked: it would inherit the mask.
+        let monitor_size = signals::stdin_is_tty();
+        if monitor_size {
+            if let Some(ws) = signals::stdout_size() {
                 let _ = rustix::termios::tcsetwinsize(&pty, ws);
             }
         }
         let master = File::from(pty);
+        if monitor_size && signals::stdout_is_tty() {
+            if let Some(watch) = signals::Watch::block(false, true)? {
+                let pty = master.try_clone().with_path("dup", "the pty")?;
+                std::thread::spawn(move || {
+                    while watch.next().is_some() {
+                        if let Some(ws) = signals::stdout_size() {
+                            let _ = rustix::termios::tcsetwinsize(&pty, ws);
+                        }
+                    }
+                });
+            }
+        }
         let _raw = lifecycle::RawMode::enter_if_tty();
         if opts.interactive {
             let mut w = master.try_clone().with_path("dup", "the pty")?;

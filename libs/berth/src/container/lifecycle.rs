@@ -6,12 +6,14 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::attach::{self, DetachKeys, Hello};
+use super::signals::{self, Watch};
 use super::{liveness, monitor, rootfs, Container, Containers, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
@@ -55,6 +57,9 @@ pub struct Streams {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// Pass the signals the client gets on to the container's init (`--sig-proxy`; the tool
+    /// decides when, as Docker's: ctr-run always, ctr-start and ctr-attach without a tty).
+    pub sig_proxy: bool,
 }
 
 /// What starting produced.
@@ -159,6 +164,12 @@ fn start_monitor(
     // below when we stay attached until the end).
     let mut sock = monitor::connect(&dir)?;
     let streams = attach.unwrap_or_default();
+    // Blocked before the start, so that a signal that comes meanwhile waits for the container
+    // instead of ending us (the monitor, our only child, already runs with its own mask).
+    let watch = match attach {
+        Some(s) => Watch::block(s.sig_proxy, tty_of(c) && signals::stdout_is_tty())?,
+        None => None,
+    };
     send_hello(&mut sock, true, streams)?;
     match attach {
         None => {
@@ -180,7 +191,13 @@ fn start_monitor(
             }
         }
         Some(s) => {
-            let r = relay(sock, s, tty_of(c), detach_keys);
+            let session = Session {
+                store: store.clone(),
+                c: c.clone(),
+                watch,
+                starting: true,
+            };
+            let r = relay(sock, s, session, detach_keys);
             if let Ok(Started::Exited(_)) = r {
                 // It has sent the exit and ends now: wait, so that nothing of the container
                 // (the monitor included) outlives `ctr-run`.
@@ -219,6 +236,23 @@ fn send_hello(sock: &mut UnixStream, start: bool, s: Streams) -> Result<()> {
         .map_err(|e| Error::stream("attach socket", e))
 }
 
+/// Whether `docker attach` would attach to the container: Docker's refusals (exit 1) for one
+/// that is not running, paused or restarting.
+pub fn check_attachable(c: &Container) -> Result<()> {
+    let why = match c.state.status {
+        Status::Running => return Ok(()),
+        Status::Paused => "you cannot attach to a paused container, unpause it first",
+        Status::Restarting => {
+            "you cannot attach to a restarting container, wait until it is running"
+        }
+        _ => "you cannot attach to a stopped container, start it first",
+    };
+    Err(Error::Runtime {
+        message: format!("{} ({})", why, c.name),
+        code: 1,
+    })
+}
+
 /// Attaches to a running container.
 pub fn attach_to(
     store: &Containers,
@@ -232,39 +266,113 @@ pub fn attach_to(
             c.name
         )));
     }
+    let watch = Watch::block(s.sig_proxy, tty_of(c) && signals::stdout_is_tty())?;
     let mut sock = monitor::connect(&store.path(&c.id))?;
     send_hello(&mut sock, false, s)?;
-    relay(sock, s, tty_of(c), detach_keys)
+    let session = Session {
+        store: store.clone(),
+        c: c.clone(),
+        watch,
+        starting: false,
+    };
+    relay(sock, s, session, detach_keys)
+}
+
+/// What [`relay`] needs besides the socket: the container, and the signals it takes.
+struct Session {
+    store: Containers,
+    c: Container,
+    watch: Option<Watch>,
+    /// Whether the container is being started: signals wait for its start.
+    starting: bool,
+}
+
+/// Acts on the signals `watch` takes, until it fails: SIGWINCH resizes the container's pty to
+/// our terminal's size, the others go to the container's init (errors ignored, as Docker's).
+fn serve_signals(watch: Watch, store: Containers, id: String, w: Arc<Mutex<UnixStream>>) {
+    while let Some(sig) = watch.next() {
+        if sig == Signal::SIGWINCH {
+            if let Some(ws) = signals::stdout_size() {
+                send_resize(&w, ws.ws_row, ws.ws_col);
+            }
+            continue;
+        }
+        if let Ok(c) = store.load(&id) {
+            let c = refresh(c);
+            if matches!(c.state.status, Status::Running | Status::Paused) {
+                let _ = signal_init(&c, sig);
+            }
+        }
+    }
+}
+
+/// Asks the monitor to resize the container's pty.
+fn send_resize(w: &Mutex<UnixStream>, rows: u16, cols: u16) {
+    let mut p = rows.to_be_bytes().to_vec();
+    p.extend_from_slice(&cols.to_be_bytes());
+    if let Ok(mut w) = w.lock() {
+        let _ = attach::write_frame(&mut *w, attach::RESIZE, &p);
+    }
 }
 
 /// Passes our stdin to the container and its output to ours until it exits or the user types
-/// the detach keys.
-fn relay(sock: UnixStream, s: Streams, tty: bool, detach_keys: &str) -> Result<Started> {
+/// the detach keys; meanwhile passes on the signals `session.watch` takes.
+fn relay(sock: UnixStream, s: Streams, session: Session, detach_keys: &str) -> Result<Started> {
     let mut keys = DetachKeys::parse(detach_keys).map_err(Error::Usage)?;
-    let stdin_is_tty = rustix::termios::isatty(rustix::stdio::stdin());
+    let tty = tty_of(&session.c);
+    let stdin_is_tty = signals::stdin_is_tty();
     let _raw = if tty && s.stdin && stdin_is_tty {
         RawMode::enter()
     } else {
         None
     };
+    let w = Arc::new(Mutex::new(
+        sock.try_clone().with_path("use", "the attach socket")?,
+    ));
+    if tty && signals::stdout_is_tty() {
+        // As Docker's MonitorTtySize: the size now, then at each SIGWINCH. Attaching to a
+        // running container, first one row and column more, so that what runs there redraws
+        // (Docker's resizeTTY does the same).
+        if let Some(ws) = signals::stdout_size() {
+            if !session.starting {
+                send_resize(&w, ws.ws_row.saturating_add(1), ws.ws_col.saturating_add(1));
+            }
+            send_resize(&w, ws.ws_row, ws.ws_col);
+        }
+    }
+    let Session {
+        store,
+        c,
+        mut watch,
+        starting,
+    } = session;
+    let w_signals = w.clone();
+    let serve = move |watch: Watch| {
+        let (store, id, w) = (store.clone(), c.id.clone(), w_signals.clone());
+        std::thread::spawn(move || serve_signals(watch, store, id, w));
+    };
+    if !starting {
+        if let Some(watch) = watch.take() {
+            serve(watch);
+        }
+    }
     let (detached_tx, detached_rx) = std::sync::mpsc::channel::<()>();
     if s.stdin {
-        let mut w = sock.try_clone().with_path("use", "the attach socket")?;
-        if tty && stdin_is_tty {
-            if let Ok(ws) = rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
-                let mut p = ws.ws_row.to_be_bytes().to_vec();
-                p.extend_from_slice(&ws.ws_col.to_be_bytes());
-                let _ = attach::write_frame(&mut w, attach::RESIZE, &p);
-            }
-        }
+        // Through the lock that the resizes take too, so that frames never interleave.
+        let w = w.clone();
+        let send = move |kind: u8, data: &[u8]| match w.lock() {
+            Ok(mut w) => attach::write_frame(&mut *w, kind, data),
+            Err(_) => Err(io::ErrorKind::BrokenPipe.into()),
+        };
         let watch_keys = stdin_is_tty;
+        let r_shutdown = sock.try_clone().with_path("use", "the attach socket")?;
         std::thread::spawn(move || {
             let mut stdin = io::stdin().lock();
             let mut buf = [0u8; 8192];
             loop {
                 let n = match stdin.read(&mut buf) {
                     Ok(0) | Err(_) => {
-                        let _ = attach::write_frame(&mut w, attach::STDIN_EOF, &[]);
+                        let _ = send(attach::STDIN_EOF, &[]);
                         return;
                     }
                     Ok(n) => n,
@@ -274,12 +382,12 @@ fn relay(sock: UnixStream, s: Streams, tty: bool, detach_keys: &str) -> Result<S
                 } else {
                     (buf[..n].to_vec(), false)
                 };
-                if !data.is_empty() && attach::write_frame(&mut w, attach::STDIN, &data).is_err() {
+                if !data.is_empty() && send(attach::STDIN, &data).is_err() {
                     return;
                 }
                 if detach {
                     let _ = detached_tx.send(());
-                    let _ = w.shutdown(std::net::Shutdown::Both);
+                    let _ = r_shutdown.shutdown(std::net::Shutdown::Both);
                     return;
                 }
             }
@@ -303,6 +411,10 @@ fn relay(sock: UnixStream, s: Streams, tty: bool, detach_keys: &str) -> Result<S
             }
             Ok(Some((attach::STARTED, p))) => {
                 started_reply(&p)?;
+                // Started: the signals that came meanwhile (and all later ones) go to it now.
+                if let Some(watch) = watch.take() {
+                    serve(watch);
+                }
             }
             Ok(Some((attach::EXIT, p))) => {
                 let e: attach::Exit = serde_json::from_slice(&p).unwrap_or_default();

@@ -22,6 +22,7 @@ pub mod pause;
 pub mod pipes;
 pub mod prune;
 pub mod rootfs;
+pub mod signals;
 pub mod spec;
 pub mod stats;
 pub mod store;
