@@ -167,7 +167,6 @@ pub const DEFAULT_SYSCTLS: [(&str, &str); 2] = [
 ];
 
 /// The runtime spec for `p` and the checked options `flags`.
-
 pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
     // Capabilities (moby `oci.SetCapabilities`): a non-root user gets none effective or
     // permitted, as execve would leave it.
