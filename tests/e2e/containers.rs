@@ -144,7 +144,8 @@ fn run_exit_codes_are_dockers() {
     let rig = Rig::new();
     assert_eq!(rig.run(&["--rm", IMAGE, "sh", "-c", "exit 3"]).code, 3);
     assert_eq!(rig.run(&["--rm", IMAGE, "false"]).code, 1);
-    rig.run(&["--rm", "no-such-image:1", "true"])
+    // (--pull never: an image not in the store would be pulled, from Docker Hub here.)
+    rig.run(&["--rm", "--pull", "never", "no-such-image:1", "true"])
         .fails_with(125, "no-such-image");
     assert!(rig.ids().is_empty(), "--rm left {:?}", rig.ids());
     assert_eq!(mounts_under(rig.tmp.path()), Vec::<String>::new());

@@ -22,6 +22,20 @@ pub struct User {
     pub home: String,
 }
 
+impl User {
+    /// The supplementary groups Docker's daemon gives the user (moby `getUser`): the primary
+    /// group, the groups of /etc/group that list the user, then `extra` (`--group-add`).
+    pub fn docker_groups(&self, extra: &[u32]) -> Vec<u32> {
+        let mut out = vec![self.gid];
+        for &g in self.additional_gids.iter().chain(extra) {
+            if !out.contains(&g) {
+                out.push(g);
+            }
+        }
+        out
+    }
+}
+
 /// Resolves Docker's `USER` (`name`, `uid`, `name:group`, `uid:gid`, empty for root) against the
 /// files of the root filesystem, read inside it (a symlinked /etc/passwd cannot lead outside).
 pub fn resolve_user(spec: &str, rootfs: &Dest) -> Result<User> {
@@ -83,8 +97,11 @@ pub fn resolve_user_in(spec: &str, passwd: &str, group: &str) -> Result<User> {
             })?,
         };
     }
+    // As libcontainer's GetExecUser: when no group was named, every group of /etc/group that
+    // lists the user (a uid:gid or user:group gets none). Docker adds the primary group to these
+    // ([`User::docker_groups`]).
     let mut additional_gids = Vec::new();
-    if let Some(name) = name {
+    if let Some(name) = name.filter(|_| grp.is_none_or(str::is_empty)) {
         for f in &groups {
             if f[3].split(',').any(|m| m == name) {
                 if let Ok(g) = f[2].parse::<u32>() {
@@ -101,6 +118,28 @@ pub fn resolve_user_in(spec: &str, passwd: &str, group: &str) -> Result<User> {
         additional_gids,
         home,
     })
+}
+
+/// `--group-add`'s groups: names of `/etc/group` (its text in `group`) or numbers, as
+/// libcontainer's GetAdditionalGroups.
+pub fn resolve_groups(names: &[String], group: &str) -> Result<Vec<u32>> {
+    let entries: Vec<Vec<&str>> = group
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() >= 3)
+        .collect();
+    names
+        .iter()
+        .map(|n| match entries.iter().find(|f| f[0] == n) {
+            Some(f) => f[2].parse().map_err(|_| bad_file("/etc/group", f[0])),
+            None => n.parse::<u32>().map_err(|_| {
+                Error::InvalidInput(format!(
+                    "unable to find group {n}: no matching entries in group file"
+                ))
+            }),
+        })
+        .collect()
 }
 
 fn bad_file(file: &str, entry: &str) -> Error {
@@ -177,8 +216,15 @@ mod tests {
         let www = u("www").unwrap();
         assert_eq!((www.uid, www.gid, www.home.as_str()), (33, 33, "/var/www"));
         assert_eq!(www.additional_gids, vec![50, 4]);
+        assert_eq!(www.docker_groups(&[]), vec![33, 50, 4]);
         assert_eq!(u("33").unwrap().gid, 33);
+        assert_eq!(u("33").unwrap().additional_gids, vec![50, 4]);
+        // A group named: that group alone, as Docker (no /etc/group membership).
         assert_eq!(u("www:staff").unwrap().gid, 50);
+        assert_eq!(u("www:staff").unwrap().docker_groups(&[]), vec![50]);
+        assert_eq!(u("33:33").unwrap().docker_groups(&[7, 33]), vec![33, 7]);
+        // A uid with no passwd entry: group 0, as Docker.
+        assert_eq!(u("2000").unwrap().docker_groups(&[]), vec![0]);
         assert_eq!(
             u("1000:1000").unwrap(),
             User {
@@ -188,6 +234,14 @@ mod tests {
                 home: "/".into()
             }
         );
+        let g = |n: &[&str]| {
+            resolve_groups(&n.iter().map(|s| s.to_string()).collect::<Vec<_>>(), GROUP)
+        };
+        assert_eq!(g(&["staff", "77", "root"]).unwrap(), vec![50, 77, 0]);
+        assert!(g(&["nosuch"])
+            .unwrap_err()
+            .to_string()
+            .contains("unable to find group nosuch"));
         assert!(u("nobody")
             .unwrap_err()
             .to_string()

@@ -186,6 +186,44 @@ impl From<Codec> for berth::layer::Codec {
     }
 }
 
+/// What a tool's usage errors (a command line clap rejects, or [`Error::Usage`]) exit with: 2,
+/// or 125 for the tools that exit as `docker run` and `docker create` do, whose usage errors
+/// are the Docker CLI's flag errors (125, which no container's own exit code is taken to be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageCode {
+    /// 2, as most Unix tools.
+    Two,
+    /// 125, as `docker run` and `docker create`.
+    Docker,
+}
+
+impl UsageCode {
+    fn code(self) -> u8 {
+        match self {
+            UsageCode::Two => 2,
+            UsageCode::Docker => 125,
+        }
+    }
+}
+
+/// Parses `args` as `C`, or prints the help or version (exit 0) or the usage error (exit
+/// `usage`) and returns the exit code.
+fn parse<C: Parser>(tool: &str, args: Vec<OsString>, usage: UsageCode) -> Result<C, ExitCode> {
+    C::try_parse_from(args).map_err(|e| {
+        use clap::error::ErrorKind::*;
+        match e.kind() {
+            DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                ExitCode::SUCCESS
+            }
+            _ => {
+                eprint!("{tool}: {}", e.render());
+                ExitCode::from(usage.code())
+            }
+        }
+    })
+}
+
 /// Parses the command line, runs the tool and turns the outcome into an exit code: 0, 1 with
 /// `TOOL: error: …` on stderr, or 2 for usage errors. A closed stdout is success, as `tool | head`
 /// is not a failure. `args` are the command line, the tool's name first (its file name is what
@@ -195,28 +233,39 @@ pub fn main<C: Parser>(
     args: Vec<OsString>,
     run: impl FnOnce(C) -> Result<()>,
 ) -> ExitCode {
-    let cli = match C::try_parse_from(args) {
+    main_with(tool, args, UsageCode::Two, run)
+}
+
+/// As [`main`], for `ctr-create`: usage errors exit 125, as `docker create`'s (its other
+/// failures exit 1, as Docker's).
+pub fn main_docker<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    run: impl FnOnce(C) -> Result<()>,
+) -> ExitCode {
+    main_with(tool, args, UsageCode::Docker, run)
+}
+
+/// [`main`] with usage errors exiting `usage`.
+pub fn main_with<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    usage: UsageCode,
+    run: impl FnOnce(C) -> Result<()>,
+) -> ExitCode {
+    let cli = match parse(tool, args, usage) {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            return match e.kind() {
-                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
-                    let _ = e.print();
-                    ExitCode::SUCCESS
-                }
-                _ => {
-                    eprint!("{tool}: {}", e.render());
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{tool}: error: {e}");
-            ExitCode::from(e.exit_code())
+            ExitCode::from(match e {
+                Error::Usage(_) => usage.code(),
+                e => e.exit_code(),
+            })
         }
     }
 }
@@ -229,29 +278,38 @@ pub fn main_code<C: Parser>(
     args: Vec<OsString>,
     run: impl FnOnce(C) -> Result<u8>,
 ) -> ExitCode {
-    let cli = match C::try_parse_from(args) {
+    main_code_with(tool, args, UsageCode::Two, run)
+}
+
+/// As [`main_code`], for `ctr-run`: usage errors exit 125 too, as `docker run`'s, so that
+/// every exit code but 125, 126 and 127 is the container's.
+pub fn main_code_docker<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    run: impl FnOnce(C) -> Result<u8>,
+) -> ExitCode {
+    main_code_with(tool, args, UsageCode::Docker, run)
+}
+
+/// [`main_code`] with usage errors exiting `usage`.
+pub fn main_code_with<C: Parser>(
+    tool: &str,
+    args: Vec<OsString>,
+    usage: UsageCode,
+    run: impl FnOnce(C) -> Result<u8>,
+) -> ExitCode {
+    let cli = match parse(tool, args, usage) {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            let _ = if e.use_stderr() {
-                eprint!("{tool}: {}", e.render());
-                Ok(())
-            } else {
-                e.print()
-            };
-            return match e.kind() {
-                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(2),
-            };
-        }
+        Err(code) => return code,
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("{tool}: error: {e}");
-            ExitCode::from(e.run_exit_code())
+            ExitCode::from(match e {
+                Error::Usage(_) => usage.code(),
+                e => e.run_exit_code(),
+            })
         }
     }
 }

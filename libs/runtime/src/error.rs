@@ -40,12 +40,14 @@ pub enum Error {
         why: String,
     },
 
-    /// The process to run is not in the container (docker run exits 127).
-    #[error("exec: {0}: executable file not found in $PATH")]
+    /// The process to run is not in the container (docker run exits 127). Said as runc says it
+    /// (Go's exec.LookPath): `exec: "x": executable file not found in $PATH`, or for a path,
+    /// `exec: "/x": stat /x: no such file or directory`.
+    #[error("exec: {name:?}: {why}", name = .0, why = not_found_why(.0))]
     ExecNotFound(String),
 
     /// The process to run exists but cannot be executed (docker run exits 126).
-    #[error("exec: {path}: {why}")]
+    #[error("exec: {path:?}: {why}")]
     ExecNotExecutable { path: String, why: String },
 
     /// The container's init reported a failure while setting up.
@@ -123,6 +125,15 @@ pub enum SpecFileError {
     Oci(#[from] oci_spec::OciSpecError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+}
+
+/// Why `path` was not found, in Go's words.
+fn not_found_why(path: &str) -> String {
+    if path.contains('/') {
+        format!("stat {path}: no such file or directory")
+    } else {
+        "executable file not found in $PATH".into()
+    }
 }
 
 impl Error {

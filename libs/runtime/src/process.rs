@@ -179,42 +179,37 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.is_empty() {
         return Err(Error::ExecNotFound(String::new()));
     }
-    let check = |p: &Path| -> Result<bool> {
-        match fs::metadata(p) {
-            Ok(m) if m.is_dir() => Err(Error::ExecNotExecutable {
-                path: p.display().to_string(),
-                why: "is a directory".into(),
-            }),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(Error::ExecNotExecutable {
-                path: p.display().to_string(),
-                why: "permission denied".into(),
-            }),
-            Ok(_) => Ok(true),
-            Err(_) => Ok(false),
-        }
+    // As Go's exec.LookPath, which runc uses: a path names a file that must be a non-directory
+    // with an execute bit (else "permission denied", 126); a bare name is looked for in PATH,
+    // where a directory or a file without an execute bit does not count (127).
+    let executable = |p: &Path| -> Option<bool> {
+        fs::metadata(p)
+            .ok()
+            .map(|m| !m.is_dir() && m.permissions().mode() & 0o111 != 0)
     };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        return match check(&p)? {
-            true => Ok(p),
-            false => Err(Error::ExecNotFound(arg0.to_string())),
+        return match executable(&p) {
+            Some(true) => Ok(p),
+            Some(false) => Err(Error::ExecNotExecutable {
+                path: arg0.to_string(),
+                why: "permission denied".into(),
+            }),
+            None => Err(Error::ExecNotFound(arg0.to_string())),
         };
     }
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let mut denied = None;
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let p = Path::new(dir).join(arg0);
-        match check(&p) {
-            Ok(true) => return Ok(p),
-            Ok(false) => {}
-            Err(e) => denied = denied.or(Some(e)),
+        if executable(&p) == Some(true) {
+            return Ok(p);
         }
     }
-    Err(denied.unwrap_or_else(|| Error::ExecNotFound(arg0.to_string())))
+    Err(Error::ExecNotFound(arg0.to_string()))
 }
 
 /// The working directory, made if missing (as Docker makes `-w DIR`), entered.

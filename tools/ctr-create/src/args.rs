@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
+use berth::container::pull::PullPolicy;
 use berth::container::spec::CreateOptions;
+use berth::progress::Mode;
+use berth::root::Root;
+use berth::Result;
 
 /// `docker create`'s flags that berth knows, then IMAGE and the command.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -64,6 +68,11 @@ pub struct CreateArgs {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
 
+    /// Add the container's process to another group: a name of the image's /etc/group or a
+    /// GID (besides the user's own groups, as Docker)
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
+
     /// Give extended privileges: all capabilities, all devices, no seccomp, no masked paths
     #[arg(long)]
     pub privileged: bool,
@@ -93,8 +102,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
 
-    /// Number of CPUs (decimal)
-    #[arg(long, value_name = "DECIMAL")]
+    /// Number of CPUs (decimal): from 0.01 to the number of CPUs there are
+    #[arg(long, value_name = "DECIMAL", allow_negative_numbers = true)]
     pub cpus: Option<String>,
 
     /// CPU shares (relative weight)
@@ -169,6 +178,15 @@ pub struct CreateArgs {
     #[arg(long = "tmpfs", value_name = "PATH[:OPTS]")]
     pub tmpfs: Vec<String>,
 
+    /// Pull the image before creating the container: missing (when the store does not have
+    /// it), always, or never (an image not in the store is an error)
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+
+    /// Print no pull progress
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
     /// The image: a reference, an image ID (or unique prefix), or - for the JSON a previous
     /// tool printed
     #[arg(value_name = "IMAGE")]
@@ -181,6 +199,58 @@ pub struct CreateArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+}
+
+/// `--pull`: berth::container::pull::PullPolicy as an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PullArg {
+    /// Pull when the store does not have the image
+    #[default]
+    Missing,
+    /// Always pull (a newer image in the registry replaces the tag)
+    Always,
+    /// Never pull: an image not in the store is an error
+    Never,
+}
+
+impl From<PullArg> for PullPolicy {
+    fn from(p: PullArg) -> PullPolicy {
+        match p {
+            PullArg::Missing => PullPolicy::Missing,
+            PullArg::Always => PullPolicy::Always,
+            PullArg::Never => PullPolicy::Never,
+        }
+    }
+}
+
+impl CreateArgs {
+    /// Pulls the image as `--pull` asks, as `docker create` and `docker run` do: Docker's
+    /// status lines and the layers' progress on stderr (bars on a terminal, lines otherwise),
+    /// nothing with `-q`.
+    pub fn pull_image(&self, root: &Root) -> Result<()> {
+        use std::io::IsTerminal;
+        let mode = if self.quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Auto
+        } else {
+            Mode::Plain
+        };
+        let reporter = berth::progress::reporter(mode, "Pull");
+        let quiet = self.quiet;
+        berth::container::pull::ensure_image(
+            root,
+            &self.image,
+            self.pull.into(),
+            &berth::registry::Options::default(),
+            reporter.as_ref(),
+            &|line: &str| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            },
+        )
+    }
 }
 
 impl From<CreateArgs> for CreateOptions {
@@ -200,6 +270,7 @@ impl From<CreateArgs> for CreateOptions {
             read_only: a.read_only,
             cap_add: a.cap_add,
             cap_drop: a.cap_drop,
+            group_add: a.group_add,
             privileged: a.privileged,
             security_opt: a.security_opt,
             ulimit: a.ulimit,

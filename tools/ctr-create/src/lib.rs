@@ -16,8 +16,10 @@ from the image and the flags), state.json (the record ctr-inspect shows), upper/
 (an overlay over the image's snapshots, mounted when the container starts), hostname, hosts,
 resolv.conf and the log file. Nothing runs yet: ctr-start does that.
 
-The image must be in the store (berth does not pull on create: run img-pull first). Containers
-need root. Prints {\"id\",\"name\"}; warnings go to stderr.
+An image not in the store is pulled first, as docker create does (--pull missing, the
+default; --pull always pulls a newer one, --pull never refuses): Docker's pull lines go to
+stderr (-q: none). Containers need root. Prints {\"id\",\"name\"}; warnings go to stderr.
+Usage errors exit 125, as Docker's; other failures 1.
 
 Examples:
   ctr-create busybox
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
     berth::container::liveness::reconcile(&cli.root.root());
     let mut args = cli.create;
     args.image = one_name(args.image)?;
+    args.pull_image(&cli.root.root())?;
     let c = berth::container::create(&cli.root.root(), &args.into(), |w| {
         berth_cli::warn("ctr-create", w)
     })?;

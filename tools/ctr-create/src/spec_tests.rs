@@ -151,7 +151,7 @@ mod tests {
         let p = &spec_json(&b)["process"];
         assert_eq!(
             p["user"],
-            json!({"uid": 33, "gid": 33, "additionalGids": [50]})
+            json!({"uid": 33, "gid": 33, "additionalGids": [33, 50]})
         );
         assert!(set(&p["env"]).contains("HOME=/var/www"));
         // Not root: nothing effective or permitted, as moby.
@@ -162,7 +162,7 @@ mod tests {
         let b = make(&["-u", "1000:50", "app"], &image()).unwrap();
         assert_eq!(
             spec_json(&b)["process"]["user"],
-            json!({"uid": 1000, "gid": 50})
+            json!({"uid": 1000, "gid": 50, "additionalGids": [50]})
         );
         let img = json!({"Cmd": ["x"], "User": "www"});
         let b = make(&["app"], &img).unwrap();
@@ -363,6 +363,13 @@ mod tests {
         assert_eq!(parse_cpus("1.5").unwrap(), 1_500_000_000);
         assert_eq!(parse_cpus("0.01").unwrap(), 10_000_000);
         assert!(parse_cpus("a").is_err() && parse_cpus("1.2.3").is_err());
+        assert_eq!(parse_cpus("-1").unwrap(), -1_000_000_000);
+        assert!(parse_cpus("--1").is_err() && parse_cpus("-").is_err());
+        let e = nano_cpus("-1").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid --cpus -1: range of CPUs is from 0.01 to"),
+            "{e}"
+        );
 
         let b = make(
             &[

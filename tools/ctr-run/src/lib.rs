@@ -19,7 +19,8 @@ Examples:
 Creates the container as ctr-create does and starts it as ctr-start does. Attached (the default),
 stdout and stderr are the container's and ctr-run exits with its exit code; 125 when the
 container could not be made or started, 126 when its command cannot be executed, 127 when it is
-not found. With -d, prints {\"id\",\"name\"} and leaves it running under its monitor.
+not found; usage errors exit 125 too, as Docker's. An image not in the store is pulled first
+(--pull), with Docker's pull lines on stderr. With -d, prints {\"id\",\"name\"} and leaves it running under its monitor.
 Ctrl-P Ctrl-Q (--detach-keys) detaches from a -it container and leaves it running.";
 
 /// Create and run a new container from an image
@@ -74,6 +75,7 @@ pub fn run(mut cli: Cli) -> Result<u8> {
         // As docker run: -it needs a terminal on stdin; checked before anything is made.
         berth::container::signals::check_tty(cli.create.interactive, cli.create.tty)?;
     }
+    cli.create.pull_image(&root)?;
     let c = create(&root, &cli.create.clone().into(), |m| warn("ctr-run", m))?;
     if cli.detach {
         // As docker run -d: a container that fails to start stays, created, unless --rm (then

@@ -36,13 +36,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
     }
 
     let store = root.images()?;
-    let (layout, catalog, idx) = image::open_named(&store, &args.image).map_err(|e| match e {
-        Error::ImageNotFound(_) => Error::ImageNotFound(format!(
-            "{0}; berth does not pull on create: run img-pull {0}",
-            args.image
-        )),
-        e => e,
-    })?;
+    let (layout, catalog, idx) = image::open_named(&store, &args.image)?;
     let img = catalog.items[idx]
         .image
         .as_ref()

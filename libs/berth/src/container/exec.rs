@@ -84,7 +84,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
         let mut pu = process.user().clone();
         pu.set_uid(user.uid);
         pu.set_gid(user.gid);
-        pu.set_additional_gids(Some(user.additional_gids));
+        pu.set_additional_gids(Some(user.docker_groups(&[])));
         process.set_user(pu);
         env.retain(|e| !e.starts_with("HOME="));
         env.push(format!("HOME={}", user.home));

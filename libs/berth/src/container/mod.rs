@@ -21,6 +21,7 @@ pub mod orchestrate;
 pub mod pause;
 pub mod pipes;
 pub mod prune;
+pub mod pull;
 pub mod rootfs;
 pub mod signals;
 pub mod spec;

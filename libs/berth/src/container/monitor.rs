@@ -49,12 +49,25 @@ pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
         }
         Err(e) => {
             let code = e.runtime_code().unwrap_or(125);
+            record_failure(&store, id, code, &e.to_string());
             let msg = serde_json::json!({"error": e.to_string(), "code": code});
             let _ = ready.write_all(format!("{msg}\n").as_bytes());
             return Err(e);
         }
     };
     m.serve()
+}
+
+/// A start that failed, in the record as Docker keeps it: still created (or exited, if it
+/// ran before), `State.ExitCode` what `docker run` exits with (127 the command was not found,
+/// 126 it cannot be executed, 125 else) and `State.Error` why.
+fn record_failure(store: &Containers, id: &str, code: u8, why: &str) {
+    let Ok(_lock) = store.lock() else { return };
+    if let Ok(mut c) = store.load(id) {
+        c.state.exit_code = code as i32;
+        c.state.error = why.to_string();
+        let _ = store.save(&c);
+    }
 }
 
 /// One attached client.
@@ -480,8 +493,9 @@ impl Monitor {
         };
         let payload = serde_json::to_vec(&reply).expect("serialises");
         let _ = attach::write_frame(&mut self.clients[i].sock, attach::STARTED, &payload);
-        if r.is_err() {
+        if let Some(why) = &reply.error {
             self.exit = Some(reply.code as i32);
+            record_failure(&self.store, &self.id, reply.code, why);
         }
         r.is_ok()
     }

@@ -124,12 +124,29 @@ pub fn before_runtime_create(root: &Root, rec: &Container, dir: &Path) -> Result
             code: 125,
         });
     }
+    // As Docker (moby `initializeNetworking`): the container takes the other's host name too,
+    // in its record, its /etc/hostname, its UTS namespace and its HOSTNAME.
+    let hostname = o
+        .config
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| o.id[..12].to_string());
+    let own = rec.config.hostname.clone().unwrap_or_default();
     network::share_namespace(
         dir,
         o.state.pid,
-        [&o.hosts_path, &o.resolv_conf_path],
-        [&rec.hosts_path, &rec.resolv_conf_path],
-    )
+        (&own, &hostname),
+        [&o.hosts_path, &o.resolv_conf_path, &o.hostname_path],
+        [&rec.hosts_path, &rec.resolv_conf_path, &rec.hostname_path],
+    )?;
+    if own != hostname {
+        let _lock = store.lock()?;
+        let mut now = store.load(&rec.id)?;
+        now.config.hostname = Some(hostname);
+        store.save(&now)?;
+    }
+    Ok(())
 }
 
 /// Between the runtime's create and start: the container's networks (see

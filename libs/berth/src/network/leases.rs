@@ -190,9 +190,16 @@ pub(super) fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// Before the runtime's create: a container that shares another's network (whose init is
-/// `other_pid`) joins that namespace (its `config.json` in `dir` names it) and gets that
-/// container's hosts and resolv.conf (`from`) copied onto its own (`to`, in place).
-pub fn share_namespace(dir: &Path, other_pid: i32, from: [&str; 2], to: [&str; 2]) -> Result<()> {
+/// `other_pid`) joins that namespace (its `config.json` in `dir` names it, and its host name
+/// `hostname`, which replaces `own_hostname`) and gets that container's hosts, resolv.conf and
+/// hostname files (`from`) copied onto its own (`to`, in place).
+pub fn share_namespace(
+    dir: &Path,
+    other_pid: i32,
+    (own_hostname, hostname): (&str, &str),
+    from: [&str; 3],
+    to: [&str; 3],
+) -> Result<()> {
     let cfg = dir.join("config.json");
     let mut spec: Value = serde_json::from_slice(&fs::read(&cfg).with_path("read", &cfg)?)
         .map_err(|e| Error::Corrupt {
@@ -207,6 +214,13 @@ pub fn share_namespace(dir: &Path, other_pid: i32, from: [&str; 2], to: [&str; 2
     {
         if ns["type"] == "network" {
             ns["path"] = json!(path);
+        }
+    }
+    // The other's host name, and HOSTNAME in the environment where it was the default.
+    spec["hostname"] = json!(hostname);
+    for e in spec["process"]["env"].as_array_mut().into_iter().flatten() {
+        if e.as_str() == Some(&format!("HOSTNAME={own_hostname}")) {
+            *e = json!(format!("HOSTNAME={hostname}"));
         }
     }
     crate::store::atomic_write_private(

@@ -77,6 +77,15 @@ impl NetFlags {
     }
 }
 
+/// A flag's value that does not parse: a usage error, as Docker's CLI finds it (`docker run` and
+/// `docker create` exit 125 for it), where a value that parses but is refused is the daemon's.
+fn usage(e: Error) -> Error {
+    match e {
+        Error::InvalidInput(m) => Error::Usage(m),
+        e => e,
+    }
+}
+
 /// Docker's checks of the network flags against the network mode.
 fn parse_network_flags(args: &CreateOptions, warn: &dyn Fn(&str)) -> Result<NetFlags> {
     use berth_net::ports::{parse_publish, Port};
@@ -111,6 +120,10 @@ fn parse_network_flags(args: &CreateOptions, warn: &dyn Fn(&str)) -> Result<NetF
         && (!args.dns.is_empty() || !args.dns_search.is_empty() || !args.dns_option.is_empty())
     {
         return Err(conflict("dns"));
+    }
+    if is_container && args.hostname.is_some() {
+        // It has the other container's host name.
+        return Err(conflict("hostname"));
     }
     if is_container && !args.add_host.is_empty() {
         return Err(conflict("custom host-to-IP mapping"));
@@ -312,7 +325,7 @@ impl Flags {
 
         let memory = match &args.memory {
             Some(m) => {
-                let b = parse_bytes(m)?;
+                let b = parse_bytes(m).map_err(usage)?;
                 if b != 0 && b < 6 * 1024 * 1024 {
                     return Err(Error::InvalidInput(
                         "minimum memory limit allowed is 6MB".into(),
@@ -325,7 +338,7 @@ impl Flags {
         let memory_swap = match args.memory_swap.as_deref() {
             Some("-1") => -1,
             Some(s) => {
-                let b = parse_bytes(s)?;
+                let b = parse_bytes(s).map_err(usage)?;
                 if memory == 0 {
                     return Err(Error::InvalidInput(
                         "you should always set the memory limit when using the memoryswap limit"

@@ -9,7 +9,7 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 use serde_json::Value;
 
-use crate::bundle::{resolve_user_in, DEFAULT_PATH};
+use crate::bundle::{resolve_groups, resolve_user_in, DEFAULT_PATH};
 use crate::config::{list, Config, Empty, Set};
 use crate::error::{Error, Result};
 use crate::record::{HostConfig, HostUlimit};
@@ -126,6 +126,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         .clone()
         .unwrap_or_else(|| img.user.clone().unwrap_or_default());
     let user = resolve_user_in(&user_spec, input.passwd, input.group)?;
+    let groups = user.docker_groups(&resolve_groups(&args.group_add, input.group)?);
 
     // The process's environment (moby `CreateDaemonEnvironment`).
     let mut base = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
@@ -172,7 +173,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
             read_only: args.read_only,
             uid: user.uid,
             gid: user.gid,
-            additional_gids: &user.additional_gids,
+            additional_gids: &groups,
             args: &process_args,
             env: &env,
             cwd: &cwd,
@@ -253,6 +254,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         publish_all_ports: flags.net.publish_all,
         readonly_rootfs: args.read_only,
         security_opt: some(&flags.security_opt),
+        group_add: some(&args.group_add),
         shm_size: SHM_SIZE,
         runtime: flags.runtime.clone(),
         mounts: host_mounts,

@@ -50,6 +50,9 @@ pub struct CreateOptions {
     /// Drop Linux capabilities (CHOWN or CAP_CHOWN, or ALL)
     pub cap_drop: Vec<String>,
 
+    /// Additional groups to join (names of the image's /etc/group, or GIDs)
+    pub group_add: Vec<String>,
+
     /// Give extended privileges: all capabilities, all devices, no seccomp, no masked paths
     pub privileged: bool,
 
@@ -155,6 +158,7 @@ impl Default for CreateOptions {
             read_only: false,
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
+            group_add: Vec::new(),
             privileged: false,
             security_opt: Vec::new(),
             ulimit: Vec::new(),

@@ -160,6 +160,12 @@ fn devices(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
     ])
 }
 
+/// The sysctls Docker sets in a container's own network namespace.
+pub const DEFAULT_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
+
 /// The runtime spec for `p` and the checked options `flags`.
 pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
     // Capabilities (moby `oci.SetCapabilities`): a non-root user gets none effective or
@@ -258,6 +264,16 @@ pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
         .namespaces(namespaces)
         .build()
         .map_err(bad)?;
+    if flags.network != "host" && !flags.network.starts_with("container:") {
+        // Docker's defaults (moby 20.10 `WithSysctls`) for a container with its own network
+        // namespace: ping without CAP_NET_RAW, any port bound without CAP_NET_BIND_SERVICE.
+        linux.set_sysctl(Some(
+            DEFAULT_SYSCTLS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+    }
     let paths = |l: &[&str]| (!p.privileged).then(|| l.iter().map(|s| s.to_string()).collect());
     linux.set_masked_paths(paths(&MASKED_PATHS));
     linux.set_readonly_paths(paths(&READONLY_PATHS));

@@ -40,16 +40,23 @@ pub fn nano_cpus(s: &str) -> Result<i64> {
         .unwrap_or(1);
     if n != 0 && (n < 10_000_000 || n > ncpu * 1_000_000_000) {
         return Err(Error::InvalidInput(format!(
-            "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            "invalid --cpus {}: range of CPUs is from 0.01 to {ncpu}.00, as there are only \
+             {ncpu} CPUs available",
+            s.trim()
         )));
     }
     Ok(n)
 }
 
-/// `--cpus 1.5` → 1_500_000_000 nano CPUs, as Docker's `NanoCPUs`.
+/// `--cpus 1.5` → 1_500_000_000 nano CPUs, as Docker's `NanoCPUs` (a negative number parses,
+/// for [`nano_cpus`] to refuse as out of range, as Docker does). Not a number is a usage error,
+/// as Docker's CLI finds it.
 pub fn parse_cpus(s: &str) -> Result<i64> {
-    let bad = || Error::InvalidInput(format!("invalid --cpus {s:?}: use a decimal number"));
+    let bad = || Error::Usage(format!("invalid --cpus {s:?}: use a decimal number"));
     let t = s.trim();
+    if let Some(abs) = t.strip_prefix('-').filter(|a| !a.starts_with(['-', '+'])) {
+        return parse_cpus(abs).map(|n| -n);
+    }
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
     if (int.is_empty() && frac.is_empty())
         || !int.bytes().all(|b| b.is_ascii_digit())
