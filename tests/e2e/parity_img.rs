@@ -123,8 +123,9 @@ fn inspect(env: &Env, name: &str) -> Value {
     env.run("img-inspect", &[name]).ok().json()[0].clone()
 }
 
-/// `skopeo copy` of a registry image into a layout of its own: the OCI manifest skopeo makes.
-fn skopeo_oci_digest(env: &Env, remote: &str, tag: &str) -> String {
+/// `skopeo copy` of a registry image into a layout of its own: the raw OCI manifest skopeo
+/// makes of it.
+fn skopeo_oci_manifest(env: &Env, remote: &str, tag: &str) -> Value {
     let dir = env.path(&format!("skopeo-{tag}"));
     let c = skopeo(&[
         "copy",
@@ -133,12 +134,8 @@ fn skopeo_oci_digest(env: &Env, remote: &str, tag: &str) -> String {
         &format!("oci:{}:x", dir.display()),
     ]);
     assert_eq!(c.code, 0, "{c:?}");
-    skopeo(&["inspect", &format!("oci:{}:x", dir.display())])
-        .ok()
-        .json()["Digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let raw = skopeo(&["inspect", "--raw", &format!("oci:{}:x", dir.display())]).ok();
+    serde_json::from_str(&raw.stdout).unwrap()
 }
 
 fn registry_digest(remote: &str) -> String {
@@ -197,10 +194,22 @@ fn pulled_images_are_readable_by_skopeo_and_umoci_and_keep_their_digest() {
         let name = remote.clone();
         let read = read_with_skopeo_and_umoci(&env, &name, &id, format);
         assert_eq!(file_tree(&read.rootfs), file_tree(&busybox), "{format}");
+        // skopeo copy docker://… oci:… maps the layers' media types the same way (it also
+        // rewrites a Docker config, and so changes the image ID, which berth does not).
+        let ours: Value = serde_json::from_str(
+            &skopeo(&[
+                "inspect",
+                "--raw",
+                &format!("oci:{}:{name}", env.images().display()),
+            ])
+            .ok()
+            .stdout,
+        )
+        .unwrap();
         assert_eq!(
-            read.digest,
-            skopeo_oci_digest(&env, &remote, format),
-            "{format}: the same OCI manifest skopeo copy docker://… oci:… writes"
+            ours["layers"],
+            skopeo_oci_manifest(&env, &remote, format)["layers"],
+            "{format}"
         );
         if format == "oci" {
             assert_eq!(read.digest, theirs, "an OCI manifest is entered as pulled");
@@ -541,13 +550,23 @@ fn oci_archives_load_byte_for_byte_and_stay_readable() {
     ])
     .ok()
     .json();
+    // (skopeo rewrote the Docker config as an OCI one: another image ID.)
+    let config = skopeo(&[
+        "inspect",
+        "--config",
+        "--raw",
+        &format!("oci-archive:{}:docker.io/library/sk:1", sk.display()),
+    ])
+    .ok();
+    let sk_id = Digest::sha256_of(config.stdout.as_bytes()).to_string();
     let env2 = Env::new();
     let l = env2
         .run("img-load", &["-i", path_str(&sk)])
         .ok()
         .json_lines();
     assert_eq!(l[0]["digest"], given["Digest"], "the manifest as given");
-    let read = read_with_skopeo_and_umoci(&env2, "docker.io/library/sk:1", &id, "skopeo-oci");
+    assert_eq!(l[0]["id"], sk_id);
+    let read = read_with_skopeo_and_umoci(&env2, "docker.io/library/sk:1", &sk_id, "skopeo-oci");
     assert_eq!(read.digest, given["Digest"]);
     let layers: Vec<String> = given["Layers"]
         .as_array()
@@ -560,6 +579,51 @@ fn oci_archives_load_byte_for_byte_and_stay_readable() {
     env.run("img-load", &["-i", path_str(&sk)]).ok();
     assert_eq!(entry(&env, &remote)["digest"], pulled["digest"]);
     assert_eq!(dangling(&env), Vec::<String>::new());
+
+    // Docker archives of it, made by img-save and by skopeo: the pulled entry stays too, and a
+    // store without it gets the same new manifest each time.
+    let ours = env.path("bb.docker.tar");
+    env.run("img-save", &[&remote, "-o", path_str(&ours)]).ok();
+    let theirs_tar = env.path("bb.skopeo.tar");
+    let c = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{remote}"),
+        &format!(
+            "docker-archive:{}:docker.io/skopeo/bb:1",
+            theirs_tar.display()
+        ),
+    ]);
+    assert_eq!(c.code, 0, "{c:?}");
+    for (what, tar, name) in [
+        ("img-save", &ours, remote.clone()),
+        ("skopeo", &theirs_tar, "docker.io/skopeo/bb:1".to_string()),
+    ] {
+        let l = env
+            .run("img-load", &["-i", path_str(tar)])
+            .ok()
+            .json_lines();
+        assert_eq!(l[0]["digest"], theirs, "{what}");
+        assert_eq!(l[0]["id"], id, "{what}");
+        assert_eq!(entry(&env, &remote)["digest"], pulled["digest"], "{what}");
+        assert_eq!(entry(&env, &name)["digest"], pulled["digest"], "{what}");
+        assert_eq!(dangling(&env), Vec::<String>::new(), "{what}");
+        let mut digests = Vec::new();
+        for n in 0..2 {
+            let fresh = Env::new();
+            let l = fresh
+                .run("img-load", &["-i", path_str(tar)])
+                .ok()
+                .json_lines();
+            assert_eq!(l[0]["id"], id);
+            digests.push(l[0]["digest"].as_str().unwrap().to_string());
+            if n == 0 {
+                let read = read_with_skopeo_and_umoci(&fresh, &name, &id, &format!("{what}-new"));
+                assert_eq!(read.digest, digests[0]);
+            }
+        }
+        assert_eq!(digests[0], digests[1], "{what}: loading is deterministic");
+    }
 }
 
 #[test]

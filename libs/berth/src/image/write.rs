@@ -252,25 +252,28 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Tags `desc` as `reference`. An image that loses its last name this way stays in the index
-/// without one (Docker's dangling `<none>` image) rather than disappearing.
+/// Tags `desc` as `reference`, entered as its [`oci_entry`]. An image that loses its last name
+/// this way stays in the index without one (Docker's dangling `<none>` image) rather than
+/// disappearing.
 pub fn tag(layout: &Layout, reference: &Reference, desc: &Descriptor) -> Result<()> {
     let name = reference.to_string();
-    tag_named(layout, &name, desc, &|n: &str| {
+    tag_named(layout, &name, desc, true, &|n: &str| {
         n == name || Reference::parse_with_default_tag(n).is_ok_and(|r| r == *reference)
     })
 }
 
 /// Tags `desc` with `name` verbatim, as skopeo names images in a layout it does not own
-/// (`oci:DIR:latest`).
+/// (`oci:DIR:latest`): the descriptor as given too (an index stays an index), not its
+/// [`oci_entry`].
 pub fn tag_raw(layout: &Layout, name: &str, desc: &Descriptor) -> Result<()> {
-    tag_named(layout, name, desc, &|n: &str| n == name)
+    tag_named(layout, name, desc, false, &|n: &str| n == name)
 }
 
 fn tag_named(
     layout: &Layout,
     name: &str,
     desc: &Descriptor,
+    convert: bool,
     same_name: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let now = now_rfc3339();
@@ -278,7 +281,11 @@ fn tag_named(
         // Under the lock every blob deletion takes: what is checked here stays until the
         // index names it, and a name never points at blobs an img-rm removed meanwhile.
         check_complete(layout, desc).map_err(|why| incomplete(desc, Some(name), why))?;
-        let entry = oci_entry(layout, desc)?;
+        let entry = if convert {
+            oci_entry(layout, desc)?
+        } else {
+            bare(desc)
+        };
         let new_digest = entry.digest().clone();
         let original = desc.digest().clone();
         let mut replaced = Vec::new();
