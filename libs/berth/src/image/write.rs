@@ -169,7 +169,7 @@ fn oci_entry_at(layout: &Layout, desc: &Descriptor, depth: usize) -> Result<Desc
             .filter(|c| {
                 c.platform()
                     .as_ref()
-                    .map_or(true, |p| p.os().to_string() != "unknown")
+                    .is_none_or(|p| p.os().to_string() != "unknown")
                     && check_complete(layout, c).is_ok()
             })
             .collect();
