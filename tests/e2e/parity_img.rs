@@ -580,6 +580,38 @@ fn oci_archives_load_byte_for_byte_and_stay_readable() {
     assert_eq!(entry(&env, &remote)["digest"], pulled["digest"]);
     assert_eq!(dangling(&env), Vec::<String>::new());
 
+    // An OCI archive with another manifest of the same image (zstd layers) under the name the
+    // store has: the name stays on the manifest it names, and nothing of the archive is kept.
+    let oci_id = push_busybox(&src, &reg, "o/oci:1", "oci");
+    let oci_remote = format!("{}/o/oci:1", reg.addr());
+    let oci_digest = registry_digest(&oci_remote);
+    env.run("img-pull", &[&oci_remote]).ok();
+    let zst = src.path("zstd.oci.tar");
+    let c = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-compress-format",
+        "zstd",
+        &format!("docker://{oci_remote}"),
+        &format!("oci-archive:{}:{oci_remote}", zst.display()),
+    ]);
+    assert_eq!(c.code, 0, "{c:?}");
+    let other = skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}:{oci_remote}", zst.display()),
+    ])
+    .ok()
+    .json();
+    assert_ne!(other["Digest"], oci_digest, "another manifest");
+    let state = env.store_state();
+    let l = env
+        .run("img-load", &["-i", path_str(&zst)])
+        .ok()
+        .json_lines();
+    assert_eq!(l[0]["id"], oci_id);
+    assert_eq!(l[0]["digest"], oci_digest, "the name keeps its manifest");
+    assert_eq!(env.store_state(), state, "nothing changed");
+
     // Docker archives of it, made by img-save and by skopeo: the pulled entry stays too, and a
     // store without it gets the same new manifest each time.
     let ours = env.path("bb.docker.tar");

@@ -92,6 +92,24 @@ pub fn load(layout: &Layout, input: &Input) -> Result<Vec<Loaded>> {
         }
     };
     let mut out = Vec::new();
+    // An identical image (the same config) the store has already under a name, or at all for
+    // an image the archive leaves unnamed, keeps the manifest it has: a name never moves to
+    // another manifest of the same image, and nothing is left as <none>.
+    let catalog = image::Catalog::load(layout)?;
+    let kept = |id: &Option<Digest>, name: Option<&Reference>| -> Option<Digest> {
+        let id = id.as_ref()?;
+        catalog
+            .items
+            .iter()
+            .find(|i| {
+                (name.is_none() || i.entry.reference.as_ref() == name)
+                    && i.image.as_ref().is_ok_and(|img| img.id() == id)
+                    && image::check_complete(layout, &i.entry.descriptor).is_ok()
+            })
+            .and_then(|i| i.image.as_ref().ok())
+            .map(|img| img.digest.clone())
+    };
+    let mut skipped = false;
     for s in stored {
         // The image's digest: the manifest (or index) as given, not its OCI entry.
         let img = Image::load(layout, &s.descriptor, None).ok();
@@ -101,21 +119,43 @@ pub fn load(layout: &Layout, input: &Input) -> Result<Vec<Loaded>> {
         };
         let id = img.map(|i| i.config_digest);
         if s.names.is_empty() {
-            image::add_untagged(layout, &s.descriptor)?;
+            let digest = match kept(&id, None) {
+                Some(d) => {
+                    skipped = true;
+                    d
+                }
+                None => {
+                    image::add_untagged(layout, &s.descriptor)?;
+                    digest.clone()
+                }
+            };
             out.push(Loaded {
                 reference: None,
-                digest: digest.clone(),
+                digest,
                 id: id.clone(),
             });
         }
         for n in s.names {
-            image::tag(layout, &n, &s.descriptor)?;
+            let digest = match kept(&id, Some(&n)) {
+                Some(d) => {
+                    skipped = true;
+                    d
+                }
+                None => {
+                    image::tag(layout, &n, &s.descriptor)?;
+                    digest.clone()
+                }
+            };
             out.push(Loaded {
                 reference: Some(n),
-                digest: digest.clone(),
+                digest,
                 id: id.clone(),
             });
         }
+    }
+    if skipped {
+        // What the archive brought that no name reaches now goes again.
+        image::delete_unreachable(layout, &added.new)?;
     }
     Ok(out)
 }
