@@ -60,6 +60,16 @@ fn skopeo_and_umoci_read_what_img_import_wrote() {
         .ok()
         .json();
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    let dir = env.path("copied-dir");
+    let copied =
+        run(Command::new("skopeo").args(["copy", &name, &format!("dir:{}", dir.display())]));
+    assert_eq!(copied.code, 0, "{copied:?}");
+    assert_eq!(
+        berth::digest::Digest::sha256_of(&std::fs::read(dir.join("manifest.json")).unwrap())
+            .to_string(),
+        out["digest"],
+        "skopeo copies the manifest berth wrote, unchanged"
+    );
 
     let bundle = env.path("bundle");
     let unpacked = run(Command::new("umoci")

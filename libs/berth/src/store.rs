@@ -22,6 +22,11 @@ use crate::error::{Error, IoContext, Result};
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// When berth last tagged this entry (RFC 3339), shown as Metadata.LastTagTime.
 pub const TAG_TIME: &str = "io.berth.image.tag-time";
+/// On an `index.json` entry whose manifest berth wrote as the OCI equivalent of the one the image
+/// came as (a registry's Docker schema 2 manifest, an index of several platforms): the digest of
+/// that original, kept byte for byte. It stays the image's digest (RepoDigests, `img-push`), while
+/// the entry itself is an OCI image manifest, which is what skopeo and umoci read.
+pub const ORIGINAL: &str = "io.berth.image.original";
 /// Manifests, configs and indexes are small; anything larger is refused rather than read whole.
 pub const MAX_JSON_BLOB: u64 = 4 << 20;
 

@@ -16,8 +16,12 @@ Examples:
 
 Reads what docker save writes (Docker 25+'s OCI layout with manifest.json, and the <id>/layer.tar
 layout of older versions) and OCI archives (skopeo's oci-archive:, img-save --format oci-archive),
-plain, gzip or zstd. Layers from a docker archive are stored gzip-compressed, as img-import stores
-them; each must match its diffID in the image config. A bad archive changes nothing in the store.
+plain, gzip or zstd. Loading keeps the digests it is given: an OCI archive's manifests and blobs
+are stored byte for byte. A docker archive has no manifest of compressed layers: an image the store
+already has (the same config, so the same layers; pulled or loaded before) keeps its manifest and
+is only tagged, so its names never move to another manifest; any other gets a new manifest with
+its layers gzip-compressed as img-import stores them (the same archive, the same digest), each
+checked against its diffID in the image config. A bad archive changes nothing in the store.
 A compressed archive may expand to at most the larger of BERTH_LAYER_MAX_BYTES (default 1G) and
 BERTH_LAYER_MAX_RATIO (default 100) times its compressed size, or it is refused as a bomb.
 

@@ -24,7 +24,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::{self, check_config, Image, ImageConfig, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::layer::{self, Compression};
 use crate::reference::Reference;
-use crate::store::{annotation, Layout, MAX_JSON_BLOB, REF_NAME};
+use crate::store::{annotation, Layout, MAX_JSON_BLOB, ORIGINAL, REF_NAME};
 
 /// Where the archive comes from.
 #[derive(Debug, Clone)]
@@ -92,27 +92,70 @@ pub fn load(layout: &Layout, input: &Input) -> Result<Vec<Loaded>> {
         }
     };
     let mut out = Vec::new();
+    // An identical image (the same config) the store has already under a name, or at all for
+    // an image the archive leaves unnamed, keeps the manifest it has: a name never moves to
+    // another manifest of the same image, and nothing is left as <none>.
+    let catalog = image::Catalog::load(layout)?;
+    let kept = |id: &Option<Digest>, name: Option<&Reference>| -> Option<Digest> {
+        let id = id.as_ref()?;
+        catalog
+            .items
+            .iter()
+            .find(|i| {
+                (name.is_none() || i.entry.reference.as_ref() == name)
+                    && i.image.as_ref().is_ok_and(|img| img.id() == id)
+                    && image::check_complete(layout, &i.entry.descriptor).is_ok()
+            })
+            .and_then(|i| i.image.as_ref().ok())
+            .map(|img| img.digest.clone())
+    };
+    let mut skipped = false;
     for s in stored {
-        let digest = Digest::try_from(s.descriptor.digest())?;
-        let id = Image::load(layout, &s.descriptor, None)
-            .ok()
-            .map(|i| i.config_digest);
+        // The image's digest: the manifest (or index) as given, not its OCI entry.
+        let img = Image::load(layout, &s.descriptor, None).ok();
+        let digest = match &img {
+            Some(i) => i.digest.clone(),
+            None => Digest::try_from(s.descriptor.digest())?,
+        };
+        let id = img.map(|i| i.config_digest);
         if s.names.is_empty() {
-            image::add_untagged(layout, &s.descriptor)?;
+            let digest = match kept(&id, None) {
+                Some(d) => {
+                    skipped = true;
+                    d
+                }
+                None => {
+                    image::add_untagged(layout, &s.descriptor)?;
+                    digest.clone()
+                }
+            };
             out.push(Loaded {
                 reference: None,
-                digest: digest.clone(),
+                digest,
                 id: id.clone(),
             });
         }
         for n in s.names {
-            image::tag(layout, &n, &s.descriptor)?;
+            let digest = match kept(&id, Some(&n)) {
+                Some(d) => {
+                    skipped = true;
+                    d
+                }
+                None => {
+                    image::tag(layout, &n, &s.descriptor)?;
+                    digest.clone()
+                }
+            };
             out.push(Loaded {
                 reference: Some(n),
-                digest: digest.clone(),
+                digest,
                 id: id.clone(),
             });
         }
+    }
+    if skipped {
+        // What the archive brought that no name reaches now goes again.
+        image::delete_unreachable(layout, &added.new)?;
     }
     Ok(out)
 }
@@ -341,9 +384,20 @@ fn load_docker(layout: &Layout, archive: &TarIndex, added: &mut Added<'_>) -> Re
         });
     }
 
+    let catalog = image::Catalog::load(layout)?;
     let mut done: HashMap<String, Descriptor> = HashMap::new();
     let mut stored = Vec::new();
     for img in images {
+        // An image the store has already (the same config, so the same layers) keeps the
+        // manifest it has, pulled or loaded before: a docker archive has no manifest of its own
+        // to keep, and a new one would move its names to a digest no registry knows.
+        if let Some(desc) = existing(layout, &catalog, &img) {
+            stored.push(Stored {
+                descriptor: desc,
+                names: img.names,
+            });
+            continue;
+        }
         let mut layers = Vec::new();
         for (name, want) in &img.layers {
             if let Some(d) = done.get(name) {
@@ -381,6 +435,29 @@ fn load_docker(layout: &Layout, archive: &TarIndex, added: &mut Added<'_>) -> Re
         });
     }
     Ok(stored)
+}
+
+/// The `index.json` entry of an image the store has whole with this image's config: one already
+/// named as the archive names it, else a tagged one, else an untagged one.
+fn existing(layout: &Layout, catalog: &image::Catalog, img: &DockerImage) -> Option<Descriptor> {
+    let same: Vec<&image::Item> = catalog
+        .items
+        .iter()
+        .filter(|i| {
+            i.image.as_ref().is_ok_and(|m| *m.id() == img.config_digest)
+                && image::check_complete(layout, &i.entry.descriptor).is_ok()
+        })
+        .collect();
+    let named_so = same.iter().find(|i| {
+        i.entry
+            .reference
+            .as_ref()
+            .is_some_and(|r| img.names.contains(r))
+    });
+    named_so
+        .or_else(|| same.iter().find(|i| i.entry.name.is_some()))
+        .or(same.first())
+        .map(|i| image::bare(&i.entry.descriptor))
 }
 
 fn is_json_type(m: &MediaType) -> bool {
@@ -422,6 +499,30 @@ fn load_oci(layout: &Layout, archive: &TarIndex, added: &mut Added<'_>) -> Resul
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
     let mut seen = HashSet::new();
     let mut todo: Vec<Descriptor> = index.manifests().clone();
+    // An entry berth saved as the OCI equivalent of the manifest the image came as names that
+    // original (ORIGINAL): loaded from it, the image keeps its digest.
+    let mut tops: Vec<Descriptor> = Vec::new();
+    for d in index.manifests() {
+        let original = annotation(d, ORIGINAL)
+            .and_then(|o| Digest::parse(o).ok())
+            .filter(|o| archive.contains(&blob_path(o)));
+        let Some(o) = original else {
+            tops.push(bare(d));
+            continue;
+        };
+        let data = archive.read_small(&blob_path(&o), MAX_JSON_BLOB)?;
+        let v: Value = serde_json::from_slice(&data)
+            .map_err(|e| Error::corrupt(format!("{} in {what}", blob_path(&o)), e))?;
+        let media = match v.get("mediaType").and_then(Value::as_str) {
+            Some(m) => MediaType::from(m),
+            None if v.get("manifests").is_some() => MediaType::ImageIndex,
+            None => MediaType::ImageManifest,
+        };
+        let mut top = Descriptor::new(media, data.len() as u64, &o);
+        top.set_platform(d.platform().clone());
+        todo.push(top.clone());
+        tops.push(top);
+    }
     while let Some(d) = todo.pop() {
         let digest = Digest::try_from(d.digest())?;
         if !seen.insert(digest.clone()) {
@@ -467,9 +568,9 @@ fn load_oci(layout: &Layout, archive: &TarIndex, added: &mut Added<'_>) -> Resul
         }
     }
     let mut stored: Vec<Stored> = Vec::new();
-    for d in index.manifests() {
+    for (d, top) in index.manifests().iter().zip(tops) {
         stored.push(Stored {
-            descriptor: bare(d),
+            descriptor: top,
             names: oci_names(archive, d)?,
         });
     }

@@ -20,7 +20,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::{self, Catalog, Image, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::layer;
 use crate::reference::{ImageName, Reference};
-use crate::store::{annotate, Layout, REF_NAME};
+use crate::store::{annotate, annotation, Layout, ORIGINAL, REF_NAME};
 
 /// The kind of archive to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,7 +430,13 @@ fn write_oci<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<()>
     let mut blobs: Vec<(&Layout, Descriptor)> = Vec::new();
     let mut seen = HashSet::new();
     for s in images {
-        for d in reachable(&s.layout, &s.descriptor)? {
+        // The entry (an OCI manifest skopeo and umoci read) and the manifest it stands for (the
+        // registry's, which keeps the image's digest when the archive is loaded again).
+        let original = image::original_descriptor(&s.layout, &s.descriptor)?;
+        for d in reachable(&s.layout, &s.descriptor)?
+            .into_iter()
+            .chain(reachable(&s.layout, &original)?)
+        {
             if seen.insert(d.digest().clone()) {
                 blobs.push((&s.layout, d));
             }
@@ -450,7 +456,10 @@ fn write_oci<W: Write>(tw: &mut TarWriter<W>, images: &[Selected]) -> Result<()>
     }
     let mut index = Vec::new();
     for s in images {
-        let desc = bare(&s.descriptor);
+        let mut desc = bare(&s.descriptor);
+        if let Some(o) = annotation(&s.descriptor, ORIGINAL) {
+            desc = annotate(&desc, ORIGINAL, o);
+        }
         if s.names.is_empty() {
             index.push(desc.clone());
         }

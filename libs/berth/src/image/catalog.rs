@@ -73,15 +73,20 @@ impl Catalog {
     pub fn load(layout: &Layout) -> Result<Catalog> {
         let index = layout.read_index()?;
         let mut items = Vec::new();
-        let mut cache: HashMap<Digest, Image> = HashMap::new();
+        // By entry and the manifest it stands for (crate::store::ORIGINAL).
+        let mut cache: HashMap<(Digest, Option<String>), Image> = HashMap::new();
         for desc in index.manifests() {
             let entry = Entry::from_descriptor(desc)?;
-            let image = match cache.get(&entry.digest) {
+            let key = (
+                entry.digest.clone(),
+                annotation(desc, crate::store::ORIGINAL).map(str::to_string),
+            );
+            let image = match cache.get(&key) {
                 Some(img) => Ok(img.clone()),
                 None => Image::load(layout, desc, None),
             };
             if let Ok(img) = &image {
-                cache.insert(entry.digest.clone(), img.clone());
+                cache.insert(key, img.clone());
             }
             items.push(Item { entry, image });
         }
@@ -155,7 +160,10 @@ impl Catalog {
         };
         tagged_first(&|i: &Item| i.image.as_ref().is_ok_and(|img| img.id() == d)).or_else(|| {
             tagged_first(&|i: &Item| {
-                i.entry.digest == *d || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
+                i.entry.digest == *d
+                    || i.image
+                        .as_ref()
+                        .is_ok_and(|img| img.manifest_digest == *d || img.digest == *d)
             })
         })
     }
@@ -169,7 +177,9 @@ impl Catalog {
                     .iter()
                     .filter(|i| {
                         i.entry.digest == *d
-                            || i.image.as_ref().is_ok_and(|img| img.manifest_digest == *d)
+                            || i.image
+                                .as_ref()
+                                .is_ok_and(|img| img.manifest_digest == *d || img.digest == *d)
                     })
                     .collect();
                 hits.iter()

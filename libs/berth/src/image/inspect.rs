@@ -72,7 +72,7 @@ pub fn inspect(catalog: &Catalog, image: &Image) -> Value {
             last_tag_time: last_tag.to_string(),
         },
         descriptor: InspectDescriptor {
-            media_type: media_type_of(&catalog.items, &image.digest),
+            media_type: image.media_type.clone(),
             digest: image.digest.to_string(),
         },
     };
@@ -125,14 +125,6 @@ pub struct InspectMetadata {
 pub struct InspectDescriptor {
     pub media_type: String,
     pub digest: String,
-}
-
-fn media_type_of(items: &[Item], digest: &Digest) -> String {
-    items
-        .iter()
-        .find(|i| i.entry.digest == *digest)
-        .map(|i| i.entry.descriptor.media_type().to_string())
-        .unwrap_or_default()
 }
 
 /// Docker's image Comment: the comment of the last history entry.

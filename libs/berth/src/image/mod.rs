@@ -30,8 +30,12 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 /// An image: one platform's manifest and its config.
 #[derive(Debug, Clone)]
 pub struct Image {
-    /// The digest of the `index.json` entry: a manifest, or an index for multi-platform images.
+    /// The digest of the manifest, or the index for multi-platform images, the image came as:
+    /// the `index.json` entry's, or its [`crate::store::ORIGINAL`] (the registry's manifest of
+    /// which the entry is the OCI equivalent).
     pub digest: Digest,
+    /// The media type of that manifest or index.
+    pub media_type: String,
     pub manifest_digest: Digest,
     pub manifest: ImageManifest,
     /// The config's digest, which is the image ID (as Docker's IMAGE ID).
@@ -45,9 +49,11 @@ impl Image {
     /// Loads the image an index entry points to, choosing `platform` (or the host's) from a
     /// multi-platform index.
     pub fn load(layout: &Layout, desc: &Descriptor, platform: Option<&Platform>) -> Result<Image> {
+        let desc = &original_descriptor(layout, desc)?;
         let top = Digest::try_from(desc.digest())?;
+        let top_media = desc.media_type().to_string();
         let mut digest = top.clone();
-        let mut media = desc.media_type().to_string();
+        let mut media = top_media.clone();
         for _ in 0..4 {
             let raw: Value = layout.read_json(&digest)?;
             let is_index = media == MediaType::ImageIndex.to_string()
@@ -63,6 +69,7 @@ impl Image {
                     .map_err(|why| Error::corrupt(format!("image config {config_digest}"), why))?;
                 return Ok(Image {
                     digest: top,
+                    media_type: top_media,
                     manifest_digest: digest,
                     manifest,
                     config_digest,

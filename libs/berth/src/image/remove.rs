@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
-use crate::store::{annotation, Layout, REF_NAME};
+use crate::store::{annotation, Layout, ORIGINAL, REF_NAME};
 
 use super::*;
 
@@ -77,7 +77,13 @@ pub fn check_complete(layout: &Layout, desc: &Descriptor) -> std::result::Result
         Ok(())
     }
     let digest = Digest::try_from(desc.digest()).map_err(|e| e.to_string())?;
-    check(layout, &digest, 0)
+    check(layout, &digest, 0)?;
+    // The manifest an OCI entry stands for (the registry's) is part of the image too.
+    match annotation(desc, ORIGINAL).map(Digest::parse) {
+        Some(Ok(o)) if o != digest => check(layout, &o, 0),
+        Some(Err(e)) => Err(format!("its {ORIGINAL} annotation is not a digest: {e}")),
+        _ => Ok(()),
+    }
 }
 
 /// What `remove` did, in Docker's words.
@@ -258,6 +264,10 @@ fn remove_broken(
 pub fn blobs_of(layout: &Layout, desc: &Descriptor) -> HashSet<Digest> {
     let mut out = HashSet::new();
     let mut todo = vec![desc.clone()];
+    // And the manifest (or index) the entry is the OCI equivalent of.
+    if let Some(o) = annotation(desc, ORIGINAL).and_then(|o| Digest::parse(o).ok()) {
+        todo.push(Descriptor::new(MediaType::ImageIndex, 0, &o));
+    }
     while let Some(d) = todo.pop() {
         let Ok(digest) = Digest::try_from(d.digest()) else {
             continue;

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
-use crate::store::{annotate, annotation, Layout, REF_NAME, TAG_TIME};
+use crate::store::{annotate, annotation, Layout, ORIGINAL, REF_NAME, TAG_TIME};
 
 use super::*;
 
@@ -74,7 +74,7 @@ pub fn write_manifest(
 }
 
 /// A descriptor for an `index.json` entry: media type, digest, size and platform of `desc`,
-/// with no annotations.
+/// with no annotations but [`ORIGINAL`].
 pub(crate) fn bare(desc: &Descriptor) -> Descriptor {
     let mut d = Descriptor::new(
         desc.media_type().clone(),
@@ -82,7 +82,169 @@ pub(crate) fn bare(desc: &Descriptor) -> Descriptor {
         desc.digest().clone(),
     );
     d.set_platform(desc.platform().clone());
-    d
+    match annotation(desc, ORIGINAL) {
+        Some(o) => annotate(&d, ORIGINAL, o),
+        None => d,
+    }
+}
+
+/// The OCI media type for a Docker schema 2 one (manifest, config, layers); None for a media
+/// type that is OCI's already (or that OCI has no name for).
+fn oci_media_type(m: &str) -> Option<MediaType> {
+    Some(match m {
+        DOCKER_MANIFEST => MediaType::ImageManifest,
+        DOCKER_MANIFEST_LIST => MediaType::ImageIndex,
+        DOCKER_CONFIG => MediaType::ImageConfig,
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
+        "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            MediaType::Other("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into())
+        }
+        "application/vnd.docker.image.rootfs.foreign.diff.tar" => {
+            MediaType::Other("application/vnd.oci.image.layer.nondistributable.v1.tar".into())
+        }
+        _ => return None,
+    })
+}
+
+/// Whether a JSON blob is an index (or Docker manifest list) rather than a manifest.
+fn is_index_json(v: &Value) -> bool {
+    v.get("manifests").is_some() && v.get("layers").is_none()
+}
+
+/// The media type a manifest or index blob declares, or the OCI one its shape says.
+fn declared_media_type(v: &Value) -> MediaType {
+    match v.get("mediaType").and_then(Value::as_str) {
+        Some(m) if !m.is_empty() => MediaType::from(m),
+        _ if is_index_json(v) => MediaType::ImageIndex,
+        _ => MediaType::ImageManifest,
+    }
+}
+
+/// What an `index.json` entry stands for: the manifest or index the image came as (its
+/// [`ORIGINAL`], with the entry's platform), or the entry itself when it has none. That is what
+/// the image's digest is, and what `img-push` sends.
+pub fn original_descriptor(layout: &Layout, desc: &Descriptor) -> Result<Descriptor> {
+    let Some(o) = annotation(desc, ORIGINAL) else {
+        return Ok(bare(desc));
+    };
+    let digest = Digest::parse(o)
+        .map_err(|e| Error::corrupt(format!("annotation {ORIGINAL} of {}", desc.digest()), e))?;
+    let bytes = layout.read_blob(&digest)?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(format!("manifest {digest}"), e))?;
+    let mut d = Descriptor::new(declared_media_type(&v), bytes.len() as u64, &digest);
+    d.set_platform(desc.platform().clone());
+    Ok(d)
+}
+
+/// The `index.json` entry for the image `desc` names, as skopeo and umoci read one: an OCI image
+/// manifest. A manifest of OCI media types is its own entry. One of Docker's media types gets its
+/// OCI equivalent (the same config and layer blobs, media types mapped, as `skopeo copy
+/// docker://… oci:…` writes it), stored as a new blob; an index (or Docker manifest list) is
+/// entered as its platform's manifest (this host's, else its first whole one). Either keeps the
+/// manifest the image came as in [`ORIGINAL`]. Deterministic: the same `desc`, the same entry.
+pub(crate) fn oci_entry(layout: &Layout, desc: &Descriptor) -> Result<Descriptor> {
+    oci_entry_at(layout, desc, 0)
+}
+
+fn oci_entry_at(layout: &Layout, desc: &Descriptor, depth: usize) -> Result<Descriptor> {
+    let digest = Digest::try_from(desc.digest())?;
+    if depth > 4 {
+        return Err(Error::corrupt(
+            format!("image index {digest}"),
+            "indexes nested more than four deep",
+        ));
+    }
+    let bytes = layout.read_blob(&digest)?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::corrupt(format!("blob {digest}"), e))?;
+    if is_index_json(&v) {
+        let index: oci_spec::image::ImageIndex = serde_json::from_value(v)
+            .map_err(|e| Error::corrupt(format!("image index {digest}"), e))?;
+        let whole: Vec<&Descriptor> = index
+            .manifests()
+            .iter()
+            // Attestations (platform unknown/unknown) are not images of a platform.
+            .filter(|c| {
+                c.platform()
+                    .as_ref()
+                    .is_none_or(|p| p.os().to_string() != "unknown")
+                    && check_complete(layout, c).is_ok()
+            })
+            .collect();
+        let host = Platform::host();
+        let pick = whole
+            .iter()
+            .find(|c| {
+                c.platform().as_ref().is_some_and(|p| {
+                    host.matches(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    )
+                })
+            })
+            .or(whole.first())
+            .ok_or_else(|| {
+                Error::ImageNotFound(format!(
+                    "{digest}: none of the manifests of the image index is in the store"
+                ))
+            })?;
+        let child = oci_entry_at(layout, pick, depth + 1)?;
+        let mut entry = Descriptor::new(
+            child.media_type().clone(),
+            child.size(),
+            child.digest().clone(),
+        );
+        entry.set_platform(pick.platform().clone());
+        return Ok(annotate(&entry, ORIGINAL, &digest.to_string()));
+    }
+    let mut manifest: oci_spec::image::ImageManifest = serde_json::from_value(v.clone())
+        .map_err(|e| Error::corrupt(format!("manifest {digest}"), e))?;
+    let declared = declared_media_type(&v);
+    let mut changed =
+        declared != MediaType::ImageManifest || *desc.media_type() != MediaType::ImageManifest;
+    let mut config = manifest.config().clone();
+    if let Some(m) = oci_media_type(config.media_type().as_ref()) {
+        config.set_media_type(m);
+        changed = true;
+    }
+    let mut layers = manifest.layers().clone();
+    for l in layers.iter_mut() {
+        if let Some(m) = oci_media_type(l.media_type().as_ref()) {
+            l.set_media_type(m);
+            changed = true;
+        }
+    }
+    if !changed {
+        let mut entry = bare(desc);
+        entry.set_media_type(MediaType::ImageManifest);
+        return Ok(entry);
+    }
+    manifest.set_media_type(Some(MediaType::ImageManifest));
+    manifest.set_config(config);
+    manifest.set_layers(layers);
+    // Go's field order, as skopeo writes it, so that the same image gets skopeo's digest; maps of
+    // more than one annotation have no stable order in the types, so those are sorted.
+    let many = |a: &Option<std::collections::HashMap<String, String>>| {
+        a.as_ref().is_some_and(|a| a.len() > 1)
+    };
+    let unstable = many(manifest.annotations())
+        || many(manifest.config().annotations())
+        || manifest.layers().iter().any(|l| many(l.annotations()));
+    let out = if unstable {
+        canonical_json(&serde_json::to_value(&manifest).expect("manifest serialises"))
+    } else {
+        serde_json::to_vec(&manifest).expect("manifest serialises")
+    };
+    let oci = layout.put_blob_bytes(&out)?;
+    let mut entry = Descriptor::new(MediaType::ImageManifest, out.len() as u64, &oci);
+    entry.set_platform(desc.platform().clone());
+    let original = annotation(desc, ORIGINAL)
+        .map(str::to_string)
+        .unwrap_or_else(|| digest.to_string());
+    Ok(annotate(&entry, ORIGINAL, &original))
 }
 
 /// Now, as RFC 3339 with nanoseconds in UTC, the form image configs use.
@@ -90,25 +252,28 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Tags `desc` as `reference`. An image that loses its last name this way stays in the index
-/// without one (Docker's dangling `<none>` image) rather than disappearing.
+/// Tags `desc` as `reference`, entered as its [`oci_entry`]. An image that loses its last name
+/// this way stays in the index without one (Docker's dangling `<none>` image) rather than
+/// disappearing.
 pub fn tag(layout: &Layout, reference: &Reference, desc: &Descriptor) -> Result<()> {
     let name = reference.to_string();
-    tag_named(layout, &name, desc, &|n: &str| {
+    tag_named(layout, &name, desc, true, &|n: &str| {
         n == name || Reference::parse_with_default_tag(n).is_ok_and(|r| r == *reference)
     })
 }
 
 /// Tags `desc` with `name` verbatim, as skopeo names images in a layout it does not own
-/// (`oci:DIR:latest`).
+/// (`oci:DIR:latest`): the descriptor as given too (an index stays an index), not its
+/// [`oci_entry`].
 pub fn tag_raw(layout: &Layout, name: &str, desc: &Descriptor) -> Result<()> {
-    tag_named(layout, name, desc, &|n: &str| n == name)
+    tag_named(layout, name, desc, false, &|n: &str| n == name)
 }
 
 fn tag_named(
     layout: &Layout,
     name: &str,
     desc: &Descriptor,
+    convert: bool,
     same_name: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let now = now_rfc3339();
@@ -116,7 +281,13 @@ fn tag_named(
         // Under the lock every blob deletion takes: what is checked here stays until the
         // index names it, and a name never points at blobs an img-rm removed meanwhile.
         check_complete(layout, desc).map_err(|why| incomplete(desc, Some(name), why))?;
-        let new_digest = desc.digest().clone();
+        let entry = if convert {
+            oci_entry(layout, desc)?
+        } else {
+            bare(desc)
+        };
+        let new_digest = entry.digest().clone();
+        let original = desc.digest().clone();
         let mut replaced = Vec::new();
         m.retain(|e| {
             let named = annotation(e, REF_NAME);
@@ -124,14 +295,11 @@ fn tag_named(
                 replaced.push(e.clone());
                 return false;
             }
-            // An untagged entry for the image being tagged is now redundant.
-            !(named.is_none() && *e.digest() == new_digest)
+            // An untagged entry for the image being tagged is now redundant (also one an older
+            // berth wrote, for the original manifest).
+            !(named.is_none() && (*e.digest() == new_digest || *e.digest() == original))
         });
-        m.push(annotate(
-            &annotate(&bare(desc), REF_NAME, name),
-            TAG_TIME,
-            &now,
-        ));
+        m.push(annotate(&annotate(&entry, REF_NAME, name), TAG_TIME, &now));
         for old in replaced {
             if !m.iter().any(|e| e.digest() == old.digest()) {
                 m.push(bare(&old));
@@ -144,9 +312,13 @@ fn tag_named(
 /// Adds `desc` to the index without a name, unless the index already has an entry for it.
 pub fn add_untagged(layout: &Layout, desc: &Descriptor) -> Result<()> {
     layout.update_index(|m| {
-        if !m.iter().any(|e| e.digest() == desc.digest()) {
-            check_complete(layout, desc).map_err(|why| incomplete(desc, None, why))?;
-            m.push(bare(desc));
+        if m.iter().any(|e| e.digest() == desc.digest()) {
+            return Ok(());
+        }
+        check_complete(layout, desc).map_err(|why| incomplete(desc, None, why))?;
+        let entry = oci_entry(layout, desc)?;
+        if !m.iter().any(|e| e.digest() == entry.digest()) {
+            m.push(entry);
         }
         Ok(())
     })
@@ -161,4 +333,151 @@ pub(crate) fn incomplete(desc: &Descriptor, name: Option<&str>, why: String) -> 
         "{}{to}: {why}; was it removed (img-rm, img-prune) while this command ran?",
         desc.digest()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A Docker schema 2 image (one gzip layer) in a fresh layout: its manifest's descriptor,
+    /// the manifest's bytes and the config digest.
+    fn docker_image(l: &Layout, arch: &str) -> (Descriptor, Digest) {
+        let layer = l.put_blob_bytes(&[7; 10]).unwrap();
+        let config = json!({"architecture": arch, "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [Digest::sha256_of(b"x").to_string()]}});
+        let config = l.put_blob_bytes(&canonical_json(&config)).unwrap();
+        let config_size = l.read_blob(&config).unwrap().len();
+        let m = format!(
+            r#"{{
+   "schemaVersion": 2,
+   "mediaType": "{DOCKER_MANIFEST}",
+   "config": {{"mediaType": "{DOCKER_CONFIG}", "size": {config_size}, "digest": "{config}"}},
+   "layers": [{{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 10, "digest": "{layer}"}}]
+}}"#
+        );
+        let d = l.put_blob_bytes(m.as_bytes()).unwrap();
+        (
+            Descriptor::new(MediaType::from(DOCKER_MANIFEST), m.len() as u64, &d),
+            config,
+        )
+    }
+
+    fn layout() -> (tempfile::TempDir, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let l = Layout::open_or_create(t.path().join("images")).unwrap();
+        (t, l)
+    }
+
+    fn r(s: &str) -> Reference {
+        Reference::parse(s).unwrap().with_default_tag()
+    }
+
+    #[test]
+    fn a_docker_manifest_is_entered_as_its_oci_equivalent_and_keeps_its_digest() {
+        let (_t, l) = layout();
+        let (desc, config) = docker_image(&l, "amd64");
+        tag(&l, &r("a"), &desc).unwrap();
+        let index = l.read_index().unwrap();
+        let e = &index.manifests()[0];
+        assert_eq!(*e.media_type(), MediaType::ImageManifest);
+        assert_eq!(annotation(e, ORIGINAL), Some(desc.digest().as_ref()));
+        let oci: Value = l.read_json(&Digest::try_from(e.digest()).unwrap()).unwrap();
+        assert_eq!(
+            oci["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(
+            oci["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        assert_eq!(oci["config"]["digest"], config.to_string());
+        assert_eq!(
+            oci["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        // Go's field order, as skopeo writes it.
+        let text = String::from_utf8(l.read_blob(&Digest::try_from(e.digest()).unwrap()).unwrap())
+            .unwrap();
+        assert!(
+            text.starts_with(r#"{"schemaVersion":2,"mediaType":"#),
+            "{text}"
+        );
+
+        // The image is what it came as.
+        let img = Image::load(&l, e, None).unwrap();
+        assert_eq!(img.digest.to_string(), desc.digest().to_string());
+        assert_eq!(img.media_type, DOCKER_MANIFEST);
+        assert_eq!(img.config_digest, config);
+        assert_eq!(original_descriptor(&l, e).unwrap().digest(), desc.digest());
+        // Both manifests are kept alive.
+        let reach = reachable_blobs(&l).unwrap();
+        assert!(reach.contains(&Digest::try_from(desc.digest()).unwrap()));
+        assert!(reach.contains(&Digest::try_from(e.digest()).unwrap()));
+        assert!(unreferenced_blobs(&l).unwrap().is_empty());
+
+        // Tagging the same image again, by either descriptor, names the same entry.
+        tag(&l, &r("b"), &desc).unwrap();
+        tag(&l, &r("c"), e).unwrap();
+        add_untagged(&l, &desc).unwrap();
+        let index = l.read_index().unwrap();
+        assert_eq!(index.manifests().len(), 3);
+        for m in index.manifests() {
+            assert_eq!(m.digest(), e.digest());
+            assert_eq!(annotation(m, ORIGINAL), Some(desc.digest().as_ref()));
+        }
+        // And found by the original digest.
+        let catalog = Catalog::load(&l).unwrap();
+        let found = catalog.find(desc.digest().as_ref()).unwrap();
+        assert_eq!(found.entry.digest.to_string(), e.digest().to_string());
+    }
+
+    #[test]
+    fn an_index_is_entered_as_this_hosts_manifest() {
+        let (_t, l) = layout();
+        let host = Platform::host();
+        let (mine, my_config) = docker_image(&l, &host.architecture);
+        let other_arch = if host.architecture == "s390x" {
+            "ppc64le"
+        } else {
+            "s390x"
+        };
+        let (other, _) = docker_image(&l, other_arch);
+        let child = |d: &Descriptor, arch: &str| {
+            json!({"mediaType": DOCKER_MANIFEST, "size": d.size(), "digest": d.digest().to_string(),
+                   "platform": {"os": "linux", "architecture": arch}})
+        };
+        let list = json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST_LIST,
+            "manifests": [child(&other, other_arch), child(&mine, &host.architecture)]});
+        let bytes = serde_json::to_vec(&list).unwrap();
+        let d = l.put_blob_bytes(&bytes).unwrap();
+        let desc = Descriptor::new(
+            MediaType::from(DOCKER_MANIFEST_LIST),
+            bytes.len() as u64,
+            &d,
+        );
+        tag(&l, &r("multi"), &desc).unwrap();
+        let e = l.read_index().unwrap().manifests()[0].clone();
+        assert_eq!(*e.media_type(), MediaType::ImageManifest);
+        assert_eq!(annotation(&e, ORIGINAL), Some(d.to_string().as_str()));
+        assert_eq!(
+            e.platform().as_ref().unwrap().architecture().to_string(),
+            host.architecture
+        );
+        let oci: Value = l.read_json(&Digest::try_from(e.digest()).unwrap()).unwrap();
+        assert_eq!(oci["config"]["digest"], my_config.to_string());
+        let img = Image::load(&l, &e, None).unwrap();
+        assert_eq!(img.digest, d);
+        assert_eq!(img.manifest_digest.to_string(), mine.digest().to_string());
+        // The other platform stays reachable through the index.
+        let other_platform = Platform {
+            os: "linux".into(),
+            architecture: other_arch.into(),
+            variant: None,
+        };
+        let img = Image::load(&l, &e, Some(&other_platform)).unwrap();
+        assert_eq!(img.manifest_digest.to_string(), other.digest().to_string());
+        assert!(unreferenced_blobs(&l).unwrap().is_empty());
+    }
 }

@@ -43,6 +43,8 @@ pub fn push(
     progress: &dyn Progress,
 ) -> Result<Pushed> {
     let repo = dest.path().to_string();
+    // The manifest the image came as (the registry's, same digest), not its OCI entry.
+    let desc = &image::original_descriptor(layout, desc)?;
     let top = Digest::try_from(desc.digest())?;
     let top_bytes = layout.read_blob(&top)?;
     let is_index = matches!(desc.media_type(), MediaType::ImageIndex)
