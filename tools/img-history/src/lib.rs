@@ -60,12 +60,12 @@ fn ellipsis(s: &str, max: usize) -> String {
 
 pub fn run(cli: Cli) -> Result<()> {
     let name = one_name(cli.image_name)?;
-    let (_, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
+    let (layout, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
     let img = catalog.items[idx]
         .image
         .as_ref()
         .expect("open_named checks the image");
-    let rows = image::history(img);
+    let rows = image::history(&layout, img);
     let id_of = |r: &image::HistoryRow| match &r.id {
         Some(d) if cli.no_trunc => d.to_string(),
         Some(d) => d.short().to_string(),

@@ -42,16 +42,21 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let names = expand_stdin(cli.images)?;
     let default = cli.image.layout()?;
+    let root = cli.image.root.root();
+    let snapshots = root.dir().join("snapshots");
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for name in &names {
         match image::open_named(&default, name) {
-            Ok((_, catalog, idx)) => {
+            Ok((layout, catalog, idx)) => {
                 let img = catalog.items[idx]
                     .image
                     .as_ref()
                     .expect("open_named checks the image");
-                found.push(image::inspect(&catalog, img));
+                // GraphDriver shows the root's snapshots for images of the root's store only.
+                let in_store = layout.dir() == root.images_dir();
+                let snaps = in_store.then_some(snapshots.as_path());
+                found.push(image::inspect(&layout, &catalog, img, snaps));
             }
             Err(e) => errors.push(e),
         }

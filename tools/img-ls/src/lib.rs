@@ -1,9 +1,9 @@
 //! img-ls: list images, as `docker image ls`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use berth::filter::{parse_bool, path_match, Filters, Label};
-use berth::image::{Catalog, Image, Item};
+use berth::image::{self, Catalog, Image, Item};
 use berth::output::{self, col, Column, Format};
 use berth::reference::Reference;
 use berth::{Error, Result};
@@ -183,16 +183,16 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     };
     if cli.quiet {
-        let mut seen = HashSet::new();
-        let mut out = String::new();
-        for (_, img) in &listed {
-            let id = id_of(img);
-            if seen.insert(id.clone()) {
-                out.push_str(&id);
-                out.push('\n');
-            }
-        }
+        // One line per row, as `docker images -q`: an image with two tags is listed twice.
+        let out: String = listed.iter().map(|(_, img)| id_of(img) + "\n").collect();
         return output::write_stdout(out.as_bytes());
+    }
+    // Uncompressed, as Docker counts them; measured once per image.
+    let mut sizes: HashMap<&berth::digest::Digest, u64> = HashMap::new();
+    for (_, img) in &listed {
+        if !sizes.contains_key(img.id()) {
+            sizes.insert(img.id(), image::image_size(&layout, img));
+        }
     }
     let rows: Vec<Value> = listed
         .iter()
@@ -208,7 +208,7 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 "<none>".into()
             };
-            let size = output::human_size(img.size());
+            let size = output::human_size(sizes[img.id()]);
             json!({
                 "Containers": "N/A",
                 "CreatedAt": output::go_time(img.created()),

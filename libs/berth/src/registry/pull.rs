@@ -434,6 +434,7 @@ pub fn pull(
             }
         }
         snapshot_dirs = snaps.finish(plan, &applied)?;
+        plan.record_sizes(layout, &applied);
     }
     for m in &manifests {
         layout.put_blob_bytes(&m.bytes)?;
@@ -452,6 +453,12 @@ pub fn pull(
         );
     }
     image::tag(layout, &name, &desc)?;
+    image::record_repo_digest(
+        layout,
+        &Digest::try_from(desc.digest())?,
+        &name,
+        &top.digest,
+    );
     let img = image::Image::load(layout, &desc, Some(&platform))?;
     let layers: Vec<Digest> = img
         .manifest
