@@ -109,6 +109,11 @@ fn inspect_has_dockers_fields_and_no_invented_repo_digest() {
     env.run("img-tag", &["meta/local:1", "meta/other:2"]).ok();
     let i = inspect(&env, "meta/local:1");
     assert_eq!(i["RepoDigests"], json!([]), "never pulled nor pushed: {i}");
+    let digests = env.run("img-ls", &["--format", "{{.Digest}}"]).ok();
+    assert_eq!(
+        digests.stdout, "<none>\n<none>\n",
+        "as docker images --digests"
+    );
     assert_eq!(i["RepoTags"], json!(["meta/local:1", "meta/other:2"]));
     assert_eq!(i["Container"], "");
     assert_eq!(i["VirtualSize"], i["Size"]);
@@ -192,6 +197,18 @@ fn a_pulled_image_has_its_repo_digest_graph_driver_and_recorded_sizes() {
     assert_eq!(
         i["RepoDigests"],
         json!([format!("{name}@{}", img.digest())])
+    );
+    let ls = env
+        .run("img-ls", &["--format", "{{.Repository}} {{.Digest}}"])
+        .ok();
+    let mut rows = ls.lines();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            format!("{name} {}", img.digest()),
+            "meta/mine <none>".to_string()
+        ]
     );
     // Untagged from the registry's repository: its digest goes with its last tag, as Docker.
     env.run("img-rm", &[&reference]).ok();
@@ -453,6 +470,15 @@ fn docker_agrees_on_sizes_inspect_fields_ls_q_and_prune() {
     }
     assert_eq!(keys(&ours["Config"]), keys(&theirs["Config"]));
     assert_eq!(theirs["Size"], json!(100_003));
+    let digests = ["--format", "{{.Digest}}"];
+    assert_eq!(
+        env.run("img-ls", &digests).ok().stdout,
+        docker
+            .docker(&["images", digests[0], digests[1]])
+            .ok()
+            .stdout,
+        "<none> for a local-only image"
+    );
     let fmt = ["--format", "{{.Size}}"];
     assert_eq!(
         env.run("img-ls", &fmt).ok().stdout,

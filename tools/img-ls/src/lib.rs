@@ -203,10 +203,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 (None, Some(n)) => (n.clone(), "<none>".into()),
                 (None, None) => ("<none>".into(), "<none>".into()),
             };
-            let digest = if item.entry.name.is_some() {
-                img.digest.to_string()
-            } else {
-                "<none>".into()
+            // Docker's DIGEST: the digest a registry has for this row's repository (pulled or
+            // pushed), <none> for a name that never met one.
+            let digest = match r {
+                Some(r) => r
+                    .digest()
+                    .cloned()
+                    .or_else(|| {
+                        image::recorded_repo_digests(&layout, &item.entry.digest)
+                            .into_iter()
+                            .find(|d| d.name() == r.name())
+                            .and_then(|d| d.digest().cloned())
+                    })
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "<none>".into()),
+                None => "<none>".into(),
             };
             let size = output::human_size(sizes[img.id()]);
             json!({
