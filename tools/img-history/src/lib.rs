@@ -9,7 +9,8 @@ use serde_json::Value;
 
 const AFTER: &str = "\
 One row per history entry, newest first: IMAGE (the image ID on the newest row, <missing> on
-the others, as Docker), CREATED, CREATED BY, SIZE (of the layer the step made) and COMMENT.
+the others, as Docker), CREATED, CREATED BY, SIZE (of the layer the step made, uncompressed
+as Docker counts it; 0B for a step that made none) and COMMENT.
 A table on a terminal, JSON Lines otherwise; --format json|table|TEMPLATE.
 
 Examples:

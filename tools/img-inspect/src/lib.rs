@@ -7,9 +7,13 @@ use berth_cli::{expand_stdin, ImageArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
-Prints a JSON array shaped as `docker image inspect` prints it (Id, RepoTags, RepoDigests,
-Created, Author, Config, Architecture, Os, Size, RootFS, Metadata), or with --format a Go
-template executed for each image.
+Prints a JSON array shaped as Docker 20.10's `docker image inspect` prints it (Id, RepoTags,
+RepoDigests, Parent, Comment, Created, Container, ContainerConfig, DockerVersion, Author, Config,
+Architecture, Os, Size, VirtualSize, GraphDriver, RootFS, Metadata), or with --format a Go
+template executed for each image. Size and VirtualSize are uncompressed, as Docker counts them.
+RepoDigests lists the repositories the image was pulled from or pushed to (none for an image
+only imported, committed, loaded or tagged here). GraphDriver shows the snapshot directories
+(UpperDir: the top layer, LowerDir: the others) once the layers are unpacked.
 
 Examples:
   img-inspect busybox

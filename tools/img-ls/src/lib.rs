@@ -21,7 +21,9 @@ Filters (-f, repeatable; all must match):
 
 Output: a table on a terminal, JSON Lines otherwise (fields as `docker image ls --format json`:
 Repository, Tag, Digest, ID, CreatedAt, CreatedSince, Size, …). --format json|table|TEMPLATE,
-where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'.
+where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'. SIZE is uncompressed, as
+Docker counts it; DIGEST is the registry's digest for the row's repository, <none> for a name
+that was never pulled or pushed.
 
 Examples:
   img-ls
@@ -36,7 +38,7 @@ pub struct Cli {
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub repository: Option<String>,
 
-    /// Only print image IDs
+    /// Only print image IDs (one line per row, as docker images -q: an ID per tag)
     #[arg(short, long)]
     pub quiet: bool,
 
