@@ -1,4 +1,4 @@
-//! img-prune: unreferenced blobs, dangling images (-a) no container uses, snapshots no image
+//! img-prune: unreferenced blobs, dangling images no container uses, snapshots no image
 //! uses, and what interrupted writers left.
 
 use serde_json::json;
@@ -11,7 +11,7 @@ fn blob_names(env: &Env) -> Vec<String> {
 }
 
 #[test]
-fn prune_removes_dangling_images_only_with_all_and_never_what_a_container_uses() {
+fn prune_removes_dangling_images_and_never_what_a_container_uses() {
     let env = Env::new();
     let first = env.import_busybox("app:1");
     // The same name on other content: the first image is now dangling.
@@ -47,27 +47,23 @@ fn prune_removes_dangling_images_only_with_all_and_never_what_a_container_uses()
     std::fs::write(env.images().join(".berth-partial-sha256-0000"), b"half").unwrap();
     std::fs::write(env.images().join(".berth-blob-XYZ"), b"temp").unwrap();
 
-    // Without -a: the dangling image stays, the leftovers go.
+    // A container uses the dangling image: it stays, the leftovers go.
+    let c = env.root.join("containers/c1");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(c.join("state.json"), json!({"Image": id1}).to_string()).unwrap();
     let before = blob_names(&env);
     let out = env.run("img-prune", &[]).ok().json();
-    assert_eq!(out["images"], json!([]));
+    assert_eq!(out["images"], json!([]), "in use: kept");
     assert_eq!(out["blobs"], json!([]));
     assert_eq!(out["leftovers"].as_array().unwrap().len(), 2, "{out}");
     assert_eq!(blob_names(&env), before);
     assert!(!env.images().join(".berth-partial-sha256-0000").exists());
     env.run("img-inspect", &[id1]).ok();
 
-    // A container uses the dangling image: -a keeps it.
-    let c = env.root.join("containers/c1");
-    std::fs::create_dir_all(&c).unwrap();
-    std::fs::write(c.join("state.json"), json!({"Image": id1}).to_string()).unwrap();
-    let out = env.run("img-prune", &["-a"]).ok().json();
-    assert_eq!(out["images"], json!([]), "in use: kept");
-    env.run("img-inspect", &[id1]).ok();
-
-    // Once no container uses it, -a removes it and every blob only it had.
+    // Once no container uses it, a prune removes it (dangling: -a is not needed, as Docker)
+    // and every blob only it had; the tagged image stays.
     std::fs::remove_dir_all(&c).unwrap();
-    let out = env.run("img-prune", &["-a", "-f"]).ok().json();
+    let out = env.run("img-prune", &["-f"]).ok().json();
     assert_eq!(out["images"], json!([id1]));
     assert!(out["reclaimed"].as_u64().unwrap() > 0);
     let removed: Vec<&str> = out["blobs"]
@@ -88,8 +84,8 @@ fn prune_removes_dangling_images_only_with_all_and_never_what_a_container_uses()
     for b in blob_names(&env) {
         assert!(!removed.contains(&format!("sha256:{b}").as_str()));
     }
-    // Nothing left to do.
-    let out = env.run("img-prune", &["-a"]).ok().json();
+    // Nothing left to do (without -a the tagged image is no candidate).
+    let out = env.run("img-prune", &[]).ok().json();
     assert_eq!(out["blobs"], json!([]));
     assert_eq!(out["reclaimed"], json!(0));
 }

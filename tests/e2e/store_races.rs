@@ -129,6 +129,9 @@ fn leftovers(env: &Env) -> Vec<String> {
         "index.json.lock",
         "blobs",
         ".berth-gc.lock",
+        // Records kept next to the index: layer sizes, registries' digests (issue 15).
+        ".berth-sizes",
+        ".berth-repo-digests",
     ];
     let mut out = Vec::new();
     let list = |dir: PathBuf| -> Vec<String> {
@@ -643,7 +646,12 @@ fn eight_writers_at_once_lose_no_name() {
                                 push(n.as_str().unwrap().to_string(), false);
                             }
                         }
-                        "img-prune" => {}
+                        // A prune removes unused images with their names (issue 15, item 7).
+                        "img-prune" => {
+                            for n in out.json()["untagged"].as_array().unwrap() {
+                                push(n.as_str().unwrap().to_string(), false);
+                            }
+                        }
                         "img-load" => push("race/loaded:1".into(), true),
                         "img-tag" => push(args[1].clone(), true),
                         "img-pull" => push(remote.clone(), true),

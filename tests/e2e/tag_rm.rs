@@ -121,10 +121,11 @@ fn rm_untags_then_deletes_with_the_last_name() {
 }
 
 #[test]
-fn rm_keeps_images_that_containers_use() {
+fn rm_of_an_image_a_stopped_container_uses_needs_force_then_deletes_it() {
     let env = Env::new();
     let a = env.import_busybox("used:1");
     let id = a["id"].as_str().unwrap();
+    // A container that is not running (its record has no live process).
     let c = env.root.join("containers/0123abcd");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::write(c.join("state.json"), json!({"Image": id}).to_string()).unwrap();
@@ -132,12 +133,18 @@ fn rm_keeps_images_that_containers_use() {
         1,
         "(must force) - container 0123abcd is using its referenced image",
     );
+    env.run("img-rm", &[&id[7..19]]).fails_with(
+        1,
+        &format!(
+            "conflict: unable to delete {} (must be forced) - image is being used by stopped container 0123abcd",
+            &id[7..19]
+        ),
+    );
+    // As Docker 20.10: -f untags and deletes it, leaving no <none> behind.
     let out = env.run("img-rm", &["-f", "used:1"]).ok().json();
-    assert_eq!(out, json!({"untagged": ["used:1"], "deleted": []}));
-    // Still there, untagged, with all its blobs.
-    let i = env.run("img-inspect", &[id]).ok().json();
-    assert_eq!(i[0]["RepoTags"], json!([]));
-    assert_eq!(blob_count(&env), 3);
+    assert_eq!(out, json!({"untagged": ["used:1"], "deleted": [id]}));
+    env.run("img-inspect", &[id]).fails_with(1, "no such image");
+    assert_eq!(env.run("img-ls", &["-q"]).ok().stdout, "");
 }
 
 #[test]

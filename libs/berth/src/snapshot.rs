@@ -188,7 +188,9 @@ impl Snapshots {
                 }
             }
         }
-        self.finish(&plan, &applied)
+        let dirs = self.finish(&plan, &applied)?;
+        plan.record_sizes(layout, &applied);
+        Ok(dirs)
     }
 
     /// Completes a plan whose missing layers are all unpacked (`applied[k]` for `missing[k]`):
@@ -273,6 +275,16 @@ impl Plan {
         self.missing
             .iter()
             .position(|&i| &self.layers[i].digest == digest)
+    }
+
+    /// Records the uncompressed sizes of the layers unpacked (`applied[k]` for `missing[k]`),
+    /// for img-ls, img-inspect and img-history ([`crate::image::layer_sizes`]).
+    pub fn record_sizes(&self, layout: &Layout, applied: &[Applied]) {
+        for (k, a) in applied.iter().enumerate() {
+            if let Some(&i) = self.missing.get(k) {
+                crate::image::record_layer_size(layout, &self.layers[i].diff_id, a.size);
+            }
+        }
     }
 
     /// Unpacks missing layer `k` from its stored blob.

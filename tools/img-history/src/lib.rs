@@ -9,7 +9,8 @@ use serde_json::Value;
 
 const AFTER: &str = "\
 One row per history entry, newest first: IMAGE (the image ID on the newest row, <missing> on
-the others, as Docker), CREATED, CREATED BY, SIZE (of the layer the step made) and COMMENT.
+the others, as Docker), CREATED, CREATED BY, SIZE (of the layer the step made, uncompressed
+as Docker counts it; 0B for a step that made none) and COMMENT.
 A table on a terminal, JSON Lines otherwise; --format json|table|TEMPLATE.
 
 Examples:
@@ -60,12 +61,12 @@ fn ellipsis(s: &str, max: usize) -> String {
 
 pub fn run(cli: Cli) -> Result<()> {
     let name = one_name(cli.image_name)?;
-    let (_, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
+    let (layout, catalog, idx) = image::open_named(&cli.image.layout()?, &name)?;
     let img = catalog.items[idx]
         .image
         .as_ref()
         .expect("open_named checks the image");
-    let rows = image::history(img);
+    let rows = image::history(&layout, img);
     let id_of = |r: &image::HistoryRow| match &r.id {
         Some(d) if cli.no_trunc => d.to_string(),
         Some(d) => d.short().to_string(),

@@ -7,9 +7,13 @@ use berth_cli::{expand_stdin, ImageArgs};
 use clap::{CommandFactory, Parser};
 
 const AFTER: &str = "\
-Prints a JSON array shaped as `docker image inspect` prints it (Id, RepoTags, RepoDigests,
-Created, Author, Config, Architecture, Os, Size, RootFS, Metadata), or with --format a Go
-template executed for each image.
+Prints a JSON array shaped as Docker 20.10's `docker image inspect` prints it (Id, RepoTags,
+RepoDigests, Parent, Comment, Created, Container, ContainerConfig, DockerVersion, Author, Config,
+Architecture, Os, Size, VirtualSize, GraphDriver, RootFS, Metadata), or with --format a Go
+template executed for each image. Size and VirtualSize are uncompressed, as Docker counts them.
+RepoDigests lists the repositories the image was pulled from or pushed to (none for an image
+only imported, committed, loaded or tagged here). GraphDriver shows the snapshot directories
+(UpperDir: the top layer, LowerDir: the others) once the layers are unpacked.
 
 Examples:
   img-inspect busybox
@@ -42,16 +46,21 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let names = expand_stdin(cli.images)?;
     let default = cli.image.layout()?;
+    let root = cli.image.root.root();
+    let snapshots = root.dir().join("snapshots");
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for name in &names {
         match image::open_named(&default, name) {
-            Ok((_, catalog, idx)) => {
+            Ok((layout, catalog, idx)) => {
                 let img = catalog.items[idx]
                     .image
                     .as_ref()
                     .expect("open_named checks the image");
-                found.push(image::inspect(&catalog, img));
+                // GraphDriver shows the root's snapshots for images of the root's store only.
+                let in_store = layout.dir() == root.images_dir();
+                let snaps = in_store.then_some(snapshots.as_path());
+                found.push(image::inspect(&layout, &catalog, img, snaps));
             }
             Err(e) => errors.push(e),
         }

@@ -1,9 +1,9 @@
 //! img-ls: list images, as `docker image ls`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use berth::filter::{parse_bool, path_match, Filters, Label};
-use berth::image::{Catalog, Image, Item};
+use berth::image::{self, Catalog, Image, Item};
 use berth::output::{self, col, Column, Format};
 use berth::reference::Reference;
 use berth::{Error, Result};
@@ -21,7 +21,9 @@ Filters (-f, repeatable; all must match):
 
 Output: a table on a terminal, JSON Lines otherwise (fields as `docker image ls --format json`:
 Repository, Tag, Digest, ID, CreatedAt, CreatedSince, Size, …). --format json|table|TEMPLATE,
-where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'.
+where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'. SIZE is uncompressed, as
+Docker counts it; DIGEST is the registry's digest for the row's repository, <none> for a name
+that was never pulled or pushed.
 
 Examples:
   img-ls
@@ -36,7 +38,7 @@ pub struct Cli {
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub repository: Option<String>,
 
-    /// Only print image IDs
+    /// Only print image IDs (one line per row, as docker images -q: an ID per tag)
     #[arg(short, long)]
     pub quiet: bool,
 
@@ -183,16 +185,16 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     };
     if cli.quiet {
-        let mut seen = HashSet::new();
-        let mut out = String::new();
-        for (_, img) in &listed {
-            let id = id_of(img);
-            if seen.insert(id.clone()) {
-                out.push_str(&id);
-                out.push('\n');
-            }
-        }
+        // One line per row, as `docker images -q`: an image with two tags is listed twice.
+        let out: String = listed.iter().map(|(_, img)| id_of(img) + "\n").collect();
         return output::write_stdout(out.as_bytes());
+    }
+    // Uncompressed, as Docker counts them; measured once per image.
+    let mut sizes: HashMap<&berth::digest::Digest, u64> = HashMap::new();
+    for (_, img) in &listed {
+        if !sizes.contains_key(img.id()) {
+            sizes.insert(img.id(), image::image_size(&layout, img));
+        }
     }
     let rows: Vec<Value> = listed
         .iter()
@@ -203,12 +205,23 @@ pub fn run(cli: Cli) -> Result<()> {
                 (None, Some(n)) => (n.clone(), "<none>".into()),
                 (None, None) => ("<none>".into(), "<none>".into()),
             };
-            let digest = if item.entry.name.is_some() {
-                img.digest.to_string()
-            } else {
-                "<none>".into()
+            // Docker's DIGEST: the digest a registry has for this row's repository (pulled or
+            // pushed), <none> for a name that never met one.
+            let digest = match r {
+                Some(r) => r
+                    .digest()
+                    .cloned()
+                    .or_else(|| {
+                        image::recorded_repo_digests(&layout, &item.entry.digest)
+                            .into_iter()
+                            .find(|d| d.name() == r.name())
+                            .and_then(|d| d.digest().cloned())
+                    })
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "<none>".into()),
+                None => "<none>".into(),
             };
-            let size = output::human_size(img.size());
+            let size = output::human_size(sizes[img.id()]);
             json!({
                 "Containers": "N/A",
                 "CreatedAt": output::go_time(img.created()),

@@ -7,13 +7,18 @@ use clap::{CommandFactory, Parser};
 use serde_json::json;
 
 const AFTER: &str = "\
-A name is untagged; when it was the image's last name, the image and the blobs no other image
-uses are deleted. An image ID removes the image with all its names, which needs --force when it
-has more than one. An image a container was created from is never deleted: without --force that
-is an error, with it the names go and the image stays, untagged. While another berth command is
-writing to the store (a pull, import, commit or load, which may be about to use them), the blobs
-stay, unreachable, until the next img-prune. A name left pointing at blobs that are gone is
-removed like any other.
+As `docker rmi`: a name is untagged; when it was the image's last name, the image and the blobs
+no other image uses are deleted. An image ID removes the image with all its names, which needs
+--force when it has more than one.
+
+Containers: the last name of an image a container uses is untagged only with --force. Then an
+image only stopped containers use is deleted (they keep the snapshots they run from), and one a
+running container uses stays, untagged. By ID, an image a stopped container uses needs
+--force, and one a running container uses is never removed (\"cannot be forced\").
+
+While another berth command is writing to the store (a pull, import, commit or load, which may
+be about to use them), the blobs stay, unreachable, until the next img-prune. A name left
+pointing at blobs that are gone is removed like any other.
 
 Prints {\"untagged\":[…],\"deleted\":[…]}.
 
@@ -31,7 +36,8 @@ pub struct Cli {
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<String>,
 
-    /// Remove an image that has several names, or untag one a container uses
+    /// Remove an image that has several names or that a stopped container uses, or untag one
+    /// a container uses
     #[arg(short, long)]
     pub force: bool,
 
@@ -46,11 +52,15 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<()> {
     let names = expand_stdin(cli.images)?;
     let layout = cli.image.layout()?;
-    let in_use = cli.image.root.root().image_users()?;
+    // Containers use images of the root's store only.
+    let users = match cli.image.layout {
+        None => image::ImageUsers::of(&cli.image.root.root())?,
+        Some(_) => image::ImageUsers::none(),
+    };
     let mut all = Removed::default();
     let mut errors = Vec::new();
     for name in &names {
-        match image::remove(&layout, name, cli.force, &in_use) {
+        match image::remove(&layout, name, cli.force, &users) {
             Ok(r) => {
                 all.untagged.extend(r.untagged);
                 all.deleted.extend(r.deleted);

@@ -6,6 +6,8 @@ mod config;
 mod inspect;
 mod platform;
 mod remove;
+mod repo_digest;
+mod size;
 mod write;
 
 pub use catalog::*;
@@ -13,6 +15,8 @@ pub use config::*;
 pub use inspect::*;
 pub use platform::*;
 pub use remove::*;
+pub use repo_digest::*;
+pub use size::*;
 pub use write::*;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
@@ -132,8 +136,6 @@ impl Image {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use serde_json::json;
 
     use super::*;
@@ -272,7 +274,7 @@ mod tests {
         let b_config = Image::load(&l, &b, None).unwrap().config_digest;
         l.remove_blob(&Digest::try_from(b.digest()).unwrap())
             .unwrap();
-        let none = HashMap::new();
+        let none = ImageUsers::none();
         let out = remove(&l, "a", false, &none).unwrap();
         assert_eq!(out.untagged, ["a:latest"]);
         assert_eq!(out.deleted, [a.digest().to_string()]);
@@ -296,7 +298,7 @@ mod tests {
         let a = image(&l, 1);
         tag(&l, &r("a"), &a).unwrap();
         let blobs = l.all_blobs().unwrap();
-        let none = HashMap::new();
+        let none = ImageUsers::none();
         {
             let _writer = l.writer_guard().unwrap();
             let out = remove(&l, "a", false, &none).unwrap();

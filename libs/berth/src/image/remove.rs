@@ -95,16 +95,98 @@ pub struct Removed {
     pub deleted: Vec<String>,
 }
 
-/// Removes what `query` names, as `docker rmi` does: a name is untagged, and the image goes with
-/// its last name; an ID removes the image, which needs `force` when it has several names. An
-/// image a container uses (`in_use`) is never deleted: without `force` that is a conflict, with
-/// it the names go and the image stays, untagged.
-pub fn remove(
-    layout: &Layout,
-    query: &str,
-    force: bool,
-    in_use: &HashMap<Digest, String>,
-) -> Result<Removed> {
+/// The containers that use each image (by image ID), running ones apart: what `img-rm` and
+/// `img-prune` must not break.
+#[derive(Debug, Default, Clone)]
+pub struct ImageUsers {
+    /// Images with a running (or paused, restarting) container: one such container's ID.
+    pub running: HashMap<Digest, String>,
+    /// Images with a container that is not running: one such container's ID.
+    pub stopped: HashMap<Digest, String>,
+}
+
+impl ImageUsers {
+    /// The containers of `root`, each counted running only while its monitor or init lives.
+    pub fn of(root: &crate::root::Root) -> Result<ImageUsers> {
+        let mut users = ImageUsers::default();
+        let dir = root.containers_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(users),
+            Err(e) => return Err(Error::io("list", dir, e)),
+        };
+        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for path in names {
+            let Ok(data) = std::fs::read(path.join("state.json")) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<Value>(&data) else {
+                continue;
+            };
+            let Some(image) = v
+                .get("Image")
+                .and_then(Value::as_str)
+                .and_then(|s| Digest::parse(s).ok())
+            else {
+                continue;
+            };
+            let id = v
+                .get("Id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .unwrap_or_else(|| {
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                });
+            let running = serde_json::from_value::<crate::container::Container>(v)
+                .map(|c| {
+                    crate::container::liveness::says_live(
+                        &crate::container::liveness::refresh(&c).state,
+                    )
+                })
+                .unwrap_or(false);
+            let map = if running {
+                &mut users.running
+            } else {
+                &mut users.stopped
+            };
+            map.entry(image).or_insert(id);
+        }
+        Ok(users)
+    }
+
+    /// Users of no kind: for a layout that is not the root's store.
+    pub fn none() -> ImageUsers {
+        ImageUsers::default()
+    }
+
+    /// Whether any container uses the image.
+    pub fn uses(&self, id: &Digest) -> bool {
+        self.running.contains_key(id) || self.stopped.contains_key(id)
+    }
+
+    /// One container that uses the image, a running one first.
+    pub fn any(&self, id: &Digest) -> Option<&String> {
+        self.running.get(id).or_else(|| self.stopped.get(id))
+    }
+}
+
+fn short_id(c: &str) -> &str {
+    c.get(..12).unwrap_or(c)
+}
+
+/// Removes what `query` names, as Docker 20.10's `docker rmi` does:
+/// - a name is untagged (without `force`, not when it is the image's only name and a container
+///   uses the image); with its last name the image is deleted, unless a running container uses
+///   it: then it stays, untagged, as Docker leaves it. With `force` an image only stopped
+///   containers use is deleted all the same (the snapshots those containers need stay).
+/// - an image ID deletes the image with all its names; several names need `force`, and so does
+///   an image a stopped container uses. An image a running container uses is never deleted
+///   ("cannot be forced").
+pub fn remove(layout: &Layout, query: &str, force: bool, users: &ImageUsers) -> Result<Removed> {
     // Blobs go only when no writer holds the writer guard (it may be about to name some of them):
     // otherwise they stay, unreachable, for the next img-prune. Taken before the index lock, in
     // the order every other holder of both takes them.
@@ -133,28 +215,51 @@ pub fn remove(
         tagged.clone()
     };
     let last_name = to_untag.len() == tagged.len();
-    if !by_name && tagged.len() > 1 && !force {
-        return Err(Error::Conflict(format!(
-            "unable to delete {} (must be forced): image is referenced in multiple repositories ({})",
-            id.short(),
-            tagged.iter().filter_map(|e| e.familiar()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    if let Some(user) = in_use.get(&id).filter(|_| last_name && !force) {
-        let user = user.get(..12).unwrap_or(user);
-        return Err(Error::Conflict(if by_name {
-            format!(
-                "unable to remove repository reference \"{query}\" (must force) - container {user} is using its referenced image {}",
-                id.short()
-            )
+    let conflict = |why: String, hard: bool| {
+        let how = if hard {
+            "cannot be forced"
         } else {
-            format!(
-                "unable to delete {} (must be forced) - image is being used by container {user}",
+            "must be forced"
+        };
+        Error::Conflict(format!("unable to delete {} ({how}) - {why}", id.short()))
+    };
+    if by_name {
+        if let Some(user) = users.any(&id).filter(|_| last_name && !force) {
+            return Err(Error::Conflict(format!(
+                "unable to remove repository reference \"{query}\" (must force) - container {} is using its referenced image {}",
+                short_id(user),
                 id.short()
-            )
-        }));
+            )));
+        }
+    } else {
+        // Docker's order: running containers, other names, stopped containers.
+        if let Some(user) = users.running.get(&id) {
+            return Err(conflict(
+                format!(
+                    "image is being used by running container {}",
+                    short_id(user)
+                ),
+                true,
+            ));
+        }
+        if tagged.len() > 1 && !force {
+            return Err(conflict(
+                "image is referenced in multiple repositories".into(),
+                false,
+            ));
+        }
+        if let Some(user) = users.stopped.get(&id).filter(|_| !force) {
+            return Err(conflict(
+                format!(
+                    "image is being used by stopped container {}",
+                    short_id(user)
+                ),
+                false,
+            ));
+        }
     }
-    let delete = last_name && !in_use.contains_key(&id);
+    // An image a running container uses stays, untagged (Docker: untagged, not deleted).
+    let delete = last_name && !users.running.contains_key(&id);
     let untag_names: HashSet<String> = to_untag.iter().filter_map(|e| e.name.clone()).collect();
     let digests: HashSet<Digest> = names.iter().map(|e| e.digest.clone()).collect();
     let mut removed = Removed {
@@ -195,6 +300,7 @@ pub fn remove(
             delete_unreachable_locked(layout, &lock, &candidates)?;
         }
         removed.deleted.push(id.to_string());
+        forget_removed(layout);
     }
     Ok(removed)
 }

@@ -457,6 +457,7 @@ pub fn pull(
             }
         }
         snapshot_dirs = snaps.finish(plan, &applied)?;
+        plan.record_sizes(layout, &applied);
     }
     for m in &manifests {
         layout.put_blob_bytes(&m.bytes)?;
@@ -481,6 +482,12 @@ pub fn pull(
                 .is_some_and(|r| r == name)
     });
     image::tag(layout, &name, &desc)?;
+    image::record_repo_digest(
+        layout,
+        &Digest::try_from(desc.digest())?,
+        &name,
+        &top.digest,
+    );
     opts.progress.note(&format!("Digest: {}", top.digest));
     opts.progress.note(&format!(
         "Status: {} for {}",

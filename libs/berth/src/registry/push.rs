@@ -131,6 +131,9 @@ pub fn push(
             pushed.digest = Some(digest);
         }
     }
+    if let Some(d) = &pushed.digest {
+        image::record_repo_digest(layout, &top, dest, d);
+    }
     Ok(pushed)
 }
 

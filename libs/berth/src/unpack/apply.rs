@@ -128,6 +128,11 @@ pub(super) fn apply_inner(
                 )))
             }
         };
+        a.out.size = a.out.size.saturating_add(crate::image::entry_size(
+            entry.kind,
+            entry.size,
+            entry.real_size,
+        ));
         a.entry(entry, &mut r)?;
     }
     a.finish()?;

@@ -63,6 +63,9 @@ pub struct Applied {
     pub entries: u64,
     /// Bytes of file content written.
     pub bytes: u64,
+    /// Docker's size of the layer: the sum of its entries' sizes (a sparse file's full length),
+    /// what `docker image ls` and `history` count ([`crate::image::layer_sizes`]).
+    pub size: u64,
     /// Device nodes that could not be made (not root), skipped with a warning.
     pub skipped_devices: Vec<PathBuf>,
     /// Hard links whose target is not in this layer (overlay mode): (link, target), to be
@@ -273,6 +276,7 @@ pub fn unpack_image(layout: &Layout, image: &Image, dir: &Path) -> Result<Applie
         let a = apply_stored(layout, &layer, &mut dest, Whiteouts::Apply)?;
         total.entries += a.entries;
         total.bytes += a.bytes;
+        total.size += a.size;
         total.skipped_devices.extend(a.skipped_devices);
     }
     Ok(total)

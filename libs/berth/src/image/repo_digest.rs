@@ -1,0 +1,81 @@
+//! Docker's RepoDigests: `repo@sha256:…` for the repositories an image was pulled from or
+//! pushed to, never for a name that only exists locally (imported, committed, loaded, tagged).
+//!
+//! A pull or a push records, for the index entry's digest (the manifest or index stored), the
+//! repository and the digest the registry has (`docker.io/library/busybox@sha256:…`), one line
+//! each in the layout's `.berth-repo-digests/<algorithm>-<hex>`. Keyed by content, the record
+//! holds across retags and loads of the same manifest, as Docker keeps repo digests per image.
+//! `img-inspect` shows a record while the image still has a name in that repository (Docker
+//! drops a repository's digest reference with its last tag). Written only in layouts berth
+//! already writes to (they have its `index.json.lock`).
+
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::store::Layout;
+
+const DIR: &str = ".berth-repo-digests";
+
+fn record_path(layout: &Layout, entry: &Digest) -> PathBuf {
+    layout
+        .dir()
+        .join(DIR)
+        .join(format!("{}-{}", entry.algorithm().as_str(), entry.hex()))
+}
+
+/// The repo digests recorded for the index entry with this digest.
+pub fn recorded_repo_digests(layout: &Layout, entry: &Digest) -> Vec<Reference> {
+    let Ok(text) = std::fs::read_to_string(record_path(layout, entry)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| Reference::parse(l.trim()).ok())
+        .filter(|r| r.digest().is_some())
+        .collect()
+}
+
+/// Records that the registry holds the image of index entry `entry` as `repo@digest` (after a
+/// pull or a push). Best effort, as the sizes: a layout berth does not write to is left alone.
+pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, digest: &Digest) {
+    if !layout.dir().join("index.json.lock").exists() {
+        return;
+    }
+    let Ok(_lock) = layout.lock() else { return };
+    let line = format!("{}@{digest}", repo.name());
+    let mut lines: Vec<String> = recorded_repo_digests(layout, entry)
+        .iter()
+        .map(Reference::to_string)
+        .filter(|l| *l != line && Reference::parse(l).is_ok_and(|r| r.name() != repo.name()))
+        .collect();
+    lines.push(line);
+    lines.sort();
+    let dir = layout.dir().join(DIR);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = record_path(layout, entry);
+    let name = path
+        .file_name()
+        .expect("a record has a name")
+        .to_string_lossy();
+    let _ = crate::store::atomic_write(&dir, &name, (lines.join("\n") + "\n").as_bytes());
+}
+
+/// Removes the records of entries whose blob is gone (after a prune or an rm).
+pub(crate) fn forget_removed(layout: &Layout) {
+    let Ok(rd) = std::fs::read_dir(layout.dir().join(DIR)) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((alg, hex)) = name.split_once('-') else {
+            continue;
+        };
+        if let Ok(d) = Digest::parse(&format!("{alg}:{hex}")) {
+            if !layout.has_blob(&d) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
