@@ -487,7 +487,7 @@ impl State<'_> {
                 vals.len()
             ));
         }
-        (m.call)(&vals)
+        (m.call)(st.private, &vals)
             .map(|v| Some(Val::V(v)))
             .map_err(TemplateError)
     }

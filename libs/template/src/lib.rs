@@ -50,17 +50,21 @@ pub struct Struct<'a> {
     pub type_name: &'a str,
     /// A JSON object.
     pub fields: &'a Value,
+    /// What only its methods read (Go's unexported fields), given to each.
+    pub private: &'a Value,
     pub methods: &'a [Method<'a>],
 }
 
 /// A method of a [`Struct`] that takes arguments, such as `Label` of Docker's container
 /// formatter: `{{.Label "k"}}`.
+#[derive(Debug, Clone, Copy)]
 pub struct Method<'a> {
     pub name: &'a str,
     /// How many arguments it takes.
     pub args: usize,
-    /// The method; an error is a message.
-    pub call: &'a dyn Fn(&[Value]) -> Result<Value, String>,
+    /// The method, given the struct's [`Struct::private`] and the arguments; an error is a
+    /// message.
+    pub call: fn(&Value, &[Value]) -> Result<Value, String>,
 }
 
 /// A parsed template.

@@ -430,21 +430,24 @@ fn ps_row() -> Value {
 
 fn render_ps(t: &str) -> Result<String, TemplateError> {
     let labels = json!({"a": "1", "b": "2"});
-    let label = |args: &[Value]| match &args[0] {
-        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or(json!(""))),
-        other => Err(format!(
-            "wrong type for value; expected string; got {other}"
-        )),
-    };
+    fn label(labels: &Value, args: &[Value]) -> Result<Value, String> {
+        match &args[0] {
+            Value::String(k) => Ok(labels.get(k).cloned().unwrap_or(json!(""))),
+            other => Err(format!(
+                "wrong type for value; expected string; got {other}"
+            )),
+        }
+    }
     let methods = [Method {
         name: "Label",
         args: 1,
-        call: &label,
+        call: label,
     }];
     let row = ps_row();
     Template::parse(t)?.render_struct(&Struct {
         type_name: "*formatter.ContainerContext",
         fields: &row,
+        private: &labels,
         methods: &methods,
     })
 }
