@@ -21,6 +21,7 @@ mod layers;
 mod list_inspect;
 mod network;
 mod network_tools;
+mod parity_ls;
 mod permissions;
 mod prune;
 mod registry;

@@ -109,6 +109,9 @@ pub struct Formatter<'a> {
     pub methods: &'a [Method<'a>],
     /// The header of each field a `table` template may show; the columns' are added.
     pub headers: &'a [Column],
+    /// The methods of the headers' struct (`{{.Label "k"}}`'s header is `k`); with none, the
+    /// headers are a map, where a field not there prints `<no value>`.
+    pub header_methods: &'a [Method<'a>],
 }
 
 /// One item of a listing: the fields a template sees (what JSON output prints), and what only
@@ -163,6 +166,7 @@ pub fn print_list(rows: &[Value], columns: &[Column], format: Format) -> Result<
         type_name: formatter_type(),
         methods: &[],
         headers: &[],
+        header_methods: &[],
     };
     print_items(&formatter, &items, columns, format)
 }
@@ -215,9 +219,20 @@ pub fn print_items(
                 header.insert(c.field.to_string(), Value::String(c.header.to_string()));
             }
             let tpl = Template::parse(&template)?;
-            // Docker renders the header on a map of the headers and keeps what it printed
-            // before an error (a method with arguments is not in it).
-            let mut lines = vec![tpl.render(&Value::Object(header)).unwrap_or_default()];
+            // Docker renders the header on its map of the headers (with its methods) and keeps
+            // what it printed before an error.
+            let header = Value::Object(header);
+            let header = if formatter.header_methods.is_empty() {
+                tpl.render(&header)
+            } else {
+                tpl.render_struct(&Struct {
+                    type_name: "formatter.SubHeaderContext",
+                    fields: &header,
+                    private: &Value::Null,
+                    methods: formatter.header_methods,
+                })
+            };
+            let mut lines = vec![header.unwrap_or_default()];
             for item in items {
                 lines.push(render_item(&tpl, formatter, item)?);
             }

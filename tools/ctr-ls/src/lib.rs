@@ -339,10 +339,22 @@ const HEADERS: &[Column] = &[
     col("NETWORKS", "Networks"),
 ];
 
+/// `{{.Label "com.example.my-tier"}}`'s header, as Docker's: `my tier`.
+fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    let name = args[0].as_str().unwrap_or_default();
+    let last = name.rsplit('.').next().unwrap_or_default();
+    Ok(Value::from(last.replace(['-', '_'], " ")))
+}
+
 const FORMATTER: Formatter = Formatter {
     type_name: "*formatter.ContainerContext",
     methods: METHODS,
     headers: HEADERS,
+    header_methods: &[Method {
+        name: "Label",
+        args: 1,
+        call: label_header,
+    }],
 };
 
 pub fn run(cli: Cli) -> Result<()> {

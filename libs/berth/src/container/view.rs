@@ -192,12 +192,17 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
-/// `docker ps`'s COMMAND: Path and Args, truncated to 20 characters unless `no_trunc`, quoted.
+/// `docker ps`'s COMMAND: Path and Args (an argument with a space in single quotes, as Docker's
+/// daemon joins them), truncated to 20 characters unless `no_trunc`, quoted.
 pub fn command_text(c: &Container, no_trunc: bool) -> String {
     let mut cmd = c.path.clone();
     for a in &c.args {
         cmd.push(' ');
-        cmd.push_str(a);
+        if a.contains(' ') {
+            cmd.push_str(&format!("'{a}'"));
+        } else {
+            cmd.push_str(a);
+        }
     }
     if !no_trunc {
         cmd = ellipsis(&cmd, 20);
@@ -292,17 +297,41 @@ pub fn size_text((rw, root_fs): (u64, u64)) -> String {
 }
 
 /// A container's sizes as Docker's API gives them (SizeRw, SizeRootFs): the bytes of the files of
-/// its writable layer, and those plus its image's layers' (each layer's files, each inode once
-/// per layer, as Docker sizes a layer when it registers it).
+/// its writable layer (symbolic links included, as Docker's DiffSize), and those plus its
+/// image's layers' (each layer's regular files, each inode once: what Docker counts of a layer's
+/// tar when it registers it, and shows as the image's Size).
 pub fn sizes(c: &Container) -> (u64, u64) {
     let lower: Vec<&Path> = c.graph_driver.lower.iter().map(Path::new).collect();
-    let image: u64 = lower.iter().map(|l| dir_size(l)).sum();
+    let image: u64 = lower.iter().map(|l| layer_size(l)).sum();
     let rw = if c.graph_driver.name == super::rootfs::COPY {
         copied_changes_size(Path::new(&c.graph_driver.merged), &lower)
     } else {
         dir_size(Path::new(&c.graph_driver.upper))
     };
     (rw, image + rw)
+}
+
+/// The bytes of a layer's regular files, each inode once.
+fn layer_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut total = 0;
+        for e in rd.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                total += walk(&e.path(), seen);
+            } else if md.is_file() && seen.insert((md.dev(), md.ino())) {
+                total += md.len();
+            }
+        }
+        total
+    }
+    walk(dir, &mut HashSet::new())
 }
 
 /// The writable layer of a container whose layers were copied (no upper directory): the bytes
@@ -581,10 +610,11 @@ mod tests {
             args: vec!["-c".into(), "while true; do sleep 1; done".into()],
             ..Default::default()
         };
-        assert_eq!(command_text(&c, false), "\"sh -c while true; d…\"");
+        // Docker's: `"sh -c 'while true…"`.
+        assert_eq!(command_text(&c, false), "\"sh -c 'while true; …\"");
         assert_eq!(
             command_text(&c, true),
-            "\"sh -c while true; do sleep 1; done\""
+            "\"sh -c 'while true; do sleep 1; done'\""
         );
         assert_eq!(ellipsis("short", 20), "short");
     }
