@@ -21,6 +21,7 @@ mod list_inspect;
 mod network;
 mod network_tools;
 mod parity_img;
+mod parity_ls;
 mod parity_meta;
 mod parity_msgs;
 mod parity_run;

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::template::{split_table, Template};
+use crate::template::{split_table, Method, Struct, Template};
 
 /// How a listing is printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,18 +101,111 @@ pub fn render_each(template: &str, items: &[Value]) -> Result<String> {
     Ok(out)
 }
 
-/// Prints a listing in `format`.
+/// What a listing's items are to a template: Docker's formatter struct for them (its Go type's
+/// name, for errors; its methods that take arguments) and the headers of its fields.
+pub struct Formatter<'a> {
+    /// `*formatter.ContainerContext`.
+    pub type_name: &'a str,
+    pub methods: &'a [Method<'a>],
+    /// The header of each field a `table` template may show; the columns' are added.
+    pub headers: &'a [Column],
+    /// The methods of the headers' struct (`{{.Label "k"}}`'s header is `k`); with none, the
+    /// headers are a map, where a field not there prints `<no value>`.
+    pub header_methods: &'a [Method<'a>],
+}
+
+/// One item of a listing: the fields a template sees (what JSON output prints), and what only
+/// the formatter's methods read (Go's unexported fields; null when there are none).
+pub struct Item {
+    pub fields: Value,
+    pub private: Value,
+}
+
+/// Docker's formatter type for the listing tools that print with [`print_list`], by tool.
+const FORMATTERS: &[(&str, &str)] = &[
+    ("ctr-ls", "*formatter.ContainerContext"),
+    ("ctr-stats", "*container.statsContext"),
+    ("img-history", "*image.historyContext"),
+    ("img-ls", "*formatter.imageContext"),
+    ("img-search", "*registry.searchContext"),
+    ("net-ls", "*network.networkContext"),
+    ("vol-ls", "*formatter.volumeContext"),
+];
+
+/// The Go type Docker's formatter has for this tool's items (by the name the tool runs as:
+/// `img-ls`, or `berth img-ls`), for errors.
+fn formatter_type() -> &'static str {
+    let mut args = std::env::args();
+    let name = |a: Option<String>| {
+        a.map(|a| a.rsplit('/').next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let first = name(args.next());
+    let tool = if first == "berth" {
+        name(args.next())
+    } else {
+        first
+    };
+    FORMATTERS
+        .iter()
+        .find(|(t, _)| *t == tool)
+        .map_or("struct", |(_, ty)| ty)
+}
+
+/// Prints a listing in `format`. A template sees each row as Docker's formatters give it an
+/// item, a struct: a field a row does not have is an error, not `<no value>`.
 pub fn print_list(rows: &[Value], columns: &[Column], format: Format) -> Result<()> {
+    let items: Vec<Item> = rows
+        .iter()
+        .map(|r| Item {
+            fields: r.clone(),
+            private: Value::Null,
+        })
+        .collect();
+    let formatter = Formatter {
+        type_name: formatter_type(),
+        methods: &[],
+        headers: &[],
+        header_methods: &[],
+    };
+    print_items(&formatter, &items, columns, format)
+}
+
+/// Executes `t` on one item as its formatter's struct.
+pub fn render_item(t: &Template, formatter: &Formatter, item: &Item) -> Result<String> {
+    Ok(t.render_struct(&Struct {
+        type_name: formatter.type_name,
+        fields: &item.fields,
+        private: &item.private,
+        methods: formatter.methods,
+    })?)
+}
+
+/// Prints a listing in `format`, each item given to a template as `formatter`'s struct.
+pub fn print_items(
+    formatter: &Formatter,
+    items: &[Item],
+    columns: &[Column],
+    format: Format,
+) -> Result<()> {
     let text = match format.resolve() {
         Format::Json | Format::Auto => {
             let mut s = String::new();
-            for r in rows {
-                s.push_str(&serde_json::to_string(r).expect("JSON values serialise"));
+            for r in items {
+                s.push_str(&serde_json::to_string(&r.fields).expect("JSON values serialise"));
                 s.push('\n');
             }
             s
         }
-        Format::Template(t) => render_each(&t, rows)?,
+        Format::Template(t) => {
+            let t = Template::parse(&t)?;
+            let mut out = String::new();
+            for item in items {
+                out.push_str(&render_item(&t, formatter, item)?);
+                out.push('\n');
+            }
+            out
+        }
         Format::Table(t) => {
             let template = t.unwrap_or_else(|| {
                 columns
@@ -122,13 +215,26 @@ pub fn print_list(rows: &[Value], columns: &[Column], format: Format) -> Result<
                     .join("\t")
             });
             let mut header = serde_json::Map::new();
-            for c in columns {
+            for c in formatter.headers.iter().chain(columns) {
                 header.insert(c.field.to_string(), Value::String(c.header.to_string()));
             }
             let tpl = Template::parse(&template)?;
-            let mut lines = vec![tpl.render(&Value::Object(header))?];
-            for r in rows {
-                lines.push(tpl.render(r)?);
+            // Docker renders the header on its map of the headers (with its methods) and keeps
+            // what it printed before an error.
+            let header = Value::Object(header);
+            let header = if formatter.header_methods.is_empty() {
+                tpl.render(&header)
+            } else {
+                tpl.render_struct(&Struct {
+                    type_name: "formatter.SubHeaderContext",
+                    fields: &header,
+                    private: &Value::Null,
+                    methods: formatter.header_methods,
+                })
+            };
+            let mut lines = vec![header.unwrap_or_default()];
+            for item in items {
+                lines.push(render_item(&tpl, formatter, item)?);
             }
             align(&lines.join("\n"))
         }

@@ -7,26 +7,29 @@ use serde_json::Value;
 use crate::fmt::format_value;
 use crate::funcs::builtin;
 use crate::parse::{Arg, Node, Pipe, MAX_NESTING};
-use crate::{err, TemplateError};
+use crate::{err, Struct, TemplateError};
 
-/// A value, or the absence of one (a field a map does not have), which Go prints as `<no value>`.
+/// A value, or the absence of one (a field a map does not have), which Go prints as `<no value>`,
+/// or the struct a listing renders (its fields; its methods are the [`State`]'s).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val {
     Missing,
     V(Value),
+    Struct(Value),
 }
 
 impl Val {
     pub(crate) fn value(&self) -> Value {
         match self {
             Val::Missing => Value::Null,
-            Val::V(v) => v.clone(),
+            Val::V(v) | Val::Struct(v) => v.clone(),
         }
     }
 
     pub(crate) fn truth(&self) -> bool {
         match self {
             Val::Missing | Val::V(Value::Null) => false,
+            Val::Struct(_) => true,
             Val::V(Value::Bool(b)) => *b,
             Val::V(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
             Val::V(Value::String(s)) => !s.is_empty(),
@@ -38,7 +41,7 @@ impl Val {
     pub(crate) fn print(&self) -> String {
         match self {
             Val::Missing => "<no value>".into(),
-            Val::V(v) => format_value(v),
+            Val::V(v) | Val::Struct(v) => format_value(v),
         }
     }
 
@@ -52,6 +55,7 @@ impl Val {
             Val::V(Value::String(_)) => "string",
             Val::V(Value::Array(_)) => "array",
             Val::V(Value::Object(_)) => "map",
+            Val::Struct(_) => "struct",
         }
     }
 
@@ -101,6 +105,8 @@ pub(crate) fn too_long() -> TemplateError {
 }
 
 pub(crate) struct State<'a> {
+    /// The struct rendered, if the data is one ([`Val::Struct`]).
+    pub(crate) strukt: Option<&'a Struct<'a>>,
     pub(crate) vars: Vec<(String, Val)>,
     pub(crate) out: String,
     pub(crate) defines: &'a HashMap<String, Vec<Node>>,
@@ -277,7 +283,7 @@ impl State<'_> {
         for cmd in &p.cmds {
             value = Some(
                 self.command(dot, cmd, value)
-                    .map_err(|e| TemplateError(format!("executing {{{{{}}}}}: {}", p.src, e.0)))?,
+                    .map_err(|e| in_context(e, p))?,
             );
         }
         let value = value.unwrap_or(Val::Missing);
@@ -308,6 +314,12 @@ impl State<'_> {
     ) -> Result<Val, TemplateError> {
         match &args[0] {
             Arg::Func(name) => self.call(dot, name, &args[1..], fin),
+            Arg::Field(_) | Arg::Var(..) if args.len() > 1 || fin.is_some() => {
+                match self.method(dot, args, &fin)? {
+                    Some(v) => Ok(v),
+                    None => err("can't give argument to non-function".to_string()),
+                }
+            }
             // Go: `{{nil}}` and `{{nil | f}}` fail; nil is only an argument.
             Arg::Lit(Value::Null) => err("nil is not a command"),
             _ if args.len() > 1 || fin.is_some() => {
@@ -320,18 +332,19 @@ impl State<'_> {
     pub(crate) fn arg(&mut self, dot: &Val, a: &Arg) -> Result<Val, TemplateError> {
         match a {
             Arg::Lit(v) => Ok(Val::V(v.clone())),
-            Arg::Field(fields) => fields_of(dot.clone(), fields),
+            Arg::Field(fields) => self.fields_of(dot.clone(), fields),
             Arg::Var(name, fields) => {
                 let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
                     return err(format!("undefined variable: {name}"));
                 };
-                fields_of(v.clone(), fields)
+                let v = v.clone();
+                self.fields_of(v, fields)
             }
             Arg::Sub(p, fields) => {
                 let mark = self.vars.len();
                 let v = self.pipe(dot, p);
                 self.vars.truncate(mark);
-                fields_of(v?, fields)
+                self.fields_of(v?, fields)
             }
             Arg::Func(name) => self.call(dot, name, &[], None),
         }
@@ -368,6 +381,9 @@ impl State<'_> {
         // `{{printf "%v" .Nope}}` prints `<nil>`.
         let nil = |v: Val| match v {
             Val::Missing => Val::V(Value::Null),
+            // A function sees a struct's fields (`{{json .}}` prints them, as Docker's
+            // formatters marshal their fields).
+            Val::Struct(v) => Val::V(v),
             v => v,
         };
         let mut vals = Vec::with_capacity(args.len() + 1);
@@ -385,21 +401,111 @@ impl State<'_> {
     }
 }
 
-pub(crate) fn fields_of(mut v: Val, fields: &[String]) -> Result<Val, TemplateError> {
-    for f in fields {
-        v = match v {
-            Val::Missing => Val::Missing,
-            Val::V(Value::Object(m)) => m.get(f).cloned().map_or(Val::Missing, Val::V),
-            Val::V(Value::Null) => return err(format!("nil pointer evaluating .{f}")),
-            other => {
-                return err(format!(
-                    "can't evaluate field {f} in type {}",
-                    other.type_name()
-                ))
-            }
-        };
+/// A pipeline's error with where it happened, as Go's: `:1:2: executing "" at <.Foo>: …`
+/// (once: a pipeline inside another keeps the innermost place).
+fn in_context(e: TemplateError, p: &Pipe) -> TemplateError {
+    if e.0.starts_with(':') {
+        return e;
     }
-    Ok(v)
+    TemplateError(format!(
+        ":{}: executing \"\" at <{}>: {}",
+        p.place, p.src, e.0
+    ))
+}
+
+impl State<'_> {
+    /// `.A.B` of `v`: a map's missing key is [`Val::Missing`], a struct's missing field an error.
+    pub(crate) fn fields_of(&self, mut v: Val, fields: &[String]) -> Result<Val, TemplateError> {
+        for f in fields {
+            v = match v {
+                Val::Struct(m) => match m.get(f) {
+                    Some(x) => Val::V(x.clone()),
+                    None => return Err(self.no_field(f)),
+                },
+                other => field_of(other, f)?,
+            };
+        }
+        Ok(v)
+    }
+
+    /// A struct's missing field, or a method called without its arguments, as Go says it.
+    fn no_field(&self, f: &str) -> TemplateError {
+        let Some(st) = self.strukt else {
+            return TemplateError(format!("can't evaluate field {f} in type struct"));
+        };
+        match st.methods.iter().find(|m| m.name == f) {
+            Some(m) => TemplateError(format!(
+                "wrong number of args for {f}: want {} got 0",
+                m.args
+            )),
+            None => TemplateError(format!("can't evaluate field {f} in type {}", st.type_name)),
+        }
+    }
+
+    /// `{{.Label "k"}}`: a struct's method called with arguments, if `args[0]` names one.
+    pub(crate) fn method(
+        &mut self,
+        dot: &Val,
+        args: &[Arg],
+        fin: &Option<Val>,
+    ) -> Result<Option<Val>, TemplateError> {
+        let Some(st) = self.strukt else {
+            return Ok(None);
+        };
+        let (receiver, name) = match &args[0] {
+            Arg::Field(fields) if !fields.is_empty() => {
+                let (last, init) = fields.split_last().expect("not empty");
+                (self.fields_of(dot.clone(), init)?, last)
+            }
+            Arg::Var(var, fields) if !fields.is_empty() => {
+                let (last, init) = fields.split_last().expect("not empty");
+                let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == var) else {
+                    return err(format!("undefined variable: {var}"));
+                };
+                let v = v.clone();
+                (self.fields_of(v, init)?, last)
+            }
+            _ => return Ok(None),
+        };
+        let Val::Struct(_) = receiver else {
+            return Ok(None);
+        };
+        let Some(m) = st.methods.iter().find(|m| m.name == name) else {
+            return Ok(None);
+        };
+        let mut vals = Vec::with_capacity(args.len());
+        for a in &args[1..] {
+            vals.push(self.arg(dot, a)?.value());
+        }
+        if let Some(f) = fin {
+            vals.push(f.value());
+        }
+        if vals.len() != m.args {
+            return err(format!(
+                "wrong number of args for {name}: want {} got {}",
+                m.args,
+                vals.len()
+            ));
+        }
+        (m.call)(st.private, &vals)
+            .map(|v| Some(Val::V(v)))
+            .map_err(TemplateError)
+    }
+}
+
+fn field_of(v: Val, f: &str) -> Result<Val, TemplateError> {
+    Ok(match v {
+        Val::Missing => Val::Missing,
+        Val::Struct(_) => unreachable!("structs are looked up by State::fields_of"),
+        Val::V(Value::Object(m)) => m.get(f).cloned().map_or(Val::Missing, Val::V),
+        Val::V(Value::Null) => return err(format!("nil pointer evaluating .{f}")),
+        other => {
+            return err(format!(
+                "can't evaluate field {f} in type {}",
+                other.type_name()
+            ))
+        }
+    })
 }
 
 pub(crate) fn want(name: &str, vals: &[Val], n: usize) -> Result<(), TemplateError> {

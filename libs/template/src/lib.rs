@@ -9,6 +9,12 @@
 //!
 //! Values print as Go's `%v` prints what `encoding/json` decodes: arrays as `[a b]`, objects as
 //! `map[k:v]` with sorted keys, null as `<nil>`, and a field that is not there as `<no value>`.
+//!
+//! [`Template::render`] takes its data as Go's maps: a missing key prints `<no value>`, as
+//! `docker inspect` does. [`Template::render_struct`] takes it as the struct that Docker's listing
+//! formatters give a template (`*formatter.ContainerContext`): a field it does not have is an
+//! error, as Go's `can't evaluate field Foo in type …`, and it may have methods that take
+//! arguments (`{{.Label "com.example"}}`).
 
 mod exec;
 mod fmt;
@@ -35,6 +41,30 @@ pub struct TemplateError(pub(crate) String);
 
 pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, TemplateError> {
     Err(TemplateError(msg.into()))
+}
+
+/// A Go struct as data: its fields (a JSON object: Docker's formatters' methods without
+/// arguments, `ID`, `Names`, …), its methods with arguments, and its type's name for errors.
+pub struct Struct<'a> {
+    /// As Go prints it in errors: `*formatter.ContainerContext`.
+    pub type_name: &'a str,
+    /// A JSON object.
+    pub fields: &'a Value,
+    /// What only its methods read (Go's unexported fields), given to each.
+    pub private: &'a Value,
+    pub methods: &'a [Method<'a>],
+}
+
+/// A method of a [`Struct`] that takes arguments, such as `Label` of Docker's container
+/// formatter: `{{.Label "k"}}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Method<'a> {
+    pub name: &'a str,
+    /// How many arguments it takes.
+    pub args: usize,
+    /// The method, given the struct's [`Struct::private`] and the arguments; an error is a
+    /// message.
+    pub call: fn(&Value, &[Value]) -> Result<Value, String>,
 }
 
 /// A parsed template.
@@ -71,8 +101,18 @@ impl Template {
 
     /// Executes the template with `data` as dot.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        let root = Val::V(data.clone());
+        self.execute(Val::V(data.clone()), None)
+    }
+
+    /// Executes the template with the struct `data` as dot: a field it does not have is an
+    /// error, as Go's for a struct (where [`Template::render`]'s maps print `<no value>`).
+    pub fn render_struct(&self, data: &Struct) -> Result<String, TemplateError> {
+        self.execute(Val::Struct(data.fields.clone()), Some(data))
+    }
+
+    fn execute(&self, root: Val, strukt: Option<&Struct>) -> Result<String, TemplateError> {
         let mut st = State {
+            strukt,
             vars: vec![("$".to_string(), root.clone())],
             out: String::new(),
             defines: &self.defines,

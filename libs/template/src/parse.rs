@@ -26,6 +26,8 @@ pub(crate) struct Pipe {
     pub(crate) cmds: Vec<Vec<Arg>>,
     /// Where it starts, for error messages.
     pub(crate) src: String,
+    /// Where it is, as Go's execution errors say it: `1:2` (the line, the byte in the line).
+    pub(crate) place: String,
 }
 
 #[derive(Debug, Clone)]
@@ -399,6 +401,7 @@ impl Parser<'_> {
             assign,
             cmds,
             src: self.src[start..end_at.max(start)].trim().to_string(),
+            place: go_position(self.src, start),
         })
     }
 
@@ -415,6 +418,15 @@ impl Parser<'_> {
         }
         fields
     }
+}
+
+/// Go's place of a node in an execution error: the line, and the byte offset in that line
+/// (from 0, where parse errors count columns from 1).
+fn go_position(src: &str, at: usize) -> String {
+    let before = &src[..at.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1);
+    format!("{line}:{col}")
 }
 
 pub(crate) fn describe(t: &Tok) -> String {

@@ -422,3 +422,98 @@ fn hostile_templates_fail_instead_of_exhausting_memory_or_time() {
     );
     assert_eq!(run("{{pad .Os 2 1}}|", data()).as_str(), "  linux |");
 }
+
+/// Docker's container formatter, as `docker ps --format` sees it: a struct.
+fn ps_row() -> Value {
+    json!({"ID": "0123456789ab", "Names": "web", "Labels": "a=1,b=2", "Size": "0B"})
+}
+
+fn render_ps(t: &str) -> Result<String, TemplateError> {
+    let labels = json!({"a": "1", "b": "2"});
+    fn label(labels: &Value, args: &[Value]) -> Result<Value, String> {
+        match &args[0] {
+            Value::String(k) => Ok(labels.get(k).cloned().unwrap_or(json!(""))),
+            other => Err(format!(
+                "wrong type for value; expected string; got {other}"
+            )),
+        }
+    }
+    let methods = [Method {
+        name: "Label",
+        args: 1,
+        call: label,
+    }];
+    let row = ps_row();
+    Template::parse(t)?.render_struct(&Struct {
+        type_name: "*formatter.ContainerContext",
+        fields: &row,
+        private: &labels,
+        methods: &methods,
+    })
+}
+
+#[test]
+fn a_structs_missing_field_is_an_error_as_go_says_it() {
+    assert_eq!(
+        render_ps("{{.Foo}}").unwrap_err().to_string(),
+        "template: :1:2: executing \"\" at <.Foo>: can't evaluate field Foo in type \
+         *formatter.ContainerContext"
+    );
+    assert_eq!(
+        render_ps("{{.ID}}\n  {{.Nope}}").unwrap_err().to_string(),
+        "template: :2:4: executing \"\" at <.Nope>: can't evaluate field Nope in type \
+         *formatter.ContainerContext"
+    );
+    for t in [
+        "{{$.Foo}}",
+        "{{with .}}{{.Foo}}{{end}}",
+        "{{$x := .}}{{$x.Foo}}",
+        "{{if .Foo}}{{end}}",
+        "{{printf \"%s\" (.Foo)}}",
+    ] {
+        let e = render_ps(t).unwrap_err().to_string();
+        assert!(
+            e.contains("can't evaluate field Foo in type *formatter.ContainerContext"),
+            "{t}: {e}"
+        );
+    }
+    // Its fields are values as before: a field of a string is an error, of a map is not.
+    assert!(render_ps("{{.Names.X}}")
+        .unwrap_err()
+        .to_string()
+        .contains("can't evaluate field X in type string"));
+    assert_eq!(render_ps("{{.ID}} {{.Names}}").unwrap(), "0123456789ab web");
+    assert_eq!(render_ps("{{json .Names}}").unwrap(), "\"web\"");
+    assert_eq!(
+        render_ps("{{json .}}").unwrap(),
+        r#"{"ID":"0123456789ab","Names":"web","Labels":"a=1,b=2","Size":"0B"}"#
+    );
+    // A map still prints a missing key as <no value>.
+    assert_eq!(run("{{.Foo}}", ps_row()), "<no value>");
+}
+
+#[test]
+fn struct_methods_take_arguments() {
+    assert_eq!(render_ps("{{.Label \"a\"}}").unwrap(), "1");
+    assert_eq!(render_ps("{{.Label \"zz\"}}").unwrap(), "");
+    assert_eq!(render_ps("{{$.Label \"b\" | upper}}").unwrap(), "2");
+    assert_eq!(render_ps("{{with .}}{{.Label \"b\"}}{{end}}").unwrap(), "2");
+    assert_eq!(
+        render_ps("{{if eq (.Label \"a\") \"1\"}}yes{{end}}").unwrap(),
+        "yes"
+    );
+    let e = render_ps("{{.Label}}").unwrap_err().to_string();
+    assert!(
+        e.contains("wrong number of args for Label: want 1 got 0"),
+        "{e}"
+    );
+    let e = render_ps("{{.Label \"a\" \"b\"}}").unwrap_err().to_string();
+    assert!(
+        e.contains("wrong number of args for Label: want 1 got 2"),
+        "{e}"
+    );
+    let e = render_ps("{{.Label 1}}").unwrap_err().to_string();
+    assert!(e.contains("expected string"), "{e}");
+    let e = render_ps("{{.Names \"a\"}}").unwrap_err().to_string();
+    assert!(e.contains("can't give argument to non-function"), "{e}");
+}

@@ -1,32 +1,47 @@
 //! ctr-ls: list containers, as `docker ps` / `docker container ls`.
 
-use berth::container::{self, status, view, Container, Containers};
+use berth::container::{self, status, view, Container, Containers, Status};
 use berth::filter::{Filters, Label};
 use berth::image::Catalog;
-use berth::output::{self, col, Format};
+use berth::output::{self, col, Column, Format, Formatter, Item};
+use berth::template::{Method, Template};
 use berth::{Error, Result};
 use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
 use serde_json::Value;
 
 const AFTER: &str = "\
-Filters (-f, repeatable; filters of one kind are alternatives, all kinds must match):
-  status=STATUS        created, restarting, running, removing, paused, exited or dead
+Filters (-f, repeatable; filters of one kind are alternatives, all kinds must match), as Docker's:
+  status=STATUS        created, restarting, running, removing, paused, exited or dead (lists all)
   name=TEXT            names containing TEXT (^ and $ anchor it)
   id=PREFIX            IDs starting with PREFIX
   label=KEY[=VALUE]    containers with this label
   ancestor=IMAGE       containers created from IMAGE (a reference or an image ID)
+  exited=CODE          containers that ran and exited with CODE (with -a: stopped ones are
+                       listed only with -a, as Docker)
+  before=CONTAINER     containers created before CONTAINER (a name or an ID)
+  since=CONTAINER      containers created after CONTAINER
+  volume=NAME|PATH     containers that mount the volume NAME, the host PATH, or at PATH
+  network=NAME|ID      containers connected to the network (a name, or an ID prefix)
+  health=STATE         starting, healthy, unhealthy, or none (no health check)
 
 Output: a table on a terminal, JSON Lines otherwise (fields as `docker ps --format json`: ID,
 Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, Labels, Mounts, Size,
-Networks, LocalVolumes). --format json|table|TEMPLATE: --format '{{.ID}} {{.Status}}'.
+Networks, LocalVolumes). --format json|table|TEMPLATE: --format '{{.ID}} {{.Status}}', and
+'{{.Label \"KEY\"}}' for one label. A field that does not exist is an error, as Docker's.
+
+-s (or a template using .Size) computes SIZE as Docker does: the bytes of the container's
+writable layer, and with the image's layers its virtual size: `1kB (virtual 4.26MB)`; the JSON
+then also has SizeRw and SizeRootFs in bytes.
 
 A container whose record says running but whose process is gone is shown as exited.
 
 Examples:
   ctr-ls
   ctr-ls -a --filter status=exited -q | xargs -r ctr-rm
-  ctr-ls -l --format '{{.Names}}'";
+  ctr-ls -a --filter exited=0 --filter since=web
+  ctr-ls -s --format '{{.Names}} {{.Size}}'
+  ctr-ls -l --format '{{.Names}} {{.Label \"com.example.tier\"}}'";
 
 /// List containers
 #[derive(Parser, Debug)]
@@ -60,8 +75,16 @@ pub struct Cli {
     #[arg(short, long)]
     pub latest: bool,
 
-    /// Display total file sizes (accepted; berth does not compute them yet)
-    #[arg(short, long)]
+    /// Display total file sizes
+    #[arg(
+        short,
+        long,
+        long_help = "Display total file sizes: the SIZE column shows the bytes of each \
+                     container's writable layer and, in parentheses, its virtual size (the \
+                     image's layers and the writable layer), as `docker ps -s`. The JSON gains \
+                     SizeRw and SizeRootFs (bytes). A --format template that uses .Size turns \
+                     it on."
+    )]
     pub size: bool,
 
     #[command(flatten)]
@@ -82,24 +105,61 @@ const STATUSES: [&str; 7] = [
     status::DEAD,
 ];
 
-/// The filters, with each `ancestor` resolved to an image ID once.
+const HEALTHS: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
+
+const KEYS: [&str; 11] = [
+    "status", "name", "id", "label", "ancestor", "exited", "before", "since", "volume", "network",
+    "health",
+];
+
+/// The filters, with each `ancestor` resolved to an image ID and `before`/`since` to a
+/// container ID once.
 struct Wanted {
     filters: Filters,
     /// (as given, image ID if found)
     ancestor: Vec<(String, Option<String>)>,
+    exited: Vec<i64>,
+    before: Option<String>,
+    since: Option<String>,
 }
 
-fn parse_filters(list: &[String], cli: &Cli) -> Result<Wanted> {
+fn parse_filters(list: &[String], cli: &Cli, store: &Containers) -> Result<Wanted> {
+    let mut exited = Vec::new();
     let filters = Filters::parse_usage(list, |k, v| match k {
         "status" if !STATUSES.contains(&v) => Err(Error::Usage(format!(
             "invalid filter 'status={v}': use one of {}",
             STATUSES.join(", ")
         ))),
-        "status" | "name" | "id" | "label" | "ancestor" => Ok(()),
+        "health" if !HEALTHS.contains(&v) => Err(Error::Usage(format!(
+            "Unrecognised filter value for health: {v} (use one of {})",
+            HEALTHS.join(", ")
+        ))),
+        "exited" => match v.parse::<i64>() {
+            Ok(code) => {
+                exited.push(code);
+                Ok(())
+            }
+            // Docker's strconv.Atoi message.
+            Err(_) => Err(Error::Usage(format!(
+                "invalid filter 'exited={v}': strconv.Atoi: parsing {v:?}: invalid syntax"
+            ))),
+        },
+        k if KEYS.contains(&k) => Ok(()),
         other => Err(Error::Usage(format!(
-            "invalid filter {other:?}: supported are status, name, id, label, ancestor"
+            "invalid filter {other:?}: supported are {}",
+            KEYS.join(", ")
         ))),
     })?;
+    // As Docker: a name or an ID (here also a unique ID prefix); the last one given counts.
+    let container = |key: &str| -> Result<Option<String>> {
+        filters
+            .get(key)
+            .last()
+            .map(|v| store.resolve(v))
+            .transpose()
+    };
+    let before = container("before")?;
+    let since = container("since")?;
     let mut ancestor = Vec::new();
     if filters.contains("ancestor") {
         let catalog = Catalog::load(&cli.root.root().images()?).ok();
@@ -112,9 +172,14 @@ fn parse_filters(list: &[String], cli: &Cli) -> Result<Wanted> {
             ancestor.push((v.to_string(), id));
         }
     }
-    Ok(Wanted { filters, ancestor })
+    Ok(Wanted {
+        filters,
+        ancestor,
+        exited,
+        before,
+        since,
+    })
 }
-
 fn name_matches(pattern: &str, name: &str) -> bool {
     let (start, p) = match pattern.strip_prefix('^') {
         Some(p) => (true, p),
@@ -133,50 +198,202 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Whether Docker counts `c` as running (paused and restarting containers are).
+fn is_running(c: &Container) -> bool {
+    c.state.running || matches!(c.state.status, Status::Running | Status::Paused)
+}
+
+/// Whether `c` ever started (Docker's `!StartedAt.IsZero()`).
+fn has_started(c: &Container) -> bool {
+    berth::filter::created_secs(&c.state.started_at).is_some_and(|t| t > 0)
+}
+
 impl Wanted {
-    fn keep(&self, c: &Container) -> bool {
+    /// Docker's name, id and label filters (checked before `-n` counts a container).
+    fn first_pass(&self, c: &Container) -> bool {
         let f = &self.filters;
-        f.any("status", |s| c.state.status == s)
-            && f.any("name", |p| name_matches(p, &c.name))
+        f.any("name", |p| name_matches(p, &c.name))
             && f.any("id", |p| c.id.starts_with(p))
             && f.get("label").all(|v| {
                 let l = Label::parse(v);
                 l.matches(c.config.label(&l.key))
+            })
+    }
+
+    /// The rest of Docker's filters, in its order.
+    fn second_pass(&self, c: &Container) -> bool {
+        let f = &self.filters;
+        (self.exited.is_empty()
+            || (!is_running(c)
+                && has_started(c)
+                && self.exited.contains(&(c.state.exit_code as i64))))
+            && f.any("status", |s| c.state.status == s)
+            && f.get("health").all(|h| h == c.state.health_status())
+            && f.any("volume", |v| {
+                c.mounts.iter().any(|m| {
+                    let name = if m.name.is_empty() {
+                        &m.source
+                    } else {
+                        &m.name
+                    };
+                    name == v || (!m.destination.is_empty() && m.destination == v)
+                })
             })
             && (self.ancestor.is_empty()
                 || self.ancestor.iter().any(|(given, id)| {
                     c.config.image.as_deref() == Some(given.as_str())
                         || id.as_deref() == Some(c.image.as_str())
                 }))
+            && f.any("network", |n| match &c.network_settings {
+                Some(ns) => {
+                    ns.networks.contains_key(n)
+                        || ns
+                            .networks
+                            .values()
+                            .any(|e| !e.network_id.is_empty() && e.network_id.starts_with(n))
+                }
+                None => c.host_config.network_mode == n,
+            })
+    }
+
+    /// The containers Docker lists, newest first (`all` is): `before` skips up to its
+    /// container, `since` stops at its, `show_all` lists stopped ones, at most `limit`.
+    fn select<'a>(
+        &self,
+        all: &'a [Container],
+        show_all: bool,
+        limit: Option<usize>,
+    ) -> Vec<&'a Container> {
+        let mut before = self.before.as_deref();
+        let mut out = Vec::new();
+        for c in all {
+            if let Some(b) = before {
+                if c.id == b {
+                    before = None;
+                }
+                continue;
+            }
+            if self.since.as_deref() == Some(c.id.as_str()) {
+                break;
+            }
+            if !show_all && !is_running(c) {
+                continue;
+            }
+            if !self.first_pass(c) {
+                continue;
+            }
+            if limit == Some(out.len()) {
+                break;
+            }
+            if self.second_pass(c) {
+                out.push(c);
+            }
+        }
+        out
     }
 }
 
+/// The SIZE of a container: its writable layer's bytes, and with its image's.
+fn sizes(c: &Container) -> (u64, u64) {
+    view::sizes(c)
+}
+
+/// Docker's `ContainerContext` methods that take an argument.
+const METHODS: &[Method] = &[Method {
+    name: "Label",
+    args: 1,
+    call: label,
+}];
+
+/// `{{.Label "KEY"}}`: the label's value, or nothing.
+fn label(labels: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    match &args[0] {
+        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or_else(|| Value::from(""))),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            match other {
+                Value::Null => "<nil>".to_string(),
+                Value::Number(_) => "int".to_string(),
+                Value::Bool(_) => "bool".to_string(),
+                _ => "interface {}".to_string(),
+            }
+        )),
+    }
+}
+
+/// The headers of Docker's container formatter, for `table` templates.
+const HEADERS: &[Column] = &[
+    col("CONTAINER ID", "ID"),
+    col("NAMES", "Names"),
+    col("IMAGE", "Image"),
+    col("COMMAND", "Command"),
+    col("CREATED AT", "CreatedAt"),
+    col("CREATED", "RunningFor"),
+    col("PORTS", "Ports"),
+    col("STATE", "State"),
+    col("STATUS", "Status"),
+    col("SIZE", "Size"),
+    col("LABELS", "Labels"),
+    col("MOUNTS", "Mounts"),
+    col("LOCAL VOLUMES", "LocalVolumes"),
+    col("NETWORKS", "Networks"),
+];
+
+/// `{{.Label "com.example.my-tier"}}`'s header, as Docker's: `my tier`.
+fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    let name = args[0].as_str().unwrap_or_default();
+    let last = name.rsplit('.').next().unwrap_or_default();
+    Ok(Value::from(last.replace(['-', '_'], " ")))
+}
+
+const FORMATTER: Formatter = Formatter {
+    type_name: "*formatter.ContainerContext",
+    methods: METHODS,
+    headers: HEADERS,
+    header_methods: &[Method {
+        name: "Label",
+        args: 1,
+        call: label_header,
+    }],
+};
+
 pub fn run(cli: Cli) -> Result<()> {
     berth::container::liveness::reconcile(&cli.root.root());
-    let filters = parse_filters(&cli.filters, &cli)?;
+    let format = Format::parse(cli.format.as_deref());
+    // As Docker: the template is tried on an empty container before anything is listed, so a
+    // field that does not exist is an error even when no container is.
+    let template = match &format {
+        Format::Template(t) | Format::Table(Some(t)) => Some(t.clone()),
+        _ => None,
+    };
+    if let Some(t) = &template {
+        let empty = view::ps_row(&Container::default(), false, None);
+        let fields = Value::Object(
+            empty
+                .as_object()
+                .expect("a row is an object")
+                .keys()
+                .map(|k| (k.clone(), Value::from("")))
+                .collect(),
+        );
+        let item = Item {
+            fields,
+            private: Value::Null,
+        };
+        output::render_item(&Template::parse(t)?, &FORMATTER, &item)?;
+    }
     let containers = Containers::open(cli.root.root().containers_dir())?;
+    let filters = parse_filters(&cli.filters, &cli, &containers)?;
     let mut all: Vec<Container> = containers.list()?.iter().map(container::refresh).collect();
     // Newest first, as Docker lists them.
     all.reverse();
-    let last = if cli.latest {
+    let limit = if cli.latest {
         Some(1)
     } else {
-        cli.last.filter(|&n| n > 0)
+        cli.last.filter(|&n| n > 0).map(|n| n as usize)
     };
-    let show_all = cli.all || last.is_some() || filters.filters.contains("status");
-    if let Some(n) = last {
-        all.truncate(n as usize);
-    }
-    let listed: Vec<&Container> = all
-        .iter()
-        .filter(|c| {
-            show_all
-                || c.state.running
-                || c.state.status == status::RUNNING
-                || c.state.status == status::PAUSED
-        })
-        .filter(|c| filters.keep(c))
-        .collect();
+    let show_all = cli.all || limit.is_some() || filters.filters.contains("status");
+    let listed = filters.select(&all, show_all, limit);
     if cli.quiet {
         let mut out = String::new();
         for c in &listed {
@@ -189,11 +406,17 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         return output::write_stdout(out.as_bytes());
     }
-    let rows: Vec<Value> = listed
+    // As Docker: -s, or a template that shows .Size.
+    let size = cli.size || template.as_deref().is_some_and(|t| t.contains(".Size"));
+    let items: Vec<Item> = listed
         .iter()
-        .map(|c| view::ps_row(c, cli.no_trunc))
+        .map(|c| Item {
+            fields: view::ps_row(c, cli.no_trunc, size.then(|| sizes(c))),
+            private: serde_json::to_value(c.config.labels.clone().flatten().unwrap_or_default())
+                .unwrap_or(Value::Null),
+        })
         .collect();
-    let columns = [
+    let mut columns = vec![
         col("CONTAINER ID", "ID"),
         col("IMAGE", "Image"),
         col("COMMAND", "Command"),
@@ -202,7 +425,10 @@ pub fn run(cli: Cli) -> Result<()> {
         col("PORTS", "Ports"),
         col("NAMES", "Names"),
     ];
-    output::print_list(&rows, &columns, Format::parse(cli.format.as_deref()))
+    if size {
+        columns.push(col("SIZE", "Size"));
+    }
+    output::print_items(&FORMATTER, &items, &columns, format)
 }
 
 #[cfg(test)]

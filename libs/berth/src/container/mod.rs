@@ -87,6 +87,28 @@ pub struct State {
     /// `monitor_pid`, so that a recycled pid is never signalled.
     pub pid_start: u64,
     pub monitor_start: u64,
+    /// Docker's `State.Health`: only for a container with a health check (none without, as
+    /// Docker, whose `ps --filter health=none` lists those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// Docker's `State.Health`: `starting`, `healthy` or `unhealthy`, the failures in a row, and the
+/// last checks' results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Health {
+    pub status: String,
+    pub failing_streak: u64,
+    pub log: Vec<serde_json::Value>,
+}
+
+impl State {
+    /// The health as `docker ps --filter health=` sees it: the check's status, or `none`
+    /// without a health check.
+    pub fn health_status(&self) -> &str {
+        self.health.as_ref().map_or("none", |h| h.status.as_str())
+    }
 }
 
 /// Where the container's root file system comes from.

@@ -67,7 +67,7 @@ pub fn upper(c: &Container) -> Result<&str> {
 }
 
 pub const COPY: &str = "copy";
-const COPIED_MARK: &str = ".berth-copied";
+pub(crate) const COPIED_MARK: &str = ".berth-copied";
 
 /// Mounts the container's root file system on its `rootfs/` (nothing if it is mounted or
 /// copied already). Returns the driver used: `overlay`, or `copy` when overlayfs could not be

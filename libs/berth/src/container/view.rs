@@ -1,9 +1,13 @@
 //! How containers are shown: `docker inspect`'s object and `docker ps`'s rows and status texts.
 
+use std::collections::HashSet;
+use std::path::Path;
+
 use serde_json::{json, Value};
 
 use serde::Serialize;
 
+use super::prune::dir_size;
 use super::{Config, Container, EndpointSettings, HostConfig, MountPoint, NetworkSettings, Status};
 use crate::output;
 
@@ -42,6 +46,7 @@ pub fn inspect(c: &Container) -> Value {
             error: &s.error,
             started_at: &s.started_at,
             finished_at: &s.finished_at,
+            health: s.health.as_ref(),
         },
         image: &c.image,
         resolv_conf_path: &c.resolv_conf_path,
@@ -119,6 +124,8 @@ struct InspectState<'a> {
     error: &'a str,
     started_at: &'a str,
     finished_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'a super::Health>,
 }
 
 #[derive(Serialize)]
@@ -185,12 +192,17 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
-/// `docker ps`'s COMMAND: Path and Args, truncated to 20 characters unless `no_trunc`, quoted.
+/// `docker ps`'s COMMAND: Path and Args (an argument with a space in single quotes, as Docker's
+/// daemon joins them), truncated to 20 characters unless `no_trunc`, quoted.
 pub fn command_text(c: &Container, no_trunc: bool) -> String {
     let mut cmd = c.path.clone();
     for a in &c.args {
         cmd.push(' ');
-        cmd.push_str(a);
+        if a.contains(' ') {
+            cmd.push_str(&format!("'{a}'"));
+        } else {
+            cmd.push_str(a);
+        }
     }
     if !no_trunc {
         cmd = ellipsis(&cmd, 20);
@@ -198,8 +210,10 @@ pub fn command_text(c: &Container, no_trunc: bool) -> String {
     serde_json::to_string(&cmd).expect("strings serialise")
 }
 
-/// One row of `docker ps --format json` (keys as Docker's).
-pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
+/// One row of `docker ps --format json` (keys as Docker's). With `size` (the writable layer's
+/// bytes and the virtual size, as [`sizes`] gives them) Size shows them, as `docker ps -s`, and
+/// SizeRw and SizeRootFs (the API's) are there too.
+pub fn ps_row(c: &Container, no_trunc: bool, size: Option<(u64, u64)>) -> Value {
     let id = if no_trunc {
         c.id.clone()
     } else {
@@ -225,22 +239,145 @@ pub fn ps_row(c: &Container, no_trunc: bool) -> Value {
         .collect();
     labels.sort();
     let state = c.state.status;
-    json!({
+    let mut row = json!({
         "Command": command_text(c, no_trunc),
         "CreatedAt": output::go_time(Some(&c.created)),
         "ID": id,
         "Image": image,
         "Labels": labels.join(","),
-        "LocalVolumes": "0",
-        "Mounts": "",
+        "LocalVolumes": c.mounts.iter().filter(|m| m.driver == "local").count().to_string(),
+        "Mounts": mounts_text(c, no_trunc),
         "Names": c.name,
         "Networks": networks_text(c),
         "Ports": ports_text(&ports(c)),
         "RunningFor": output::since(Some(&c.created)),
-        "Size": "0B",
+        "Size": size_text(size.unwrap_or_default()),
         "State": state,
         "Status": status_text(c),
-    })
+    });
+    if let Some((rw, root_fs)) = size {
+        row["SizeRw"] = json!(rw);
+        row["SizeRootFs"] = json!(root_fs);
+    }
+    row
+}
+
+/// `docker ps`'s MOUNTS: each mount's volume name, or its source, cut to 15 characters unless
+/// `no_trunc`, comma-separated.
+pub fn mounts_text(c: &Container, no_trunc: bool) -> String {
+    c.mounts
+        .iter()
+        .map(|m| {
+            let name = if m.name.is_empty() {
+                &m.source
+            } else {
+                &m.name
+            };
+            if no_trunc {
+                name.clone()
+            } else {
+                ellipsis(name, 15)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `docker ps`'s SIZE: `2B (virtual 4.26MB)`, the writable layer alone when the virtual size is 0.
+pub fn size_text((rw, root_fs): (u64, u64)) -> String {
+    if root_fs > 0 {
+        format!(
+            "{} (virtual {})",
+            output::human_size(rw),
+            output::human_size(root_fs)
+        )
+    } else {
+        output::human_size(rw)
+    }
+}
+
+/// A container's sizes as Docker's API gives them (SizeRw, SizeRootFs): the bytes of the files of
+/// its writable layer (symbolic links included, as Docker's DiffSize), and those plus its
+/// image's layers' (each layer's regular files, each inode once: what Docker counts of a layer's
+/// tar when it registers it, and shows as the image's Size).
+pub fn sizes(c: &Container) -> (u64, u64) {
+    let lower: Vec<&Path> = c.graph_driver.lower.iter().map(Path::new).collect();
+    let image: u64 = lower.iter().map(|l| layer_size(l)).sum();
+    let rw = if c.graph_driver.name == super::rootfs::COPY {
+        copied_changes_size(Path::new(&c.graph_driver.merged), &lower)
+    } else {
+        dir_size(Path::new(&c.graph_driver.upper))
+    };
+    (rw, image + rw)
+}
+
+/// The bytes of a layer's regular files, each inode once.
+fn layer_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut total = 0;
+        for e in rd.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                total += walk(&e.path(), seen);
+            } else if md.is_file() && seen.insert((md.dev(), md.ino())) {
+                total += md.len();
+            }
+        }
+        total
+    }
+    walk(dir, &mut HashSet::new())
+}
+
+/// The writable layer of a container whose layers were copied (no upper directory): the bytes
+/// of the files that differ from the layers' (added, or changed in kind, mode, owner, size or
+/// modification time), as Docker's naive diff sizes a vfs container.
+fn copied_changes_size(merged: &Path, lower: &[&Path]) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(dir: &Path, rel: &Path, lower: &[&Path], seen: &mut HashSet<(u64, u64)>) -> u64 {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut total = 0;
+        for e in rd.flatten() {
+            let path = e.path();
+            let rel = rel.join(e.file_name());
+            let Ok(md) = path.symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                total += walk(&path, &rel, lower, seen);
+                continue;
+            }
+            if rel == Path::new(super::rootfs::COPIED_MARK) {
+                continue;
+            }
+            // The topmost layer that has it (whiteouts are not followed: a file a layer
+            // deleted and the container made again counts as new only if it differs).
+            let before = lower
+                .iter()
+                .find_map(|l| l.join(&rel).symlink_metadata().ok());
+            let same = before.is_some_and(|b| {
+                b.file_type() == md.file_type()
+                    && b.mode() == md.mode()
+                    && b.uid() == md.uid()
+                    && b.gid() == md.gid()
+                    && b.len() == md.len()
+                    && b.mtime() == md.mtime()
+                    && b.mtime_nsec() == md.mtime_nsec()
+            });
+            if !same && seen.insert((md.dev(), md.ino())) {
+                total += md.len();
+            }
+        }
+        total
+    }
+    walk(merged, Path::new(""), lower, &mut HashSet::new())
 }
 
 /// One port of a container as Docker's API lists it (`types.Port`): the container port and
@@ -473,10 +610,11 @@ mod tests {
             args: vec!["-c".into(), "while true; do sleep 1; done".into()],
             ..Default::default()
         };
-        assert_eq!(command_text(&c, false), "\"sh -c while true; d…\"");
+        // Docker's: `"sh -c 'while true…"`.
+        assert_eq!(command_text(&c, false), "\"sh -c 'while true; …\"");
         assert_eq!(
             command_text(&c, true),
-            "\"sh -c while true; do sleep 1; done\""
+            "\"sh -c 'while true; do sleep 1; done'\""
         );
         assert_eq!(ellipsis("short", 20), "short");
     }
