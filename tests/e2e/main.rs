@@ -21,6 +21,7 @@ mod layers;
 mod list_inspect;
 mod network;
 mod network_tools;
+mod parity_fs;
 mod permissions;
 mod prune;
 mod registry;

@@ -34,6 +34,12 @@ pub fn write_tar(upper: &Path, out: impl Write) -> Result<()> {
         .map_err(|e| Error::stream("write layer tar", e))
 }
 
+/// Whether `upper` holds no change at all (its layer would be an empty tar).
+pub fn is_empty(upper: &Path) -> Result<bool> {
+    let mut d = fs::read_dir(upper).map_err(|e| Error::io("read directory", upper, e))?;
+    Ok(d.next().is_none())
+}
+
 /// Stores the layer of `upper` in `layout`, compressed with `codec`: the tar is written on one
 /// thread while it is hashed (diffID), compressed and hashed again (digest) on another.
 pub fn store_upper(layout: &Layout, upper: &Path, codec: Codec) -> Result<NewLayer> {

@@ -83,7 +83,7 @@ fn is_init_mount_point(rel: &Path, path: &Path, md: &fs::Metadata) -> bool {
 /// The changes of container `c` (its GraphDriver's upper and lower directories).
 pub fn changes(c: &Container) -> Result<Vec<Change>> {
     let upper = PathBuf::from(super::rootfs::upper(c)?);
-    let lower: Vec<PathBuf> = c.graph_driver.lower.iter().map(PathBuf::from).collect();
+    let lower = super::rootfs::lower_dirs(c);
     changes_of(&upper, &lower)
 }
 
