@@ -5,6 +5,7 @@
 //! use, and the container writes there (as Docker's vfs driver; no diff, no commit).
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -299,7 +300,6 @@ fn mount_overlay(c: &Container) -> Result<()> {
         Ok("data") => MountApi::Data,
         _ => MountApi::PerLayer,
     };
-    let links_in = merged.parent().unwrap_or(merged);
     mount_overlay_on(
         &Overlay {
             lower: &lower,
@@ -307,7 +307,6 @@ fn mount_overlay(c: &Container) -> Result<()> {
             work: Path::new(&g.work),
         },
         merged,
-        links_in,
         api,
     )
     .map(|_| ())
@@ -327,9 +326,9 @@ pub enum MountApi {
     /// overlayfs's 500; `Data` where the kernel lacks it.
     PerLayer,
     /// mount(2), whose options must fit in one page: `lowerdir=` with the absolute paths when
-    /// they fit, otherwise with short relative names (`0:1:2…`, symbolic links to the lower
-    /// directories in a temporary directory the mounting thread works in), as Docker's overlay2
-    /// driver mounts with its `l/` links.
+    /// they fit, otherwise with short relative names (`12:13:14…`: descriptors of the lower
+    /// directories, named from /proc/self/fd, the mounting thread's working directory), as
+    /// Docker's overlay2 driver mounts with the short names of its `l/` links.
     Data,
 }
 
@@ -342,15 +341,8 @@ const MOUNT_DATA_MAX: usize = 4096;
 const FSCONFIG_STRING_MAX: usize = 256;
 
 /// Mounts `o` on `merged` with `api`, falling back from `PerLayer` to `Data` where the kernel
-/// has no `lowerdir+` (or no new mount API). Short links, if needed, are made in a temporary
-/// directory under `links_in` and removed once mounted (overlayfs resolves them at mount).
-/// Returns the API that mounted it.
-pub fn mount_overlay_on(
-    o: &Overlay,
-    merged: &Path,
-    links_in: &Path,
-    api: MountApi,
-) -> Result<MountApi> {
+/// has no `lowerdir+` (or no new mount API). Returns the API that mounted it.
+pub fn mount_overlay_on(o: &Overlay, merged: &Path, api: MountApi) -> Result<MountApi> {
     for l in o.lower {
         if l.contains([',', ':']) {
             return Err(Error::InvalidInput(format!(
@@ -363,7 +355,10 @@ pub fn mount_overlay_on(
         .lower
         .iter()
         .map(String::as_str)
-        .chain([o.upper.to_str().unwrap_or(""), o.work.to_str().unwrap_or("")])
+        .chain([
+            o.upper.to_str().unwrap_or(""),
+            o.work.to_str().unwrap_or(""),
+        ])
         .all(|p| !p.is_empty() && p.len() < FSCONFIG_STRING_MAX);
     if api == MountApi::PerLayer && fits {
         match mount_per_layer(o, merged) {
@@ -379,7 +374,7 @@ pub fn mount_overlay_on(
             }
         }
     }
-    mount_data(o, merged, links_in).map_err(|source| Error::Sys {
+    mount_data(o, merged).map_err(|source| Error::Sys {
         what: what(),
         source,
     })?;
@@ -399,7 +394,8 @@ fn with_log(what: String, log: &str) -> String {
 fn mount_per_layer(o: &Overlay, merged: &Path) -> std::result::Result<(), (Errno, String)> {
     use rustix::mount as m;
     let errno = |e: rustix::io::Errno| Errno::from_raw(e.raw_os_error());
-    let fs = m::fsopen("overlay", m::FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (errno(e), String::new()))?;
+    let fs = m::fsopen("overlay", m::FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| (errno(e), String::new()))?;
     let log = |e: rustix::io::Errno| (errno(e), context_log(&fs));
     for l in o.lower {
         m::fsconfig_set_string(&fs, "lowerdir+", l.as_str()).map_err(log)?;
@@ -407,8 +403,12 @@ fn mount_per_layer(o: &Overlay, merged: &Path) -> std::result::Result<(), (Errno
     m::fsconfig_set_string(&fs, "upperdir", o.upper).map_err(log)?;
     m::fsconfig_set_string(&fs, "workdir", o.work).map_err(log)?;
     m::fsconfig_create(&fs).map_err(log)?;
-    let mnt = m::fsmount(&fs, m::FsMountFlags::FSMOUNT_CLOEXEC, m::MountAttrFlags::empty())
-        .map_err(log)?;
+    let mnt = m::fsmount(
+        &fs,
+        m::FsMountFlags::FSMOUNT_CLOEXEC,
+        m::MountAttrFlags::empty(),
+    )
+    .map_err(log)?;
     m::move_mount(
         &mnt,
         "",
@@ -434,7 +434,7 @@ fn context_log(fs: &std::os::fd::OwnedFd) -> String {
 }
 
 /// mount(2) with the options in one page.
-fn mount_data(o: &Overlay, merged: &Path, links_in: &Path) -> std::result::Result<(), Errno> {
+fn mount_data(o: &Overlay, merged: &Path) -> std::result::Result<(), Errno> {
     let (upper, work) = (o.upper.display(), o.work.display());
     let data = format!(
         "lowerdir={},upperdir={upper},workdir={work}",
@@ -452,21 +452,30 @@ fn mount_data(o: &Overlay, merged: &Path, links_in: &Path) -> std::result::Resul
     if data.len() < MOUNT_DATA_MAX {
         return mount(&data);
     }
-    // Short names: links 0, 1, … to the lower directories, resolved from a thread whose
-    // working directory (unshared from the rest of the process) is theirs.
+    // Short names: each lower directory opened (O_PATH), and named by its descriptor's number
+    // from a thread whose working directory (unshared from the rest of the process) is
+    // /proc/self/fd: `12:13:14…`, at most 4 bytes a layer. overlayfs follows these links at
+    // mount time; the descriptors are closed once mounted.
     let (upper, work, merged) = (
         std::path::absolute(o.upper).map_err(io_errno)?,
         std::path::absolute(o.work).map_err(io_errno)?,
         std::path::absolute(merged).map_err(io_errno)?,
     );
-    let links = tempfile::Builder::new()
-        .prefix(".lower-")
-        .tempdir_in(links_in)
-        .map_err(io_errno)?;
-    for (i, l) in o.lower.iter().enumerate() {
-        std::os::unix::fs::symlink(l, links.path().join(i.to_string())).map_err(io_errno)?;
-    }
-    let names: Vec<String> = (0..o.lower.len()).map(|i| i.to_string()).collect();
+    let fds = o
+        .lower
+        .iter()
+        .map(|l| {
+            rustix::fs::open(
+                l.as_str(),
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Errno::from_raw(e.raw_os_error()))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let names: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
         names.join(":"),
@@ -476,10 +485,10 @@ fn mount_data(o: &Overlay, merged: &Path, links_in: &Path) -> std::result::Resul
     if data.len() >= MOUNT_DATA_MAX {
         return Err(Errno::E2BIG);
     }
-    std::thread::scope(|s| {
+    let mounted = std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS)?;
-            nix::unistd::chdir(links.path())?;
+            nix::unistd::chdir("/proc/self/fd")?;
             nix::mount::mount(
                 Some("overlay"),
                 &merged,
@@ -490,7 +499,9 @@ fn mount_data(o: &Overlay, merged: &Path, links_in: &Path) -> std::result::Resul
         })
         .join()
         .unwrap_or(Err(Errno::EIO))
-    })
+    });
+    drop(fds);
+    mounted
 }
 
 fn io_errno(e: std::io::Error) -> Errno {
@@ -568,7 +579,7 @@ mod tests {
                     upper: &upper,
                     work: &work,
                 };
-                let used = mount_overlay_on(&o, &merged, &c, api).unwrap();
+                let used = mount_overlay_on(&o, &merged, api).unwrap();
                 if api == MountApi::Data {
                     assert_eq!(used, MountApi::Data);
                 }
@@ -579,13 +590,6 @@ mod tests {
                 fs::write(merged.join("new"), "n").unwrap();
                 assert!(upper.join("new").exists());
                 nix::mount::umount2(&merged, MntFlags::MNT_DETACH).unwrap();
-                // The short links went once mounted.
-                let left: Vec<_> = fs::read_dir(&c)
-                    .unwrap()
-                    .map(|e| e.unwrap().file_name())
-                    .filter(|n| n.to_string_lossy().starts_with(".lower-"))
-                    .collect();
-                assert!(left.is_empty(), "{left:?}");
             }
         })
         .join()
