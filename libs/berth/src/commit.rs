@@ -2,7 +2,7 @@
 //! become a layer, the config and history say so, the image is stored (and tagged). img-commit
 //! uses it for a container's changes or any directory; the builder, for each step.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, HistoryBuilder, RootFs};
 
@@ -26,6 +26,8 @@ pub struct FromContainer<'a> {
     pub command: String,
     /// Pause it while its changes are read (it is running and the user did not say no).
     pub pause: bool,
+    /// Its lower directories, top first (its init layer and its image's snapshots).
+    pub lower: Vec<PathBuf>,
 }
 
 /// What to commit.
@@ -115,11 +117,22 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
         }
         _ => None,
     };
+    // What the runtime made as mount points in a container without an init layer (one run
+    // before berth made them, or of an image of 500 layers) is not a change.
+    let skip = match &what.container {
+        Some(c) => crate::container::changes::runtime_made(what.upper, &c.lower),
+        None => Default::default(),
+    };
     // As Docker 20.10: no change, no layer (an empty tar would be one).
-    let layer = if diff::is_empty(what.upper)? {
+    let layer = if diff::is_empty(what.upper, &skip)? {
         None
     } else {
-        Some(diff::store_upper(layout, what.upper, what.compression)?)
+        Some(diff::store_upper(
+            layout,
+            what.upper,
+            &skip,
+            what.compression,
+        )?)
     };
     drop(paused);
 

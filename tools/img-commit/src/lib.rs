@@ -154,6 +154,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
         pause: cli.pause && c.state.status == status::RUNNING,
+        lower: berth::container::rootfs::lower_dirs(c),
     });
     let done = commit::commit(
         &root,
