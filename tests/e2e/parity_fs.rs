@@ -387,8 +387,15 @@ fn images_of_50_126_and_500_layers_run() {
 
     // 500 layers leave no room for the init layer: the runtime makes its mount points among
     // the container's changes, and still neither ctr-diff nor img-commit counts them.
-    rig.run(&["--name", "deep500", "--network", "none", "layers500:1", "true"])
-        .ok();
+    rig.run(&[
+        "--name",
+        "deep500",
+        "--network",
+        "none",
+        "layers500:1",
+        "true",
+    ])
+    .ok();
     let upper = rig.inspect("deep500")["GraphDriver"]["Data"]["UpperDir"]
         .as_str()
         .unwrap()

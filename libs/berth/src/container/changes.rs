@@ -289,7 +289,7 @@ mod tests {
         fs::write(up.join("etc/hosts"), "").unwrap();
         fs::write(up.join("etc/hostname"), "").unwrap();
         fs::write(up.join("var/new"), "n").unwrap();
-        let mut got: Vec<String> = runtime_made(&up, &[low.clone()])
+        let mut got: Vec<String> = runtime_made(&up, std::slice::from_ref(&low))
             .iter()
             .map(|p| p.display().to_string())
             .collect();
