@@ -2,7 +2,7 @@
 //! become a layer, the config and history say so, the image is stored (and tagged). img-commit
 //! uses it for a container's changes or any directory; the builder, for each step.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, HistoryBuilder, RootFs};
 
@@ -26,6 +26,8 @@ pub struct FromContainer<'a> {
     pub command: String,
     /// Pause it while its changes are read (it is running and the user did not say no).
     pub pause: bool,
+    /// Its lower directories, top first (its init layer and its image's snapshots).
+    pub lower: Vec<PathBuf>,
 }
 
 /// What to commit.
@@ -51,7 +53,9 @@ pub struct Committed {
     pub manifest: Descriptor,
     /// The image ID (its config's digest).
     pub id: Digest,
-    pub layer: NewLayer,
+    /// The new layer; none when there was no change (the history entry is an `empty_layer`, as
+    /// Docker 20.10 commits).
+    pub layer: Option<NewLayer>,
 }
 
 /// Thaws the container it paused when dropped (also when the commit fails).
@@ -113,13 +117,31 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
         }
         _ => None,
     };
-    let layer = diff::store_upper(layout, what.upper, what.compression)?;
+    // What the runtime made as mount points in a container without an init layer (one run
+    // before berth made them, or of an image of 500 layers) is not a change.
+    let skip = match &what.container {
+        Some(c) => crate::container::changes::runtime_made(what.upper, &c.lower),
+        None => Default::default(),
+    };
+    // As Docker 20.10: no change, no layer (an empty tar would be one).
+    let layer = if diff::is_empty(what.upper, &skip)? {
+        None
+    } else {
+        Some(diff::store_upper(
+            layout,
+            what.upper,
+            &skip,
+            what.compression,
+        )?)
+    };
     drop(paused);
 
     let now = image::now_rfc3339();
     config.created = Some(now.clone());
     config.author = what.author.map(str::to_string);
-    config.push_diff_id(&layer.diff_id);
+    if let Some(layer) = &layer {
+        config.push_diff_id(&layer.diff_id);
+    }
     let created_by = match &what.container {
         // As docker commit: the container's command.
         Some(c) => c.command.clone(),
@@ -134,11 +156,16 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
     if let Some(m) = what.message {
         entry = entry.comment(m);
     }
+    if layer.is_none() {
+        entry = entry.empty_layer(true);
+    }
     let entry = entry
         .build()
         .map_err(|e| Error::InvalidInput(format!("history: {e}")))?;
     config.history.get_or_insert_with(Vec::new).push(entry);
-    layers.push(layer.descriptor.clone());
+    if let Some(layer) = &layer {
+        layers.push(layer.descriptor.clone());
+    }
     let (manifest, id) = image::write_image(layout, &config, layers)?;
     match what.tag {
         None => image::add_untagged(layout, &manifest)?,

@@ -8,7 +8,7 @@
 //! `user.overlay.opaque`) is followed by `.wh..wh..opq`. Hard links inside the upper directory
 //! stay hard links.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -24,19 +24,42 @@ use crate::store::Layout;
 
 /// Writes the layer tar of `upper` to `out`.
 pub fn write_tar(upper: &Path, out: impl Write) -> Result<()> {
+    write_tar_skipping(upper, out, &HashSet::new())
+}
+
+/// Writes the layer tar of `upper` to `out`, without the paths in `skip` (relative to `upper`)
+/// and what is under them.
+pub fn write_tar_skipping(upper: &Path, out: impl Write, skip: &HashSet<PathBuf>) -> Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    walk(&mut b, upper, Path::new(""), &mut links)?;
+    walk(&mut b, upper, Path::new(""), &mut links, skip)?;
     b.into_inner()
         .map_err(|e| Error::stream("write layer tar", e))?
         .flush()
         .map_err(|e| Error::stream("write layer tar", e))
 }
 
+/// Whether `upper` holds no change but the paths in `skip` (its layer would be an empty tar).
+pub fn is_empty(upper: &Path, skip: &HashSet<PathBuf>) -> Result<bool> {
+    for e in fs::read_dir(upper).map_err(|e| Error::io("read directory", upper, e))? {
+        let e = e.map_err(|e| Error::io("read directory", upper, e))?;
+        if !skip.contains(Path::new(&e.file_name())) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Stores the layer of `upper` in `layout`, compressed with `codec`: the tar is written on one
 /// thread while it is hashed (diffID), compressed and hashed again (digest) on another.
-pub fn store_upper(layout: &Layout, upper: &Path, codec: Codec) -> Result<NewLayer> {
+/// Paths in `skip` (relative to `upper`) are left out.
+pub fn store_upper(
+    layout: &Layout,
+    upper: &Path,
+    skip: &HashSet<PathBuf>,
+    codec: Codec,
+) -> Result<NewLayer> {
     let md = fs::metadata(upper).map_err(|e| Error::io("read", upper, e))?;
     if !md.is_dir() {
         return Err(Error::InvalidInput(format!(
@@ -46,7 +69,7 @@ pub fn store_upper(layout: &Layout, upper: &Path, codec: Codec) -> Result<NewLay
     }
     let (reader, writer) = io::pipe().map_err(|e| Error::stream("pipe", e))?;
     std::thread::scope(|s| {
-        let producer = s.spawn(move || write_tar(upper, writer));
+        let producer = s.spawn(move || write_tar_skipping(upper, writer, skip));
         let stored = store_tar(
             layout,
             reader,
@@ -126,6 +149,7 @@ fn walk<W: Write>(
     dir: &Path,
     rel: &Path,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    skip: &HashSet<PathBuf>,
 ) -> Result<()> {
     let at = dir.join(rel);
     let mut names: Vec<_> = fs::read_dir(&at)
@@ -138,6 +162,9 @@ fn walk<W: Write>(
     for name in names {
         let path = at.join(&name);
         let name_rel = rel.join(&name);
+        if skip.contains(&name_rel) {
+            continue;
+        }
         let md = fs::symlink_metadata(&path).map_err(|e| Error::io("read", &path, e))?;
         let ft = md.file_type();
         if ft.is_char_device() && md.rdev() == 0 {
@@ -173,7 +200,7 @@ fn walk<W: Write>(
                 b.append_data(&mut h, name_rel.join(".wh..wh..opq"), io::empty())
                     .map_err(werr)?;
             }
-            walk(b, dir, &name_rel, links)?;
+            walk(b, dir, &name_rel, links, skip)?;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| Error::io("read link", &path, e))?;
             let mut h = header(&md, tar::EntryType::Symlink, 0);

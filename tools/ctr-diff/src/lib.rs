@@ -18,9 +18,11 @@ Lists what the container changed since it was created, from its overlay upper di
   C  a file or directory was changed (or a directory's content was)
   D  a file or directory was deleted
 A path is changed when it exists in the image, added otherwise; the parent of an added or deleted
-path is listed as changed. On a terminal (or --format text) one `K /path` line per change;
-otherwise (or --format json) JSON Lines with Docker's kinds {\"Kind\":0|1|2,\"Path\":…} (0 changed,
-1 added, 2 deleted).";
+path is listed as changed. What the runtime mounted (/etc/hosts, /etc/hostname, /etc/resolv.conf,
+/dev, /proc, /sys: Docker's init layer) is not a change, nor are the contents of volumes (their
+mount points are, as in docker diff). On a terminal (or --format text) one `K /path` line per
+change; otherwise (or --format json) JSON Lines with Docker's kinds {\"Kind\":0|1|2,\"Path\":…}
+(0 changed, 1 added, 2 deleted).";
 
 /// Inspect changes to files or directories on a container's filesystem
 #[derive(Parser, Debug)]

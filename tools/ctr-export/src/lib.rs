@@ -16,9 +16,12 @@ Examples:
   ctr-export -o web.tar web
   ctr-export web | img-import - web-flat:1
 
-Writes the container's merged file system (the image plus the container's changes; not its
-volumes) as a tar: numeric owners, modes, modification times, symlinks, hard links, devices and
-extended attributes, entries in path order, streamed. A stopped container's file system is
+Writes the container's merged file system as a tar, as docker export: the image, the container's
+changes, and what Docker's init layer holds where the image lacks it (/.dockerenv, /etc/hosts,
+/etc/hostname and /etc/resolv.conf as empty files, /etc/mtab, /dev/console, /dev/pts, /dev/shm,
+/proc, /sys); not what is mounted there nor its volumes' contents. Numeric owners, modes,
+modification times, symlinks, hard links, devices and extended attributes, entries in path order,
+streamed. A stopped container's file system is
 mounted for the export in a private mount namespace (this needs root). Refuses to write the tar to
 a terminal.";
 

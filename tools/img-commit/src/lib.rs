@@ -28,9 +28,12 @@ commit does; a running container is paused while its changes are read (--pause=f
 --upper is an overlayfs upper directory (or any directory of changes): its files become the new
 layer; overlayfs whiteouts (0/0 character devices) and opaque directories (trusted.overlay.opaque)
 become OCI whiteouts. The layer is the same for the same change (sorted entries, no access or
-change times), gzip-compressed on every core, or zstd with --compression zstd. An empty directory
-still makes a layer, as docker commit does. Prints {\"ref\",\"digest\",\"id\",\"layer\"}; with no
-REPOSITORY the image is untagged.";
+change times), gzip-compressed on every core, or zstd with --compression zstd. No change (an
+empty directory; a container that changed nothing) makes no layer, only a history entry marked
+empty_layer, as docker commit does. What the runtime mounted (/etc/hosts, /etc/hostname,
+/etc/resolv.conf, /dev, /proc, /sys) and the contents of volumes are not part of a container's
+changes. Prints {\"ref\",\"digest\",\"id\",\"layer\",\"diff_id\"} (layer and diff_id null when
+no layer was made); with no REPOSITORY the image is untagged.";
 
 /// Create a new image from a container's changes, or a directory of changes on top of an image
 #[derive(Parser, Debug)]
@@ -151,6 +154,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" "),
         pause: cli.pause && c.state.status == status::RUNNING,
+        lower: berth::container::rootfs::lower_dirs(c),
     });
     let done = commit::commit(
         &root,
@@ -170,7 +174,7 @@ pub fn run(mut cli: Cli) -> Result<()> {
         "ref": tag.map(|r| r.to_string()),
         "digest": done.manifest.digest().to_string(),
         "id": done.id.to_string(),
-        "layer": done.layer.descriptor.digest().to_string(),
-        "diff_id": done.layer.diff_id.to_string(),
+        "layer": done.layer.as_ref().map(|l| l.descriptor.digest().to_string()),
+        "diff_id": done.layer.as_ref().map(|l| l.diff_id.to_string()),
     }))
 }

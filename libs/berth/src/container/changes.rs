@@ -80,10 +80,63 @@ fn is_init_mount_point(rel: &Path, path: &Path, md: &fs::Metadata) -> bool {
                 })))
 }
 
+/// What the runtime made in `upper` as its mount points where the image (`lower`, top first)
+/// lacks them (a container without an init layer): paths relative to `upper`, to leave out of
+/// a commit as `changes` leaves them out of the diff. A directory of the image is among them
+/// when all it holds in `upper` is, and its mode and owner are the image's.
+pub fn runtime_made(upper: &Path, lower: &[PathBuf]) -> HashSet<PathBuf> {
+    let mut out = HashSet::new();
+    collect_runtime_made(upper, lower, Path::new("/"), &mut out);
+    out.into_iter()
+        .filter_map(|p| p.strip_prefix("/").ok().map(Path::to_path_buf))
+        .collect()
+}
+
+/// Whether everything in `upper`'s directory `rel` was made by the runtime (and something was).
+fn collect_runtime_made(
+    upper: &Path,
+    lower: &[PathBuf],
+    rel: &Path,
+    out: &mut HashSet<PathBuf>,
+) -> bool {
+    let dir = upper.join(rel.strip_prefix("/").unwrap_or(rel));
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return false;
+    };
+    let (mut all, mut any) = (true, false);
+    for e in entries.flatten() {
+        let crel = rel.join(e.file_name());
+        let path = e.path();
+        let Ok(md) = path.symlink_metadata() else {
+            all = false;
+            continue;
+        };
+        let made = match in_lower(lower, &crel) {
+            None => is_init_mount_point(&crel, &path, &md),
+            Some(l) => {
+                md.is_dir()
+                    && l.is_dir()
+                    && !is_opaque(&path)
+                    && l.mode() == md.mode()
+                    && l.uid() == md.uid()
+                    && l.gid() == md.gid()
+                    && collect_runtime_made(upper, lower, &crel, out)
+            }
+        };
+        if made {
+            out.insert(crel);
+            any = true;
+        } else {
+            all = false;
+        }
+    }
+    all && any
+}
+
 /// The changes of container `c` (its GraphDriver's upper and lower directories).
 pub fn changes(c: &Container) -> Result<Vec<Change>> {
     let upper = PathBuf::from(super::rootfs::upper(c)?);
-    let lower: Vec<PathBuf> = c.graph_driver.lower.iter().map(PathBuf::from).collect();
+    let lower = super::rootfs::lower_dirs(c);
     changes_of(&upper, &lower)
 }
 
@@ -220,5 +273,31 @@ mod tests {
                 "A /srv/x"
             ]
         );
+    }
+
+    #[test]
+    fn what_the_runtime_made_is_left_out_of_a_commit() {
+        let t = tempfile::tempdir().unwrap();
+        let (up, low) = (t.path().join("u"), t.path().join("l"));
+        for d in ["etc", "var"] {
+            fs::create_dir_all(up.join(d)).unwrap();
+            fs::create_dir_all(low.join(d)).unwrap();
+        }
+        fs::create_dir_all(up.join("dev/pts")).unwrap();
+        fs::create_dir_all(up.join("proc")).unwrap();
+        fs::create_dir_all(up.join("data")).unwrap();
+        fs::write(up.join("etc/hosts"), "").unwrap();
+        fs::write(up.join("etc/hostname"), "").unwrap();
+        fs::write(up.join("var/new"), "n").unwrap();
+        let mut got: Vec<String> = runtime_made(&up, std::slice::from_ref(&low))
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(got, ["dev", "etc", "etc/hostname", "etc/hosts", "proc"]);
+        // A change among them keeps its directory.
+        fs::write(up.join("etc/new"), "n").unwrap();
+        let got = runtime_made(&up, &[low]);
+        assert!(!got.contains(Path::new("etc")) && got.contains(Path::new("etc/hosts")));
     }
 }

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::image::{self, Platform, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 use crate::reference::Reference;
 use crate::snapshot::Snapshots;
-use crate::store::{annotation, Layout, MAX_JSON_BLOB, REF_NAME};
+use crate::store::{annotation, Layout, MAX_JSON_BLOB, ORIGINAL, REF_NAME};
 use crate::unpack::{self, Applied};
 
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
@@ -475,8 +475,9 @@ pub fn pull(
                 .ok(),
         );
     }
+    // The entry may be the OCI form of what the registry sent, naming it as its original.
     let up_to_date = layout.read_index()?.manifests().iter().any(|d| {
-        d.digest() == desc.digest()
+        (d.digest() == desc.digest() || annotation(d, ORIGINAL) == Some(desc.digest().as_ref()))
             && annotation(d, REF_NAME)
                 .and_then(|n| Reference::parse_with_default_tag(n).ok())
                 .is_some_and(|r| r == name)
