@@ -2,8 +2,9 @@
 //! check (stdout JSON, files, exit codes, stderr).
 
 #[macro_use]
-mod cli;
+mod support;
 
+mod cli;
 mod commit;
 mod containers;
 mod containers_cp;
@@ -37,7 +38,6 @@ mod save_load;
 mod snapshots;
 mod store;
 mod store_races;
-mod support;
 mod tag_rm;
 mod unpack;
 mod volumes;
