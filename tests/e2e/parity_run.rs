@@ -385,6 +385,22 @@ fn network_container_shares_the_host_name() {
     // Again (a second start), the same.
     let out = rig.t("ctr-start", &["-a", "yy"], 60).ok();
     assert_eq!(out.stdout, "xhost\nxhost\nxhost\nxhost\n");
+    // X stopped: yy cannot start, and its record says why, as Docker's (ExitCode 128).
+    rig.t("ctr-kill", &["xx"], 30).ok();
+    let out = rig.t("ctr-start", &["-a", "yy"], 60);
+    assert!(
+        out.code != 0 && out.stderr.contains("non-running container"),
+        "{out:#?}"
+    );
+    let s = inspect_state(&rig, "yy");
+    assert_eq!(s["ExitCode"], 128, "{s}");
+    assert!(
+        s["Error"]
+            .as_str()
+            .unwrap()
+            .contains("non-running container"),
+        "{s}"
+    );
     // X without -h: its ID's 12 digits.
     rig.detach(&["--name", "zz", IMAGE, "sleep", "300"]);
     let z = rig.inspect("zz")["Id"].as_str().unwrap().to_string();
@@ -610,7 +626,38 @@ fn docker_gives_the_same_answers() {
     )
     .ok();
     assert_eq!(out.stdout, "xhost\nxhost\nxhost\nxhost\n");
-    docker_out(&docker, &["rm", "-f", "xx"]).ok();
+    // A start that fails for another reason than the command: ExitCode 128.
+    docker_out(
+        &docker,
+        &[
+            "create",
+            "--name",
+            "yy",
+            "--network",
+            "container:xx",
+            IMAGE,
+            "true",
+        ],
+    )
+    .ok();
+    docker_out(&docker, &["kill", "xx"]).ok();
+    let out = docker_out(&docker, &["start", "yy"]);
+    assert!(
+        out.code != 0 && out.stderr.contains("non running container"),
+        "{out:#?}"
+    );
+    let s: Value = docker_out(&docker, &["inspect", "--format", "{{json .State}}", "yy"])
+        .ok()
+        .json();
+    assert_eq!(s["ExitCode"], 128, "{s}");
+    assert!(
+        s["Error"]
+            .as_str()
+            .unwrap()
+            .contains("non running container"),
+        "{s}"
+    );
+    docker_out(&docker, &["rm", "-f", "xx", "yy"]).ok();
 
     // Item 9: Docker's pull lines, from the same registry.
     if !crate::support::have("docker-registry") {
