@@ -273,8 +273,8 @@ fn users_get_dockers_supplementary_groups() {
             "{flags:?}"
         );
     }
-    // ctr-exec -u gets them the same way.
-    let c = rig.detach(&[IMAGE, "sleep", "60"]);
+    // ctr-exec -u gets them the same way, with the container's --group-add (moby `getUser`).
+    let c = rig.detach(&["--group-add", "77", IMAGE, "sleep", "60"]);
     let out = rig
         .t(
             "ctr-exec",
@@ -282,7 +282,7 @@ fn users_get_dockers_supplementary_groups() {
             30,
         )
         .ok();
-    assert_eq!(groups_line(&out.stdout).0, "1 50 1000");
+    assert_eq!(groups_line(&out.stdout).0, "1 50 77 1000");
     let out = rig
         .t(
             "ctr-exec",
@@ -290,12 +290,16 @@ fn users_get_dockers_supplementary_groups() {
             30,
         )
         .ok();
-    assert_eq!(groups_line(&out.stdout).0, "1000");
+    assert_eq!(groups_line(&out.stdout).0, "77 1000");
     // An unknown group is an error, as Docker's.
     rig.run(&["--rm", "--group-add", "nosuch", IMAGE, "true"])
         .fails_with(125, "unable to find group nosuch");
-    let s = rig.inspect(&c);
-    assert_eq!(s["HostConfig"]["GroupAdd"], Value::Null);
+    assert_eq!(
+        rig.inspect(&c)["HostConfig"]["GroupAdd"],
+        serde_json::json!(["77"])
+    );
+    let plain = rig.detach(&[IMAGE, "sleep", "60"]);
+    assert_eq!(rig.inspect(&plain)["HostConfig"]["GroupAdd"], Value::Null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,6 +589,31 @@ fn docker_gives_the_same_answers() {
             "docker {flags:?}"
         );
     }
+
+    docker_out(
+        &docker,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ga",
+            "--group-add",
+            "77",
+            IMAGE,
+            "sleep",
+            "60",
+        ],
+    )
+    .ok();
+    for (user, groups) in [("1000", "1 50 77 1000"), ("1000:1000", "77 1000")] {
+        let out = docker_out(
+            &docker,
+            &["exec", "-u", user, "ga", "sh", "-c", GROUPS_SCRIPT],
+        )
+        .ok();
+        assert_eq!(groups_line(&out.stdout).0, groups, "docker exec -u {user}");
+    }
+    docker_out(&docker, &["rm", "-f", "ga"]).ok();
 
     // Item 11: sysctls (--bridge=none: the default network is none here).
     let out = docker_out(
