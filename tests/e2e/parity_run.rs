@@ -273,8 +273,8 @@ fn users_get_dockers_supplementary_groups() {
             "{flags:?}"
         );
     }
-    // ctr-exec -u gets them the same way.
-    let c = rig.detach(&[IMAGE, "sleep", "60"]);
+    // ctr-exec -u gets them the same way, with the container's --group-add (moby `getUser`).
+    let c = rig.detach(&["--group-add", "77", IMAGE, "sleep", "60"]);
     let out = rig
         .t(
             "ctr-exec",
@@ -282,7 +282,7 @@ fn users_get_dockers_supplementary_groups() {
             30,
         )
         .ok();
-    assert_eq!(groups_line(&out.stdout).0, "1 50 1000");
+    assert_eq!(groups_line(&out.stdout).0, "1 50 77 1000");
     let out = rig
         .t(
             "ctr-exec",
@@ -290,12 +290,16 @@ fn users_get_dockers_supplementary_groups() {
             30,
         )
         .ok();
-    assert_eq!(groups_line(&out.stdout).0, "1000");
+    assert_eq!(groups_line(&out.stdout).0, "77 1000");
     // An unknown group is an error, as Docker's.
     rig.run(&["--rm", "--group-add", "nosuch", IMAGE, "true"])
         .fails_with(125, "unable to find group nosuch");
-    let s = rig.inspect(&c);
-    assert_eq!(s["HostConfig"]["GroupAdd"], Value::Null);
+    assert_eq!(
+        rig.inspect(&c)["HostConfig"]["GroupAdd"],
+        serde_json::json!(["77"])
+    );
+    let plain = rig.detach(&[IMAGE, "sleep", "60"]);
+    assert_eq!(rig.inspect(&plain)["HostConfig"]["GroupAdd"], Value::Null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +389,22 @@ fn network_container_shares_the_host_name() {
     // Again (a second start), the same.
     let out = rig.t("ctr-start", &["-a", "yy"], 60).ok();
     assert_eq!(out.stdout, "xhost\nxhost\nxhost\nxhost\n");
+    // X stopped: yy cannot start, and its record says why, as Docker's (ExitCode 128).
+    rig.t("ctr-kill", &["xx"], 30).ok();
+    let out = rig.t("ctr-start", &["-a", "yy"], 60);
+    assert!(
+        out.code != 0 && out.stderr.contains("non-running container"),
+        "{out:#?}"
+    );
+    let s = inspect_state(&rig, "yy");
+    assert_eq!(s["ExitCode"], 128, "{s}");
+    assert!(
+        s["Error"]
+            .as_str()
+            .unwrap()
+            .contains("non-running container"),
+        "{s}"
+    );
     // X without -h: its ID's 12 digits.
     rig.detach(&["--name", "zz", IMAGE, "sleep", "300"]);
     let z = rig.inspect("zz")["Id"].as_str().unwrap().to_string();
@@ -570,6 +590,31 @@ fn docker_gives_the_same_answers() {
         );
     }
 
+    docker_out(
+        &docker,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ga",
+            "--group-add",
+            "77",
+            IMAGE,
+            "sleep",
+            "60",
+        ],
+    )
+    .ok();
+    for (user, groups) in [("1000", "1 50 77 1000"), ("1000:1000", "77 1000")] {
+        let out = docker_out(
+            &docker,
+            &["exec", "-u", user, "ga", "sh", "-c", GROUPS_SCRIPT],
+        )
+        .ok();
+        assert_eq!(groups_line(&out.stdout).0, groups, "docker exec -u {user}");
+    }
+    docker_out(&docker, &["rm", "-f", "ga"]).ok();
+
     // Item 11: sysctls (--bridge=none: the default network is none here).
     let out = docker_out(
         &docker,
@@ -610,7 +655,38 @@ fn docker_gives_the_same_answers() {
     )
     .ok();
     assert_eq!(out.stdout, "xhost\nxhost\nxhost\nxhost\n");
-    docker_out(&docker, &["rm", "-f", "xx"]).ok();
+    // A start that fails for another reason than the command: ExitCode 128.
+    docker_out(
+        &docker,
+        &[
+            "create",
+            "--name",
+            "yy",
+            "--network",
+            "container:xx",
+            IMAGE,
+            "true",
+        ],
+    )
+    .ok();
+    docker_out(&docker, &["kill", "xx"]).ok();
+    let out = docker_out(&docker, &["start", "yy"]);
+    assert!(
+        out.code != 0 && out.stderr.contains("non running container"),
+        "{out:#?}"
+    );
+    let s: Value = docker_out(&docker, &["inspect", "--format", "{{json .State}}", "yy"])
+        .ok()
+        .json();
+    assert_eq!(s["ExitCode"], 128, "{s}");
+    assert!(
+        s["Error"]
+            .as_str()
+            .unwrap()
+            .contains("non running container"),
+        "{s}"
+    );
+    docker_out(&docker, &["rm", "-f", "xx", "yy"]).ok();
 
     // Item 9: Docker's pull lines, from the same registry.
     if !crate::support::have("docker-registry") {

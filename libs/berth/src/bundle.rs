@@ -48,6 +48,22 @@ pub fn resolve_user(spec: &str, rootfs: &Dest) -> Result<User> {
     resolve_user_in(spec, &read("etc/passwd"), &read("etc/group"))
 }
 
+/// [`resolve_user`], and the supplementary groups Docker gives that user with `group_add`
+/// (`--group-add`): see [`User::docker_groups`].
+pub fn resolve_docker_user(
+    spec: &str,
+    rootfs: &Dest,
+    group_add: &[String],
+) -> Result<(User, Vec<u32>)> {
+    let user = resolve_user(spec, rootfs)?;
+    let group = rootfs
+        .read_file(Path::new("etc/group"), 4 << 20)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let groups = user.docker_groups(&resolve_groups(group_add, &group)?);
+    Ok((user, groups))
+}
+
 /// [`resolve_user`] over the text of `/etc/passwd` and `/etc/group`.
 pub fn resolve_user_in(spec: &str, passwd: &str, group: &str) -> Result<User> {
     let (user, grp) = match spec.split_once(':') {

@@ -17,7 +17,7 @@ use oci_spec::runtime::Process;
 use super::pipes::Pipes;
 use super::signals;
 use super::{lifecycle, monitor, Containers, Status};
-use crate::bundle::resolve_user;
+use crate::bundle::resolve_docker_user;
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 use crate::unpack::Dest;
@@ -80,11 +80,12 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
     }
     if let Some(u) = &opts.user {
         let rootfs = Dest::open(Path::new(&c.graph_driver.merged))?;
-        let user = resolve_user(u, &rootfs)?;
+        let group_add = c.host_config.group_add.clone().unwrap_or_default();
+        let (user, groups) = resolve_docker_user(u, &rootfs, &group_add)?;
         let mut pu = process.user().clone();
         pu.set_uid(user.uid);
         pu.set_gid(user.gid);
-        pu.set_additional_gids(Some(user.docker_groups(&[])));
+        pu.set_additional_gids(Some(groups));
         process.set_user(pu);
         env.retain(|e| !e.starts_with("HOME="));
         env.push(format!("HOME={}", user.home));

@@ -58,13 +58,17 @@ pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
     m.serve()
 }
 
-/// A start that failed, in the record as Docker keeps it: still created (or exited, if it
-/// ran before), `State.ExitCode` what `docker run` exits with (127 the command was not found,
-/// 126 it cannot be executed, 125 else) and `State.Error` why.
+/// A start that failed, in the record as Docker keeps it (moby `containerStart`): still
+/// created (or exited, if it ran before), `State.Error` why, and `State.ExitCode` 127 when the
+/// command was not found, 126 when it cannot be executed, else 128.
 fn record_failure(store: &Containers, id: &str, code: u8, why: &str) {
     let Ok(_lock) = store.lock() else { return };
     if let Ok(mut c) = store.load(id) {
-        c.state.exit_code = code as i32;
+        c.state.exit_code = if matches!(code, 126 | 127) {
+            code as i32
+        } else {
+            128
+        };
         c.state.error = why.to_string();
         let _ = store.save(&c);
     }
