@@ -305,8 +305,34 @@ fn tag_named(
                 m.push(bare(&old));
             }
         }
+        if convert {
+            upgrade_older_entries(layout, m);
+        }
         Ok(())
     })
+}
+
+/// Entries an older berth wrote with Docker's media types (a registry's schema 2 manifest or
+/// manifest list as pulled, which skopeo and umoci skip) become their [`oci_entry`], keeping
+/// their names and tag times; one that cannot be read stays as it is. skopeo never writes
+/// Docker's media types into a layout, so nothing it wrote is touched.
+fn upgrade_older_entries(layout: &Layout, m: &mut [Descriptor]) {
+    for e in m.iter_mut() {
+        let t = e.media_type().to_string();
+        if (t != DOCKER_MANIFEST && t != DOCKER_MANIFEST_LIST) || check_complete(layout, e).is_err()
+        {
+            continue;
+        }
+        let Ok(mut new) = oci_entry(layout, e) else {
+            continue;
+        };
+        let mut ann = e.annotations().clone().unwrap_or_default();
+        if let Some(o) = annotation(&new, ORIGINAL) {
+            ann.insert(ORIGINAL.to_string(), o.to_string());
+        }
+        new.set_annotations(Some(ann));
+        *e = new;
+    }
 }
 
 /// Adds `desc` to the index without a name, unless the index already has an entry for it.
@@ -431,6 +457,36 @@ mod tests {
         let catalog = Catalog::load(&l).unwrap();
         let found = catalog.find(desc.digest().as_ref()).unwrap();
         assert_eq!(found.entry.digest.to_string(), e.digest().to_string());
+    }
+
+    #[test]
+    fn entries_an_older_berth_wrote_are_upgraded_by_the_next_tag() {
+        let (_t, l) = layout();
+        let (old, _) = docker_image(&l, "amd64");
+        // As an older berth tagged a pull: the registry's manifest itself.
+        l.update_index(|m| {
+            m.push(annotate(
+                &annotate(&old, REF_NAME, "docker.io/library/old:1"),
+                TAG_TIME,
+                "2024-01-01T00:00:00Z",
+            ));
+            Ok(())
+        })
+        .unwrap();
+        let (new, _) = docker_image(&l, "arm64");
+        tag(&l, &r("new"), &new).unwrap();
+        let index = l.read_index().unwrap();
+        let e = index
+            .manifests()
+            .iter()
+            .find(|e| annotation(e, REF_NAME) == Some("docker.io/library/old:1"))
+            .unwrap();
+        assert_eq!(*e.media_type(), MediaType::ImageManifest);
+        assert_eq!(annotation(e, ORIGINAL), Some(old.digest().as_ref()));
+        assert_eq!(annotation(e, TAG_TIME), Some("2024-01-01T00:00:00Z"));
+        let img = Image::load(&l, e, None).unwrap();
+        assert_eq!(img.digest.to_string(), old.digest().to_string());
+        assert!(unreferenced_blobs(&l).unwrap().is_empty());
     }
 
     #[test]
