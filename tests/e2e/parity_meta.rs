@@ -261,8 +261,17 @@ fn img_prune_removes_dangling_then_with_all_every_unused_image() {
         .fails_with(2, "until");
     assert_eq!(env.store_state(), before);
 
+    // What a writer killed while recording a size left (its pid is not alive).
+    let stale = env
+        .images()
+        .join(".berth-sizes/.sha256-00.999999999_5-abcdef");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "12").unwrap();
+
     // Dangling only.
     let out = env.run("img-prune", &[]).ok().json();
+    assert!(!stale.exists());
+    assert_eq!(out["leftovers"], json!([s(&stale)]));
     assert_eq!(out["images"], json!([dangling]), "{out}");
     assert_eq!(out["untagged"], json!([]));
     assert!(out["reclaimed"].as_u64().unwrap() > 0);
