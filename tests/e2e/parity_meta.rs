@@ -261,8 +261,17 @@ fn img_prune_removes_dangling_then_with_all_every_unused_image() {
         .fails_with(2, "until");
     assert_eq!(env.store_state(), before);
 
+    // What a writer killed while recording a size left (its pid is not alive).
+    let stale = env
+        .images()
+        .join(".berth-sizes/.sha256-00.999999999_5-abcdef");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, "12").unwrap();
+
     // Dangling only.
     let out = env.run("img-prune", &[]).ok().json();
+    assert!(!stale.exists());
+    assert_eq!(out["leftovers"], json!([s(&stale)]));
     assert_eq!(out["images"], json!([dangling]), "{out}");
     assert_eq!(out["untagged"], json!([]));
     assert!(out["reclaimed"].as_u64().unwrap() > 0);
@@ -529,4 +538,32 @@ fn docker_agrees_on_sizes_inspect_fields_ls_q_and_prune() {
     assert!(theirs.stdout.contains("deleted: sha256:"), "{theirs:?}");
     assert_eq!(env.run("img-ls", &["-q"]).ok().stdout, "");
     assert_eq!(docker.docker(&["images", "-q"]).ok().stdout, "");
+
+    // Pulled from the same registry: the same size and the same RepoDigests.
+    let img = FakeImage::new(
+        "meta/pulled",
+        "1",
+        vec![
+            tar_of(&[("bin/a", &[1u8; 3000][..]), ("etc/b", &b"bee\n"[..])]),
+            tar_of(&[("etc/c", &[2u8; 700][..])]),
+        ],
+    );
+    let fake = FakeRegistry::start(img.clone(), Behaviour::normal());
+    let reference = fake.reference(&img);
+    env.run("img-pull", &["-q", &reference]).ok();
+    docker.docker(&["pull", "-q", &reference]).ok();
+    let ours = inspect(&env, &reference);
+    let theirs = docker.docker(&["image", "inspect", &reference]).ok().json()[0].clone();
+    for k in ["Id", "Size", "VirtualSize", "RepoDigests", "RepoTags"] {
+        assert_eq!(ours[k], theirs[k], "{k}");
+    }
+    assert_eq!(
+        env.run("img-history", &["-H=false", fmt[0], fmt[1], &reference])
+            .ok()
+            .stdout,
+        docker
+            .docker(&["history", "-H=false", fmt[0], fmt[1], &reference])
+            .ok()
+            .stdout
+    );
 }

@@ -187,7 +187,11 @@ pub fn prune(layout: &Layout, root: Option<&Root>, which: &PruneImages) -> Resul
     // What writers that are gone left in the layout: temporary blobs of processes that are not
     // alive, and (no writer runs while the guard is held) partial downloads and the anonymous
     // temporary blobs of older versions.
-    for (p, bytes) in layout.sweep_stale() {
+    for (p, bytes) in layout
+        .sweep_stale()
+        .into_iter()
+        .chain(image::sweep_record_temporaries(layout))
+    {
         out.reclaimed += bytes;
         out.leftovers.push(p);
     }

@@ -103,7 +103,8 @@ impl Image {
         &self.config_digest
     }
 
-    /// The size of the image's layers as stored.
+    /// The size of the image's layers as stored (compressed). What Docker shows as an image's
+    /// size is uncompressed: [`image_size`].
     pub fn size(&self) -> u64 {
         self.manifest.layers().iter().map(|l| l.size()).sum()
     }

@@ -62,6 +62,35 @@ pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, dig
     let _ = crate::store::atomic_write(&dir, &name, (lines.join("\n") + "\n").as_bytes());
 }
 
+/// Removes what writers killed while writing a record left in the record directories (the
+/// temporary files of `atomic_write`, `.NAME.<owner>-…`, of an owner that is gone).
+pub(crate) fn sweep_record_temporaries(layout: &Layout) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    if !crate::store::Owner::can_tell() {
+        return out;
+    }
+    for dir in [DIR, super::size::SIZES_DIR] {
+        let Ok(rd) = std::fs::read_dir(layout.dir().join(dir)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .strip_prefix('.')
+                .and_then(|n| n.rsplit_once('.'))
+                .and_then(|(_, rest)| rest.split_once('-'))
+                .and_then(|(token, _)| crate::store::Owner::parse(token));
+            if owner.is_some_and(|o| !o.alive()) {
+                let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+                if std::fs::remove_file(e.path()).is_ok() {
+                    out.push((e.path(), bytes));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Removes the records of entries whose blob is gone (after a prune or an rm).
 pub(crate) fn forget_removed(layout: &Layout) {
     let Ok(rd) = std::fs::read_dir(layout.dir().join(DIR)) else {

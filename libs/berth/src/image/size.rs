@@ -28,7 +28,7 @@ use crate::unpack::{layers_of, LayerRef};
 
 use super::Image;
 
-const SIZES_DIR: &str = ".berth-sizes";
+pub(crate) const SIZES_DIR: &str = ".berth-sizes";
 const LOCK_FILE: &str = "index.json.lock";
 
 fn record_path(layout: &Layout, diff_id: &Digest) -> PathBuf {
