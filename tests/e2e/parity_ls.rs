@@ -35,6 +35,7 @@ impl Side<'_> {
                     "create" => "ctr-create",
                     "wait" => "ctr-wait",
                     "rm" => "ctr-rm",
+                    "inspect" => "ctr-inspect",
                     other => panic!("no berth tool for {other}"),
                 };
                 rig.t(tool, args, 60)
@@ -257,6 +258,25 @@ fn check_side(side: &Side) -> (String, String) {
     );
     let header = out.stdout.lines().next().unwrap_or_default().to_string();
     assert!(header.ends_with("NAMES     SIZE"), "{who}: {out:#?}");
+
+    // inspect: a missing field of a struct is an error, a missing key of a map is not.
+    let out = side.t("inspect", &["--format", "{{.Foo}}", "c2"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    assert!(
+        out.stderr.contains("map has no entry for key \"Foo\""),
+        "{who}: {out:#?}"
+    );
+    let out = side.t("inspect", &["--format", "{{.State.Nope}}", "c2"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    let out = side.t(
+        "inspect",
+        &[
+            "--format",
+            "{{.Config.Labels.tier}} {{.Config.Labels.nope}} {{.State.Status}}",
+            "c2",
+        ],
+    );
+    assert_eq!(out.stdout, "web <no value> exited\n", "{who}: {out:#?}");
 
     // wait: the exit code alone, a line per container, in the order given.
     let out = side.t("wait", &["c1", "c2"]);

@@ -90,12 +90,37 @@ pub fn print_inspected(format: Option<&str>, found: Vec<Value>) -> Result<()> {
     }
 }
 
-/// Executes a template for each item, one line each, as `--format TEMPLATE` does.
+/// The fields of Docker's inspect objects (containers, images, volumes, networks) that are Go
+/// maps, keyed by what the user named (labels, ports, networks, options): a missing key of these
+/// prints `<no value>`; of any other object (a Go struct) it is an error, as `docker inspect
+/// --format '{{.Foo}}'` says `map has no entry for key "Foo"`.
+pub const INSPECT_MAPS: &[&str] = &[
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "PortBindings",
+    "Ports",
+    "Networks",
+    "Sysctls",
+    "StorageOpt",
+    "Tmpfs",
+    "Data",
+    "DriverOpts",
+    "Options",
+    "Status",
+    "Containers",
+    "AuxiliaryAddresses",
+    "LogConfig.Config",
+];
+
+/// Executes a template for each item, one line each, as `--format TEMPLATE` does, the items
+/// being Docker's inspect objects: a field that is not there is an error, but in a map
+/// ([`INSPECT_MAPS`]).
 pub fn render_each(template: &str, items: &[Value]) -> Result<String> {
     let t = Template::parse(template)?;
     let mut out = String::new();
     for item in items {
-        out.push_str(&t.render(item)?);
+        out.push_str(&t.render_typed(item, INSPECT_MAPS)?);
         out.push('\n');
     }
     Ok(out)
