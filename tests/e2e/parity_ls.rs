@@ -154,6 +154,14 @@ const FILTERS: &[(&[&str], &[&str])] = &[
     (&["-n", "1", "--filter", "status=exited"], &["c2"]),
     (&["-n", "2", "--filter", "network=none"], &["c3", "c2"]),
     (&["-a", "--filter", "label=tier=web"], &["c2"]),
+    // No ports published or exposed here; no swarm tasks; isolation is Windows'.
+    (&["-a", "--filter", "publish=80"], &[]),
+    (&["-a", "--filter", "expose=80-90/tcp"], &[]),
+    (&["-a", "--filter", "is-task=true"], &[]),
+    (
+        &["-a", "--filter", "is-task=false", "--filter", "isolation=default"],
+        &["c4", "c3", "c2", "c1"],
+    ),
 ];
 
 /// Templates and what Docker prints for them (`ps -a`).
@@ -194,6 +202,10 @@ const ERRORS: &[(&[&str], &str)] = &[
     ),
     (&["--filter", "before=nosuch"], "no such container"),
     (&["--filter", "since=nosuch"], "no such container"),
+    (
+        &["--filter", "publish=0.0.0.0:80"],
+        "filter for 'publish' should not contain ':': 0.0.0.0:80",
+    ),
 ];
 
 /// Runs every check on one side; returns `ps -a -s --format {{.Size}}` for c2, and the same
