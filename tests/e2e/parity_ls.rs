@@ -36,12 +36,14 @@ impl Side<'_> {
                     "wait" => "ctr-wait",
                     "rm" => "ctr-rm",
                     "inspect" => "ctr-inspect",
+                    "volume create" => "vol-create",
+                    "volume ls" => "vol-ls",
                     other => panic!("no berth tool for {other}"),
                 };
                 rig.t(tool, args, 60)
             }
             Side::Docker(d) => {
-                let mut all = vec![cmd];
+                let mut all: Vec<&str> = cmd.split(' ').collect();
                 all.extend_from_slice(args);
                 d.docker(&all)
             }
@@ -159,7 +161,13 @@ const FILTERS: &[(&[&str], &[&str])] = &[
     (&["-a", "--filter", "expose=80-90/tcp"], &[]),
     (&["-a", "--filter", "is-task=true"], &[]),
     (
-        &["-a", "--filter", "is-task=false", "--filter", "isolation=default"],
+        &[
+            "-a",
+            "--filter",
+            "is-task=false",
+            "--filter",
+            "isolation=default",
+        ],
         &["c4", "c3", "c2", "c1"],
     ),
 ];
@@ -289,6 +297,25 @@ fn check_side(side: &Side) -> (String, String) {
         ],
     );
     assert_eq!(out.stdout, "web <no value> exited\n", "{who}: {out:#?}");
+
+    // The volume formatter has .Label too; a field it does not have is an error.
+    let out = side.t("volume create", &["--label", "com.example.my-tier=db", "lv"]);
+    assert_eq!(out.code, 0, "{who}: {out:#?}");
+    let out = side.t(
+        "volume ls",
+        &["--format", "table {{.Name}}\t{{.Label \"com.example.my-tier\"}}"],
+    );
+    assert_eq!(
+        out.stdout,
+        "VOLUME NAME   my tier\ndata          \nlv            db\n",
+        "{who}: {out:#?}"
+    );
+    let out = side.t("volume ls", &["--format", "{{.Foo}}"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    assert!(
+        out.stderr.contains("can't evaluate field Foo in type *formatter.volumeContext"),
+        "{who}: {out:#?}"
+    );
 
     // wait: the exit code alone, a line per container, in the order given.
     let out = side.t("wait", &["c1", "c2"]);

@@ -139,6 +139,43 @@ pub struct Formatter<'a> {
     pub header_methods: &'a [Method<'a>],
 }
 
+/// `{{.Label "KEY"}}` of Docker's container, volume and network formatters: the value of the
+/// label (the item's [`Item::private`] is its labels, an object), or nothing.
+pub const LABEL: Method<'static> = Method {
+    name: "Label",
+    args: 1,
+    call: label,
+};
+
+/// The header of a `{{.Label "KEY"}}` column, as Docker's: the last dotted part of KEY, `-` and
+/// `_` as spaces (`com.example.my-tier` is `my tier`).
+pub const LABEL_HEADER: Method<'static> = Method {
+    name: "Label",
+    args: 1,
+    call: label_header,
+};
+
+fn label(labels: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    match &args[0] {
+        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or_else(|| Value::from(""))),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            match other {
+                Value::Null => "<nil>",
+                Value::Number(_) => "int",
+                Value::Bool(_) => "bool",
+                _ => "interface {}",
+            }
+        )),
+    }
+}
+
+fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    let name = args[0].as_str().unwrap_or_default();
+    let last = name.rsplit('.').next().unwrap_or_default();
+    Ok(Value::from(last.replace(['-', '_'], " ")))
+}
+
 /// One item of a listing: the fields a template sees (what JSON output prints), and what only
 /// the formatter's methods read (Go's unexported fields; null when there are none).
 pub struct Item {
@@ -381,6 +418,20 @@ pub fn go_time(rfc3339: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_by_key() {
+        let labels = serde_json::json!({"tier": "web"});
+        let call = |l: &Value, k: Value| (LABEL.call)(l, &[k]);
+        assert_eq!(call(&labels, Value::from("tier")).unwrap(), "web");
+        assert_eq!(call(&labels, Value::from("nope")).unwrap(), "");
+        assert_eq!(call(&Value::Null, Value::from("tier")).unwrap(), "");
+        assert!(call(&labels, Value::from(1)).is_err());
+        assert_eq!(
+            (LABEL_HEADER.call)(&Value::Null, &[Value::from("com.example.my-tier_x")]).unwrap(),
+            "my tier x"
+        );
+    }
 
     #[test]
     fn sizes_as_docker() {

@@ -4,7 +4,7 @@ use berth::container::{self, status, view, Container, Containers, Status};
 use berth::filter::{Filters, Label};
 use berth::image::Catalog;
 use berth::output::{self, col, Column, Format, Formatter, Item};
-use berth::template::{Method, Template};
+use berth::template::Template;
 use berth::{Error, Result};
 use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
@@ -369,29 +369,6 @@ fn sizes(c: &Container) -> (u64, u64) {
     view::sizes(c)
 }
 
-/// Docker's `ContainerContext` methods that take an argument.
-const METHODS: &[Method] = &[Method {
-    name: "Label",
-    args: 1,
-    call: label,
-}];
-
-/// `{{.Label "KEY"}}`: the label's value, or nothing.
-fn label(labels: &Value, args: &[Value]) -> std::result::Result<Value, String> {
-    match &args[0] {
-        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or_else(|| Value::from(""))),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            match other {
-                Value::Null => "<nil>".to_string(),
-                Value::Number(_) => "int".to_string(),
-                Value::Bool(_) => "bool".to_string(),
-                _ => "interface {}".to_string(),
-            }
-        )),
-    }
-}
-
 /// The headers of Docker's container formatter, for `table` templates.
 const HEADERS: &[Column] = &[
     col("CONTAINER ID", "ID"),
@@ -410,22 +387,11 @@ const HEADERS: &[Column] = &[
     col("NETWORKS", "Networks"),
 ];
 
-/// `{{.Label "com.example.my-tier"}}`'s header, as Docker's: `my tier`.
-fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
-    let name = args[0].as_str().unwrap_or_default();
-    let last = name.rsplit('.').next().unwrap_or_default();
-    Ok(Value::from(last.replace(['-', '_'], " ")))
-}
-
 const FORMATTER: Formatter = Formatter {
     type_name: "*formatter.ContainerContext",
-    methods: METHODS,
+    methods: &[output::LABEL],
     headers: HEADERS,
-    header_methods: &[Method {
-        name: "Label",
-        args: 1,
-        call: label_header,
-    }],
+    header_methods: &[output::LABEL_HEADER],
 };
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -539,18 +505,5 @@ mod tests {
         );
         assert!(port_filter("expose", "http", &mut v).is_err());
         assert!(port_filter("expose", "90-80", &mut v).is_err());
-    }
-
-    #[test]
-    fn labels_by_key() {
-        let labels = serde_json::json!({"tier": "web"});
-        assert_eq!(label(&labels, &[Value::from("tier")]).unwrap(), "web");
-        assert_eq!(label(&labels, &[Value::from("nope")]).unwrap(), "");
-        assert_eq!(label(&Value::Null, &[Value::from("tier")]).unwrap(), "");
-        assert!(label(&labels, &[Value::from(1)]).is_err());
-        assert_eq!(
-            label_header(&Value::Null, &[Value::from("com.example.my-tier_x")]).unwrap(),
-            "my tier x"
-        );
     }
 }
