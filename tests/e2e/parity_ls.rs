@@ -35,12 +35,15 @@ impl Side<'_> {
                     "create" => "ctr-create",
                     "wait" => "ctr-wait",
                     "rm" => "ctr-rm",
+                    "inspect" => "ctr-inspect",
+                    "volume create" => "vol-create",
+                    "volume ls" => "vol-ls",
                     other => panic!("no berth tool for {other}"),
                 };
                 rig.t(tool, args, 60)
             }
             Side::Docker(d) => {
-                let mut all = vec![cmd];
+                let mut all: Vec<&str> = cmd.split(' ').collect();
                 all.extend_from_slice(args);
                 d.docker(&all)
             }
@@ -153,6 +156,20 @@ const FILTERS: &[(&[&str], &[&str])] = &[
     (&["-n", "1", "--filter", "status=exited"], &["c2"]),
     (&["-n", "2", "--filter", "network=none"], &["c3", "c2"]),
     (&["-a", "--filter", "label=tier=web"], &["c2"]),
+    // No ports published or exposed here; no swarm tasks; isolation is Windows'.
+    (&["-a", "--filter", "publish=80"], &[]),
+    (&["-a", "--filter", "expose=80-90/tcp"], &[]),
+    (&["-a", "--filter", "is-task=true"], &[]),
+    (
+        &[
+            "-a",
+            "--filter",
+            "is-task=false",
+            "--filter",
+            "isolation=default",
+        ],
+        &["c4", "c3", "c2", "c1"],
+    ),
 ];
 
 /// Templates and what Docker prints for them (`ps -a`).
@@ -193,6 +210,10 @@ const ERRORS: &[(&[&str], &str)] = &[
     ),
     (&["--filter", "before=nosuch"], "no such container"),
     (&["--filter", "since=nosuch"], "no such container"),
+    (
+        &["--filter", "publish=0.0.0.0:80"],
+        "filter for 'publish' should not contain ':': 0.0.0.0:80",
+    ),
 ];
 
 /// Runs every check on one side; returns `ps -a -s --format {{.Size}}` for c2, and the same
@@ -257,6 +278,44 @@ fn check_side(side: &Side) -> (String, String) {
     );
     let header = out.stdout.lines().next().unwrap_or_default().to_string();
     assert!(header.ends_with("NAMES     SIZE"), "{who}: {out:#?}");
+
+    // inspect: a missing field of a struct is an error, a missing key of a map is not.
+    let out = side.t("inspect", &["--format", "{{.Foo}}", "c2"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    assert!(
+        out.stderr.contains("map has no entry for key \"Foo\""),
+        "{who}: {out:#?}"
+    );
+    let out = side.t("inspect", &["--format", "{{.State.Nope}}", "c2"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    let out = side.t(
+        "inspect",
+        &[
+            "--format",
+            "{{.Config.Labels.tier}} {{.Config.Labels.nope}} {{.State.Status}}",
+            "c2",
+        ],
+    );
+    assert_eq!(out.stdout, "web <no value> exited\n", "{who}: {out:#?}");
+
+    // The volume formatter has .Label too; a field it does not have is an error.
+    let out = side.t("volume create", &["--label", "com.example.my-tier=db", "lv"]);
+    assert_eq!(out.code, 0, "{who}: {out:#?}");
+    let out = side.t(
+        "volume ls",
+        &["--format", "table {{.Name}}\t{{.Label \"com.example.my-tier\"}}"],
+    );
+    assert_eq!(
+        out.stdout,
+        "VOLUME NAME   my tier\ndata          \nlv            db\n",
+        "{who}: {out:#?}"
+    );
+    let out = side.t("volume ls", &["--format", "{{.Foo}}"]);
+    assert_eq!(out.code, 1, "{who}: {out:#?}");
+    assert!(
+        out.stderr.contains("can't evaluate field Foo in type *formatter.volumeContext"),
+        "{who}: {out:#?}"
+    );
 
     // wait: the exit code alone, a line per container, in the order given.
     let out = side.t("wait", &["c1", "c2"]);

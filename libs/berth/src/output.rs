@@ -90,12 +90,37 @@ pub fn print_inspected(format: Option<&str>, found: Vec<Value>) -> Result<()> {
     }
 }
 
-/// Executes a template for each item, one line each, as `--format TEMPLATE` does.
+/// The fields of Docker's inspect objects (containers, images, volumes, networks) that are Go
+/// maps, keyed by what the user named (labels, ports, networks, options): a missing key of these
+/// prints `<no value>`; of any other object (a Go struct) it is an error, as `docker inspect
+/// --format '{{.Foo}}'` says `map has no entry for key "Foo"`.
+pub const INSPECT_MAPS: &[&str] = &[
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "PortBindings",
+    "Ports",
+    "Networks",
+    "Sysctls",
+    "StorageOpt",
+    "Tmpfs",
+    "Data",
+    "DriverOpts",
+    "Options",
+    "Status",
+    "Containers",
+    "AuxiliaryAddresses",
+    "LogConfig.Config",
+];
+
+/// Executes a template for each item, one line each, as `--format TEMPLATE` does, the items
+/// being Docker's inspect objects: a field that is not there is an error, but in a map
+/// ([`INSPECT_MAPS`]).
 pub fn render_each(template: &str, items: &[Value]) -> Result<String> {
     let t = Template::parse(template)?;
     let mut out = String::new();
     for item in items {
-        out.push_str(&t.render(item)?);
+        out.push_str(&t.render_typed(item, INSPECT_MAPS)?);
         out.push('\n');
     }
     Ok(out)
@@ -112,6 +137,43 @@ pub struct Formatter<'a> {
     /// The methods of the headers' struct (`{{.Label "k"}}`'s header is `k`); with none, the
     /// headers are a map, where a field not there prints `<no value>`.
     pub header_methods: &'a [Method<'a>],
+}
+
+/// `{{.Label "KEY"}}` of Docker's container, volume and network formatters: the value of the
+/// label (the item's [`Item::private`] is its labels, an object), or nothing.
+pub const LABEL: Method<'static> = Method {
+    name: "Label",
+    args: 1,
+    call: label,
+};
+
+/// The header of a `{{.Label "KEY"}}` column, as Docker's: the last dotted part of KEY, `-` and
+/// `_` as spaces (`com.example.my-tier` is `my tier`).
+pub const LABEL_HEADER: Method<'static> = Method {
+    name: "Label",
+    args: 1,
+    call: label_header,
+};
+
+fn label(labels: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    match &args[0] {
+        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or_else(|| Value::from(""))),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            match other {
+                Value::Null => "<nil>",
+                Value::Number(_) => "int",
+                Value::Bool(_) => "bool",
+                _ => "interface {}",
+            }
+        )),
+    }
+}
+
+fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
+    let name = args[0].as_str().unwrap_or_default();
+    let last = name.rsplit('.').next().unwrap_or_default();
+    Ok(Value::from(last.replace(['-', '_'], " ")))
 }
 
 /// One item of a listing: the fields a template sees (what JSON output prints), and what only
@@ -356,6 +418,20 @@ pub fn go_time(rfc3339: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_by_key() {
+        let labels = serde_json::json!({"tier": "web"});
+        let call = |l: &Value, k: Value| (LABEL.call)(l, &[k]);
+        assert_eq!(call(&labels, Value::from("tier")).unwrap(), "web");
+        assert_eq!(call(&labels, Value::from("nope")).unwrap(), "");
+        assert_eq!(call(&Value::Null, Value::from("tier")).unwrap(), "");
+        assert!(call(&labels, Value::from(1)).is_err());
+        assert_eq!(
+            (LABEL_HEADER.call)(&Value::Null, &[Value::from("com.example.my-tier_x")]).unwrap(),
+            "my tier x"
+        );
+    }
 
     #[test]
     fn sizes_as_docker() {

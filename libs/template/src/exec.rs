@@ -107,6 +107,9 @@ pub(crate) fn too_long() -> TemplateError {
 pub(crate) struct State<'a> {
     /// The struct rendered, if the data is one ([`Val::Struct`]).
     pub(crate) strukt: Option<&'a Struct<'a>>,
+    /// With [`crate::Template::render_typed`]: the fields that hold Go maps; a missing key of
+    /// any other object is an error.
+    pub(crate) maps: Option<&'a [&'a str]>,
     pub(crate) vars: Vec<(String, Val)>,
     pub(crate) out: String,
     pub(crate) defines: &'a HashMap<String, Vec<Node>>,
@@ -416,16 +419,37 @@ fn in_context(e: TemplateError, p: &Pipe) -> TemplateError {
 impl State<'_> {
     /// `.A.B` of `v`: a map's missing key is [`Val::Missing`], a struct's missing field an error.
     pub(crate) fn fields_of(&self, mut v: Val, fields: &[String]) -> Result<Val, TemplateError> {
-        for f in fields {
+        for (i, f) in fields.iter().enumerate() {
             v = match v {
                 Val::Struct(m) => match m.get(f) {
                     Some(x) => Val::V(x.clone()),
                     None => return Err(self.no_field(f)),
                 },
+                Val::V(Value::Object(m)) if !m.contains_key(f) && !self.is_map(&fields[..i]) => {
+                    return err(format!("map has no entry for key {f:?}"));
+                }
                 other => field_of(other, f)?,
             };
         }
         Ok(v)
+    }
+
+    /// Whether the object reached by `path` (the fields before, in one chain) is a Go map
+    /// rather than a struct, as [`crate::Template::render_typed`] is told.
+    fn is_map(&self, path: &[String]) -> bool {
+        let Some(maps) = self.maps else {
+            return true;
+        };
+        let Some(last) = path.last() else {
+            // Dot or a variable: the document (a struct), or what a block made dot.
+            return false;
+        };
+        maps.iter().any(|m| match m.split_once('.') {
+            Some((parent, field)) => {
+                field == last && path.len() >= 2 && path[path.len() - 2] == parent
+            }
+            None => m == last,
+        })
     }
 
     /// A struct's missing field, or a method called without its arguments, as Go says it.

@@ -101,18 +101,33 @@ impl Template {
 
     /// Executes the template with `data` as dot.
     pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
-        self.execute(Val::V(data.clone()), None)
+        self.execute(Val::V(data.clone()), None, None)
+    }
+
+    /// Executes the template with `data` as dot, a document of Go structs as Docker's inspect
+    /// tools give one, where a key an object does not have is an error (`map has no entry for
+    /// key "Foo"`), except in the objects that are Go maps: those reached through a field named
+    /// in `maps` (`Labels`, or `LogConfig.Config` for a field of one parent), where a missing
+    /// key prints `<no value>`.
+    pub fn render_typed(&self, data: &Value, maps: &[&str]) -> Result<String, TemplateError> {
+        self.execute(Val::V(data.clone()), None, Some(maps))
     }
 
     /// Executes the template with the struct `data` as dot: a field it does not have is an
     /// error, as Go's for a struct (where [`Template::render`]'s maps print `<no value>`).
     pub fn render_struct(&self, data: &Struct) -> Result<String, TemplateError> {
-        self.execute(Val::Struct(data.fields.clone()), Some(data))
+        self.execute(Val::Struct(data.fields.clone()), Some(data), None)
     }
 
-    fn execute(&self, root: Val, strukt: Option<&Struct>) -> Result<String, TemplateError> {
+    fn execute(
+        &self,
+        root: Val,
+        strukt: Option<&Struct>,
+        maps: Option<&[&str]>,
+    ) -> Result<String, TemplateError> {
         let mut st = State {
             strukt,
+            maps,
             vars: vec![("$".to_string(), root.clone())],
             out: String::new(),
             defines: &self.defines,

@@ -517,3 +517,43 @@ fn struct_methods_take_arguments() {
     let e = render_ps("{{.Names \"a\"}}").unwrap_err().to_string();
     assert!(e.contains("can't give argument to non-function"), "{e}");
 }
+
+#[test]
+fn typed_documents_error_on_missing_struct_fields_not_map_keys() {
+    let doc = json!({
+        "Id": "x",
+        "State": {"Status": "exited"},
+        "Config": {"Labels": {"a": "1"}},
+        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}},
+        "Mounts": [{"Name": "v"}],
+    });
+    let maps = ["Labels", "LogConfig.Config"];
+    let r = |t: &str| Template::parse(t).unwrap().render_typed(&doc, &maps);
+    assert_eq!(r("{{.Id}} {{.State.Status}}").unwrap(), "x exited");
+    assert_eq!(
+        r("{{.Config.Labels.a}} {{.Config.Labels.b}}").unwrap(),
+        "1 <no value>"
+    );
+    assert_eq!(
+        r("{{.HostConfig.LogConfig.Config.max}}").unwrap(),
+        "<no value>"
+    );
+    assert_eq!(
+        r("{{.Foo}}").unwrap_err().to_string(),
+        "template: :1:2: executing \"\" at <.Foo>: map has no entry for key \"Foo\""
+    );
+    for t in [
+        "{{.State.Foo}}",
+        "{{$.Foo}}",
+        "{{.HostConfig.LogConfig.Nope}}",
+        "{{range .Mounts}}{{.Nope}}{{end}}",
+    ] {
+        let e = r(t).unwrap_err().to_string();
+        assert!(e.contains("map has no entry for key \""), "{t}: {e}");
+    }
+    // Without types, as before: every object is a map.
+    assert_eq!(
+        run("{{.Foo}} {{.State.Foo}}", doc.clone()),
+        "<no value> <no value>"
+    );
+}

@@ -4,7 +4,7 @@ use berth::container::{self, status, view, Container, Containers, Status};
 use berth::filter::{Filters, Label};
 use berth::image::Catalog;
 use berth::output::{self, col, Column, Format, Formatter, Item};
-use berth::template::{Method, Template};
+use berth::template::Template;
 use berth::{Error, Result};
 use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
@@ -24,6 +24,9 @@ Filters (-f, repeatable; filters of one kind are alternatives, all kinds must ma
   volume=NAME|PATH     containers that mount the volume NAME, the host PATH, or at PATH
   network=NAME|ID      containers connected to the network (a name, or an ID prefix)
   health=STATE         starting, healthy, unhealthy, or none (no health check)
+  publish=PORT[/PROTO] containers that publish the port (on the host; a range START-END too)
+  expose=PORT[/PROTO]  containers with the port exposed (in the container; a range too)
+  is-task=BOOL         swarm tasks (berth has none), isolation=… (accepted, as on Linux)
 
 Output: a table on a terminal, JSON Lines otherwise (fields as `docker ps --format json`: ID,
 Image, Command, CreatedAt, RunningFor, Status, State, Ports, Names, Labels, Mounts, Size,
@@ -107,10 +110,54 @@ const STATUSES: [&str; 7] = [
 
 const HEALTHS: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
 
-const KEYS: [&str; 11] = [
-    "status", "name", "id", "label", "ancestor", "exited", "before", "since", "volume", "network",
+const KEYS: [&str; 15] = [
+    "status",
+    "name",
+    "id",
+    "label",
+    "ancestor",
+    "exited",
+    "before",
+    "since",
+    "volume",
+    "network",
     "health",
+    "publish",
+    "expose",
+    "is-task",
+    "isolation",
 ];
+
+/// A `publish=`/`expose=` value: `PORT[/PROTO]` or `START-END[/PROTO]`, as Docker's (no host
+/// address), expanded to `PORT/PROTO` each.
+fn port_filter(key: &str, v: &str, into: &mut Vec<(u16, String)>) -> Result<()> {
+    if v.contains(':') {
+        return Err(Error::Usage(format!(
+            "filter for '{key}' should not contain ':': {v}"
+        )));
+    }
+    let (ports, proto) = v.split_once('/').unwrap_or((v, "tcp"));
+    let bad = || {
+        Error::Usage(format!(
+            "error while looking up for {key} {v}: invalid port"
+        ))
+    };
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if end < start {
+        return Err(bad());
+    }
+    into.extend((start..=end).map(|p| (p, proto.to_lowercase())));
+    Ok(())
+}
 
 /// The filters, with each `ancestor` resolved to an image ID and `before`/`since` to a
 /// container ID once.
@@ -121,15 +168,26 @@ struct Wanted {
     exited: Vec<i64>,
     before: Option<String>,
     since: Option<String>,
+    /// `publish=` and `expose=`: (port, protocol).
+    publish: Vec<(u16, String)>,
+    expose: Vec<(u16, String)>,
 }
 
 fn parse_filters(list: &[String], cli: &Cli, store: &Containers) -> Result<Wanted> {
     let mut exited = Vec::new();
+    let mut publish = Vec::new();
+    let mut expose = Vec::new();
     let filters = Filters::parse_usage(list, |k, v| match k {
         "status" if !STATUSES.contains(&v) => Err(Error::Usage(format!(
             "invalid filter 'status={v}': use one of {}",
             STATUSES.join(", ")
         ))),
+        "publish" => port_filter(k, v, &mut publish),
+        "expose" => port_filter(k, v, &mut expose),
+        // berth runs no swarm tasks.
+        "is-task" if v != "true" && v != "false" => {
+            Err(Error::Usage(format!("Invalid filter 'is-task={v}'")))
+        }
         "health" if !HEALTHS.contains(&v) => Err(Error::Usage(format!(
             "Unrecognised filter value for health: {v} (use one of {})",
             HEALTHS.join(", ")
@@ -178,6 +236,8 @@ fn parse_filters(list: &[String], cli: &Cli, store: &Containers) -> Result<Wante
         exited,
         before,
         since,
+        publish,
+        expose,
     })
 }
 fn name_matches(pattern: &str, name: &str) -> bool {
@@ -254,6 +314,17 @@ impl Wanted {
                 }
                 None => c.host_config.network_mode == n,
             })
+            && f.get("is-task").all(|v| v == "false")
+            && ((self.publish.is_empty() && self.expose.is_empty())
+                || view::ports(c).iter().any(|p| {
+                    self.publish
+                        .iter()
+                        .any(|(n, proto)| p.public_port == *n && p.proto == *proto)
+                        || self
+                            .expose
+                            .iter()
+                            .any(|(n, proto)| p.private_port == *n && p.proto == *proto)
+                }))
     }
 
     /// The containers Docker lists, newest first (`all` is): `before` skips up to its
@@ -298,29 +369,6 @@ fn sizes(c: &Container) -> (u64, u64) {
     view::sizes(c)
 }
 
-/// Docker's `ContainerContext` methods that take an argument.
-const METHODS: &[Method] = &[Method {
-    name: "Label",
-    args: 1,
-    call: label,
-}];
-
-/// `{{.Label "KEY"}}`: the label's value, or nothing.
-fn label(labels: &Value, args: &[Value]) -> std::result::Result<Value, String> {
-    match &args[0] {
-        Value::String(k) => Ok(labels.get(k).cloned().unwrap_or_else(|| Value::from(""))),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            match other {
-                Value::Null => "<nil>".to_string(),
-                Value::Number(_) => "int".to_string(),
-                Value::Bool(_) => "bool".to_string(),
-                _ => "interface {}".to_string(),
-            }
-        )),
-    }
-}
-
 /// The headers of Docker's container formatter, for `table` templates.
 const HEADERS: &[Column] = &[
     col("CONTAINER ID", "ID"),
@@ -339,22 +387,11 @@ const HEADERS: &[Column] = &[
     col("NETWORKS", "Networks"),
 ];
 
-/// `{{.Label "com.example.my-tier"}}`'s header, as Docker's: `my tier`.
-fn label_header(_: &Value, args: &[Value]) -> std::result::Result<Value, String> {
-    let name = args[0].as_str().unwrap_or_default();
-    let last = name.rsplit('.').next().unwrap_or_default();
-    Ok(Value::from(last.replace(['-', '_'], " ")))
-}
-
 const FORMATTER: Formatter = Formatter {
     type_name: "*formatter.ContainerContext",
-    methods: METHODS,
+    methods: &[output::LABEL],
     headers: HEADERS,
-    header_methods: &[Method {
-        name: "Label",
-        args: 1,
-        call: label_header,
-    }],
+    header_methods: &[output::LABEL_HEADER],
 };
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -442,5 +479,31 @@ mod tests {
         assert!(!name_matches("^web", "my-web"));
         assert!(name_matches("^/web$", "web"));
         assert!(!name_matches("^web$", "web2"));
+    }
+
+    #[test]
+    fn port_filters_as_dockers() {
+        let mut v = Vec::new();
+        port_filter("publish", "80", &mut v).unwrap();
+        port_filter("publish", "53/udp", &mut v).unwrap();
+        port_filter("publish", "8000-8002/tcp", &mut v).unwrap();
+        let want: Vec<(u16, String)> = [
+            (80, "tcp"),
+            (53, "udp"),
+            (8000, "tcp"),
+            (8001, "tcp"),
+            (8002, "tcp"),
+        ]
+        .iter()
+        .map(|(p, s)| (*p, s.to_string()))
+        .collect();
+        assert_eq!(v, want);
+        let e = port_filter("publish", "0.0.0.0:80", &mut v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "filter for 'publish' should not contain ':': 0.0.0.0:80"
+        );
+        assert!(port_filter("expose", "http", &mut v).is_err());
+        assert!(port_filter("expose", "90-80", &mut v).is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use berth::berth_net::store::Network;
 use berth::filter::{Filters, Label};
-use berth::output::{self, col, Format};
+use berth::output::{self, col, Format, Formatter, Item};
 use berth::{Error, Result};
 use berth_cli::RootArgs;
 use clap::{CommandFactory, Parser};
@@ -117,7 +117,37 @@ pub fn run(cli: Cli) -> Result<()> {
         col("DRIVER", "Driver"),
         col("SCOPE", "Scope"),
     ];
-    output::print_list(&rows, &columns, Format::parse(cli.format.as_deref()))
+    // Docker's network formatter: {{.Label "KEY"}} reads the labels.
+    let items: Vec<Item> = rows
+        .into_iter()
+        .zip(&nets)
+        .map(|(fields, n)| Item {
+            fields,
+            private: serde_json::to_value(&n.labels).unwrap_or(Value::Null),
+        })
+        .collect();
+    let formatter = Formatter {
+        type_name: "*network.networkContext",
+        methods: &[output::LABEL],
+        headers: &[
+            col("NETWORK ID", "ID"),
+            col("NAME", "Name"),
+            col("DRIVER", "Driver"),
+            col("SCOPE", "Scope"),
+            col("IPV4", "IPv4"),
+            col("IPV6", "IPv6"),
+            col("INTERNAL", "Internal"),
+            col("LABELS", "Labels"),
+            col("CREATED AT", "CreatedAt"),
+        ],
+        header_methods: &[output::LABEL_HEADER],
+    };
+    output::print_items(
+        &formatter,
+        &items,
+        &columns,
+        Format::parse(cli.format.as_deref()),
+    )
 }
 
 #[cfg(test)]

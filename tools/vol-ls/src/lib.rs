@@ -1,7 +1,7 @@
 //! vol-ls: list volumes, as `docker volume ls`.
 
 use berth::filter::{parse_bool, Filters, Label};
-use berth::output::{self, col, Format};
+use berth::output::{self, col, Format, Formatter, Item};
 use berth::volume::{self, Volumes};
 use berth::{Error, Result};
 use berth_cli::RootArgs;
@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let filters = Filters::parse_usage(&cli.filters, |_, _| Ok(()))?;
     let used = berth::container::orchestrate::volume_users(&root)?;
     let mut rows: Vec<Value> = Vec::new();
+    let mut labels_of: Vec<Value> = Vec::new();
     for v in Volumes::open(&root)?.list()? {
         if !matches(&v, used.contains_key(&v.name), &filters)? {
             continue;
@@ -97,6 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .join(",")
             })
             .unwrap_or_default();
+        labels_of.push(v.labels.clone());
         rows.push(json!({"Driver": v.driver, "Name": v.name, "Mountpoint": v.mountpoint,
             "Labels": labels, "Scope": v.scope, "Links": "N/A", "Size": "N/A", "Availability": "N/A",
             "Group": "N/A"}));
@@ -110,5 +112,32 @@ pub fn run(cli: Cli) -> Result<()> {
         return output::write_stdout(out.as_bytes());
     }
     let columns = [col("DRIVER", "Driver"), col("VOLUME NAME", "Name")];
-    output::print_list(&rows, &columns, Format::parse(cli.format.as_deref()))
+    // Docker's volume formatter: {{.Label "KEY"}} reads the labels.
+    let items: Vec<Item> = rows
+        .into_iter()
+        .zip(labels_of)
+        .map(|(fields, private)| Item { fields, private })
+        .collect();
+    let formatter = Formatter {
+        type_name: "*formatter.volumeContext",
+        methods: &[output::LABEL],
+        headers: &[
+            col("VOLUME NAME", "Name"),
+            col("DRIVER", "Driver"),
+            col("SCOPE", "Scope"),
+            col("MOUNTPOINT", "Mountpoint"),
+            col("LABELS", "Labels"),
+            col("LINKS", "Links"),
+            col("SIZE", "Size"),
+            col("AVAILABILITY", "Availability"),
+            col("GROUP", "Group"),
+        ],
+        header_methods: &[output::LABEL_HEADER],
+    };
+    output::print_items(
+        &formatter,
+        &items,
+        &columns,
+        Format::parse(cli.format.as_deref()),
+    )
 }
