@@ -54,7 +54,8 @@ fn local_id(root: &Root, image: &str) -> Result<Option<Digest>> {
 }
 
 /// Makes sure the store has `image` as `policy` asks, pulling it from its registry (`opts`)
-/// with `progress` for the layers and `say` for Docker's status lines. A name that cannot be
+/// with `progress` for Docker's lines (the pull's header, layers, digest and status) and `say` for
+/// "Unable to find image 'X' locally". A name that cannot be
 /// pulled (an image ID, an `oci:` layout) is left for the create to find or not.
 pub fn ensure_image(
     root: &Root,
@@ -81,21 +82,12 @@ pub fn ensure_image(
     let layout = root.images()?;
     let _guard = layout.writer_guard()?;
     let client = Client::new(reference.domain(), opts)?;
-    say(&format!(
-        "{}: Pulling from {}",
-        reference
-            .tag()
-            .map(str::to_string)
-            .or_else(|| reference.digest().map(|d| d.to_string()))
-            .unwrap_or_else(|| "latest".into()),
-        reference.path()
-    ));
     let snapshots = if nix::unistd::geteuid().is_root() {
         Some(root.snapshots()?)
     } else {
         None
     };
-    let pulled = pull::pull(
+    pull::pull(
         &client,
         &layout,
         &reference,
@@ -107,12 +99,6 @@ pub fn ensure_image(
             snapshots: snapshots.as_ref(),
         },
     )?;
-    say(&format!("Digest: {}", pulled.digest));
-    if before.as_ref() == Some(pulled.image.id()) {
-        say(&format!("Status: Image is up to date for {shown}"));
-    } else {
-        say(&format!("Status: Downloaded newer image for {shown}"));
-    }
     Ok(())
 }
 
