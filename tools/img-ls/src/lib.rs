@@ -212,7 +212,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .digest()
                     .cloned()
                     .or_else(|| {
-                        image::recorded_repo_digests(&layout, &item.entry.digest)
+                        image::recorded_repo_digests(&layout, &item.entry.original_digest())
                             .into_iter()
                             .find(|d| d.name() == r.name())
                             .and_then(|d| d.digest().cloned())

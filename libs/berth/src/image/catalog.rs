@@ -37,6 +37,14 @@ impl Entry {
         })
     }
 
+    /// The digest of what the image came as: the manifest or index named by the entry's
+    /// `io.berth.image.original` annotation, else the entry's own.
+    pub fn original_digest(&self) -> Digest {
+        annotation(&self.descriptor, crate::store::ORIGINAL)
+            .and_then(|o| Digest::parse(o).ok())
+            .unwrap_or_else(|| self.digest.clone())
+    }
+
     /// When this entry was last tagged by berth.
     pub fn tag_time(&self) -> Option<&str> {
         annotation(&self.descriptor, TAG_TIME)

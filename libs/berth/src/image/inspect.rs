@@ -118,7 +118,7 @@ fn repo_digests(layout: &Layout, entries: &[&Entry]) -> Vec<String> {
         if let Some(r) = e.reference.as_ref().filter(|r| r.digest().is_some()) {
             out.push(r.familiar_string());
         }
-        for r in recorded_repo_digests(layout, &e.digest) {
+        for r in recorded_repo_digests(layout, &e.original_digest()) {
             if repos.contains(&r.name()) {
                 out.push(r.familiar_string());
             }

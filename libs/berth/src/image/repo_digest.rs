@@ -1,7 +1,7 @@
 //! Docker's RepoDigests: `repo@sha256:…` for the repositories an image was pulled from or
 //! pushed to, never for a name that only exists locally (imported, committed, loaded, tagged).
 //!
-//! A pull or a push records, for the index entry's digest (the manifest or index stored), the
+//! A pull or a push records, for the manifest or index the image came as (the entry's original), the
 //! repository and the digest the registry has (`docker.io/library/busybox@sha256:…`), one line
 //! each in the layout's `.berth-repo-digests/<algorithm>-<hex>`. Keyed by content, the record
 //! holds across retags and loads of the same manifest, as Docker keeps repo digests per image.
