@@ -152,6 +152,16 @@ const FILTERS: &[(&[&str], &[&str])] = &[
         &["c4", "c3", "c2", "c1"],
     ),
     (&["-a", "--filter", "health=healthy"], &[]),
+    (
+        &[
+            "-a",
+            "--filter",
+            "health=healthy",
+            "--filter",
+            "health=none",
+        ],
+        &["c4", "c3", "c2", "c1"],
+    ),
     // -n counts the containers that pass the filters.
     (&["-n", "1", "--filter", "status=exited"], &["c2"]),
     (&["-n", "2", "--filter", "network=none"], &["c3", "c2"]),
@@ -299,21 +309,27 @@ fn check_side(side: &Side) -> (String, String) {
     assert_eq!(out.stdout, "web <no value> exited\n", "{who}: {out:#?}");
 
     // The volume formatter has .Label too; a field it does not have is an error.
-    let out = side.t("volume create", &["--label", "com.example.my-tier=db", "lv"]);
+    let out = side.t(
+        "volume create",
+        &["--label", "com.example.my-tier=db", "lv"],
+    );
     assert_eq!(out.code, 0, "{who}: {out:#?}");
     let out = side.t(
         "volume ls",
-        &["--format", "table {{.Name}}\t{{.Label \"com.example.my-tier\"}}"],
+        &[
+            "--format",
+            "table {{.Name}}\t{{.Label \"com.example.my-tier\"}}",
+        ],
     );
     assert_eq!(
-        out.stdout,
-        "VOLUME NAME   my tier\ndata          \nlv            db\n",
+        out.stdout, "VOLUME NAME   my tier\ndata          \nlv            db\n",
         "{who}: {out:#?}"
     );
     let out = side.t("volume ls", &["--format", "{{.Foo}}"]);
     assert_eq!(out.code, 1, "{who}: {out:#?}");
     assert!(
-        out.stderr.contains("can't evaluate field Foo in type *formatter.volumeContext"),
+        out.stderr
+            .contains("can't evaluate field Foo in type *formatter.volumeContext"),
         "{who}: {out:#?}"
     );
 
