@@ -94,10 +94,21 @@ pub fn print_inspected(format: Option<&str>, found: Vec<Value>) -> Result<()> {
 /// structs: the object itself and a container's `State`. A field these do not have is an error,
 /// as `docker inspect --format '{{.Foo}}'` says `map has no entry for key "Foo"`; other objects
 /// (maps such as Labels, or structs whose empty fields berth's JSON may leave out) print
-/// `<no value>`. `State.Health` and `Node` are nil pointers when left out, as Docker's.
+/// `<no value>`. The fields Docker's JSON omits when empty (`State.Health`, a container's
+/// `Node`, an image's `Variant` and `OsVersion`, a volume's `Status` and `UsageData`, a
+/// network's `Peers` and `Services`) print `<nil>` when left out.
 pub const INSPECT_TYPES: Typed<'static> = Typed {
     structs: &["State"],
-    optional: &["Health", "Node"],
+    optional: &[
+        "Health",
+        "Node",
+        "Variant",
+        "OsVersion",
+        "Status",
+        "UsageData",
+        "Peers",
+        "Services",
+    ],
 };
 
 /// Executes a template for each item, one line each, as `--format TEMPLATE` does, the items
