@@ -152,6 +152,16 @@ const FILTERS: &[(&[&str], &[&str])] = &[
         &["c4", "c3", "c2", "c1"],
     ),
     (&["-a", "--filter", "health=healthy"], &[]),
+    (
+        &[
+            "-a",
+            "--filter",
+            "health=healthy",
+            "--filter",
+            "health=none",
+        ],
+        &["c4", "c3", "c2", "c1"],
+    ),
     // -n counts the containers that pass the filters.
     (&["-n", "1", "--filter", "status=exited"], &["c2"]),
     (&["-n", "2", "--filter", "network=none"], &["c3", "c2"]),

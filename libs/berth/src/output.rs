@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::template::{split_table, Method, Struct, Template};
+use crate::template::{split_table, Method, Struct, Template, Typed};
 
 /// How a listing is printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,37 +90,35 @@ pub fn print_inspected(format: Option<&str>, found: Vec<Value>) -> Result<()> {
     }
 }
 
-/// The fields of Docker's inspect objects (containers, images, volumes, networks) that are Go
-/// maps, keyed by what the user named (labels, ports, networks, options): a missing key of these
-/// prints `<no value>`; of any other object (a Go struct) it is an error, as `docker inspect
-/// --format '{{.Foo}}'` says `map has no entry for key "Foo"`.
-pub const INSPECT_MAPS: &[&str] = &[
-    "Labels",
-    "ExposedPorts",
-    "Volumes",
-    "PortBindings",
-    "Ports",
-    "Networks",
-    "Sysctls",
-    "StorageOpt",
-    "Tmpfs",
-    "Data",
-    "DriverOpts",
-    "Options",
-    "Status",
-    "Containers",
-    "AuxiliaryAddresses",
-    "LogConfig.Config",
-];
+/// What berth's inspect objects (containers, images, volumes, networks) hold whole of Docker's
+/// structs: the object itself and a container's `State`. A field these do not have is an error,
+/// as `docker inspect --format '{{.Foo}}'` says `map has no entry for key "Foo"`; other objects
+/// (maps such as Labels, or structs whose empty fields berth's JSON may leave out) print
+/// `<no value>`. The fields Docker's JSON omits when empty (`State.Health`, a container's
+/// `Node`, an image's `Variant` and `OsVersion`, a volume's `Status` and `UsageData`, a
+/// network's `Peers` and `Services`) print `<nil>` when left out.
+pub const INSPECT_TYPES: Typed<'static> = Typed {
+    structs: &["State"],
+    optional: &[
+        "Health",
+        "Node",
+        "Variant",
+        "OsVersion",
+        "Status",
+        "UsageData",
+        "Peers",
+        "Services",
+    ],
+};
 
 /// Executes a template for each item, one line each, as `--format TEMPLATE` does, the items
 /// being Docker's inspect objects: a field that is not there is an error, but in a map
-/// ([`INSPECT_MAPS`]).
+/// ([`INSPECT_TYPES`]).
 pub fn render_each(template: &str, items: &[Value]) -> Result<String> {
     let t = Template::parse(template)?;
     let mut out = String::new();
     for item in items {
-        out.push_str(&t.render_typed(item, INSPECT_MAPS)?);
+        out.push_str(&t.render_typed(item, &INSPECT_TYPES)?);
         out.push('\n');
     }
     Ok(out)

@@ -107,9 +107,9 @@ pub(crate) fn too_long() -> TemplateError {
 pub(crate) struct State<'a> {
     /// The struct rendered, if the data is one ([`Val::Struct`]).
     pub(crate) strukt: Option<&'a Struct<'a>>,
-    /// With [`crate::Template::render_typed`]: the fields that hold Go maps; a missing key of
-    /// any other object is an error.
-    pub(crate) maps: Option<&'a [&'a str]>,
+    /// With [`crate::Template::render_typed`]: which objects are Go structs, where a missing
+    /// key is an error.
+    pub(crate) typed: Option<&'a crate::Typed<'a>>,
     pub(crate) vars: Vec<(String, Val)>,
     pub(crate) out: String,
     pub(crate) defines: &'a HashMap<String, Vec<Node>>,
@@ -425,8 +425,15 @@ impl State<'_> {
                     Some(x) => Val::V(x.clone()),
                     None => return Err(self.no_field(f)),
                 },
-                Val::V(Value::Object(m)) if !m.contains_key(f) && !self.is_map(&fields[..i]) => {
-                    return err(format!("map has no entry for key {f:?}"));
+                Val::V(Value::Object(m))
+                    if !m.contains_key(f) && self.is_struct(&v, &fields[..i]) =>
+                {
+                    if self.typed.is_some_and(|t| t.optional.contains(&f.as_str())) {
+                        // A field Docker's JSON leaves out when it is nil: Go prints `<nil>`.
+                        Val::V(Value::Null)
+                    } else {
+                        return err(format!("map has no entry for key {f:?}"));
+                    }
                 }
                 other => field_of(other, f)?,
             };
@@ -434,22 +441,18 @@ impl State<'_> {
         Ok(v)
     }
 
-    /// Whether the object reached by `path` (the fields before, in one chain) is a Go map
-    /// rather than a struct, as [`crate::Template::render_typed`] is told.
-    fn is_map(&self, path: &[String]) -> bool {
-        let Some(maps) = self.maps else {
-            return true;
-        };
-        let Some(last) = path.last() else {
-            // Dot or a variable: the document (a struct), or what a block made dot.
+    /// Whether `v`, reached by `path` (the fields before it in one chain), is one of the Go
+    /// structs [`crate::Template::render_typed`] was told of: the document itself, or an
+    /// object under one of its `structs` fields.
+    fn is_struct(&self, v: &Val, path: &[String]) -> bool {
+        let Some(t) = self.typed else {
             return false;
         };
-        maps.iter().any(|m| match m.split_once('.') {
-            Some((parent, field)) => {
-                field == last && path.len() >= 2 && path[path.len() - 2] == parent
-            }
-            None => m == last,
-        })
+        match path.last() {
+            Some(last) => t.structs.contains(&last.as_str()),
+            // Dot or a variable: only the document itself is known.
+            None => self.vars.first().is_some_and(|(_, root)| root == v),
+        }
     }
 
     /// A struct's missing field, or a method called without its arguments, as Go says it.

@@ -67,6 +67,16 @@ pub struct Method<'a> {
     pub call: fn(&Value, &[Value]) -> Result<Value, String>,
 }
 
+/// What [`Template::render_typed`] knows of a document's Go types.
+#[derive(Debug, Clone, Copy)]
+pub struct Typed<'a> {
+    /// The fields whose objects are structs that the document always has whole (`State`).
+    pub structs: &'a [&'a str],
+    /// Fields that the JSON leaves out when they are nil (`Health`, `Node`): `<nil>`, not an
+    /// error.
+    pub optional: &'a [&'a str],
+}
+
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -105,12 +115,11 @@ impl Template {
     }
 
     /// Executes the template with `data` as dot, a document of Go structs as Docker's inspect
-    /// tools give one, where a key an object does not have is an error (`map has no entry for
-    /// key "Foo"`), except in the objects that are Go maps: those reached through a field named
-    /// in `maps` (`Labels`, or `LogConfig.Config` for a field of one parent), where a missing
-    /// key prints `<no value>`.
-    pub fn render_typed(&self, data: &Value, maps: &[&str]) -> Result<String, TemplateError> {
-        self.execute(Val::V(data.clone()), None, Some(maps))
+    /// tools give one: a key that the document itself, or an object under one of
+    /// [`Typed::structs`], does not have is an error (`map has no entry for key "Foo"`), as
+    /// Docker's inspect says; any other object may be a Go map, where it prints `<no value>`.
+    pub fn render_typed(&self, data: &Value, typed: &Typed) -> Result<String, TemplateError> {
+        self.execute(Val::V(data.clone()), None, Some(typed))
     }
 
     /// Executes the template with the struct `data` as dot: a field it does not have is an
@@ -123,11 +132,11 @@ impl Template {
         &self,
         root: Val,
         strukt: Option<&Struct>,
-        maps: Option<&[&str]>,
+        typed: Option<&Typed>,
     ) -> Result<String, TemplateError> {
         let mut st = State {
             strukt,
-            maps,
+            typed,
             vars: vec![("$".to_string(), root.clone())],
             out: String::new(),
             defines: &self.defines,

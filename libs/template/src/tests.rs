@@ -527,8 +527,11 @@ fn typed_documents_error_on_missing_struct_fields_not_map_keys() {
         "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}}},
         "Mounts": [{"Name": "v"}],
     });
-    let maps = ["Labels", "LogConfig.Config"];
-    let r = |t: &str| Template::parse(t).unwrap().render_typed(&doc, &maps);
+    let typed = Typed {
+        structs: &["State"],
+        optional: &["Health"],
+    };
+    let r = |t: &str| Template::parse(t).unwrap().render_typed(&doc, &typed);
     assert_eq!(r("{{.Id}} {{.State.Status}}").unwrap(), "x exited");
     assert_eq!(
         r("{{.Config.Labels.a}} {{.Config.Labels.b}}").unwrap(),
@@ -538,16 +541,19 @@ fn typed_documents_error_on_missing_struct_fields_not_map_keys() {
         r("{{.HostConfig.LogConfig.Config.max}}").unwrap(),
         "<no value>"
     );
+    // Objects not known whole (maps, structs with left-out fields) and dot in a block.
+    assert_eq!(r("{{.HostConfig.Nope}}").unwrap(), "<no value>");
+    assert_eq!(
+        r("{{range .Mounts}}{{.Driver}}{{end}}").unwrap(),
+        "<no value>"
+    );
+    assert_eq!(r("{{.State.Health}}").unwrap(), "<nil>");
+    assert!(r("{{.State.Health.Status}}").is_err(), "a nil pointer");
     assert_eq!(
         r("{{.Foo}}").unwrap_err().to_string(),
         "template: :1:2: executing \"\" at <.Foo>: map has no entry for key \"Foo\""
     );
-    for t in [
-        "{{.State.Foo}}",
-        "{{$.Foo}}",
-        "{{.HostConfig.LogConfig.Nope}}",
-        "{{range .Mounts}}{{.Nope}}{{end}}",
-    ] {
+    for t in ["{{.State.Foo}}", "{{$.Foo}}", "{{$x := .}}{{$x.Foo}}"] {
         let e = r(t).unwrap_err().to_string();
         assert!(e.contains("map has no entry for key \""), "{t}: {e}");
     }

@@ -288,7 +288,7 @@ impl Wanted {
                 && has_started(c)
                 && self.exited.contains(&(c.state.exit_code as i64))))
             && f.any("status", |s| c.state.status == s)
-            && f.get("health").all(|h| h == c.state.health_status())
+            && f.any("health", |h| h == c.state.health_status())
             && f.any("volume", |v| {
                 c.mounts.iter().any(|m| {
                     let name = if m.name.is_empty() {
@@ -362,11 +362,6 @@ impl Wanted {
         }
         out
     }
-}
-
-/// The SIZE of a container: its writable layer's bytes, and with its image's.
-fn sizes(c: &Container) -> (u64, u64) {
-    view::sizes(c)
 }
 
 /// The headers of Docker's container formatter, for `table` templates.
@@ -448,7 +443,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let items: Vec<Item> = listed
         .iter()
         .map(|c| Item {
-            fields: view::ps_row(c, cli.no_trunc, size.then(|| sizes(c))),
+            fields: view::ps_row(c, cli.no_trunc, size.then(|| view::sizes(c))),
             private: serde_json::to_value(c.config.labels.clone().flatten().unwrap_or_default())
                 .unwrap_or(Value::Null),
         })
