@@ -117,11 +117,25 @@ impl Drop for Dockerd {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                self.unmount_leftovers();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.unmount_leftovers();
+    }
+}
+
+impl Dockerd {
+    /// dockerd leaves its `exec/netns/default` (and, killed, more) mounted in its directory: unmount
+    /// them so the directory can go and nothing piles up across runs.
+    fn unmount_leftovers(&self) {
+        let mut mounts = super::rig::mounts_under(self._dir.path());
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").args(["-l", &m]).status();
+        }
     }
 }
