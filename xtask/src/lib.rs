@@ -97,6 +97,32 @@ fn split_examples(text: &str) -> (String, Vec<String>) {
     (prose, examples)
 }
 
+/// Writes `DIR/<tool>.1` for every tool.
+pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for cmd in commands() {
+        std::fs::write(dir.join(format!("{}.1", cmd.get_name())), man_page(&cmd))?;
+    }
+    Ok(())
+}
+
+/// The tools whose man page in `dir` is missing or differs from what their definition makes.
+pub fn stale_man_pages(dir: &Path) -> Vec<String> {
+    commands()
+        .iter()
+        .filter(|cmd| {
+            let path = dir.join(format!("{}.1", cmd.get_name()));
+            std::fs::read(path).ok() != Some(man_page(cmd))
+        })
+        .map(|cmd| cmd.get_name().to_string())
+        .collect()
+}
+
+/// Writes bash, zsh and fish completions for every tool into `dir` (as `berth --completions`).
+pub fn write_completions(dir: &Path) -> std::io::Result<()> {
+    berth_multicall::write_completions(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,30 +154,4 @@ mod tests {
         );
         assert!(page.contains("Creates the container as ctr\\-create does"));
     }
-}
-
-/// Writes `DIR/<tool>.1` for every tool.
-pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for cmd in commands() {
-        std::fs::write(dir.join(format!("{}.1", cmd.get_name())), man_page(&cmd))?;
-    }
-    Ok(())
-}
-
-/// The tools whose man page in `dir` is missing or differs from what their definition makes.
-pub fn stale_man_pages(dir: &Path) -> Vec<String> {
-    commands()
-        .iter()
-        .filter(|cmd| {
-            let path = dir.join(format!("{}.1", cmd.get_name()));
-            std::fs::read(path).ok() != Some(man_page(cmd))
-        })
-        .map(|cmd| cmd.get_name().to_string())
-        .collect()
-}
-
-/// Writes bash, zsh and fish completions for every tool into `dir` (as `berth --completions`).
-pub fn write_completions(dir: &Path) -> std::io::Result<()> {
-    berth_multicall::write_completions(dir)
 }
