@@ -21,6 +21,7 @@ mod layers;
 mod list_inspect;
 mod network;
 mod network_tools;
+mod parity_commit;
 mod parity_fs;
 mod parity_img;
 mod parity_ls;

@@ -687,4 +687,24 @@ fn committed_images_on_a_pulled_base_are_readable_by_skopeo_and_umoci() {
     );
     assert!(read.rootfs.join("bin/busybox").exists());
     assert_eq!(inspect(&env, "app:1")["Id"], id);
+    // One manifest, of OCI media types: the digest img-commit printed is the one skopeo reads
+    // and img-inspect shows, though the base came with Docker's.
+    assert_eq!(made["digest"], read.digest.as_str(), "{made}");
+    assert_eq!(
+        inspect(&env, "app:1")["Descriptor"]["digest"],
+        read.digest.as_str()
+    );
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:docker.io/library/app:1", env.images().display()),
+    ])
+    .ok();
+    let manifest: Value = serde_json::from_str(&raw.stdout).unwrap();
+    for l in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+            "{manifest}"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, HistoryBuilder, RootFs};
 
-use crate::config::{Config, Nullable};
+use crate::config::Config;
 use crate::container::pause;
 use crate::diff;
 use crate::digest::Digest;
@@ -98,7 +98,22 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
                 .image
                 .as_ref()
                 .expect("open_named checks");
-            (img.config.clone(), img.manifest.layers().clone())
+            // As the store enters every image: OCI media types (a base pulled with Docker's
+            // gets their OCI names), so that the manifest written is the one skopeo reads at
+            // `oci:ROOT/images:REF` and its digest the one img-commit prints.
+            let layers = img
+                .manifest
+                .layers()
+                .iter()
+                .cloned()
+                .map(|mut l| {
+                    if let Some(m) = image::oci_media_type(l.media_type().as_ref()) {
+                        l.set_media_type(m);
+                    }
+                    l
+                })
+                .collect();
+            (img.config.clone(), layers)
         }
     };
     let run = config.run_config_mut();
@@ -106,6 +121,9 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
         carry_container_config(run, c.config);
     }
     crate::change::apply(run, what.changes)?;
+    // As Docker's: the container's ID and its config as it is (no --change).
+    config.container = what.container.as_ref().map(|c| c.id.to_string());
+    config.container_config = what.container.as_ref().map(|c| c.config.clone());
 
     let paused = match &what.container {
         Some(c) if c.pause => {
@@ -178,23 +196,19 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
     })
 }
 
-/// The keys of a container's Docker config that `docker commit` carries into the image's: each
-/// replaces the image's, and one the container has unset (or null) removes the image's.
-/// A value the container has set (not null), as the image's.
-fn set<T: Clone>(v: &Nullable<T>) -> Nullable<T> {
-    v.clone().flatten().map(Some)
-}
-
+/// The image's config as `docker commit` (Docker 20.10) makes it: the container's config as a
+/// whole (its Hostname, Image as the user named it, Attach*, Cmd, Env, Labels, ...), `--change`
+/// applied after. berth's container record keeps no Shell or Healthcheck of its own: the image's
+/// stay.
 fn carry_container_config(image: &mut Config, container: &Config) {
-    image.user = container.user.clone();
-    image.exposed_ports = container.exposed_ports.clone();
-    image.env = set(&container.env);
-    image.entrypoint = set(&container.entrypoint);
-    image.cmd = set(&container.cmd);
-    image.volumes = set(&container.volumes);
-    image.working_dir = container.working_dir.clone();
-    image.labels = set(&container.labels);
-    image.stop_signal = container.stop_signal.clone();
+    let mut c = container.clone();
+    if c.shell.is_none() {
+        c.shell = image.shell.take();
+    }
+    if c.healthcheck.is_none() {
+        c.healthcheck = image.healthcheck.take();
+    }
+    *image = c;
 }
 
 #[cfg(test)]
@@ -204,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_container_config_replaces_and_removes_the_committed_keys() {
+    fn the_container_config_becomes_the_image_config() {
         let mut image: Config = serde_json::from_value(json!({
             "Cmd": ["old"], "Entrypoint": ["/e"], "User": "u", "Shell": ["/bin/ash"],
             "StopSignal": "SIGINT"
@@ -218,8 +232,9 @@ mod tests {
         carry_container_config(&mut image, &container);
         assert_eq!(
             serde_json::to_value(&image).unwrap(),
-            json!({"User": "", "Env": ["A=1"], "Cmd": ["new"], "WorkingDir": "",
-                   "Labels": {}, "Shell": ["/bin/ash"]})
+            json!({"Hostname": "abc", "User": "", "Env": ["A=1"], "Cmd": ["new"],
+                   "Entrypoint": null, "Volumes": null, "WorkingDir": "", "Labels": {},
+                   "Image": "x", "Shell": ["/bin/ash"]})
         );
     }
 }

@@ -21,9 +21,11 @@ Examples:
   img-commit --upper ./changes tools:1         # FROM scratch
 
 With a CONTAINER (a name, ID or unique ID prefix), the layer is the container's changes (its
-overlay upper directory), the base its image, and the new image's config takes the container's
-Cmd, Entrypoint, Env, WorkingDir, User, Labels, ExposedPorts, Volumes and StopSignal, as docker
-commit does; a running container is paused while its changes are read (--pause=false: not).
+overlay upper directory), the base its image, and the new image's config is the container's
+(Cmd, Entrypoint, Env, WorkingDir, User, Labels, ExposedPorts, Volumes, StopSignal, Hostname,
+Image as it was named at run, ...) with the --change instructions applied; the image records
+the container's ID (Container) and its config (ContainerConfig), as docker commit does. A
+running container is paused while its changes are read (--pause=false: not).
 
 --upper is an overlayfs upper directory (or any directory of changes): its files become the new
 layer; overlayfs whiteouts (0/0 character devices) and opaque directories (trusted.overlay.opaque)

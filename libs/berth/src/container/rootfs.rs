@@ -170,6 +170,21 @@ pub fn lower_dirs(c: &Container) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `GraphDriver.Data.LowerDir` as ctr-inspect shows it, top first, as Docker's overlay2 lists a
+/// container's: its init layer (Docker's `<id>-init/diff`; made at the first mount, listed from
+/// creation on as Docker's) and its image's snapshots. An image of 500 layers runs without an
+/// init layer, so none is listed for it.
+pub fn inspect_lower_dirs(c: &Container) -> Vec<String> {
+    let init = init_layer(c);
+    let g = &c.graph_driver;
+    let has_init = init.is_dir() || g.name == COPY || g.lower.len() < OVERLAY_MAX_LOWER;
+    has_init
+        .then(|| init.display().to_string())
+        .into_iter()
+        .chain(g.lower.iter().cloned())
+        .collect()
+}
+
 /// What the image has at `rel` (following no link), from the top lower directory down: None
 /// where no layer has it or a whiteout deletes it.
 fn in_image(lower: &[String], rel: &Path) -> Option<fs::Metadata> {

@@ -64,7 +64,7 @@ pub fn inspect(c: &Container) -> Value {
         host_config: &c.host_config,
         graph_driver: InspectGraphDriver {
             data: GraphDriverData {
-                lower_dir: c.graph_driver.lower.join(":"),
+                lower_dir: super::rootfs::inspect_lower_dirs(c).join(":"),
                 merged_dir: &c.graph_driver.merged,
                 upper_dir: &c.graph_driver.upper,
                 work_dir: &c.graph_driver.work,

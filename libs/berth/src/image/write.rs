@@ -90,7 +90,7 @@ pub(crate) fn bare(desc: &Descriptor) -> Descriptor {
 
 /// The OCI media type for a Docker schema 2 one (manifest, config, layers); None for a media
 /// type that is OCI's already (or that OCI has no name for).
-fn oci_media_type(m: &str) -> Option<MediaType> {
+pub(crate) fn oci_media_type(m: &str) -> Option<MediaType> {
     Some(match m {
         DOCKER_MANIFEST => MediaType::ImageManifest,
         DOCKER_MANIFEST_LIST => MediaType::ImageIndex,
