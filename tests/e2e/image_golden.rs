@@ -343,6 +343,18 @@ fn image_records_match_the_golden_files() {
         .ok()
         .json();
     g.made_now("ctr", &out);
+    // The container's ID (Container) and short ID (its Hostname) vary from run to run.
+    let cid = g
+        .env
+        .run("ctr-inspect", &["--format", "{{.Id}}", "golden-ctr"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(cid.len(), 64, "{cid}");
+    g.subst.push((cid.clone(), "<container:id>".into()));
+    g.subst
+        .push((cid[..12].to_string(), "<container:short>".into()));
     g.check("commit-container.txt", "golden/ctr:1", true);
     g.env.run("ctr-rm", &["-f", "golden-ctr"]).ok();
 }

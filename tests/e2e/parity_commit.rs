@@ -39,12 +39,20 @@ fn check(side: &str, c: &Committed, id: &str) {
     let short = &id[..12];
     assert_eq!(c.container, id, "{side}: Container is the container's ID");
     let cc = &c.container_config;
-    assert_eq!(cc["Cmd"], serde_json::json!(["touch", "/x"]), "{side}: {cc}");
+    assert_eq!(
+        cc["Cmd"],
+        serde_json::json!(["touch", "/x"]),
+        "{side}: {cc}"
+    );
     assert_eq!(cc["Image"], "exp:1", "{side}: {cc}");
     assert_eq!(cc["Hostname"], short, "{side}: {cc}");
     assert_eq!(cc["Env"], serde_json::json!(["A=1"]), "{side}: {cc}");
     let cfg = &c.config;
-    assert_eq!(cfg["Cmd"], serde_json::json!(["/y"]), "{side}: --change: {cfg}");
+    assert_eq!(
+        cfg["Cmd"],
+        serde_json::json!(["/y"]),
+        "{side}: --change: {cfg}"
+    );
     assert_eq!(cfg["Image"], "exp:1", "{side}: {cfg}");
     assert_eq!(cfg["Hostname"], short, "{side}: {cfg}");
     assert_eq!(cfg["Env"], serde_json::json!(["A=1"]), "{side}: {cfg}");
@@ -79,11 +87,18 @@ fn a_commit_records_the_container_and_its_config_as_docker() {
         .map(str::to_string)
         .collect();
     let dir = rig.env.root.join("containers").join(&id);
-    assert_eq!(lower[0], dir.join("init").display().to_string(), "{lower:?}");
+    assert_eq!(
+        lower[0],
+        dir.join("init").display().to_string(),
+        "{lower:?}"
+    );
     assert!(std::path::Path::new(&lower[0]).join(".dockerenv").exists());
     let image_layers = ours["RootFS"]["Layers"].as_array().unwrap().len() - 1;
     assert_eq!(lower.len(), 1 + image_layers, "{lower:?}");
-    assert!(lower[1..].iter().all(|l| l.contains("/snapshots/")), "{lower:?}");
+    assert!(
+        lower[1..].iter().all(|l| l.contains("/snapshots/")),
+        "{lower:?}"
+    );
 
     let docker = match Dockerd::start() {
         Ok(d) => d,
@@ -113,7 +128,14 @@ fn a_commit_records_the_container_and_its_config_as_docker() {
     assert_eq!(keys(&c.container_config), keys(&d.container_config));
     assert_eq!(keys(&c.config), keys(&d.config));
     // The keys whose values do not depend on the machine or the ID agree.
-    for k in ["User", "Tty", "OpenStdin", "AttachStdin", "WorkingDir", "Entrypoint"] {
+    for k in [
+        "User",
+        "Tty",
+        "OpenStdin",
+        "AttachStdin",
+        "WorkingDir",
+        "Entrypoint",
+    ] {
         assert_eq!(c.container_config[k], d.container_config[k], "{k}");
         assert_eq!(c.config[k], d.config[k], "{k}");
     }
