@@ -33,8 +33,8 @@ fn committed(inspect: &Value) -> Committed {
     }
 }
 
-/// Checks one side's commit of the container `id` (run as `touch /x` from `exp:1`), with
-/// `CMD ["/y"]` applied.
+/// Checks one side's commit of the container `id` (run as `touch /x` from `exp:1`, an image
+/// with an ONBUILD trigger), with `CMD ["/y"]` applied.
 fn check(side: &str, c: &Committed, id: &str) {
     let short = &id[..12];
     assert_eq!(c.container, id, "{side}: Container is the container's ID");
@@ -57,12 +57,23 @@ fn check(side: &str, c: &Committed, id: &str) {
     assert_eq!(cfg["Hostname"], short, "{side}: {cfg}");
     assert_eq!(cfg["Env"], serde_json::json!(["A=1"]), "{side}: {cfg}");
     assert_eq!(cfg["AttachStdout"], true, "{side}: {cfg}");
+    // The image's ONBUILD triggers: not the container's, so not the commit's.
+    assert_eq!(cc["OnBuild"], Value::Null, "{side}: {cc}");
+    assert_eq!(cfg["OnBuild"], Value::Null, "{side}: {cfg}");
 }
 
 #[test]
 fn a_commit_records_the_container_and_its_config_as_docker() {
     require_root!();
     let rig = Rig::with_image("exp:1");
+    let tarball = rig.env.path("busybox.tar");
+    let onbuild = ["-c", "ONBUILD RUN true"];
+    rig.env
+        .run(
+            "img-import",
+            &[onbuild[0], onbuild[1], tarball.to_str().unwrap(), "exp:1"],
+        )
+        .ok();
     let run = ["--network", "none", "-e", "A=1", "exp:1", "touch", "/x"];
     let mut args = vec!["--name", "c1"];
     args.extend_from_slice(&run);
@@ -106,9 +117,14 @@ fn a_commit_records_the_container_and_its_config_as_docker() {
             crate::skip!("the Docker half: no Docker daemon: {why}");
         }
     };
-    let tarball = rig.env.path("busybox.tar");
     docker
-        .docker(&["import", tarball.to_str().unwrap(), "exp:1"])
+        .docker(&[
+            "import",
+            onbuild[0],
+            onbuild[1],
+            tarball.to_str().unwrap(),
+            "exp:1",
+        ])
         .ok();
     let mut args = vec!["run", "--name", "c1"];
     args.extend_from_slice(&run);

@@ -198,13 +198,10 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
 
 /// The image's config as `docker commit` (Docker 20.10) makes it: the container's config as a
 /// whole (its Hostname, Image as the user named it, Attach*, Cmd, Env, Labels, ...), `--change`
-/// applied after. berth's container record keeps no Shell or Healthcheck of its own: the image's
-/// stay.
+/// applied after. The image's Shell and ONBUILD triggers go, as Docker's (a container has
+/// neither); its Healthcheck stays (Docker's container takes it; berth's record keeps none).
 fn carry_container_config(image: &mut Config, container: &Config) {
     let mut c = container.clone();
-    if c.shell.is_none() {
-        c.shell = image.shell.take();
-    }
     if c.healthcheck.is_none() {
         c.healthcheck = image.healthcheck.take();
     }
@@ -221,7 +218,8 @@ mod tests {
     fn the_container_config_becomes_the_image_config() {
         let mut image: Config = serde_json::from_value(json!({
             "Cmd": ["old"], "Entrypoint": ["/e"], "User": "u", "Shell": ["/bin/ash"],
-            "StopSignal": "SIGINT"
+            "StopSignal": "SIGINT", "OnBuild": ["RUN true"],
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"]}
         }))
         .unwrap();
         let container: Config = serde_json::from_value(json!({
@@ -234,7 +232,7 @@ mod tests {
             serde_json::to_value(&image).unwrap(),
             json!({"Hostname": "abc", "User": "", "Env": ["A=1"], "Cmd": ["new"],
                    "Entrypoint": null, "Volumes": null, "WorkingDir": "", "Labels": {},
-                   "Image": "x", "Shell": ["/bin/ash"]})
+                   "Image": "x", "Healthcheck": {"Test": ["CMD-SHELL", "true"]}})
         );
     }
 }

@@ -217,7 +217,9 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         volumes: Some(config_volumes),
         working_dir: Some(workdir),
         entrypoint: or_null(entrypoint),
-        on_build: Some(img.on_build.clone().flatten()),
+        // As Docker's: a container does not take its image's ONBUILD triggers (so a commit
+        // drops them).
+        on_build: Some(None),
         labels: Some(Some(labels)),
         mac_address: flags.net.mac.clone(),
         stop_signal,
