@@ -12,7 +12,6 @@ use berth::oci_spec::image::{Descriptor, MediaType};
 use berth::store::Layout;
 use serde_json::{json, Value};
 
-use crate::support::docker::Dockerd;
 use crate::support::{busybox_rootfs, run, Env, Out, Registry};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -391,13 +390,7 @@ fn docker_save_then_img_load_keeps_the_digests_the_store_has() {
     require_program!("docker-registry");
     require_program!("skopeo");
     require_program!("umoci");
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let reg = Registry::start();
     let src = Env::new();
     let id = push_busybox(&src, &reg, "d/bb:1", "v2s2");

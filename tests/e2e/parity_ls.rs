@@ -407,10 +407,7 @@ fn ctr_ls_filters_templates_and_sizes_as_docker() {
     let w = rig.t("ctr-wait", &[&id], 30).ok();
     assert_eq!(w.stdout, "7\n", "{w:?}");
 
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => skip!("no Docker daemon to compare with: {why}"),
-    };
+    let docker = require_dockerd!();
     let image = rig.path("bb.tar");
     rig.t("img-save", &[IMAGE, "-o", path_str(&image)], 60).ok();
     docker.docker(&["load", "-i", path_str(&image)]).ok();

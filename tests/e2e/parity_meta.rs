@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::support::docker::Dockerd;
 use crate::support::fake_registry::{tar_of, Behaviour, FakeImage, FakeRegistry};
 use crate::support::{busybox_tarball, rig, Compression, Env};
 
@@ -387,13 +386,7 @@ fn img_rm_of_images_containers_use_as_docker() {
     assert_eq!(state.stdout.trim(), "running");
 
     // Docker 20.10's answers to the same steps.
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("SKIPPED (the Docker half): no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let tarball = busybox_tarball(&t.env.path("bb-docker.tar"), Compression::None);
     let did = docker
         .docker(&["import", s(&tarball), "meta/bb:1"])
@@ -450,14 +443,7 @@ fn img_rm_of_images_containers_use_as_docker() {
 #[test]
 fn docker_agrees_on_sizes_inspect_fields_ls_q_and_prune() {
     require_root!();
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => {
-            // As the other side-by-side tests: a machine where dockerd cannot run skips.
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let env = Env::new();
     let tarball = sized_tar(&env.path("sized.tar"));
     env.run("img-import", &[s(&tarball), "meta/sized:1"]).ok();

@@ -525,14 +525,7 @@ fn docker_out(d: &Dockerd, args: &[&str]) -> Out {
 fn docker_gives_the_same_answers() {
     require_root!();
     own_network_namespace();
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        // As the other side-by-side tests: a machine where dockerd cannot run skips this one.
-        Err(why) => {
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let env = Env::new();
     let tar = image_tarball(env.tmp.path());
     docker_out(&docker, &["import", tar.to_str().unwrap(), IMAGE]).ok();

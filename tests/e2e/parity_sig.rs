@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::docker::Dockerd;
 use crate::support::rig::{kill_group, timed, timed_input, wait_until, Rig, IMAGE};
 
 /// A client running in the background, its stdout and stderr in files.
@@ -529,13 +528,7 @@ fn ctr_exec_and_ctr_attach_on_a_stopped_container_exit_1() {
 /// needs no runtime): the exit codes and messages the tests above hold berth to.
 #[test]
 fn docker_refuses_the_same_with_exit_1() {
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let rig = Rig::new();
     // -it without a terminal: refused before the image is even looked at.
     let out = timed_input(
@@ -587,13 +580,7 @@ fn docker_refuses_the_same_with_exit_1() {
 /// the same container under the private daemon, where it can run containers at all.
 #[test]
 fn docker_run_rm_passes_sigterm_on_the_same_way() {
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let rig = Rig::new();
     let tar = rig.path("bb.tar");
     rig.t("img-save", &[IMAGE, "-o", tar.to_str().unwrap()], 60)

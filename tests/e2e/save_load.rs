@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::support::docker::Dockerd;
 use crate::support::{run, Env, Out};
 
 fn fixture(name: &str) -> PathBuf {
@@ -362,15 +361,7 @@ fn loads_what_docker_save_wrote() {
 
 #[test]
 fn docker_loads_what_img_save_writes_and_the_other_way() {
-    let docker = match Dockerd::start() {
-        Ok(d) => d,
-        // The issue asks for this "where Docker is available": a machine where dockerd cannot
-        // run (no kernel support, no cgroups) skips it even under BERTH_TESTS_REQUIRE_ALL.
-        Err(why) => {
-            eprintln!("SKIPPED: no Docker daemon: {why}");
-            return;
-        }
-    };
+    let docker = require_dockerd!();
     let env = Env::new();
     let made = env.import_busybox("berth-e2e/bb:1");
     let id = made["id"].as_str().unwrap();

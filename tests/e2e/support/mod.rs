@@ -93,6 +93,22 @@ macro_rules! skip {
     }};
 }
 
+/// A private dockerd for a side-by-side test, or the test returns: a machine where dockerd cannot
+/// run (no kernel support, no cgroups) skips the Docker half even under BERTH_TESTS_REQUIRE_ALL,
+/// as these checks are asked for "where Docker is available".
+#[macro_export]
+macro_rules! require_dockerd {
+    () => {
+        match $crate::support::docker::Dockerd::start() {
+            Ok(d) => d,
+            Err(why) => {
+                eprintln!("SKIPPED: no Docker daemon: {why}");
+                return;
+            }
+        }
+    };
+}
+
 /// Skips unless running as root.
 #[macro_export]
 macro_rules! require_root {
