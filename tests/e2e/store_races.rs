@@ -147,6 +147,15 @@ fn leftovers(env: &Env) -> Vec<String> {
             .into_iter()
             .filter(|n| !keep.contains(&n.as_str())),
     );
+    // A record's temporary (a writer killed while writing it) is a leftover too.
+    for dir in [".berth-sizes", ".berth-repo-digests"] {
+        out.extend(
+            list(env.images().join(dir))
+                .into_iter()
+                .filter(|n| n.starts_with('.'))
+                .map(|n| format!("{dir}/{n}")),
+        );
+    }
     out.extend(
         list(env.root.join("snapshots"))
             .into_iter()

@@ -312,11 +312,13 @@ impl Layout {
     /// commit, load), from its first blob to its tag, so that a prune (which takes it
     /// exclusively) never deletes a blob that is about to be tagged.
     ///
-    /// Taking it also sweeps what writers that were killed left behind ([`Layout::sweep_stale`]),
+    /// Taking it also sweeps what writers that were killed left behind ([`Layout::sweep_stale`],
+    /// and the image records' temporaries),
     /// so that their temporary files do not outlive them until the next prune.
     pub fn writer_guard(&self) -> Result<Flock<File>> {
         let guard = self.flock(GC_LOCK_FILE, FlockArg::LockShared)?;
         self.sweep_stale();
+        crate::image::sweep_record_temporaries(self);
         Ok(guard)
     }
 

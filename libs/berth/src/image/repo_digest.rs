@@ -9,7 +9,7 @@
 //! drops a repository's digest reference with its last tag). Written only in layouts berth
 //! already writes to (they have its `index.json.lock`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::reference::Reference;
@@ -63,28 +63,36 @@ pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, dig
 }
 
 /// Removes what writers killed while writing a record left in the record directories (the
-/// temporary files of `atomic_write`, `.NAME.<owner>-…`, of an owner that is gone).
+/// temporary files of `atomic_write`, `.NAME.<owner>-…`, of an owner that is gone). Run by
+/// every writer as it starts ([`Layout::writer_guard`]) and by a prune, so a rerun of a killed
+/// tool leaves nothing behind.
 pub(crate) fn sweep_record_temporaries(layout: &Layout) -> Vec<(PathBuf, u64)> {
+    [DIR, super::size::SIZES_DIR]
+        .iter()
+        .flat_map(|d| sweep_dead_temporaries(&layout.dir().join(d)))
+        .collect()
+}
+
+/// [`sweep_record_temporaries`] in one directory.
+fn sweep_dead_temporaries(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     if !crate::store::Owner::can_tell() {
         return out;
     }
-    for dir in [DIR, super::size::SIZES_DIR] {
-        let Ok(rd) = std::fs::read_dir(layout.dir().join(dir)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let owner = name
-                .strip_prefix('.')
-                .and_then(|n| n.rsplit_once('.'))
-                .and_then(|(_, rest)| rest.split_once('-'))
-                .and_then(|(token, _)| crate::store::Owner::parse(token));
-            if owner.is_some_and(|o| !o.alive()) {
-                let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
-                if std::fs::remove_file(e.path()).is_ok() {
-                    out.push((e.path(), bytes));
-                }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, rest)| rest.split_once('-'))
+            .and_then(|(token, _)| crate::store::Owner::parse(token));
+        if owner.is_some_and(|o| !o.alive()) {
+            let bytes = e.metadata().map(|m| m.len()).unwrap_or(0);
+            if std::fs::remove_file(e.path()).is_ok() {
+                out.push((e.path(), bytes));
             }
         }
     }
