@@ -15,6 +15,7 @@ pub mod config;
 pub mod container;
 pub mod diff;
 pub mod digest;
+pub mod dockerignore;
 pub mod error;
 pub mod filter;
 pub mod gc;
