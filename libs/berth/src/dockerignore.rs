@@ -537,3 +537,423 @@ pub fn load(context: &Path, dockerfile: Option<&Path>) -> Result<Matcher> {
     })?;
     Matcher::parse(&path.display().to_string(), &String::from_utf8_lossy(&text))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Ported from moby/patternmatcher's patternmatcher_test.go and ignorefile_test.go.
+    use super::*;
+
+    fn m(patterns: &[&str], path: &str) -> bool {
+        Matcher::new(patterns).unwrap().matches(path)
+    }
+
+    #[test]
+    fn simple_cases() {
+        assert!(m(&["*"], "fileutils.go"));
+        assert!(m(&["*.go"], "fileutils.go"));
+        assert!(m(&["!fileutils.go", "*.go"], "fileutils.go"));
+        assert!(!m(&["docs", "!docs/README.md"], "docs/README.md"));
+        assert!(!m(&["docs/", "!docs/README.md"], "docs/README.md"));
+        assert!(!m(&["docs/*", "!docs/README.md"], "docs/README.md"));
+        assert!(!m(&["*.go", "!fileutils.go"], "fileutils.go"));
+        assert!(!m(&["*.go"], "."));
+        assert!(!m(&[], "/any/path/there"));
+        assert!(Matcher::new(&["!"]).is_err());
+        assert!(Matcher::new(&["["]).is_err());
+    }
+
+    const MATCHES: &[(&str, &str, bool)] = &[
+        ("**", "file", true),
+        ("**", "file/", true),
+        ("**/", "file", true),
+        ("**/", "file/", true),
+        ("**", "/", true),
+        ("**/", "/", true),
+        ("**", "dir/file", true),
+        ("**/", "dir/file", true),
+        ("**", "dir/file/", true),
+        ("**/", "dir/file/", true),
+        ("**/**", "dir/file", true),
+        ("**/**", "dir/file/", true),
+        ("dir/**", "dir/file", true),
+        ("dir/**", "dir/file/", true),
+        ("dir/**", "dir/dir2/file", true),
+        ("dir/**", "dir/dir2/file/", true),
+        ("**/dir", "dir", true),
+        ("**/dir", "dir/file", true),
+        ("**/dir2/*", "dir/dir2/file", true),
+        ("**/dir2/*", "dir/dir2/file/", true),
+        ("**/dir2/**", "dir/dir2/dir3/file", true),
+        ("**/dir2/**", "dir/dir2/dir3/file/", true),
+        ("**file", "file", true),
+        ("**file", "dir/file", true),
+        ("**/file", "dir/file", true),
+        ("**file", "dir/dir/file", true),
+        ("**/file", "dir/dir/file", true),
+        ("**/file*", "dir/dir/file", true),
+        ("**/file*", "dir/dir/file.txt", true),
+        ("**/file*txt", "dir/dir/file.txt", true),
+        ("**/file*.txt", "dir/dir/file.txt", true),
+        ("**/file*.txt*", "dir/dir/file.txt", true),
+        ("**/**/*.txt", "dir/dir/file.txt", true),
+        ("**/**/*.txt2", "dir/dir/file.txt", false),
+        ("**/*.txt", "file.txt", true),
+        ("**/**/*.txt", "file.txt", true),
+        ("a**/*.txt", "a/file.txt", true),
+        ("a**/*.txt", "a/dir/file.txt", true),
+        ("a**/*.txt", "a/dir/dir/file.txt", true),
+        ("a/*.txt", "a/dir/file.txt", false),
+        ("a/*.txt", "a/file.txt", true),
+        ("a/*.txt**", "a/file.txt", true),
+        ("a[b-d]e", "ae", false),
+        ("a[b-d]e", "ace", true),
+        ("a[b-d]e", "aae", false),
+        ("a[^b-d]e", "aze", true),
+        (".*", ".foo", true),
+        (".*", "foo", false),
+        ("abc.def", "abcdef", false),
+        ("abc.def", "abc.def", true),
+        ("abc.def", "abcZdef", false),
+        ("abc?def", "abcZdef", true),
+        ("abc?def", "abcdef", false),
+        ("a\\\\", "a\\", true),
+        ("**/foo/bar", "foo/bar", true),
+        ("**/foo/bar", "dir/foo/bar", true),
+        ("**/foo/bar", "dir/dir2/foo/bar", true),
+        ("abc/**", "abc", false),
+        ("abc/**", "abc/def", true),
+        ("abc/**", "abc/def/ghi", true),
+        ("**/.foo", ".foo", true),
+        ("**/.foo", "bar.foo", false),
+        ("a(b)c/def", "a(b)c/def", true),
+        ("a(b)c/def", "a(b)c/xyz", false),
+        ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+        (
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            true,
+        ),
+        (
+            "dist/*.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            true,
+        ),
+        ("a\\*b", "a*b", true),
+    ];
+
+    #[test]
+    fn matches_table() {
+        for (pattern, text, pass) in MATCHES {
+            assert_eq!(
+                m(&[pattern], text),
+                *pass,
+                "pattern {pattern:?} text {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn multi_pattern_table() {
+        let whl = "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl";
+        let cases: &[(&[&str], &str, bool)] = &[
+            (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+            (
+                &["**", "!util/docker/web", "util/docker/web/foo"],
+                "util/docker/web/foo",
+                true,
+            ),
+            (&["**", &format!("!{whl}")], whl, false),
+            (&["**", "!dist/*.whl"], whl, false),
+        ];
+        for (patterns, text, pass) in cases {
+            assert_eq!(
+                m(patterns, text),
+                *pass,
+                "patterns {patterns:?} text {text:?}"
+            );
+        }
+    }
+
+    /// Go's filepath.Match tests, as patternmatcher runs them (Some = match result, None = bad).
+    const MATCH_TESTS: &[(&str, &str, Option<bool>)] = &[
+        ("abc", "abc", Some(true)),
+        ("*", "abc", Some(true)),
+        ("*c", "abc", Some(true)),
+        ("a*", "a", Some(true)),
+        ("a*", "abc", Some(true)),
+        ("a*", "ab/c", Some(true)),
+        ("a*/b", "abc/b", Some(true)),
+        ("a*/b", "a/c/b", Some(false)),
+        ("a*b*c*d*e*/f", "axbxcxdxe/f", Some(true)),
+        ("a*b*c*d*e*/f", "axbxcxdxexxx/f", Some(true)),
+        ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", Some(false)),
+        ("a*b*c*d*e*/f", "axbxcxdxexxx/fff", Some(false)),
+        ("a*b?c*x", "abxbbxdbxebxczzx", Some(true)),
+        ("a*b?c*x", "abxbbxdbxebxczzy", Some(false)),
+        ("ab[c]", "abc", Some(true)),
+        ("ab[b-d]", "abc", Some(true)),
+        ("ab[e-g]", "abc", Some(false)),
+        ("ab[^c]", "abc", Some(false)),
+        ("ab[^b-d]", "abc", Some(false)),
+        ("ab[^e-g]", "abc", Some(true)),
+        ("a\\*b", "a*b", Some(true)),
+        ("a\\*b", "ab", Some(false)),
+        ("a?b", "a☺b", Some(true)),
+        ("a[^a]b", "a☺b", Some(true)),
+        ("a???b", "a☺b", Some(false)),
+        ("a[^a][^a][^a]b", "a☺b", Some(false)),
+        ("[a-ζ]*", "α", Some(true)),
+        ("*[a-ζ]", "A", Some(false)),
+        ("a?b", "a/b", Some(false)),
+        ("a*b", "a/b", Some(false)),
+        ("[\\]a]", "]", Some(true)),
+        ("[\\-]", "-", Some(true)),
+        ("[x\\-]", "x", Some(true)),
+        ("[x\\-]", "-", Some(true)),
+        ("[x\\-]", "z", Some(false)),
+        ("[\\-x]", "x", Some(true)),
+        ("[\\-x]", "-", Some(true)),
+        ("[\\-x]", "a", Some(false)),
+        ("[]a]", "]", None),
+        ("[-]", "-", None),
+        ("[x-]", "x", None),
+        ("[x-]", "-", None),
+        ("[x-]", "z", None),
+        ("[-x]", "x", None),
+        ("[-x]", "-", None),
+        ("[-x]", "a", None),
+        ("\\", "a", None),
+        ("[a-b-c]", "a", None),
+        ("[", "a", None),
+        ("[^", "a", None),
+        ("[^bc", "a", None),
+        ("a[", "a", None),
+        ("a[", "ab", None),
+        ("*x", "xxx", Some(true)),
+    ];
+
+    #[test]
+    fn filepath_match_table() {
+        for (pattern, s, want) in MATCH_TESTS {
+            match (Matcher::new(&[pattern]), want) {
+                (Ok(pm), Some(w)) => assert_eq!(pm.matches(s), *w, "{pattern:?} {s:?}"),
+                (Err(_), None) => {}
+                (r, w) => panic!("{pattern:?} {s:?}: got {r:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn compile_table() {
+        use Kind::*;
+        let re = || Tokens(Vec::new());
+        let cases: &[(&str, Kind)] = &[
+            ("*", re()),
+            ("file*", re()),
+            ("*file", re()),
+            ("a*/b", re()),
+            ("**", Suffix),
+            ("**/**", re()),
+            ("dir/**", Prefix),
+            ("**/dir", Suffix),
+            ("**/dir2/*", re()),
+            ("**/dir2/**", re()),
+            ("**file", Suffix),
+            ("**/file*txt", re()),
+            ("**/**/*.txt", re()),
+            ("a[b-d]e", re()),
+            (".*", re()),
+            ("abc.def", Exact),
+            ("abc?def", re()),
+            ("**/foo/bar", Suffix),
+            ("a(b)c/def", Exact),
+            ("a.|)$(}+{bc", Exact),
+            (
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                Exact,
+            ),
+        ];
+        for (pattern, want) in cases {
+            let got = compile(&clean(pattern));
+            let same = matches!(
+                (&got, want),
+                (Exact, Exact) | (Prefix, Prefix) | (Suffix, Suffix) | (Tokens(_), Tokens(_))
+            );
+            assert!(same, "{pattern:?}: {got:?}");
+        }
+        // `^(.*/)?(.*/)?[^/]*\.txt$` and `^(.*/)?dir2/.*$`
+        assert_eq!(
+            compile("**/**/*.txt"),
+            Tokens(
+                [Tok::Dirs, Tok::Dirs, Tok::Star]
+                    .into_iter()
+                    .chain(".txt".chars().map(Tok::Lit))
+                    .collect()
+            )
+        );
+        assert_eq!(
+            compile("**/dir2/**"),
+            Tokens(
+                std::iter::once(Tok::Dirs)
+                    .chain("dir2/".chars().map(Tok::Lit))
+                    .chain(std::iter::once(Tok::All))
+                    .collect()
+            )
+        );
+    }
+
+    #[test]
+    fn clean_patterns() {
+        let pm = Matcher::new(&["docs", "config", ""]).unwrap();
+        assert_eq!(pm.patterns().len(), 2);
+        assert!(!pm.has_exclusions());
+        for p in [
+            &["docs", "!docs/README.md"][..],
+            &["docs", "  !docs/README.md"],
+            &["docs", "!docs/README.md  "],
+        ] {
+            let pm = Matcher::new(p).unwrap();
+            assert!(pm.has_exclusions());
+            assert_eq!(pm.patterns()[1].as_str(), "docs/README.md");
+        }
+    }
+
+    #[test]
+    fn malformed_pattern_is_an_error_at_parse_time() {
+        // Docker accepts it and fails on every match (moby/moby#52203); we refuse it up front.
+        let err = Matcher::parse(".dockerignore", "a\n\n[Local-Only]/\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".dockerignore:3"), "{err}");
+        assert!(err.contains("[Local-Only]"), "{err}");
+        let err = Matcher::parse("x.dockerignore", "# c\nfoo[\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.dockerignore:2") && err.contains("foo["),
+            "{err}"
+        );
+        let err = Matcher::parse(".dockerignore", "a\n!\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(".dockerignore:2"), "{err}");
+    }
+
+    #[test]
+    fn read_all_table() {
+        assert!(read_all("").is_empty());
+        let content = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
+        let got: Vec<String> = read_all(content).into_iter().map(|l| l.pattern).collect();
+        assert_eq!(
+            got,
+            [
+                "test1",
+                "test2",
+                "a/file/here",
+                "lastfile",
+                "!inverted/abs/path",
+                "!",
+                "!"
+            ]
+        );
+        let lines: Vec<usize> = read_all(content).into_iter().map(|l| l.line).collect();
+        assert_eq!(lines, [1, 2, 3, 5, 7, 8, 9]);
+        // BOM, CRLF, cleaning, `#` only at the very start of a line.
+        let got: Vec<String> = read_all("\u{feff}a/./b/../c\r\n  # not a comment\r\n//x//\n")
+            .into_iter()
+            .map(|l| l.pattern)
+            .collect();
+        assert_eq!(got, ["a/c", "# not a comment", "x"]);
+    }
+
+    #[test]
+    fn clean_is_go_clean() {
+        for (i, o) in [
+            ("", "."),
+            ("abc", "abc"),
+            ("abc/", "abc"),
+            ("a//b", "a/b"),
+            ("./a", "a"),
+            ("a/..", "."),
+            ("../a", "../a"),
+            ("a/../../b", "../b"),
+            ("/../a", "/a"),
+            ("/", "/"),
+            ("a/b/./c/..", "a/b"),
+        ] {
+            assert_eq!(clean(i), o, "{i:?}");
+        }
+    }
+
+    #[test]
+    fn last_match_wins_and_directories() {
+        let pm = Matcher::parse(
+            ".dockerignore",
+            "*.md\n!README.md\nnode_modules\n**/*.tmp\n!keep/**\n",
+        )
+        .unwrap();
+        assert!(pm.matches("CHANGES.md"));
+        assert!(!pm.matches("README.md"));
+        assert!(!pm.matches("docs/a.md")); // `*` does not cross `/`
+        assert!(pm.matches("node_modules"));
+        assert!(pm.matches("node_modules/x/y.js"));
+        assert!(pm.matches("a/b/c.tmp"));
+        assert!(pm.matches("c.tmp"));
+        assert!(!pm.matches("keep/c.tmp"));
+        assert!(!pm.matches("src/main.rs"));
+        assert!(!pm.matches("."));
+    }
+
+    #[test]
+    fn skip_dir_as_fsutil() {
+        let pm = Matcher::new(&["docs", "!docs/README.md", "build"]).unwrap();
+        assert!(!pm.can_skip_dir("docs")); // an exception lies under it
+        assert!(pm.matches("docs"));
+        assert!(pm.matches("docs/other.md"));
+        assert!(!pm.matches("docs/README.md"));
+        assert!(pm.can_skip_dir("build"));
+        assert!(!pm.can_skip_dir("src")); // not excluded at all
+
+        let pm = Matcher::new(&["vendor", "!vendor/keep/**"]).unwrap();
+        assert!(!pm.can_skip_dir("vendor"));
+        assert!(!pm.matches("vendor/keep/a"));
+        assert!(pm.matches("vendor/other/a"));
+
+        // A wildcard exception anywhere: no excluded directory can be skipped.
+        let pm = Matcher::new(&["tmp", "out", "!**/*.keep"]).unwrap();
+        assert!(!pm.can_skip_dir("tmp"));
+        assert!(!pm.matches("tmp/a/x.keep"));
+        assert!(pm.matches("tmp/a/x"));
+
+        let pm = Matcher::new(&["**"]).unwrap();
+        assert!(pm.can_skip_dir("anything"));
+    }
+
+    #[test]
+    fn ignore_file_lookup() {
+        let tmp = std::env::temp_dir().join(format!("berth-dockerignore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(tmp.join("sub")).unwrap();
+        let df = tmp.join("sub/Dockerfile.test");
+        assert_eq!(ignore_file_path(&tmp, Some(&df)), None);
+        assert!(load(&tmp, Some(&df)).unwrap().patterns().is_empty());
+        std::fs::write(tmp.join(".dockerignore"), "a\n").unwrap();
+        assert_eq!(
+            ignore_file_path(&tmp, Some(&df)),
+            Some(tmp.join(".dockerignore"))
+        );
+        assert_eq!(
+            ignore_file_path(&tmp, None),
+            Some(tmp.join(".dockerignore"))
+        );
+        std::fs::write(tmp.join("sub/Dockerfile.test.dockerignore"), "b\n[\n").unwrap();
+        assert_eq!(
+            ignore_file_path(&tmp, Some(&df)),
+            Some(tmp.join("sub/Dockerfile.test.dockerignore"))
+        );
+        let err = load(&tmp, Some(&df)).unwrap_err().to_string();
+        assert!(err.contains("Dockerfile.test.dockerignore:2"), "{err}");
+        assert!(load(&tmp, None).unwrap().matches("a/x"));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+}
