@@ -12,6 +12,12 @@
 //! (a reversed range such as `[z-a]`), so a bad pattern is an error naming its line, not a
 //! surprise in the middle of a build.
 //!
+//! Known differences, all in patterns no one writes: Docker turns a pattern into a Go regexp
+//! character by character, so inside `[...]` a `*` or `?` becomes regexp text, and `\d`, `\w`
+//! or `[[:alpha:]]` take their RE2 meaning; here those are plain characters, as in
+//! `filepath.Match`. A bad pattern is refused when the file is read, where Docker only fails
+//! when a path is matched against it.
+//!
 //! [`Matcher::can_skip_dir`] is BuildKit's (fsutil's) walk optimisation: an excluded directory is
 //! skipped whole unless an exception could re-include something inside it.
 use std::path::{Path, PathBuf};
@@ -459,20 +465,25 @@ impl Matcher {
             return false;
         }
         let parent = dir(&file);
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        // "a/b/c" -> ["a", "a/b"]: the parents each pattern is also tried on.
+        let parents: Vec<&str> = if parent == "." {
+            Vec::new()
+        } else {
+            let mut v: Vec<&str> = parent
+                .match_indices('/')
+                .map(|(i, _)| &parent[..i])
+                .collect();
+            v.push(&parent);
+            v
+        };
         let mut matched = false;
         for pat in &self.patterns {
             if pat.exclusion != matched {
                 continue;
             }
             let mut hit = pat.matches(&file);
-            if !hit && parent != "." {
-                for i in 0..parent_dirs.len() {
-                    if pat.matches(&parent_dirs[..=i].join("/")) {
-                        hit = true;
-                        break;
-                    }
-                }
+            if !hit {
+                hit = parents.iter().any(|p| pat.matches(p));
             }
             if hit {
                 matched = !pat.exclusion;
