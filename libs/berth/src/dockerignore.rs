@@ -915,6 +915,26 @@ mod tests {
         assert!(!pm.matches("."));
     }
 
+    /// The examples of Docker's `.dockerignore` reference.
+    #[test]
+    fn docker_reference_examples() {
+        let pm = Matcher::parse(".dockerignore", "# comment\n*/temp*\n*/*/temp*\ntemp?\n").unwrap();
+        assert!(pm.matches("somedir/temporary.txt"));
+        assert!(pm.matches("somedir/temp"));
+        assert!(!pm.matches("temporary.txt"));
+        assert!(pm.matches("somedir/subdir/temporary.txt"));
+        assert!(pm.matches("tempa"));
+        assert!(!pm.matches("tempab"));
+        let pm = Matcher::parse(".dockerignore", "*.md\n!README*.md\nREADME-secret.md\n").unwrap();
+        assert!(pm.matches("CHANGES.md"));
+        assert!(!pm.matches("README-public.md"));
+        assert!(pm.matches("README-secret.md"));
+        let pm = Matcher::parse(".dockerignore", "*.md\nREADME-secret.md\n!README*.md\n").unwrap();
+        assert!(!pm.matches("README-secret.md"));
+        let pm = Matcher::parse(".dockerignore", "**/*.go\n").unwrap();
+        assert!(pm.matches("main.go") && pm.matches("a/b/c.go") && !pm.matches("a/go"));
+    }
+
     #[test]
     fn skip_dir_as_fsutil() {
         let pm = Matcher::new(&["docs", "!docs/README.md", "build"]).unwrap();
