@@ -217,11 +217,15 @@ fn is_comment(line: &str) -> bool {
     line.trim_start().starts_with('#')
 }
 
-/// Strips the escape character ending a line (and whitespace after it): Some(rest) when the line
-/// continues.
+/// Strips the escape character ending a line (and blanks after it): Some(rest) when the line
+/// continues. As BuildKit's regex, two escape characters at the end (`a\\`) do not continue.
 fn continues(line: &str, escape: char) -> Option<&str> {
     let t = line.trim_end_matches([' ', '\t']);
-    t.strip_suffix(escape)
+    let rest = t.strip_suffix(escape)?;
+    if rest.ends_with(escape) {
+        return None;
+    }
+    Some(rest)
 }
 
 /// Parses a Dockerfile's text.

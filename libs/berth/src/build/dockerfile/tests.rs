@@ -37,3 +37,343 @@ fn env_var_test() {
     }
     assert!(n > 200, "{n} cases");
 }
+
+fn shell(s: &str) -> Args {
+    Args::Shell(s.into())
+}
+
+fn kinds(text: &str) -> Vec<Kind> {
+    parse(text)
+        .unwrap()
+        .instructions
+        .into_iter()
+        .map(|i| i.kind)
+        .collect()
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+// testfiles/continueIndent
+#[test]
+fn continue_indent() {
+    let text = "FROM ubuntu:14.04\n\nRUN echo hello\\\n  world\\\n  goodnight  \\\n  moon\\\n  light\\\nning\nRUN echo hello  \\\n  world\nRUN echo hello  \\\nworld\nRUN echo hello \\\ngoodbye\\\nfrog\nRUN echo hello  \\  \nworld\nRUN echo hi \\\n \\\n world \\\n\\\n good\\\n\\\nnight\nRUN echo goodbye\\\nfrog\nRUN echo good\\\nbye\\\nfrog\n\nRUN echo hello \\\n# this is a comment\n\n# this is a comment with a blank line surrounding it\n\nthis is some more useful stuff\n";
+    let k = kinds(text);
+    let want = [
+        "echo hello  world  goodnight    moon  lightning",
+        "echo hello    world",
+        "echo hello  world",
+        "echo hello goodbyefrog",
+        "echo hello  world",
+        "echo hi   world  goodnight",
+        "echo goodbyefrog",
+        "echo goodbyefrog",
+        "echo hello this is some more useful stuff",
+    ];
+    assert_eq!(k.len(), want.len() + 1);
+    for (got, want) in k[1..].iter().zip(want) {
+        assert_eq!(got, &Kind::Run(shell(want)));
+    }
+    let d = parse(text).unwrap();
+    assert_eq!(d.instructions[1].line, 3);
+    assert_eq!(d.instructions[9].line, 31);
+}
+
+// testfiles/env
+#[test]
+fn env_forms() {
+    let text = r#"FROM ubuntu
+ENV name value
+ENV name=value
+ENV name=value name2=value2
+ENV name="value value1"
+ENV name=value\ value2
+ENV name="value'quote space'value2"
+ENV name='value"double quote"value2'
+ENV name=value\ value2 name2=value2\ value3
+ENV name="a\"b"
+ENV name="a\'b"
+ENV name='a\'b'
+ENV name='a\'b''
+ENV name='a\"b'
+ENV name="''"
+ENV name=value \
+    name1=value1 \
+    name2="value2a \
+           value2b" \
+    name3="value3a\n\"value3b\"" \
+	name4="value4a\\nvalue4b" \
+"#;
+    let k = kinds(text);
+    let want: Vec<Vec<(&str, &str)>> = vec![
+        vec![("name", "value")],
+        vec![("name", "value")],
+        vec![("name", "value"), ("name2", "value2")],
+        vec![("name", "\"value value1\"")],
+        vec![("name", "value\\ value2")],
+        vec![("name", "\"value'quote space'value2\"")],
+        vec![("name", "'value\"double quote\"value2'")],
+        vec![("name", "value\\ value2"), ("name2", "value2\\ value3")],
+        vec![("name", "\"a\\\"b\"")],
+        vec![("name", "\"a\\'b\"")],
+        vec![("name", "'a\\'b'")],
+        vec![("name", "'a\\'b''")],
+        vec![("name", "'a\\\"b'")],
+        vec![("name", "\"''\"")],
+        vec![
+            ("name", "value"),
+            ("name1", "value1"),
+            ("name2", "\"value2a            value2b\""),
+            ("name3", "\"value3a\\n\\\"value3b\\\"\""),
+            ("name4", "\"value4a\\\\nvalue4b\""),
+        ],
+    ];
+    assert_eq!(k.len(), want.len() + 1);
+    for (got, want) in k[1..].iter().zip(want) {
+        assert_eq!(got, &Kind::Env(pairs(&want)));
+    }
+    // Expanded as the builder does: quotes go.
+    let Kind::Env(p) = &k[4] else { panic!() };
+    assert_eq!(expand(&p[0].1, env).unwrap(), "value value1");
+}
+
+// testfiles/escape, escape-nonewline, escape-after-comment
+#[test]
+fn escape_directive() {
+    let d = parse("#escape = `\n\nFROM image\nLABEL maintainer foo@bar.com\nENV GOPATH `\n\\go")
+        .unwrap();
+    assert_eq!(d.escape, '`');
+    assert_eq!(d.directive("escape"), Some("`"));
+    assert_eq!(
+        d.instructions[1].kind,
+        Kind::Label(pairs(&[("maintainer", "foo@bar.com")]))
+    );
+    assert_eq!(
+        d.instructions[2].kind,
+        Kind::Env(pairs(&[("GOPATH", "\\go")]))
+    );
+    let d = parse("# escape = `\n# There is no white space line after the directives.\nFROM image\nENV GOPATH `\n\\go\n").unwrap();
+    assert_eq!(
+        d.instructions[1].kind,
+        Kind::Env(pairs(&[("GOPATH", "\\go")]))
+    );
+    let d = parse("# Comment here.\n# escape = `\n\nFROM image\nENV GOPATH \\\n\\go").unwrap();
+    assert_eq!(d.escape, '\\');
+    assert!(d.directives.is_empty());
+    assert_eq!(
+        d.instructions[1].kind,
+        Kind::Env(pairs(&[("GOPATH", "\\go")]))
+    );
+    let d = parse("# syntax=docker/dockerfile:1\n# ESCAPE=`\nFROM x\n").unwrap();
+    assert_eq!(d.directive("syntax"), Some("docker/dockerfile:1"));
+    assert_eq!(d.escape, '`');
+    assert!(parse("# escape=x\nFROM x")
+        .unwrap_err()
+        .to_string()
+        .starts_with("Dockerfile:1:"));
+    assert!(parse("# escape=`\n# escape=\\\nFROM x").is_err());
+}
+
+// testfiles/continue-at-eof, trailing-backslash
+#[test]
+fn trailing_backslash() {
+    assert_eq!(
+        kinds("FROM alpine:3.5\n\nRUN something \\")[1],
+        Kind::Run(shell("something"))
+    );
+    let k = kinds("FROM hello-world\n\nENV A path\nENV B another\\\\path\nENV C trailing\\\\backslash\\\\\nENV D This should not be appended to C\nENV E hello\\\n\\\nworld\nENV F hello\\\n \\\nworld\nENV G hello \\\n\\\nworld\n");
+    let want = [
+        ("A", "path"),
+        ("B", "another\\\\path"),
+        ("C", "trailing\\\\backslash\\\\"),
+        ("D", "This should not be appended to C"),
+        ("E", "helloworld"),
+        ("F", "hello world"),
+        ("G", "hello world"),
+    ];
+    assert_eq!(k.len(), 8);
+    for (got, want) in k[1..].iter().zip(want) {
+        assert_eq!(got, &Kind::Env(pairs(&[want])));
+    }
+}
+
+// testfiles/flags
+#[test]
+fn flags() {
+    let d = parse("FROM scratch\nCOPY foo /tmp/\nCOPY --user=me foo /tmp/\nCOPY --user=me --doit=true foo /tmp/\nCOPY --doit=true -- foo /tmp/\nCOPY -- foo /tmp/\nCMD --doit [ \"a\", \"b\" ]\nCMD --doit -- [ ]\nRUN --mount=type=cache,target=/c --mount=type=secret,id=s --network=none make\n").unwrap();
+    let f = |i: usize| d.instructions[i].flags.clone();
+    let fl = |v: &[(&str, Option<&str>)]| -> Vec<(String, Option<String>)> {
+        v.iter()
+            .map(|(n, v)| (n.to_string(), v.map(str::to_string)))
+            .collect()
+    };
+    assert_eq!(f(1), fl(&[]));
+    assert_eq!(f(2), fl(&[("user", Some("me"))]));
+    assert_eq!(f(3), fl(&[("user", Some("me")), ("doit", Some("true"))]));
+    assert_eq!(f(4), fl(&[("doit", Some("true"))]));
+    assert_eq!(d.instructions[4].kind, Kind::Copy(shell("foo /tmp/")));
+    assert_eq!(d.instructions[5].kind, Kind::Copy(shell("foo /tmp/")));
+    assert_eq!(f(6), fl(&[("doit", None)]));
+    assert_eq!(
+        d.instructions[6].kind,
+        Kind::Cmd(Args::Exec(vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(d.instructions[7].kind, Kind::Cmd(Args::Exec(vec![])));
+    let run = &d.instructions[8];
+    let mounts: Vec<_> = run.flag_values("mount").collect();
+    assert_eq!(
+        mounts,
+        [Some("type=cache,target=/c"), Some("type=secret,id=s")]
+    );
+    assert_eq!(run.kind, Kind::Run(shell("make")));
+}
+
+// testfiles/json and the jeztah-invalid-json ones (fall back to shell form)
+#[test]
+fn json_forms() {
+    let k = kinds("CMD []\nCMD [\"\"]\nCMD [\"a\",\"b\"]\nCMD [\t\"a\",\t\"b\"\t]\nCMD\t[\t\"a\",\t\"b\"\t]\t\nCMD [\"abc 123\", \"♥\", \"\\\" \\\\ \\/ \\n \\u0000\"]\nCMD [ \"echo\", \"[\"]'\nCMD ['echo','x']\nCMD [\"echo\", \"x\"\nCMD [\"a\", [\"b\"]]\n");
+    let ex = |v: &[&str]| Kind::Cmd(Args::Exec(v.iter().map(|s| s.to_string()).collect()));
+    assert_eq!(k[0], ex(&[]));
+    assert_eq!(k[1], ex(&[""]));
+    assert_eq!(k[2], ex(&["a", "b"]));
+    assert_eq!(k[3], ex(&["a", "b"]));
+    assert_eq!(k[4], ex(&["a", "b"]));
+    assert_eq!(k[5], ex(&["abc 123", "♥", "\" \\ / \n \u{0}"]));
+    assert_eq!(k[6], Kind::Cmd(shell("[ \"echo\", \"[\"]'")));
+    assert_eq!(k[7], Kind::Cmd(shell("['echo','x']")));
+    assert_eq!(k[8], Kind::Cmd(shell("[\"echo\", \"x\"")));
+    assert_eq!(k[9], Kind::Cmd(shell("[\"a\", [\"b\"]]")));
+    assert!(parse("FROM x\nSHELL /bin/sh -c").is_err());
+    assert_eq!(
+        kinds("SHELL [\"sh\", \"-c\"]")[0],
+        Kind::Shell(vec!["sh".into(), "-c".into()])
+    );
+}
+
+#[test]
+fn from_arg_label_misc() {
+    let d = parse("ARG V=3.18\nARG A B=\"x y\"\nfrom --platform=$BUILDPLATFORM alpine:${V} as Build\nFROM build\nLABEL a=b \"c d\"=e\nEXPOSE 80/tcp 443\nHEALTHCHECK --interval=5s CMD [\"true\"]\nHEALTHCHECK NONE\nONBUILD RUN echo hi\nVOLUME [\"/a\", \"/b\"]\nVOLUME /c /d\nUSER me\nWORKDIR /w\nSTOPSIGNAL SIGTERM\nENTRYPOINT exec x\n").unwrap();
+    let (pre, stages) = d.stages();
+    assert_eq!(pre.len(), 2);
+    assert_eq!(stages.len(), 2);
+    let k: Vec<&Kind> = d.instructions.iter().map(|i| &i.kind).collect();
+    assert_eq!(*k[0], Kind::Arg(vec![("V".into(), Some("3.18".into()))]));
+    assert_eq!(
+        *k[1],
+        Kind::Arg(vec![
+            ("A".into(), None),
+            ("B".into(), Some("\"x y\"".into()))
+        ])
+    );
+    assert_eq!(
+        *k[2],
+        Kind::From {
+            image: "alpine:${V}".into(),
+            name: Some("Build".into())
+        }
+    );
+    assert_eq!(d.instructions[2].keyword, "FROM");
+    assert_eq!(
+        d.instructions[2].flags,
+        vec![("platform".into(), Some("$BUILDPLATFORM".into()))]
+    );
+    assert_eq!(*k[4], Kind::Label(pairs(&[("a", "b"), ("\"c d\"", "e")])));
+    assert_eq!(*k[5], Kind::Expose(vec!["80/tcp".into(), "443".into()]));
+    assert_eq!(
+        *k[6],
+        Kind::Healthcheck(Some(Args::Exec(vec!["true".into()])))
+    );
+    assert_eq!(
+        d.instructions[6].flags,
+        vec![("interval".into(), Some("5s".into()))]
+    );
+    assert_eq!(*k[7], Kind::Healthcheck(None));
+    let Kind::Onbuild(t) = k[8] else { panic!() };
+    assert_eq!(t.kind, Kind::Run(shell("echo hi")));
+    assert_eq!(
+        k[9].clone(),
+        Kind::Volume(Args::Exec(vec!["/a".into(), "/b".into()]))
+    );
+    let Kind::Volume(v) = k[10] else { panic!() };
+    assert_eq!(v.words('\\'), ["/c", "/d"]);
+    assert_eq!(*k[14], Kind::Entrypoint(shell("exec x")));
+    assert!(k[2].expands() && !k[14].expands());
+}
+
+#[test]
+fn errors_name_the_line() {
+    let e = |t: &str| parse(t).unwrap_err().to_string();
+    assert_eq!(
+        e("FROM x\n\nFROBNICATE y"),
+        "Dockerfile:3: unknown instruction: FROBNICATE"
+    );
+    assert_eq!(
+        e("FROM x\nENV\n"),
+        "Dockerfile:2: ENV requires at least one argument"
+    );
+    assert_eq!(
+        e("FROM x y\n"),
+        "Dockerfile:1: FROM requires either one or three arguments"
+    );
+    assert!(e("FROM x\nENV a=b c\n").starts_with("Dockerfile:2: Syntax error - can't find = in"));
+    assert!(e("FROM x\nENV a\n").starts_with("Dockerfile:2:"));
+    assert!(e("FROM x\nCOPY a\n").starts_with("Dockerfile:2:"));
+    assert!(e("FROM x\nONBUILD ONBUILD RUN x\n").starts_with("Dockerfile:2:"));
+    // testfiles-negative: empty and comment-only files.
+    assert!(e("").contains("file with no instructions"));
+    assert!(e("# comment\n\n# another\n").contains("file with no instructions"));
+    assert_eq!(
+        e("FROM x\nRUN <<EOF\nabc\n"),
+        "Dockerfile:2: unterminated heredoc"
+    );
+}
+
+// parser_heredoc_test.go
+#[test]
+fn heredocs() {
+    let d = parse("FROM busybox\nRUN <<EOF\necho hello\necho world\nEOF\nRUN <<-EOF\n\techo tabs\n\tEOF\nRUN <<\"EOF\" bash\necho $HOME\nEOF\nRUN 3<<A cat - <<'B' /dev/fd/3\na\nA\nb\nB\nCOPY <<EOF /dest\ncontent\nEOF\nCOPY <<EOF1 <<EOF2 /dest/\n1\nEOF1\n2\nEOF2\nRUN cat <<EOF > file\nx\n\nEOF\nRUN echo a<<b\nRUN x\n").unwrap();
+    let docs = |i: usize| d.instructions[i].heredocs.clone();
+    let h = &docs(1)[0];
+    assert_eq!(
+        (h.name.as_str(), h.content.as_str(), h.expand, h.chomp),
+        ("EOF", "echo hello\necho world\n", true, false)
+    );
+    assert_eq!(d.instructions[1].kind, Kind::Run(shell("<<EOF")));
+    assert_eq!(d.instructions[1].end_line, 5);
+    let h = &docs(2)[0];
+    assert_eq!((h.content.as_str(), h.chomp), ("echo tabs\n", true));
+    let h = &docs(3)[0];
+    assert_eq!((h.name.as_str(), h.expand), ("EOF", false));
+    let h = docs(4);
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0].fd, h[0].name.as_str(), h[0].content.as_str()),
+        (3, "A", "a\n")
+    );
+    assert_eq!(
+        (h[1].name.as_str(), h[1].content.as_str(), h[1].expand),
+        ("B", "b\n", false)
+    );
+    assert_eq!(d.instructions[5].kind, Kind::Copy(shell("<<EOF /dest")));
+    assert_eq!(docs(5)[0].content, "content\n");
+    let h = docs(6);
+    assert_eq!(
+        (h[0].content.as_str(), h[1].content.as_str()),
+        ("1\n", "2\n")
+    );
+    assert_eq!(docs(7)[0].content, "x\n\n");
+    // `a<<b` is one word not starting with `<<`: no heredoc.
+    assert!(docs(8).is_empty());
+    assert_eq!(d.instructions[9].line, 30);
+}
+
+#[test]
+fn expand_with_backtick() {
+    let lookup = |n: &str| (n == "A").then(|| "1".to_string());
+    assert_eq!(expand_with("a`$A\\x$A", '`', &lookup).unwrap(), "a$A\\x1");
+    assert_eq!(expand("${A:-x}${B:-y}${A+z}${B+w}", lookup).unwrap(), "1yz");
+    assert_eq!(expand("${B-d}", |_| Some(String::new())).unwrap(), "");
+}
