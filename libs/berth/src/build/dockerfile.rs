@@ -157,8 +157,12 @@ pub enum Kind {
     Expose(Vec<String>),
     StopSignal(String),
     Maintainer(String),
-    /// `HEALTHCHECK NONE` is `None`; `HEALTHCHECK [flags] CMD …` is the command.
-    Healthcheck(Option<Args>),
+    /// `HEALTHCHECK [flags] TYPE [command]`: `test` is the type uppercased (`CMD`, `NONE`, or
+    /// anything written, even empty), `cmd` what follows it.
+    Healthcheck {
+        test: String,
+        cmd: Option<Args>,
+    },
     /// `ONBUILD INSTR …`: the trigger, parsed (its line is the ONBUILD's).
     Onbuild(Box<Instruction>),
 }
@@ -425,14 +429,26 @@ fn take_flags(rest: &str, escape: char) -> (Vec<(String, Option<String>)>, Strin
     (flags, rest.to_string())
 }
 
-fn json_or_shell(rest: &str) -> Args {
+/// Exec form when the text is a JSON array of strings, shell form when it is not JSON; a JSON
+/// array holding anything but strings is an error, as in BuildKit.
+fn json_or_shell(rest: &str, line: usize) -> Result<Args, ParseError> {
     let rest = rest.trim();
     if rest.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
-            return Args::Exec(v);
+        if let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(rest) {
+            let mut out = Vec::with_capacity(v.len());
+            for item in v {
+                match item {
+                    serde_json::Value::String(s) => out.push(s),
+                    _ => return Err(err(
+                        line,
+                        "when using JSON array syntax, arrays must be comprised of strings only",
+                    )),
+                }
+            }
+            return Ok(Args::Exec(out));
         }
     }
-    Args::Shell(rest.to_string())
+    Ok(Args::Shell(rest.to_string()))
 }
 
 /// `k=v k2=v2` or the old `k v` form (ENV, LABEL).
@@ -504,19 +520,19 @@ fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, Par
         }
         "RUN" => {
             need("at least one argument")?;
-            Kind::Run(json_or_shell(rest))
+            Kind::Run(json_or_shell(rest, line)?)
         }
-        "CMD" => Kind::Cmd(json_or_shell(rest)),
-        "ENTRYPOINT" => Kind::Entrypoint(json_or_shell(rest)),
-        "SHELL" => match json_or_shell(rest) {
+        "CMD" => Kind::Cmd(json_or_shell(rest, line)?),
+        "ENTRYPOINT" => Kind::Entrypoint(json_or_shell(rest, line)?),
+        "SHELL" => match json_or_shell(rest, line)? {
             Args::Exec(v) if !v.is_empty() => Kind::Shell(v),
             _ => return Err(err(line, "SHELL requires the arguments to be in JSON form")),
         },
         "COPY" | "ADD" => {
             need("at least two arguments")?;
-            let a = json_or_shell(rest);
+            let a = json_or_shell(rest, line)?;
             let heredoc = rest.contains("<<");
-            if !heredoc && a.words(escape).len() < 2 {
+            if !heredoc && matches!(&a, Args::Shell(t) if t.split_whitespace().count() < 2) {
                 return Err(err(
                     line,
                     format!("{keyword} requires at least two arguments"),
@@ -530,7 +546,7 @@ fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, Par
         }
         "VOLUME" => {
             need("at least one argument")?;
-            Kind::Volume(json_or_shell(rest))
+            Kind::Volume(json_or_shell(rest, line)?)
         }
         "ENV" => Kind::Env(name_values("ENV", rest, escape, line)?),
         "LABEL" => Kind::Label(name_values("LABEL", rest, escape, line)?),
@@ -575,21 +591,16 @@ fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, Par
                 Some((w, c)) => (w, c.trim_start()),
                 None => (t, ""),
             };
-            if word.eq_ignore_ascii_case("none") {
-                if !cmd.is_empty() {
-                    return Err(err(line, "HEALTHCHECK NONE takes no arguments"));
-                }
-                Kind::Healthcheck(None)
-            } else if word.eq_ignore_ascii_case("cmd") {
-                if cmd.is_empty() {
-                    return Err(err(line, "Missing command after HEALTHCHECK CMD"));
-                }
-                Kind::Healthcheck(Some(json_or_shell(cmd)))
+            let cmd = if cmd.is_empty() {
+                None
             } else {
-                return Err(err(
-                    line,
-                    format!("Unknown type {word:?} in HEALTHCHECK (try CMD)"),
-                ));
+                Some(json_or_shell(cmd, line)?)
+            };
+            // As BuildKit's parser, any type is read; the builder rejects all but CMD and NONE
+            // (and NONE with arguments, CMD without).
+            Kind::Healthcheck {
+                test: word.to_ascii_uppercase(),
+                cmd,
             }
         }
         "ONBUILD" => {
