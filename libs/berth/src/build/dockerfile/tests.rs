@@ -417,3 +417,129 @@ fn buildkit_testfiles() {
         assert!(parse(&text).is_err(), "{} parsed", dir.display());
     }
 }
+
+/// Go's `%q` for the characters these files hold.
+fn q(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// BuildKit's `Node.Dump` of one instruction, rebuilt from ours.
+fn dump(i: &Instruction) -> String {
+    let mut out = format!("({}", i.keyword.to_ascii_lowercase());
+    if !i.flags.is_empty() {
+        let f: Vec<String> = i
+            .flags
+            .iter()
+            .map(|(n, v)| match v {
+                Some(v) => q(&format!("--{n}={v}")),
+                None => q(&format!("--{n}")),
+            })
+            .collect();
+        out.push_str(&format!(" [{}]", f.join(" ")));
+    }
+    let args = |a: &Args, split: bool| -> Vec<String> {
+        match a {
+            Args::Exec(v) => v.clone(),
+            Args::Shell(s) if split => s.split_whitespace().map(str::to_string).collect(),
+            Args::Shell(s) => vec![s.clone()],
+        }
+    };
+    let words: Vec<String> = match &i.kind {
+        Kind::From { .. } => {
+            let rest = i.original.split_once(char::is_whitespace).unwrap().1;
+            rest.split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .map(str::to_string)
+                .collect()
+        }
+        Kind::Run(a) | Kind::Cmd(a) | Kind::Entrypoint(a) => args(a, false),
+        Kind::Copy(a) | Kind::Add(a) | Kind::Volume(a) => args(a, true),
+        Kind::Shell(v) | Kind::Expose(v) => v.clone(),
+        Kind::Env(p) | Kind::Label(p) => {
+            let rest = i.original.split_once(char::is_whitespace).unwrap().1;
+            let old = !split_words(rest, '\\')[0].contains('=');
+            p.iter()
+                .flat_map(|(n, v)| [n.clone(), v.clone(), if old { "" } else { "=" }.to_string()])
+                .collect()
+        }
+        Kind::Arg(p) => p
+            .iter()
+            .map(|(n, v)| match v {
+                Some(v) => format!("{n}={v}"),
+                None => n.clone(),
+            })
+            .collect(),
+        Kind::Workdir(s) | Kind::User(s) | Kind::StopSignal(s) | Kind::Maintainer(s) => {
+            vec![s.clone()]
+        }
+        Kind::Healthcheck { test, cmd } => {
+            let mut w = if test.is_empty() {
+                vec![]
+            } else {
+                vec![test.clone()]
+            };
+            if let Some(c) = cmd {
+                w.extend(args(c, false));
+            }
+            w
+        }
+        Kind::Onbuild(inner) => return format!("{out} {})", dump(inner)),
+    };
+    for w in words {
+        out.push(' ');
+        out.push_str(&q(&w));
+    }
+    out.push(')');
+    out
+}
+
+/// The testfiles again, instruction by instruction against BuildKit's dump.
+#[test]
+fn buildkit_testfiles_dump() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/build/testdata/parser");
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for dir in std::fs::read_dir(root.join("testfiles")).unwrap() {
+        let dir = dir.unwrap().path();
+        let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+        let result = std::fs::read_to_string(dir.join("result")).unwrap();
+        let d = parse(&text).unwrap();
+        for (i, want) in d
+            .instructions
+            .iter()
+            .zip(result.lines().filter(|l| l.starts_with('(')))
+        {
+            n += 1;
+            let got = dump(i);
+            if got != want {
+                bad.push(format!(
+                    "{}:{}\n  got  {got}\n  want {want}",
+                    dir.display(),
+                    i.line
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {n} differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(n > 280, "{n} instructions");
+}
