@@ -659,6 +659,23 @@ pub fn expand_with(
     lx.word(None)
 }
 
+/// Expands a line into words, as BuildKit's `ProcessWords` (COPY/ADD sources in shell form):
+/// unquoted blanks separate words, and so do blanks in the value of an unquoted variable.
+pub fn expand_words(
+    text: &str,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ExpandError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lx = Lexer {
+        c: &chars,
+        pos: 0,
+        escape,
+        lookup,
+    };
+    lx.words()
+}
+
 struct Lexer<'a> {
     c: &'a [char],
     pos: usize,
@@ -676,6 +693,41 @@ impl Lexer<'_> {
             self.pos += 1;
         }
         c
+    }
+
+    fn words(&mut self) -> Result<Vec<String>, ExpandError> {
+        let mut words = Vec::new();
+        let mut cur = String::new();
+        fn flush(cur: &mut String, words: &mut Vec<String>) {
+            if !cur.is_empty() {
+                words.push(std::mem::take(cur));
+            }
+        }
+        while let Some(c) = self.next() {
+            if c.is_whitespace() {
+                flush(&mut cur, &mut words);
+            } else if c == '\'' {
+                cur.push_str(&self.single()?);
+            } else if c == '"' {
+                cur.push_str(&self.double()?);
+            } else if c == '$' {
+                for ch in self.dollar()?.chars() {
+                    if ch.is_whitespace() {
+                        flush(&mut cur, &mut words);
+                    } else {
+                        cur.push(ch);
+                    }
+                }
+            } else if c == self.escape {
+                if let Some(n) = self.next() {
+                    cur.push(n);
+                }
+            } else {
+                cur.push(c);
+            }
+        }
+        flush(&mut cur, &mut words);
+        Ok(words)
     }
 
     /// Reads up to `stop` (consumed) or the end (None).

@@ -543,3 +543,40 @@ fn buildkit_testfiles_dump() {
     );
     assert!(n > 280, "{n} instructions");
 }
+
+/// BuildKit's `shell/wordsTest` (kept as is in `testdata/wordsTest`).
+#[test]
+fn words_test() {
+    let table = include_str!("../testdata/wordsTest");
+    let mut envs: Vec<(String, String)> = Vec::new();
+    let mut n = 0;
+    for line in table.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(e) = line.strip_prefix("ENV ") {
+            let (k, v) = e.split_once('=').unwrap();
+            envs.push((k.into(), v.into()));
+            continue;
+        }
+        let Some((test, want)) = line.split_once('|') else {
+            continue;
+        };
+        let lookup = |name: &str| {
+            envs.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let got = expand_words(test.trim(), '\\', &lookup);
+        let want = want.trim_start_matches(' ');
+        if want == "error" {
+            assert!(got.is_err(), "{test:?}: {got:?}");
+        } else {
+            let want: Vec<&str> = want.split(',').collect();
+            assert_eq!(got.unwrap(), want, "{test:?}");
+        }
+        n += 1;
+    }
+    assert!(n >= 24, "{n}");
+}
