@@ -120,7 +120,8 @@ impl Args {
 pub struct Heredoc {
     /// The delimiter, quotes removed.
     pub name: String,
-    /// The content: every line up to the terminator, with its newline (tabs stripped for `<<-`).
+    /// The content as written: every line up to the terminator, with its newline (for `<<-`,
+    /// [`Heredoc::text`] strips the tabs, as BuildKit's `ChompHeredocContent` at dispatch).
     pub content: String,
     /// False when the delimiter was quoted.
     pub expand: bool,
@@ -128,6 +129,19 @@ pub struct Heredoc {
     pub chomp: bool,
     /// `3<<EOF`: the file descriptor (0 when none was written).
     pub fd: u32,
+}
+
+impl Heredoc {
+    /// The content, leading tabs of every line stripped when `chomp`.
+    pub fn text(&self) -> String {
+        if !self.chomp {
+            return self.content.clone();
+        }
+        self.content
+            .split_inclusive('\n')
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
+    }
 }
 
 /// The arguments of each instruction. Strings are as written: the builder expands them with
@@ -306,7 +320,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             }
         }
         let mut ins = instruction(&buf, start, escape)?;
-        if matches!(ins.kind, Kind::Run(_) | Kind::Copy(_) | Kind::Add(_)) && buf.contains("<<") {
+        let heredocs = matches!(
+            ins.kind,
+            Kind::Run(Args::Shell(_)) | Kind::Copy(Args::Shell(_)) | Kind::Add(Args::Shell(_))
+        );
+        if heredocs && buf.contains("<<") {
             for mut doc in heredocs_of(&buf, start)? {
                 let mut content = String::new();
                 let mut done = false;
@@ -322,7 +340,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                         done = true;
                         break;
                     }
-                    content.push_str(t);
+                    content.push_str(l);
                     content.push('\n');
                 }
                 if !done {
@@ -348,7 +366,23 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
 /// The heredocs of a joined instruction line, as BuildKit's `heredocsFromLine`.
 fn heredocs_of(line: &str, lineno: usize) -> Result<Vec<Heredoc>, ParseError> {
     let mut docs = Vec::new();
-    for word in split_words(line, '\\') {
+    let words = split_words(line, '\\');
+    for (n, word) in words.iter().enumerate() {
+        // `<<  EOF`: the marker and its word apart.
+        let joined;
+        let word = if word
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim_end_matches('-')
+            == "<<"
+        {
+            let Some(next) = words.get(n + 1) else {
+                continue;
+            };
+            joined = format!("{word}{next}");
+            &joined
+        } else {
+            word
+        };
         let digits: String = word.chars().take_while(|c| c.is_ascii_digit()).collect();
         let Some(rest) = word[digits.len()..].strip_prefix("<<") else {
             continue;
@@ -361,8 +395,18 @@ fn heredocs_of(line: &str, lineno: usize) -> Result<Vec<Heredoc>, ParseError> {
         if rest.is_empty() || rest.contains('<') {
             continue;
         }
-        let name = expand(rest, |_| None).map_err(|e| err(lineno, e.0))?;
-        let quoted = rest.contains(['"', '\'']);
+        let chars: Vec<char> = rest.chars().collect();
+        let none = |_: &str| None;
+        let mut lx = Lexer {
+            c: &chars,
+            pos: 0,
+            escape: '\\',
+            lookup: &none,
+            keep_unset: true,
+            quoted: false,
+        };
+        let name = lx.word(None).map_err(|e| err(lineno, e.0))?;
+        let quoted = lx.quoted;
         docs.push(Heredoc {
             name,
             content: String::new(),
@@ -655,6 +699,8 @@ pub fn expand_with(
         pos: 0,
         escape,
         lookup,
+        keep_unset: false,
+        quoted: false,
     };
     lx.word(None)
 }
@@ -672,6 +718,8 @@ pub fn expand_words(
         pos: 0,
         escape,
         lookup,
+        keep_unset: false,
+        quoted: false,
     };
     lx.words()
 }
@@ -681,6 +729,10 @@ struct Lexer<'a> {
     pos: usize,
     escape: char,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Leave unset variables as written (BuildKit's `SkipUnsetEnv`, for heredoc names).
+    keep_unset: bool,
+    /// Whether a quote was met (a quoted heredoc name means no expansion).
+    quoted: bool,
 }
 
 impl Lexer<'_> {
@@ -761,6 +813,7 @@ impl Lexer<'_> {
     }
 
     fn single(&mut self) -> Result<String, ExpandError> {
+        self.quoted = true;
         let mut out = String::new();
         loop {
             match self.next() {
@@ -777,6 +830,7 @@ impl Lexer<'_> {
     }
 
     fn double(&mut self) -> Result<String, ExpandError> {
+        self.quoted = true;
         let mut out = String::new();
         loop {
             match self.next() {
@@ -830,12 +884,17 @@ impl Lexer<'_> {
     }
 
     fn dollar(&mut self) -> Result<String, ExpandError> {
+        let start = self.pos - 1;
         if self.peek() != Some('{') {
             let name = self.name();
             if name.is_empty() {
                 return Ok("$".into());
             }
-            return Ok((self.lookup)(&name).unwrap_or_default());
+            return Ok(match (self.lookup)(&name) {
+                Some(v) => v,
+                None if self.keep_unset => self.c[start..self.pos].iter().collect(),
+                None => String::new(),
+            });
         }
         self.pos += 1;
         let name = self.name();
@@ -844,7 +903,13 @@ impl Lexer<'_> {
         }
         let value = (self.lookup)(&name);
         let (colon, op) = match self.next() {
-            Some('}') => return Ok(value.unwrap_or_default()),
+            Some('}') => {
+                return Ok(match value {
+                    Some(v) => v,
+                    None if self.keep_unset => self.c[start..self.pos].iter().collect(),
+                    None => String::new(),
+                })
+            }
             Some(':') => (true, self.next()),
             Some(c @ ('-' | '+' | '?')) => (false, Some(c)),
             None => return Err(ExpandError("syntax error: missing '}'".into())),

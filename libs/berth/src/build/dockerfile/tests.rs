@@ -352,7 +352,10 @@ fn heredocs() {
     assert_eq!(d.instructions[1].kind, Kind::Run(shell("<<EOF")));
     assert_eq!(d.instructions[1].end_line, 5);
     let h = &docs(2)[0];
-    assert_eq!((h.content.as_str(), h.chomp), ("echo tabs\n", true));
+    assert_eq!(
+        (h.content.as_str(), h.text().as_str(), h.chomp),
+        ("\techo tabs\n", "echo tabs\n", true)
+    );
     let h = &docs(3)[0];
     assert_eq!((h.name.as_str(), h.expand), ("EOF", false));
     let h = docs(4);
