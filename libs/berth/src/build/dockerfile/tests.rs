@@ -583,3 +583,64 @@ fn words_test() {
     }
     assert!(n >= 24, "{n}");
 }
+
+/// parser_heredoc_test.go: TestParseExtractsHeredoc and TestParseJSONHeredoc.
+#[test]
+fn buildkit_heredoc_cases() {
+    let text = "\nFROM alpine:3.6\n\nENV NAME=me\n\nRUN ls\n\nUSER <<INVALID\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\nRUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\nRUN <<-EXPAND\n\texpand $NAME\nEXPAND\n\nRUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\nRUN <<COPY\necho hello world\necho foo bar\nCOPY\n\nRUN <<COMMENT\n# internal comment\necho hello world\necho foo bar # trailing comment\nCOMMENT\n\nRUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\nCOPY <<FILE1 <<FILE2 /dest\ncontent 1\nFILE1\ncontent 2\nFILE2\n\nCOPY <<EOF /quotes\n\"foo\"\n'bar'\nEOF\n\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\nRUN <<COMPLEX python3\nprint('hello world')\nCOMPLEX\n\nCOPY <<file.txt /dest\nhello world\nfile.txt\n\nRUN <<eo'f'\necho foo\neof\n\nRUN <<eo\\'f\necho foo\neo'f\n\nRUN <<'e'o\\'f\necho foo\neo'f\n\nRUN <<'one two'\necho bar\none two\n\nRUN <<$EOF\n$EOF\n\nRUN <<  EOF\nEOF\n\nRUN <<  EOF  > foo\nEOF\n\t";
+    // (name, content, expand, chomp, fd) per heredoc, per instruction after FROM.
+    type H = (&'static str, &'static str, bool, bool, u32);
+    let t = |n, c, e| -> H { (n, c, e, false, 0) };
+    let want: Vec<Vec<H>> = vec![
+        vec![],
+        vec![],
+        vec![], // USER <<INVALID (BuildKit's own case has an INVALID line next: ours rejects it)
+        vec![t("EMPTY", "", true)],
+        vec![("EMPTY2", "", true, false, 3)],
+        vec![],
+        vec![t("INDENT", "\tfoo\n\tbar\n", true)],
+        vec![("UNINDENT", "\tbaz\n\tquux\n", true, true, 0)],
+        vec![("UNINDENT2", "\tbaz\n\tquux\n", true, true, 0)],
+        vec![("EXPAND", "\texpand $NAME\n", true, true, 0)],
+        vec![("NOEXPAND", "\tdon't expand $NAME\n", false, true, 0)],
+        vec![t("COPY", "echo hello world\necho foo bar\n", true)],
+        vec![t(
+            "COMMENT",
+            "# internal comment\necho hello world\necho foo bar # trailing comment\n",
+            true,
+        )],
+        vec![t("MOUNT", "echo hello\n", true)],
+        vec![
+            t("FILE1", "content 1\n", true),
+            t("FILE2", "content 2\n", true),
+        ],
+        vec![t("EOF", "\"foo\"\n'bar'\n", true)],
+        vec![t("X", "Y\n", true), t("Y", "X\n", true)],
+        vec![t("COMPLEX", "print('hello world')\n", true)],
+        vec![t("file.txt", "hello world\n", true)],
+        vec![t("eof", "echo foo\n", false)],
+        vec![t("eo'f", "echo foo\n", true)],
+        vec![t("eo'f", "echo foo\n", false)],
+        vec![t("one two", "echo bar\n", false)],
+        vec![t("$EOF", "", true)],
+        vec![t("EOF", "", true)],
+        vec![t("EOF", "", true)],
+    ];
+    let d = parse(text).unwrap();
+    assert_eq!(d.instructions.len(), want.len() + 1);
+    for (i, w) in d.instructions[1..].iter().zip(want) {
+        let got: Vec<H> = i
+            .heredocs
+            .iter()
+            .map(|h| {
+                let name: &'static str = Box::leak(h.name.clone().into_boxed_str());
+                let content: &'static str = Box::leak(h.content.clone().into_boxed_str());
+                (name, content, h.expand, h.chomp, h.fd)
+            })
+            .collect();
+        assert_eq!(got, w, "line {}", i.line);
+    }
+    let d = parse("\nFROM alpine:3.6\n\nRUN [\"whoami\"]\nRUN [\"<<EOF\"]\nRUN [\"<<'EOF'\"]\n\t")
+        .unwrap();
+    assert!(d.instructions.iter().all(|i| i.heredocs.is_empty()));
+}
