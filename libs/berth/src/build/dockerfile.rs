@@ -215,9 +215,10 @@ fn err(line: usize, message: impl Into<String>) -> ParseError {
     }
 }
 
-/// Parses a parser directive line (`# name = value`), or None.
+/// Parses a parser directive line (`#name = value`, `#` first on the line, `syntax`, `escape` or
+/// `check`), or None.
 fn directive_of(line: &str) -> Option<(String, String)> {
-    let rest = line.trim_start().strip_prefix('#')?;
+    let rest = line.strip_prefix('#')?;
     let (name, value) = rest.split_once('=')?;
     let name = name.trim();
     let value = value.trim();
@@ -226,6 +227,10 @@ fn directive_of(line: &str) -> Option<(String, String)> {
         || !name.chars().all(|c| c.is_ascii_alphanumeric())
         || value.is_empty()
     {
+        return None;
+    }
+    // Only the directives BuildKit knows; any other line ends them.
+    if !["syntax", "escape", "check"].contains(&name.to_ascii_lowercase().as_str()) {
         return None;
     }
     Some((name.to_ascii_lowercase(), value.to_string()))

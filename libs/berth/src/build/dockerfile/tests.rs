@@ -644,3 +644,20 @@ fn buildkit_heredoc_cases() {
         .unwrap();
     assert!(d.instructions.iter().all(|i| i.heredocs.is_empty()));
 }
+
+/// directives.go: `#` first on the line, known names only, any other line ends them.
+#[test]
+fn directive_rules() {
+    let d = parse("# check=skip=all\n#Syntax = x/y \n FROM a").unwrap();
+    assert_eq!(
+        d.directives,
+        pairs(&[("check", "skip=all"), ("syntax", "x/y")])
+    );
+    let d = parse(" # escape=`\nFROM a").unwrap();
+    assert_eq!(d.escape, '\\');
+    let d = parse("# foo=bar\n# escape=`\nFROM a").unwrap();
+    assert!(d.directives.is_empty());
+    let d = parse("\n# escape=`\nFROM a").unwrap();
+    assert!(d.directives.is_empty());
+    assert_eq!(parse("# Escape=`\n#escape=`\nFROM a").unwrap_err().line, 2);
+}
