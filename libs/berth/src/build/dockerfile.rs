@@ -8,7 +8,12 @@
 //! later: the builder calls [`expand`] on them with the ARG/ENV values in scope. Heredocs
 //! (`RUN <<EOF`, `COPY <<EOF /dest`) are read with their contents ([`Heredoc`]).
 //!
-//! Errors say `Dockerfile:LINE: problem`.
+//! [`expand`] is BuildKit's `ProcessWord` (one word, quotes removed), [`expand_words`] its
+//! `ProcessWords` (word splitting, for COPY/ADD sources in shell form).
+//!
+//! Errors say `Dockerfile:LINE: problem`. Unlike BuildKit's parser (which leaves them to
+//! dispatch), an unknown instruction and the argument counts of FROM/ENV/COPY/… are parse errors
+//! here; HEALTHCHECK types other than CMD/NONE are left to the builder.
 
 use std::fmt;
 
