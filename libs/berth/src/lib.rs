@@ -7,6 +7,7 @@
 //! directory of changes, [`output`] and [`template`] print results, [`cli`] holds what every
 //! tool's `main` shares.
 pub mod archive;
+pub mod build;
 pub mod bundle;
 pub mod change;
 pub mod commit;

@@ -1,0 +1,3 @@
+//! Image builds (issue 16). So far only the Dockerfile parser and word expansion.
+
+pub mod dockerfile;
