@@ -1,44 +1,11 @@
 //! Interoperability with the anchors: skopeo and umoci read what berth writes, berth reads what
 //! skopeo writes, also through a loopback registry.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
 
 use crate::support::{busybox_tarball, debian_tarball, run, Compression, Env, Registry};
-
-fn file_tree(root: &Path) -> Vec<(String, String)> {
-    // (relative path, kind + content digest or link target), sorted.
-    let mut out = Vec::new();
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(base).unwrap().display().to_string();
-            let ft = e.file_type().unwrap();
-            let what = if ft.is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
-            } else if ft.is_dir() {
-                walk(base, &p, out);
-                "dir".to_string()
-            } else {
-                format!(
-                    "file {}",
-                    berth::digest::Digest::sha256_of(&std::fs::read(&p).unwrap())
-                )
-            };
-            out.push((rel, what));
-        }
-    }
-    walk(root, root, &mut out);
-    out.sort();
-    out
-}
 
 #[test]
 fn skopeo_and_umoci_read_what_img_import_wrote() {
@@ -82,8 +49,8 @@ fn skopeo_and_umoci_read_what_img_import_wrote() {
     assert_eq!(unpacked.code, 0, "{unpacked:?}");
     let original = crate::support::busybox_rootfs(&env.path("busybox.rootfs"));
     assert_eq!(
-        file_tree(&bundle.join("rootfs")),
-        file_tree(&original),
+        crate::support::file_tree(&bundle.join("rootfs")),
+        crate::support::file_tree(&original),
         "umoci unpacks the tree we imported"
     );
 }

@@ -7,9 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use berth::digest::Digest;
-use berth::image::{write_image, ImageConfig};
-use berth::oci_spec::image::{Descriptor, MediaType};
-use berth::store::Layout;
 use serde_json::{json, Value};
 
 use crate::support::{busybox_rootfs, run, Env, Out, Registry};
@@ -18,35 +15,6 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// (relative path, kind and content digest or link target), sorted.
-fn file_tree(root: &Path) -> Vec<(String, String)> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(base).unwrap().display().to_string();
-            let ft = e.file_type().unwrap();
-            let what = if ft.is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
-            } else if ft.is_dir() {
-                walk(base, &p, out);
-                "dir".to_string()
-            } else {
-                format!("file {}", Digest::sha256_of(&std::fs::read(&p).unwrap()))
-            };
-            out.push((rel, what));
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
 }
 
 fn skopeo(args: &[&str]) -> Out {
@@ -192,7 +160,11 @@ fn pulled_images_are_readable_by_skopeo_and_umoci_and_keep_their_digest() {
         assert_eq!(pulled["digest"], theirs);
         let name = remote.clone();
         let read = read_with_skopeo_and_umoci(&env, &name, &id, format);
-        assert_eq!(file_tree(&read.rootfs), file_tree(&busybox), "{format}");
+        assert_eq!(
+            crate::support::file_tree(&read.rootfs),
+            crate::support::file_tree(&busybox),
+            "{format}"
+        );
         // skopeo copy docker://… oci:… maps the layers' media types the same way (it also
         // rewrites a Docker config, and so changes the image ID, which berth does not).
         let ours: Value = serde_json::from_str(
@@ -244,44 +216,6 @@ fn pulled_images_are_readable_by_skopeo_and_umoci_and_keep_their_digest() {
 
 /// A two-platform image (linux/amd64 and linux/arm64 configs over one busybox layer) as an OCI
 /// index in a layout, tagged `multi`. Returns the config digests per platform.
-fn two_platform_layout(env: &Env, dir: &Path) -> (String, String) {
-    let layout = Layout::open_or_create(dir).unwrap();
-    let tar =
-        crate::support::busybox_tarball(&env.path("mp.tar"), crate::support::Compression::None);
-    let layer =
-        berth::layer::import_tar(&layout, std::fs::File::open(&tar).unwrap(), "mp").unwrap();
-    let mut children = Vec::new();
-    let mut ids = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let config = json!({
-            "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
-            "config": {"Cmd": ["sh"], "Labels": {"arch": arch}},
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
-        });
-        let (mut d, id) = write_image(
-            &layout,
-            &ImageConfig::from_value(config).unwrap(),
-            vec![layer.descriptor.clone()],
-        )
-        .unwrap();
-        d.set_platform(
-            serde_json::from_value(json!({"os": "linux", "architecture": arch})).unwrap(),
-        );
-        children.push(d);
-        ids.push(id.to_string());
-    }
-    let index = berth::oci_spec::image::ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(children)
-        .build()
-        .unwrap();
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = layout.put_blob_bytes(&bytes).unwrap();
-    let desc = Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, &digest);
-    berth::image::tag_raw(&layout, "multi", &desc).unwrap();
-    (ids[0].clone(), ids[1].clone())
-}
 
 #[test]
 fn multi_platform_pulls_are_readable_by_skopeo_and_umoci() {
@@ -294,7 +228,7 @@ fn multi_platform_pulls_are_readable_by_skopeo_and_umoci() {
     let reg = Registry::start();
     let src = Env::new();
     let layout = src.path("multi-layout");
-    let (amd64, arm64) = two_platform_layout(&src, &layout);
+    let (_, amd64, arm64) = crate::support::two_platform_layout(&src, &layout);
     let busybox = busybox_rootfs(&src.path("busybox.rootfs"));
     // As an OCI index, and as a Docker manifest list of schema 2 manifests.
     for (format, list) in [
@@ -338,7 +272,10 @@ fn multi_platform_pulls_are_readable_by_skopeo_and_umoci() {
             assert_eq!(pulled["digest"], index_digest);
             let id = if how == "arm" { &arm64 } else { &amd64 };
             let read = read_with_skopeo_and_umoci(&env, &remote, id, &format!("{format}-{how}"));
-            assert_eq!(file_tree(&read.rootfs), file_tree(&busybox));
+            assert_eq!(
+                crate::support::file_tree(&read.rootfs),
+                crate::support::file_tree(&busybox)
+            );
             assert_eq!(inspect(&env, &remote)["Id"], *id);
             if how == "all" {
                 // The index is kept: it is the image's digest and it is pushed whole.
@@ -477,7 +414,10 @@ fn docker_save_then_img_load_keeps_the_digests_the_store_has() {
         assert_eq!(l[0]["id"], id);
         let read =
             read_with_skopeo_and_umoci(&fresh, "docker.io/other/bb:2", &id, &format!("new{n}"));
-        assert_eq!(file_tree(&read.rootfs), file_tree(&busybox));
+        assert_eq!(
+            crate::support::file_tree(&read.rootfs),
+            crate::support::file_tree(&busybox)
+        );
         assert_eq!(l[0]["digest"], read.digest, "a manifest of OCI media types");
         assert_eq!(dangling(&fresh), Vec::<String>::new());
         digests.push(read.digest);

@@ -3,9 +3,6 @@
 
 use std::process::Command;
 
-use berth::image::{write_image, ImageConfig};
-use berth::oci_spec::image::{Descriptor, MediaType};
-use berth::store::Layout;
 use serde_json::json;
 
 use crate::support::{run, Env, Registry};
@@ -146,46 +143,6 @@ fn pulls_what_skopeo_pushed_and_skopeo_reads_what_berth_pushed() {
 
 /// Writes a two-platform image (linux/amd64 and linux/arm64) into a layout and returns the
 /// index digest and the config digests per platform.
-fn two_platform_layout(env: &Env, dir: &std::path::Path) -> (String, String, String) {
-    let layout = Layout::open_or_create(dir).unwrap();
-    let tar =
-        crate::support::busybox_tarball(&env.path("mp.tar"), crate::support::Compression::None);
-    let layer =
-        berth::layer::import_tar(&layout, std::fs::File::open(&tar).unwrap(), "mp").unwrap();
-    let mut children = Vec::new();
-    let mut ids = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let config = json!({
-            "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
-            "config": {"Cmd": ["sh"], "Labels": {"arch": arch}},
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
-            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": format!("build {arch}")}]
-        });
-        let (desc, id) = write_image(
-            &layout,
-            &ImageConfig::from_value(config).unwrap(),
-            vec![layer.descriptor.clone()],
-        )
-        .unwrap();
-        let mut d: Descriptor = desc;
-        d.set_platform(
-            serde_json::from_value(json!({"os": "linux", "architecture": arch})).unwrap(),
-        );
-        children.push(d);
-        ids.push(id.to_string());
-    }
-    let index = berth::oci_spec::image::ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(children)
-        .build()
-        .unwrap();
-    let bytes = serde_json::to_vec(&index).unwrap();
-    let digest = layout.put_blob_bytes(&bytes).unwrap();
-    let desc = Descriptor::new(MediaType::ImageIndex, bytes.len() as u64, &digest);
-    berth::image::tag_raw(&layout, "multi", &desc).unwrap();
-    (digest.to_string(), ids[0].clone(), ids[1].clone())
-}
 
 #[test]
 fn multi_platform_images_pull_the_right_platform() {
@@ -194,7 +151,7 @@ fn multi_platform_images_pull_the_right_platform() {
     let reg = Registry::start();
     let env = Env::new();
     let src = env.path("multi-layout");
-    let (index_digest, amd64_id, arm64_id) = two_platform_layout(&env, &src);
+    let (index_digest, amd64_id, arm64_id) = crate::support::two_platform_layout(&env, &src);
     let remote = format!("{}/multi/app:1", reg.addr());
     let c = run(Command::new("skopeo").args([
         "copy",

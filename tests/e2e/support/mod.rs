@@ -454,3 +454,84 @@ pub fn in_own_network_namespace() -> bool {
     let ino = |p: &str| std::fs::metadata(p).map(|m| m.ino()).unwrap_or(0);
     ino("/proc/thread-self/ns/net") != ino("/proc/self/ns/net")
 }
+
+/// Every entry under `root`: (relative path, `dir`, `link TARGET` or `file DIGEST`), sorted, to
+/// compare two unpacked trees.
+pub fn file_tree(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            let ft = e.file_type().unwrap();
+            let what = if ft.is_symlink() {
+                format!("link {}", std::fs::read_link(&p).unwrap().display())
+            } else if ft.is_dir() {
+                walk(base, &p, out);
+                "dir".to_string()
+            } else {
+                format!(
+                    "file {}",
+                    berth::digest::Digest::sha256_of(&std::fs::read(&p).unwrap())
+                )
+            };
+            out.push((rel, what));
+        }
+    }
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// An OCI layout in `dir` holding one image for linux/amd64 and one for linux/arm64 (busybox, a
+/// label and a history entry per platform) under an index tagged `multi`: (index digest, amd64
+/// image ID, arm64 image ID).
+pub fn two_platform_layout(env: &Env, dir: &Path) -> (String, String, String) {
+    let layout = berth::store::Layout::open_or_create(dir).unwrap();
+    let tar = busybox_tarball(&env.path("mp.tar"), Compression::None);
+    let layer =
+        berth::layer::import_tar(&layout, std::fs::File::open(&tar).unwrap(), "mp").unwrap();
+    let mut children = Vec::new();
+    let mut ids = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = serde_json::json!({
+            "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
+            "config": {"Cmd": ["sh"], "Labels": {"arch": arch}},
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+            "history": [{"created": "2024-01-01T00:00:00Z", "created_by": format!("build {arch}")}]
+        });
+        let (desc, id) = berth::image::write_image(
+            &layout,
+            &berth::image::ImageConfig::from_value(config).unwrap(),
+            vec![layer.descriptor.clone()],
+        )
+        .unwrap();
+        let mut d = desc;
+        d.set_platform(
+            serde_json::from_value(serde_json::json!({"os": "linux", "architecture": arch}))
+                .unwrap(),
+        );
+        children.push(d);
+        ids.push(id.to_string());
+    }
+    let index = berth::oci_spec::image::ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(berth::oci_spec::image::MediaType::ImageIndex)
+        .manifests(children)
+        .build()
+        .unwrap();
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = layout.put_blob_bytes(&bytes).unwrap();
+    let desc = berth::oci_spec::image::Descriptor::new(
+        berth::oci_spec::image::MediaType::ImageIndex,
+        bytes.len() as u64,
+        &digest,
+    );
+    berth::image::tag_raw(&layout, "multi", &desc).unwrap();
+    (digest.to_string(), ids[0].clone(), ids[1].clone())
+}

@@ -17,11 +17,38 @@ use crate::store::Layout;
 
 const DIR: &str = ".berth-repo-digests";
 
-fn record_path(layout: &Layout, entry: &Digest) -> PathBuf {
+/// Whether berth writes to this layout (it has berth's `index.json.lock`): records are kept only
+/// there, never in a foreign `--layout`.
+pub(super) fn berth_writes(layout: &Layout) -> bool {
+    layout.dir().join("index.json.lock").exists()
+}
+
+/// The file of the record about `key` in the record directory `dir`: `<algorithm>-<hex>`.
+pub(super) fn record_file(layout: &Layout, dir: &str, key: &Digest) -> PathBuf {
     layout
         .dir()
-        .join(DIR)
-        .join(format!("{}-{}", entry.algorithm().as_str(), entry.hex()))
+        .join(dir)
+        .join(format!("{}-{}", key.algorithm().as_str(), key.hex()))
+}
+
+/// Writes the record about `key` in `dir` atomically. Best effort: a layout berth does not
+/// write to, or that cannot be written, is left alone.
+pub(super) fn write_record(layout: &Layout, dir: &str, key: &Digest, bytes: &[u8]) {
+    if !berth_writes(layout) {
+        return;
+    }
+    let path = record_file(layout, dir, key);
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    if std::fs::create_dir_all(parent).is_err() {
+        return;
+    }
+    let _ = crate::store::atomic_write(parent, &name.to_string_lossy(), bytes);
+}
+
+fn record_path(layout: &Layout, entry: &Digest) -> PathBuf {
+    record_file(layout, DIR, entry)
 }
 
 /// The repo digests recorded for the index entry with this digest.
@@ -38,7 +65,7 @@ pub fn recorded_repo_digests(layout: &Layout, entry: &Digest) -> Vec<Reference> 
 /// Records that the registry holds the image of index entry `entry` as `repo@digest` (after a
 /// pull or a push). Best effort, as the sizes: a layout berth does not write to is left alone.
 pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, digest: &Digest) {
-    if !layout.dir().join("index.json.lock").exists() {
+    if !berth_writes(layout) {
         return;
     }
     let Ok(_lock) = layout.lock() else { return };
@@ -50,16 +77,7 @@ pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, dig
         .collect();
     lines.push(line);
     lines.sort();
-    let dir = layout.dir().join(DIR);
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    let path = record_path(layout, entry);
-    let name = path
-        .file_name()
-        .expect("a record has a name")
-        .to_string_lossy();
-    let _ = crate::store::atomic_write(&dir, &name, (lines.join("\n") + "\n").as_bytes());
+    write_record(layout, DIR, entry, (lines.join("\n") + "\n").as_bytes());
 }
 
 /// Removes what writers killed while writing a record left in the record directories (the

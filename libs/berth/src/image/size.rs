@@ -29,14 +29,8 @@ use crate::unpack::{layers_of, LayerRef};
 use super::Image;
 
 pub(crate) const SIZES_DIR: &str = ".berth-sizes";
-const LOCK_FILE: &str = "index.json.lock";
-
 fn record_path(layout: &Layout, diff_id: &Digest) -> PathBuf {
-    layout.dir().join(SIZES_DIR).join(format!(
-        "{}-{}",
-        diff_id.algorithm().as_str(),
-        diff_id.hex()
-    ))
+    super::repo_digest::record_file(layout, SIZES_DIR, diff_id)
 }
 
 /// The recorded size of the layer with this diffID, if any.
@@ -51,19 +45,7 @@ pub fn recorded_layer_size(layout: &Layout, diff_id: &Digest) -> Option<u64> {
 /// Records the uncompressed size of the layer with this diffID (best effort: a layout that
 /// cannot be written, or that berth does not write to, is left alone).
 pub fn record_layer_size(layout: &Layout, diff_id: &Digest, size: u64) {
-    if !layout.dir().join(LOCK_FILE).exists() {
-        return;
-    }
-    let dir = layout.dir().join(SIZES_DIR);
-    if std::fs::create_dir_all(&dir).is_err() {
-        return;
-    }
-    let name = record_path(layout, diff_id);
-    let name = name
-        .file_name()
-        .expect("a record has a name")
-        .to_string_lossy();
-    let _ = crate::store::atomic_write(&dir, &name, size.to_string().as_bytes());
+    super::repo_digest::write_record(layout, SIZES_DIR, diff_id, size.to_string().as_bytes());
 }
 
 /// The size Docker counts for one tar entry.
