@@ -68,6 +68,7 @@ pub const TOOLS: &[Tool] = &[
     tool!("ctr-unpause", ctr_unpause, main),
     tool!("ctr-update", ctr_update, main),
     tool!("ctr-wait", ctr_wait, main),
+    tool!("img-build", img_build, main),
     tool!("img-commit", img_commit, main),
     tool!("img-history", img_history, main),
     tool!("img-import", img_import, main),

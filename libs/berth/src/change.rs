@@ -226,7 +226,7 @@ fn key_values(change: &str, rest: &str) -> Result<Vec<(String, String)>> {
 }
 
 /// `80`, `80/tcp`, `53/udp`, `8000-8002/tcp` → `["80/tcp"]`, … as Docker's nat.ParsePortSpecs.
-fn expose_ports(change: &str, spec: &str) -> Result<Vec<String>> {
+pub(crate) fn expose_ports(change: &str, spec: &str) -> Result<Vec<String>> {
     let (range, proto) = match spec.split_once('/') {
         Some((r, p)) => (r, p.to_ascii_lowercase()),
         None => (spec, "tcp".to_string()),
@@ -257,7 +257,7 @@ fn expose_ports(change: &str, spec: &str) -> Result<Vec<String>> {
 }
 
 /// Lexically cleans an absolute path: `//a/./b/../c/` → `/a/c`.
-fn clean_path(p: &str) -> String {
+pub(crate) fn clean_path(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -107,6 +107,10 @@ pub enum Error {
     #[error("network {0} not found")]
     NetworkNotFound(String),
 
+    /// A build step failed: `at` says where (`Dockerfile:12: RUN make`), `source` why.
+    #[error("{}{source}", if at.is_empty() { String::new() } else { format!("{at}: ") })]
+    Build { at: String, source: Box<Error> },
+
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),

@@ -1,3 +1,12 @@
-//! Image builds (issue 16). So far only the Dockerfile parser and word expansion.
+//! Image builds (issue 16): `img-build`'s library. [`dockerfile`] parses, [`builder`] runs the
+//! stages; [`context`] and [`copy`] read the build context and write COPY/ADD layers, [`run`] runs
+//! RUN steps in containers, [`cache`] keeps the step records, [`history`] writes Docker's lines.
 
+pub mod builder;
+pub mod cache;
+pub mod context;
+pub mod copy;
 pub mod dockerfile;
+pub mod history;
+pub mod run;
+pub mod source;
