@@ -1,3 +1,5 @@
 //! Image builds (issue 16). So far only the Dockerfile parser and word expansion.
 
+pub mod context;
+pub mod copy;
 pub mod dockerfile;
