@@ -1,6 +1,7 @@
 //! Image builds (issue 16): `img-build`'s library. [`dockerfile`] parses, [`builder`] runs the
 //! stages; [`context`] and [`copy`] read the build context and write COPY/ADD layers, [`run`] runs
-//! RUN steps in containers, [`cache`] keeps the step records, [`history`] writes Docker's lines.
+//! RUN steps in containers, [`cache`] keeps the step records, [`history`] writes Docker's lines,
+//! [`source`] reads a context or a Dockerfile from stdin.
 
 pub mod builder;
 pub mod cache;
