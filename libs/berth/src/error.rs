@@ -110,6 +110,10 @@ pub enum Error {
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),
+
+    /// A build step failed: a RUN's command exited with `code` (what `docker build` exits with).
+    #[error("{message}")]
+    Build { message: String, code: u8 },
 }
 
 /// Network errors keep their kind: bad input, a conflict (a port in use), a missing network.
@@ -133,6 +137,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Build { code, .. } => *code,
             _ => 1,
         }
     }
