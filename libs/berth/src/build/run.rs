@@ -473,12 +473,23 @@ fn absolute_target(target: &str, workdir: &str) -> Result<PathBuf> {
     } else {
         Path::new("/").join(workdir).join(target)
     };
-    match crate::unpack::clean(&joined) {
-        Some(p) if !p.as_os_str().is_empty() => Ok(Path::new("/").join(p)),
-        _ => Err(Error::InvalidInput(format!(
-            "invalid mount target {target:?}: it is the container's root"
-        ))),
+    // Lexically, as Go's filepath.Join: `..` stops at the root.
+    let mut out = PathBuf::from("/");
+    for c in joined.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
     }
+    if out == Path::new("/") {
+        return Err(Error::InvalidInput(format!(
+            "invalid mount target {target:?}: it is the container's root"
+        )));
+    }
+    Ok(out)
 }
 
 /// The directory of cache `id` and its lock file.

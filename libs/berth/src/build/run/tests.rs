@@ -149,6 +149,7 @@ fn mount_stubs_the_image_lacks_are_left_out() {
     // A target with content written under it after the mount is not a stub.
     fs::create_dir_all(up.join("data/cache")).unwrap();
     fs::write(up.join("data/cache/f"), "x").unwrap();
+    fs::create_dir_all(up.join("etc")).unwrap();
     fs::write(up.join("etc/hosts"), "").unwrap();
     let extra = [
         PathBuf::from("/root/.cache/go-build"),
@@ -271,7 +272,13 @@ fn monitor() -> Option<()> {
             return false;
         }
         if Path::new("/bin/busybox").exists() || Path::new("/usr/bin/busybox").exists() {
-            std::env::set_var("BERTH_MONITOR", bin);
+            // The multicall binary runs as the monitor under that name.
+            let dir = std::env::temp_dir().join(format!("berth-run-tests-{}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            let link = dir.join("berth-monitor");
+            let _ = fs::remove_file(&link);
+            symlink(bin.canonicalize().unwrap(), &link).unwrap();
+            std::env::set_var("BERTH_MONITOR", link);
             true
         } else {
             eprintln!("skipped: apt-get install busybox-static");
