@@ -528,8 +528,37 @@ fn a_failed_step_keeps_its_container_running_a_shell() {
     assert_eq!(c.path, "/bin/sh");
     let upper = PathBuf::from(rootfs::upper(&c).unwrap());
     assert_eq!(fs::read_to_string(upper.join("half")).unwrap(), "half\n");
+    // What `ctr-exec ID sh` gets: the failed step's file system.
+    let opts = crate::container::exec::ExecOptions {
+        cmd: vec![
+            "sh".into(),
+            "-c".into(),
+            "test \"$(cat /half)\" = half".into(),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        crate::container::exec::exec(&root, short, &opts).unwrap(),
+        0
+    );
     lifecycle::rm(&root, &c.id, true).unwrap();
     assert!(containers(&root).is_empty());
+
+    // Without a shell it stays, stopped.
+    let mut o = op(&root, &layout, &img, "", &mut out);
+    o.argv = vec![
+        "/bin/busybox".into(),
+        "sh".into(),
+        "-c".into(),
+        "rm /bin/sh; exit 1".into(),
+    ];
+    let msg = run(o).unwrap_err().to_string();
+    assert!(msg.contains("no /bin/sh"), "{msg}");
+    let list = containers(&root);
+    assert_eq!(list.len(), 1);
+    let c = lifecycle::refresh(list[0].clone());
+    assert_eq!(c.state.status, Status::Exited);
+    lifecycle::rm(&root, &c.id, false).unwrap();
 
     // --force-rm: nothing kept; a command not found is exit code 127.
     let mut o = op(&root, &layout, &img, "", &mut out);
