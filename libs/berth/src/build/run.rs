@@ -597,6 +597,21 @@ fn overlay_safe(p: &Path) -> bool {
     !p.to_string_lossy().contains([',', ':', '\\'])
 }
 
+/// A bind source must be what the builder resolved inside its root: an absolute path with no
+/// symlink anywhere in it (the runtime mounts it by path, which would follow one out of the
+/// context).
+fn check_resolved(source: &Path) -> Result<()> {
+    let real = fs::canonicalize(source).with_path("mount", source)?;
+    if !source.is_absolute() || real != source {
+        return Err(Error::InvalidInput(format!(
+            "bind mount source {}: not a resolved path (it leads to {})",
+            source.display(),
+            real.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Makes each mount ready: its source on the host, its runtime mount. `scratch` holds what lives
 /// only as long as the step (secrets, the writes to read-write binds).
 fn prepare_mounts(
@@ -642,7 +657,7 @@ fn prepare_mounts(
                 readwrite: false,
                 ..
             } => {
-                fs::symlink_metadata(source).with_path("mount", source)?;
+                check_resolved(source)?;
                 oci_mount(&target, "bind", source, &["rbind", "rprivate", "ro"])
             }
             Mount::Bind {
@@ -650,6 +665,7 @@ fn prepare_mounts(
                 readwrite: true,
                 ..
             } => {
+                check_resolved(source)?;
                 let md = fs::metadata(source).with_path("mount", source)?;
                 let here = scratch.join(format!("bind-{k}"));
                 if md.is_dir() {

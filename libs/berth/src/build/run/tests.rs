@@ -184,6 +184,20 @@ fn mount_stubs_the_image_lacks_are_left_out() {
 }
 
 #[test]
+fn bind_sources_must_be_resolved_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let real = t.path().canonicalize().unwrap();
+    fs::create_dir(real.join("ctx")).unwrap();
+    symlink("/etc", real.join("ctx/out")).unwrap();
+    assert!(check_resolved(&real.join("ctx")).is_ok());
+    let e = check_resolved(&real.join("ctx/out"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a resolved path (it leads to /etc)"), "{e}");
+    assert!(check_resolved(Path::new("relative")).is_err());
+}
+
+#[test]
 fn mtimes_are_clamped_when_asked() {
     let t = tempfile::tempdir().unwrap();
     fs::write(t.path().join("new"), "n").unwrap();
