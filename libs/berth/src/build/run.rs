@@ -811,6 +811,7 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
         layout,
         image,
         extra_mounts: prepared.mounts.clone(),
+        durable: false,
     };
     let c = create_from(root, &args, &from, |_| {})?;
     let started = lifecycle::run_to_writer(root, &c.id, stdin.as_deref(), output);

@@ -49,6 +49,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
             layout: &layout,
             image: img,
             extra_mounts: Vec::new(),
+            durable: true,
         },
     )
 }
@@ -61,6 +62,20 @@ pub struct FromImage<'a> {
     /// Runtime mounts added after those of the options (the builder's `RUN --mount`s), their
     /// sources made by the caller.
     pub extra_mounts: Vec<oci_spec::runtime::Mount>,
+    /// Whether the container's files (config.json, hostname, hosts, resolv.conf) are fsynced.
+    /// A build step's container, gone once the step ends, needs not survive a power loss; its
+    /// record (state.json) is still written durably.
+    pub durable: bool,
+}
+
+/// Writes `dir/name` whole or not at all, fsynced when `durable` (as [`crate::store::atomic_write`]).
+fn write_file(dir: &Path, name: &str, data: &[u8], mode: u32, durable: bool) -> Result<()> {
+    let how = berth_fsutil::Atomic {
+        mode,
+        temp_prefix: &format!(".{name}.{}-", crate::store::Owner::me().token()),
+        durable,
+    };
+    Ok(berth_fsutil::write_atomic(dir, name, data, &how)?)
 }
 
 /// Makes a container from `from` (`args.image` is only Docker's `Config.Image`: how the user
@@ -144,7 +159,7 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
         for d in ["rootfs", "upper", "work"] {
             fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
         }
-        let write = |name: &str, data: &[u8]| crate::store::atomic_write(&dir, name, data);
+        let write = |name: &str, data: &[u8]| write_file(&dir, name, data, 0o644, from.durable);
         write("hostname", format!("{}\n", built.hostname).as_bytes())?;
         let host = flags.network == "host";
         let hosts = if host {
@@ -176,7 +191,7 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
         crate::container::logs::create_log(&log)?;
         let config = serde_json::to_vec_pretty(&built.spec_json).expect("JSON serialises");
         // The spec holds the environment (`-e DB_PASSWORD=…`): the owner's only, as Docker's.
-        crate::store::atomic_write_private(&dir, "config.json", &config)?;
+        write_file(&dir, "config.json", &config, 0o600, from.durable)?;
 
         let s = |p: PathBuf| p.to_string_lossy().into_owned();
         let c = Container {
