@@ -628,3 +628,46 @@ fn bridge_network_steps_cost() {
     }
     eprintln!("RUN on the bridge, busybox: {times:.3?} s");
 }
+
+#[test]
+fn a_step_runs_as_its_user_on_its_network() {
+    let Some(()) = monitor() else { return };
+    let (_t, root, layout, img) = busybox_root();
+    let mut out = Vec::new();
+    let mut o = op(
+        &root,
+        &layout,
+        &img,
+        "id -u > /tmp/uid; pwd > /tmp/pwd",
+        &mut out,
+    );
+    o.user = "nobody".into();
+    o.workdir = "/tmp".into();
+    let layer = run(o).unwrap().layer.unwrap();
+    let entries = layer_entries(&layout, &layer);
+    let file = |n: &str| entries.iter().find(|e| e.0 == n).map(|e| e.1.clone());
+    assert_eq!(file("tmp/uid").unwrap(), b"65534\n");
+    assert_eq!(file("tmp/pwd").unwrap(), b"/tmp\n");
+    // none: only lo; host: the host's interfaces.
+    let host_ifaces = fs::read_to_string("/proc/net/dev").unwrap().lines().count();
+    for (net, script) in [
+        ("none", "test $(wc -l < /proc/net/dev) = 3".to_string()),
+        (
+            "host",
+            format!("test $(wc -l < /proc/net/dev) = {host_ifaces}"),
+        ),
+    ] {
+        let mut o = op(&root, &layout, &img, &script, &mut out);
+        o.network = net.into();
+        let r = run(o);
+        assert!(r.is_ok(), "--network {net}: {:?}", r.err());
+    }
+    let mut o = op(&root, &layout, &img, "true", &mut out);
+    o.network = "overlay".into();
+    let e = run(o).unwrap_err().to_string();
+    assert!(
+        e.contains("RUN --network=overlay: use default, none or host"),
+        "{e}"
+    );
+    assert!(containers(&root).is_empty());
+}
