@@ -833,8 +833,9 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
     let lower = rootfs::lower_dirs(&rec);
     if code != 0 {
         let shown = argv.join(" ");
+        // Docker legacy builder's words; its code is what the build exits with.
         let mut msg =
-            format!("the command '{shown}' returned a non-zero code: {code} (exit code {code})");
+            format!("The command '{shown}' returned a non-zero code: {code} (exit code {code})");
         let kept = keep_failed
             .then(|| keep(root, &rec.id, &upper, &lower, &prepared.targets))
             .transpose();
