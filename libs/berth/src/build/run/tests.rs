@@ -304,6 +304,13 @@ fn monitor() -> Option<()> {
 
 /// A root with a busybox image (one layer: /bin/busybox, its applets, /etc/passwd, /root, /tmp).
 fn busybox_root() -> (tempfile::TempDir, Root, Layout, Image) {
+    busybox_root_with(|_| {})
+}
+
+/// [`busybox_root`], its config changed by `f`.
+fn busybox_root_with(
+    f: impl FnOnce(&mut crate::config::Config),
+) -> (tempfile::TempDir, Root, Layout, Image) {
     let t = tempfile::tempdir().unwrap();
     let root = Root::new(Some(t.path().join("root")));
     let layout = root.images().unwrap();
@@ -339,6 +346,7 @@ fn busybox_root() -> (tempfile::TempDir, Root, Layout, Image) {
     };
     config.push_diff_id(&layer.diff_id);
     config.run_config_mut().env = Some(Some(vec![crate::bundle::DEFAULT_PATH.to_string()]));
+    f(config.run_config_mut());
     let (desc, _) = image::write_image(&layout, &config, vec![layer.descriptor.clone()]).unwrap();
     let img = Image::load(&layout, &desc, None).unwrap();
     (t, root, layout, img)
@@ -670,4 +678,29 @@ fn a_step_runs_as_its_user_on_its_network() {
         "{e}"
     );
     assert!(containers(&root).is_empty());
+}
+
+#[test]
+fn writes_to_an_image_volume_are_thrown_away_as_docker_legacy_does() {
+    let Some(()) = monitor() else { return };
+    let (_t, root, layout, img) = busybox_root_with(|c| {
+        let mut v = crate::config::Set::new();
+        v.insert("/data".into(), crate::config::Empty {});
+        c.volumes = Some(Some(v));
+    });
+    let mut out = Vec::new();
+    let r = run(op(
+        &root,
+        &layout,
+        &img,
+        "echo x > /data/f; echo y > /keep",
+        &mut out,
+    ))
+    .unwrap();
+    let entries = layer_entries(&layout, &r.layer.unwrap());
+    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    // The mount point is made in the container's layer, as Docker's daemon makes it.
+    assert_eq!(names, ["data/", "keep"]);
+    let vols = crate::volume::Volumes::open(&root).unwrap().list().unwrap();
+    assert!(vols.is_empty(), "the step's anonymous volume goes with it");
 }
