@@ -3,7 +3,8 @@
 //! the step's parent image; what it changed in its overlay upper directory becomes the step's
 //! layer. BuildKit's `RUN --mount` kinds are made here: cache directories kept between builds
 //! under `$ROOT/build/cache-mounts/`, read-only or throw-away binds, tmpfs, and secrets as
-//! files that never reach a layer. The mount points the runtime or the mounts made where the
+//! read-only files (copied to a private directory in /dev/shm for the step) that never reach a
+//! layer. The mount points the runtime or the mounts made where the
 //! image had none are left out of the layer, as BuildKit's mount stub cleaner does.
 //!
 //! A command that fails keeps its container (unless told not to) running a shell, so that
@@ -454,6 +455,27 @@ struct Prepared {
     mounts: Vec<oci_spec::runtime::Mount>,
     targets: Vec<PathBuf>,
     _locks: Vec<CacheLock>,
+    /// Where the secrets are copied for the step: a private directory in /dev/shm (memory,
+    /// as BuildKit's tmpfs), removed when dropped.
+    _secrets: Option<tempfile::TempDir>,
+}
+
+/// A private (0700) directory for a step's secrets: in /dev/shm when the host has it, so that
+/// they never reach a disk; else in `scratch`.
+fn secrets_dir(scratch: &Path) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    if let Ok(d) = tempfile::Builder::new()
+        .prefix("berth-secrets-")
+        .tempdir_in("/dev/shm")
+    {
+        let p = d.path().to_path_buf();
+        return Ok((Some(d), p));
+    }
+    let p = scratch.join("secrets");
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&p)
+        .with_path("create directory", &p)?;
+    Ok((None, p))
 }
 
 fn oci_mount(target: &Path, typ: &str, source: &Path, opts: &[&str]) -> oci_spec::runtime::Mount {
@@ -624,7 +646,9 @@ fn prepare_mounts(
         mounts: Vec::new(),
         targets: Vec::new(),
         _locks: Vec::new(),
+        _secrets: None,
     };
+    let mut secrets: Option<PathBuf> = None;
     let mut seen = HashSet::new();
     for (k, m) in mounts.iter().enumerate() {
         let target = absolute_target(m.target(), workdir)?;
@@ -708,7 +732,15 @@ fn prepare_mounts(
                 gid,
                 ..
             } => {
-                let file = scratch.join(format!("secret-{k}"));
+                let dir = match &secrets {
+                    Some(d) => d.clone(),
+                    None => {
+                        let (guard, d) = secrets_dir(scratch)?;
+                        out._secrets = guard;
+                        secrets.insert(d).clone()
+                    }
+                };
+                let file = dir.join(format!("secret-{k}"));
                 fs::copy(src, &file).with_path("read the secret", src)?;
                 std::os::unix::fs::chown(&file, Some(*uid), Some(*gid))
                     .with_path("chown", &file)?;

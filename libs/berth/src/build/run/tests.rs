@@ -523,6 +523,18 @@ fn a_step_streams_its_output_and_its_changes_become_the_layer() {
     let (cache, _) = cache_paths(&root, "tool", 0);
     assert_eq!(fs::read_to_string(cache.join("c")).unwrap(), "kept\n");
     assert!(containers(&root).is_empty());
+    // The secret's copy (in memory, /dev/shm) is gone.
+    if let Ok(d) = fs::read_dir("/dev/shm") {
+        let left: Vec<_> = d
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("berth-secrets-")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[test]
