@@ -150,6 +150,7 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
             what.upper,
             &skip,
             what.compression,
+            None,
         )?)
     };
     drop(paused);

@@ -30,10 +30,28 @@ pub fn write_tar(upper: &Path, out: impl Write) -> Result<()> {
 /// Writes the layer tar of `upper` to `out`, without the paths in `skip` (relative to `upper`)
 /// and what is under them.
 pub fn write_tar_skipping(upper: &Path, out: impl Write, skip: &HashSet<PathBuf>) -> Result<()> {
+    write_tar_clamped(upper, out, skip, None)
+}
+
+/// [`write_tar_skipping`], every mtime in the tar no later than `mtime_clamp` when given
+/// (`SOURCE_DATE_EPOCH`, as BuildKit's `rewrite-timestamp`: later times become it, earlier ones
+/// stay).
+pub fn write_tar_clamped(
+    upper: &Path,
+    out: impl Write,
+    skip: &HashSet<PathBuf>,
+    mtime_clamp: Option<i64>,
+) -> Result<()> {
     let mut b = tar::Builder::new(out);
     b.follow_symlinks(false);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    walk(&mut b, upper, Path::new(""), &mut links, skip)?;
+    let mut w = Walk {
+        b: &mut b,
+        links: &mut links,
+        skip,
+        clamp: mtime_clamp,
+    };
+    w.walk(upper, Path::new(""))?;
     b.into_inner()
         .map_err(|e| Error::stream("write layer tar", e))?
         .flush()
@@ -53,12 +71,14 @@ pub fn is_empty(upper: &Path, skip: &HashSet<PathBuf>) -> Result<bool> {
 
 /// Stores the layer of `upper` in `layout`, compressed with `codec`: the tar is written on one
 /// thread while it is hashed (diffID), compressed and hashed again (digest) on another.
-/// Paths in `skip` (relative to `upper`) are left out.
+/// Paths in `skip` (relative to `upper`) are left out; mtimes later than `mtime_clamp` (when
+/// given) become it.
 pub fn store_upper(
     layout: &Layout,
     upper: &Path,
     skip: &HashSet<PathBuf>,
     codec: Codec,
+    mtime_clamp: Option<i64>,
 ) -> Result<NewLayer> {
     let md = fs::metadata(upper).map_err(|e| Error::io("read", upper, e))?;
     if !md.is_dir() {
@@ -69,7 +89,7 @@ pub fn store_upper(
     }
     let (reader, writer) = io::pipe().map_err(|e| Error::stream("pipe", e))?;
     std::thread::scope(|s| {
-        let producer = s.spawn(move || write_tar_skipping(upper, writer, skip));
+        let producer = s.spawn(move || write_tar_clamped(upper, writer, skip, mtime_clamp));
         let stored = store_tar(
             layout,
             reader,
@@ -133,108 +153,125 @@ fn pax_records(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-fn header(md: &fs::Metadata, kind: tar::EntryType, size: u64) -> tar::Header {
+fn header(md: &fs::Metadata, kind: tar::EntryType, size: u64, clamp: Option<i64>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(md.mode() & 0o7777);
     h.set_uid(md.uid().into());
     h.set_gid(md.gid().into());
-    h.set_mtime(md.mtime().max(0) as u64);
+    let mtime = match clamp {
+        Some(c) => md.mtime().min(c),
+        None => md.mtime(),
+    };
+    h.set_mtime(mtime.max(0) as u64);
     h.set_size(size);
     h
 }
 
-fn walk<W: Write>(
-    b: &mut tar::Builder<W>,
-    dir: &Path,
-    rel: &Path,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-    skip: &HashSet<PathBuf>,
-) -> Result<()> {
-    let at = dir.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&at)
-        .map_err(|e| Error::io("read directory", &at, e))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<io::Result<_>>()
-        .map_err(|e| Error::io("read directory", &at, e))?;
-    names.sort_by(|a, c| a.as_bytes().cmp(c.as_bytes()));
-    let werr = |e: io::Error| Error::stream("write layer tar", e);
-    for name in names {
-        let path = at.join(&name);
-        let name_rel = rel.join(&name);
-        if skip.contains(&name_rel) {
-            continue;
-        }
-        let md = fs::symlink_metadata(&path).map_err(|e| Error::io("read", &path, e))?;
-        let ft = md.file_type();
-        if ft.is_char_device() && md.rdev() == 0 {
-            let mut h = header(&md, tar::EntryType::Regular, 0);
-            h.set_mode(0);
-            let mut wh = std::ffi::OsString::from(".wh.");
-            wh.push(&name);
-            b.append_data(&mut h, rel.join(wh), io::empty())
-                .map_err(werr)?;
-            continue;
-        }
-        let x = xattrs(&path);
-        if !x.is_empty() {
-            let records = pax_records(&x);
-            let mut h = tar::Header::new_ustar();
-            h.set_entry_type(tar::EntryType::XHeader);
-            h.set_mode(0o644);
-            h.set_mtime(0);
-            h.set_size(records.len() as u64);
-            h.set_path("PaxHeaders/xattrs").map_err(werr)?;
-            h.set_cksum();
-            b.append(&h, &records[..]).map_err(werr)?;
-        }
-        if ft.is_dir() {
-            let mut h = header(&md, tar::EntryType::Directory, 0);
-            let mut p = name_rel.clone().into_os_string();
-            p.push("/");
-            b.append_data(&mut h, PathBuf::from(p), io::empty())
-                .map_err(werr)?;
-            if is_opaque(&path) {
+/// One tar being written: where it goes, the hard links seen, what to leave out.
+struct Walk<'a, W: Write> {
+    b: &'a mut tar::Builder<W>,
+    links: &'a mut HashMap<(u64, u64), PathBuf>,
+    skip: &'a HashSet<PathBuf>,
+    clamp: Option<i64>,
+}
+
+impl<W: Write> Walk<'_, W> {
+    fn walk(&mut self, dir: &Path, rel: &Path) -> Result<()> {
+        let (clamp, skip) = (self.clamp, self.skip);
+        let header =
+            |md: &fs::Metadata, kind: tar::EntryType, size: u64| header(md, kind, size, clamp);
+        let at = dir.join(rel);
+        let mut names: Vec<_> = fs::read_dir(&at)
+            .map_err(|e| Error::io("read directory", &at, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .map_err(|e| Error::io("read directory", &at, e))?;
+        names.sort_by(|a, c| a.as_bytes().cmp(c.as_bytes()));
+        let werr = |e: io::Error| Error::stream("write layer tar", e);
+        for name in names {
+            let path = at.join(&name);
+            let name_rel = rel.join(&name);
+            if skip.contains(&name_rel) {
+                continue;
+            }
+            let md = fs::symlink_metadata(&path).map_err(|e| Error::io("read", &path, e))?;
+            let ft = md.file_type();
+            if ft.is_char_device() && md.rdev() == 0 {
                 let mut h = header(&md, tar::EntryType::Regular, 0);
                 h.set_mode(0);
-                b.append_data(&mut h, name_rel.join(".wh..wh..opq"), io::empty())
+                let mut wh = std::ffi::OsString::from(".wh.");
+                wh.push(&name);
+                self.b
+                    .append_data(&mut h, rel.join(wh), io::empty())
+                    .map_err(werr)?;
+                continue;
+            }
+            let x = xattrs(&path);
+            if !x.is_empty() {
+                let records = pax_records(&x);
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(tar::EntryType::XHeader);
+                h.set_mode(0o644);
+                h.set_mtime(0);
+                h.set_size(records.len() as u64);
+                h.set_path("PaxHeaders/xattrs").map_err(werr)?;
+                h.set_cksum();
+                self.b.append(&h, &records[..]).map_err(werr)?;
+            }
+            if ft.is_dir() {
+                let mut h = header(&md, tar::EntryType::Directory, 0);
+                let mut p = name_rel.clone().into_os_string();
+                p.push("/");
+                self.b
+                    .append_data(&mut h, PathBuf::from(p), io::empty())
+                    .map_err(werr)?;
+                if is_opaque(&path) {
+                    let mut h = header(&md, tar::EntryType::Regular, 0);
+                    h.set_mode(0);
+                    self.b
+                        .append_data(&mut h, name_rel.join(".wh..wh..opq"), io::empty())
+                        .map_err(werr)?;
+                }
+                self.walk(dir, &name_rel)?;
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&path).map_err(|e| Error::io("read link", &path, e))?;
+                let mut h = header(&md, tar::EntryType::Symlink, 0);
+                self.b
+                    .append_link(&mut h, &name_rel, &target)
+                    .map_err(werr)?;
+            } else if ft.is_file() {
+                if md.nlink() > 1 {
+                    if let Some(first) = self.links.get(&(md.dev(), md.ino())) {
+                        let mut h = header(&md, tar::EntryType::Link, 0);
+                        self.b.append_link(&mut h, &name_rel, first).map_err(werr)?;
+                        continue;
+                    }
+                    self.links.insert((md.dev(), md.ino()), name_rel.clone());
+                }
+                let f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
+                let mut h = header(&md, tar::EntryType::Regular, md.len());
+                self.b.append_data(&mut h, &name_rel, f).map_err(werr)?;
+            } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+                let kind = if ft.is_fifo() {
+                    tar::EntryType::Fifo
+                } else if ft.is_char_device() {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                };
+                let mut h = header(&md, kind, 0);
+                let dev = md.rdev();
+                h.set_device_major(rfs::major(dev)).map_err(werr)?;
+                h.set_device_minor(rfs::minor(dev)).map_err(werr)?;
+                self.b
+                    .append_data(&mut h, &name_rel, io::empty())
                     .map_err(werr)?;
             }
-            walk(b, dir, &name_rel, links, skip)?;
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&path).map_err(|e| Error::io("read link", &path, e))?;
-            let mut h = header(&md, tar::EntryType::Symlink, 0);
-            b.append_link(&mut h, &name_rel, &target).map_err(werr)?;
-        } else if ft.is_file() {
-            if md.nlink() > 1 {
-                if let Some(first) = links.get(&(md.dev(), md.ino())) {
-                    let mut h = header(&md, tar::EntryType::Link, 0);
-                    b.append_link(&mut h, &name_rel, first).map_err(werr)?;
-                    continue;
-                }
-                links.insert((md.dev(), md.ino()), name_rel.clone());
-            }
-            let f = File::open(&path).map_err(|e| Error::io("open", &path, e))?;
-            let mut h = header(&md, tar::EntryType::Regular, md.len());
-            b.append_data(&mut h, &name_rel, f).map_err(werr)?;
-        } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
-            let kind = if ft.is_fifo() {
-                tar::EntryType::Fifo
-            } else if ft.is_char_device() {
-                tar::EntryType::Char
-            } else {
-                tar::EntryType::Block
-            };
-            let mut h = header(&md, kind, 0);
-            let dev = md.rdev();
-            h.set_device_major(rfs::major(dev)).map_err(werr)?;
-            h.set_device_minor(rfs::minor(dev)).map_err(werr)?;
-            b.append_data(&mut h, &name_rel, io::empty())
-                .map_err(werr)?;
+            // Sockets are not part of a layer, as in Docker.
         }
-        // Sockets are not part of a layer, as in Docker.
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

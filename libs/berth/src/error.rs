@@ -114,6 +114,10 @@ pub enum Error {
     /// Wrong use of the command line that clap could not catch.
     #[error("{0}")]
     Usage(String),
+
+    /// A RUN's command exited with `code` (what `docker build` exits with).
+    #[error("{message}")]
+    RunFailed { message: String, code: u8 },
 }
 
 /// Network errors keep their kind: bad input, a conflict (a port in use), a missing network.
@@ -137,6 +141,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::RunFailed { code, .. } => *code,
+            Error::Build { source, .. } => source.exit_code(),
             _ => 1,
         }
     }

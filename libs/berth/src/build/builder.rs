@@ -1691,79 +1691,88 @@ impl<'a> Builder<'a> {
             specs.push(run::parse_mount(&m)?);
         }
         let mut views: Vec<Option<View>> = Vec::new();
+        let mut empties: Vec<tempfile::TempDir> = Vec::new();
         let mut mounts = Vec::new();
+        let workdir0 = config
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let absolute = |t: &str| -> String {
+            if t.starts_with('/') {
+                crate::change::clean_path(t)
+            } else {
+                crate::change::clean_path(&format!("{workdir0}/{t}"))
+            }
+        };
         for (i, spec) in specs.iter().enumerate() {
-            let target = spec
-                .target
-                .clone()
-                .ok_or_else(|| Error::InvalidInput("mount: target (dst) is required".into()))?;
             match spec.kind {
                 MountType::Bind => {
-                    let src = spec.source.clone().unwrap_or_default();
-                    let (root_dir, key) = match &spec.from {
-                        Some(f) => {
-                            let s = self.from_state(sx, f, current)?;
-                            let id = s.id.to_string();
-                            let v = self.view(&s)?;
-                            let dir = match &v {
-                                Some(v) => v.path().to_path_buf(),
-                                None => tempfile::tempdir()
-                                    .map_err(|e| Error::stream("create a directory", e))?
-                                    .keep(),
-                            };
-                            views.push(v);
-                            (dir, id)
-                        }
-                        None => {
-                            let ctx = self.opts.context.ok_or_else(|| {
-                                Error::InvalidInput("no build context to bind-mount".into())
-                            })?;
-                            // What the RUN sees of the context is in its key.
-                            let op = CopyOp {
-                                add: false,
-                                sources: vec![if src.is_empty() {
-                                    ".".into()
-                                } else {
-                                    src.clone()
-                                }],
-                                heredocs: Vec::new(),
-                                dest: "/".into(),
-                                chown: None,
-                                chmod: None,
-                                parents: false,
-                                exclude: Vec::new(),
-                                link: true,
-                                checksum: None,
-                                mtime_clamp: None,
-                            };
-                            let p = copy::plan(&op, copy::From::Context(ctx), None)?;
-                            (
-                                ctx.dir().to_path_buf(),
-                                p.digest().map(|d| d.to_string()).unwrap_or_default(),
-                            )
-                        }
+                    let target = absolute(&spec.target);
+                    let src = spec.source.clone();
+                    let (root_dir, key) = if !spec.from.is_empty() {
+                        let s = self.from_state(sx, &spec.from, current)?;
+                        let id = s.id.to_string();
+                        let v = self.view(&s)?;
+                        let dir = match &v {
+                            Some(v) => v.path().to_path_buf(),
+                            None => {
+                                let d = tempfile::tempdir()
+                                    .map_err(|e| Error::stream("create a directory", e))?;
+                                let p = d.path().to_path_buf();
+                                empties.push(d);
+                                p
+                            }
+                        };
+                        views.push(v);
+                        (dir, id)
+                    } else {
+                        let ctx = self.opts.context.ok_or_else(|| {
+                            Error::InvalidInput("no build context to bind-mount".into())
+                        })?;
+                        // What the RUN sees of the context is in its key.
+                        let op = CopyOp {
+                            add: false,
+                            sources: vec![if src.is_empty() { ".".into() } else { src.clone() }],
+                            heredocs: Vec::new(),
+                            dest: "/".into(),
+                            chown: None,
+                            chmod: None,
+                            parents: false,
+                            exclude: Vec::new(),
+                            link: true,
+                            checksum: None,
+                            mtime_clamp: None,
+                        };
+                        let p = copy::plan(&op, copy::From::Context(ctx), None)?;
+                        (
+                            ctx.dir().to_path_buf(),
+                            p.digest().map(|d| d.to_string()).unwrap_or_default(),
+                        )
                     };
-                    extra.insert(format!("mount:{i}"), format!("bind {target} {key}"));
+                    extra.insert(format!("mount:{i}"), format!("bind {target} {key} rw={}", !spec.readonly));
                     let source = resolve_in(&root_dir, &src)?;
                     mounts.push(Mount::Bind {
                         target,
                         source,
-                        readwrite: spec.readonly == Some(false),
+                        readwrite: !spec.readonly,
                     });
                 }
                 MountType::Cache => {
+                    let target = absolute(&spec.target);
                     extra.insert(format!("mount:{i}"), format!("cache {target}"));
                     mounts.push(Mount::Cache {
-                        id: spec.id.clone().unwrap_or_else(|| target.clone()),
+                        id: spec.cache_id(),
                         target,
-                        sharing: spec.sharing,
-                        readonly: spec.readonly == Some(true),
+                        sharing: spec.sharing.unwrap_or(run::Sharing::Shared),
+                        readonly: spec.readonly,
                         mode: spec.mode.unwrap_or(0o755),
                         uid: spec.uid.unwrap_or(0),
                         gid: spec.gid.unwrap_or(0),
                     });
                 }
                 MountType::Tmpfs => {
+                    let target = absolute(&spec.target);
                     extra.insert(format!("mount:{i}"), format!("tmpfs {target}"));
                     mounts.push(Mount::Tmpfs {
                         target,
@@ -1771,17 +1780,10 @@ impl<'a> Builder<'a> {
                     });
                 }
                 MountType::Secret => {
-                    let id = spec
-                        .id
-                        .clone()
-                        .or_else(|| {
-                            spec.target
-                                .as_ref()
-                                .and_then(|t| t.rsplit('/').next().map(str::to_string))
-                        })
-                        .unwrap_or_default();
-                    // Never in the key: the secret's content does not change the layer.
-                    extra.insert(format!("mount:{i}"), format!("secret {id}"));
+                    let id = spec.secret_id();
+                    let target = absolute(&spec.secret_target());
+                    // Never the content: a secret does not change the layer.
+                    extra.insert(format!("mount:{i}"), format!("secret {id} {target}"));
                     match self.opts.secrets.get(&id) {
                         Some(src) => mounts.push(Mount::Secret {
                             target,
@@ -1792,16 +1794,12 @@ impl<'a> Builder<'a> {
                         }),
                         None if spec.required => {
                             return Err(Error::InvalidInput(format!(
-                                "secret {id} not found: pass it with --secret id={id},src=FILE"
+                                "secret {id}: not provided: pass it with --secret id={id},src=FILE"
                             )))
                         }
                         None => {}
                     }
                 }
-                MountType::Ssh => return Err(Error::InvalidInput(
-                    "RUN --mount=type=ssh is not supported (no SSH agent forwarding in img-build)"
-                        .into(),
-                )),
             }
         }
         let mut args: BTreeMap<String, String> = run_args.iter().cloned().collect();
@@ -1846,6 +1844,7 @@ impl<'a> Builder<'a> {
             Ok((r.layer, created_by.clone()))
         })?;
         drop(views);
+        drop(empties);
         Ok(())
     }
 }

@@ -85,52 +85,95 @@ fn is_init_mount_point(rel: &Path, path: &Path, md: &fs::Metadata) -> bool {
 /// a commit as `changes` leaves them out of the diff. A directory of the image is among them
 /// when all it holds in `upper` is, and its mode and owner are the image's.
 pub fn runtime_made(upper: &Path, lower: &[PathBuf]) -> HashSet<PathBuf> {
+    runtime_made_with(upper, lower, &[])
+}
+
+/// [`runtime_made`], with more mount points: `extra` (absolute paths in the container: a
+/// build step's `--mount` targets, its secrets). As BuildKit's mount stub cleaner: a mount
+/// point the image lacked, and each of its parents the image lacked, is left out while it is
+/// an empty file or a directory holding nothing but such stubs.
+pub fn runtime_made_with(upper: &Path, lower: &[PathBuf], extra: &[PathBuf]) -> HashSet<PathBuf> {
+    let mut points: HashSet<PathBuf> = INIT_PATHS.iter().map(PathBuf::from).collect();
+    let mut parents = HashSet::new();
+    for p in extra {
+        let Some(clean) = crate::unpack::clean(p) else {
+            continue;
+        };
+        let abs = Path::new("/").join(clean);
+        let mut up = abs.parent();
+        while let Some(d) = up.filter(|d| *d != Path::new("/")) {
+            parents.insert(d.to_path_buf());
+            up = d.parent();
+        }
+        points.insert(abs);
+    }
+    let stubs = Stubs { points, parents };
     let mut out = HashSet::new();
-    collect_runtime_made(upper, lower, Path::new("/"), &mut out);
+    stubs.collect(upper, lower, Path::new("/"), &mut out);
     out.into_iter()
         .filter_map(|p| p.strip_prefix("/").ok().map(Path::to_path_buf))
         .collect()
 }
 
-/// Whether everything in `upper`'s directory `rel` was made by the runtime (and something was).
-fn collect_runtime_made(
-    upper: &Path,
-    lower: &[PathBuf],
-    rel: &Path,
-    out: &mut HashSet<PathBuf>,
-) -> bool {
-    let dir = upper.join(rel.strip_prefix("/").unwrap_or(rel));
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return false;
-    };
-    let (mut all, mut any) = (true, false);
-    for e in entries.flatten() {
-        let crel = rel.join(e.file_name());
-        let path = e.path();
-        let Ok(md) = path.symlink_metadata() else {
-            all = false;
-            continue;
+/// The mount points of a container, and the directories above them.
+struct Stubs {
+    points: HashSet<PathBuf>,
+    parents: HashSet<PathBuf>,
+}
+
+impl Stubs {
+    /// Whether everything in `upper`'s directory `rel` was made by the runtime (true when it
+    /// is empty), and whether it holds anything.
+    fn collect(
+        &self,
+        upper: &Path,
+        lower: &[PathBuf],
+        rel: &Path,
+        out: &mut HashSet<PathBuf>,
+    ) -> (bool, bool) {
+        let dir = upper.join(rel.strip_prefix("/").unwrap_or(rel));
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return (false, false);
         };
-        let made = match in_lower(lower, &crel) {
-            None => is_init_mount_point(&crel, &path, &md),
-            Some(l) => {
-                md.is_dir()
-                    && l.is_dir()
-                    && !is_opaque(&path)
-                    && l.mode() == md.mode()
-                    && l.uid() == md.uid()
-                    && l.gid() == md.gid()
-                    && collect_runtime_made(upper, lower, &crel, out)
-            }
-        };
-        if made {
-            out.insert(crel);
+        let (mut all, mut any) = (true, false);
+        for e in entries.flatten() {
             any = true;
-        } else {
-            all = false;
+            let crel = rel.join(e.file_name());
+            let path = e.path();
+            let Ok(md) = path.symlink_metadata() else {
+                all = false;
+                continue;
+            };
+            let made = match in_lower(lower, &crel) {
+                None => {
+                    let point = self.points.contains(&crel);
+                    if md.is_file() {
+                        point && md.len() == 0
+                    } else if md.is_dir() && !is_opaque(&path) {
+                        (point || self.parents.contains(&crel))
+                            && self.collect(upper, lower, &crel, out).0
+                    } else {
+                        false
+                    }
+                }
+                Some(l) => {
+                    md.is_dir()
+                        && l.is_dir()
+                        && !is_opaque(&path)
+                        && l.mode() == md.mode()
+                        && l.uid() == md.uid()
+                        && l.gid() == md.gid()
+                        && self.collect(upper, lower, &crel, out) == (true, true)
+                }
+            };
+            if made {
+                out.insert(crel);
+            } else {
+                all = false;
+            }
         }
+        (all, any)
     }
-    all && any
 }
 
 /// The changes of container `c` (its GraphDriver's upper and lower directories).
@@ -294,7 +337,10 @@ mod tests {
             .map(|p| p.display().to_string())
             .collect();
         got.sort();
-        assert_eq!(got, ["dev", "etc", "etc/hostname", "etc/hosts", "proc"]);
+        assert_eq!(
+            got,
+            ["dev", "dev/pts", "etc", "etc/hostname", "etc/hosts", "proc"]
+        );
         // A change among them keeps its directory.
         fs::write(up.join("etc/new"), "n").unwrap();
         let got = runtime_made(&up, &[low]);

@@ -12,8 +12,9 @@ use super::store::valid_name;
 use super::{Containers, GraphDriver, State, Status};
 use crate::container::Container;
 use crate::error::{Error, IoContext, Result};
-use crate::image;
+use crate::image::{self, Image};
 use crate::root::Root;
+use crate::store::Layout;
 use crate::unpack::Dest;
 
 /// Docker's `Created`/`StartedAt` for "never".
@@ -34,17 +35,75 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
     if let Some(n) = &args.name {
         check_name(n)?;
     }
-
     let store = root.images()?;
     let (layout, catalog, idx) = image::open_named(&store, &args.image)?;
     let img = catalog.items[idx]
         .image
         .as_ref()
         .expect("open_named checks the image");
+    make(
+        root,
+        args,
+        &flags,
+        &FromImage {
+            layout: &layout,
+            image: img,
+            extra_mounts: Vec::new(),
+            durable: true,
+        },
+    )
+}
+
+/// The image a container is made from, resolved by the caller (the builder: a step's parent,
+/// whose config and manifest are in the store as blobs, named by no `index.json` entry).
+pub struct FromImage<'a> {
+    pub layout: &'a Layout,
+    pub image: &'a Image,
+    /// Runtime mounts added after those of the options (the builder's `RUN --mount`s), their
+    /// sources made by the caller.
+    pub extra_mounts: Vec<oci_spec::runtime::Mount>,
+    /// Whether the container's files (config.json, hostname, hosts, resolv.conf) are fsynced.
+    /// A build step's container, gone once the step ends, needs not survive a power loss; its
+    /// record (state.json) is still written durably.
+    pub durable: bool,
+}
+
+/// Writes `dir/name` whole or not at all, fsynced when `durable` (as [`crate::store::atomic_write`]).
+fn write_file(dir: &Path, name: &str, data: &[u8], mode: u32, durable: bool) -> Result<()> {
+    let how = berth_fsutil::Atomic {
+        mode,
+        temp_prefix: &format!(".{name}.{}-", crate::store::Owner::me().token()),
+        durable,
+    };
+    Ok(berth_fsutil::write_atomic(dir, name, data, &how)?)
+}
+
+/// Makes a container from `from` (`args.image` is only Docker's `Config.Image`: how the user
+/// named it); see [`create`].
+pub fn create_from(
+    root: &Root,
+    args: &CreateOptions,
+    from: &FromImage,
+    warn: impl Fn(&str),
+) -> Result<Container> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::InvalidInput(
+            "containers need root: run as root (berth has no rootless containers yet)".into(),
+        ));
+    }
+    let flags = Flags::parse(args, &warn)?;
+    if let Some(n) = &args.name {
+        check_name(n)?;
+    }
+    make(root, args, &flags, from)
+}
+
+fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> Result<Container> {
+    let (layout, img) = (from.layout, from.image);
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let layers = root.snapshots()?.ensure(&layout, img, jobs)?;
+    let layers = root.snapshots()?.ensure(layout, img, jobs)?;
     let passwd = read_from_layers(&layers, "etc/passwd");
     let group = read_from_layers(&layers, "etc/group");
 
@@ -69,9 +128,9 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
         &flags.mounts,
         image_config.volumes.as_ref().and_then(Option::as_ref),
     )?;
-    let built = spec::build(
+    let mut built = spec::build(
         args,
-        &flags,
+        flags,
         &Input {
             id: &id,
             dir: &dir,
@@ -82,6 +141,16 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
             mounts: &planned,
         },
     )?;
+    if !from.extra_mounts.is_empty() {
+        if let Some(list) = built.spec_json["mounts"].as_array_mut() {
+            for m in &from.extra_mounts {
+                list.push(serde_json::to_value(m).expect("a mount serialises"));
+            }
+        }
+        let mut mounts = built.spec.mounts().clone().unwrap_or_default();
+        mounts.extend(from.extra_mounts.iter().cloned());
+        built.spec.set_mounts(Some(mounts));
+    }
 
     fs::create_dir(&dir).with_path("create directory", &dir)?;
     let mut new_volumes = Vec::new();
@@ -90,7 +159,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
         for d in ["rootfs", "upper", "work"] {
             fs::create_dir(dir.join(d)).with_path("create directory", dir.join(d))?;
         }
-        let write = |name: &str, data: &[u8]| crate::store::atomic_write(&dir, name, data);
+        let write = |name: &str, data: &[u8]| write_file(&dir, name, data, 0o644, from.durable);
         write("hostname", format!("{}\n", built.hostname).as_bytes())?;
         let host = flags.network == "host";
         let hosts = if host {
@@ -122,7 +191,7 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
         crate::container::logs::create_log(&log)?;
         let config = serde_json::to_vec_pretty(&built.spec_json).expect("JSON serialises");
         // The spec holds the environment (`-e DB_PASSWORD=…`): the owner's only, as Docker's.
-        crate::store::atomic_write_private(&dir, "config.json", &config)?;
+        write_file(&dir, "config.json", &config, 0o600, from.durable)?;
 
         let s = |p: PathBuf| p.to_string_lossy().into_owned();
         let c = Container {

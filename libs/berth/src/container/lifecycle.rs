@@ -122,15 +122,14 @@ fn wait_child(child: &mut std::process::Child, timeout: Duration) {
     }
 }
 
-/// Forks the container's monitor (kept in `monitor`) and asks it for the start.
-fn start_monitor(
+/// Forks the container's monitor (kept in `monitor`), waits for its answer (the container is
+/// created in the runtime) and connects to its attach socket.
+fn spawn_monitor(
     root: &Root,
     store: &Containers,
     c: &Container,
-    attach: Option<Streams>,
-    detach_keys: &str,
     monitor: &mut Option<std::process::Child>,
-) -> Result<Started> {
+) -> Result<UnixStream> {
     let dir = store.path(&c.id);
     let child = monitor_command()
         .arg("--root")
@@ -161,8 +160,21 @@ fn start_monitor(
         });
     }
     // The monitor lives on; whoever is its parent later reaps it (init once we exit, or we
-    // below when we stay attached until the end).
-    let mut sock = monitor::connect(&dir)?;
+    // when we stay attached until the end).
+    monitor::connect(&dir)
+}
+
+/// Forks the container's monitor (kept in `monitor`) and asks it for the start.
+fn start_monitor(
+    root: &Root,
+    store: &Containers,
+    c: &Container,
+    attach: Option<Streams>,
+    detach_keys: &str,
+    monitor: &mut Option<std::process::Child>,
+) -> Result<Started> {
+    let mut sock = spawn_monitor(root, store, c, monitor)?;
+    let child = monitor.as_mut().expect("spawn_monitor keeps the child");
     let streams = attach.unwrap_or_default();
     // Blocked before the start, so that a signal that comes meanwhile waits for the container
     // instead of ending us (the monitor, our only child, already runs with its own mask).
@@ -206,6 +218,79 @@ fn start_monitor(
             r
         }
     }
+}
+
+/// Starts container `name` (created, or exited) and waits for its end: `stdin`, when given, is
+/// its standard input, closed after (the container must have been created with `-i`); what it
+/// writes to stdout and stderr goes to `out` as it comes. Returns its exit code, once its
+/// monitor has recorded it and is gone. A start that fails (a command not found: code 127) is
+/// an error. The builder's RUN runs this way.
+pub fn run_to_writer(
+    root: &Root,
+    name: &str,
+    stdin: Option<&[u8]>,
+    out: &mut (dyn Write + Send),
+) -> Result<i32> {
+    let store = Containers::open(root.containers_dir())?;
+    let c = refresh(store.find(name)?);
+    let mut monitor = None;
+    let r = (|| -> Result<i32> {
+        let mut sock = spawn_monitor(root, &store, &c, &mut monitor)?;
+        let streams = Streams {
+            stdin: stdin.is_some(),
+            stdout: true,
+            stderr: true,
+            sig_proxy: false,
+        };
+        send_hello(&mut sock, true, streams)?;
+        let mut w = sock.try_clone().with_path("use", "the attach socket")?;
+        std::thread::scope(|scope| {
+            if let Some(data) = stdin {
+                // Its own thread: the container may write more than a socket holds before
+                // it reads its input.
+                scope.spawn(move || {
+                    for chunk in data.chunks(32 << 10) {
+                        if attach::write_frame(&mut w, attach::STDIN, chunk).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = attach::write_frame(&mut w, attach::STDIN_EOF, &[]);
+                });
+            }
+            loop {
+                match attach::read_frame(&mut sock) {
+                    Ok(Some((attach::STDOUT | attach::STDERR, p))) => out
+                        .write_all(&p)
+                        .map_err(|e| Error::stream("write the container's output", e))?,
+                    Ok(Some((attach::STARTED, p))) => {
+                        if let Err(e) = started_reply(&p) {
+                            let _ = sock.shutdown(std::net::Shutdown::Both);
+                            return Err(e);
+                        }
+                    }
+                    Ok(Some((attach::EXIT, p))) => {
+                        let e: attach::Exit = serde_json::from_slice(&p).unwrap_or_default();
+                        let _ = sock.shutdown(std::net::Shutdown::Both);
+                        return Ok(e.exit_code);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        let _ = sock.shutdown(std::net::Shutdown::Both);
+                        return Err(Error::Runtime {
+                            message: "lost the connection to the container's monitor".into(),
+                            code: 125,
+                        });
+                    }
+                }
+            }
+        })
+    })();
+    if let Some(child) = monitor.as_mut() {
+        // It has recorded the exit (or the failed start) and ends now.
+        wait_child(child, Duration::from_secs(30));
+    }
+    let _ = out.flush();
+    r
 }
 
 fn tty_of(c: &Container) -> bool {
