@@ -193,18 +193,18 @@ impl Events for Reporter {
         }
         match self.show {
             Show::Plain => {
-                if ev.cached && ev.step > 0 {
+                let from = ev.instruction.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("FROM "));
+                if ev.cached && !from {
                     eprintln!(" ---> Using cache");
                 }
                 if let Some(why) = &ev.explain {
                     eprintln!(" ---> Not cached: {why}");
                 }
                 eprintln!(
-                    " ---> {} ({:.3}s)",
-                    ev.key
-                        .as_ref()
-                        .map(|k| k.short().to_string())
-                        .unwrap_or_default(),
+                    " ---> {} [{}, step {}, {:.3}s]",
+                    ev.key.as_ref().map(|k| k.short().to_string()).unwrap_or_default(),
+                    ev.stage,
+                    ev.step,
                     ev.seconds
                 );
             }
