@@ -239,17 +239,19 @@ fn class(p: &[char], mut i: usize, c: Option<char>) -> Option<(bool, usize)> {
         if lo == '\\' {
             i += 1;
             lo = *p.get(i)?;
-        } else if lo == '-' || lo == ']' && false {
+        } else if lo == '-' || lo == ']' {
             return None;
         }
         i += 1;
         let mut hi = lo;
-        if i + 1 < p.len() && p[i] == '-' && p[i + 1] != ']' {
+        if i < p.len() && p[i] == '-' {
             i += 1;
-            hi = p[i];
+            hi = *p.get(i)?;
             if hi == '\\' {
                 i += 1;
                 hi = *p.get(i)?;
+            } else if hi == '-' || hi == ']' {
+                return None;
             }
             i += 1;
             if hi < lo {
@@ -431,6 +433,16 @@ fn resolve(
         comps: path,
         found: Some(found),
     })
+}
+
+/// A tree key: `/` as NUL, so that entries sort as a depth-first walk of sorted directories
+/// (`a`, `a/b`, `a-b`), as Docker's and BuildKit's walks write them.
+fn key(path: &str) -> String {
+    path.replace('/', "\0")
+}
+
+fn unkey(k: &str) -> String {
+    k.replace('\0', "/")
 }
 
 fn join(comps: &[String]) -> String {
@@ -830,7 +842,7 @@ impl Planner<'_> {
                 uid: st.st_uid,
                 gid: st.st_gid,
                 size: 0,
-                mtime: st.st_mtime as i64,
+                mtime: st.st_mtime,
                 data: Data::None,
                 link_key: None,
                 weak: true,
@@ -842,31 +854,33 @@ impl Planner<'_> {
     fn ensure_parents(&mut self, comps: &[String]) -> Result<()> {
         for i in 1..=comps.len() {
             let p = join(&comps[..i]);
-            if self.tree.contains_key(&p) {
+            if self.tree.contains_key(&key(&p)) {
                 continue;
             }
             let node = match self.base_dir(&p)? {
                 Some(n) => n,
                 None => self.created_dir(),
             };
-            self.tree.insert(p, node);
+            self.tree.insert(key(&p), node);
         }
         Ok(())
     }
 
     fn put(&mut self, path: &str, node: Node) -> Result<()> {
-        match self.tree.get(path) {
+        let k = key(path);
+        match self.tree.get(&k) {
             Some(old) if old.kind == Kind::Dir && node.kind == Kind::Dir => {
                 if !node.weak || old.weak {
-                    self.tree.insert(path.to_string(), node);
+                    self.tree.insert(k, node);
                 }
             }
             Some(old) if (old.kind == Kind::Dir) != (node.kind == Kind::Dir) => {
+                let below = format!("{k}\0");
                 let has_children = self
                     .tree
-                    .range(format!("{path}/")..)
+                    .range(below.clone()..)
                     .next()
-                    .map(|(k, _)| k.starts_with(&format!("{path}/")))
+                    .map(|(c, _)| c.starts_with(&below))
                     .unwrap_or(false);
                 if old.kind == Kind::Dir && has_children {
                     return Err(bad(format!(
@@ -874,10 +888,10 @@ impl Planner<'_> {
                         self.what
                     )));
                 }
-                self.tree.insert(path.to_string(), node);
+                self.tree.insert(k, node);
             }
             _ => {
-                self.tree.insert(path.to_string(), node);
+                self.tree.insert(k, node);
             }
         }
         Ok(())
@@ -901,7 +915,7 @@ impl Planner<'_> {
             mode: self.mode(st),
             uid,
             gid,
-            mtime: st.st_mtime as i64,
+            mtime: st.st_mtime,
             data,
             weak: false,
         }
@@ -1414,7 +1428,7 @@ fn url_file_name(url: &str) -> Option<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+        if b[i] == b'%' && i + 2 < b.len() {
             if let Ok(v) = u8::from_str_radix(&last[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -1487,14 +1501,15 @@ impl CopyPlan {
         for s in &self.segments {
             match s {
                 Segment::Tree(t) => {
-                    for (p, n) in t {
-                        let k = match n.kind {
+                    for (k, n) in t {
+                        let p = unkey(k);
+                        let c = match n.kind {
                             Kind::Dir => 'd',
                             Kind::File => 'f',
                             Kind::Symlink(_) => 'l',
                             _ => 'c',
                         };
-                        out.push((p.clone(), k));
+                        out.push((p, c));
                     }
                 }
                 Segment::Archive { dest, .. } => out.push((dest.clone(), 'a')),
@@ -1527,8 +1542,8 @@ impl CopyPlan {
         for seg in &self.segments {
             match seg {
                 Segment::Tree(t) => {
-                    for (path, node) in t {
-                        self.write_node(&mut b, path, node, &mut links)?;
+                    for (k, node) in t {
+                        self.write_node(&mut b, &unkey(k), node, &mut links)?;
                     }
                 }
                 Segment::Archive { data, dest } => self.extract(&mut b, data, dest)?,
@@ -1564,6 +1579,11 @@ impl CopyPlan {
 
     fn open_data(&self, data: &Data, what: &str) -> Result<Option<OwnedFd>> {
         match data {
+            Data::Fs { root, rel } if rel.as_os_str().is_empty() => Ok(Some(
+                self.roots[*root]
+                    .try_clone()
+                    .map_err(|e| Error::io("open", what, e))?,
+            )),
             Data::Fs { root, rel } => {
                 let fd = open_below(&self.roots[*root], rel, OFlags::PATH | OFlags::NOFOLLOW)
                     .map_err(|e| Error::io("open", what, e))?;
@@ -1708,11 +1728,11 @@ impl CopyPlan {
             h.set_mode(hdr.mode().map_err(rd)? & 0o7777);
             let (uid, gid) = match self.chown {
                 Some(o) => o,
-                None => (hdr.uid().map_err(rd)? as u32, hdr.gid().map_err(rd)? as u32),
+                None => (hdr.uid().unwrap_or(0) as u32, hdr.gid().unwrap_or(0) as u32),
             };
             h.set_uid(uid.into());
             h.set_gid(gid.into());
-            h.set_mtime(self.mtime(hdr.mtime().map_err(rd)? as i64));
+            h.set_mtime(self.mtime(hdr.mtime().unwrap_or(0) as i64));
             let err = |x: io::Error| Error::stream(format!("write /{name} to the layer"), x);
             match kind {
                 tar::EntryType::Directory => {
