@@ -685,3 +685,63 @@ fn whiteout_names_refused() {
     let e = err_of(plan(&op(&["d"], "/x"), From::Context(&c), None));
     assert!(e.contains(".wh.") && e.contains("d/.wh.x"), "{e}");
 }
+
+/// `BERTH_COPY_BENCH=DIR cargo test -p berth --lib build::copy::tests::bench -- --ignored --nocapture`:
+/// plan() of DIR cold (empty stat cache) and warm (cache saved and reloaded), and write_layer.
+#[test]
+#[ignore]
+fn bench() {
+    let Ok(dir) = std::env::var("BERTH_COPY_BENCH") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("stat-cache");
+    let o = op(&["."], "/data/");
+    let time = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let c = Context::open(&dir, Matcher::default(), cache.clone()).unwrap();
+    let mut p = None;
+    let cold = time(&mut || p = Some(plan(&o, From::Context(&c), None).unwrap()));
+    let hashed = c.files_hashed();
+    let save = time(&mut || c.save().unwrap());
+    let mut warm = Vec::new();
+    let loops: usize = std::env::var("BERTH_COPY_BENCH_WARM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for _ in 0..loops {
+        let mut c2 = None;
+        let load = time(&mut || {
+            c2 = Some(Context::open(&dir, Matcher::default(), cache.clone()).unwrap())
+        });
+        let c2 = c2.unwrap();
+        let t = time(&mut || {
+            plan(&o, From::Context(&c2), None).unwrap();
+        });
+        assert_eq!(c2.files_hashed(), 0);
+        warm.push((load, t));
+    }
+    if loops > 5 {
+        return;
+    }
+    let l = tempfile::tempdir().unwrap();
+    let layout = Layout::open_or_create(l.path()).unwrap();
+    let p = p.unwrap();
+    let mut n = None;
+    let gz = time(&mut || n = Some(p.write_layer(&layout, Codec::Gzip).unwrap()));
+    let zs = time(&mut || {
+        p.write_layer(&layout, Codec::Zstd).unwrap();
+    });
+    let mut sink = io::sink();
+    let raw = time(&mut || p.write_tar(&mut sink).unwrap());
+    eprintln!(
+        "cold plan {cold:.3}s ({hashed} files hashed), save {save:.4}s ({} entries), warm (load, plan) {warm:.4?}, \
+         write_tar {raw:.3}s, write_layer gzip {gz:.3}s zstd {zs:.3}s, {} bytes",
+        c.cache_len(),
+        n.unwrap().uncompressed_size
+    );
+}
