@@ -960,11 +960,6 @@ impl Planner<'_> {
                     self.what
                 ))
             };
-            if let Some(c) = self.ctx {
-                if !typed.is_empty() && c.ignore().matches(&typed) {
-                    return Err(not_found());
-                }
-            }
             let r = match resolve(&self.src_root, &m, self.ctx.is_some()) {
                 Ok(r) => r,
                 Err(Resolve::Outside) => {
@@ -983,7 +978,15 @@ impl Planner<'_> {
             };
             let resolved = join(&r.comps);
             if let Some(c) = self.ctx {
-                if !resolved.is_empty() && c.ignore().matches(&resolved) {
+                // Ignored is invisible; an ignored directory with an exception for something
+                // inside is still there (its walk keeps only what is re-included).
+                let is_dir = ftype(&st) == FileType::Directory;
+                let hidden = |p: &str| {
+                    !p.is_empty()
+                        && c.ignore().matches(p)
+                        && (!is_dir || c.ignore().can_skip_dir(p))
+                };
+                if hidden(&typed) || hidden(&resolved) {
                     return Err(not_found());
                 }
             }
@@ -1614,7 +1617,18 @@ impl CopyPlan {
             }
             links.insert(key, path.to_string());
         }
-        let fd = self.open_data(&node.data, path)?;
+        let fd = match (&node.kind, &node.data) {
+            // A regular file below a source root: opened for reading at once.
+            (Kind::File, Data::Fs { root, rel }) if !rel.as_os_str().is_empty() => Some(
+                open_below(
+                    &self.roots[*root],
+                    rel,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+                )
+                .map_err(|e| Error::io("open", path, e))?,
+            ),
+            _ => self.open_data(&node.data, path)?,
+        };
         if let Some(fd) = &fd {
             if matches!(node.kind, Kind::File | Kind::Dir) {
                 let x = read_xattrs(fd).map_err(|e| Error::io("read xattrs of", path, e))?;
@@ -1656,6 +1670,9 @@ impl CopyPlan {
                 let size = node.size;
                 let mut h = self.header(node, tar::EntryType::Regular, size);
                 let reader: Box<dyn Read> = match &node.data {
+                    Data::Fs { rel, .. } if !rel.as_os_str().is_empty() => Box::new(File::from(
+                        fd.ok_or_else(|| err(io::Error::other("no source")))?,
+                    )),
                     Data::Fs { .. } => {
                         let fd = fd
                             .as_ref()

@@ -204,6 +204,12 @@ fn wildcards_in_order_and_ignored_files_invisible() {
     assert!(e.contains("ign"), "{e}");
     let p = plan(&op(&["."], "/"), From::Context(&c), None).unwrap();
     assert_eq!(paths(&p), ["f a1", "f b", "d sub", "f sub/a3"]);
+    // An ignored directory with an exception inside: only what is re-included.
+    t.file("keepdir/keep", "").file("keepdir/drop", "");
+    let c = t.ctx_ignoring(&["keepdir", "!keepdir/keep"]);
+    let p = plan(&op(&["keepdir"], "/k"), From::Context(&c), None).unwrap();
+    assert_eq!(paths(&p), ["d k", "f k/keep"]);
+    let c = t.ctx_ignoring(&["a2", "ign"]);
     // Nothing matched at all: Docker's error.
     let e = err_of(plan(&op(&["zz*"], "/d/"), From::Context(&c), None));
     assert!(e.contains("no source files were specified"), "{e}");
