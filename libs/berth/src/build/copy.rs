@@ -694,14 +694,13 @@ impl Planner<'_> {
                 };
                 let target_path = join(&target);
                 self.ensure_parents(&target)?;
-                let dir_exists_in_base = !op.parents && dest_is_dir;
-                let (mut node, rec) = self.walk_root(&info, &target_path)?;
-                if dir_exists_in_base || target.is_empty() {
-                    node.weak = true;
-                    if let Some(n) = self.base_dir(&target_path)? {
-                        node = n;
-                    }
-                }
+                let (_, rec) = self.walk_root(&info, &target_path)?;
+                // The directory the contents go to keeps its metadata if the base has it, else
+                // is made 0755, owned by --chown (Docker legacy: not the source directory's mode).
+                let node = match self.base_dir(&target_path)? {
+                    Some(n) => n,
+                    None => self.created_dir(),
+                };
                 if !target.is_empty() {
                     self.put(&target_path, node)?;
                 }

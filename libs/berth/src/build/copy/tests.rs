@@ -173,6 +173,17 @@ fn dir_copies_contents_and_dot_copies_all() {
     let p = plan(&op(&["dir"], "/d"), From::Context(&c), None).unwrap();
     assert_eq!(paths(&p), ["d d", "d d/sub", "f d/sub/y", "f d/x"]);
     assert!(p.history_source().starts_with("dir:"));
+    // Docker 20.10 legacy (checked with `docker save`): the directory made for the contents is
+    // 0755 whatever the source directory's mode; a subdirectory keeps its own.
+    fs::set_permissions(t.ctx_dir.join("dir"), fs::Permissions::from_mode(0o711)).unwrap();
+    fs::set_permissions(t.ctx_dir.join("dir/sub"), fs::Permissions::from_mode(0o700)).unwrap();
+    let ents = read_tar(&tar_of(
+        &plan(&op(&["dir"], "/d"), From::Context(&c), None).unwrap(),
+    ));
+    assert_eq!((ents[0].0.as_str(), ents[0].2), ("d/", 0o755));
+    assert_eq!((ents[1].0.as_str(), ents[1].2), ("d/sub/", 0o700));
+    fs::set_permissions(t.ctx_dir.join("dir"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(t.ctx_dir.join("dir/sub"), fs::Permissions::from_mode(0o755)).unwrap();
     let p = plan(&op(&["."], "/"), From::Context(&c), None).unwrap();
     assert_eq!(
         paths(&p),
