@@ -762,3 +762,59 @@ fn bench() {
         n.unwrap().uncompressed_size
     );
 }
+
+/// Side by side with Docker: `BERTH_COPY_PROBE=CTX` with `CTX/steps` holding one COPY per line
+/// (`[--chown=U:G] SRC… DEST`, from scratch), prints each step's layer entries as
+/// `T NAME MODE UID GID LINK`, each layer applied (with tar) to a base directory for the next.
+#[test]
+#[ignore]
+fn docker_probe() {
+    let Ok(dir) = std::env::var("BERTH_COPY_PROBE") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let base = tempfile::tempdir().unwrap();
+    let steps = fs::read_to_string(dir.join("steps")).unwrap();
+    let c = Context::open(&dir, Matcher::default(), base.path().join("../probe-cache")).unwrap();
+    for line in steps.lines().filter(|l| !l.trim().is_empty()) {
+        let mut words: Vec<&str> = line.split_whitespace().collect();
+        let mut o = CopyOp::default();
+        if let Some(ch) = words[0].strip_prefix("--chown=") {
+            let (u, g) = ch.split_once(':').unwrap();
+            o.chown = Some((u.parse().unwrap(), g.parse().unwrap()));
+            words.remove(0);
+        }
+        let dest = words.pop().unwrap();
+        o.dest = if dest.starts_with('/') {
+            dest.to_string()
+        } else {
+            format!("/{dest}")
+        };
+        o.sources = words.iter().map(|s| s.to_string()).collect();
+        println!("== {line}");
+        match plan(&o, From::Context(&c), Some(base.path())) {
+            Ok(p) => {
+                let tar = tar_of(&p);
+                for e in read_tar(&tar) {
+                    let name = e.0.trim_end_matches('/');
+                    let t = if e.1 == 'h' { 'h' } else { e.1 };
+                    let link = if matches!(t, 'l' | 'h') {
+                        String::from_utf8_lossy(&e.6).into_owned()
+                    } else {
+                        String::new()
+                    };
+                    println!("   {t} {name} {:o} {} {} {link}", e.2, e.3, e.4);
+                }
+                let mut child = std::process::Command::new("tar")
+                    .args(["-xf", "-", "--numeric-owner", "-C"])
+                    .arg(base.path())
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(&tar).unwrap();
+                assert!(child.wait().unwrap().success());
+            }
+            Err(e) => println!("   error: {e}"),
+        }
+    }
+}
