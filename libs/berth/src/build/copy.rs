@@ -603,6 +603,11 @@ pub fn plan(op: &CopyOp, from: From, base: Option<&Path>) -> Result<CopyPlan> {
     Ok(p.finish())
 }
 
+/// A record written by hand, as a JSON value (it is valid JSON by construction).
+fn parse(record: &str) -> serde_json::Value {
+    serde_json::from_str(record).unwrap_or(serde_json::Value::Null)
+}
+
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
@@ -706,7 +711,7 @@ impl Planner<'_> {
                 }
                 self.history.push(format!("dir:{}", rec.1));
                 self.records
-                    .push(json!({"source": arg, "path": info.resolved, "node": rec.0}));
+                    .push(json!({"source": arg, "path": info.resolved, "node": parse(&rec.0)}));
                 continue;
             }
             // A file (or a symlink's target, a device).
@@ -731,7 +736,7 @@ impl Planner<'_> {
                     });
                     self.history.push(format!("file:{}", d.1));
                     self.records.push(
-                        json!({"source": arg, "path": info.resolved, "extract": true, "node": d.0}),
+                        json!({"source": arg, "path": info.resolved, "extract": true, "node": parse(&d.0)}),
                     );
                     continue;
                 }
@@ -769,7 +774,7 @@ impl Planner<'_> {
             self.put(&tpath, node)?;
             self.history.push(format!("file:{}", rec.1));
             self.records
-                .push(json!({"source": arg, "path": info.resolved, "node": rec.0}));
+                .push(json!({"source": arg, "path": info.resolved, "node": parse(&rec.0)}));
         }
 
         for (i, (name, content)) in op.heredocs.iter().enumerate() {
@@ -1061,7 +1066,7 @@ impl Planner<'_> {
     }
 
     /// The record of a file source (for the digest) and its node digest (hex).
-    fn file_record(&self, info: &Info) -> Result<(serde_json::Value, String)> {
+    fn file_record(&self, info: &Info) -> Result<(String, String)> {
         let fd = &self.plan.roots[info.root];
         self.record_of(fd, Path::new(""), &info.st, None, &info.name)
     }
@@ -1074,11 +1079,11 @@ impl Planner<'_> {
         st: &Stat,
         dir_digest: Option<String>,
         display: &str,
-    ) -> Result<(serde_json::Value, String)> {
+    ) -> Result<(String, String)> {
         let Some(ctx) = self.ctx else {
             // From another stage: no content digest (the builder keys on the stage's image).
-            let r = json!({"name": display, "mode": st.st_mode, "size": st.st_size});
-            let h = hex(&sha(r.to_string().as_bytes()));
+            let r = json!({"name": display, "mode": st.st_mode, "size": st.st_size}).to_string();
+            let h = hex(&sha(r.as_bytes()));
             return Ok((r, h));
         };
         let t = ftype(st);
@@ -1133,28 +1138,26 @@ impl Planner<'_> {
             FileType::BlockDevice => "block",
             _ => "other",
         };
-        let r = json!({
-            "name": display,
-            "type": kind,
-            "mode": st.st_mode & 0o7777,
-            "uid": st.st_uid,
-            "gid": st.st_gid,
-            "size": if t == FileType::RegularFile { st.st_size as u64 } else { 0 },
-            "link": link,
-            "xattrs": xattrs,
-            "digest": content,
-        });
-        let h = hex(&sha(r.to_string().as_bytes()));
+        // Canonical JSON written by hand (fixed key order, serde_json's string escaping): this
+        // runs for every file of every COPY, cached or not.
+        let q = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        let r = format!(
+            "{{\"name\":{},\"type\":\"{kind}\",\"mode\":{},\"uid\":{},\"gid\":{},\"size\":{},\"link\":{},\"xattrs\":\"{xattrs}\",\"digest\":{}}}",
+            q(display),
+            st.st_mode & 0o7777,
+            st.st_uid,
+            st.st_gid,
+            if t == FileType::RegularFile { st.st_size as u64 } else { 0 },
+            q(&link),
+            q(&content),
+        );
+        let h = hex(&sha(r.as_bytes()));
         Ok((r, h))
     }
 
     /// Walks a directory source into `target` (a layer path). Returns the node for the target
     /// directory itself and its record.
-    fn walk_root(
-        &mut self,
-        info: &Info,
-        target: &str,
-    ) -> Result<(Node, (serde_json::Value, String))> {
+    fn walk_root(&mut self, info: &Info, target: &str) -> Result<(Node, (String, String))> {
         let root = info.root;
         let dirfd = reopen(&self.plan.roots[root], OFlags::RDONLY | OFlags::DIRECTORY)
             .map_err(|e| Error::io("open", &info.resolved, e))?;
@@ -1246,7 +1249,7 @@ impl Planner<'_> {
                     self.put(&child_target, node)?;
                     let (r, _) =
                         self.record_of(dir, Path::new(OsStr::from_bytes(&n)), &st, Some(d), &name)?;
-                    h.update(r.to_string().as_bytes());
+                    h.update(r.as_bytes());
                     h.update(b"\n");
                 }
                 continue;
@@ -1293,7 +1296,7 @@ impl Planner<'_> {
             if self.ctx.is_some() {
                 let (r, _) =
                     self.record_of(dir, Path::new(OsStr::from_bytes(&n)), &st, digest, &name)?;
-                h.update(r.to_string().as_bytes());
+                h.update(r.as_bytes());
                 h.update(b"\n");
             }
         }
