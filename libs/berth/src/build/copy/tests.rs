@@ -818,3 +818,35 @@ fn docker_probe() {
         }
     }
 }
+
+#[test]
+fn xattrs_in_digest_and_tar() {
+    let t = t();
+    t.file("f", "x");
+    let path = t.ctx_dir.join("f");
+    let before = digest_of(&t, &[]);
+    if rfs::setxattr(&path, "user.berth", b"v1", rfs::XattrFlags::empty()).is_err() {
+        eprintln!("skipped: no user xattrs on this file system");
+        return;
+    }
+    let with = digest_of(&t, &[]);
+    assert_ne!(with, before, "an xattr changes the digest");
+    let c = t.ctx();
+    let tar = tar_of(&plan(&op(&["f"], "/f"), From::Context(&c), None).unwrap());
+    let mut a = tar::Archive::new(&tar[..]);
+    let mut e = a.entries().unwrap().next().unwrap().unwrap();
+    let x: Vec<(String, Vec<u8>)> = e
+        .pax_extensions()
+        .unwrap()
+        .unwrap()
+        .map(|p| {
+            let p = p.unwrap();
+            (p.key().unwrap().to_string(), p.value_bytes().to_vec())
+        })
+        .collect();
+    assert_eq!(x, [("SCHILY.xattr.user.berth".to_string(), b"v1".to_vec())]);
+    assert_eq!(e.path().unwrap().to_str(), Some("f"));
+    let mut body = String::new();
+    e.read_to_string(&mut body).unwrap();
+    assert_eq!(body, "x");
+}
