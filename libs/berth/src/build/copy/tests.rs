@@ -268,6 +268,14 @@ fn dest_existing_dir_and_symlink_in_base() {
     )
     .unwrap();
     assert_eq!(paths(&p), ["d srv", "d srv/app", "f srv/app/x"]);
+    // A dest ending in '/' that is a file of the base.
+    fs::write(base.path().join("file"), "").unwrap();
+    let e = err_of(plan(
+        &op(&["a"], "/file/"),
+        From::Context(&c),
+        Some(base.path()),
+    ));
+    assert!(e.contains("/file/ is not a directory"), "{e}");
     // --link ignores the base.
     let mut o = op(&["a"], "/app/");
     o.link = true;
