@@ -1327,6 +1327,13 @@ impl Planner<'_> {
         let resp = ureq::get(url)
             .call()
             .map_err(|e| bad(format!("{} {url}: {e}", self.what)))?;
+        // Docker's `getFilenameForDownload`: the URL path's last segment, else the
+        // Content-Disposition filename.
+        let disposition = resp
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .and_then(disposition_file_name);
         let last_modified = resp
             .headers()
             .get("last-modified")
@@ -1363,7 +1370,7 @@ impl Planner<'_> {
         }
         file.rewind()
             .map_err(|e| Error::stream("rewind a temporary file", e))?;
-        let name = url_file_name(url);
+        let name = url_file_name(url).or(disposition);
         let target: Vec<String> = if dest_slash {
             let Some(n) = name.clone() else {
                 return Err(bad(format!(
@@ -1464,6 +1471,20 @@ fn url_file_name(url: &str) -> Option<String> {
     }
     let s = String::from_utf8_lossy(&out).into_owned();
     (!s.is_empty() && s != "." && s != ".." && !s.contains('/')).then_some(s)
+}
+
+/// The `filename` parameter of a Content-Disposition header, its base name (None if absent or
+/// naming a directory).
+fn disposition_file_name(v: &str) -> Option<String> {
+    let p = v.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case("filename")).then(|| v.trim().trim_matches('"').to_string())
+    })?;
+    if p.is_empty() || p.ends_with('/') {
+        return None;
+    }
+    let base = p.rsplit('/').next().unwrap_or("").to_string();
+    (!base.is_empty() && base != "." && base != "..").then_some(base)
 }
 
 fn unescape(s: &str) -> String {
