@@ -76,13 +76,13 @@ pub struct Context {
 }
 
 pub(crate) fn mtime_ns(st: &Stat) -> i64 {
-    (st.st_mtime as i64)
+    st.st_mtime
         .saturating_mul(1_000_000_000)
         .saturating_add(st.st_mtime_nsec as i64)
 }
 
 pub(crate) fn ctime_ns(st: &Stat) -> i64 {
-    (st.st_ctime as i64)
+    st.st_ctime
         .saturating_mul(1_000_000_000)
         .saturating_add(st.st_ctime_nsec as i64)
 }
@@ -337,7 +337,7 @@ fn load(path: &Path) -> HashMap<(u64, u64), Entry> {
     let Ok(data) = std::fs::read(path) else {
         return map;
     };
-    if !data.starts_with(MAGIC) || (data.len() - MAGIC.len()) % RECORD != 0 {
+    if !data.starts_with(MAGIC) || !(data.len() - MAGIC.len()).is_multiple_of(RECORD) {
         return map;
     }
     let u = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
