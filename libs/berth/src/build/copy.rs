@@ -776,13 +776,23 @@ impl Planner<'_> {
             }
             self.ensure_parents(&target[..target.len() - 1])?;
             let rec = self.file_record(&info)?;
+            let link = if ftype(&info.st) == FileType::Symlink {
+                let fd = &self.plan.roots[fd_root];
+                Some(
+                    rfs::readlinkat(fd, "", Vec::new())
+                        .map_err(|e| Error::io("read the link", &info.resolved, e.into()))?
+                        .into_bytes(),
+                )
+            } else {
+                None
+            };
             let node = self.node_of(
                 &info.st,
                 Data::Fs {
                     root: fd_root,
                     rel: PathBuf::new(),
                 },
-                None,
+                link,
             );
             self.put(&tpath, node)?;
             self.history.push(format!("file:{}", rec.1));
@@ -979,6 +989,15 @@ impl Planner<'_> {
             };
             let r = match resolve(&self.src_root, &m, self.ctx.is_some()) {
                 Ok(r) => r,
+                // A source that is itself a symlink leading out of the context is copied as
+                // the link it is, never followed out.
+                Err(Resolve::Outside) if self.own_link(&m).is_some() => {
+                    let (fd, st) = self.own_link(&m).expect("checked");
+                    Resolved {
+                        comps: m.clone(),
+                        found: Some((fd, st)),
+                    }
+                }
                 Err(Resolve::Outside) => {
                     return Err(bad(format!(
                         "{} failed: forbidden path outside the build context: {arg} (a symlink on the way leads out of it)",
@@ -1022,6 +1041,37 @@ impl Planner<'_> {
             });
         }
         Ok(())
+    }
+
+    /// The symlink `m` names itself (its parent resolved inside the root, no symlink followed
+    /// for its last component), if it is one.
+    fn own_link(&self, m: &[String]) -> Option<(OwnedFd, Stat)> {
+        let (last, parent) = m.split_last()?;
+        let r = resolve(&self.src_root, parent, self.ctx.is_some()).ok()?;
+        if !r.comps.iter().eq(parent.iter()) {
+            // A symlink on the way to the parent: not the source's own link.
+            return None;
+        }
+        let dir = match r.found {
+            Some((fd, _)) => fd,
+            None if parent.is_empty() => rfs::openat(
+                &self.src_root,
+                ".",
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?,
+            None => return None,
+        };
+        let fd = rfs::openat(
+            &dir,
+            last.as_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let st = rfs::fstat(&fd).ok()?;
+        (FileType::from_raw_mode(st.st_mode) == FileType::Symlink).then_some((fd, st))
     }
 
     /// Expands wildcards component by component from `at` (matches of `pattern[i]` in `at`).
