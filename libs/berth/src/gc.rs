@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::build::cache::{self, BuildCache, Record};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::filter::PruneFilter;
@@ -222,20 +223,7 @@ pub fn prune(layout: &Layout, root: Option<&Root>, which: &PruneImages) -> Resul
                 out.reclaimed += bytes;
                 out.leftovers.push(p);
             }
-            let mut used: HashSet<String> = HashSet::new();
-            for item in Catalog::load(layout)?.items {
-                if let Ok(img) = item.image {
-                    let ids: Vec<Digest> = img
-                        .diff_ids()
-                        .iter()
-                        .filter_map(|d| Digest::parse(d).ok())
-                        .collect();
-                    used.extend(chain_ids(&ids).iter().map(|c| c.hex().to_string()));
-                }
-            }
-            // And those containers' root file systems are made of, whose image may be gone
-            // (img-rm -f of an image only stopped containers use deletes it, as Docker).
-            used.extend(container_snapshots(root, snaps.dir()));
+            let used = used_snapshots(layout, root, snaps.dir())?;
             let rd = std::fs::read_dir(snaps.dir()).with_path("read directory", snaps.dir())?;
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -247,6 +235,211 @@ pub fn prune(layout: &Layout, root: Option<&Root>, which: &PruneImages) -> Resul
                 }
             }
             out.snapshots.sort();
+        }
+    }
+    image::forget_removed(layout);
+    // Cache records whose blobs went (by hand, or an older berth) are dropped.
+    BuildCache::open(layout)?.forget_stale();
+    Ok(out)
+}
+
+/// The snapshot directory names (in `snaps`) something still needs: the layers of every image
+/// in the store, of every whole build cache record's state, and of every container.
+fn used_snapshots(layout: &Layout, root: &Root, snaps: &Path) -> Result<HashSet<String>> {
+    let mut used: HashSet<String> = HashSet::new();
+    for item in Catalog::load(layout)?.items {
+        if let Ok(img) = item.image {
+            let ids: Vec<Digest> = img
+                .diff_ids()
+                .iter()
+                .filter_map(|d| Digest::parse(d).ok())
+                .collect();
+            used.extend(chain_ids(&ids).iter().map(|c| c.hex().to_string()));
+        }
+    }
+    // Those the build cache's records' states are made of.
+    used.extend(cache::snapshot_chains(layout));
+    // Those containers' root file systems are made of, whose image may be gone (img-rm -f of
+    // an image only stopped containers use deletes it, as Docker).
+    used.extend(container_snapshots(root, snaps));
+    Ok(used)
+}
+
+/// Which build cache records `img-prune --build-cache` removes, as `docker builder prune`.
+#[derive(Debug, Default, Clone)]
+pub struct PruneCache {
+    /// Every record (`-a`), not only dangling ones.
+    pub all: bool,
+    /// `--filter until=`: only records last used before this time (seconds since the epoch).
+    pub until: Option<i64>,
+    /// `--keep-storage`: stop once the records left hold at most this many bytes (the least
+    /// recently used go first).
+    pub keep_storage: Option<u64>,
+}
+
+/// What `img-prune --build-cache` removed.
+#[derive(Debug, Default)]
+pub struct CachePruned {
+    /// The keys of the records removed (stale ones included).
+    pub records: Vec<Digest>,
+    pub blobs: Vec<Digest>,
+    pub snapshots: Vec<String>,
+    /// Bytes freed on disk.
+    pub reclaimed: u64,
+}
+
+impl CachePruned {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "cache_records_deleted": self.records.len(),
+            "space_reclaimed": self.reclaimed,
+            "deleted": self.records.iter().map(Digest::to_string).collect::<Vec<_>>(),
+            "blobs": self.blobs.iter().map(Digest::to_string).collect::<Vec<_>>(),
+            "snapshots": self.snapshots,
+            "total_reclaimed_space": crate::output::human_size(self.reclaimed),
+        })
+    }
+
+    /// `docker builder prune`'s report: `Deleted build cache objects:` and an ID a line, a
+    /// blank line, then `Total reclaimed space: …`.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        if !self.records.is_empty() {
+            out.push_str("Deleted build cache objects:\n");
+            for k in &self.records {
+                out.push_str(k.hex());
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "Total reclaimed space: {}\n",
+            crate::output::human_size(self.reclaimed)
+        ));
+        out
+    }
+}
+
+/// The records a tagged image uses: its ID is the record's state, or the state of a step
+/// after it (the parent of a used state is used, transitively). The others are dangling: the
+/// steps of builds whose result lost its tag, or that an edit replaced.
+pub fn used_records(layout: &Layout, records: &[Record]) -> Result<HashSet<Digest>> {
+    let catalog = Catalog::load(layout)?;
+    let mut used_states: HashSet<String> = catalog
+        .items
+        .iter()
+        .filter(|i| {
+            i.entry.name.is_some()
+                && i.entry
+                    .reference
+                    .as_ref()
+                    .is_none_or(|r| r.digest().is_none())
+        })
+        .filter_map(|i| i.image.as_ref().ok().map(|img| img.id().to_string()))
+        .collect();
+    let states = cache::states(layout, records);
+    let mut used = HashSet::new();
+    // Each round adds a record, or ends.
+    for _ in 0..=records.len() {
+        let mut more = false;
+        for r in records {
+            if !used.contains(&r.key) && states.get(&r.key).is_some_and(|s| used_states.contains(s))
+            {
+                used.insert(r.key.clone());
+                used_states.insert(r.inputs.parent.clone());
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(used)
+}
+
+/// `img-prune --build-cache`, as `docker builder prune`: removes the records `which` selects
+/// (and every stale one), then the blobs and snapshots only they reached.
+///
+/// Without `all` only dangling records go ([`used_records`]); `until` keeps the records used
+/// since; `keep_storage` removes the least recently used of those first and stops once the
+/// records left hold at most that many bytes (their layers, as stored).
+pub fn prune_build_cache(
+    layout: &Layout,
+    root: Option<&Root>,
+    which: &PruneCache,
+) -> Result<CachePruned> {
+    // No build is between writing a blob and recording it while this is held.
+    let _gc = layout.gc_guard()?;
+    let cache = BuildCache::open(layout)?;
+    let mut out = CachePruned {
+        records: cache.forget_stale(),
+        ..CachePruned::default()
+    };
+    let mut seen = HashSet::new();
+    let records = cache.list()?;
+    let used = if which.all {
+        HashSet::new()
+    } else {
+        used_records(layout, &records)?
+    };
+    let last_used = |r: &Record| crate::filter::created_secs(&r.last_used).unwrap_or(0);
+    let mut doomed: Vec<&Record> = records
+        .iter()
+        .filter(|r| which.all || !used.contains(&r.key))
+        .filter(|r| which.until.is_none_or(|t| last_used(r) < t))
+        .collect();
+    // Least recently used first.
+    doomed.sort_by(|a, b| {
+        a.last_used
+            .cmp(&b.last_used)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    if let Some(keep) = which.keep_storage {
+        let mut total: u64 = records.iter().map(Record::size).sum();
+        let n = doomed
+            .iter()
+            .take_while(|r| {
+                let over = total > keep;
+                total = total.saturating_sub(r.size());
+                over
+            })
+            .count();
+        doomed.truncate(n);
+    }
+    let mut blobs: HashSet<Digest> = HashSet::new();
+    let mut chains: HashSet<String> = HashSet::new();
+    for r in &doomed {
+        blobs.extend(image::blobs_of(layout, &r.manifest));
+        chains.extend(cache::chains_of(layout, r));
+        if cache.remove(&r.key)? {
+            out.records.push(r.key.clone());
+        }
+    }
+    out.records.sort();
+    out.records.dedup();
+
+    let sizes: std::collections::HashMap<Digest, u64> = blobs
+        .iter()
+        .map(|d| (d.clone(), usage(&layout.blob_path(d), &mut seen)))
+        .collect();
+    out.blobs = image::delete_unreachable(layout, &blobs)?;
+    out.reclaimed += out.blobs.iter().map(|d| sizes[d]).sum::<u64>();
+
+    if let Some(root) = root {
+        let dir = root.dir().join("snapshots");
+        if dir.is_dir() && !chains.is_empty() {
+            let snaps = Snapshots::open_only(&dir)?;
+            let used = used_snapshots(layout, root, snaps.dir())?;
+            let mut gone: Vec<String> = chains.into_iter().filter(|c| !used.contains(c)).collect();
+            gone.sort();
+            for name in gone {
+                let p = snaps.dir().join(&name);
+                if p.is_dir() {
+                    out.reclaimed += usage(&p, &mut seen);
+                    std::fs::remove_dir_all(&p).map_err(|e| Error::io("remove", &p, e))?;
+                    out.snapshots.push(name);
+                }
+            }
         }
     }
     image::forget_removed(layout);
