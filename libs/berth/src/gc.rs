@@ -474,3 +474,227 @@ fn container_snapshots(root: &Root, snaps: &Path) -> HashSet<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::build::cache::tests::{inputs, record, state};
+    use crate::reference::Reference;
+
+    fn root() -> (tempfile::TempDir, Root, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let l = Layout::open_or_create(root.images_dir()).unwrap();
+        std::fs::create_dir_all(root.dir().join("snapshots")).unwrap();
+        (t, root, l)
+    }
+
+    fn d(desc: &oci_spec::image::Descriptor) -> Digest {
+        Digest::try_from(desc.digest()).unwrap()
+    }
+
+    /// A snapshot directory for each chain of `layers`.
+    fn snapshot(root: &Root, layers: &[oci_spec::image::Descriptor]) -> Vec<String> {
+        let ids: Vec<Digest> = layers.iter().map(d).collect();
+        chain_ids(&ids)
+            .iter()
+            .map(|c| {
+                let p = root.dir().join("snapshots").join(c.hex());
+                std::fs::create_dir_all(&p).unwrap();
+                std::fs::write(p.join("f"), [1u8; 5000]).unwrap();
+                c.hex().to_string()
+            })
+            .collect()
+    }
+
+    fn set_last_used(l: &Layout, rec: &Record, secs_ago: u64) {
+        let c = BuildCache::open(l).unwrap();
+        let p = c.dir().join(format!("sha256-{}", rec.key.hex()));
+        let t = SystemTime::now() - Duration::from_secs(secs_ago);
+        std::fs::File::open(p).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn image_prune_keeps_what_cache_records_reach() {
+        let (_t, root, l) = root();
+        let c = BuildCache::open(&l).unwrap();
+        let (l1, m1, id1) = state(&l, &[], 1);
+        let (l2, m2, id2) = state(&l, &l1, 2);
+        let r2 = record(inputs(&id1.to_string(), "COPY b /b"), &m2, &l2);
+        c.put(&r2).unwrap();
+        let mut kept = snapshot(&root, &l2);
+        kept.sort();
+        // What only an image nobody tagged reached (m1's state, below r2's but its own
+        // manifest and config) goes; its layer is r2's too and stays.
+        let (l3, _, _) = state(&l, &[], 3);
+        let gone = snapshot(&root, &l3);
+        let pruned = prune(&l, Some(&root), &PruneImages::default()).unwrap();
+        assert!(pruned.blobs.contains(&d(&m1)) && pruned.blobs.contains(&id1));
+        assert!(pruned.blobs.contains(&d(&l3[0])));
+        // m1, id1, and l3's state: its manifest, config and layer.
+        assert_eq!(pruned.blobs.len(), 5, "{:?}", pruned.blobs);
+        for b in [d(&m2), id2, d(&l2[0]), d(&l2[1])] {
+            assert!(l.has_blob(&b), "{b} kept");
+        }
+        assert_eq!(pruned.snapshots, gone);
+        for s in &kept {
+            assert!(root.dir().join("snapshots").join(s).is_dir(), "{s} kept");
+        }
+        assert!(c.get(&l, &r2.key).unwrap().is_some(), "still a hit");
+
+        // img-rm's collection keeps them as well.
+        let r = Reference::parse("built").unwrap().with_default_tag();
+        image::tag(&l, &r, &m2).unwrap();
+        image::remove(&l, "built", false, &image::ImageUsers::none()).unwrap();
+        assert!(
+            c.get(&l, &r2.key).unwrap().is_some(),
+            "still a hit after img-rm"
+        );
+
+        // A record whose blobs went by hand is dropped by a prune, and protects nothing.
+        l.remove_blob(&d(&l2[1])).unwrap();
+        let pruned = prune(&l, Some(&root), &PruneImages::default()).unwrap();
+        assert!(c.list().unwrap().is_empty());
+        assert!(pruned.blobs.contains(&d(&m2)));
+        assert_eq!(pruned.snapshots, kept);
+    }
+
+    /// r1 → r2 made the tagged image; r3 is an edited step 2 (dangling); r4 a build whose
+    /// result lost its tag (dangling).
+    fn four(l: &Layout) -> Vec<Record> {
+        let c = BuildCache::open(l).unwrap();
+        let (base, _, base_id) = state(l, &[], 9);
+        let (l1, m1, id1) = state(l, &base, 1);
+        let (l2, m2, _) = state(l, &l1, 2);
+        let (l3, m3, _) = state(l, &l1, 3);
+        let (l4, m4, _) = state(l, &[], 4);
+        let recs = vec![
+            record(inputs(&base_id.to_string(), "COPY a /a"), &m1, &l1),
+            record(inputs(&id1.to_string(), "COPY b /b"), &m2, &l2),
+            record(inputs(&id1.to_string(), "COPY c /b"), &m3, &l3),
+            record(inputs("scratch", "COPY d /d"), &m4, &l4),
+        ];
+        for r in &recs {
+            c.put(r).unwrap();
+        }
+        let r = Reference::parse("app").unwrap().with_default_tag();
+        image::tag(l, &r, &m2).unwrap();
+        let r = Reference::parse("base").unwrap().with_default_tag();
+        let (_, mb, _) = state(l, &[], 9);
+        image::tag(l, &r, &mb).unwrap();
+        recs
+    }
+
+    fn keys(recs: &[&Record]) -> Vec<Digest> {
+        let mut v: Vec<Digest> = recs.iter().map(|r| r.key.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn build_cache_prune_takes_the_dangling_records_by_default() {
+        let (_t, root, l) = root();
+        let recs = four(&l);
+        let used = used_records(&l, &recs).unwrap();
+        assert_eq!(
+            used,
+            HashSet::from([recs[0].key.clone(), recs[1].key.clone()])
+        );
+        let chains3 = cache::chains_of(&l, &recs[2]);
+        for c in &chains3 {
+            std::fs::create_dir_all(root.dir().join("snapshots").join(c)).unwrap();
+        }
+        let out = prune_build_cache(&l, Some(&root), &PruneCache::default()).unwrap();
+        assert_eq!(out.records, keys(&[&recs[2], &recs[3]]));
+        // r3's own layer, manifest and config go; its lower layers are r1's.
+        let l3 = recs[2].layer.as_ref().map(d).unwrap();
+        assert!(out.blobs.contains(&l3) && !l.has_blob(&l3));
+        assert!(out.blobs.contains(&d(&recs[2].manifest)));
+        assert!(l.has_blob(&d(&recs[1].manifest)));
+        assert!(l.has_blob(recs[0].layer.as_ref().map(d).as_ref().unwrap()));
+        assert_eq!(
+            out.snapshots,
+            [chains3[2].clone()],
+            "only r3's top snapshot"
+        );
+        assert!(out.reclaimed > 0);
+        let c = BuildCache::open(&l).unwrap();
+        assert!(c.get(&l, &recs[1].key).unwrap().is_some());
+        // Once the image loses its tag, its records are dangling too.
+        image::remove(&l, "app", false, &image::ImageUsers::none()).unwrap();
+        let out = prune_build_cache(&l, Some(&root), &PruneCache::default()).unwrap();
+        assert_eq!(out.records, keys(&[&recs[0], &recs[1]]));
+        assert!(c.list().unwrap().is_empty());
+        let j = out.to_json();
+        assert_eq!(j["cache_records_deleted"], 2);
+        let report = out.report();
+        assert!(
+            report.starts_with("Deleted build cache objects:\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!(
+                "\n{}\n\nTotal reclaimed space: ",
+                out.records[1].hex()
+            )),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn build_cache_prune_all_until_and_keep_storage() {
+        let (_t, _root, l) = root();
+        let recs = four(&l);
+        // Last used 4 days, 3 days, 2 hours, 1 hour ago.
+        for (r, ago) in recs.iter().zip([4 * 86400, 3 * 86400, 7200, 3600]) {
+            set_last_used(&l, r, ago);
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // -a --filter until=24h: the two not used for a day, tagged or not.
+        let which = PruneCache {
+            all: true,
+            until: Some(now - 86400),
+            keep_storage: None,
+        };
+        let out = prune_build_cache(&l, None, &which).unwrap();
+        assert_eq!(out.records, keys(&[&recs[0], &recs[1]]));
+        assert!(
+            l.has_blob(&d(&recs[1].manifest)),
+            "the tagged image keeps its blobs"
+        );
+        // --keep-storage 150 of the 200 bytes left: the least recently used goes first.
+        let which = PruneCache {
+            all: true,
+            until: None,
+            keep_storage: Some(150),
+        };
+        let out = prune_build_cache(&l, None, &which).unwrap();
+        assert_eq!(out.records, keys(&[&recs[2]]));
+        let which = PruneCache {
+            all: true,
+            until: None,
+            keep_storage: Some(100),
+        };
+        assert!(prune_build_cache(&l, None, &which)
+            .unwrap()
+            .records
+            .is_empty());
+        // -a: everything.
+        let out = prune_build_cache(
+            &l,
+            None,
+            &PruneCache {
+                all: true,
+                ..PruneCache::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(out.records, keys(&[&recs[3]]));
+        assert!(BuildCache::open(&l).unwrap().list().unwrap().is_empty());
+    }
+}
