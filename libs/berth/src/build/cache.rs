@@ -207,7 +207,15 @@ impl BuildCache {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        crate::store::atomic_write(&self.dir, &name, &data)
+        crate::store::atomic_write(&self.dir, &name, &data)?;
+        // The file's mtime is the record's last use: the one given, to the nanosecond (the
+        // file system's own clock is coarser, and could put it before `created`).
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&rec.last_used) {
+            if let Ok(f) = std::fs::File::open(&path) {
+                let _ = f.set_modified(SystemTime::from(t));
+            }
+        }
+        Ok(())
     }
 
     /// Every readable record (whole or not), `last_used` from its file's mtime, most recently
@@ -589,6 +597,7 @@ pub(crate) mod tests {
         let rec = record(inputs("scratch", "COPY a /a"), &m, &layers);
         assert!(c.get(&l, &rec.key).unwrap().is_none(), "nothing yet");
         c.put(&rec).unwrap();
+        assert_eq!(c.list().unwrap()[0].last_used, rec.last_used, "as given");
         let got = c.get(&l, &rec.key).unwrap().unwrap();
         assert_eq!(got.inputs, rec.inputs);
         assert_eq!(got.manifest, rec.manifest);
