@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod build_cache;
 mod cli;
 mod commit;
 mod containers;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::build::cache::{self, BuildCache, Record};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::filter::PruneFilter;
@@ -222,20 +223,7 @@ pub fn prune(layout: &Layout, root: Option<&Root>, which: &PruneImages) -> Resul
                 out.reclaimed += bytes;
                 out.leftovers.push(p);
             }
-            let mut used: HashSet<String> = HashSet::new();
-            for item in Catalog::load(layout)?.items {
-                if let Ok(img) = item.image {
-                    let ids: Vec<Digest> = img
-                        .diff_ids()
-                        .iter()
-                        .filter_map(|d| Digest::parse(d).ok())
-                        .collect();
-                    used.extend(chain_ids(&ids).iter().map(|c| c.hex().to_string()));
-                }
-            }
-            // And those containers' root file systems are made of, whose image may be gone
-            // (img-rm -f of an image only stopped containers use deletes it, as Docker).
-            used.extend(container_snapshots(root, snaps.dir()));
+            let used = used_snapshots(layout, root, snaps.dir())?;
             let rd = std::fs::read_dir(snaps.dir()).with_path("read directory", snaps.dir())?;
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -247,6 +235,211 @@ pub fn prune(layout: &Layout, root: Option<&Root>, which: &PruneImages) -> Resul
                 }
             }
             out.snapshots.sort();
+        }
+    }
+    image::forget_removed(layout);
+    // Cache records whose blobs went (by hand, or an older berth) are dropped.
+    BuildCache::open(layout)?.forget_stale();
+    Ok(out)
+}
+
+/// The snapshot directory names (in `snaps`) something still needs: the layers of every image
+/// in the store, of every whole build cache record's state, and of every container.
+fn used_snapshots(layout: &Layout, root: &Root, snaps: &Path) -> Result<HashSet<String>> {
+    let mut used: HashSet<String> = HashSet::new();
+    for item in Catalog::load(layout)?.items {
+        if let Ok(img) = item.image {
+            let ids: Vec<Digest> = img
+                .diff_ids()
+                .iter()
+                .filter_map(|d| Digest::parse(d).ok())
+                .collect();
+            used.extend(chain_ids(&ids).iter().map(|c| c.hex().to_string()));
+        }
+    }
+    // Those the build cache's records' states are made of.
+    used.extend(cache::snapshot_chains(layout));
+    // Those containers' root file systems are made of, whose image may be gone (img-rm -f of
+    // an image only stopped containers use deletes it, as Docker).
+    used.extend(container_snapshots(root, snaps));
+    Ok(used)
+}
+
+/// Which build cache records `img-prune --build-cache` removes, as `docker builder prune`.
+#[derive(Debug, Default, Clone)]
+pub struct PruneCache {
+    /// Every record (`-a`), not only dangling ones.
+    pub all: bool,
+    /// `--filter until=`: only records last used before this time (seconds since the epoch).
+    pub until: Option<i64>,
+    /// `--keep-storage`: stop once the records left hold at most this many bytes (the least
+    /// recently used go first).
+    pub keep_storage: Option<u64>,
+}
+
+/// What `img-prune --build-cache` removed.
+#[derive(Debug, Default)]
+pub struct CachePruned {
+    /// The keys of the records removed (stale ones included).
+    pub records: Vec<Digest>,
+    pub blobs: Vec<Digest>,
+    pub snapshots: Vec<String>,
+    /// Bytes freed on disk.
+    pub reclaimed: u64,
+}
+
+impl CachePruned {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "cache_records_deleted": self.records.len(),
+            "space_reclaimed": self.reclaimed,
+            "deleted": self.records.iter().map(Digest::to_string).collect::<Vec<_>>(),
+            "blobs": self.blobs.iter().map(Digest::to_string).collect::<Vec<_>>(),
+            "snapshots": self.snapshots,
+            "total_reclaimed_space": crate::output::human_size(self.reclaimed),
+        })
+    }
+
+    /// `docker builder prune`'s report: `Deleted build cache objects:` and an ID a line, a
+    /// blank line, then `Total reclaimed space: …`.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        if !self.records.is_empty() {
+            out.push_str("Deleted build cache objects:\n");
+            for k in &self.records {
+                out.push_str(k.hex());
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "Total reclaimed space: {}\n",
+            crate::output::human_size(self.reclaimed)
+        ));
+        out
+    }
+}
+
+/// The records a tagged image uses: its ID is the record's state, or the state of a step
+/// after it (the parent of a used state is used, transitively). The others are dangling: the
+/// steps of builds whose result lost its tag, or that an edit replaced.
+pub fn used_records(layout: &Layout, records: &[Record]) -> Result<HashSet<Digest>> {
+    let catalog = Catalog::load(layout)?;
+    let mut used_states: HashSet<String> = catalog
+        .items
+        .iter()
+        .filter(|i| {
+            i.entry.name.is_some()
+                && i.entry
+                    .reference
+                    .as_ref()
+                    .is_none_or(|r| r.digest().is_none())
+        })
+        .filter_map(|i| i.image.as_ref().ok().map(|img| img.id().to_string()))
+        .collect();
+    let states = cache::states(layout, records);
+    let mut used = HashSet::new();
+    // Each round adds a record, or ends.
+    for _ in 0..=records.len() {
+        let mut more = false;
+        for r in records {
+            if !used.contains(&r.key) && states.get(&r.key).is_some_and(|s| used_states.contains(s))
+            {
+                used.insert(r.key.clone());
+                used_states.insert(r.inputs.parent.clone());
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    Ok(used)
+}
+
+/// `img-prune --build-cache`, as `docker builder prune`: removes the records `which` selects
+/// (and every stale one), then the blobs and snapshots only they reached.
+///
+/// Without `all` only dangling records go ([`used_records`]); `until` keeps the records used
+/// since; `keep_storage` removes the least recently used of those first and stops once the
+/// records left hold at most that many bytes (their layers, as stored).
+pub fn prune_build_cache(
+    layout: &Layout,
+    root: Option<&Root>,
+    which: &PruneCache,
+) -> Result<CachePruned> {
+    // No build is between writing a blob and recording it while this is held.
+    let _gc = layout.gc_guard()?;
+    let cache = BuildCache::open(layout)?;
+    let mut out = CachePruned {
+        records: cache.forget_stale(),
+        ..CachePruned::default()
+    };
+    let mut seen = HashSet::new();
+    let records = cache.list()?;
+    let used = if which.all {
+        HashSet::new()
+    } else {
+        used_records(layout, &records)?
+    };
+    let last_used = |r: &Record| crate::filter::created_secs(&r.last_used).unwrap_or(0);
+    let mut doomed: Vec<&Record> = records
+        .iter()
+        .filter(|r| which.all || !used.contains(&r.key))
+        .filter(|r| which.until.is_none_or(|t| last_used(r) < t))
+        .collect();
+    // Least recently used first.
+    doomed.sort_by(|a, b| {
+        a.last_used
+            .cmp(&b.last_used)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    if let Some(keep) = which.keep_storage {
+        let mut total: u64 = records.iter().map(Record::size).sum();
+        let n = doomed
+            .iter()
+            .take_while(|r| {
+                let over = total > keep;
+                total = total.saturating_sub(r.size());
+                over
+            })
+            .count();
+        doomed.truncate(n);
+    }
+    let mut blobs: HashSet<Digest> = HashSet::new();
+    let mut chains: HashSet<String> = HashSet::new();
+    for r in &doomed {
+        blobs.extend(image::blobs_of(layout, &r.manifest));
+        chains.extend(cache::chains_of(layout, r));
+        if cache.remove(&r.key)? {
+            out.records.push(r.key.clone());
+        }
+    }
+    out.records.sort();
+    out.records.dedup();
+
+    let sizes: std::collections::HashMap<Digest, u64> = blobs
+        .iter()
+        .map(|d| (d.clone(), usage(&layout.blob_path(d), &mut seen)))
+        .collect();
+    out.blobs = image::delete_unreachable(layout, &blobs)?;
+    out.reclaimed += out.blobs.iter().map(|d| sizes[d]).sum::<u64>();
+
+    if let Some(root) = root {
+        let dir = root.dir().join("snapshots");
+        if dir.is_dir() && !chains.is_empty() {
+            let snaps = Snapshots::open_only(&dir)?;
+            let used = used_snapshots(layout, root, snaps.dir())?;
+            let mut gone: Vec<String> = chains.into_iter().filter(|c| !used.contains(c)).collect();
+            gone.sort();
+            for name in gone {
+                let p = snaps.dir().join(&name);
+                if p.is_dir() {
+                    out.reclaimed += usage(&p, &mut seen);
+                    std::fs::remove_dir_all(&p).map_err(|e| Error::io("remove", &p, e))?;
+                    out.snapshots.push(name);
+                }
+            }
         }
     }
     image::forget_removed(layout);
@@ -280,4 +473,228 @@ fn container_snapshots(root: &Root, snaps: &Path) -> HashSet<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::build::cache::tests::{inputs, record, state};
+    use crate::reference::Reference;
+
+    fn root() -> (tempfile::TempDir, Root, Layout) {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::new(Some(t.path().to_path_buf()));
+        let l = Layout::open_or_create(root.images_dir()).unwrap();
+        std::fs::create_dir_all(root.dir().join("snapshots")).unwrap();
+        (t, root, l)
+    }
+
+    fn d(desc: &oci_spec::image::Descriptor) -> Digest {
+        Digest::try_from(desc.digest()).unwrap()
+    }
+
+    /// A snapshot directory for each chain of `layers`.
+    fn snapshot(root: &Root, layers: &[oci_spec::image::Descriptor]) -> Vec<String> {
+        let ids: Vec<Digest> = layers.iter().map(d).collect();
+        chain_ids(&ids)
+            .iter()
+            .map(|c| {
+                let p = root.dir().join("snapshots").join(c.hex());
+                std::fs::create_dir_all(&p).unwrap();
+                std::fs::write(p.join("f"), [1u8; 5000]).unwrap();
+                c.hex().to_string()
+            })
+            .collect()
+    }
+
+    fn set_last_used(l: &Layout, rec: &Record, secs_ago: u64) {
+        let c = BuildCache::open(l).unwrap();
+        let p = c.dir().join(format!("sha256-{}", rec.key.hex()));
+        let t = SystemTime::now() - Duration::from_secs(secs_ago);
+        std::fs::File::open(p).unwrap().set_modified(t).unwrap();
+    }
+
+    #[test]
+    fn image_prune_keeps_what_cache_records_reach() {
+        let (_t, root, l) = root();
+        let c = BuildCache::open(&l).unwrap();
+        let (l1, m1, id1) = state(&l, &[], 1);
+        let (l2, m2, id2) = state(&l, &l1, 2);
+        let r2 = record(inputs(&id1.to_string(), "COPY b /b"), &m2, &l2);
+        c.put(&r2).unwrap();
+        let mut kept = snapshot(&root, &l2);
+        kept.sort();
+        // What only an image nobody tagged reached (m1's state, below r2's but its own
+        // manifest and config) goes; its layer is r2's too and stays.
+        let (l3, _, _) = state(&l, &[], 3);
+        let gone = snapshot(&root, &l3);
+        let pruned = prune(&l, Some(&root), &PruneImages::default()).unwrap();
+        assert!(pruned.blobs.contains(&d(&m1)) && pruned.blobs.contains(&id1));
+        assert!(pruned.blobs.contains(&d(&l3[0])));
+        // m1, id1, and l3's state: its manifest, config and layer.
+        assert_eq!(pruned.blobs.len(), 5, "{:?}", pruned.blobs);
+        for b in [d(&m2), id2, d(&l2[0]), d(&l2[1])] {
+            assert!(l.has_blob(&b), "{b} kept");
+        }
+        assert_eq!(pruned.snapshots, gone);
+        for s in &kept {
+            assert!(root.dir().join("snapshots").join(s).is_dir(), "{s} kept");
+        }
+        assert!(c.get(&l, &r2.key).unwrap().is_some(), "still a hit");
+
+        // img-rm's collection keeps them as well.
+        let r = Reference::parse("built").unwrap().with_default_tag();
+        image::tag(&l, &r, &m2).unwrap();
+        image::remove(&l, "built", false, &image::ImageUsers::none()).unwrap();
+        assert!(
+            c.get(&l, &r2.key).unwrap().is_some(),
+            "still a hit after img-rm"
+        );
+
+        // A record whose blobs went by hand is dropped by a prune, and protects nothing.
+        l.remove_blob(&d(&l2[1])).unwrap();
+        let pruned = prune(&l, Some(&root), &PruneImages::default()).unwrap();
+        assert!(c.list().unwrap().is_empty());
+        assert!(pruned.blobs.contains(&d(&m2)));
+        assert_eq!(pruned.snapshots, kept);
+    }
+
+    /// r1 → r2 made the tagged image; r3 is an edited step 2 (dangling); r4 a build whose
+    /// result lost its tag (dangling).
+    fn four(l: &Layout) -> Vec<Record> {
+        let c = BuildCache::open(l).unwrap();
+        let (base, _, base_id) = state(l, &[], 9);
+        let (l1, m1, id1) = state(l, &base, 1);
+        let (l2, m2, _) = state(l, &l1, 2);
+        let (l3, m3, _) = state(l, &l1, 3);
+        let (l4, m4, _) = state(l, &[], 4);
+        let recs = vec![
+            record(inputs(&base_id.to_string(), "COPY a /a"), &m1, &l1),
+            record(inputs(&id1.to_string(), "COPY b /b"), &m2, &l2),
+            record(inputs(&id1.to_string(), "COPY c /b"), &m3, &l3),
+            record(inputs("scratch", "COPY d /d"), &m4, &l4),
+        ];
+        for r in &recs {
+            c.put(r).unwrap();
+        }
+        let r = Reference::parse("app").unwrap().with_default_tag();
+        image::tag(l, &r, &m2).unwrap();
+        let r = Reference::parse("base").unwrap().with_default_tag();
+        let (_, mb, _) = state(l, &[], 9);
+        image::tag(l, &r, &mb).unwrap();
+        recs
+    }
+
+    fn keys(recs: &[&Record]) -> Vec<Digest> {
+        let mut v: Vec<Digest> = recs.iter().map(|r| r.key.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn build_cache_prune_takes_the_dangling_records_by_default() {
+        let (_t, root, l) = root();
+        let recs = four(&l);
+        let used = used_records(&l, &recs).unwrap();
+        assert_eq!(
+            used,
+            HashSet::from([recs[0].key.clone(), recs[1].key.clone()])
+        );
+        let chains3 = cache::chains_of(&l, &recs[2]);
+        for c in &chains3 {
+            std::fs::create_dir_all(root.dir().join("snapshots").join(c)).unwrap();
+        }
+        let out = prune_build_cache(&l, Some(&root), &PruneCache::default()).unwrap();
+        assert_eq!(out.records, keys(&[&recs[2], &recs[3]]));
+        // r3's own layer, manifest and config go; its lower layers are r1's.
+        let l3 = recs[2].layer.as_ref().map(d).unwrap();
+        assert!(out.blobs.contains(&l3) && !l.has_blob(&l3));
+        assert!(out.blobs.contains(&d(&recs[2].manifest)));
+        assert!(l.has_blob(&d(&recs[1].manifest)));
+        assert!(l.has_blob(recs[0].layer.as_ref().map(d).as_ref().unwrap()));
+        assert_eq!(
+            out.snapshots,
+            [chains3[2].clone()],
+            "only r3's top snapshot"
+        );
+        assert!(out.reclaimed > 0);
+        let c = BuildCache::open(&l).unwrap();
+        assert!(c.get(&l, &recs[1].key).unwrap().is_some());
+        // Once the image loses its tag, its records are dangling too.
+        image::remove(&l, "app", false, &image::ImageUsers::none()).unwrap();
+        let out = prune_build_cache(&l, Some(&root), &PruneCache::default()).unwrap();
+        assert_eq!(out.records, keys(&[&recs[0], &recs[1]]));
+        assert!(c.list().unwrap().is_empty());
+        let j = out.to_json();
+        assert_eq!(j["cache_records_deleted"], 2);
+        let report = out.report();
+        assert!(
+            report.starts_with("Deleted build cache objects:\n"),
+            "{report}"
+        );
+        assert!(
+            report.contains(&format!(
+                "\n{}\n\nTotal reclaimed space: ",
+                out.records[1].hex()
+            )),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn build_cache_prune_all_until_and_keep_storage() {
+        let (_t, _root, l) = root();
+        let recs = four(&l);
+        // Last used 4 days, 3 days, 2 hours, 1 hour ago.
+        for (r, ago) in recs.iter().zip([4 * 86400, 3 * 86400, 7200, 3600]) {
+            set_last_used(&l, r, ago);
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // -a --filter until=24h: the two not used for a day, tagged or not.
+        let which = PruneCache {
+            all: true,
+            until: Some(now - 86400),
+            keep_storage: None,
+        };
+        let out = prune_build_cache(&l, None, &which).unwrap();
+        assert_eq!(out.records, keys(&[&recs[0], &recs[1]]));
+        assert!(
+            l.has_blob(&d(&recs[1].manifest)),
+            "the tagged image keeps its blobs"
+        );
+        // --keep-storage 150 of the 200 bytes left: the least recently used goes first.
+        let which = PruneCache {
+            all: true,
+            until: None,
+            keep_storage: Some(150),
+        };
+        let out = prune_build_cache(&l, None, &which).unwrap();
+        assert_eq!(out.records, keys(&[&recs[2]]));
+        let which = PruneCache {
+            all: true,
+            until: None,
+            keep_storage: Some(100),
+        };
+        assert!(prune_build_cache(&l, None, &which)
+            .unwrap()
+            .records
+            .is_empty());
+        // -a: everything.
+        let out = prune_build_cache(
+            &l,
+            None,
+            &PruneCache {
+                all: true,
+                ..PruneCache::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(out.records, keys(&[&recs[3]]));
+        assert!(BuildCache::open(&l).unwrap().list().unwrap().is_empty());
+    }
 }

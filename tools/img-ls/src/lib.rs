@@ -25,8 +25,15 @@ where TEMPLATE is a Go template: --format '{{.Repository}}:{{.Tag}}'. SIZE is un
 Docker counts it; DIGEST is the registry's digest for the row's repository, <none> for a name
 that was never pulled or pushed.
 
+With --build-cache, the build cache's records instead, as `docker buildx du --verbose`, most
+recently used first: JSON Lines {\"key\",\"stage\",\"line\",\"instruction\",\"layer\",\"size\",
+\"created\",\"last_used\",\"reclaimable\"} (size: the step's layer as stored, 0 for a metadata
+step; reclaimable: img-prune --build-cache without -a would remove it), or a table on a
+terminal. Records whose blobs are gone are not listed.
+
 Examples:
   img-ls
+  img-ls --build-cache
   img-ls busybox
   img-ls -q --filter dangling=true | xargs img-rm";
 
@@ -62,6 +69,10 @@ pub struct Cli {
     #[arg(long)]
     pub format: Option<String>,
 
+    /// List the build cache's records, not images
+    #[arg(long, conflicts_with_all = ["repository", "quiet", "digests", "filters"])]
+    pub build_cache: bool,
+
     #[command(flatten)]
     pub image: ImageArgs,
 }
@@ -95,7 +106,74 @@ fn reference_matches(pattern: &str, r: &Reference) -> bool {
         || path_match(pattern, &r.to_string())
 }
 
+/// `--build-cache`: the records, as JSON Lines or a table.
+fn list_build_cache(cli: &Cli) -> Result<()> {
+    let layout = cli.image.layout()?;
+    let records = berth::build::cache::BuildCache::open(&layout)?.live()?;
+    let used = berth::gc::used_records(&layout, &records)?;
+    let format = Format::parse(cli.format.as_deref()).resolve();
+    let table = matches!(format, Format::Table(_));
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut row = json!({
+                "key": r.key.to_string(),
+                "stage": r.stage,
+                "line": r.line,
+                "instruction": r.inputs.instruction,
+                "layer": r.layer.as_ref().map(|l| l.digest().to_string()),
+                "size": r.size(),
+                "created": r.created,
+                "last_used": r.last_used,
+                "reclaimable": !used.contains(&r.key),
+            });
+            if table {
+                let instruction = if cli.no_trunc {
+                    r.inputs.instruction.clone()
+                } else {
+                    truncate(&r.inputs.instruction, 40)
+                };
+                let extra = json!({
+                    "ID": if cli.no_trunc { r.key.hex() } else { r.key.short() },
+                    "Instruction": instruction,
+                    "Size": output::human_size(r.size()),
+                    "CreatedSince": output::since(Some(&r.created)),
+                    "LastUsedSince": output::since(Some(&r.last_used)),
+                });
+                if let (Some(row), Value::Object(extra)) = (row.as_object_mut(), extra) {
+                    row.extend(extra);
+                }
+            }
+            row
+        })
+        .collect();
+    let columns = [
+        col("CACHE ID", "ID"),
+        col("STAGE", "stage"),
+        col("LINE", "line"),
+        col("INSTRUCTION", "Instruction"),
+        col("SIZE", "Size"),
+        col("CREATED", "CreatedSince"),
+        col("LAST USED", "LastUsedSince"),
+        col("RECLAIMABLE", "reclaimable"),
+    ];
+    output::print_list(&rows, &columns, format)
+}
+
+/// `s` cut to `n` characters, the last one an ellipsis, as Docker truncates commands.
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n - 1).collect();
+    out.push('…');
+    out
+}
+
 pub fn run(cli: Cli) -> Result<()> {
+    if cli.build_cache {
+        return list_build_cache(&cli);
+    }
     let filters = Filters::parse_usage(&cli.filters, check)?;
     let wanted: Option<Reference> = cli
         .repository
@@ -260,6 +338,14 @@ mod tests {
         assert!(!path_match("*", "me/app"));
         assert!(path_match("b?sybox:*", "busybox:latest"));
         assert!(!path_match("alpine", "busybox"));
+    }
+
+    #[test]
+    fn truncates_long_instructions() {
+        assert_eq!(truncate("RUN echo", 40), "RUN echo");
+        let long = "RUN apt-get update && apt-get install -y curl";
+        assert_eq!(truncate(long, 12), "RUN apt-get…");
+        assert_eq!(truncate(long, 12).chars().count(), 12);
     }
 
     #[test]

@@ -1733,7 +1733,11 @@ impl<'a> Builder<'a> {
                         // What the RUN sees of the context is in its key.
                         let op = CopyOp {
                             add: false,
-                            sources: vec![if src.is_empty() { ".".into() } else { src.clone() }],
+                            sources: vec![if src.is_empty() {
+                                ".".into()
+                            } else {
+                                src.clone()
+                            }],
                             heredocs: Vec::new(),
                             dest: "/".into(),
                             chown: None,
@@ -1750,7 +1754,10 @@ impl<'a> Builder<'a> {
                             p.digest().map(|d| d.to_string()).unwrap_or_default(),
                         )
                     };
-                    extra.insert(format!("mount:{i}"), format!("bind {target} {key} rw={}", !spec.readonly));
+                    extra.insert(
+                        format!("mount:{i}"),
+                        format!("bind {target} {key} rw={}", !spec.readonly),
+                    );
                     let source = resolve_in(&root_dir, &src)?;
                     mounts.push(Mount::Bind {
                         target,

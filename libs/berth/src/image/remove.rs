@@ -401,10 +401,10 @@ pub fn blobs_of(layout: &Layout, desc: &Descriptor) -> HashSet<Digest> {
     out
 }
 
-/// Every blob reachable from `index.json`.
+/// Every blob reachable from `index.json`, and from the build cache's records (gc roots too).
 pub fn reachable_blobs(layout: &Layout) -> Result<HashSet<Digest>> {
     let index = layout.read_index()?;
-    let mut out = HashSet::new();
+    let mut out = crate::build::cache::reachable_blobs(layout);
     for d in index.manifests() {
         out.extend(blobs_of(layout, d));
     }

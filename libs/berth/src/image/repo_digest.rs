@@ -85,7 +85,7 @@ pub fn record_repo_digest(layout: &Layout, entry: &Digest, repo: &Reference, dig
 /// every writer as it starts ([`Layout::writer_guard`]) and by a prune, so a rerun of a killed
 /// tool leaves nothing behind.
 pub(crate) fn sweep_record_temporaries(layout: &Layout) -> Vec<(PathBuf, u64)> {
-    [DIR, super::size::SIZES_DIR]
+    [DIR, super::size::SIZES_DIR, crate::build::cache::CACHE_DIR]
         .iter()
         .flat_map(|d| sweep_dead_temporaries(&layout.dir().join(d)))
         .collect()
