@@ -193,7 +193,10 @@ impl Events for Reporter {
         }
         match self.show {
             Show::Plain => {
-                let from = ev.instruction.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("FROM "));
+                let from = ev
+                    .instruction
+                    .get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("FROM "));
                 if ev.cached && !from {
                     eprintln!(" ---> Using cache");
                 }
@@ -202,7 +205,10 @@ impl Events for Reporter {
                 }
                 eprintln!(
                     " ---> {} [{}, step {}, {:.3}s]",
-                    ev.key.as_ref().map(|k| k.short().to_string()).unwrap_or_default(),
+                    ev.key
+                        .as_ref()
+                        .map(|k| k.short().to_string())
+                        .unwrap_or_default(),
                     ev.stage,
                     ev.step,
                     ev.seconds

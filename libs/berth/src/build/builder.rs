@@ -521,6 +521,10 @@ struct Builder<'a> {
     jobs: usize,
 }
 
+/// What a step does on a miss: given the parent state and its config to change, the new layer
+/// (if any) and the history line.
+type MakeStep<'m> = dyn FnMut(&State, &mut ImageConfig) -> Result<(Option<NewLayer>, String)> + 'm;
+
 /// A stage as it runs.
 struct StageRun {
     name: String,
@@ -1131,7 +1135,7 @@ impl<'a> Builder<'a> {
         ins: Option<&Instruction>,
         shown: &str,
         inputs: KeyInputs,
-        make: &mut dyn FnMut(&State, &mut ImageConfig) -> Result<(Option<NewLayer>, String)>,
+        make: &mut MakeStep,
     ) -> Result<()> {
         let t0 = Instant::now();
         let key = inputs.key();
@@ -1275,7 +1279,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The state a `--from` names: a stage (by name or index) or an image.
-    fn from_state(&self, sx: &StageRun, r: &str, current: usize) -> Result<State> {
+    fn state_named(&self, sx: &StageRun, r: &str, current: usize) -> Result<State> {
         let _ = sx;
         match stage_ref(r, self.names, current) {
             Some(k) => Ok((*self.wait_stage(k)?).clone()),
@@ -1446,7 +1450,7 @@ impl<'a> Builder<'a> {
         };
         let current = self.names_index(sx);
         let source_state = match &from {
-            Some(f) => Some(self.from_state(sx, f, current)?),
+            Some(f) => Some(self.state_named(sx, f, current)?),
             None => None,
         };
         let instruction = expanded_instruction(ins, &words);
@@ -1711,7 +1715,7 @@ impl<'a> Builder<'a> {
                     let target = absolute(&spec.target);
                     let src = spec.source.clone();
                     let (root_dir, key) = if !spec.from.is_empty() {
-                        let s = self.from_state(sx, &spec.from, current)?;
+                        let s = self.state_named(sx, &spec.from, current)?;
                         let id = s.id.to_string();
                         let v = self.view(&s)?;
                         let dir = match &v {
