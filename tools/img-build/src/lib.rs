@@ -345,6 +345,35 @@ fn secrets(list: &[String], tmp: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
+/// Blocks SIGINT, SIGTERM and SIGHUP in this process's threads and waits for them on one of its
+/// own: on one, the running steps' containers are killed and removed, and img-build exits as a
+/// process killed by it would be reported by a shell (128 + the signal).
+fn interrupt_handler(root: &berth::root::Root) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .map_err(|e| Error::InvalidInput(format!("block signals: {e}")))?;
+    let root = root.clone();
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            let n = berth::build::run::abort_running(&root);
+            eprintln!(
+                "img-build: interrupted by {sig}{}",
+                if n > 0 {
+                    format!(": removed the {n} container(s) of the running step(s)")
+                } else {
+                    String::new()
+                }
+            );
+            std::process::exit(128 + sig as i32);
+        }
+    });
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     if !nix::unistd::geteuid().is_root() {
@@ -394,6 +423,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .prefix("secrets-")
         .tempdir_in(&build_tmp)
         .map_err(|e| Error::io("create a directory in", &build_tmp, e))?;
+    berth::build::run::leftover(secrets_dir.path(), false, true);
     let secrets = secrets(&cli.secrets, secrets_dir.path())?;
 
     // The context and the Dockerfile.
@@ -553,7 +583,16 @@ pub fn run(cli: Cli) -> Result<()> {
         force_rm: cli.force_rm,
         codec: cli.compression.into(),
     };
-    let built = builder::build(&root, &opts, &reporter)?;
+    // Ctrl-C, SIGTERM, SIGHUP: the steps' containers go with the build.
+    interrupt_handler(&root)?;
+    let built = match builder::build(&root, &opts, &reporter) {
+        Ok(b) => b,
+        // Interrupted: the signal's thread cleans up and exits with the signal's code.
+        Err(_) if berth::build::run::aborting() => loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        },
+        Err(e) => return Err(e),
+    };
     if let Some(f) = &cli.iidfile {
         std::fs::write(f, built.id.to_string()).map_err(|e| Error::io("write", f, e))?;
     }

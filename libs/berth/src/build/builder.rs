@@ -566,7 +566,9 @@ impl Drop for View {
     fn drop(&mut self) {
         if self.mounted {
             let _ = nix::mount::umount2(&self.merged, nix::mount::MntFlags::MNT_DETACH);
+            run::leftover(&self.merged, true, false);
         }
+        run::leftover(self._tmp.path(), false, false);
     }
 }
 
@@ -1244,6 +1246,7 @@ impl<'a> Builder<'a> {
             tmp.path().join("w"),
             tmp.path().join("m"),
         );
+        run::leftover(tmp.path(), false, true);
         for d in [&upper, &work, &merged] {
             std::fs::create_dir(d).with_path("create directory", d)?;
         }
@@ -1261,6 +1264,7 @@ impl<'a> Builder<'a> {
             &merged,
             MountApi::PerLayer,
         )?;
+        run::leftover(&merged, true, true);
         // Read-only from here on: nothing the build reads through it can change it.
         let _ = nix::mount::mount(
             None::<&str>,

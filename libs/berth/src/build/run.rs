@@ -468,6 +468,7 @@ fn secrets_dir(scratch: &Path) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
         .tempdir_in("/dev/shm")
     {
         let p = d.path().to_path_buf();
+        leftover(&p, false, true);
         return Ok((Some(d), p));
     }
     let p = scratch.join("secrets");
@@ -773,6 +774,62 @@ fn step_name() -> String {
     format!("build-{hex}")
 }
 
+/// The build containers of this process that are running a step now: an interrupted build
+/// ([`abort_running`]) removes them.
+static RUNNING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn running(id: &str, on: bool) {
+    let mut r = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    if on {
+        r.push(id.to_string());
+    } else {
+        r.retain(|x| x != id);
+    }
+}
+
+/// What an interrupted build must not leave behind: mount points (the builder's read-only
+/// views) and directories (secrets' copies, scratch), by path; `true` for a mount point.
+static LEFTOVERS: std::sync::Mutex<Vec<(PathBuf, bool)>> = std::sync::Mutex::new(Vec::new());
+
+static ABORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`abort_running`] was called: the build's errors from then on are its doing.
+pub fn aborting() -> bool {
+    ABORTING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Registers (`on`) or forgets a path [`abort_running`] cleans up: a mount point to unmount, or
+/// a directory to remove.
+pub fn leftover(path: &Path, mount: bool, on: bool) {
+    let mut l = LEFTOVERS.lock().unwrap_or_else(|p| p.into_inner());
+    if on {
+        l.push((path.to_path_buf(), mount));
+    } else {
+        l.retain(|(p, m)| !(p == path && *m == mount));
+    }
+}
+
+/// Kills and removes the containers of the steps running now (img-build was interrupted),
+/// unmounts the builder's views and removes the secrets' copies: nothing of an interrupted build
+/// keeps running or stays behind. Returns how many containers there were.
+pub fn abort_running(root: &Root) -> usize {
+    ABORTING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let ids: Vec<String> = RUNNING.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for id in &ids {
+        let _ = lifecycle::kill(root, id, nix::sys::signal::Signal::SIGKILL);
+        let _ = orchestrate::remove_with_volumes(root, id);
+    }
+    let left: Vec<(PathBuf, bool)> = LEFTOVERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for (p, mount) in left.iter().filter(|(_, m)| *m) {
+        let _ = mount;
+        let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+    }
+    for (p, _) in left.iter().filter(|(_, m)| !*m) {
+        let _ = fs::remove_dir_all(p);
+    }
+    ids.len()
+}
+
 /// Runs the step: a berth container from `op.image`, the changes in its upper dir become the
 /// layer (None when nothing changed). On an exit code other than 0, an [`Error::RunFailed`] whose
 /// message says `exit code N` and, when kept, the kept container and the command that opens it.
@@ -824,6 +881,7 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
         .prefix("run-")
         .tempdir_in(&build_dir)
         .with_path("create a directory in", &build_dir)?;
+    leftover(scratch.path(), false, true);
     let prepared = prepare_mounts(root, &mounts, &workdir, scratch.path())?;
 
     let args = CreateOptions {
@@ -846,7 +904,9 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
         durable: false,
     };
     let c = create_from(root, &args, &from, |_| {})?;
+    running(&c.id, true);
     let started = lifecycle::run_to_writer(root, &c.id, stdin.as_deref(), output);
+    running(&c.id, false);
     let code = match started {
         Ok(code) => code,
         // Not found, not executable: the command's failure, as a shell's 127 and 126.
@@ -897,6 +957,7 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
     let layer = made?;
     removed?;
     drop(prepared);
+    leftover(scratch.path(), false, false);
     drop(scratch);
     Ok(RunOutput {
         layer,
