@@ -619,7 +619,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The state of an image named in the Dockerfile (FROM, `--from`), pulled if need be.
-    fn image_state(&self, name: &str) -> Result<State> {
+    fn image_state(&self, name: &str, platform: Option<&Platform>) -> Result<State> {
         (self.opts.pull)(name)?;
         let (layout, catalog, idx) = image::open_named(self.layout, name)?;
         if layout.dir() != self.layout.dir() {
@@ -628,7 +628,11 @@ impl<'a> Builder<'a> {
             )));
         }
         let entry = &catalog.items[idx].entry.descriptor;
-        let img = Image::load(self.layout, entry, Some(&self.opts.platform))?;
+        let img = Image::load(
+            self.layout,
+            entry,
+            Some(platform.unwrap_or(&self.opts.platform)),
+        )?;
         // The store's form: OCI media types, the config kept byte for byte (the same ID).
         let layers: Vec<Descriptor> = img
             .manifest
@@ -675,7 +679,19 @@ impl<'a> Builder<'a> {
         let state = match &plan.base {
             Base::Scratch => self.scratch().map_err(|e| at(self.name(), from, e))?,
             Base::Stage(k) => (*self.wait_stage(*k)?).clone(),
-            Base::Image(n) => self.image_state(n).map_err(|e| at(self.name(), from, e))?,
+            Base::Image(n) => {
+                let platform = match from.flag_values("platform").last().flatten() {
+                    None => None,
+                    Some(p) => {
+                        let p = expand(self.df(), p, &|n| self.global.get(n).cloned().flatten())
+                            .and_then(|p| p.parse::<Platform>())
+                            .map_err(|e| at(self.name(), from, e))?;
+                        Some(p)
+                    }
+                };
+                self.image_state(n, platform.as_ref())
+                    .map_err(|e| at(self.name(), from, e))?
+            }
         };
         self.events.finished(&StepEvent {
             step,
@@ -1287,7 +1303,7 @@ impl<'a> Builder<'a> {
         let _ = sx;
         match stage_ref(r, self.names, current) {
             Some(k) => Ok((*self.wait_stage(k)?).clone()),
-            None => self.image_state(r),
+            None => self.image_state(r, None),
         }
     }
 
