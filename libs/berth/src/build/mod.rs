@@ -1,4 +1,4 @@
-//! Image builds (issue 16): the Dockerfile parser and word expansion, the build input from stdin.
+//! Image builds (issue 16). So far only the Dockerfile parser and word expansion.
 
 pub mod dockerfile;
 pub mod source;
