@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod build_e2e;
 mod cli;
 mod commit;
 mod containers;
