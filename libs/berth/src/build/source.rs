@@ -27,34 +27,25 @@ pub const DOCKERFILE_LIMIT: u64 = 16 << 20;
 /// What stdin held.
 #[derive(Debug)]
 pub enum Input {
-    /// A build context extracted from a tar, its Dockerfile inside.
-    Context(Context),
+    /// A build context extracted from a tar into `dir`, its Dockerfile inside (read it with
+    /// [`Input::dockerfile`], which resolves inside `dir`). `guard` removes `dir` when dropped.
+    Context {
+        dir: PathBuf,
+        /// Tar entries written.
+        entries: u64,
+        /// Bytes of file content written.
+        bytes: u64,
+        guard: tempfile::TempDir,
+    },
     /// A lone Dockerfile's text: the build has no context.
     Dockerfile(String),
-}
-
-/// A build context extracted into a temporary directory (removed on drop).
-#[derive(Debug)]
-pub struct Context {
-    dir: tempfile::TempDir,
-    /// Tar entries written.
-    pub entries: u64,
-    /// Bytes of file content written.
-    pub bytes: u64,
-}
-
-impl Context {
-    /// The context directory.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
 impl Input {
     /// The context directory, if there is one.
     pub fn context(&self) -> Option<&Path> {
         match self {
-            Input::Context(c) => Some(c.path()),
+            Input::Context { dir, .. } => Some(dir),
             Input::Dockerfile(_) => None,
         }
     }
@@ -63,11 +54,11 @@ impl Input {
     /// `Dockerfile`, then `dockerfile` as Docker falls back) read inside the context, symlinks
     /// resolved in it. `name` is ignored for a lone Dockerfile, as docker/cli does.
     pub fn dockerfile(&self, name: Option<&str>) -> Result<String> {
-        let ctx = match self {
+        let dir = match self {
             Input::Dockerfile(text) => return Ok(text.clone()),
-            Input::Context(c) => c,
+            Input::Context { dir, .. } => dir,
         };
-        let dest = Dest::open(ctx.path())?;
+        let dest = Dest::open(dir)?;
         let names: &[&str] = match name {
             Some(n) => &[n],
             None => &["Dockerfile", "dockerfile"],
@@ -127,11 +118,12 @@ pub fn from_stdin(r: impl Read, tmp_parent: &Path) -> Result<Input> {
     let tar = decompress(all, what)?;
     let mut dest = Dest::open(dir.path())?;
     let applied = apply(&mut dest, tar, Whiteouts::Keep, what)?;
-    Ok(Input::Context(Context {
-        dir,
+    Ok(Input::Context {
+        dir: dir.path().to_path_buf(),
         entries: applied.entries,
         bytes: applied.bytes,
-    }))
+        guard: dir,
+    })
 }
 
 /// docker/cli's `IsArchive`: compressed (any compression Docker knows, so that bzip2 and xz get
