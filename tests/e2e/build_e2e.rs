@@ -334,7 +334,7 @@ fn berth_side(rig: &Rig, case: &Case, ctx: &Path) -> Made {
     );
     let config = config_of(&rig.env, &tag);
     let id = rig
-        .t("ctr-create", &["--network", "none", &tag], 60)
+        .t("ctr-create", &["--network", "none", &tag, "true"], 60)
         .ok()
         .json()["id"]
         .as_str()
@@ -374,7 +374,7 @@ fn docker_side(d: &Dockerd, env: &Env, case: &Case, ctx: &Path) -> Made {
     assert_eq!(out.code, 0, "docker build {}: {out:#?}", case.name);
     let config = docker_config(d, env, &tag);
     let id = d
-        .docker(&["create", "--network", "none", &tag])
+        .docker(&["create", "--network", "none", &tag, "true"])
         .ok()
         .stdout
         .trim()
@@ -445,11 +445,20 @@ fn builds_match_docker_legacy_config_history_and_files() {
         .run("img-save", &[&rig.image, "-o", saved.to_str().unwrap()])
         .ok();
     d.docker(&["load", "-i", saved.to_str().unwrap()]).ok();
-    for case in [&META, &STAGES, &ONBUILD_PARENT, &ONBUILD_CHILD] {
-        let ctx = make_ctx(&rig.env, case);
-        let theirs = docker_side(&d, &rig.env, case, &ctx);
-        let ours = berth_side(&rig, case, &ctx);
-        compare(case, &ours, &theirs);
+    let cases = [&META, &STAGES, &ONBUILD_PARENT, &ONBUILD_CHILD];
+    // Docker's builds first (one context per case, read by both builders).
+    let theirs: Vec<(PathBuf, Made)> = cases
+        .iter()
+        .map(|case| {
+            let ctx = make_ctx(&rig.env, case);
+            let made = docker_side(&d, &rig.env, case, &ctx);
+            eprintln!("docker {}: {}", case.name, made.config["config"]);
+            (ctx, made)
+        })
+        .collect();
+    for (case, (ctx, theirs)) in cases.iter().zip(&theirs) {
+        let ours = berth_side(&rig, case, ctx);
+        compare(case, &ours, theirs);
         runs_under_docker(&d, &rig, case);
     }
     // What the cases check, on berth's side (so a case that checks nothing fails).
