@@ -473,10 +473,11 @@ fn builds_match_docker_legacy_config_history_and_files() {
     assert_eq!(parent["config"]["OnBuild"].as_array().unwrap().len(), 2);
 }
 
-/// Builds `ctx` in a fresh root with another umask, SOURCE_DATE_EPOCH set.
-fn cold_build(ctx: &Path, umask: &str) -> (Env, Value) {
+/// Builds `ctx` in a fresh root holding the base image saved in `base` (one base for both
+/// builds: an import records its own time), with another umask, SOURCE_DATE_EPOCH set.
+fn cold_build(ctx: &Path, base: &Path, umask: &str) -> (Env, Value) {
     let env = Env::new();
-    env.import_busybox("bb:1");
+    env.run("img-load", &["-i", base.to_str().unwrap()]).ok();
     let mut c = Command::new("sh");
     c.args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\"")])
         .arg(bin("img-build"))
@@ -517,8 +518,13 @@ fn two_cold_builds_from_two_checkouts_give_one_digest() {
         .arg(b.join("one.txt"))
         .status()
         .unwrap();
-    let (_e1, r1) = cold_build(&a, "022");
-    let (_e2, r2) = cold_build(&b, "077");
+    let base = tmp.path().join("bb.tar");
+    let e0 = Env::new();
+    e0.import_busybox("bb:1");
+    e0.run("img-save", &["bb:1", "-o", base.to_str().unwrap()])
+        .ok();
+    let (_e1, r1) = cold_build(&a, &base, "022");
+    let (_e2, r2) = cold_build(&b, &base, "077");
     assert_eq!(r1["digest"], r2["digest"], "{r1} {r2}");
     assert_eq!(r1["id"], r2["id"]);
     let config = config_of(&_e1, "repro:1");
@@ -793,15 +799,12 @@ fn a_secret_is_in_no_layer() {
             "the secret is in {name}"
         );
         // Layer tars: no /run/secrets/s entry either.
-        if tar::Archive::new(&plain[..]).entries().is_ok() {
-            if let Ok(entries) = tar::Archive::new(&plain[..]).entries() {
-                for e in entries.flatten() {
-                    let p = e
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    assert!(!p.ends_with("run/secrets/s"), "{name} holds {p}");
-                }
+        if plain.get(257..262) == Some(&b"ustar"[..]) {
+            let mut a = tar::Archive::new(&plain[..]);
+            for e in a.entries().unwrap() {
+                let e = e.unwrap();
+                let p = e.path().unwrap().display().to_string();
+                assert!(!p.ends_with("run/secrets/s"), "{name} holds {p}");
             }
         }
     }
