@@ -55,7 +55,7 @@ BERTH="$BIN/img-build -q --network host"
 DOCKER="env DOCKER_BUILDKIT=0 docker build -q --network host"
 BUILDAH=""
 if command -v buildah >/dev/null; then
-  buildah pull -q --tls-verify=false "$REG/bb:1" "$REG/deb:12" >/dev/null
+  for i in bb:1 deb:12; do buildah pull -q --tls-verify=false "$REG/$i" >/dev/null; done
   BUILDAH="buildah bud -q --pull=false --runtime runc --layers" # crun fails on cgroup v1 hybrid
 fi
 
@@ -106,10 +106,11 @@ P
 }
 export BIN_DIR="$BIN/"
 
+warm() { "$@" >/dev/null 2>"$W/warm.err" || { cat "$W/warm.err" >&2; exit 1; }; }
 for x in a c p; do   # warm every cache once (and check that all three build)
-  $BERTH -t bench-$x "$W/$x" >/dev/null
-  $DOCKER -t bench-$x "$W/$x" >/dev/null
-  [ -z "$BUILDAH" ] || $BUILDAH -t bench-$x "$W/$x" >/dev/null
+  warm $BERTH -t bench-$x "$W/$x"
+  warm $DOCKER -t bench-$x "$W/$x"
+  [ -z "$BUILDAH" ] || warm $BUILDAH -t bench-$x "$W/$x"
 done
 cmds() { # cmds X EXTRA: the three builds of context X
   export B_CMD="$BERTH $2 -t bench-$1 $W/$1" D_CMD="$DOCKER $2 -t bench-$1 $W/$1"
