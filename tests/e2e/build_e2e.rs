@@ -891,3 +891,53 @@ fn stdin_takes_a_lone_dockerfile_or_a_context_tar() {
         assert_eq!(ls.stdout.trim(), "640", "{tag}");
     }
 }
+
+/// BuildKit's pattern modifiers (Dockerfile 1.7; Docker 20.10's legacy builder lacks them) in
+/// ENV, LABEL and WORKDIR, and `${V:?}` stopping the build at its line.
+#[test]
+fn pattern_modifiers_reach_the_config() {
+    require_root!();
+    let rig = Rig::new();
+    let df = b"FROM bb:1
+ARG F=dir/a.tar.gz
+ENV BASE=${F##*/} STEM=${F%%.*} EXT=${F#*.} DIR=${F%/*} DASHED=${F//[.\\/]/-} ONE=${F/a/A}
+LABEL stem=${STEM#dir/}
+WORKDIR /w/${BASE%.gz}
+";
+    let out = timed_input(
+        rig.env.cmd("img-build").args(["-t", "mods:1", "-"]),
+        Some(df),
+        BUILD_SECS,
+    )
+    .ok();
+    result(&out);
+    let c = &config_of(&rig.env, "mods:1")["config"];
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in [
+        "BASE=a.tar.gz",
+        "STEM=dir/a",
+        "EXT=tar.gz",
+        "DIR=dir",
+        "DASHED=dir/a.tar.gz",
+        "ONE=dir/A.tar.gz",
+    ] {
+        assert!(env.contains(&want), "{want} in {env:?}");
+    }
+    assert_eq!(c["Labels"]["stem"], "a");
+    assert_eq!(c["WorkingDir"], "/w/a.tar");
+    let df = b"FROM bb:1\nARG NEED\nENV X=${NEED:?set NEED}\n";
+    let out = timed_input(
+        rig.env.cmd("img-build").args(["-t", "mods:2", "-"]),
+        Some(df),
+        BUILD_SECS,
+    );
+    assert_ne!(out.code, 0, "{out:#?}");
+    assert!(out.stderr.contains("NEED: set NEED"), "{out:#?}");
+    assert!(out.stderr.contains(":3"), "the line: {out:#?}");
+    assert!(!tagged(&rig.env, "mods:2"));
+}
