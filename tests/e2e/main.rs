@@ -5,6 +5,7 @@
 mod support;
 
 mod build_cache;
+mod build_e2e;
 mod cli;
 mod commit;
 mod containers;

@@ -414,6 +414,7 @@ fn heredocs_of(line: &str, lineno: usize) -> Result<Vec<Heredoc>, ParseError> {
             lookup: &none,
             keep_unset: true,
             quoted: false,
+            raw_escapes: false,
         };
         let name = lx.word(None).map_err(|e| err(lineno, e.0))?;
         let quoted = lx.quoted;
@@ -690,7 +691,8 @@ fn instruction(text: &str, line: usize, escape: char) -> Result<Instruction, Par
     })
 }
 
-/// Expands `$V`, `${V}`, `${V:-d}`, `${V-d}`, `${V:+a}`, `${V+a}`, `${V:?m}`, `${V?m}` in one word
+/// Expands `$V`, `${V}`, `${V:-d}`, `${V-d}`, `${V:+a}`, `${V+a}`, `${V:?m}`, `${V?m}`, `${V#pat}`,
+/// `${V##pat}`, `${V%pat}`, `${V%%pat}`, `${V/pat/repl}`, `${V//pat/repl}` in one word
 /// and removes its quotes, as BuildKit's `ProcessWord` with `\` as the escape character. `lookup`
 /// gives a variable's value (None: unset).
 pub fn expand(word: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
@@ -711,6 +713,7 @@ pub fn expand_with(
         lookup,
         keep_unset: false,
         quoted: false,
+        raw_escapes: false,
     };
     lx.word(None)
 }
@@ -730,6 +733,7 @@ pub fn expand_words(
         lookup,
         keep_unset: false,
         quoted: false,
+        raw_escapes: false,
     };
     lx.words()
 }
@@ -743,6 +747,8 @@ struct Lexer<'a> {
     keep_unset: bool,
     /// Whether a quote was met (a quoted heredoc name means no expansion).
     quoted: bool,
+    /// Keep escape characters in the result (BuildKit's `rawEscapes`, for `#`/`%`/`/` patterns).
+    raw_escapes: bool,
 }
 
 impl Lexer<'_> {
@@ -808,6 +814,9 @@ impl Lexer<'_> {
             } else if c == '$' {
                 out.push_str(&self.dollar()?);
             } else if c == self.escape {
+                if self.raw_escapes {
+                    out.push(c);
+                }
                 // An escape at the end is dropped.
                 if let Some(n) = self.next() {
                     out.push(n);
@@ -816,8 +825,10 @@ impl Lexer<'_> {
                 out.push(c);
             }
         }
-        if stop.is_some() {
-            return Err(ExpandError("syntax error: missing '}'".into()));
+        match stop {
+            Some('/') => return Err(ExpandError("syntax error: missing '/' in ${}".into())),
+            Some(_) => return Err(ExpandError("syntax error: missing '}'".into())),
+            None => {}
         }
         Ok(out)
     }
@@ -852,13 +863,18 @@ impl Lexer<'_> {
                 }
                 Some('"') => return Ok(out),
                 Some('$') => out.push_str(&self.dollar()?),
-                Some(c) if c == self.escape => match self.peek() {
-                    Some(n) if n == '"' || n == '$' || n == self.escape => {
-                        self.pos += 1;
-                        out.push(n);
+                Some(c) if c == self.escape => {
+                    if self.raw_escapes {
+                        out.push(c);
                     }
-                    _ => out.push(c),
-                },
+                    match self.peek() {
+                        Some(n) if n == '"' || n == '$' || n == self.escape => {
+                            self.pos += 1;
+                            out.push(n);
+                        }
+                        _ => out.push(c),
+                    }
+                }
                 Some(c) => out.push(c),
             }
         }
@@ -893,6 +909,15 @@ impl Lexer<'_> {
         name
     }
 
+    /// [`Lexer::word`] up to `stop` with raw escapes on or off (BuildKit's `processStopOn(stop,
+    /// rawEscapes)`: a pattern keeps its escape characters for the glob), restored after.
+    fn word_raw(&mut self, stop: char, raw: bool) -> Result<String, ExpandError> {
+        let saved = std::mem::replace(&mut self.raw_escapes, raw);
+        let r = self.word(Some(stop));
+        self.raw_escapes = saved;
+        r
+    }
+
     fn dollar(&mut self) -> Result<String, ExpandError> {
         let start = self.pos - 1;
         if self.peek() != Some('{') {
@@ -907,6 +932,9 @@ impl Lexer<'_> {
             });
         }
         self.pos += 1;
+        if matches!(self.peek(), Some('{' | '}' | ':')) {
+            return Err(ExpandError("syntax error: bad substitution".into()));
+        }
         let name = self.name();
         if name.is_empty() {
             return Err(ExpandError("bad substitution".into()));
@@ -921,7 +949,8 @@ impl Lexer<'_> {
                 })
             }
             Some(':') => (true, self.next()),
-            Some(c @ ('-' | '+' | '?')) => (false, Some(c)),
+            Some(c @ ('-' | '+' | '?' | '#' | '%')) => (false, Some(c)),
+            Some('/') => return self.replace(&name, value),
             None => return Err(ExpandError("syntax error: missing '}'".into())),
             Some(c) => {
                 return Err(ExpandError(format!(
@@ -929,22 +958,30 @@ impl Lexer<'_> {
                 )))
             }
         };
+        let chs = format!(
+            "{}{}",
+            if colon { ":" } else { "" },
+            op.map(String::from).unwrap_or_default()
+        );
+        let trim = matches!(op, Some('#' | '%'));
+        if colon && trim {
+            return Err(ExpandError(format!(
+                "unsupported modifier ({chs}) in substitution"
+            )));
+        }
+        let word = self.word_raw('}', trim)?;
+        if value.is_none() && self.keep_unset {
+            return Ok(format!("${{{name}{chs}{word}}}"));
+        }
         // With a colon, an empty value counts as unset.
         let set = match &value {
             Some(v) => !(colon && v.is_empty()),
             None => false,
         };
         match op {
-            Some('-') => {
-                let word = self.word(Some('}'))?;
-                Ok(if set { value.unwrap_or_default() } else { word })
-            }
-            Some('+') => {
-                let word = self.word(Some('}'))?;
-                Ok(if set { word } else { String::new() })
-            }
+            Some('-') => Ok(if set { value.unwrap_or_default() } else { word }),
+            Some('+') => Ok(if set { word } else { String::new() }),
             Some('?') => {
-                let word = self.word(Some('}'))?;
                 if set {
                     Ok(value.unwrap_or_default())
                 } else if !word.is_empty() {
@@ -955,11 +992,235 @@ impl Lexer<'_> {
                     Err(ExpandError(format!("{name}: is not allowed to be unset")))
                 }
             }
-            Some(c) => Err(ExpandError(format!(
-                "unsupported modifier ({c}) in substitution"
+            Some(c @ ('#' | '%')) => {
+                // `#`/`%` remove the shortest match, `##`/`%%` the longest.
+                let (greedy, pattern) = match word.strip_prefix(c) {
+                    Some(p) => (true, p),
+                    None => (false, word.as_str()),
+                };
+                let value = value.unwrap_or_default();
+                if c == '#' {
+                    trim_prefix(pattern, &value, greedy)
+                } else {
+                    trim_suffix(pattern, &value, greedy)
+                }
+            }
+            _ => Err(ExpandError(format!(
+                "unsupported modifier ({chs}) in substitution"
             ))),
-            None => Err(ExpandError("syntax error: missing '}'".into())),
         }
+    }
+
+    /// `${V/pat/repl}` and `${V//pat/repl}` (the first `/` is read): BuildKit replaces the
+    /// leftmost longest match of the glob, or every match (with Go's `ReplaceAllString`).
+    fn replace(&mut self, name: &str, value: Option<String>) -> Result<String, ExpandError> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.pos += 1;
+        }
+        let pattern = self.word_raw('/', true)?;
+        let repl = self.word_raw('}', true)?;
+        if value.is_none() && self.keep_unset {
+            return Ok(format!("${{{name}/{pattern}/{repl}}}"));
+        }
+        // An unset value is matched as empty: an empty pattern still inserts `repl`.
+        replace_in(&pattern, &value.unwrap_or_default(), &repl, all)
+    }
+}
+
+/// One element of a shell pattern as BuildKit's `convertShellPatternToRegex` makes it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Glob {
+    /// `*`: any run of characters but a newline (Go's `.` without the `s` flag).
+    Star,
+    /// `?`: one character but a newline.
+    Any,
+    Lit(char),
+}
+
+/// Parses a pattern: `*`, `?`, `\*`, `\?`, `\\` (literal), `\}` and `\/` (the escape dropped);
+/// any other escape is an error, as in BuildKit.
+fn glob(pattern: &str) -> Result<Vec<Glob>, ExpandError> {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => out.push(Glob::Star),
+            '?' => out.push(Glob::Any),
+            '\\' => match p.get(i + 1) {
+                Some('}' | '/') => {}
+                Some(&c @ ('*' | '?' | '\\')) => {
+                    out.push(Glob::Lit(c));
+                    i += 1;
+                }
+                other => {
+                    let what = other.map_or("at the end".to_string(), |c| format!("'\\{c}'"));
+                    return Err(ExpandError(format!(
+                        "invalid pattern ({pattern}) in substitution: invalid escape {what}"
+                    )));
+                }
+            },
+            c => out.push(Glob::Lit(c)),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Where the first match (Go's leftmost-first preference: lazy stars take as little as they
+/// can, greedy ones as much) of `g` starting at `at` in `v` ends. Memoised: O(|g|·|v|²).
+fn match_at(g: &[Glob], v: &[char], at: usize, greedy: bool) -> Option<usize> {
+    fn go(
+        g: &[Glob],
+        v: &[char],
+        pi: usize,
+        vi: usize,
+        greedy: bool,
+        memo: &mut [Option<Option<usize>>],
+    ) -> Option<usize> {
+        let slot = pi * (v.len() + 1) + vi;
+        if let Some(r) = memo[slot] {
+            return r;
+        }
+        let r = match g.get(pi) {
+            None => Some(vi),
+            Some(Glob::Lit(c)) => (v.get(vi) == Some(c))
+                .then(|| go(g, v, pi + 1, vi + 1, greedy, memo))
+                .flatten(),
+            Some(Glob::Any) => v
+                .get(vi)
+                .filter(|&&c| c != '\n')
+                .and_then(|_| go(g, v, pi + 1, vi + 1, greedy, memo)),
+            Some(Glob::Star) => {
+                let max = v[vi..].iter().take_while(|&&c| c != '\n').count();
+                let mut found = None;
+                for k in 0..=max {
+                    let k = if greedy { max - k } else { k };
+                    if let Some(e) = go(g, v, pi + 1, vi + k, greedy, memo) {
+                        found = Some(e);
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        memo[slot] = Some(r);
+        r
+    }
+    let mut memo = vec![None; (g.len() + 1) * (v.len() + 1)];
+    go(g, v, 0, at, greedy, &mut memo)
+}
+
+/// `${V#pat}` / `${V##pat}`: removes the shortest / longest prefix matching `pattern`.
+fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
+    let g = glob(pattern)?;
+    let v: Vec<char> = value.chars().collect();
+    Ok(match match_at(&g, &v, 0, greedy) {
+        Some(end) => v[end..].iter().collect(),
+        None => value.to_string(),
+    })
+}
+
+/// `${V%pat}` / `${V%%pat}`: as BuildKit, reverses the pattern (keeping `\x` pairs) and the
+/// value, and trims a prefix.
+fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<String, ExpandError> {
+    let reversed: String = value.chars().rev().collect();
+    let out = trim_prefix(&reverse_pattern(pattern), &reversed, greedy)?;
+    Ok(out.chars().rev().collect())
+}
+
+/// BuildKit's `reversePattern`: `a\*c` → `c\*a`.
+fn reverse_pattern(pattern: &str) -> String {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = vec![' '; p.len()];
+    let last = p.len().saturating_sub(1);
+    let mut i = 0;
+    while i < p.len() {
+        let o = last - i;
+        if p[i] == '\\' && i != last {
+            out[o - 1] = '\\';
+            out[o] = p[i + 1];
+            i += 2;
+        } else {
+            out[o] = p[i];
+            i += 1;
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Replaces the leftmost match of `pattern` (greedy stars) in `value` by `repl`, or all matches
+/// as Go's `Regexp.ReplaceAllString` (empty matches next to a previous match skipped, `$0` /
+/// `$$` in `repl` expanded).
+fn replace_in(pattern: &str, value: &str, repl: &str, all: bool) -> Result<String, ExpandError> {
+    let g = glob(pattern)?;
+    let v: Vec<char> = value.chars().collect();
+    let find =
+        |from: usize| (from..=v.len()).find_map(|s| match_at(&g, &v, s, true).map(|e| (s, e)));
+    if !all {
+        return Ok(match find(0) {
+            Some((s, e)) => {
+                let mut out: String = v[..s].iter().collect();
+                out.push_str(repl);
+                out.extend(&v[e..]);
+                out
+            }
+            None => value.to_string(),
+        });
+    }
+    let mut out = String::new();
+    let (mut search, mut last_end) = (0, 0);
+    while search <= v.len() {
+        let Some((s, e)) = find(search) else { break };
+        out.extend(&v[last_end..s]);
+        if e > last_end || s == 0 {
+            go_expand(&mut out, repl, &v[s..e]);
+        }
+        last_end = e;
+        search = if search + 1 > e { search + 1 } else { e };
+    }
+    out.extend(&v[last_end.min(v.len())..]);
+    Ok(out)
+}
+
+/// Go's `Regexp.expand` for a pattern without groups: `$$` is `$`, `$0`/`${0}` the match, any
+/// other `$name`/`${name}` nothing, a `$` not followed by a name is kept.
+fn go_expand(out: &mut String, repl: &str, matched: &[char]) {
+    let r: Vec<char> = repl.chars().collect();
+    let mut i = 0;
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    while i < r.len() {
+        if r[i] != '$' {
+            out.push(r[i]);
+            i += 1;
+            continue;
+        }
+        if r.get(i + 1) == Some(&'$') {
+            out.push('$');
+            i += 2;
+            continue;
+        }
+        let (name, next): (String, usize) = if r.get(i + 1) == Some(&'{') {
+            match r[i + 2..].iter().position(|&c| c == '}') {
+                Some(n) if n > 0 && r[i + 2..i + 2 + n].iter().all(|&c| is_name(c)) => {
+                    (r[i + 2..i + 2 + n].iter().collect(), i + 3 + n)
+                }
+                _ => (String::new(), i + 1),
+            }
+        } else {
+            let n = r[i + 1..].iter().take_while(|&&c| is_name(c)).count();
+            (r[i + 1..i + 1 + n].iter().collect(), i + 1 + n)
+        };
+        if name.is_empty() {
+            out.push('$');
+            i += 1;
+            continue;
+        }
+        if name.chars().all(|c| c.is_ascii_digit()) && name.parse::<u64>() == Ok(0) {
+            out.extend(matched);
+        }
+        i = next;
     }
 }
 

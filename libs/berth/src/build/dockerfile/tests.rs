@@ -661,3 +661,201 @@ fn directive_rules() {
     assert!(d.directives.is_empty());
     assert_eq!(parse("# Escape=`\n#escape=`\nFROM a").unwrap_err().line, 2);
 }
+
+/// Variables as (name, value).
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
+/// Expands `input` with the variables `vars`.
+fn expand_vars(input: &str, vars: &[(&str, &str)]) -> Result<String, ExpandError> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    expand(input, |n| {
+        vars.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+    })
+}
+
+/// BuildKit's `TestProcessWithMatches` cases for `#`, `%`, `/` (shell/lex_test.go), and its
+/// `=` / `:#` errors.
+#[test]
+fn pattern_modifiers_buildkit_cases() {
+    let ok: &[(&str, Vars, &str)] = &[
+        (
+            r"${FOO#()[]{\}^$.\*\?|\\}",
+            &[("FOO", r"()[]{}^$.*?|\x")],
+            "x",
+        ),
+        (r"${FOO%%\**}", &[("FOO", "xx**")], "xx"),
+        ("${FOO#*x*y}", &[("FOO", "xxyy")], "y"),
+        ("${FOO#*}", &[("FOO", "xxyy")], "xxyy"),
+        ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], "xyy"),
+        ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "")], "xxyy"),
+        ("${FOO#}", &[("FOO", "xxyy")], "xxyy"),
+        ("${FOO##*x}", &[("FOO", "xxyy")], "yy"),
+        ("${FOO##}", &[("FOO", "xxyy")], "xxyy"),
+        (r"${FOO#?\?}", &[("FOO", "???y")], "?y"),
+        ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], ".xxyy."),
+        (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], "a"),
+        ("${FOO%}", &[("FOO", "xxyy")], "xxyy"),
+        ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], "xxyy"),
+        (
+            "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+            &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+            "/foo.*/*.txt - /foo..*.txt",
+        ),
+        (
+            "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+            &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+            "/tmp/bar.txt - /bar.txt",
+        ),
+        (
+            "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+            &[
+                ("FOO", "/a/foo/b/c.txt"),
+                ("NEEDLE", "/?/"),
+                ("REPLACEMENT", "/"),
+            ],
+            "/foo/b/c.txt - /foo/c.txt",
+        ),
+        (
+            "${FOO/$NEEDLE/$REPLACEMENT}",
+            &[
+                ("FOO", "http://google.de"),
+                ("NEEDLE", "http://"),
+                ("REPLACEMENT", "https://"),
+            ],
+            "https://google.de",
+        ),
+        (
+            r"${FOO//\//\/}",
+            &[("FOO", "/tmp/foo.txt")],
+            r"\/tmp\/foo.txt",
+        ),
+        ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], "wwxxyy"),
+        ("${FOO///}", &[("FOO", "xxyy")], "xxyy"),
+        ("${FOO///}", &[], ""),
+        // Beyond BuildKit's table: each result checked with BuildKit's own pattern functions (Go).
+        ("${F%.*}", &[("F", "a.tar.gz")], "a.tar"),
+        ("${F%%.*}", &[("F", "a.tar.gz")], "a"),
+        ("${F#*/}", &[("F", "usr/local/bin")], "local/bin"),
+        ("${F##*/}", &[("F", "usr/local/bin")], "bin"),
+        ("${F/o/0}", &[("F", "foo")], "f0o"),
+        ("${F//o/0}", &[("F", "foo")], "f00"),
+        ("${F//?/x}", &[("F", "abc")], "xxx"),
+        ("${F/b*/X}", &[("F", "abcabc")], "aX"),
+        ("${F//*/X}", &[("F", "ab")], "X"),
+        ("${F#\"*\"}", &[("F", "ab")], "ab"),
+        ("${F//x*/}", &[("F", "ax1\nbx2")], "a\nb"),
+        ("${F#한}", &[("F", "한국어")], "국어"),
+        ("${F%어}", &[("F", "한국어")], "한국"),
+        ("${U#x}${U%x}${U/x/y}", &[], ""),
+        // Results of BuildKit's functions (Go regexp) on these inputs, run on this machine.
+        ("${F///-}", &[("F", "abc")], "-a-b-c-"),
+        ("${F//X*/-}", &[("F", "aXbXc")], "a-"),
+        (r"${F//b*/<\$0\$\$>}", &[("F", "abc")], r"a<\bc\$\$>"),
+        (r"${F//\?/x}", &[("F", "a.b.c")], "a.b.c"),
+        (r"${F//\?/x}", &[("F", "a?b")], "axb"),
+    ];
+    for (input, vars, want) in ok {
+        assert_eq!(
+            expand_vars(input, vars).as_deref(),
+            Ok(*want),
+            "{input:?} with {vars:?}"
+        );
+    }
+    let bad: &[(&str, Vars)] = &[
+        ("${FOO=aaa}", &[("FOO", "xxx")]),
+        ("${FOO=:aaa}", &[("FOO", "xxx")]),
+        ("${FOO=}", &[]),
+        ("${FOO:#}", &[]),
+        ("${FOO:##}", &[]),
+        ("${FOO:%}", &[]),
+        ("${FOO:%%}", &[]),
+        ("${FOO//ww}", &[("FOO", "xxyy")]),
+        ("${FOO//}", &[("FOO", "xxyy")]),
+        ("${FOO#a", &[("FOO", "xxyy")]),
+        (r"${FOO#\x}", &[("FOO", "xxyy")]),
+        ("${FOO#$B}", &[("FOO", "xxyy"), ("B", "\\")]),
+    ];
+    for (input, vars) in bad {
+        assert!(expand_vars(input, vars).is_err(), "{input:?} should fail");
+    }
+    let e = expand_vars("${FOO//ww}", &[("FOO", "x")]).unwrap_err();
+    assert_eq!(e.0, "syntax error: missing '/' in ${}");
+    let e = expand_vars("${FOO:#x}", &[]).unwrap_err();
+    assert_eq!(e.0, "unsupported modifier (:#) in substitution");
+    let e = expand_vars(r"${FOO#\x}", &[("FOO", "a")]).unwrap_err();
+    assert!(e.0.contains(r"invalid escape '\x'"), "{e:?}");
+}
+
+/// BuildKit's `TestShellParserMandatoryEnvVars`.
+#[test]
+fn mandatory_vars_buildkit_cases() {
+    let no_empty = "${VAR:?message here$ARG}";
+    let no_unset = "${VAR?message here$ARG}";
+    let set = [("VAR", "plain"), ("ARG", "x")];
+    let empty = [("VAR", ""), ("ARG", "x")];
+    let unset = [("ARG", "x")];
+    assert_eq!(expand_vars(no_empty, &set).unwrap(), "plain");
+    assert_eq!(
+        expand_vars(no_empty, &empty).unwrap_err().0,
+        "VAR: message herex"
+    );
+    assert_eq!(
+        expand_vars(no_empty, &unset).unwrap_err().0,
+        "VAR: message herex"
+    );
+    assert_eq!(expand_vars(no_unset, &set).unwrap(), "plain");
+    assert_eq!(expand_vars(no_unset, &empty).unwrap(), "");
+    assert_eq!(
+        expand_vars(no_unset, &unset).unwrap_err().0,
+        "VAR: message herex"
+    );
+    assert_eq!(
+        expand_vars("${VAR:?}", &empty).unwrap_err().0,
+        "VAR: is not allowed to be empty"
+    );
+    assert_eq!(
+        expand_vars("${VAR?}", &[]).unwrap_err().0,
+        "VAR: is not allowed to be unset"
+    );
+}
+
+/// BuildKit's `TestConvertShellPatternToRegex` and `TestReversePattern`.
+#[test]
+fn glob_and_reverse_pattern() {
+    assert_eq!(glob("*").unwrap(), vec![Glob::Star]);
+    assert_eq!(glob("?").unwrap(), vec![Glob::Any]);
+    assert_eq!(glob(r"\*").unwrap(), vec![Glob::Lit('*')]);
+    let all: Vec<Glob> = r"(()[]{}^$.*?|\".chars().map(Glob::Lit).collect();
+    assert_eq!(glob(r"(()[]{\}^$.\*\?|\\").unwrap(), all);
+    for bad in [r"\", r"\x", r"\\\"] {
+        assert!(glob(bad).is_err(), "{bad:?}");
+    }
+    for (p, want) in [
+        (r"a\*c", r"c\*a"),
+        (r"\\\ab", r"b\a\\"),
+        (r"ab\", r"\ba"),
+        (r"👽\🚀🖖", r"🖖\🚀👽"),
+        (r"\\b", r"b\\"),
+    ] {
+        assert_eq!(reverse_pattern(p), want, "{p:?}");
+    }
+}
+
+/// Modifiers as COPY sources split into words (ProcessWords) and with a backtick escape.
+#[test]
+fn pattern_modifiers_in_words_and_backtick() {
+    let look = |n: &str| (n == "F").then(|| "a.tar.gz b.tgz".to_string());
+    assert_eq!(
+        expand_words("${F%.gz} x", '\\', &look).unwrap(),
+        vec!["a.tar.gz", "b.tgz", "x"]
+    );
+    assert_eq!(
+        expand_words("${F// /_}", '\\', &look).unwrap(),
+        vec!["a.tar.gz_b.tgz"]
+    );
+    let look = |n: &str| (n == "F").then(|| "a*b".to_string());
+    assert_eq!(expand_with("${F#a\\*}", '`', &look).unwrap(), "b");
+}
