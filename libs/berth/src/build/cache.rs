@@ -4,12 +4,13 @@
 //! [`crate::image::canonical_json`]) of its [`KeyInputs`]: the parent state's config digest, the
 //! expanded instruction, the build args the step uses, the platform, the digest of its sources
 //! (COPY/ADD) and anything else that changes the result. Same inputs, same key, on any machine
-//! and from any checkout path: nothing in the inputs names a host path or a time.
+//! and from any checkout path, as long as the builder puts no host path or time in them.
 //!
 //! A [`Record`] says which state (a manifest whose config and layers are in the store) the step
 //! gave. Records live in the layout, in `.berth-build-cache/sha256-<key hex>`, one small JSON
-//! file each (next to `.berth-sizes/`), written atomically (temporary file, fsync, rename). A
-//! record's file's mtime is its last use: a hit sets it (one `futimens`, no write, no fsync).
+//! file each (next to `.berth-sizes/`), owner-only, written atomically (temporary file,
+//! rename; not fsynced: a record a power cut loses is a miss). A record's file's mtime is its
+//! last use: a hit sets it (one `futimens`, no write, no fsync).
 //!
 //! Records are gc roots: `img-prune` and `img-rm` keep every blob a record reaches and the
 //! snapshots of its layers ([`reachable_blobs`], [`snapshot_chains`]); a record whose blobs are
