@@ -321,11 +321,13 @@ impl CachePruned {
 }
 
 /// The records a tagged image uses: its ID is the record's state, or the state of a step
-/// after it (the parent of a used state is used, transitively). The others are dangling: the
-/// steps of builds whose result lost its tag, or that an edit replaced.
+/// after it (the parent of a used state is used, transitively); or, as BuildKit keeps the
+/// cache an image's layers share, the record added a layer and the image has that layer on
+/// the same layers below (its chain ID). The others are dangling: the steps of builds whose
+/// result lost its tag, or that an edit replaced.
 pub fn used_records(layout: &Layout, records: &[Record]) -> Result<HashSet<Digest>> {
     let catalog = Catalog::load(layout)?;
-    let mut used_states: HashSet<String> = catalog
+    let tagged: Vec<&image::Image> = catalog
         .items
         .iter()
         .filter(|i| {
@@ -335,7 +337,27 @@ pub fn used_records(layout: &Layout, records: &[Record]) -> Result<HashSet<Diges
                     .as_ref()
                     .is_none_or(|r| r.digest().is_none())
         })
-        .filter_map(|i| i.image.as_ref().ok().map(|img| img.id().to_string()))
+        .filter_map(|i| i.image.as_ref().ok())
+        .collect();
+    let mut used_states: HashSet<String> = tagged.iter().map(|img| img.id().to_string()).collect();
+    let mut tagged_chains: HashSet<String> = HashSet::new();
+    for img in &tagged {
+        let ids: Vec<Digest> = img
+            .diff_ids()
+            .iter()
+            .filter_map(|d| Digest::parse(d).ok())
+            .collect();
+        tagged_chains.extend(chain_ids(&ids).iter().map(|c| c.hex().to_string()));
+    }
+    let shares_layer: HashSet<&Digest> = records
+        .iter()
+        .filter(|r| r.layer.is_some())
+        .filter(|r| {
+            cache::chains_of(layout, r)
+                .last()
+                .is_some_and(|top| tagged_chains.contains(top))
+        })
+        .map(|r| &r.key)
         .collect();
     let states = cache::states(layout, records);
     let mut used = HashSet::new();
@@ -343,7 +365,9 @@ pub fn used_records(layout: &Layout, records: &[Record]) -> Result<HashSet<Diges
     for _ in 0..=records.len() {
         let mut more = false;
         for r in records {
-            if !used.contains(&r.key) && states.get(&r.key).is_some_and(|s| used_states.contains(s))
+            if !used.contains(&r.key)
+                && (shares_layer.contains(&r.key)
+                    || states.get(&r.key).is_some_and(|s| used_states.contains(s)))
             {
                 used.insert(r.key.clone());
                 used_states.insert(r.inputs.parent.clone());
@@ -641,6 +665,50 @@ mod tests {
             )),
             "{report}"
         );
+    }
+
+    #[test]
+    fn a_record_whose_layer_a_tagged_image_has_is_used() {
+        let (_t, _root, l) = root();
+        let c = BuildCache::open(&l).unwrap();
+        // COPY (layer) → ENV (no layer) → RUN (layer), then the image tagged with one more
+        // label than the RUN step's state: another config, the same layers.
+        let (l1, m1, id1) = state(&l, &[], 1);
+        let copy = record(inputs("scratch", "COPY a /a"), &m1, &l1);
+        let with_config = |m: &oci_spec::image::Descriptor,
+                           layers: &[oci_spec::image::Descriptor],
+                           cfg: serde_json::Value| {
+            let img = image::Image::load(&l, m, None).unwrap();
+            let mut v = img.config.to_value();
+            v["config"] = cfg;
+            let cfg = image::ImageConfig::from_value(v).unwrap();
+            image::write_image(&l, &cfg, layers.to_vec()).unwrap().0
+        };
+        let m2 = with_config(&m1, &l1, serde_json::json!({"Env": ["A=1"]}));
+        let mut env_step = record(inputs(&id1.to_string(), "ENV A=1"), &m2, &l1);
+        env_step.layer = None;
+        let env_state = cache::states(&l, std::slice::from_ref(&env_step))[&env_step.key].clone();
+        let (l3, m3, _) = state(&l, &l1, 3);
+        let run = record(inputs(&env_state, "RUN x"), &m3, &l3);
+        let final_m = with_config(&m3, &l3, serde_json::json!({"Labels": {"v": "1"}}));
+        let r = Reference::parse("app").unwrap().with_default_tag();
+        image::tag(&l, &r, &final_m).unwrap();
+        let recs = vec![copy.clone(), env_step.clone(), run.clone()];
+        for r in &recs {
+            c.put(r).unwrap();
+        }
+        let used = used_records(&l, &recs).unwrap();
+        assert_eq!(
+            used,
+            HashSet::from([copy.key.clone(), env_step.key.clone(), run.key.clone()])
+        );
+        assert!(prune_build_cache(&l, None, &PruneCache::default())
+            .unwrap()
+            .records
+            .is_empty());
+        // Untagged: all three are dangling.
+        image::remove(&l, "app", false, &image::ImageUsers::none()).unwrap();
+        assert!(used_records(&l, &recs).unwrap().is_empty());
     }
 
     #[test]

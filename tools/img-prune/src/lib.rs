@@ -26,7 +26,8 @@ and as Docker prints it; on a terminal, Docker's report on stderr.
 
 With --build-cache, as `docker builder prune`, the build cache instead (images stay): the
 dangling records (the steps of builds whose result has no tag any more, or that a later edit
-replaced; a record is used while a tagged image is its state or the state of a step after it),
+replaced; a record is used while a tagged image is its state or the state of a step after it,
+or has the layer it added on the same layers below),
 with -a every record; then the blobs and snapshots only those records reached.
   --filter until=DURATION|TIMESTAMP   only records not used since (unused-for= is the same)
   --keep-storage SIZE                 stop once the records left hold at most SIZE (their

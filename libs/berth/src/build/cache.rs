@@ -4,12 +4,13 @@
 //! [`crate::image::canonical_json`]) of its [`KeyInputs`]: the parent state's config digest, the
 //! expanded instruction, the build args the step uses, the platform, the digest of its sources
 //! (COPY/ADD) and anything else that changes the result. Same inputs, same key, on any machine
-//! and from any checkout path: nothing in the inputs names a host path or a time.
+//! and from any checkout path, as long as the builder puts no host path or time in them.
 //!
 //! A [`Record`] says which state (a manifest whose config and layers are in the store) the step
 //! gave. Records live in the layout, in `.berth-build-cache/sha256-<key hex>`, one small JSON
-//! file each (next to `.berth-sizes/`), written atomically (temporary file, fsync, rename). A
-//! record's file's mtime is its last use: a hit sets it (one `futimens`, no write, no fsync).
+//! file each (next to `.berth-sizes/`), owner-only, written atomically (temporary file,
+//! rename; not fsynced: a record a power cut loses is a miss). A record's file's mtime is its
+//! last use: a hit sets it (one `futimens`, no write, no fsync).
 //!
 //! Records are gc roots: `img-prune` and `img-rm` keep every blob a record reaches and the
 //! snapshots of its layers ([`reachable_blobs`], [`snapshot_chains`]); a record whose blobs are
@@ -188,7 +189,7 @@ impl BuildCache {
         Ok(Some(rec))
     }
 
-    /// Stores `rec` (crash-safe: temporary file, fsync, rename). Its key must be its inputs'
+    /// Stores `rec` (crash-safe: temporary file, rename). Its key must be its inputs'
     /// key and every blob it names must be in the store.
     pub fn put(&self, rec: &Record) -> Result<()> {
         let want = rec.inputs.key();
@@ -207,7 +208,17 @@ impl BuildCache {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        crate::store::atomic_write(&self.dir, &name, &data)?;
+        // Whole or not at all (temporary file, rename), owner-only: the inputs hold build
+        // args' values, which users pass tokens in. Not fsynced (5 ms a step here): a power
+        // loss can lose the record or leave it empty, which is a miss ([`BuildCache::get`]
+        // drops what it cannot read), never a record naming blobs that are not there (they
+        // were fsynced when stored).
+        let how = berth_fsutil::Atomic {
+            mode: 0o600,
+            temp_prefix: &format!(".{name}.{}-", crate::store::Owner::me().token()),
+            durable: false,
+        };
+        berth_fsutil::write_atomic(&self.dir, &name, &data, &how)?;
         // The file's mtime is the record's last use: the one given, to the nanosecond (the
         // file system's own clock is coarser, and could put it before `created`).
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&rec.last_used) {
@@ -828,5 +839,16 @@ pub(crate) mod tests {
             assert!(c.get(&l, k).unwrap().is_some());
         }
         eprintln!("20 hits (states of 1..20 layers): {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        for r in c.list().unwrap() {
+            c.put(&r).unwrap();
+        }
+        eprintln!("20 puts: {:?}", t.elapsed());
+        let mode = std::fs::metadata(c.path(&keys[0])).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "build args may be secrets"
+        );
     }
 }
