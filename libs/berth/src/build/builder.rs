@@ -54,6 +54,9 @@ const BUILTIN_ARGS: &[&str] = &[
     "all_proxy",
 ];
 
+/// Docker's default PATH for Linux (`system.DefaultPathEnv`), given to a stage whose base has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What to build and how.
 pub struct Options<'a> {
     pub dockerfile: &'a Dockerfile,
@@ -703,6 +706,16 @@ impl<'a> Builder<'a> {
             seconds: t0.elapsed().as_secs_f64(),
             explain: None,
         });
+        let mut state = state;
+        // As Docker's builder begins a stage: the default PATH when the image has none. Only in
+        // the config the next step writes (a stage of FROM alone is its base as it is).
+        {
+            let rc = state.config.run_config_mut();
+            let env = rc.env.get_or_insert(None).get_or_insert_with(Vec::new);
+            if !env.iter().any(|e| e.starts_with("PATH=")) {
+                env.push(format!("PATH={DEFAULT_PATH}"));
+            }
+        }
         let mut sx = StageRun::new(stage, state);
         // ONBUILD triggers of the base run first, and go (as Docker's: the child has none).
         let triggers: Vec<String> = sx
@@ -926,10 +939,18 @@ impl<'a> Builder<'a> {
                 })
             }
             Kind::Expose(ports) => {
+                // Words expanded to words (`EXPOSE $PORTS`), sorted, as Docker's history shows them.
                 let mut expanded = Vec::new();
-                for p in ports {
-                    expanded.push(self.expand_in(sx, p, &used)?);
+                {
+                    let lookup = self.lookup(sx, &used);
+                    for p in ports {
+                        expanded.extend(
+                            dockerfile::expand_words(p, self.df().escape, &lookup)
+                                .map_err(|e| Error::InvalidInput(format!("{p}: {e}")))?,
+                        );
+                    }
                 }
+                expanded.sort();
                 let mut specs = Vec::new();
                 for p in &expanded {
                     specs.extend(crate::change::expose_ports(&format!("EXPOSE {p}"), p)?);
@@ -1119,10 +1140,15 @@ impl<'a> Builder<'a> {
         apply: &mut dyn FnMut(&mut ImageConfig) -> Result<()>,
     ) -> Result<()> {
         let inputs = self.inputs(sx, text.clone(), args, None, BTreeMap::new());
-        let created_by = history::nop(&sx.state.shell(), &text);
         self.commit_step(sx, ins, &text, inputs, &mut |_, cfg| {
             apply(cfg)?;
-            Ok((None, created_by.clone()))
+            // The shell of the config as changed (Docker's line for SHELL names the new one).
+            let shell = cfg
+                .run_config()
+                .and_then(|c| c.shell.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+            Ok((None, history::nop(&shell, &text)))
         })
     }
 
@@ -1531,10 +1557,16 @@ impl<'a> Builder<'a> {
                 }
             };
             let layer = plan.write_layer(self.layout, self.opts.codec)?;
-            let created_by = history::nop_string(
-                &shell,
-                &format!("{keyword} {} in {} ", plan.history_source(), op.dest),
-            );
+            // Docker 20.10's line, its missing blank after --chown included.
+            let line = match &chown_spec {
+                Some(c) => format!(
+                    "{keyword} --chown={c}{} in {} ",
+                    plan.history_source(),
+                    op.dest
+                ),
+                None => format!("{keyword} {} in {} ", plan.history_source(), op.dest),
+            };
+            let created_by = history::nop_string(&shell, &line);
             Ok((Some(layer), created_by))
         })
     }

@@ -78,7 +78,7 @@ pub struct CopyOp {
     pub link: bool,
     /// `ADD --checksum=sha256:…`
     pub checksum: Option<String>,
-    /// SOURCE_DATE_EPOCH: every mtime in the layer = min(mtime, it)
+    /// SOURCE_DATE_EPOCH: every mtime in the layer is it (as buildah's --timestamp)
     pub mtime_clamp: Option<i64>,
 }
 
@@ -1654,10 +1654,10 @@ impl CopyPlan {
     }
 
     fn mtime(&self, t: i64) -> u64 {
-        let t = match self.clamp {
-            Some(c) => t.min(c),
-            None => t,
-        };
+        // With a build timestamp every entry gets it: the sources' mtimes are not in the
+        // step's cache key, so they must not be in its layer either (a touched file hits the
+        // cache; a cold build from a checkout with other mtimes gives the same layer).
+        let t = self.clamp.unwrap_or(t);
         t.max(0) as u64
     }
 

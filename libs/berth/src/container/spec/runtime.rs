@@ -196,7 +196,9 @@ pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
         })
         .collect::<Result<_>>()?;
 
-    let mut user = UserBuilder::default().uid(p.uid).gid(p.gid);
+    // Docker's containers start with umask 0022 (what dockerd runs with), whatever the umask of
+    // the tool that made them: a RUN step's files do not depend on the builder's umask.
+    let mut user = UserBuilder::default().uid(p.uid).gid(p.gid).umask(0o022u32);
     if !p.additional_gids.is_empty() {
         user = user.additional_gids(p.additional_gids.to_vec());
     }
