@@ -65,6 +65,22 @@ img-search --format table "127.0.0.1:$port/demo"
 img="127.0.0.1:$port/demo/busybox:1"
 step "ctr-run --rm $img sh -c 'echo hello from \$(hostname); id; grep CapEff /proc/self/status'"
 ctr-run --rm "$img" sh -c 'echo hello from $(hostname); id; grep CapEff /proc/self/status'
+
+# A Dockerfile build on the pulled image, then the same build again: every step cached.
+mkdir -p "$work/app"
+echo "hello from a Dockerfile" > "$work/app/hello.txt"
+cat > "$work/app/Dockerfile" <<DOCKERFILE
+FROM $img
+ARG GREETING=hi
+COPY hello.txt /app/hello.txt
+RUN echo "\$GREETING, built \$(date -u +%F)" >> /app/hello.txt
+CMD ["cat", "/app/hello.txt"]
+DOCKERFILE
+step "img-build -t demo/app:1 ./app; ctr-run --rm demo/app:1"
+img-build --progress plain -t demo/app:1 "$work/app" >/dev/null
+ctr-run --rm demo/app:1
+step "img-build -t demo/app:1 ./app   (again: every step cached; JSON lines on stdout)"
+img-build -t demo/app:1 "$work/app" | cut -c1-110
 step "ctr-run -d --name ticker $img sh -c 'while true; do echo tick; sleep 0.5; done'; ctr-ls"
 ctr-run -d --name ticker "$img" sh -c 'while true; do echo tick; sleep 0.5; done'
 ctr-ls --format table

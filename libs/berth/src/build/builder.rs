@@ -1140,7 +1140,8 @@ impl<'a> Builder<'a> {
         apply: &mut dyn FnMut(&mut ImageConfig) -> Result<()>,
     ) -> Result<()> {
         let inputs = self.inputs(sx, text.clone(), args, None, BTreeMap::new());
-        self.commit_step(sx, ins, &text, inputs, &mut |_, cfg| {
+        let shown = ins.map(|i| i.original.clone()).unwrap_or_else(|| text.clone());
+        self.commit_step(sx, ins, &shown, inputs, &mut |_, cfg| {
             apply(cfg)?;
             // The shell of the config as changed (Docker's line for SHELL names the new one).
             let shell = cfg
@@ -1353,7 +1354,7 @@ impl<'a> Builder<'a> {
         let created_by = history::nop_string(&sx.state.shell(), &text);
         let clamp = self.opts.timestamp;
         let codec = self.opts.codec;
-        self.commit_step(sx, Some(ins), &text, inputs, &mut |parent, cfg| {
+        self.commit_step(sx, Some(ins), &ins.original, inputs, &mut |parent, cfg| {
             cfg.run_config_mut().working_dir = Some(dir.clone());
             // As Docker's: the directory is made now (root's, 0755) when the image lacks it.
             let missing = self.missing_dirs(parent, &dir)?;
@@ -1530,7 +1531,7 @@ impl<'a> Builder<'a> {
         let inputs = self.inputs(sx, instruction.clone(), args, sources_key, extra);
         let shell = sx.state.shell();
         let keyword = ins.keyword.clone();
-        self.commit_step(sx, Some(ins), &instruction, inputs, &mut |parent, _cfg| {
+        self.commit_step(sx, Some(ins), &ins.original, inputs, &mut |parent, _cfg| {
             let base = if op.link { None } else { self.view(parent)? };
             let source_view = match &source_state {
                 Some(s) => Some(self.view(s)?),
@@ -1881,7 +1882,7 @@ impl<'a> Builder<'a> {
         let stage = sx.name.clone();
         let description = format!("{}:{} {}", self.name(), ins.line, ins.original);
         let mut mounts = Some(mounts);
-        self.commit_step(sx, Some(ins), &instruction, inputs, &mut |parent, _cfg| {
+        self.commit_step(sx, Some(ins), &ins.original, inputs, &mut |parent, _cfg| {
             let img = parent.image(self.layout)?;
             let mut out = StageOutput {
                 events: self.events,
