@@ -479,13 +479,31 @@ fn from_refs(ins: &Instruction) -> Vec<String> {
 
 /// The stage `r` names (by name, or by index below `current`), if any.
 fn stage_ref(r: &str, names: &HashMap<String, usize>, current: usize) -> Option<usize> {
-    if let Some(&k) = names.get(&r.to_ascii_lowercase()) {
-        return Some(k);
+    stage_ref_checked(r, names, current).ok().flatten()
+}
+
+/// The stage `r` names: by name or index, and only one defined before stage `current` (None:
+/// `r` is an image). A stage's own name or index, or a later one's, is an error, not an image.
+fn stage_ref_checked(
+    r: &str,
+    names: &HashMap<String, usize>,
+    current: usize,
+) -> Result<Option<usize>> {
+    let k = match names.get(&r.to_ascii_lowercase()) {
+        Some(&k) => k,
+        None if !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) => {
+            r.parse::<usize>().unwrap_or(usize::MAX)
+        }
+        None => return Ok(None),
+    };
+    if k < current {
+        return Ok(Some(k));
     }
-    match r.parse::<usize>() {
-        Ok(k) if k < current => Some(k),
-        _ => None,
-    }
+    Err(Error::InvalidInput(if k == current {
+        format!("circular dependency: --from={r} names the stage it is in")
+    } else {
+        format!("--from={r}: stage {r} is not defined before this one (a stage uses only earlier stages)")
+    }))
 }
 
 fn expand(df: &Dockerfile, word: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
@@ -1140,7 +1158,9 @@ impl<'a> Builder<'a> {
         apply: &mut dyn FnMut(&mut ImageConfig) -> Result<()>,
     ) -> Result<()> {
         let inputs = self.inputs(sx, text.clone(), args, None, BTreeMap::new());
-        let shown = ins.map(|i| i.original.clone()).unwrap_or_else(|| text.clone());
+        let shown = ins
+            .map(|i| i.original.clone())
+            .unwrap_or_else(|| text.clone());
         self.commit_step(sx, ins, &shown, inputs, &mut |_, cfg| {
             apply(cfg)?;
             // The shell of the config as changed (Docker's line for SHELL names the new one).
@@ -1328,7 +1348,7 @@ impl<'a> Builder<'a> {
     /// The state a `--from` names: a stage (by name or index) or an image.
     fn state_named(&self, sx: &StageRun, r: &str, current: usize) -> Result<State> {
         let _ = sx;
-        match stage_ref(r, self.names, current) {
+        match stage_ref_checked(r, self.names, current)? {
             Some(k) => Ok((*self.wait_stage(k)?).clone()),
             None => self.image_state(r, None),
         }
@@ -2064,5 +2084,9 @@ mod tests {
         assert_eq!(stage_ref("1", &names, 2), Some(1));
         assert_eq!(stage_ref("2", &names, 2), None);
         assert_eq!(stage_ref("busybox", &names, 2), None);
+        names.insert("later".to_string(), 3);
+        assert!(stage_ref_checked("later", &names, 2).is_err());
+        assert!(stage_ref_checked("2", &names, 2).is_err());
+        assert!(stage_ref_checked("7", &names, 2).is_err());
     }
 }
