@@ -465,6 +465,24 @@ pub fn prune_build_cache(
                 }
             }
         }
+        // The file listings `img-build --explain` keeps per COPY sources digest: those no
+        // record left names go too.
+        let listings = root.dir().join("build").join("sources");
+        if let Ok(entries) = std::fs::read_dir(&listings) {
+            let named: HashSet<String> = cache
+                .list()?
+                .iter()
+                .filter_map(|r| r.inputs.sources.as_deref())
+                .map(|s| s.strip_prefix("sha256:").unwrap_or(s).to_string())
+                .collect();
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !named.contains(&name) {
+                    out.reclaimed += usage(&e.path(), &mut seen);
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
     image::forget_removed(layout);
     Ok(out)

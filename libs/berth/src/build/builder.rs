@@ -1229,7 +1229,12 @@ impl<'a> Builder<'a> {
             Some(if self.opts.no_cache {
                 "--no-cache".to_string()
             } else {
-                self.cache.explain(&inputs)?
+                let mut why = self.cache.explain(&inputs)?;
+                if let Some(files) = self.explain_sources(&inputs) {
+                    why.push_str(": ");
+                    why.push_str(&files);
+                }
+                why
             })
         } else {
             None
@@ -1547,6 +1552,9 @@ impl<'a> Builder<'a> {
                 }
             }
         };
+        if let (Some(p), Some(d)) = (&plan0, &sources_key) {
+            self.save_listing(d, &p.listing());
+        }
         let args = used.into_inner().expect("no panics while locked");
         let inputs = self.inputs(sx, instruction.clone(), args, sources_key, extra);
         let shell = sx.state.shell();
@@ -1590,6 +1598,110 @@ impl<'a> Builder<'a> {
             let created_by = history::nop_string(&shell, &line);
             Ok((Some(layer), created_by))
         })
+    }
+
+    fn listing_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.dir().join("build").join("sources").join(hex)
+    }
+
+    /// Keeps the files a COPY's sources digest stands for (`path\trecord` lines), once per
+    /// digest, so that `--explain` can say later which file differed. Best effort: a listing
+    /// that cannot be written only makes the explanation shorter.
+    fn save_listing(&self, digest: &str, listing: &[(String, String)]) {
+        let path = self.listing_path(digest);
+        if path.exists() {
+            return;
+        }
+        let dir = path.parent().expect("in a directory").to_path_buf();
+        let mut text = String::new();
+        for (p, r) in listing {
+            text.push_str(&p.replace(['\t', '\n'], " "));
+            text.push('\t');
+            text.push_str(r);
+            text.push('\n');
+        }
+        if std::fs::create_dir_all(&dir).is_ok() {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("x")
+                .to_string();
+            let _ = crate::store::atomic_write_private(&dir, &name, text.as_bytes());
+        }
+    }
+
+    fn load_listing(&self, digest: &str) -> Option<BTreeMap<String, serde_json::Value>> {
+        let text = std::fs::read_to_string(self.listing_path(digest)).ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_once('\t'))
+                .filter_map(|(p, r)| Some((p.to_string(), serde_json::from_str(r).ok()?)))
+                .collect(),
+        )
+    }
+
+    /// For a COPY/ADD whose sources changed: which files, against the last cached step with the
+    /// same parent and instruction (`a.txt: mode 644 → 600`, `added b.txt`, `removed c`).
+    fn explain_sources(&self, inputs: &KeyInputs) -> Option<String> {
+        let new = inputs.sources.as_ref()?;
+        let old = self
+            .cache
+            .list()
+            .ok()?
+            .into_iter()
+            .filter(|r| {
+                r.inputs.parent == inputs.parent
+                    && r.inputs.instruction == inputs.instruction
+                    && r.inputs.sources.as_ref().is_some_and(|s| s != new)
+            })
+            .max_by(|a, b| a.last_used.cmp(&b.last_used))?;
+        let was = self.load_listing(old.inputs.sources.as_ref()?)?;
+        let now = self.load_listing(new)?;
+        let mut out = Vec::new();
+        for (p, r) in &now {
+            match was.get(p) {
+                None => out.push(format!("added {p}")),
+                Some(o) if o != r => {
+                    let fields: Vec<String> = [
+                        "type", "mode", "uid", "gid", "size", "link", "xattrs", "digest",
+                    ]
+                    .iter()
+                    .filter(|f| o.get(**f) != r.get(**f))
+                    .map(|f| match *f {
+                        "mode" => format!(
+                            "mode {:o} → {:o}",
+                            o[*f].as_u64().unwrap_or(0),
+                            r[*f].as_u64().unwrap_or(0)
+                        ),
+                        "digest" if r["type"] == "dir" => "contents".to_string(),
+                        "digest" => "content".to_string(),
+                        "xattrs" => "xattrs".to_string(),
+                        f => format!("{f} {} → {}", o[f], r[f]),
+                    })
+                    .collect();
+                    if !fields.is_empty() && r["type"] != "dir" {
+                        out.push(format!("{p}: {}", fields.join(", ")));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for p in was.keys() {
+            if !now.contains_key(p) {
+                out.push(format!("removed {p}"));
+            }
+        }
+        if out.is_empty() {
+            return None;
+        }
+        let more = out.len().saturating_sub(5);
+        out.truncate(5);
+        let mut s = out.join("; ");
+        if more > 0 {
+            s.push_str(&format!("; and {more} more"));
+        }
+        Some(s)
     }
 
     /// The index of the stage `sx` is (for `--from=N`, which must name an earlier stage).

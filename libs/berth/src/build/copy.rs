@@ -151,6 +151,9 @@ pub struct CopyPlan {
     history: String,
     chown: Option<(u32, u32)>,
     clamp: Option<i64>,
+    /// Context sources: every file's record by its path in the context (sorted), for
+    /// `--explain` to say which file made a step miss.
+    listing: Vec<(String, String)>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -600,6 +603,7 @@ pub fn plan(op: &CopyOp, from: From, base: Option<&Path>) -> Result<CopyPlan> {
             history: String::new(),
             chown: op.chown,
             clamp: op.mtime_clamp,
+            listing: Vec::new(),
         },
         tree: BTreeMap::new(),
         records: Vec::new(),
@@ -1129,9 +1133,13 @@ impl Planner<'_> {
     }
 
     /// The record of a file source (for the digest) and its node digest (hex).
-    fn file_record(&self, info: &Info) -> Result<(String, String)> {
+    fn file_record(&mut self, info: &Info) -> Result<(String, String)> {
         let fd = &self.plan.roots[info.root];
-        self.record_of(fd, Path::new(""), &info.st, None, &info.name)
+        let r = self.record_of(fd, Path::new(""), &info.st, None, &info.name)?;
+        if self.ctx.is_some() {
+            self.plan.listing.push((info.resolved.clone(), r.0.clone()));
+        }
+        Ok(r)
     }
 
     /// A node's canonical record: (record, its sha256 hex). `dir_digest` for directories.
@@ -1361,6 +1369,7 @@ impl Planner<'_> {
                     self.record_of(dir, Path::new(OsStr::from_bytes(&n)), &st, digest, &name)?;
                 h.update(r.as_bytes());
                 h.update(b"\n");
+                self.plan.listing.push((child_ctx.clone(), r));
             }
         }
         Ok(hex(&h.finalize()))
@@ -1583,6 +1592,15 @@ impl CopyPlan {
     /// the options. `From::Dir`: None (the builder keys on the source stage's image instead).
     pub fn digest(&self) -> Option<Digest> {
         self.digest.clone()
+    }
+
+    /// Context sources: each file's record (name, type, mode, owner, size, link, xattrs and
+    /// content digest) by its path in the context, sorted by path.
+    pub fn listing(&self) -> Vec<(String, String)> {
+        let mut l = self.listing.clone();
+        l.sort();
+        l.dedup();
+        l
     }
 
     /// For the legacy history line `COPY file:<hex> in /dest ` / `dir:<hex>` / `multi:<hex>`.
