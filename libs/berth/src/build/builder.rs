@@ -1229,7 +1229,8 @@ impl<'a> Builder<'a> {
             Some(if self.opts.no_cache {
                 "--no-cache".to_string()
             } else {
-                let mut why = self.cache.explain(&inputs)?;
+                let at = ins.map(|i| (sx.name.as_str(), i.line));
+                let mut why = self.cache.explain_at(&inputs, at)?;
                 if let Some(files) = self.explain_sources(&inputs) {
                     why.push_str(": ");
                     why.push_str(&files);
