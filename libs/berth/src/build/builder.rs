@@ -420,8 +420,19 @@ pub fn build(root: &Root, opts: &Options, events: &dyn Events) -> Result<Built> 
     if opts.tags.is_empty() {
         image::add_untagged(&layout, &state.manifest)?;
     }
+    // A tag that already names this image is left as it is (a cached rebuild writes nothing).
+    let index = layout.read_index()?;
+    let names_it = |t: &Reference| {
+        let name = t.to_string();
+        index.manifests().iter().any(|d| {
+            d.digest() == state.manifest.digest()
+                && crate::store::annotation(d, crate::store::REF_NAME) == Some(name.as_str())
+        })
+    };
     for t in &opts.tags {
-        image::tag(&layout, t, &state.manifest)?;
+        if !names_it(t) {
+            image::tag(&layout, t, &state.manifest)?;
+        }
     }
     Ok(Built {
         manifest: state.manifest,
