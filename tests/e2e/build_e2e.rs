@@ -930,7 +930,7 @@ WORKDIR /w/${BASE%.gz}
     }
     assert_eq!(c["Labels"]["stem"], "a");
     assert_eq!(c["WorkingDir"], "/w/a.tar");
-    let df = b"FROM bb:1\nARG NEED\nENV X=${NEED:?set NEED}\n";
+    let df = b"FROM bb:1\nARG NEED\nENV X=\"${NEED:?set NEED}\"\n";
     let out = timed_input(
         rig.env.cmd("img-build").args(["-t", "mods:2", "-"]),
         Some(df),
