@@ -48,8 +48,7 @@ printf '%s\n' "FROM $REG/bb:1 AS one" 'RUN sleep 1 && echo one > /one' \
   "FROM $REG/bb:1 AS two" 'RUN sleep 1 && echo two > /two' \
   "FROM $REG/bb:1" 'COPY --from=one /one /one' 'COPY --from=two /two /two' > "$W/p/Dockerfile"
 
-"$BIN/img-pull" -q "$REG/bb:1" >/dev/null
-"$BIN/img-pull" -q "$REG/deb:12" >/dev/null
+for i in bb:1 deb:12; do "$BIN/img-pull" -q "$REG/$i" >/dev/null; done
 docker pull -q "$REG/bb:1" >/dev/null
 docker pull -q "$REG/deb:12" >/dev/null
 BERTH="$BIN/img-build -q --network host"
