@@ -541,11 +541,27 @@ pub fn load(context: &Path, dockerfile: Option<&Path>) -> Result<Matcher> {
     let Some(path) = ignore_file_path(context, dockerfile) else {
         return Ok(Matcher::default());
     };
-    let text = std::fs::read(&path).map_err(|source| Error::Io {
-        action: "read",
-        path: path.clone(),
-        source,
-    })?;
+    // The context's own file is read inside the context: a `.dockerignore` that is a symlink
+    // (in a tar given on stdin, say) does not make the build read a file outside it.
+    let text = match path.strip_prefix(context) {
+        Ok(rel) => {
+            use std::io::Read;
+            let dest = crate::unpack::Dest::open(context)?;
+            let fd = dest
+                .open_in(rel, rustix::fs::OFlags::RDONLY)
+                .map_err(|source| Error::io("read", &path, source))?;
+            let mut text = Vec::new();
+            std::fs::File::from(fd)
+                .read_to_end(&mut text)
+                .map_err(|source| Error::io("read", &path, source))?;
+            text
+        }
+        Err(_) => std::fs::read(&path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.clone(),
+            source,
+        })?,
+    };
     Matcher::parse(&path.display().to_string(), &String::from_utf8_lossy(&text))
 }
 

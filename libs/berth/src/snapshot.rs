@@ -161,6 +161,11 @@ impl Snapshots {
     /// The snapshots of `image`, bottom layer first (overlayfs wants them top first: reverse),
     /// unpacking the missing ones from the store, `jobs` at a time.
     pub fn ensure(&self, layout: &Layout, image: &Image, jobs: usize) -> Result<Vec<PathBuf>> {
+        // One at a time in a process: the temporary directories are named by the process
+        // (another process's are told apart, and waited on by their lock), so two threads making
+        // the same snapshot (img-build's stages) would take each other's.
+        static ONE: Mutex<()> = Mutex::new(());
+        let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
         let plan = self.plan(image)?;
         let results: Mutex<Vec<Option<Result<Applied>>>> =
             Mutex::new((0..plan.missing.len()).map(|_| None).collect());

@@ -443,12 +443,11 @@ pub fn run(cli: Cli) -> Result<()> {
         let r = match &input {
             berth::build::source::Input::Dockerfile(text) => (None, text.clone(), None),
             berth::build::source::Input::Context { dir, .. } => {
+                // Read inside the context: a Dockerfile that is a symlink in the tar does not
+                // lead out of it.
                 let name = cli.file.clone().unwrap_or_else(|| "Dockerfile".into());
-                let p = dir.join(&name);
-                let text = std::fs::read_to_string(&p).map_err(|e| {
-                    Error::InvalidInput(format!("the context on stdin has no {name}: {e}"))
-                })?;
-                (Some(dir.clone()), text, Some(p))
+                let text = input.dockerfile(cli.file.as_deref())?;
+                (Some(dir.clone()), text, Some(dir.join(&name)))
             }
         };
         _stdin_input = Some(input);
