@@ -68,20 +68,6 @@ fn cached_flags(out: &Out) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn blob(env: &Env, digest: &str) -> Vec<u8> {
-    let hex = digest.strip_prefix("sha256:").unwrap();
-    std::fs::read(env.images().join("blobs/sha256").join(hex)).unwrap()
-}
-
-/// berth's image config, read from the store.
-fn config_of(env: &Env, name: &str) -> Value {
-    let id = env.run("img-inspect", &[name]).ok().json()[0]["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    serde_json::from_slice(&blob(env, &id)).unwrap()
-}
-
 fn gunzip(data: Vec<u8>) -> Vec<u8> {
     if data.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
@@ -350,7 +336,7 @@ fn berth_side(rig: &Rig, case: &Case, ctx: &Path) -> Made {
         "{}: {res}",
         case.name
     );
-    let config = config_of(&rig.env, &tag);
+    let config = rig.env.config_of(&tag);
     let id = rig
         .t("ctr-create", &["--network", "none", &tag, "true"], 60)
         .ok()
@@ -480,14 +466,14 @@ fn builds_match_docker_legacy_config_history_and_files() {
         runs_under_docker(&d, &rig, case);
     }
     // What the cases check, on berth's side (so a case that checks nothing fails).
-    let meta = config_of(&rig.env, "meta:1");
+    let meta = rig.env.config_of("meta:1");
     assert_eq!(meta["config"]["User"], "1234:1234");
     assert_eq!(meta["config"]["WorkingDir"], "/app/sub/rel");
     assert_eq!(meta["config"]["StopSignal"], "SIGUSR1");
     assert_eq!(meta["config"]["Labels"]["org.example.v"], "2.5");
-    let child = config_of(&rig.env, "onbuild-child:1");
+    let child = rig.env.config_of("onbuild-child:1");
     assert_eq!(norm(&child["config"]["OnBuild"]), Value::Null);
-    let parent = config_of(&rig.env, "onbuild-parent:1");
+    let parent = rig.env.config_of("onbuild-parent:1");
     assert_eq!(parent["config"]["OnBuild"].as_array().unwrap().len(), 2);
 }
 
@@ -545,7 +531,7 @@ fn two_cold_builds_from_two_checkouts_give_one_digest() {
     let (_e2, r2) = cold_build(&b, &base, "077");
     assert_eq!(r1["digest"], r2["digest"], "{r1} {r2}");
     assert_eq!(r1["id"], r2["id"]);
-    let config = config_of(&_e1, "repro:1");
+    let config = _e1.config_of("repro:1");
     assert_eq!(config["created"], "2023-11-14T22:13:20Z", "{config}");
 }
 
@@ -929,7 +915,7 @@ WORKDIR /w/${BASE%.gz}
     )
     .ok();
     result(&out);
-    let c = &config_of(&rig.env, "mods:1")["config"];
+    let c = &rig.env.config_of("mods:1")["config"];
     let env: Vec<&str> = c["Env"]
         .as_array()
         .unwrap()

@@ -52,20 +52,6 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn blob(env: &Env, digest: &str) -> Vec<u8> {
-    let hex = digest.strip_prefix("sha256:").unwrap();
-    std::fs::read(env.images().join("blobs/sha256").join(hex)).unwrap()
-}
-
-/// The image's config, read from the store.
-fn config_of(env: &Env, name: &str) -> Value {
-    let id = env.run("img-inspect", &[name]).ok().json()[0]["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    serde_json::from_slice(&blob(env, &id)).unwrap()
-}
-
 fn lines(out: &str) -> BTreeSet<String> {
     out.lines().map(str::to_string).collect()
 }
@@ -222,8 +208,8 @@ fn diff_commit_and_export_leave_out_what_the_runtime_mounted_as_docker() {
         .ok()
         .json();
     assert_eq!(out["layer"], Value::Null, "{out}");
-    let base = config_of(&rig.env, &rig.image);
-    let made = config_of(&rig.env, "fresh-img:1");
+    let base = rig.env.config_of(&rig.image);
+    let made = rig.env.config_of("fresh-img:1");
     assert_eq!(made["rootfs"], base["rootfs"]);
     let last = made["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["empty_layer"], true, "{last}");
@@ -276,7 +262,7 @@ fn diff_commit_and_export_leave_out_what_the_runtime_mounted_as_docker() {
         .t("img-commit", &["changed", "changed-img:1"], 60)
         .ok()
         .json();
-    let changed_layer = tar_list(&gunzip(&blob(&rig.env, out["layer"].as_str().unwrap())));
+    let changed_layer = tar_list(&gunzip(&rig.env.blob(out["layer"].as_str().unwrap())));
     assert_eq!(changed_layer, want, "only the changes are in the layer");
 
     let Some(d) = docker else {

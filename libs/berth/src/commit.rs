@@ -101,18 +101,7 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
             // As the store enters every image: OCI media types (a base pulled with Docker's
             // gets their OCI names), so that the manifest written is the one skopeo reads at
             // `oci:ROOT/images:REF` and its digest the one img-commit prints.
-            let layers = img
-                .manifest
-                .layers()
-                .iter()
-                .cloned()
-                .map(|mut l| {
-                    if let Some(m) = image::oci_media_type(l.media_type().as_ref()) {
-                        l.set_media_type(m);
-                    }
-                    l
-                })
-                .collect();
+            let layers = image::oci_layers(&img.manifest);
             (img.config.clone(), layers)
         }
     };

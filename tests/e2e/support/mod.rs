@@ -213,6 +213,21 @@ impl Env {
         self.root.join("images")
     }
 
+    /// A blob of the store, by digest (`sha256:…`).
+    pub fn blob(&self, digest: &str) -> Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        std::fs::read(self.images().join("blobs/sha256").join(hex)).unwrap()
+    }
+
+    /// An image's config as stored (the blob its ID names), by the name img-inspect takes.
+    pub fn config_of(&self, name: &str) -> serde_json::Value {
+        let id = self.run("img-inspect", &[name]).ok().json()[0]["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_slice(&self.blob(&id)).unwrap()
+    }
+
     /// A command for `tool` with this root. The first container or network tool a test runs
     /// moves its thread into a network namespace of its own ([`own_network_namespace`]).
     pub fn cmd(&self, tool: &str) -> Command {

@@ -151,7 +151,7 @@ mod tests {
         let p = &spec_json(&b)["process"];
         assert_eq!(
             p["user"],
-            json!({"uid": 33, "gid": 33, "additionalGids": [33, 50]})
+            json!({"uid": 33, "gid": 33, "umask": 0o022, "additionalGids": [33, 50]})
         );
         assert!(set(&p["env"]).contains("HOME=/var/www"));
         // Not root: nothing effective or permitted, as moby.
@@ -162,7 +162,7 @@ mod tests {
         let b = make(&["-u", "1000:50", "app"], &image()).unwrap();
         assert_eq!(
             spec_json(&b)["process"]["user"],
-            json!({"uid": 1000, "gid": 50, "additionalGids": [50]})
+            json!({"uid": 1000, "gid": 50, "umask": 0o022, "additionalGids": [50]})
         );
         let img = json!({"Cmd": ["x"], "User": "www"});
         let b = make(&["app"], &img).unwrap();

@@ -312,32 +312,18 @@ fn secrets(list: &[String], tmp: &Path) -> Result<BTreeMap<String, PathBuf>> {
                 }
                 std::fs::canonicalize(&p).map_err(|e| Error::io("resolve", &p, e))?
             }
-            (None, Some(var)) => {
+            (None, env) => {
+                // env=VAR, or (as BuildKit) the variable named as the id: copied to a private
+                // file that only this build's secret mount reads.
+                let var = env.unwrap_or_else(|| id.clone());
                 let v = std::env::var(&var).map_err(|_| {
                     Error::InvalidInput(format!(
-                        "secret {id}: environment variable {var} is not set"
+                        "secret {id}: give src=FILE, or env=VAR with VAR set (${var} is not)"
                     ))
                 })?;
-                let p = tmp.join(format!("secret-{}", out.len()));
-                berth::store::atomic_write_private(
-                    tmp,
-                    p.file_name().and_then(|n| n.to_str()).unwrap_or("s"),
-                    v.as_bytes(),
-                )?;
-                p
-            }
-            (None, None) => {
-                // Docker: id alone is the file of that name? BuildKit takes env ID then.
-                let v = std::env::var(&id).map_err(|_| {
-                    Error::Usage(format!("invalid --secret {s:?}: give src=FILE or env=VAR"))
-                })?;
-                let p = tmp.join(format!("secret-{}", out.len()));
-                berth::store::atomic_write_private(
-                    tmp,
-                    p.file_name().and_then(|n| n.to_str()).unwrap_or("s"),
-                    v.as_bytes(),
-                )?;
-                p
+                let name = format!("secret-{}", out.len());
+                berth::store::atomic_write_private(tmp, &name, v.as_bytes())?;
+                tmp.join(name)
             }
         };
         out.insert(id, path);

@@ -666,18 +666,7 @@ impl<'a> Builder<'a> {
             Some(platform.unwrap_or(&self.opts.platform)),
         )?;
         // The store's form: OCI media types, the config kept byte for byte (the same ID).
-        let layers: Vec<Descriptor> = img
-            .manifest
-            .layers()
-            .iter()
-            .cloned()
-            .map(|mut l| {
-                if let Some(m) = image::oci_media_type(l.media_type().as_ref()) {
-                    l.set_media_type(m);
-                }
-                l
-            })
-            .collect();
+        let layers = image::oci_layers(&img.manifest);
         let mut config_desc = img.manifest.config().clone();
         config_desc.set_media_type(oci_spec::image::MediaType::ImageConfig);
         let manifest = image::write_manifest(self.layout, config_desc, layers.clone())?;

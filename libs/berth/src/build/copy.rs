@@ -157,13 +157,7 @@ pub struct CopyPlan {
 }
 
 fn hex(b: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(H[(x >> 4) as usize] as char);
-        s.push(H[(x & 15) as usize] as char);
-    }
-    s
+    crate::digest::to_hex(b)
 }
 
 fn sha(data: &[u8]) -> [u8; 32] {

@@ -90,6 +90,22 @@ pub(crate) fn bare(desc: &Descriptor) -> Descriptor {
 
 /// The OCI media type for a Docker schema 2 one (manifest, config, layers); None for a media
 /// type that is OCI's already (or that OCI has no name for).
+/// A manifest's layers with their OCI media types (Docker's mapped), as the store enters every
+/// image: the manifest written from them is the one skopeo reads at `oci:ROOT/images:REF`.
+pub fn oci_layers(manifest: &oci_spec::image::ImageManifest) -> Vec<Descriptor> {
+    manifest
+        .layers()
+        .iter()
+        .cloned()
+        .map(|mut l| {
+            if let Some(m) = oci_media_type(l.media_type().as_ref()) {
+                l.set_media_type(m);
+            }
+            l
+        })
+        .collect()
+}
+
 pub(crate) fn oci_media_type(m: &str) -> Option<MediaType> {
     Some(match m {
         DOCKER_MANIFEST => MediaType::ImageManifest,
