@@ -52,21 +52,25 @@ fn target_builds_only_what_it_needs_and_stages_run_together() {
         &ctx,
         &[(
             "Dockerfile",
+            // Stages one and two meet through a shared cache mount: each waits (at most 30 s)
+            // for the other's mark, so the build passes only when they run at the same time.
             "FROM bb:1 AS broken\nRUN exit 7\n\
-             FROM bb:1 AS one\nRUN sleep 2 && echo one > /one\n\
-             FROM bb:1 AS two\nRUN sleep 2 && echo two > /two\n\
+             FROM bb:1 AS one\nRUN --mount=type=cache,id=meet,target=/m,sharing=shared \
+             touch /m/one && i=0 && while [ ! -e /m/two ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done \
+             && [ -e /m/two ] && echo one > /one\n\
+             FROM bb:1 AS two\nRUN --mount=type=cache,id=meet,target=/m,sharing=shared \
+             touch /m/two && i=0 && while [ ! -e /m/one ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done \
+             && [ -e /m/one ] && echo two > /two\n\
              FROM bb:1 AS final\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n\
              FROM final AS last\nRUN exit 9\n",
         )],
     );
     let c = ctx.to_str().unwrap();
-    let t0 = Instant::now();
     let out = build(
         &rig.env,
         &["--network", "none", "--target", "final", "-t", "tg:1", c],
-    );
-    let took = t0.elapsed();
-    let out = out.ok();
+    )
+    .ok();
     // Neither `broken` nor `last` ran: their RUNs would have failed the build.
     let stages: Vec<String> = steps(&out)
         .iter()
@@ -78,11 +82,6 @@ fn target_builds_only_what_it_needs_and_stages_run_together() {
     );
     assert_eq!(run_cat(&rig.env, "tg:1", "/one"), "one\n");
     assert_eq!(run_cat(&rig.env, "tg:1", "/two"), "two\n");
-    // Two 2-s stages one after the other would take 4 s and more.
-    assert!(
-        took < Duration::from_millis(3900),
-        "stages one and two ran at the same time: {took:?}"
-    );
     // An unknown target is an error that names it; the last stage is the default and fails.
     let out = build(&rig.env, &["--target", "nosuch", "-t", "tg:2", c]);
     assert_ne!(out.code, 0);
