@@ -567,6 +567,9 @@ pub fn run(cli: Cli) -> Result<()> {
         timestamp,
         force_rm: cli.force_rm,
         codec: cli.compression.into(),
+        stage_args: BTreeMap::new(),
+        cmd_set: false,
+        run_triggers: true,
     };
     // Ctrl-C, SIGTERM, SIGHUP: the steps' containers go with the build.
     interrupt_handler(&root)?;

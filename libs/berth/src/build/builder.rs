@@ -85,6 +85,13 @@ pub struct Options<'a> {
     /// `--force-rm`: remove a failed RUN's container too.
     pub force_rm: bool,
     pub codec: Codec,
+    /// Where a build resumes a stage (the step tools, `img-build --emit-make`): build args in
+    /// scope at the target stage's start, as if declared by ARGs before it (no ARG step).
+    pub stage_args: BTreeMap<String, Option<String>>,
+    /// A CMD was given earlier in the target stage (an ENTRYPOINT then keeps the CMD).
+    pub cmd_set: bool,
+    /// Run the base's ONBUILD triggers (FROM's behaviour); a step tool resuming a stage does not.
+    pub run_triggers: bool,
 }
 
 /// A finished step, as img-build prints it.
@@ -332,6 +339,7 @@ pub fn build(root: &Root, opts: &Options, events: &dyn Events) -> Result<Built> 
         done: Condvar::new(),
         used_args: Mutex::new(used_args),
         total: df.instructions.len(),
+        target: Some(target),
         platform: opts.platform.to_string(),
         jobs: std::thread::available_parallelism()
             .map(|n| n.get())
@@ -551,6 +559,8 @@ struct Builder<'a> {
     total: usize,
     platform: String,
     jobs: usize,
+    /// The stage the build is for.
+    target: Option<usize>,
 }
 
 /// What a step does on a miss: given the parent state and its config to change, the new layer
@@ -652,6 +662,23 @@ impl<'a> Builder<'a> {
 
     /// The state of an image named in the Dockerfile (FROM, `--from`), pulled if need be.
     fn image_state(&self, name: &str, platform: Option<&Platform>) -> Result<State> {
+        // A manifest digest of the store (a step tool's output, which no tag names): its state.
+        if let Ok(d) = Digest::parse(name) {
+            if self.layout.has_blob(&d) {
+                let desc = Descriptor::new(
+                    oci_spec::image::MediaType::ImageManifest,
+                    self.layout
+                        .blob_path(&d)
+                        .metadata()
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                    &d,
+                );
+                if let Ok(state) = State::load(self.layout, &desc) {
+                    return Ok(state);
+                }
+            }
+        }
         (self.opts.pull)(name)?;
         let (layout, catalog, idx) = image::open_named(self.layout, name)?;
         if layout.dir() != self.layout.dir() {
@@ -735,6 +762,10 @@ impl<'a> Builder<'a> {
             }
         }
         let mut sx = StageRun::new(stage, state);
+        if self.target == Some(plan.index) {
+            sx.args = self.opts.stage_args.clone();
+            sx.cmd_set = self.opts.cmd_set;
+        }
         // ONBUILD triggers of the base run first, and go (as Docker's: the child has none).
         let triggers: Vec<String> = sx
             .state
@@ -743,7 +774,7 @@ impl<'a> Builder<'a> {
             .clone()
             .flatten()
             .unwrap_or_default();
-        if !triggers.is_empty() {
+        if !triggers.is_empty() && self.opts.run_triggers {
             let mut cfg = sx.state.config.clone();
             cfg.run_config_mut().on_build = Some(None);
             // Not a step of its own: the triggers' steps follow from the cleared config.
