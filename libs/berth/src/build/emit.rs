@@ -37,7 +37,7 @@ pub struct BaseInfo {
 }
 
 /// Reads a base image's ENV and ONBUILD triggers (name, FROM's `--platform`); None: unknown.
-pub type BaseLookup = dyn Fn(&str, Option<&str>) -> Result<Option<BaseInfo>>;
+pub type BaseLookup<'l> = dyn Fn(&str, Option<&str>) -> Result<Option<BaseInfo>> + 'l;
 
 /// What to emit, from img-build's command line.
 pub struct EmitOptions<'a> {
@@ -59,7 +59,7 @@ pub struct EmitOptions<'a> {
     /// BUILDKit's automatic platform args (TARGETPLATFORM, …), in the global scope.
     pub platform_args: BTreeMap<String, Option<String>>,
     /// The ENV and ONBUILD triggers of a base image named by FROM (None: not known).
-    pub base_info: &'a BaseLookup,
+    pub base_info: &'a BaseLookup<'a>,
 }
 
 /// Which step tool a call runs.
@@ -941,7 +941,7 @@ fn sh(opts: &EmitOptions, stages: &[Stage]) -> String {
 mod tests {
     use super::*;
 
-    fn opts<'a>(df: &'a Dockerfile, info: &'a BaseLookup) -> EmitOptions<'a> {
+    fn opts<'a>(df: &'a Dockerfile, info: &'a BaseLookup<'a>) -> EmitOptions<'a> {
         EmitOptions {
             dockerfile: df,
             dockerfile_name: "Dockerfile".into(),
