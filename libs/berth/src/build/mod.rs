@@ -11,3 +11,4 @@ pub mod dockerfile;
 pub mod history;
 pub mod run;
 pub mod source;
+pub mod step;
