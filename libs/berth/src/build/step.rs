@@ -214,7 +214,10 @@ impl Events for Capture<'_> {
 pub fn build(root: &Root, step: &Step, events: &dyn Events) -> Result<Stepped> {
     let text = dockerfile_text(step)?;
     let df = dockerfile::parse(&text).map_err(|e| {
-        Error::InvalidInput(e.to_string().replacen("Dockerfile:", &format!("{}:", step.name), 1))
+        Error::InvalidInput(
+            e.to_string()
+                .replacen("Dockerfile:", &format!("{}:", step.name), 1),
+        )
     })?;
     let capture = Capture {
         inner: events,
@@ -318,7 +321,9 @@ mod tests {
     fn bad_instructions_are_named() {
         let e = parse_instruction("FROM bb:1").unwrap_err().to_string();
         assert!(e.contains("FROM is not a step"), "{e}");
-        let e = parse_instruction("ENV A=1\nENV B=2").unwrap_err().to_string();
+        let e = parse_instruction("ENV A=1\nENV B=2")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("2 instructions"), "{e}");
         let e = parse_instruction("").unwrap_err().to_string();
         assert!(e.contains("no instruction"), "{e}");
