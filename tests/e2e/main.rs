@@ -7,6 +7,7 @@ mod support;
 mod build_cache;
 mod build_e2e;
 mod build_features;
+mod build_steps;
 mod cli;
 mod commit;
 mod containers;

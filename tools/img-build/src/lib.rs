@@ -607,6 +607,7 @@ pub fn run(cli: Cli) -> Result<()> {
         stage_args: BTreeMap::new(),
         cmd_set: false,
         run_triggers: true,
+        index_untagged: true,
     };
     // Ctrl-C, SIGTERM, SIGHUP: the steps' containers go with the build.
     interrupt_handler(&root)?;

@@ -12,3 +12,4 @@ pub mod emit;
 pub mod history;
 pub mod run;
 pub mod source;
+pub mod step;
