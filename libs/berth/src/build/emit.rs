@@ -99,8 +99,9 @@ struct Call {
     pre: Vec<String>,
     /// Arguments after IMAGE.
     post: Vec<String>,
-    /// `--from STAMP`: the digest of another stage's final stamp.
-    from_stamp: Option<String>,
+    /// `--stage NAME=DIGEST`: stages the instruction names (COPY --from, RUN --mount=from),
+    /// each the digest in that stage's final stamp.
+    from_stamp: Vec<(String, String)>,
     /// Context paths (relative to the context) this COPY/ADD reads; None: not a context COPY.
     sources: Option<Vec<String>>,
     /// A readable comment (the instruction).
@@ -227,15 +228,11 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
             }
             if let Kind::Run(_) = ins.kind {
                 for m in ins.flag_values("mount").flatten() {
-                    if m.split(',').any(|p| {
-                        p.strip_prefix("from=")
-                            .is_some_and(|r| stage_ref(r, &names, i).is_some())
-                    }) {
-                        return Err(bad(
-                            name,
-                            ins,
-                            "RUN --mount from= a stage (img-run mounts images, not stages)",
-                        ));
+                    for r in m.split(',').filter_map(|p| p.strip_prefix("from=")) {
+                        let r = dockerfile::expand(r, glookup).map_err(|e| bad(name, ins, e))?;
+                        if let Some(k) = stage_ref(&r, &names, i) {
+                            d.insert(k);
+                        }
                     }
                 }
             }
@@ -308,7 +305,7 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
             input,
             pre,
             post: Vec::new(),
-            from_stamp: None,
+            from_stamp: Vec::new(),
             sources: None,
             comment: from.original.clone(),
         });
@@ -331,13 +328,13 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
             }
         }
         for ins in &instrs[1..] {
-            let mut call = step_call(opts, &display, ins, &sc, &names, k, &out, &by_index)
-                .map_err(|e| match e {
-                    Error::InvalidInput(m) if m.contains("cannot be emitted") => {
-                        Error::InvalidInput(m)
-                    }
-                    e => bad(name, ins, e),
-                })?;
+            let mut call = step_call(
+                opts, &global, &display, ins, &sc, &names, k, &out, &by_index,
+            )
+            .map_err(|e| match e {
+                Error::InvalidInput(m) if m.contains("cannot be emitted") => Error::InvalidInput(m),
+                e => bad(name, ins, e),
+            })?;
             call.input = Input::Stamp(calls.last().map(|c: &Call| c.id.clone()).expect("FROM"));
             calls.push(call);
             sc.apply(opts, &global, ins)
@@ -358,7 +355,7 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
                     input: Input::Stamp(calls.last().expect("FROM").id.clone()),
                     pre: sc.flags(),
                     post: vec!["-c".into(), format!("LABEL \"{}={}\"", q(lk), q(lv))],
-                    from_stamp: None,
+                    from_stamp: Vec::new(),
                     sources: None,
                     comment: format!("--label {lk}={lv}"),
                 });
@@ -468,9 +465,56 @@ impl Scope {
     }
 }
 
+/// The stages an instruction names (`COPY --from`, `RUN --mount=from=`), as written (expanded
+/// with the global args, as the builder does), each with its final stamp.
+fn stage_stamps(
+    ins: &Instruction,
+    global: &BTreeMap<String, Option<String>>,
+    names: &HashMap<String, usize>,
+    current: usize,
+    out: &[Stage],
+    by_index: &HashMap<usize, usize>,
+) -> Result<Vec<(String, String)>> {
+    let mut refs = Vec::new();
+    if let Kind::Copy(_) | Kind::Add(_) = ins.kind {
+        refs.extend(ins.flag_values("from").flatten().map(str::to_string));
+    }
+    if let Kind::Run(_) = ins.kind {
+        for m in ins.flag_values("mount").flatten() {
+            refs.extend(
+                m.split(',')
+                    .filter_map(|p| p.strip_prefix("from="))
+                    .map(str::to_string),
+            );
+        }
+    }
+    let mut v: Vec<(String, String)> = Vec::new();
+    for r in refs {
+        let r = dockerfile::expand(&r, |n| global.get(n).cloned().flatten())
+            .map_err(|e| Error::InvalidInput(format!("{r}: {e}")))?;
+        let k = names
+            .get(&r.to_ascii_lowercase())
+            .copied()
+            .or_else(|| {
+                r.parse::<usize>()
+                    .ok()
+                    .filter(|_| r.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .filter(|&k| k < current);
+        if let Some(k) = k {
+            let stamp = out[by_index[&k]].calls.last().expect("a call").id.clone();
+            if !v.iter().any(|(n, _)| *n == r) {
+                v.push((r, stamp));
+            }
+        }
+    }
+    Ok(v)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn step_call(
     opts: &EmitOptions,
+    global: &BTreeMap<String, Option<String>>,
     stage: &str,
     ins: &Instruction,
     sc: &Scope,
@@ -490,40 +534,10 @@ fn step_call(
             if is_add {
                 pre.push("--add".into());
             }
-            let mut from_stamp = None;
-            let mut from_image = false;
-            for (f, v) in &ins.flags {
-                let v = v.as_deref();
-                match (f.as_str(), v) {
-                    ("from", Some(r)) => {
-                        let r = sc.expand(r)?;
-                        let k = names
-                            .get(&r.to_ascii_lowercase())
-                            .copied()
-                            .or_else(|| r.parse::<usize>().ok())
-                            .filter(|&k| k < current);
-                        match k {
-                            Some(k) => {
-                                let s = &out[by_index[&k]];
-                                from_stamp = Some(s.calls.last().expect("a call").id.clone());
-                            }
-                            None => {
-                                pre.push("--from".into());
-                                pre.push(r);
-                                from_image = true;
-                            }
-                        }
-                    }
-                    ("link", None) | ("link", Some("true")) => pre.push("--link".into()),
-                    ("parents", None) | ("parents", Some("true")) => pre.push("--parents".into()),
-                    ("chown" | "chmod" | "exclude", Some(x)) => {
-                        pre.push(format!("--{f}"));
-                        pre.push(sc.expand(x)?);
-                    }
-                    ("link" | "parents", Some(_)) | ("checksum" | "keep-git-dir", _) => {}
-                    _ => {}
-                }
-            }
+            // The flags are in the instruction text (--instruction); a stage it names is given
+            // as `--stage NAME=DIGEST`, an image as it is named.
+            let from_stamp = stage_stamps(ins, global, names, current, out, by_index)?;
+            let from_image = ins.flag_values("from").next().is_some() && from_stamp.is_empty();
             let words: Vec<String> = match a {
                 Args::Exec(v) => v.clone(),
                 Args::Shell(_) => {
@@ -540,7 +554,7 @@ fn step_call(
                 )));
             }
             let (srcs, dest) = words.split_at(words.len() - 1);
-            let sources = if from_stamp.is_none() && !from_image {
+            let sources = if from_stamp.is_empty() && !from_image {
                 let mut list = Vec::new();
                 for s in srcs {
                     if s.starts_with("http://")
@@ -582,13 +596,20 @@ fn step_call(
             })
         }
         Kind::Run(a) => {
-            for m in ins.flag_values("mount").flatten() {
-                pre.push("--mount".into());
-                pre.push(m.to_string());
-            }
-            if let Some(n) = ins.flag_values("network").last().flatten() {
-                pre.push("--network".into());
-                pre.push(n.to_string());
+            // Its --mount and --network flags are in the instruction text; a bind mount of the
+            // context needs the context.
+            let from_stamp = stage_stamps(ins, global, names, current, out, by_index)?;
+            let binds_context = ins.flag_values("mount").flatten().any(|m| {
+                let parts: Vec<&str> = m.split(',').collect();
+                let ty = parts
+                    .iter()
+                    .find_map(|p| p.strip_prefix("type="))
+                    .unwrap_or("bind");
+                ty == "bind" && !parts.iter().any(|p| p.starts_with("from="))
+            });
+            if binds_context && opts.context.is_some() {
+                pre.push("--context".into());
+                pre.push("$CONTEXT".into());
             }
             pre.push("--instruction".into());
             pre.push(text);
@@ -606,7 +627,7 @@ fn step_call(
                 input: placeholder,
                 pre,
                 post,
-                from_stamp: None,
+                from_stamp,
                 sources: None,
                 comment: ins.original.clone(),
             })
@@ -624,7 +645,7 @@ fn step_call(
                 input: placeholder,
                 pre,
                 post: vec!["-c".into(), text],
-                from_stamp: None,
+                from_stamp: Vec::new(),
                 sources: None,
                 comment: ins.original.clone(),
             })
@@ -688,10 +709,11 @@ fn command(
     };
     let mut w: Vec<String> = vec![var(call.tool.var()), var("BERTH_FLAGS")];
     w.extend(global_flags(opts).iter().map(|x| sq(x)));
-    if let Some(f) = &call.from_stamp {
-        w.push("--from".into());
+    for (n, f) in &call.from_stamp {
+        w.push("--stage".into());
         w.push(format!(
-            "\"$(sed -n 's/.*\"digest\":\"\\([^\"]*\\)\".*/\\1/p' \"{}/{f}.json\")\"",
+            "\"{}=$(sed -n 's/.*\"digest\":\"\\([^\"]*\\)\".*/\\1/p' \"{}/{f}.json\")\"",
+            n.replace(['"', '$', '`', '\\'], ""),
             var("S")
         ));
     }
@@ -839,7 +861,7 @@ fn make(opts: &EmitOptions, stages: &[Stage]) -> String {
             if let Input::Stamp(s) = &c.input {
                 prereqs.push(format!("$(S)/{s}.json"));
             }
-            if let Some(f) = &c.from_stamp {
+            for (_, f) in &c.from_stamp {
                 prereqs.push(format!("$(S)/{f}.json"));
             }
             let mut src_rule = String::new();
@@ -998,7 +1020,7 @@ mod tests {
         assert_eq!(st.len(), 2);
         assert_eq!(st[0].display, "a");
         let copy = &st[1].calls[1];
-        assert_eq!(copy.from_stamp.as_deref(), Some("a-2"));
+        assert_eq!(copy.from_stamp, vec![("a".to_string(), "a-2".to_string())]);
         assert!(copy.sources.is_none());
         let mk = make(&o, &st);
         assert!(mk.contains("$(S)/stage2-6.json: $(S)/stage2-5.json $(S)/a-2.json | $(S)"));
@@ -1006,7 +1028,10 @@ mod tests {
         assert!(mk.contains("-t app:1"));
         let s = sh(&o, &st);
         assert!(s.contains("'RUN echo a' - --shell 'echo a'"), "{s}");
-        assert!(s.contains("$IMG_ADD\" $BERTH_FLAGS --from \"$(sed"), "{s}");
+        assert!(
+            s.contains("$IMG_ADD\" $BERTH_FLAGS --stage \"a=$(sed"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -1027,7 +1052,12 @@ mod tests {
         let mk = make(&o, &st);
         assert!(mk.contains("SRCS_stage0-2.src := src src/a.c"), "{mk}");
         assert!(mk.contains("$(S)/stage0-2.json: $(S)/stage0-1.json $(S)/stage0-2.src"));
-        assert!(mk.contains("--chown 1:2 --context \"$(CONTEXT)\" --instruction 'COPY --chown=1:2 src /app/' src - /app/"), "{mk}");
+        assert!(
+            mk.contains(
+                "--context \"$(CONTEXT)\" --instruction 'COPY --chown=1:2 src /app/' src - /app/"
+            ),
+            "{mk}"
+        );
     }
 
     #[test]
@@ -1037,8 +1067,11 @@ mod tests {
         let df =
             dockerfile::parse("FROM alpine AS a\nFROM alpine\nRUN --mount=from=a,target=/a ls\n")
                 .unwrap();
-        let e = plan(&opts(&df, &base)).unwrap_err().to_string();
-        assert!(e.contains("Dockerfile:3"), "{e}");
+        let st = plan(&opts(&df, &base)).unwrap();
+        assert_eq!(
+            st[1].calls[1].from_stamp,
+            vec![("a".to_string(), "a-1".to_string())]
+        );
         let none = |_: &str, _: Option<&str>| Ok(None);
         let df = dockerfile::parse("FROM nothere\n").unwrap();
         let e = plan(&opts(&df, &none)).unwrap_err().to_string();
