@@ -6,6 +6,7 @@ mod support;
 
 mod build_cache;
 mod build_e2e;
+mod build_emit;
 mod build_features;
 mod build_steps;
 mod cli;
