@@ -354,7 +354,7 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
                     tool: Tool::Config,
                     input: Input::Stamp(calls.last().expect("FROM").id.clone()),
                     pre: sc.flags(),
-                    post: vec!["-c".into(), format!("LABEL \"{}={}\"", q(lk), q(lv))],
+                    post: vec!["-c".into(), format!("LABEL \"{}\"=\"{}\"", q(lk), q(lv))],
                     from_stamp: Vec::new(),
                     sources: None,
                     comment: format!("--label {lk}={lv}"),
