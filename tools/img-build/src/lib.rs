@@ -25,6 +25,7 @@ Examples:
   SOURCE_DATE_EPOCH=0 img-build -t app:1 .     # reproducible: the same digest anywhere
   img-build - < Dockerfile                     # no context
   tar -C app -c . | img-build -t app -         # the context as a tar on stdin
+  img-build --emit-make -o Makefile -t app . && make -j4   # the build as step tool calls
 
 The context is read in place: nothing is copied or sent anywhere. .dockerignore (or
 FILE.dockerignore beside the Dockerfile -f names) hides files from COPY and ADD, with Docker's

@@ -709,6 +709,13 @@ fn command(
     };
     let mut w: Vec<String> = vec![var(call.tool.var()), var("BERTH_FLAGS")];
     w.extend(global_flags(opts).iter().map(|x| sq(x)));
+    // RUN sees the build args offered (the proxy ones without an ARG, as img-build's).
+    if call.tool == Tool::Run {
+        for (k, v) in &opts.build_args {
+            w.push("--build-arg".into());
+            w.push(sq(&format!("{k}={v}")));
+        }
+    }
     for (n, f) in &call.from_stamp {
         w.push("--stage".into());
         w.push(format!(
