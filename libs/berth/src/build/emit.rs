@@ -846,13 +846,15 @@ fn make(opts: &EmitOptions, stages: &[Stage]) -> String {
         .and_then(|s| s.calls.last())
         .map(|c| c.id.clone());
     m.push_str(&format!(
-        "\n.PHONY: all {}\n.DELETE_ON_ERROR:\n\nall: $(S)/{}.json\n\n",
+        "\n# No implicit rules: make only stats the sources (no search for ways to remake them).\n\
+         MAKEFLAGS += --no-builtin-rules\n.SUFFIXES:\n.PHONY: all {}\n.DELETE_ON_ERROR:\n\
+         .DEFAULT_GOAL := $(S)/{last}.json\n\nall: $(S)/{last}.json\n\n",
         stages
             .iter()
             .map(|s| format!("stage-{}", s.display))
             .collect::<Vec<_>>()
             .join(" "),
-        last.clone().unwrap_or_default()
+        last = last.clone().unwrap_or_default()
     ));
     m.push_str("$(S):\n\tmkdir -p $@\n\n");
     let var = |v: &str| format!("$({v})");
