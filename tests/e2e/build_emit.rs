@@ -209,6 +209,8 @@ fn make_reruns_only_what_changed() {
     let s = ctx.join(".berth");
     let t0 = stamps(&s);
     assert!(t0.len() >= 15, "{t0:?}");
+    let q = run_in(&e, &ctx, "make", &["-q"]);
+    assert_eq!(q.code, 0, "make -q after make: {q:#?}");
 
     // touch: make runs no step (only the sources' digests are taken again).
     std::thread::sleep(std::time::Duration::from_millis(20));
