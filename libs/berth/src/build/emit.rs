@@ -1088,6 +1088,35 @@ mod tests {
     }
 
     #[test]
+    fn heredoc_text_reaches_the_tool_byte_for_byte() {
+        let df = dockerfile::parse("FROM alpine\nRUN <<EOF\necho \"100% $HOME \\\\ it's\"\nEOF\n")
+            .unwrap();
+        let o = opts(&df, &base);
+        let st = plan(&o).unwrap();
+        let call = &st[0].calls[1];
+        let want = "RUN <<EOF\necho \"100% $HOME \\\\ it's\"\nEOF";
+        let i = call.pre.iter().position(|a| a == "--instruction").unwrap();
+        assert_eq!(call.pre[i + 1], want);
+        // The recipe's word, as make hands it to sh (`$$` is `$`), prints the text.
+        let mk = make(&o, &st);
+        let line = mk.lines().find(|l| l.contains("printf")).unwrap();
+        let word = line
+            .split(" --instruction ")
+            .nth(1)
+            .unwrap()
+            .split(" - --shell")
+            .next()
+            .unwrap()
+            .replace("$$", "$");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {word}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(sq("a b"), "'a b'");
         assert_eq!(sq("it's"), "'it'\\''s'");
