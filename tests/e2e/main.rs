@@ -6,7 +6,9 @@ mod support;
 
 mod build_cache;
 mod build_e2e;
+mod build_emit;
 mod build_features;
+mod build_steps;
 mod cli;
 mod commit;
 mod containers;

@@ -3,6 +3,8 @@
 //! The command-line side of berth, as youki's liboci-cli: the core library does not know clap;
 //! its plain types that tools take as arguments get their clap form here.
 
+pub mod step;
+
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::PathBuf;

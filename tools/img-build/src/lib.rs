@@ -25,6 +25,7 @@ Examples:
   SOURCE_DATE_EPOCH=0 img-build -t app:1 .     # reproducible: the same digest anywhere
   img-build - < Dockerfile                     # no context
   tar -C app -c . | img-build -t app -         # the context as a tar on stdin
+  img-build --emit-make -o Makefile -t app . && make -j4   # the build as step tool calls
 
 The context is read in place: nothing is copied or sent anywhere. .dockerignore (or
 FILE.dockerignore beside the Dockerfile -f names) hides files from COPY and ADD, with Docker's
@@ -135,6 +136,19 @@ pub struct Cli {
     /// Compression of the new layers
     #[arg(long, value_enum, default_value_t = Codec::Gzip)]
     pub compression: Codec,
+
+    /// Write the build as a Makefile of step tool calls (img-config, img-add, img-run) instead
+    /// of building: one target per step, COPY sources as prerequisites (see "Building with make")
+    #[arg(long, conflicts_with = "emit_sh")]
+    pub emit_make: bool,
+
+    /// Write the build as a shell script of step tool calls instead of building
+    #[arg(long)]
+    pub emit_sh: bool,
+
+    /// With --emit-make/--emit-sh: write to FILE instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -362,7 +376,19 @@ fn interrupt_handler(root: &berth::root::Root) -> Result<()> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
-    if !nix::unistd::geteuid().is_root() {
+    let emitting = cli.emit_make || cli.emit_sh;
+    if cli.output.is_some() && !emitting {
+        return Err(Error::Usage(
+            "-o/--output FILE goes with --emit-make or --emit-sh".into(),
+        ));
+    }
+    if emitting && cli.context == "-" {
+        return Err(Error::Usage(
+            "--emit-make/--emit-sh need a context directory (the emitted calls read it in place), not -"
+                .into(),
+        ));
+    }
+    if !emitting && !nix::unistd::geteuid().is_root() {
         return Err(Error::InvalidInput(
             "img-build needs root (its RUN steps are containers, its layers snapshots)".into(),
         ));
@@ -550,6 +576,18 @@ pub fn run(cli: Cli) -> Result<()> {
             None => (l.clone(), String::new()),
         })
         .collect();
+    if emitting {
+        return emit(
+            &cli,
+            &df,
+            dockerfile_name,
+            context_dir.as_deref(),
+            dockerfile_path.as_deref(),
+            &pull,
+            &platform,
+            timestamp,
+        );
+    }
     let opts = Options {
         dockerfile: &df,
         dockerfile_name,
@@ -570,6 +608,7 @@ pub fn run(cli: Cli) -> Result<()> {
         stage_args: BTreeMap::new(),
         cmd_set: false,
         run_triggers: true,
+        index_untagged: true,
     };
     // Ctrl-C, SIGTERM, SIGHUP: the steps' containers go with the build.
     interrupt_handler(&root)?;
@@ -600,4 +639,127 @@ pub fn run(cli: Cli) -> Result<()> {
         "digest": built.manifest.digest().to_string(),
         "id": built.id.to_string(),
     }))
+}
+
+/// `--emit-make` / `--emit-sh`: the build as step tool calls, on stdout or in `-o FILE`.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    cli: &Cli,
+    df: &dockerfile::Dockerfile,
+    dockerfile_name: String,
+    context_dir: Option<&Path>,
+    dockerfile_path: Option<&Path>,
+    pull: &dyn Fn(&str) -> Result<()>,
+    platform: &Platform,
+    timestamp: Option<i64>,
+) -> Result<()> {
+    use berth::build::emit::{self, BaseInfo, EmitOptions, Format};
+    let root = cli.root.root();
+    let ignore = match context_dir {
+        Some(dir) => Some(berth::dockerignore::load(dir, dockerfile_path)?),
+        None => None,
+    };
+    // The base images' ENV and ONBUILD triggers: the build args' scope depends on them.
+    let base_info = |name: &str, plat: Option<&str>| -> Result<Option<BaseInfo>> {
+        pull(name)?;
+        let layout = root.images()?;
+        let (layout, catalog, idx) = berth::image::open_named(&layout, name)?;
+        let p = match plat {
+            Some(p) => p.parse::<Platform>()?,
+            None => platform.clone(),
+        };
+        let img =
+            berth::image::Image::load(&layout, &catalog.items[idx].entry.descriptor, Some(&p))?;
+        let rc = img.config.run_config().cloned().unwrap_or_default();
+        Ok(Some(BaseInfo {
+            env: rc.env.flatten().unwrap_or_default(),
+            on_build: rc.on_build.flatten().unwrap_or_default(),
+        }))
+    };
+    // How the emitted file names the context: relative to where the file goes when it is at or
+    // under that directory, else its absolute path.
+    let out_dir = match &cli.output {
+        Some(o) => std::path::absolute(o)
+            .map_err(|e| Error::io("resolve", o, e))?
+            .parent()
+            .map(Path::to_path_buf),
+        None => std::env::current_dir().ok(),
+    };
+    let out_dir = out_dir.and_then(|d| std::fs::canonicalize(d).ok());
+    let context_name = context_dir.map(|dir| match &out_dir {
+        Some(o) if dir == o => ".".to_string(),
+        Some(o) => match dir.strip_prefix(o) {
+            Ok(rel) => rel.to_string_lossy().into_owned(),
+            Err(_) => dir.to_string_lossy().into_owned(),
+        },
+        None => dir.to_string_lossy().into_owned(),
+    });
+    let labels: Vec<(String, String)> = cli
+        .labels
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.clone(), String::new()),
+        })
+        .collect();
+    let platform_args = {
+        let host = Platform::host();
+        let mut m = BTreeMap::new();
+        for (prefix, p) in [("TARGET", platform), ("BUILD", &host)] {
+            m.insert(format!("{prefix}PLATFORM"), Some(p.to_string()));
+            m.insert(format!("{prefix}OS"), Some(p.os.clone()));
+            m.insert(format!("{prefix}ARCH"), Some(p.architecture.clone()));
+            m.insert(
+                format!("{prefix}VARIANT"),
+                Some(p.variant.clone().unwrap_or_default()),
+            );
+        }
+        m
+    };
+    let opts = EmitOptions {
+        dockerfile: df,
+        dockerfile_name,
+        context: match (&context_name, context_dir) {
+            (Some(n), Some(d)) => Some((n.as_str(), d)),
+            _ => None,
+        },
+        ignore: ignore.as_ref(),
+        target: cli.target.clone(),
+        build_args: build_args(&cli.build_args),
+        tags: cli.tags.clone(),
+        labels,
+        platform: cli.platform.clone(),
+        network: (cli.network != "bridge" && cli.network != "default").then(|| cli.network.clone()),
+        secrets: cli.secrets.clone(),
+        // SOURCE_DATE_EPOCH is read by the step tools when the file runs; --timestamp is kept.
+        timestamp: cli
+            .timestamp
+            .or(if std::env::var_os("SOURCE_DATE_EPOCH").is_some() {
+                None
+            } else {
+                timestamp
+            }),
+        platform_args,
+        base_info: &base_info,
+    };
+    let format = if cli.emit_make {
+        Format::Make
+    } else {
+        Format::Sh
+    };
+    let text = emit::emit(&opts, format)?;
+    match &cli.output {
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::stream("write stdout", e)),
+        Some(o) => {
+            std::fs::write(o, &text).map_err(|e| Error::io("write", o, e))?;
+            if format == Format::Sh {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(o, std::fs::Permissions::from_mode(0o755))
+                    .map_err(|e| Error::io("chmod", o, e))?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -92,6 +92,9 @@ pub struct Options<'a> {
     pub cmd_set: bool,
     /// Run the base's ONBUILD triggers (FROM's behaviour); a step tool resuming a stage does not.
     pub run_triggers: bool,
+    /// An untagged result gets an index entry (`<none>`, img-build's); the step tools' outputs
+    /// do not (the cache record keeps them).
+    pub index_untagged: bool,
 }
 
 /// A finished step, as img-build prints it.
@@ -425,7 +428,7 @@ pub fn build(root: &Root, opts: &Options, events: &dyn Events) -> Result<Built> 
             events.note(&format!("warning: could not save the stat cache: {e}"));
         }
     }
-    if opts.tags.is_empty() {
+    if opts.tags.is_empty() && opts.index_untagged {
         image::add_untagged(&layout, &state.manifest)?;
     }
     // A tag that already names this image is left as it is (a cached rebuild writes nothing).

@@ -8,6 +8,8 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
+pub mod emit;
 pub mod history;
 pub mod run;
 pub mod source;
+pub mod step;
