@@ -231,6 +231,17 @@ fn steps_give_img_builds_digest_and_share_its_cache() {
     .ok();
     assert_eq!(out.json()["digest"], chain[5]["digest"], "{out:#?}");
     assert_eq!(out.json()["ref"], Value::Null);
+    // The ID of an untagged output (which no index entry names) works as IMAGE too.
+    let by_id = step(
+        &e2,
+        "img-config",
+        &[
+            again[4]["id"].as_str().unwrap(),
+            "-c",
+            "CMD [\"cat\", \"/app/v\"]",
+        ],
+    );
+    assert_eq!(by_id["digest"], chain[5]["digest"], "{by_id}");
 }
 
 const MULTI: &str = "FROM bb:1 AS base
