@@ -345,6 +345,38 @@ fn multi_stage_and_onbuild_by_steps() {
     );
     assert_eq!(again["cached"], true, "{again}");
     assert_eq!(again["key"], a["key"]);
+    // Emitted scripts give the instruction's text and the stage by --stage: the same step.
+    let stage = format!("build={}", digest(&r));
+    let by_text = step(
+        &e2,
+        "img-add",
+        &[
+            "--instruction",
+            "COPY --from=build /out /t /res/",
+            "--stage",
+            &stage,
+            "--context",
+            c,
+            "/out",
+            "bb:1",
+            "/res/",
+        ],
+    );
+    assert_eq!(by_text["key"], a["key"], "{by_text}");
+    assert_eq!(by_text["cached"], true);
+    let run_text = step(
+        &e2,
+        "img-run",
+        &[
+            "--network",
+            "none",
+            "--instruction",
+            "RUN echo built > /out",
+            &digest(&t),
+        ],
+    );
+    assert_eq!(run_text["digest"], r["digest"], "{run_text}");
+    assert_eq!(run_text["cached"], true);
 }
 
 #[test]
