@@ -231,6 +231,17 @@ fn steps_give_img_builds_digest_and_share_its_cache() {
     .ok();
     assert_eq!(out.json()["digest"], chain[5]["digest"], "{out:#?}");
     assert_eq!(out.json()["ref"], Value::Null);
+    // The ID of an untagged output (which no index entry names) works as IMAGE too.
+    let by_id = step(
+        &e2,
+        "img-config",
+        &[
+            again[4]["id"].as_str().unwrap(),
+            "-c",
+            "CMD [\"cat\", \"/app/v\"]",
+        ],
+    );
+    assert_eq!(by_id["digest"], chain[5]["digest"], "{by_id}");
 }
 
 const MULTI: &str = "FROM bb:1 AS base
@@ -334,6 +345,38 @@ fn multi_stage_and_onbuild_by_steps() {
     );
     assert_eq!(again["cached"], true, "{again}");
     assert_eq!(again["key"], a["key"]);
+    // Emitted scripts give the instruction's text and the stage by --stage: the same step.
+    let stage = format!("build={}", digest(&r));
+    let by_text = step(
+        &e2,
+        "img-add",
+        &[
+            "--instruction",
+            "COPY --from=build /out /t /res/",
+            "--stage",
+            &stage,
+            "--context",
+            c,
+            "/out",
+            "bb:1",
+            "/res/",
+        ],
+    );
+    assert_eq!(by_text["key"], a["key"], "{by_text}");
+    assert_eq!(by_text["cached"], true);
+    let run_text = step(
+        &e2,
+        "img-run",
+        &[
+            "--network",
+            "none",
+            "--instruction",
+            "RUN echo built > /out",
+            &digest(&t),
+        ],
+    );
+    assert_eq!(run_text["digest"], r["digest"], "{run_text}");
+    assert_eq!(run_text["cached"], true);
 }
 
 #[test]

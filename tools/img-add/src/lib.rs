@@ -31,10 +31,12 @@ key and image digest (SOURCE_DATE_EPOCH or --timestamp for the created times). s
 
 /// Add files from the context (or another image) to an image as a new layer: COPY/ADD as a tool
 #[derive(Parser, Debug)]
-#[command(name = "img-add", version, after_help = AFTER)]
+#[command(name = "img-add", version, after_help = AFTER,
+    override_usage = "img-add [OPTIONS] SRC… IMAGE DEST [REPO[:TAG]]")]
 pub struct Cli {
-    /// SRC… IMAGE DEST [REPO[:TAG]]
-    #[arg(value_name = "SRC… IMAGE DEST [REPO[:TAG]]", num_args = 3.., required = true)]
+    /// SRC… IMAGE DEST [REPO[:TAG]]: the sources (in the context, or in --from's image), the
+    /// image to add to, the destination in it, and a name for the result
+    #[arg(value_name = "WORD", num_args = 3.., required = true)]
     pub words: Vec<String>,
 
     /// Owner of the new files: USER[:GROUP] (names are looked up in the image)

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use oci_spec::image::ImageManifest;
+
 use super::builder::{self, Built, Events, Options, StepEvent};
+use super::cache::BuildCache;
 use super::context::Context;
 use super::dockerfile::{self, Instruction, Kind};
 use crate::digest::Digest;
@@ -54,6 +57,7 @@ pub fn tool_for(keyword: &str) -> &'static str {
 }
 
 /// One step (or, for img-config, a few metadata steps) on a base.
+#[derive(Clone)]
 pub struct Step<'a> {
     /// How errors name the synthetic Dockerfile (the tool's name).
     pub name: String,
@@ -210,8 +214,50 @@ impl Events for Capture<'_> {
     }
 }
 
+/// An image named by the ID (config digest) of a step's untagged output: no index entry names
+/// it, a build cache record does. Its manifest digest, which FROM resolves straight; the name
+/// as it is otherwise.
+pub fn resolve_untagged_id(root: &Root, name: &str) -> Result<String> {
+    let Ok(id) = Digest::parse(name) else {
+        return Ok(name.to_string());
+    };
+    let layout = root.images()?;
+    if !layout.has_blob(&id) || layout.read_json::<ImageManifest>(&id).is_ok() {
+        return Ok(name.to_string());
+    }
+    let cache = BuildCache::open(&layout)?;
+    for rec in cache.list()? {
+        let Ok(m) = Digest::try_from(rec.manifest.digest()) else {
+            continue;
+        };
+        if let Ok(manifest) = layout.read_json::<ImageManifest>(&m) {
+            if manifest.config().digest().to_string() == id.to_string() {
+                return Ok(m.to_string());
+            }
+        }
+    }
+    Ok(name.to_string())
+}
+
 /// Builds the step in `root`'s store: img-build's state for it, through img-build's cache.
 pub fn build(root: &Root, step: &Step, events: &dyn Events) -> Result<Stepped> {
+    let resolved;
+    let step = if Digest::parse(&step.base).is_ok()
+        || step.stages.iter().any(|(_, i)| Digest::parse(i).is_ok())
+    {
+        resolved = Step {
+            base: resolve_untagged_id(root, &step.base)?,
+            stages: step
+                .stages
+                .iter()
+                .map(|(n, i)| Ok((n.clone(), resolve_untagged_id(root, i)?)))
+                .collect::<Result<_>>()?,
+            ..step.clone()
+        };
+        &resolved
+    } else {
+        step
+    };
     let text = dockerfile_text(step)?;
     let df = dockerfile::parse(&text).map_err(|e| {
         Error::InvalidInput(
