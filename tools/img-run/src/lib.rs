@@ -24,7 +24,8 @@ WORKDIR and USER, the args given with --arg in its environment, --network (bridg
 The step is built as img-build builds `FROM IMAGE` and the RUN, through img-build's cache: the
 same inputs give img-build's key and image digest (SOURCE_DATE_EPOCH or --timestamp for the
 created times). stdout: {\"ref\",\"digest\",\"id\",\"key\",\"cached\"}; -q prints only the image
-ID; the command's output goes to stderr. A failing command exits 1 and names its exit code.";
+ID; the command's output goes to stderr. A failing command: img-run exits with its code (as
+img-build), names it, and keeps no container.";
 
 /// Run a command on an image and commit its changes: a Dockerfile RUN as a tool
 #[derive(Parser, Debug)]
