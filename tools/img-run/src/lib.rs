@@ -24,7 +24,8 @@ WORKDIR and USER, the args given with --arg in its environment, --network (bridg
 The step is built as img-build builds `FROM IMAGE` and the RUN, through img-build's cache: the
 same inputs give img-build's key and image digest (SOURCE_DATE_EPOCH or --timestamp for the
 created times). stdout: {\"ref\",\"digest\",\"id\",\"key\",\"cached\"}; -q prints only the image
-ID; the command's output goes to stderr. A failing command exits 1 and names its exit code.";
+ID; the command's output goes to stderr. A failing command: img-run exits with its code (as
+img-build), names it, and keeps no container.";
 
 /// Run a command on an image and commit its changes: a Dockerfile RUN as a tool
 #[derive(Parser, Debug)]
@@ -111,6 +112,34 @@ fn instruction(mounts: &[String], exec: &[String], shell: Option<&str>) -> Resul
     Ok(parts.join(" "))
 }
 
+/// As img-build's: SIGINT, SIGTERM and SIGHUP are waited for on a thread of their own, which
+/// kills and removes the step's container and exits as a shell reports a process killed by it.
+fn interrupt_handler(root: &berth::root::Root) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .map_err(|e| Error::InvalidInput(format!("block signals: {e}")))?;
+    let root = root.clone();
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            let n = berth::build::run::abort_running(&root);
+            eprintln!(
+                "img-run: interrupted by {sig}{}",
+                if n > 0 {
+                    ": removed the step's container".to_string()
+                } else {
+                    String::new()
+                }
+            );
+            std::process::exit(128 + sig as i32);
+        }
+    });
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let text = match &cli.step.instruction {
         Some(t) => t.clone(),
@@ -130,9 +159,10 @@ pub fn run(cli: Cli) -> Result<()> {
             "img-run needs root (the command runs in a container)".into(),
         ));
     }
+    interrupt_handler(&cli.step.root.root())?;
     let mut step = cli.step.clone();
     step.instruction = None;
-    step.run(StepCall {
+    let r = step.run(StepCall {
         tool: "img-run",
         image: cli.image,
         instructions: vec![text],
@@ -140,7 +170,17 @@ pub fn run(cli: Cli) -> Result<()> {
         tag: cli.repo,
         context: cli.context.clone(),
         run_triggers: false,
-    })
+    });
+    match r {
+        // Interrupted: the signal's thread cleans up and exits with the signal's code.
+        Err(e) if berth::build::run::aborting() => {
+            for _ in 0..60 {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            Err(e)
+        }
+        r => r,
+    }
 }
 
 #[cfg(test)]
