@@ -111,30 +111,9 @@ fn instruction(keyword: &str, flags: &[String], words: &[String]) -> String {
     if plain {
         parts.extend(words.iter().cloned());
     } else {
-        parts.push(serde_json_list(words));
+        parts.push(berth::build::history::json_list(words));
     }
     parts.join(" ")
-}
-
-fn serde_json_list(words: &[String]) -> String {
-    let quoted: Vec<String> = words
-        .iter()
-        .map(|w| {
-            let mut s = String::from("\"");
-            for c in w.chars() {
-                match c {
-                    '"' => s.push_str("\\\""),
-                    '\\' => s.push_str("\\\\"),
-                    '\n' => s.push_str("\\n"),
-                    '\t' => s.push_str("\\t"),
-                    c => s.push(c),
-                }
-            }
-            s.push('"');
-            s
-        })
-        .collect();
-    format!("[{}]", quoted.join(", "))
 }
 
 pub fn run(cli: Cli) -> Result<()> {

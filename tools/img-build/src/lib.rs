@@ -345,35 +345,6 @@ fn secrets(list: &[String], tmp: &Path) -> Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in this process's threads and waits for them on one of its
-/// own: on one, the running steps' containers are killed and removed, and img-build exits as a
-/// process killed by it would be reported by a shell (128 + the signal).
-fn interrupt_handler(root: &berth::root::Root) -> Result<()> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    set.thread_block()
-        .map_err(|e| Error::InvalidInput(format!("block signals: {e}")))?;
-    let root = root.clone();
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            let n = berth::build::run::abort_running(&root);
-            eprintln!(
-                "img-build: interrupted by {sig}{}",
-                if n > 0 {
-                    format!(": removed the {n} container(s) of the running step(s)")
-                } else {
-                    String::new()
-                }
-            );
-            std::process::exit(128 + sig as i32);
-        }
-    });
-    Ok(())
-}
-
 pub fn run(cli: Cli) -> Result<()> {
     let root = cli.root.root();
     let emitting = cli.emit_make || cli.emit_sh;
@@ -611,7 +582,7 @@ pub fn run(cli: Cli) -> Result<()> {
         index_untagged: true,
     };
     // Ctrl-C, SIGTERM, SIGHUP: the steps' containers go with the build.
-    interrupt_handler(&root)?;
+    berth::build::run::exit_on_interrupt("img-build", &root)?;
     let built = match builder::build(&root, &opts, &reporter) {
         Ok(b) => b,
         // Interrupted: the signal's thread cleans up and exits with the signal's code.

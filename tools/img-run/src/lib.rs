@@ -63,27 +63,6 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-fn json_list(words: &[String]) -> String {
-    let quoted: Vec<String> = words
-        .iter()
-        .map(|w| {
-            let mut s = String::from("\"");
-            for c in w.chars() {
-                match c {
-                    '"' => s.push_str("\\\""),
-                    '\\' => s.push_str("\\\\"),
-                    '\n' => s.push_str("\\n"),
-                    '\t' => s.push_str("\\t"),
-                    c => s.push(c),
-                }
-            }
-            s.push('"');
-            s
-        })
-        .collect();
-    format!("[{}]", quoted.join(", "))
-}
-
 /// The RUN instruction of the command line.
 fn instruction(mounts: &[String], exec: &[String], shell: Option<&str>) -> Result<String> {
     let mut parts = vec!["RUN".to_string()];
@@ -97,7 +76,7 @@ fn instruction(mounts: &[String], exec: &[String], shell: Option<&str>) -> Resul
             }
             parts.push(s.to_string());
         }
-        (None, false) => parts.push(json_list(exec)),
+        (None, false) => parts.push(berth::build::history::json_list(exec)),
         (Some(_), false) => {
             return Err(Error::Usage(
                 "give the command after -- or with --shell, not both".into(),
@@ -110,34 +89,6 @@ fn instruction(mounts: &[String], exec: &[String], shell: Option<&str>) -> Resul
         }
     }
     Ok(parts.join(" "))
-}
-
-/// As img-build's: SIGINT, SIGTERM and SIGHUP are waited for on a thread of their own, which
-/// kills and removes the step's container and exits as a shell reports a process killed by it.
-fn interrupt_handler(root: &berth::root::Root) -> Result<()> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    set.thread_block()
-        .map_err(|e| Error::InvalidInput(format!("block signals: {e}")))?;
-    let root = root.clone();
-    std::thread::spawn(move || {
-        if let Ok(sig) = set.wait() {
-            let n = berth::build::run::abort_running(&root);
-            eprintln!(
-                "img-run: interrupted by {sig}{}",
-                if n > 0 {
-                    ": removed the step's container".to_string()
-                } else {
-                    String::new()
-                }
-            );
-            std::process::exit(128 + sig as i32);
-        }
-    });
-    Ok(())
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -159,7 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
             "img-run needs root (the command runs in a container)".into(),
         ));
     }
-    interrupt_handler(&cli.step.root.root())?;
+    berth::build::run::exit_on_interrupt("img-run", &cli.step.root.root())?;
     let mut step = cli.step.clone();
     step.instruction = None;
     let r = step.run(StepCall {

@@ -57,6 +57,29 @@ pub fn go_quote_list(v: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// The exec (JSON array) form of an instruction's words, as a Dockerfile writes it:
+/// `["sh", "-c", "echo \"hi\""]`.
+pub fn json_list(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let mut s = String::from("\"");
+            for c in w.chars() {
+                match c {
+                    '"' => s.push_str("\\\""),
+                    '\\' => s.push_str("\\\\"),
+                    '\n' => s.push_str("\\n"),
+                    '\t' => s.push_str("\\t"),
+                    c => s.push(c),
+                }
+            }
+            s.push('"');
+            s
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// Go's `%v` of a `[]string`: `[/data /logs]`.
 pub fn go_list(v: &[String]) -> String {
     format!("[{}]", v.join(" "))

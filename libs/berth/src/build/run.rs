@@ -830,6 +830,34 @@ pub fn abort_running(root: &Root) -> usize {
     ids.len()
 }
 
+/// Blocks SIGINT, SIGTERM and SIGHUP in this process's threads and waits for them on one of its
+/// own: on one, the running steps' containers are killed and removed ([`abort_running`]), and
+/// the process exits as a shell reports a process killed by it (128 + the signal). For the tools
+/// that run build steps (img-build, img-run); call it before the first thread starts.
+pub fn exit_on_interrupt(tool: &'static str, root: &Root) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .map_err(|e| Error::InvalidInput(format!("block signals: {e}")))?;
+    let root = root.clone();
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            let n = abort_running(&root);
+            let removed = if n > 0 {
+                format!(": removed the {n} container(s) of the running step(s)")
+            } else {
+                String::new()
+            };
+            eprintln!("{tool}: interrupted by {sig}{removed}");
+            std::process::exit(128 + sig as i32);
+        }
+    });
+    Ok(())
+}
+
 /// Runs the step: a berth container from `op.image`, the changes in its upper dir become the
 /// layer (None when nothing changed). On an exit code other than 0, an [`Error::RunFailed`] whose
 /// message says `exit code N` and, when kept, the kept container and the command that opens it.
