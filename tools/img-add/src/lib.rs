@@ -168,6 +168,8 @@ pub fn run(cli: Cli) -> Result<()> {
             "img-add needs root (it reads the image's files through a snapshot mount)".into(),
         ));
     }
+    // Ctrl-C: the read-only views of the base and the --from image are unmounted on the way out.
+    berth::build::run::exit_on_interrupt("img-add", &cli.step.root.root())?;
     let mut step = cli.step.clone();
     step.instruction = None;
     step.run(StepCall {
