@@ -84,7 +84,7 @@ ARG V=1.2
 ENV APP=/app VERSION=$V
 WORKDIR $APP
 COPY --chown=1000:1000 a.txt sub/ ./
-RUN echo $VERSION > /app/v && ls -ln /app > /app/ls
+RUN echo $VERSION > /app/v && stat -c '%u %g %n' /app/* > /app/ls
 CMD [\"cat\", \"/app/v\"]
 ";
 
@@ -140,7 +140,7 @@ fn single_chain(env: &Env, ctx: &Path) -> Vec<Value> {
             "V=1.2",
             &prev(&out),
             "--shell",
-            "echo $VERSION > /app/v && ls -ln /app > /app/ls",
+            "echo $VERSION > /app/v && stat -c '%u %g %n' /app/* > /app/ls",
         ],
     );
     out.push(s);
