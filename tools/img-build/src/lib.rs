@@ -673,20 +673,7 @@ fn emit(
             None => (l.clone(), String::new()),
         })
         .collect();
-    let platform_args = {
-        let host = Platform::host();
-        let mut m = BTreeMap::new();
-        for (prefix, p) in [("TARGET", platform), ("BUILD", &host)] {
-            m.insert(format!("{prefix}PLATFORM"), Some(p.to_string()));
-            m.insert(format!("{prefix}OS"), Some(p.os.clone()));
-            m.insert(format!("{prefix}ARCH"), Some(p.architecture.clone()));
-            m.insert(
-                format!("{prefix}VARIANT"),
-                Some(p.variant.clone().unwrap_or_default()),
-            );
-        }
-        m
-    };
+    let platform_args = builder::platform_args(platform);
     let opts = EmitOptions {
         dockerfile: df,
         dockerfile_name,

@@ -315,20 +315,13 @@ pub fn build(root: &Root, opts: &Options, events: &dyn Events) -> Result<Built> 
             deps,
         });
     }
-    let target = match &opts.target {
-        None => plans.len() - 1,
-        Some(t) => *names.get(&t.to_ascii_lowercase()).ok_or_else(|| {
-            Error::InvalidInput(format!("target stage {t:?} could not be found in {name}"))
-        })?,
-    };
-    // Only what the target needs.
-    let mut needed = BTreeSet::new();
-    let mut todo = vec![target];
-    while let Some(k) = todo.pop() {
-        if needed.insert(k) {
-            todo.extend(plans[k].deps.iter().copied());
-        }
-    }
+    let (target, needed) = target_and_needed(
+        opts.target.as_deref(),
+        &names,
+        name,
+        |k| plans[k].deps.iter().copied().collect(),
+        plans.len(),
+    )?;
 
     let b = Builder {
         root,
@@ -452,12 +445,39 @@ pub fn build(root: &Root, opts: &Options, events: &dyn Events) -> Result<Built> 
     })
 }
 
+/// The stage `target` names (the last one when none), and every stage it needs, itself included:
+/// `deps(k)` are the stages stage `k` uses directly.
+pub(crate) fn target_and_needed(
+    target: Option<&str>,
+    names: &HashMap<String, usize>,
+    dockerfile_name: &str,
+    deps: impl Fn(usize) -> Vec<usize>,
+    count: usize,
+) -> Result<(usize, BTreeSet<usize>)> {
+    let target = match target {
+        None => count - 1,
+        Some(t) => *names.get(&t.to_ascii_lowercase()).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "target stage {t:?} could not be found in {dockerfile_name}"
+            ))
+        })?,
+    };
+    let mut needed = BTreeSet::new();
+    let mut todo = vec![target];
+    while let Some(k) = todo.pop() {
+        if needed.insert(k) {
+            todo.extend(deps(k));
+        }
+    }
+    Ok((target, needed))
+}
+
 fn stage_display(p: &StagePlan) -> String {
     p.name.clone().unwrap_or_else(|| p.index.to_string())
 }
 
 /// BuildKit's automatic platform args, in the global scope.
-fn platform_args(p: &Platform) -> BTreeMap<String, Option<String>> {
+pub fn platform_args(p: &Platform) -> BTreeMap<String, Option<String>> {
     let host = Platform::host();
     let mut m = BTreeMap::new();
     for (prefix, p) in [("TARGET", p), ("BUILD", &host)] {

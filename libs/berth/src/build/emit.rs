@@ -243,19 +243,13 @@ fn plan(opts: &EmitOptions) -> Result<Vec<Stage>> {
         bases.push((base, image, platform));
         deps.push(d);
     }
-    let target = match &opts.target {
-        None => stage_list.len() - 1,
-        Some(t) => *names.get(&t.to_ascii_lowercase()).ok_or_else(|| {
-            Error::InvalidInput(format!("target stage {t:?} could not be found in {name}"))
-        })?,
-    };
-    let mut needed = BTreeSet::new();
-    let mut todo = vec![target];
-    while let Some(k) = todo.pop() {
-        if needed.insert(k) {
-            todo.extend(deps[k].iter().copied());
-        }
-    }
+    let (target, needed) = super::builder::target_and_needed(
+        opts.target.as_deref(),
+        &names,
+        name,
+        |k| deps[k].iter().copied().collect(),
+        stage_list.len(),
+    )?;
 
     let mut out: Vec<Stage> = Vec::new();
     let mut by_index: HashMap<usize, usize> = HashMap::new();
