@@ -29,5 +29,13 @@ done
 # Through the binary's name too, and a tool that reads the store.
 "$p/bin/berth" img-ls --help | grep -q "Usage: img-ls" || { echo "check-install: berth img-ls --help" >&2; fail=1; }
 BERTH_ROOT=$tmp/root "$p/bin/img-ls" >/dev/null || { echo "check-install: img-ls failed" >&2; fail=1; }
+# The boot-time unit runs the installed ctr-start with --restart-policies.
+unit=$p/lib/systemd/system/berth-restart.service
+grep -qx "ExecStart=$prefix/bin/ctr-start --restart-policies" "$unit" || { echo "check-install: $unit does not run $prefix/bin/ctr-start --restart-policies" >&2; fail=1; }
+BERTH_ROOT=$tmp/root "$p/bin/ctr-start" --restart-policies >/dev/null || { echo "check-install: ctr-start --restart-policies failed" >&2; fail=1; }
+if command -v systemd-analyze >/dev/null; then
+  sed "s|^ExecStart=$prefix|ExecStart=$p|" "$unit" >"$tmp/berth-restart.service"
+  systemd-analyze verify "$tmp/berth-restart.service" >/dev/null 2>"$tmp/verify.err" || { echo "check-install: systemd-analyze verify: $(cat "$tmp/verify.err")" >&2; fail=1; }
+fi
 [ "$fail" = 0 ] && echo "check-install: $(echo "$tools" | wc -l) tools installed and running from $p"
 exit "$fail"

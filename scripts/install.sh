@@ -5,6 +5,8 @@
 #                                the monitor beside the binary)
 #   PREFIX/share/man/man1/*.1    the tools' man pages (man/, gzipped with --gzip-man, as Debian)
 #   bash, zsh and fish completions of every tool, from `berth --completions`
+#   PREFIX/lib/systemd/system/berth-restart.service   the boot-time start of the containers
+#                                whose restart policy asks for it (`ctr-start --restart-policies`)
 # all under DESTDIR (empty for a real install; a staging directory for packages).
 set -euo pipefail
 gzip_man=0
@@ -48,3 +50,8 @@ for tool in $tools; do
   install -m 644 "$tmp/zsh/_$tool" "$zsh/_$tool"
   install -m 644 "$tmp/fish/$tool.fish" "$root/share/fish/vendor_completions.d/$tool.fish"
 done
+
+# The boot-time start of restart policies (not enabled: `systemctl enable berth-restart`).
+install -d "$root/lib/systemd/system"
+sed "s|@PREFIX@|$prefix|g" "$src/scripts/berth-restart.service.in" >"$root/lib/systemd/system/berth-restart.service"
+chmod 644 "$root/lib/systemd/system/berth-restart.service"

@@ -52,6 +52,11 @@ pub struct CreateArgs {
     #[arg(long)]
     pub rm: bool,
 
+    /// Restart policy when the container exits: no, on-failure[:MAX_RETRIES], always or
+    /// unless-stopped (its monitor restarts it; ctr-stop ends the policy)
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
+
     /// Set metadata on the container
     #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
     pub labels: Vec<String>,
@@ -266,6 +271,7 @@ impl From<CreateArgs> for CreateOptions {
             tty: a.tty,
             interactive: a.interactive,
             rm: a.rm,
+            restart: a.restart,
             labels: a.labels,
             read_only: a.read_only,
             cap_add: a.cap_add,

@@ -18,15 +18,30 @@ its log (ctr-logs), serves ctr-attach and records how it exited. Detached, print
 {\"id\",\"name\"} per container. Attached (-a, one container), stdout and stderr are the
 container's and the exit code is its own; Ctrl-P Ctrl-Q (--detach-keys) detaches and leaves it
 running. Exit codes: 125 when the container could not be started, 126 when its command cannot
-be executed, 127 when it is not found.";
+be executed, 127 when it is not found.
+
+At boot, `ctr-start --restart-policies` starts the containers whose restart policy asks for it
+(always; unless-stopped, unless ctr-stop stopped it; on-failure after a failed run), as Docker's
+daemon does when it starts; `make install` installs the systemd unit berth-restart.service that
+runs it (enable it with `systemctl enable berth-restart`).";
 
 /// Start one or more created or stopped containers
 #[derive(Parser, Debug)]
 #[command(name = "ctr-start", version, after_help = AFTER)]
 pub struct Cli {
     /// Containers: names, IDs or unique ID prefixes; - reads the JSON a previous tool printed
-    #[arg(value_name = "CONTAINER", required = true)]
+    #[arg(
+        value_name = "CONTAINER",
+        required_unless_present = "restart_policies",
+        conflicts_with = "restart_policies"
+    )]
     pub containers: Vec<String>,
+
+    /// Start every container whose restart policy asks for it after a reboot, as Docker's
+    /// daemon does when it starts: `always`, `unless-stopped` unless stopped by hand,
+    /// `on-failure` whose last run failed (the berth-restart systemd unit runs this at boot)
+    #[arg(long)]
+    pub restart_policies: bool,
 
     /// Attach stdout and stderr, and exit with the container's exit code
     #[arg(short, long)]
@@ -68,6 +83,13 @@ pub fn command() -> clap::Command {
 pub fn run(cli: Cli) -> Result<u8> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
+    if cli.restart_policies {
+        let ids = lifecycle::restart_policy_candidates(&root)?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        return start_detached(&root, ids, &cli.detach_keys);
+    }
     let names = expand_stdin(cli.containers)?;
     let attach = cli.attach || cli.interactive;
     if attach && names.len() > 1 {
@@ -90,10 +112,15 @@ pub fn run(cli: Cli) -> Result<u8> {
             Started::Detached | Started::UserDetached => Ok(0),
         };
     }
+    start_detached(&root, names, &cli.detach_keys)
+}
+
+/// Starts each container, printing {"id","name"} for each started; 1 if any failed.
+fn start_detached(root: &berth::root::Root, names: Vec<String>, detach_keys: &str) -> Result<u8> {
     let store = berth::container::Containers::open(root.containers_dir())?;
     let mut failed = None;
     for name in &names {
-        match lifecycle::start(&root, name, None, &cli.detach_keys) {
+        match lifecycle::start(root, name, None, detach_keys) {
             Ok(_) => {
                 let c = store.find(name)?;
                 print_json(&json!({"id": c.id, "name": c.name}))?;

@@ -12,6 +12,7 @@ Examples:
   ctr-update --memory 256m web
   ctr-update --cpus 1.5 --pids-limit 200 web db
   ctr-update --pids-limit -1 web               # no limit
+  ctr-update --restart unless-stopped web
 
 A running (or paused) container's cgroup gets the new limits at once. Every container, running or
 not, keeps them in its HostConfig (ctr-inspect) and in its config.json's linux.resources, so the
@@ -25,6 +26,11 @@ pub struct Cli {
     /// Containers: names, IDs or unique ID prefixes; - reads JSON from a previous tool
     #[arg(value_name = "CONTAINER", required = true)]
     pub containers: Vec<String>,
+
+    /// Restart policy: no, on-failure[:MAX_RETRIES], always or unless-stopped (a running
+    /// container's monitor follows it from the container's next exit)
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
 
     /// Memory limit (units b, k, m, g; 0 removes the limit)
     #[arg(short, long, value_name = "BYTES")]
@@ -56,6 +62,7 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     let u = Update {
+        restart: cli.restart,
         memory: cli.memory,
         memory_swap: cli.memory_swap,
         cpus: cli.cpus,

@@ -84,7 +84,10 @@ pub fn start(
 ) -> Result<Started> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if c.state.status == Status::Running || c.state.status == Status::Paused {
+    if matches!(
+        c.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
         return match attach {
             Some(s) => attach_to(&store, &c, s, detach_keys),
             None => Ok(Started::Detached),
@@ -107,6 +110,35 @@ pub fn start(
         }
     }
     r
+}
+
+/// The containers that the boot-time start (`ctr-start --restart-policies`) starts, as Docker's
+/// daemon does when it starts: those not running whose restart policy says so (`always`;
+/// `unless-stopped` not stopped by hand; `on-failure` whose last run failed, with retries left),
+/// and that have run before. After a reboot every record that said running is exited (its
+/// processes are gone), so each of them counts. Oldest first, as they were created.
+pub fn restart_policy_candidates(root: &Root) -> Result<Vec<Container>> {
+    let store = Containers::open(root.containers_dir())?;
+    let mut out: Vec<Container> = store
+        .list()?
+        .into_iter()
+        .map(refresh)
+        .filter(|c| {
+            let s = &c.state;
+            !matches!(
+                s.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) && super::restart::starts_at_boot(
+                &c.host_config.restart_policy,
+                s.exit_code,
+                s.has_been_manually_stopped,
+                c.restart_count,
+                !s.started_at.is_empty() && s.started_at != super::ZERO_TIME,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(out)
 }
 
 /// Whether the container is removed when it exits (`--rm`).
@@ -212,8 +244,13 @@ fn start_monitor(
             let r = relay(sock, s, session, detach_keys);
             if let Ok(Started::Exited(_)) = r {
                 // It has sent the exit and ends now: wait, so that nothing of the container
-                // (the monitor included) outlives `ctr-run`.
-                let _ = child.wait();
+                // (the monitor included) outlives `ctr-run`. Unless its restart policy starts
+                // it again (the record says so before the exit is sent): then the monitor
+                // lives on, as Docker's container does after `docker run` returns.
+                let restarting = store.load(&c.id).is_ok_and(|now| now.state.restarting);
+                if !restarting {
+                    let _ = child.wait();
+                }
             }
             r
         }
@@ -597,12 +634,19 @@ pub fn stop_signal(c: &Container) -> Result<Signal> {
 pub fn kill(root: &Root, name: &str, sig: Signal) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
+    if c.state.status == Status::Restarting {
+        // As Docker's: between two runs there is no process to signal; marking it stopped by
+        // hand is enough for its monitor not to start it again.
+        mark_stopped(&store, &c.id)?;
+        return wait_record(&store, &c);
+    }
     if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Err(Error::Conflict(format!(
             "container {} is not running",
             c.id
         )));
     }
+    mark_stopped(&store, &c.id)?;
     signal_init(&c, sig)?;
     if sig == Signal::SIGKILL {
         // As Docker: a KILL returns once the container is gone and its exit is recorded, so
@@ -611,6 +655,19 @@ pub fn kill(root: &Root, name: &str, sig: Signal) -> Result<Container> {
         return wait_record(&store, &c);
     }
     Ok(c)
+}
+
+/// Marks the container stopped by hand (Docker's `HasBeenManuallyStopped`), before it is
+/// signalled: its monitor then does not start it again whatever its restart policy, until the
+/// next `ctr-start`.
+fn mark_stopped(store: &Containers, id: &str) -> Result<()> {
+    let _lock = store.lock()?;
+    let mut c = store.load(id)?;
+    if !c.state.has_been_manually_stopped {
+        c.state.has_been_manually_stopped = true;
+        store.save(&c)?;
+    }
+    Ok(())
 }
 
 fn signal_init(c: &Container, sig: Signal) -> Result<()> {
@@ -633,9 +690,14 @@ pub fn stop(
 ) -> Result<Container> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
+    if c.state.status == Status::Restarting {
+        mark_stopped(&store, &c.id)?;
+        return wait_record(&store, &c);
+    }
     if c.state.status != Status::Running && c.state.status != Status::Paused {
         return Ok(c);
     }
+    mark_stopped(&store, &c.id)?;
     let sig = match signal {
         Some(s) => s,
         None => stop_signal(&c)?,
@@ -715,7 +777,10 @@ pub fn wait(root: &Root, name: &str) -> Result<i32> {
 pub fn rm(root: &Root, name: &str, force: bool) -> Result<String> {
     let store = Containers::open(root.containers_dir())?;
     let c = refresh(store.find(name)?);
-    if matches!(c.state.status, Status::Running | Status::Paused) {
+    if matches!(
+        c.state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
         if !force {
             return Err(Error::Conflict(format!(
                 "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
@@ -725,6 +790,8 @@ pub fn rm(root: &Root, name: &str, force: bool) -> Result<String> {
         if c.state.status == Status::Paused {
             let _ = monitor::builtin_runtime(root).resume(&c.id);
         }
+        // Its restart policy must not start it again under us.
+        mark_stopped(&store, &c.id)?;
         signal_init(&c, Signal::SIGKILL)?;
         wait_gone(&c, Duration::from_secs(30));
         wait_record(&store, &c)?;

@@ -22,6 +22,7 @@ pub mod pause;
 pub mod pipes;
 pub mod prune;
 pub mod pull;
+pub mod restart;
 pub mod rootfs;
 pub mod signals;
 pub mod spec;
@@ -87,6 +88,11 @@ pub struct State {
     /// `monitor_pid`, so that a recycled pid is never signalled.
     pub pid_start: u64,
     pub monitor_start: u64,
+    /// berth (Docker keeps it outside inspect, in `config.v2.json`): stopped by `ctr-stop` or
+    /// `ctr-kill`, which ends the restart policy until the next `ctr-start`
+    /// (see [`restart`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub has_been_manually_stopped: bool,
     /// Docker's `State.Health`: only for a container with a health check (none without, as
     /// Docker, whose `ps --filter health=none` lists those).
     #[serde(skip_serializing_if = "Option::is_none")]

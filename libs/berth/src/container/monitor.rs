@@ -21,7 +21,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::attach::{self, FrameBuf, Hello};
-use super::{orchestrate, rootfs, Container, Containers, NetworkSettings, Status};
+use super::{orchestrate, restart, rootfs, Container, Containers, NetworkSettings, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
 
@@ -108,6 +108,89 @@ struct Monitor {
     tty: bool,
     /// Host port reservations, held while the container runs.
     net: orchestrate::Attached,
+    /// When the current run started (a run of 10 s or more starts the restart delays over).
+    run_started: Instant,
+    backoff: restart::Backoff,
+    /// The container ended and its restart policy starts it again at this time.
+    restart_at: Option<Instant>,
+}
+
+/// One run of the container in the runtime: its init, stdin and output, its network.
+struct Launched {
+    init: i32,
+    stdin: Option<File>,
+    output: Output,
+    net: orchestrate::Attached,
+}
+
+/// Creates the container in the runtime (its init alive and waiting for the start) with fresh
+/// stdio and attaches its network: the first run and each restart. On an error nothing of the
+/// run is left (the mount is the caller's).
+fn launch(
+    root: &Root,
+    store: &Containers,
+    rec: &Container,
+    dir: &Path,
+    runtime: &Engine,
+) -> Result<Launched> {
+    let tty = rec.config.tty.unwrap_or(false);
+    let open_stdin = rec.config.open_stdin.unwrap_or(false);
+    let (stdio, stdin, output) = if tty {
+        // The runtime makes the pty inside the container and hands back the master.
+        (
+            Stdio {
+                fds: [None, None, None],
+                terminal: true,
+            },
+            None,
+            Output::Pty(None),
+        )
+    } else {
+        let p = super::pipes::Pipes::new(open_stdin)?;
+        let [in_r, out_w, err_w] = p.child;
+        (
+            Stdio {
+                fds: [Some(in_r), Some(out_w), Some(err_w)],
+                terminal: false,
+            },
+            p.stdin,
+            Output::Pipes(Some(p.stdout), Some(p.stderr)),
+        )
+    };
+    // Stale state of an earlier run (a monitor that was killed): clear it.
+    let _ = runtime.delete(&rec.id);
+    orchestrate::before_runtime_create(root, rec, dir)?;
+    let created = runtime.create(&rec.id, dir, stdio)?;
+    let undo = |e: Error| {
+        let _ = runtime.delete(&rec.id);
+        let _ = orchestrate::detach_network(root, &rec.id);
+        e
+    };
+    let (init, stdin, output) = match created.console {
+        Some(master) => {
+            let master = File::from(master);
+            let input = master
+                .try_clone()
+                .with_path("duplicate", "the pty")
+                .map_err(undo)?;
+            (created.pid, Some(input), Output::Pty(Some(master)))
+        }
+        None => (created.pid, stdin, output),
+    };
+    // The network is set up while the init waits to start (as Docker's prestart hook).
+    let (net, settings) = orchestrate::attach_network(root, rec, init).map_err(undo)?;
+    {
+        let _lock = store.lock().map_err(undo)?;
+        let mut now = store.load(&rec.id).map_err(undo)?;
+        now.network_settings = Some(settings);
+        store.save(&now).map_err(undo)?;
+    }
+    Ok(Launched {
+        init,
+        stdin,
+        output,
+        net,
+    })
 }
 
 impl Monitor {
@@ -124,79 +207,34 @@ impl Monitor {
             rec = now;
         }
         let tty = rec.config.tty.unwrap_or(false);
-        let open_stdin = rec.config.open_stdin.unwrap_or(false);
-        let (stdio, stdin, output) = if tty {
-            // The runtime makes the pty inside the container and hands back the master.
-            (
-                Stdio {
-                    fds: [None, None, None],
-                    terminal: true,
-                },
-                None,
-                Output::Pty(None),
-            )
-        } else {
-            let p = super::pipes::Pipes::new(open_stdin)?;
-            let [in_r, out_w, err_w] = p.child;
-            (
-                Stdio {
-                    fds: [Some(in_r), Some(out_w), Some(err_w)],
-                    terminal: false,
-                },
-                p.stdin,
-                Output::Pipes(Some(p.stdout), Some(p.stderr)),
-            )
-        };
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&rec.log_path)
             .with_path("open the log", &rec.log_path)?;
-        // Stale state of an earlier run (a monitor that was killed): clear it.
-        let _ = runtime.delete(&rec.id);
-        if let Err(e) = orchestrate::before_runtime_create(root, &rec, dir) {
-            let _ = rootfs::unmount(&rec);
-            return Err(e);
-        }
-        let (init, stdin, output) = match runtime.create(&rec.id, dir, stdio) {
-            Ok(created) => match created.console {
-                Some(master) => {
-                    let master = File::from(master);
-                    let input = master.try_clone().with_path("duplicate", "the pty")?;
-                    (created.pid, Some(input), Output::Pty(Some(master)))
-                }
-                None => (created.pid, stdin, output),
-            },
+        let run = match launch(root, store, &rec, dir, &runtime) {
+            Ok(run) => run,
             Err(e) => {
                 let _ = rootfs::unmount(&rec);
                 return Err(e);
             }
         };
-        let undo = |e: Error| {
+        let listener = listen(dir).map_err(|e| {
             let _ = runtime.delete(&rec.id);
             let _ = orchestrate::detach_network(root, &rec.id);
             let _ = rootfs::unmount(&rec);
             e
-        };
-        // The network is set up while the init waits to start (as Docker's prestart hook).
-        let (net, settings) = orchestrate::attach_network(root, &rec, init).map_err(undo)?;
-        let listener = listen(dir).map_err(undo)?;
-        {
-            let _lock = store.lock()?;
-            let mut now = store.load(&rec.id).map_err(undo)?;
-            now.network_settings = Some(settings);
-            store.save(&now).map_err(undo)?;
-        }
+        })?;
         let m = Monitor {
             root: root.clone(),
             store: store.clone(),
             id: rec.id.clone(),
             dir: dir.to_path_buf(),
             runtime,
-            init: Some(init),
+            init: Some(run.init),
             exit: None,
-            stdin,
-            output,
+            stdin: run.stdin,
+            output: run.output,
             log,
             partial: [Vec::new(), Vec::new()],
             listener,
@@ -204,7 +242,10 @@ impl Monitor {
             started: false,
             auto_remove: rec.host_config.auto_remove,
             tty,
-            net,
+            net: run.net,
+            run_started: Instant::now(),
+            backoff: restart::Backoff::default(),
+            restart_at: None,
         };
         Ok(m)
     }
@@ -227,7 +268,24 @@ impl Monitor {
             }
             if let Some(t) = exited_at {
                 if self.output_closed() || t.elapsed() > Duration::from_secs(2) {
+                    // This run is over: the restart policy says whether another comes.
+                    exited_at = None;
+                    match self.end_run() {
+                        Some(delay) => self.restart_at = Some(Instant::now() + delay),
+                        None => break,
+                    }
+                }
+            }
+            if let Some(at) = self.restart_at {
+                // A `ctr-stop` (or `ctr-kill`, `ctr-update --restart no`) meanwhile ends it.
+                if !self.still_restarting() {
                     break;
+                }
+                if Instant::now() >= at {
+                    self.restart_at = None;
+                    if !self.restart() {
+                        break;
+                    }
                 }
             }
             let (out_fd, err_fd) = self.output_fds();
@@ -246,7 +304,13 @@ impl Monitor {
             for c in &self.clients {
                 fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = PollTimeout::from(200u16);
+            let wait = match self.restart_at {
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(200)),
+                None => Duration::from_millis(200),
+            };
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::from(200u16));
             match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -269,7 +333,7 @@ impl Monitor {
             if sig {
                 while let Ok(Some(_)) = sigfd.read_signal() {}
                 self.reap();
-                if self.exit.is_some() && exited_at.is_none() {
+                if self.exit.is_some() && exited_at.is_none() && self.restart_at.is_none() {
                     exited_at = Some(Instant::now());
                 }
             }
@@ -462,25 +526,9 @@ impl Monitor {
         let reply = match &r {
             Ok(()) => {
                 self.started = true;
+                self.run_started = Instant::now();
                 let pid = self.init.unwrap_or(0);
-                let now = berth_runtime::now_rfc3339();
-                let me = std::process::id() as i32;
-                let _ = self.update(|c| {
-                    c.state.status = Status::Running;
-                    c.state.running = true;
-                    c.state.paused = false;
-                    c.state.restarting = false;
-                    c.state.oom_killed = false;
-                    c.state.dead = false;
-                    c.state.pid = pid;
-                    c.state.pid_start = berth_runtime::state::start_time(pid).unwrap_or(0);
-                    c.state.monitor_pid = me;
-                    c.state.monitor_start = berth_runtime::state::start_time(me).unwrap_or(0);
-                    c.state.exit_code = 0;
-                    c.state.error.clear();
-                    c.state.started_at = now;
-                    c.state.finished_at = super::ZERO_TIME.into();
-                });
+                self.record_running(true);
                 // Start-up is over: its code need not stay resident for the container's life.
                 berth_runtime::clone::release_code_pages();
                 attach::Started {
@@ -524,15 +572,155 @@ impl Monitor {
         }
     }
 
+    /// Records the container running with its init (the start, and each restart). A start by
+    /// hand (`first`) also starts the restart policy over, as Docker's: no restarts counted, not
+    /// stopped by hand.
+    fn record_running(&self, first: bool) {
+        let pid = self.init.unwrap_or(0);
+        let now = berth_runtime::now_rfc3339();
+        let me = std::process::id() as i32;
+        let _ = self.update(|c| {
+            c.state.status = Status::Running;
+            c.state.running = true;
+            c.state.paused = false;
+            c.state.restarting = false;
+            c.state.oom_killed = false;
+            c.state.dead = false;
+            c.state.pid = pid;
+            c.state.pid_start = berth_runtime::state::start_time(pid).unwrap_or(0);
+            c.state.monitor_pid = me;
+            c.state.monitor_start = berth_runtime::state::start_time(me).unwrap_or(0);
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.started_at = now;
+            c.state.finished_at = super::ZERO_TIME.into();
+            if first {
+                c.restart_count = 0;
+                c.state.has_been_manually_stopped = false;
+            }
+        });
+    }
+
+    /// The init has exited and its output is drained: when the restart policy starts it again,
+    /// records it restarting (Docker's `SetRestarting`: still running, its exit code, when it
+    /// finished, one more restart), takes the run down (runtime state, network) and tells the
+    /// clients of the exit; returns the delay before the restart. None: the container is done.
+    fn end_run(&mut self) -> Option<Duration> {
+        if !self.started {
+            return None;
+        }
+        self.flush_partial(0);
+        self.flush_partial(1);
+        let code = self.exit.unwrap_or(137);
+        let oom = self.oom_killed();
+        let mut again = false;
+        let _ = self.update(|c| {
+            again = restart::should_restart(
+                &c.host_config.restart_policy,
+                code,
+                c.state.has_been_manually_stopped,
+                c.restart_count,
+            );
+            if again {
+                c.restart_count += 1;
+                c.state.status = Status::Restarting;
+                c.state.running = true;
+                c.state.restarting = true;
+                c.state.paused = false;
+                c.state.pid = 0;
+                c.state.pid_start = 0;
+                c.state.exit_code = code;
+                c.state.oom_killed = oom;
+                c.state.finished_at = berth_runtime::now_rfc3339();
+                c.network_settings = c.network_settings.as_ref().map(NetworkSettings::stopped);
+            }
+        });
+        if !again {
+            return None;
+        }
+        let _ = self.runtime.delete(&self.id);
+        let _ = orchestrate::detach_network(&self.root, &self.id);
+        self.net = Default::default();
+        self.init = None;
+        self.stdin = None;
+        self.output = Output::Pipes(None, None);
+        self.tell_exit(code, oom);
+        Some(self.backoff.next(self.run_started.elapsed()))
+    }
+
+    /// Whether a pending restart is still wanted: not stopped by hand, the policy not changed
+    /// to `no`, the container not removed.
+    fn still_restarting(&self) -> bool {
+        self.store.load(&self.id).is_ok_and(|c| {
+            !c.state.has_been_manually_stopped && !restart::is_none(&c.host_config.restart_policy)
+        })
+    }
+
+    /// Creates and starts the container again for its restart policy; false if that failed
+    /// (recorded as a failed start, as Docker's; the monitor then ends).
+    fn restart(&mut self) -> bool {
+        let rec = match self.store.load(&self.id) {
+            Ok(rec) => rec,
+            Err(_) => return false,
+        };
+        let r = launch(&self.root, &self.store, &rec, &self.dir, &self.runtime).and_then(|run| {
+            self.init = Some(run.init);
+            self.stdin = run.stdin;
+            self.output = run.output;
+            self.net = run.net;
+            self.exit = None;
+            self.runtime.start(&self.id)
+        });
+        match r {
+            Ok(()) => {
+                self.run_started = Instant::now();
+                self.record_running(false);
+                berth_runtime::clone::release_code_pages();
+                true
+            }
+            Err(e) => {
+                let code = e.runtime_code().unwrap_or(125);
+                let _ = self.runtime.delete(&self.id);
+                let _ = orchestrate::detach_network(&self.root, &self.id);
+                self.net = Default::default();
+                record_failure(&self.store, &self.id, code, &e.to_string());
+                self.exit = Some(if matches!(code, 126 | 127) {
+                    code as i32
+                } else {
+                    128
+                });
+                false
+            }
+        }
+    }
+
+    /// Whether the OOM killer killed a process of the container's cgroup.
+    fn oom_killed(&self) -> bool {
+        engine::cgroup_of(&self.dir, &self.id)
+            .ok()
+            .and_then(|c| c.oom_kills().ok())
+            .is_some_and(|n| n > 0)
+    }
+
+    /// Sends the exit to every attached client and lets them go.
+    fn tell_exit(&mut self, code: i32, oom: bool) {
+        let exit = attach::Exit {
+            exit_code: code,
+            oom_killed: oom,
+        };
+        let payload = serde_json::to_vec(&exit).expect("serialises");
+        for c in &mut self.clients {
+            let _ = attach::write_frame(&mut c.sock, attach::EXIT, &payload);
+        }
+        self.clients.clear();
+    }
+
     /// Records the exit, removes the runtime's container and the mount, tells the clients.
     fn finish(&mut self) -> Result<()> {
         self.flush_partial(0);
         self.flush_partial(1);
         let _ = self.log.sync_data();
-        let oom = engine::cgroup_of(&self.dir, &self.id)
-            .ok()
-            .and_then(|c| c.oom_kills().ok())
-            .is_some_and(|n| n > 0);
+        let oom = self.oom_killed();
         let _ = self.runtime.delete(&self.id);
         let _ = orchestrate::detach_network(&self.root, &self.id);
         self.net = Default::default();
@@ -569,15 +757,7 @@ impl Monitor {
         if removing {
             let _ = orchestrate::remove_with_volumes(&self.root, &self.id);
         }
-        let exit = attach::Exit {
-            exit_code: code,
-            oom_killed: oom,
-        };
-        let payload = serde_json::to_vec(&exit).expect("serialises");
-        for c in &mut self.clients {
-            let _ = attach::write_frame(&mut c.sock, attach::EXIT, &payload);
-        }
-        self.clients.clear();
+        self.tell_exit(code, oom);
         Ok(())
     }
 

@@ -17,6 +17,9 @@ use crate::store::atomic_write_private;
 /// What the user asked to change (flags as typed).
 #[derive(Debug, Clone, Default)]
 pub struct Update {
+    /// `--restart`: the new restart policy (a running container's monitor follows it from its
+    /// next exit on).
+    pub restart: Option<String>,
     pub memory: Option<String>,
     pub memory_swap: Option<String>,
     pub cpus: Option<String>,
@@ -27,6 +30,7 @@ pub struct Update {
 /// The limits in numbers, checked.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
+    pub restart: Option<crate::record::RestartPolicy>,
     pub memory: Option<i64>,
     pub memory_swap: Option<i64>,
     pub nano_cpus: Option<i64>,
@@ -36,7 +40,8 @@ pub struct Limits {
 
 impl Update {
     pub fn is_empty(&self) -> bool {
-        self.memory.is_none()
+        self.restart.is_none()
+            && self.memory.is_none()
             && self.memory_swap.is_none()
             && self.cpus.is_none()
             && self.cpu_shares.is_none()
@@ -69,7 +74,13 @@ impl Update {
                 "--cpu-shares cannot be negative".into(),
             ));
         }
+        let restart = self
+            .restart
+            .as_deref()
+            .map(super::restart::parse)
+            .transpose()?;
         Ok(Limits {
+            restart,
             memory,
             memory_swap,
             nano_cpus,
@@ -208,6 +219,15 @@ pub fn update(root: &Root, name: &str, u: &Update) -> Result<Container> {
     let _lock = store.lock()?;
     let mut c = liveness::refresh(&store.find(name)?);
     let mut hc = c.host_config.clone();
+    if let Some(p) = &limits.restart {
+        if hc.auto_remove && !super::restart::is_none(p) {
+            return Err(Error::InvalidInput(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+                    .into(),
+            ));
+        }
+        hc.restart_policy = p.clone();
+    }
     merge(&mut hc, &limits, &c.id)?;
     let changes = resources_of(&hc, &limits);
     let dir = store.path(&c.id);

@@ -166,7 +166,11 @@ pub fn status_text(c: &Container) -> String {
             return format!("Up {} (Paused)", up());
         }
         if s.restarting {
-            return format!("Restarting ({}) {} ago", s.exit_code, up());
+            // Docker's: the time since the run that ended.
+            let since = seconds_since(&s.finished_at)
+                .map(output::human_duration)
+                .unwrap_or_else(|| "Less than a second".into());
+            return format!("Restarting ({}) {} ago", s.exit_code, since);
         }
         return format!("Up {}", up());
     }
@@ -601,6 +605,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(status_text(&c), "Exited (3) 2 minutes ago");
+        // Between two runs of a restart policy: the exit code, the time since that run ended.
+        c.state = State {
+            status: Status::Restarting,
+            running: true,
+            restarting: true,
+            exit_code: 1,
+            started_at: ago(600),
+            finished_at: ago(3),
+            ..Default::default()
+        };
+        assert_eq!(status_text(&c), "Restarting (1) 3 seconds ago");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Flags {
     pub pids_limit: Option<i64>,
     pub network: String,
     pub runtime: String,
+    /// `--restart`, checked as Docker's daemon checks it.
+    pub restart_policy: crate::record::RestartPolicy,
     pub labels: IndexMap<String, String>,
     /// `-e` and `--env-file`, in order, host values filled in.
     pub env: Vec<String>,
@@ -388,6 +390,13 @@ impl Flags {
             }
         };
 
+        let restart_policy = crate::container::restart::parse(&args.restart)?;
+        if args.rm && !crate::container::restart::is_none(&restart_policy) {
+            return Err(Error::InvalidInput(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
+
         let mut labels = IndexMap::new();
         for l in &args.labels {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -444,6 +453,7 @@ impl Flags {
             pids_limit: args.pids_limit,
             network,
             runtime,
+            restart_policy,
             labels,
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,

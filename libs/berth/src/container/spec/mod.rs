@@ -246,6 +246,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         network_mode: flags.network.clone(),
         port_bindings: flags.net.port_bindings.clone(),
         auto_remove: args.rm,
+        restart_policy: flags.restart_policy.clone(),
         cap_add: some(&flags.cap_add),
         cap_drop: some(&flags.cap_drop),
         dns: flags.net.dns.clone(),

@@ -38,6 +38,9 @@ pub struct CreateOptions {
     /// Automatically remove the container when it exits
     pub rm: bool,
 
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    pub restart: String,
+
     /// Set metadata on the container
     pub labels: Vec<String>,
 
@@ -154,6 +157,7 @@ impl Default for CreateOptions {
             tty: false,
             interactive: false,
             rm: false,
+            restart: "no".into(),
             labels: Vec::new(),
             read_only: false,
             cap_add: Vec::new(),
