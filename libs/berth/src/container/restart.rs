@@ -20,22 +20,23 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 const RESET_AFTER: Duration = Duration::from_secs(10);
 
 /// Parses `--restart` as docker's CLI and daemon check it: `NAME[:MAX_RETRIES]`, the name one of
-/// `no`, `on-failure`, `always`, `unless-stopped`, a count only with `on-failure`.
+/// `no`, `on-failure`, `always`, `unless-stopped`, a count only with `on-failure`. A count that
+/// is not a number is the CLI's usage error (docker/cli `opts.ParseRestartPolicy`); the rest is
+/// the daemon's refusal.
 pub fn parse(s: &str) -> Result<RestartPolicy> {
     let mut p = RestartPolicy::default();
     if s.is_empty() {
         return Ok(p);
     }
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() > 2 {
-        return Err(Error::InvalidInput("invalid restart policy format".into()));
-    }
-    if let Some(n) = parts.get(1) {
-        p.maximum_retry_count = n.parse().map_err(|_| {
-            Error::InvalidInput("maximum retry count must be an integer".into())
+    let (name, count) = s.split_once(':').unwrap_or((s, ""));
+    if !count.is_empty() {
+        p.maximum_retry_count = count.parse().map_err(|_| {
+            Error::Usage(
+                "invalid restart policy format: maximum retry count must be an integer".into(),
+            )
         })?;
     }
-    p.name = parts[0].to_string();
+    p.name = name.to_string();
     validate(&p)?;
     Ok(p)
 }
@@ -153,10 +154,19 @@ mod tests {
         assert_eq!(parse("unless-stopped").unwrap(), pol("unless-stopped", 0));
         for (bad, msg) in [
             ("maybe", "invalid restart policy 'maybe'"),
-            ("always:3", "maximum retry count cannot be used with restart policy 'always'"),
-            ("on-failure:x", "maximum retry count must be an integer"),
+            (
+                "always:3",
+                "maximum retry count cannot be used with restart policy 'always'",
+            ),
+            (
+                "on-failure:x",
+                "invalid restart policy format: maximum retry count must be an integer",
+            ),
             ("on-failure:-1", "maximum retry count cannot be negative"),
-            ("on-failure:1:2", "invalid restart policy format"),
+            (
+                "on-failure:1:2",
+                "invalid restart policy format: maximum retry count must be an integer",
+            ),
         ] {
             assert_eq!(parse(bad).unwrap_err().to_string(), msg, "{bad}");
         }

@@ -392,8 +392,8 @@ impl Flags {
 
         let restart_policy = crate::container::restart::parse(&args.restart)?;
         if args.rm && !crate::container::restart::is_none(&restart_policy) {
-            return Err(Error::InvalidInput(
-                "Conflicting options: --restart and --rm".into(),
+            return Err(Error::Usage(
+                "conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
 
