@@ -83,7 +83,15 @@ fn always_survives_kill_9_and_ctr_stop_ends_it() {
         "1000",
     ]);
     let pid = r.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    // ctr-wait returns at the run's end, though a restart follows (as docker wait).
+    let mut wait = r.cmd("ctr-wait");
+    wait.arg(&id);
+    let waiter = std::thread::spawn(move || timed(&mut wait, 30));
+    std::thread::sleep(std::time::Duration::from_millis(300));
     kill9(pid);
+    let waited = waiter.join().unwrap();
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert_eq!(waited.stdout.trim(), "137", "{waited:?}");
     assert!(
         wait_until(20, || {
             let c = r.inspect(&id);

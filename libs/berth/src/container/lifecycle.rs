@@ -747,6 +747,10 @@ fn wait_record(store: &Containers, c: &Container) -> Result<Container> {
 pub fn wait(root: &Root, name: &str) -> Result<i32> {
     let store = Containers::open(root.containers_dir())?;
     let id = store.resolve(name)?;
+    // A run that ends with a restart to come ends the wait too (Docker's `SetRestarting` fires
+    // the waiters), but not the run that had ended when we came: only a later one.
+    let mut ended_before: Option<String> = None;
+    let mut first = true;
     loop {
         let c = match store.load(&id) {
             Ok(c) if liveness::says_live(&c.state) && !liveness::is_live(&c) => {
@@ -769,6 +773,14 @@ pub fn wait(root: &Root, name: &str) -> Result<i32> {
         ) {
             return Ok(c.state.exit_code);
         }
+        if c.state.status == Status::Restarting {
+            if first {
+                ended_before = Some(c.state.finished_at.clone());
+            } else if ended_before.as_deref() != Some(c.state.finished_at.as_str()) {
+                return Ok(c.state.exit_code);
+            }
+        }
+        first = false;
         std::thread::sleep(Duration::from_millis(10));
     }
 }
