@@ -67,12 +67,12 @@ const SEES: &[(&[&str], &str, &str)] = &[
         // c 1:2 (kmem) is not a device this kernel has: with the rule, opening it gets as far
         // as the driver (ENXIO); without, the devices cgroup refuses (EPERM).
         &["--device-cgroup-rule", "c 1:2 r"],
-        "mknod /tmp/m c 1 2 && cat /tmp/m 2>&1",
+        "mknod /tmp/m c 1 2 && cat /tmp/m 2>&1; true",
         "cat: can't open '/tmp/m': No such device or address\n",
     ),
     (
         &[],
-        "mknod /tmp/m c 1 2 && cat /tmp/m 2>&1",
+        "mknod /tmp/m c 1 2 && cat /tmp/m 2>&1; true",
         "cat: can't open '/tmp/m': Operation not permitted\n",
     ),
     (
@@ -82,7 +82,7 @@ const SEES: &[(&[&str], &str, &str)] = &[
     ),
     (
         &["--ipc", "none"],
-        "ls /dev/shm 2>&1; grep -c ' /dev/shm ' /proc/mounts",
+        "ls /dev/shm 2>&1; grep -c ' /dev/shm ' /proc/mounts; true",
         "ls: /dev/shm: No such file or directory\n0\n",
     ),
     (
@@ -125,7 +125,7 @@ const SEES: &[(&[&str], &str, &str)] = &[
     ),
     (
         &["--security-opt", "systempaths=unconfined"],
-        "grep -cE ' /proc/(keys|sys) ' /proc/mounts",
+        "grep -cE ' /proc/(keys|sys) ' /proc/mounts; true",
         "0\n",
     ),
     (
@@ -457,7 +457,7 @@ fn containers_join_a_running_container_s_pid_and_ipc() {
             "--ipc",
             "container:donor",
         ],
-        "readlink /proc/self/ns/pid /proc/self/ns/ipc; cat /dev/shm/f; ps -o comm | grep -c sleep",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; cat /dev/shm/f; ps -o comm | grep -c sleep",
     );
     assert_eq!(out, format!("{pid}{ipc}shared\n1\n"));
     let id = rig.inspect("donor")["Id"].as_str().unwrap().to_string();
