@@ -26,7 +26,7 @@ pub(super) fn target_path(fd: BorrowedFd<'_>, path: &Path) -> PathBuf {
 
 /// runc's check (`validateSysctl`): a sysctl of a namespace the container does not have of its
 /// own would change the host's.
-fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
+pub(super) fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
     use oci_spec::runtime::LinuxNamespaceType as T;
     let has = |t: T| {
         spec.linux()
