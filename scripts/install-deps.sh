@@ -7,11 +7,12 @@
 # procps (kill, to stop that dockerd), libseccomp-dev and pkg-config (the runtime links libseccomp).
 # nftables (nft: berth drives its own table through nft -j) and iproute2 (ip: tests look at links).
 # util-linux (setpriv: the store-permission tests run as nobody; setsid) and mount (mount,
-# umount), present on every Debian install but named, as the tests call them; gcc and libc6-dev
+# umount), present on every Debian install but named, as the tests call them; tini (its static
+# tini-static is the init of --init, as Docker's docker-init); gcc and libc6-dev
 # for the crates that build C (libseccomp-sys links, ring for the test registry's TLS).
 # Idempotent; does nothing for packages already present.
 set -euo pipefail
-pkgs=(busybox-static skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2 util-linux mount gcc libc6-dev)
+pkgs=(busybox-static tini skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2 util-linux mount gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

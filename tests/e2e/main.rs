@@ -41,6 +41,7 @@ mod registry_auth;
 mod registry_infra;
 mod registry_limits;
 mod restart;
+mod run_ns;
 mod save_load;
 mod snapshots;
 mod store;

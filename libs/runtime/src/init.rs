@@ -131,6 +131,11 @@ pub(crate) fn init_stage2(
             nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h}"), e))?;
         }
     }
+    if let Some(d) = spec.domainname() {
+        if !d.is_empty() {
+            sys::setdomainname(d).map_err(|e| Error::sys(format!("setdomainname {d}"), e))?;
+        }
+    }
     rootfs::finish(spec)?;
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wait = || -> Result<()> {

@@ -82,8 +82,9 @@ pub struct CreateArgs {
     #[arg(long)]
     pub privileged: bool,
 
-    /// Security options: seccomp=FILE|unconfined, no-new-privileges[:true|false]
-    /// (label= and apparmor= are accepted and ignored)
+    /// Security options: seccomp=FILE|unconfined, no-new-privileges[:true|false],
+    /// systempaths=unconfined (no masked or read-only /proc and /sys paths); label=… and
+    /// apparmor=… are accepted and ignored (berth has no SELinux or AppArmor support)
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
 
@@ -204,6 +205,63 @@ pub struct CreateArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+
+    // Namespaces, devices, sysctls, init (issue 18).
+    /// Run an init inside the container (tini, bind-mounted read-only at /sbin/docker-init, as
+    /// Docker's docker-init) that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+
+    /// Add a host device to the container: HOST[:CONTAINER[:PERMISSIONS]], a device node or a
+    /// directory of them; PERMISSIONS of r (read), w (write), m (mknod) [default: rwm]
+    #[arg(long = "device", value_name = "HOST[:CTR[:PERMS]]")]
+    pub device: Vec<String>,
+
+    /// Add a rule to the container's devices cgroup: TYPE MAJOR:MINOR ACCESS, TYPE a, b or c,
+    /// `*` for any number (e.g. 'c 1:3 mr')
+    #[arg(long = "device-cgroup-rule", value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+
+    /// PID namespace to use: host, or container:NAME|ID (a running container's) [default: the
+    /// container's own]
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+
+    /// IPC namespace to use: private, shareable (others may join it), none (no /dev/shm),
+    /// host, or container:NAME|ID (a running shareable container's) [default: private]
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+
+    /// UTS namespace to use: host (the host's host name) [default: the container's own]
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+
+    /// Cgroup namespace to use: host or private [default: private]
+    #[arg(long, value_name = "MODE")]
+    pub cgroupns: Option<String>,
+
+    /// Size of /dev/shm (units b, k, m, g) [default: 64m]
+    #[arg(long = "shm-size", value_name = "BYTES")]
+    pub shm_size: Option<String>,
+
+    /// Set a namespaced kernel parameter: KEY=VALUE, KEY one of kernel.msgmax, msgmnb, msgmni,
+    /// sem, shmall, shmmax, shmmni, shm_rmid_forced, fs.mqueue.*, or net.* (with the
+    /// container's own network)
+    #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
+
+    /// Container NIS domain name
+    #[arg(long, value_name = "NAME")]
+    pub domainname: Option<String>,
+
+    /// User namespace to use: host (the only one: berth has no user namespace remapping)
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+
+    /// Parent cgroup for the container: the container's cgroup is PARENT/ID
+    /// [default: /berth]
+    #[arg(long = "cgroup-parent", value_name = "PARENT")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// `--pull`: berth::container::pull::PullPolicy as an argument.
@@ -304,6 +362,18 @@ impl From<CreateArgs> for CreateOptions {
             tmpfs: a.tmpfs,
             image: a.image,
             command: a.command,
+            init: a.init,
+            device: a.device,
+            device_cgroup_rule: a.device_cgroup_rule,
+            pid: a.pid,
+            ipc: a.ipc,
+            uts: a.uts,
+            cgroupns: a.cgroupns,
+            shm_size: a.shm_size,
+            sysctl: a.sysctl,
+            domainname: a.domainname,
+            userns: a.userns,
+            cgroup_parent: a.cgroup_parent,
         }
     }
 }

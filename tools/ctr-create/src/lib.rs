@@ -1,6 +1,7 @@
 //! ctr-create: create a container from an image, as `docker container create`.
 
 pub mod args;
+mod ns_spec_tests;
 mod spec_tests;
 
 use berth::{output, Result};

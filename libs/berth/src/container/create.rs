@@ -120,6 +120,7 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
     };
     let (network_mode, network_settings) =
         super::orchestrate::network_at_create(root, &flags.net, &containers)?;
+    let flags = &super::ns_share::at_create(flags, &containers)?;
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let image_config = img.run_config();

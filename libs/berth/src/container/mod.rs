@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod liveness;
 pub mod logs;
 pub mod monitor;
+pub mod ns_share;
 pub mod orchestrate;
 pub mod pause;
 pub mod pipes;

@@ -110,6 +110,7 @@ pub fn forget_volumes(root: &Root, names: &[String]) {
 /// Before the runtime's create: a container that shares another's network joins that
 /// container's namespace (its init must be running) and gets its hosts and resolv.conf.
 pub fn before_runtime_create(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
+    super::ns_share::before_runtime_create(root, rec, dir)?;
     let Some(other) = rec.host_config.network_mode.strip_prefix("container:") else {
         return Ok(());
     };
@@ -161,6 +162,8 @@ pub fn attach_network(
 
 /// When the container has stopped or is removed: its network goes (see [`network::detach`]).
 pub fn detach_network(root: &Root, id: &str) -> Result<()> {
+    // And a shareable /dev/shm (see `ns_share`), which lives as long.
+    super::ns_share::release(&root.containers_dir().join(id));
     network::detach(root, id)
 }
 

@@ -564,6 +564,23 @@ fn v2_create_enables_controllers_in_ancestors() {
     }
 }
 
+/// `--cgroup-parent /mypar` (a cgroupsPath of `/mypar/ID`): the container's cgroup is made
+/// under that parent, with the controllers enabled on the way, as under berth's own.
+#[test]
+fn v2_cgroup_under_a_parent() {
+    let t = fake_v2();
+    let cg = Cgroup::open(t.path(), "/mypar/abc").unwrap();
+    assert_eq!(
+        cg.join_paths(),
+        vec![t.path().join("mypar/abc/cgroup.procs")]
+    );
+    cg.create().unwrap();
+    assert!(t.path().join("mypar/abc").is_dir());
+    assert!(!t.path().join("berth").exists());
+    let all = "+cpu +memory +pids +io +cpuset";
+    assert_eq!(get(&t.path().join("mypar/cgroup.subtree_control")), all);
+}
+
 #[test]
 fn v2_apply_writes_the_limits() {
     let t = fake_v2();

@@ -24,12 +24,48 @@ pub(super) fn target_path(fd: BorrowedFd<'_>, path: &Path) -> PathBuf {
     }
 }
 
+/// runc's check (`validateSysctl`): a sysctl of a namespace the container does not have of its
+/// own would change the host's.
+pub(super) fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let has = |t: T| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|n| n.iter().any(|n| n.typ() == t))
+    };
+    let ipc = key.starts_with("fs.mqueue.")
+        || (key.starts_with("kernel.")
+            && ["msg", "sem", "shm"]
+                .iter()
+                .any(|p| key["kernel.".len()..].starts_with(p)));
+    if ipc && !has(T::Ipc) {
+        return Err(Error::Spec(format!(
+            "sysctl {key:?} is not allowed in the hosts ipc namespace"
+        )));
+    }
+    if key.starts_with("net.") && !has(T::Network) {
+        return Err(Error::Spec(format!(
+            "sysctl {key:?} not allowed in host network namespace"
+        )));
+    }
+    if matches!(key, "kernel.hostname" | "kernel.domainname") && !has(T::Uts) {
+        return Err(Error::Spec(format!(
+            "sysctl {key:?} is not allowed in the hosts uts namespace"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn set_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
     let mut keys: Vec<_> = sysctl.keys().collect();
     keys.sort();
+    for key in &keys {
+        check_sysctl_namespace(spec, key)?;
+    }
     for key in keys {
         let rel = key.replace('.', "/");
         if rel.is_empty() || rel.split('/').any(|p| p.is_empty() || p == "..") {

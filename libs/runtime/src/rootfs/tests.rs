@@ -17,6 +17,52 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// runc's `validateSysctl`: a sysctl of a namespace the spec does not make is refused (it
+/// would change the host's).
+#[test]
+fn sysctls_of_host_namespaces_are_refused() {
+    let spec = |ns: &[&str], key: &str| -> oci_spec::runtime::Spec {
+        let ns: Vec<_> = ns.iter().map(|t| serde_json::json!({"type": t})).collect();
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": ns, "sysctl": {key: "1"}},
+        }))
+        .unwrap()
+    };
+    for (key, ns, why) in [
+        (
+            "kernel.msgmax",
+            "ipc",
+            "is not allowed in the hosts ipc namespace",
+        ),
+        (
+            "fs.mqueue.msg_max",
+            "ipc",
+            "is not allowed in the hosts ipc namespace",
+        ),
+        (
+            "kernel.shm_rmid_forced",
+            "ipc",
+            "is not allowed in the hosts ipc namespace",
+        ),
+        (
+            "net.ipv4.ip_forward",
+            "network",
+            "not allowed in host network namespace",
+        ),
+        (
+            "kernel.domainname",
+            "uts",
+            "is not allowed in the hosts uts namespace",
+        ),
+    ] {
+        let e = masked::check_sysctl_namespace(&spec(&["mount"], key), key).unwrap_err();
+        assert!(e.to_string().contains(why), "{key}: {e}");
+        masked::check_sysctl_namespace(&spec(&["mount", ns], key), key).unwrap();
+    }
+}
+
 #[test]
 fn options_split_into_flags_propagation_and_data() {
     let o = parse_mount_options(&[
@@ -219,6 +265,8 @@ fn docker_spec(extra_mounts: serde_json::Value) -> Spec {
         "root": {"path": "rootfs", "readonly": false},
         "mounts": mounts,
         "linux": {
+            // What the child makes (the sysctl is the new UTS namespace's).
+            "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}],
             "sysctl": {"kernel.domainname": "berth-test"},
             "maskedPaths": [
                 "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",

@@ -12,6 +12,13 @@ use nix::unistd::ForkResult;
 
 pub(crate) mod bpf;
 
+/// setdomainname(2) (the UTS namespace's NIS domain name), which nix does not offer.
+pub(crate) fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the kernel reads `len` bytes from the pointer, which points into `name`.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(r).map(drop)
+}
+
 /// fork(2).
 ///
 /// The runtime's contract (documented on the crate and on `Runtime::create`/`exec`) is that its

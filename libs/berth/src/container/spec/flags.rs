@@ -50,6 +50,9 @@ pub struct Flags {
     pub mounts: Vec<crate::volume::Request>,
     /// `-p`, `-P`, `--expose`, `--dns*`, `--add-host`, `--ip`, `--mac-address`, aliases.
     pub net: NetFlags,
+    /// `--pid --ipc --uts --cgroupns --userns --device* --sysctl --shm-size --domainname
+    /// --cgroup-parent --init`, `--security-opt systempaths=`.
+    pub ns: super::ns::NsFlags,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -273,22 +276,37 @@ impl Flags {
         let mut no_new_privileges = false;
         let mut security_opt = Vec::new();
         for opt in &args.security_opt {
-            // Docker takes KEY=VALUE and the older KEY:VALUE.
-            let (k, v) = match opt.split_once(['=', ':']) {
+            // Docker's CLI (`parseSecurityOpts`): KEY=VALUE or the older KEY:VALUE, a value
+            // needed but for no-new-privileges.
+            let (k, v) = match opt.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
-                None => (opt.as_str(), None),
+                None if opt == "no-new-privileges" => (opt.as_str(), None),
+                None => match opt.split_once(':') {
+                    Some((k, v)) => (k, Some(v)),
+                    None => (opt.as_str(), None),
+                },
             };
+            if v.is_none_or(str::is_empty) && k != "no-new-privileges" {
+                return Err(Error::Usage(format!("Invalid --security-opt: {opt:?}")));
+            }
+            // The daemon's (`parseSecurityOpt`).
+            let invalid = || Error::InvalidInput(format!("invalid --security-opt 2: {opt:?}"));
             match (k, v) {
                 ("seccomp", Some("unconfined")) => {
                     seccomp = Seccomp::Unconfined;
                     security_opt.push("seccomp=unconfined".to_string());
                 }
-                ("seccomp", Some(file)) if !file.is_empty() => {
+                ("seccomp", Some(file)) => {
                     let text = std::fs::read_to_string(file).map_err(|e| {
-                        Error::InvalidInput(format!("opening seccomp profile {file}: {e}"))
+                        Error::Usage(format!(
+                            "opening seccomp profile ({file}) failed: open {file}: {}",
+                            super::ns::errno_text(&e)
+                        ))
                     })?;
                     let v: Value = serde_json::from_str(&text).map_err(|e| {
-                        Error::InvalidInput(format!("seccomp profile {file} is not JSON: {e}"))
+                        Error::Usage(format!(
+                            "compacting json for seccomp profile ({file}) failed: {e}"
+                        ))
                     })?;
                     let compact = serde_json::to_string(&v).expect("JSON values serialise");
                     if !args.privileged {
@@ -296,26 +314,25 @@ impl Flags {
                     }
                     security_opt.push(format!("seccomp={compact}"));
                 }
-                ("no-new-privileges", None | Some("true")) => {
-                    no_new_privileges = true;
+                ("no-new-privileges", v) => {
+                    // Go's strconv.ParseBool.
+                    no_new_privileges = match v.unwrap_or("true") {
+                        "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                        "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                        _ => return Err(invalid()),
+                    };
                     security_opt.push(opt.clone());
                 }
-                ("no-new-privileges", Some("false")) => {
-                    no_new_privileges = false;
-                    security_opt.push(opt.clone());
-                }
+                // No masked or read-only paths (see `ns`); Docker's CLI takes it out of
+                // SecurityOpt and sets MaskedPaths and ReadonlyPaths empty.
+                ("systempaths", Some("unconfined")) => {}
                 ("label" | "apparmor", Some(_)) => {
                     warn(&format!(
                         "--security-opt {opt}: berth has no SELinux or AppArmor support; ignored"
                     ));
                     security_opt.push(opt.clone());
                 }
-                _ => {
-                    return Err(Error::InvalidInput(format!(
-                        "invalid --security-opt {opt:?}: berth takes seccomp=FILE|unconfined and \
-                         no-new-privileges[:true|false]"
-                    )))
-                }
+                _ => return Err(invalid()),
             }
         }
 
@@ -457,6 +474,7 @@ impl Flags {
             labels,
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
+            ns: super::ns::NsFlags::parse(args, &net.mode)?,
             net,
         })
     }

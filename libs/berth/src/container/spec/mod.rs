@@ -16,6 +16,7 @@ use crate::record::{HostConfig, HostUlimit};
 
 pub mod caps;
 pub mod flags;
+pub mod ns;
 pub mod options;
 pub mod runtime;
 pub mod ulimit;
@@ -23,6 +24,7 @@ pub mod units;
 
 pub use caps::*;
 pub use flags::*;
+pub use ns::NsFlags;
 pub use options::CreateOptions;
 pub use ulimit::*;
 pub use units::*;
@@ -163,7 +165,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
             .insert(a, Empty {});
     }
 
-    let spec = runtime::runtime_spec(
+    let mut spec = runtime::runtime_spec(
         &runtime::Parts {
             id: input.id,
             dir: input.dir,
@@ -181,6 +183,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         },
         flags,
     )?;
+    ns::apply(&mut spec, &flags.ns, input.id, input.dir)?;
     let spec_json = runtime::config_json(&spec, &flags.caps);
 
     // Docker's Config: the image's labels, then the user's.
@@ -200,7 +203,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         .clone()
         .or_else(|| img.stop_signal.clone())
         .filter(|s| !s.is_empty());
-    let config = Config {
+    let mut config = Config {
         hostname: Some(hostname.clone()),
         domainname: Some(String::new()),
         user: Some(user_spec),
@@ -241,7 +244,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         .collect();
     let some = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
     let paths = |p: &[&str]| (!args.privileged).then(|| p.iter().map(|s| s.to_string()).collect());
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         binds,
         network_mode: flags.network.clone(),
         port_bindings: flags.net.port_bindings.clone(),
@@ -272,6 +275,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         readonly_paths: paths(&READONLY_PATHS),
         ..HostConfig::default()
     };
+    ns::record(&flags.ns, &mut host_config, &mut config);
 
     let mut it = process_args.into_iter();
     let path = it.next().unwrap_or_default();

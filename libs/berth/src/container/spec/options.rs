@@ -142,6 +142,43 @@ pub struct CreateOptions {
 
     /// The command and its arguments (replacing the image's CMD)
     pub command: Vec<String>,
+
+    // Namespaces, devices, sysctls, init (issue 18; checked in [`super::ns`]).
+    /// Run an init (tini, as Docker's docker-init) as the container's process 1
+    pub init: bool,
+
+    /// Add a host device: HOST[:CONTAINER[:PERMISSIONS]] (a device node or a directory of them)
+    pub device: Vec<String>,
+
+    /// Add a rule to the devices cgroup: TYPE MAJOR:MINOR ACCESS (`c 1:3 mr`, `*` for any)
+    pub device_cgroup_rule: Vec<String>,
+
+    /// PID namespace: host or container:NAME|ID [default: the container's own]
+    pub pid: Option<String>,
+
+    /// IPC namespace: private, shareable, none, host or container:NAME|ID [default: private]
+    pub ipc: Option<String>,
+
+    /// UTS namespace: host [default: the container's own]
+    pub uts: Option<String>,
+
+    /// Cgroup namespace: host or private
+    pub cgroupns: Option<String>,
+
+    /// Size of /dev/shm [default: 64m]
+    pub shm_size: Option<String>,
+
+    /// Namespaced kernel parameters: KEY=VALUE
+    pub sysctl: Vec<String>,
+
+    /// Container NIS domain name
+    pub domainname: Option<String>,
+
+    /// User namespace: host (berth has no user namespace remapping)
+    pub userns: Option<String>,
+
+    /// Parent cgroup of the container's cgroup
+    pub cgroup_parent: Option<String>,
 }
 
 impl Default for CreateOptions {
@@ -190,6 +227,18 @@ impl Default for CreateOptions {
             tmpfs: Vec::new(),
             image: String::new(),
             command: Vec::new(),
+            init: false,
+            device: Vec::new(),
+            device_cgroup_rule: Vec::new(),
+            pid: None,
+            ipc: None,
+            uts: None,
+            cgroupns: None,
+            shm_size: None,
+            sysctl: Vec::new(),
+            domainname: None,
+            userns: None,
+            cgroup_parent: None,
         }
     }
 }
