@@ -199,6 +199,19 @@ pub struct CreateArgs {
         allow_hyphen_values = true
     )]
     pub command: Vec<String>,
+
+    /// The logging driver: json-file (the default: $ROOT/containers/ID/ID-json.log), local
+    /// (a compact binary log, rotated at 20m, 5 files kept, gzipped) or none (no log; ctr-logs
+    /// cannot show it)
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+
+    /// A logging driver option, KEY=VALUE: max-size (rotate at this size: 10m, 1g; decimal
+    /// units), max-file (how many files to keep), compress (gzip the rotated ones); json-file
+    /// also labels, labels-regex, env, env-regex (the labels and variables each line records)
+    /// and tag (a template: {{.Name}}, {{.ID}}, {{.ImageName}})
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
 }
 
 /// `--pull`: berth::container::pull::PullPolicy as an argument.
@@ -298,6 +311,8 @@ impl From<CreateArgs> for CreateOptions {
             tmpfs: a.tmpfs,
             image: a.image,
             command: a.command,
+            log_driver: a.log_driver,
+            log_opt: a.log_opt,
         }
     }
 }

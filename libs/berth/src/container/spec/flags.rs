@@ -48,6 +48,8 @@ pub struct Flags {
     pub mounts: Vec<crate::volume::Request>,
     /// `-p`, `-P`, `--expose`, `--dns*`, `--add-host`, `--ip`, `--mac-address`, aliases.
     pub net: NetFlags,
+    /// `--log-driver` and `--log-opt`, checked.
+    pub log_config: crate::record::LogConfig,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -448,6 +450,10 @@ impl Flags {
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
             net,
+            log_config: crate::container::logdriver::parse_config(
+                args.log_driver.as_deref(),
+                &args.log_opt,
+            )?,
         })
     }
 }

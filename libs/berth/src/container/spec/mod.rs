@@ -269,6 +269,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         ulimits,
         masked_paths: paths(&MASKED_PATHS),
         readonly_paths: paths(&READONLY_PATHS),
+        log_config: flags.log_config.clone(),
         ..HostConfig::default()
     };
 

@@ -139,6 +139,13 @@ pub struct CreateOptions {
 
     /// The command and its arguments (replacing the image's CMD)
     pub command: Vec<String>,
+
+    /// The logging driver: json-file (the default), local or none
+    pub log_driver: Option<String>,
+
+    /// A logging driver option: KEY=VALUE (max-size, max-file, compress; json-file also
+    /// labels, labels-regex, env, env-regex, tag)
+    pub log_opt: Vec<String>,
 }
 
 impl Default for CreateOptions {
@@ -186,6 +193,8 @@ impl Default for CreateOptions {
             tmpfs: Vec::new(),
             image: String::new(),
             command: Vec::new(),
+            log_driver: None,
+            log_opt: Vec::new(),
         }
     }
 }
