@@ -1,8 +1,8 @@
 //! The monitor: the small process `ctr-start` leaves behind for each running container
 //! (DESIGN.md §6). It owns the container's init (a child subreaper), writes its output to the
-//! log in Docker's json-file format, serves attach over `attach.sock`, keeps the pty of `-t`,
-//! records the exit code, finish time and OOM kill in state.json, and with `--rm` removes the
-//! container. One thread, one poll loop.
+//! log through its log driver ([`super::logdriver`]), serves attach over `attach.sock`, keeps
+//! the pty of `-t`, records the exit code, finish time and OOM kill in state.json, and with
+//! `--rm` removes the container. One thread, one poll loop.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
