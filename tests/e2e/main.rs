@@ -24,6 +24,7 @@ mod inspect_golden;
 mod interop;
 mod layers;
 mod list_inspect;
+mod logs_rotate;
 mod network;
 mod network_tools;
 mod parity_commit;

@@ -8,7 +8,9 @@ const AFTER: &str = "\
 berth-monitor is started by ctr-start and ctr-run, one per running container; it is not meant
 to be run by hand. It creates the container in the runtime, answers ctr-start on its stdout,
 starts the container when asked over $ROOT/containers/ID/attach.sock, writes the container's
-output to $ROOT/containers/ID/ID-json.log (Docker's json-file format), serves ctr-attach, and
+output to its log (as its --log-driver: json-file's $ROOT/containers/ID/ID-json.log, local's
+local-logs/container.log, rotated as --log-opt max-size and max-file ask; none: nowhere),
+serves ctr-attach, and
 when the container exits records the exit code, the finish time and whether the OOM killer
 struck in state.json, then unmounts its root file system (and removes it with --rm).";
 

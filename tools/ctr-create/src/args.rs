@@ -262,6 +262,18 @@ pub struct CreateArgs {
     /// [default: /berth]
     #[arg(long = "cgroup-parent", value_name = "PARENT")]
     pub cgroup_parent: Option<String>,
+    /// The logging driver: json-file (the default: $ROOT/containers/ID/ID-json.log), local
+    /// (a compact binary log, rotated at 20m, 5 files kept, gzipped) or none (no log; ctr-logs
+    /// cannot show it)
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+
+    /// A logging driver option, KEY=VALUE: max-size (rotate at this size: 10m, 1g; decimal
+    /// units), max-file (how many files to keep), compress (gzip the rotated ones); json-file
+    /// also labels, labels-regex, env, env-regex (the labels and variables each line records)
+    /// and tag (a template: {{.Name}}, {{.ID}}, {{.ImageName}})
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
 }
 
 /// `--pull`: berth::container::pull::PullPolicy as an argument.
@@ -374,6 +386,8 @@ impl From<CreateArgs> for CreateOptions {
             domainname: a.domainname,
             userns: a.userns,
             cgroup_parent: a.cgroup_parent,
+            log_driver: a.log_driver,
+            log_opt: a.log_opt,
         }
     }
 }

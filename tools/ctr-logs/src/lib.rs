@@ -12,9 +12,12 @@ Examples:
   ctr-logs -f --tail 10 web
   ctr-logs --since 10m -t web
 
-The container's stdout goes to stdout and its stderr to stderr, as it was written (one log
-entry per line, in Docker's json-file format, $ROOT/containers/ID/ID-json.log). -f follows the
-log until the container stops.";
+The container's stdout goes to stdout and its stderr to stderr, as it was written. The log is
+where its --log-driver keeps it: json-file's $ROOT/containers/ID/ID-json.log (Docker's JSON
+lines), local's $ROOT/containers/ID/local-logs/container.log (Docker's framed entries), each
+with the files rotated at --log-opt max-size (NAME.1 … NAME.N-1, .gz when compressed), read
+oldest first. -f follows the log until the container stops, into the new file when the log is
+rotated. A container with --log-driver none has no log: ctr-logs fails for it, as docker logs.";
 
 /// Fetch the logs of a container
 #[derive(Parser, Debug)]
@@ -44,7 +47,8 @@ pub struct Cli {
     #[arg(short, long)]
     pub timestamps: bool,
 
-    /// Accepted for Docker's sake (berth logs carry no extra attributes)
+    /// Show the extra details of each line: the attributes its container's --log-opt labels=,
+    /// env= and tag= recorded (KEY=VALUE,… before the line)
     #[arg(long)]
     pub details: bool,
 
@@ -73,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         since: cli.since.as_deref().map(logs::parse_time).transpose()?,
         until: cli.until.as_deref().map(logs::parse_time).transpose()?,
         timestamps: cli.timestamps,
+        details: cli.details,
     };
     logs::show(
         &store,

@@ -188,8 +188,14 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
             )
         };
         write("resolv.conf", resolv.as_bytes())?;
-        let log = dir.join(format!("{id}-json.log"));
-        crate::container::logs::create_log(&log)?;
+        // json-file's log is made now, as Docker's `LogPath`; local's and none's have none.
+        let log = if flags.log_config.kind == "json-file" {
+            let log = dir.join(format!("{id}-json.log"));
+            crate::container::logs::create_log(&log)?;
+            log
+        } else {
+            PathBuf::new()
+        };
         let config = serde_json::to_vec_pretty(&built.spec_json).expect("JSON serialises");
         // The spec holds the environment (`-e DB_PASSWORD=…`): the owner's only, as Docker's.
         write_file(&dir, "config.json", &config, 0o600, from.durable)?;

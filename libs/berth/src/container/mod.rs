@@ -15,6 +15,7 @@ pub mod exec;
 pub mod export;
 pub mod lifecycle;
 pub mod liveness;
+pub mod logdriver;
 pub mod logs;
 pub mod monitor;
 pub mod ns_share;

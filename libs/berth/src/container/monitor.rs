@@ -1,10 +1,10 @@
 //! The monitor: the small process `ctr-start` leaves behind for each running container
 //! (DESIGN.md §6). It owns the container's init (a child subreaper), writes its output to the
-//! log in Docker's json-file format, serves attach over `attach.sock`, keeps the pty of `-t`,
-//! records the exit code, finish time and OOM kill in state.json, and with `--rm` removes the
-//! container. One thread, one poll loop.
+//! log through its log driver ([`super::logdriver`]), serves attach over `attach.sock`, keeps
+//! the pty of `-t`, records the exit code, finish time and OOM kill in state.json, and with
+//! `--rm` removes the container. One thread, one poll loop.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -99,7 +99,7 @@ struct Monitor {
     exit: Option<i32>,
     stdin: Option<File>,
     output: Output,
-    log: File,
+    log: super::logdriver::LogWriter,
     partial: [Vec<u8>; 2],
     listener: UnixListener,
     clients: Vec<Client>,
@@ -207,11 +207,7 @@ impl Monitor {
             rec = now;
         }
         let tty = rec.config.tty.unwrap_or(false);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&rec.log_path)
-            .with_path("open the log", &rec.log_path)?;
+        let log = super::logdriver::LogWriter::open(&rec, dir)?;
         let run = match launch(root, store, &rec, dir, &runtime) {
             Ok(run) => run,
             Err(e) => {
@@ -398,10 +394,12 @@ impl Monitor {
                 // EOF, or EIO from a pty whose last slave closed.
                 *file = None;
                 self.flush_partial(k);
+                self.log.flush();
             }
             Ok(n) => {
                 let data = buf[..n].to_vec();
                 self.log_output(k, &data);
+                self.log.flush();
                 let kind = if k == 0 {
                     attach::STDOUT
                 } else {
@@ -420,18 +418,24 @@ impl Monitor {
 
     /// Appends complete lines to the log as Docker's json-file driver does; a partial line is
     /// held until its end comes (or 16 KiB of it, as Docker splits long lines).
+    /// (The lines are cut in place and the rest moved once: a chunk of short lines costs one
+    /// pass, not one move of the chunk per line.)
     fn log_output(&mut self, k: usize, data: &[u8]) {
-        self.partial[k].extend_from_slice(data);
+        let mut held = std::mem::take(&mut self.partial[k]);
+        held.extend_from_slice(data);
+        let mut start = 0;
         loop {
-            let p = &self.partial[k];
+            let p = &held[start..];
             let cut = match p.iter().position(|&b| b == b'\n') {
-                Some(i) => i + 1,
-                None if p.len() >= 16 * 1024 => p.len(),
-                None => break,
+                Some(i) if i < 16 * 1024 => i + 1,
+                _ if p.len() >= 16 * 1024 => 16 * 1024,
+                _ => break,
             };
-            let line: Vec<u8> = self.partial[k].drain(..cut).collect();
-            self.write_log(k, &line);
+            self.write_log(k, &held[start..start + cut]);
+            start += cut;
         }
+        held.drain(..start);
+        self.partial[k] = held;
     }
 
     fn flush_partial(&mut self, k: usize) {
@@ -442,17 +446,8 @@ impl Monitor {
     }
 
     fn write_log(&mut self, k: usize, line: &[u8]) {
-        let stream = if k == 0 || self.tty {
-            "stdout"
-        } else {
-            "stderr"
-        };
-        let entry = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": stream,
-            "time": berth_runtime::now_rfc3339(),
-        });
-        let _ = self.log.write_all(format!("{entry}\n").as_bytes());
+        // A pty's output is all "stdout", as Docker logs it.
+        self.log.write(k == 1 && !self.tty, line);
     }
 
     /// Handles what client `i` sent; false when it is gone.
@@ -719,7 +714,7 @@ impl Monitor {
     fn finish(&mut self) -> Result<()> {
         self.flush_partial(0);
         self.flush_partial(1);
-        let _ = self.log.sync_data();
+        self.log.sync();
         let oom = self.oom_killed();
         let _ = self.runtime.delete(&self.id);
         let _ = orchestrate::detach_network(&self.root, &self.id);

@@ -53,6 +53,8 @@ pub struct Flags {
     /// `--pid --ipc --uts --cgroupns --userns --device* --sysctl --shm-size --domainname
     /// --cgroup-parent --init`, `--security-opt systempaths=`.
     pub ns: super::ns::NsFlags,
+    /// `--log-driver` and `--log-opt`, checked.
+    pub log_config: crate::record::LogConfig,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -476,6 +478,10 @@ impl Flags {
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
             ns: super::ns::NsFlags::parse(args, &net.mode)?,
             net,
+            log_config: crate::container::logdriver::parse_config(
+                args.log_driver.as_deref(),
+                &args.log_opt,
+            )?,
         })
     }
 }

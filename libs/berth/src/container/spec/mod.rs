@@ -273,6 +273,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         ulimits,
         masked_paths: paths(&MASKED_PATHS),
         readonly_paths: paths(&READONLY_PATHS),
+        log_config: flags.log_config.clone(),
         ..HostConfig::default()
     };
     ns::record(&flags.ns, &mut host_config, &mut config);

@@ -179,6 +179,12 @@ pub struct CreateOptions {
 
     /// Parent cgroup of the container's cgroup
     pub cgroup_parent: Option<String>,
+    /// The logging driver: json-file (the default), local or none
+    pub log_driver: Option<String>,
+
+    /// A logging driver option: KEY=VALUE (max-size, max-file, compress; json-file also
+    /// labels, labels-regex, env, env-regex, tag)
+    pub log_opt: Vec<String>,
 }
 
 impl Default for CreateOptions {
@@ -239,6 +245,8 @@ impl Default for CreateOptions {
             domainname: None,
             userns: None,
             cgroup_parent: None,
+            log_driver: None,
+            log_opt: Vec::new(),
         }
     }
 }
