@@ -158,6 +158,66 @@ fn sees_args<'a>(flags: &[&'a str], image: &'a str, script: &'a str) -> Vec<&'a 
     a
 }
 
+/// The domain name, the init, devices, sysctls and joined namespaces with `--runtime runc`:
+/// the spec berth writes is what runc (1.1, which does not know the spec's `domainname`)
+/// needs too.
+#[test]
+fn runc_runs_the_same_spec() {
+    require_root!();
+    require_program!("runc");
+    let rig = rig();
+    let out = rig.sh(
+        &[
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--init",
+            "--domainname",
+            "example.org",
+            "--device",
+            "/dev/null:/dev/n",
+            "--sysctl",
+            "kernel.msgmax=1000",
+            "--shm-size",
+            "2m",
+        ],
+        "head -c 18 /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/sys/kernel/domainname \
+         /proc/sys/kernel/msgmax; stat -c '%t:%T' /dev/n; df -k /dev/shm | tail -n 1",
+    );
+    assert_eq!(
+        out,
+        "/sbin/docker-init \nexample.org\n1000\n1:3\n\
+         shm                       2048         0      2048   0% /dev/shm\n"
+    );
+    rig.detach(&[
+        "--name",
+        "donor",
+        "--network",
+        "none",
+        "--ipc",
+        "shareable",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let ipc = ns_of(&rig, "donor", "ipc");
+    let out = rig.sh(
+        &[
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--pid",
+            "container:donor",
+            "--ipc",
+            "container:donor",
+        ],
+        "readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep",
+    );
+    assert_eq!(out, format!("{ipc}1\n"));
+}
+
 #[test]
 fn containers_see_what_docker_s_see() {
     require_root!();

@@ -259,6 +259,7 @@ mod tests {
             "0"
         );
         assert_eq!(s["domainname"], "example.org");
+        assert_eq!(s["linux"]["sysctl"]["kernel.domainname"], "example.org");
         assert_eq!(s["linux"]["cgroupsPath"], format!("/mypar/{ID}"));
         let h = hc(&b);
         assert_eq!(

@@ -629,8 +629,13 @@ pub fn apply(spec: &mut Spec, ns: &NsFlags, id: &str, dir: &Path) -> Result<()> 
         }
         res.set_devices(Some(rules));
     }
-    if !ns.sysctls.is_empty() {
+    if !ns.sysctls.is_empty() || !ns.domainname.is_empty() {
         let mut s = linux.sysctl().clone().unwrap_or_default();
+        // As moby's `setLinuxDomainname`: the sysctl sets it too, for runtimes that do not
+        // know the spec's field (runc before 1.2).
+        if !ns.domainname.is_empty() {
+            s.insert("kernel.domainname".into(), ns.domainname.clone());
+        }
         for (k, v) in &ns.sysctls {
             s.insert(k.clone(), v.clone());
         }
