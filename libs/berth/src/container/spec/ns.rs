@@ -94,6 +94,9 @@ pub struct NsFlags {
     /// For `--ipc container:X`: X's /dev/shm on the host (its `shm` directory, or the host's
     /// /dev/shm when X has the host's IPC), set by `create` once X is found.
     pub donor_shm: Option<PathBuf>,
+    /// `--privileged`: every device is allowed already (moby `WithDevices` then leaves out
+    /// `--device` and `--device-cgroup-rule`, which it still records).
+    pub privileged: bool,
 }
 
 impl Default for NsFlags {
@@ -115,6 +118,7 @@ impl Default for NsFlags {
             cgroup_parent: String::new(),
             systempaths_unconfined: false,
             donor_shm: None,
+            privileged: false,
         }
     }
 }
@@ -448,6 +452,7 @@ impl NsFlags {
             f.host_devices.extend(gather_devices(d)?);
         }
         f.devices = devices;
+        f.privileged = args.privileged;
         if args.init {
             f.init = Some(find_init()?);
         }
@@ -607,14 +612,14 @@ pub fn apply(spec: &mut Spec, ns: &NsFlags, id: &str, dir: &Path) -> Result<()> 
             !host
         });
     }
-    if !ns.host_devices.is_empty() {
+    if !ns.host_devices.is_empty() && !ns.privileged {
         let mut devs = linux.devices().clone().unwrap_or_default();
         for d in &ns.host_devices {
             devs.push(linux_device(d)?);
         }
         linux.set_devices(Some(devs));
     }
-    if let Some(res) = linux.resources_mut() {
+    if let Some(res) = linux.resources_mut().as_mut().filter(|_| !ns.privileged) {
         let mut rules = res.devices().clone().unwrap_or_default();
         for d in &ns.host_devices {
             rules.push(device_rule(
