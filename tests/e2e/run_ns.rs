@@ -135,6 +135,32 @@ const SEES: &[(&[&str], &str, &str)] = &[
     ),
 ];
 
+/// A directory of device nodes (and a file and a link, which are not devices) for
+/// `--device DIR:/dev/mine`: its `--device` value, a script and what it prints (Docker's
+/// answer: every node under the directory, at its place under /dev/mine, with its mode).
+fn device_dir(env: &Env) -> (String, &'static str, &'static str) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = env.tmp.path().join("devs");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    for (name, major, minor) in [("null", "1", "3"), ("sub/zero", "1", "5")] {
+        run(Command::new("mknod")
+            .args(["-m", "644"])
+            .arg(d.join(name))
+            .args(["c", major, minor]))
+        .ok();
+    }
+    std::fs::set_permissions(d.join("sub/zero"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(d.join("plain"), "x").unwrap();
+    std::os::unix::fs::symlink("/dev/full", d.join("link")).unwrap();
+    (
+        format!("{}:/dev/mine", d.display()),
+        "find /dev/mine | sort; stat -c '%n %F %t:%T %a' /dev/mine/null /dev/mine/sub/zero",
+        "/dev/mine\n/dev/mine/null\n/dev/mine/sub\n/dev/mine/sub/zero\n\
+         /dev/mine/null character special file 1:3 644\n\
+         /dev/mine/sub/zero character special file 1:5 640\n",
+    )
+}
+
 /// The expected output of a [`SEES`] case on this host.
 fn expected(want: &str) -> String {
     let mut w = want.to_string();
@@ -235,6 +261,11 @@ fn containers_see_what_docker_s_see() {
         };
         assert_eq!(got, expected(want), "{flags:?}");
     }
+    let (dev, script, want) = device_dir(&rig.env);
+    let out = rig
+        .run(&sees_args(&["--device", &dev], IMAGE, script)[1..])
+        .ok();
+    assert_eq!(out.stdout, want);
     assert!(rig.ids().is_empty(), "--rm left {:?}", rig.ids());
 }
 
@@ -592,6 +623,9 @@ fn docker_gives_the_same_answers() {
         };
         assert_eq!(got, expected(want), "docker {flags:?}");
     }
+    let (dev, script, want) = device_dir(&env);
+    let out = docker_out(&docker, &sees_args(&["--device", &dev], IMAGE, script)).ok();
+    assert_eq!(out.stdout, want);
 
     let mut a = vec!["create", "--name", "rec"];
     a.extend_from_slice(RECORDED);
