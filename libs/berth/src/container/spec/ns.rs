@@ -439,6 +439,11 @@ impl NsFlags {
                 )));
             }
         }
+        if f.uts_mode == "host" && args.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Err(Error::InvalidInput(
+                "sysctl \"kernel.domainname\" is not in a separate kernel namespace".into(),
+            ));
+        }
         if let Some(p) = &args.cgroup_parent {
             if p.split('/').any(|c| c == "..") {
                 return Err(Error::InvalidInput(format!(
