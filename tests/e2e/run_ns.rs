@@ -135,6 +135,32 @@ const SEES: &[(&[&str], &str, &str)] = &[
     ),
 ];
 
+/// A directory of device nodes (and a file and a link, which are not devices) for
+/// `--device DIR:/dev/mine`: its `--device` value, a script and what it prints (Docker's
+/// answer: every node under the directory, at its place under /dev/mine, with its mode).
+fn device_dir(env: &Env) -> (String, &'static str, &'static str) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = env.tmp.path().join("devs");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    for (name, major, minor) in [("null", "1", "3"), ("sub/zero", "1", "5")] {
+        run(Command::new("mknod")
+            .args(["-m", "644"])
+            .arg(d.join(name))
+            .args(["c", major, minor]))
+        .ok();
+    }
+    std::fs::set_permissions(d.join("sub/zero"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(d.join("plain"), "x").unwrap();
+    std::os::unix::fs::symlink("/dev/full", d.join("link")).unwrap();
+    (
+        format!("{}:/dev/mine", d.display()),
+        "find /dev/mine | sort; stat -c '%n %F %t:%T %a' /dev/mine/null /dev/mine/sub/zero",
+        "/dev/mine\n/dev/mine/null\n/dev/mine/sub\n/dev/mine/sub/zero\n\
+         /dev/mine/null character special file 1:3 644\n\
+         /dev/mine/sub/zero character special file 1:5 640\n",
+    )
+}
+
 /// The expected output of a [`SEES`] case on this host.
 fn expected(want: &str) -> String {
     let mut w = want.to_string();
@@ -142,6 +168,19 @@ fn expected(want: &str) -> String {
         w = w.replace(&format!("host:{kind}"), &host_ns(kind));
     }
     w
+}
+
+/// Removes the (empty) parent cgroup `--cgroup-parent /NAME` left in every hierarchy, as
+/// Docker and berth leave a parent they made.
+fn remove_parent_cgroup(name: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(h.path().join(name));
+    }
+    let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(name));
 }
 
 /// The memory cgroup line without its hierarchy number (which differs between hosts).
@@ -156,6 +195,66 @@ fn sees_args<'a>(flags: &[&'a str], image: &'a str, script: &'a str) -> Vec<&'a 
     a.extend_from_slice(flags);
     a.extend_from_slice(&[image, "sh", "-c", script]);
     a
+}
+
+/// The domain name, the init, devices, sysctls and joined namespaces with `--runtime runc`:
+/// the spec berth writes is what runc (1.1, which does not know the spec's `domainname`)
+/// needs too.
+#[test]
+fn runc_runs_the_same_spec() {
+    require_root!();
+    require_program!("runc");
+    let rig = rig();
+    let out = rig.sh(
+        &[
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--init",
+            "--domainname",
+            "example.org",
+            "--device",
+            "/dev/null:/dev/n",
+            "--sysctl",
+            "kernel.msgmax=1000",
+            "--shm-size",
+            "2m",
+        ],
+        "head -c 18 /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/sys/kernel/domainname \
+         /proc/sys/kernel/msgmax; stat -c '%t:%T' /dev/n; df -k /dev/shm | tail -n 1",
+    );
+    assert_eq!(
+        out,
+        "/sbin/docker-init \nexample.org\n1000\n1:3\n\
+         shm                       2048         0      2048   0% /dev/shm\n"
+    );
+    rig.detach(&[
+        "--name",
+        "donor",
+        "--network",
+        "none",
+        "--ipc",
+        "shareable",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let ipc = ns_of(&rig, "donor", "ipc");
+    let out = rig.sh(
+        &[
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--pid",
+            "container:donor",
+            "--ipc",
+            "container:donor",
+        ],
+        "readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep",
+    );
+    assert_eq!(out, format!("{ipc}1\n"));
 }
 
 #[test]
@@ -175,6 +274,12 @@ fn containers_see_what_docker_s_see() {
         };
         assert_eq!(got, expected(want), "{flags:?}");
     }
+    remove_parent_cgroup("berth-e2e-ns");
+    let (dev, script, want) = device_dir(&rig.env);
+    let out = rig
+        .run(&sees_args(&["--device", &dev], IMAGE, script)[1..])
+        .ok();
+    assert_eq!(out.stdout, want);
     assert!(rig.ids().is_empty(), "--rm left {:?}", rig.ids());
 }
 
@@ -191,8 +296,6 @@ const RECORDED: &[&str] = &[
     "host",
     "--ipc",
     "shareable",
-    "--uts",
-    "host",
     "--shm-size",
     "128m",
     "--sysctl",
@@ -250,7 +353,7 @@ fn docker_s_record() -> Value {
         "DeviceCgroupRules": ["c 1:3 mr"],
         "PidMode": "host",
         "IpcMode": "shareable",
-        "UTSMode": "host",
+        "UTSMode": "",
         "ShmSize": 134217728,
         "Sysctls": {"kernel.msgmax": "1000", "net.core.somaxconn": "100"},
         "UsernsMode": "host",
@@ -271,6 +374,14 @@ fn inspect_records_docker_s_fields() {
     a.extend_from_slice(&[IMAGE, "true"]);
     rig.t("ctr-create", &a, 30).ok();
     assert_eq!(recorded(&rig.inspect("rec")), docker_s_record());
+    // (--uts host with --domainname fails Docker's start: apart.)
+    rig.t(
+        "ctr-create",
+        &["--name", "uts", "--uts", "host", IMAGE, "true"],
+        30,
+    )
+    .ok();
+    assert_eq!(rig.inspect("uts")["HostConfig"]["UTSMode"], "host");
     // Without the flags: Docker's defaults (Init and Sysctls absent, omitempty).
     rig.t("ctr-create", &["--name", "plain", IMAGE, "true"], 30)
         .ok();
@@ -332,6 +443,12 @@ const BAD: &[(&[&str], i32, i32, &str)] = &[
     ),
     (&["--pid", "foo"], 125, 125, "--pid: invalid PID mode"),
     (&["--ipc", "foo"], 125, 1, "Invalid IPC mode: foo"),
+    (
+        &["--uts", "host", "--domainname", "x"],
+        125,
+        1,
+        "sysctl \"kernel.domainname\" is not in a separate kernel namespace",
+    ),
     (&["--uts", "foo"], 125, 125, "--uts: invalid UTS mode"),
     (
         &["--userns", "private"],
@@ -520,8 +637,12 @@ fn docker_gives_the_same_answers() {
     let tar = image_tarball(&env);
     docker_out(&docker, &["import", tar.to_str().unwrap(), IMAGE]).ok();
 
+    // Its own parent cgroup: the berth test may be using (and removing) berth's.
+    let own = |s: &str| s.replace("berth-e2e-ns", "berth-e2e-ns-docker");
     for (flags, script, want) in SEES {
-        let out = docker_out(&docker, &sees_args(flags, IMAGE, script)).ok();
+        let flags: Vec<String> = flags.iter().map(|f| own(f)).collect();
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let out = docker_out(&docker, &sees_args(&flags, IMAGE, script)).ok();
         let got = if flags.contains(&"--cgroup-parent") {
             if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
                 continue;
@@ -530,8 +651,12 @@ fn docker_gives_the_same_answers() {
         } else {
             out.stdout
         };
-        assert_eq!(got, expected(want), "docker {flags:?}");
+        assert_eq!(got, own(&expected(want)), "docker {flags:?}");
     }
+    remove_parent_cgroup("berth-e2e-ns-docker");
+    let (dev, script, want) = device_dir(&env);
+    let out = docker_out(&docker, &sees_args(&["--device", &dev], IMAGE, script)).ok();
+    assert_eq!(out.stdout, want);
 
     let mut a = vec!["create", "--name", "rec"];
     a.extend_from_slice(RECORDED);
@@ -539,6 +664,13 @@ fn docker_gives_the_same_answers() {
     docker_out(&docker, &a).ok();
     let v = docker_out(&docker, &["inspect", "rec"]).ok().json();
     assert_eq!(recorded(&v[0]), docker_s_record());
+    docker_out(
+        &docker,
+        &["create", "--name", "uts", "--uts", "host", IMAGE, "true"],
+    )
+    .ok();
+    let v = docker_out(&docker, &["inspect", "uts"]).ok().json();
+    assert_eq!(v[0]["HostConfig"]["UTSMode"], "host");
 
     for (flags, run_code, _, msg) in BAD {
         let mut a = vec!["run", "--rm"];

@@ -159,6 +159,30 @@ mod tests {
     }
 
     #[test]
+    fn privileged_ignores_devices_but_records_them() {
+        let b = make(&[
+            "--privileged",
+            "--device",
+            "/dev/null:/dev/n",
+            "--device-cgroup-rule",
+            "c 1:3 r",
+        ])
+        .unwrap();
+        let s = spec(&b);
+        let devs = s["linux"]["devices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(!devs.iter().any(|d| d["path"] == "/dev/n"), "{devs:?}");
+        assert_eq!(
+            s["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
+        assert_eq!(hc(&b)["Devices"][0]["PathInContainer"], "/dev/n");
+        assert_eq!(hc(&b)["DeviceCgroupRules"], json!(["c 1:3 r"]));
+    }
+
+    #[test]
     fn bad_devices_are_docker_s_errors() {
         match make(&["--device", "/nonexistent"]) {
             Err(Error::InvalidInput(m)) => assert_eq!(
@@ -259,6 +283,7 @@ mod tests {
             "0"
         );
         assert_eq!(s["domainname"], "example.org");
+        assert_eq!(s["linux"]["sysctl"]["kernel.domainname"], "example.org");
         assert_eq!(s["linux"]["cgroupsPath"], format!("/mypar/{ID}"));
         let h = hc(&b);
         assert_eq!(

@@ -107,8 +107,10 @@ pub fn forget_volumes(root: &Root, names: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // The monitor's hooks
 
-/// Before the runtime's create: a container that shares another's network joins that
-/// container's namespace (its init must be running) and gets its hosts and resolv.conf.
+/// Before the runtime's create: the PID and IPC namespaces shared with other containers and a
+/// shareable /dev/shm (see [`super::ns_share`]); a container that shares another's network
+/// joins that container's namespace (its init must be running) and gets its hosts and
+/// resolv.conf.
 pub fn before_runtime_create(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
     super::ns_share::before_runtime_create(root, rec, dir)?;
     let Some(other) = rec.host_config.network_mode.strip_prefix("container:") else {

@@ -24,37 +24,51 @@ pub(super) fn target_path(fd: BorrowedFd<'_>, path: &Path) -> PathBuf {
     }
 }
 
-/// runc's check (`validateSysctl`): a sysctl of a namespace the container does not have of its
-/// own would change the host's.
+/// runc's check (`validateSysctl`): a sysctl must belong to a namespace the container has of
+/// its own (IPC, network, UTS's domain name), or it would change the host's.
 pub(super) fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
     use oci_spec::runtime::LinuxNamespaceType as T;
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let has = |t: T| {
         spec.linux()
             .as_ref()
             .and_then(|l| l.namespaces().as_ref())
             .is_some_and(|n| n.iter().any(|n| n.typ() == t))
     };
-    let ipc = key.starts_with("fs.mqueue.")
-        || (key.starts_with("kernel.")
-            && ["msg", "sem", "shm"]
-                .iter()
-                .any(|p| key["kernel.".len()..].starts_with(p)));
-    if ipc && !has(T::Ipc) {
-        return Err(Error::Spec(format!(
-            "sysctl {key:?} is not allowed in the hosts ipc namespace"
-        )));
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return match has(T::Ipc) {
+            true => Ok(()),
+            false => Err(Error::Spec(format!(
+                "sysctl {key:?} is not allowed in the hosts ipc namespace"
+            ))),
+        };
     }
-    if key.starts_with("net.") && !has(T::Network) {
-        return Err(Error::Spec(format!(
-            "sysctl {key:?} not allowed in host network namespace"
-        )));
+    if key.starts_with("net.") {
+        return match has(T::Network) {
+            true => Ok(()),
+            false => Err(Error::Spec(format!(
+                "sysctl {key:?} not allowed in host network namespace"
+            ))),
+        };
     }
-    if matches!(key, "kernel.hostname" | "kernel.domainname") && !has(T::Uts) {
-        return Err(Error::Spec(format!(
-            "sysctl {key:?} is not allowed in the hosts uts namespace"
-        )));
+    match key {
+        "kernel.domainname" if has(T::Uts) => Ok(()),
+        "kernel.hostname" if has(T::Uts) => Err(Error::Spec(format!(
+            "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+        ))),
+        _ => Err(Error::Spec(format!(
+            "sysctl {key:?} is not in a separate kernel namespace"
+        ))),
     }
-    Ok(())
 }
 
 pub(super) fn set_sysctls(spec: &Spec) -> Result<()> {

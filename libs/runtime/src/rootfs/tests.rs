@@ -54,12 +54,24 @@ fn sysctls_of_host_namespaces_are_refused() {
         (
             "kernel.domainname",
             "uts",
-            "is not allowed in the hosts uts namespace",
+            "is not in a separate kernel namespace",
         ),
     ] {
         let e = masked::check_sysctl_namespace(&spec(&["mount"], key), key).unwrap_err();
         assert!(e.to_string().contains(why), "{key}: {e}");
         masked::check_sysctl_namespace(&spec(&["mount", ns], key), key).unwrap();
+    }
+    // Not a namespace's at all, or the spec's hostname field's.
+    let all = ["mount", "ipc", "network", "uts", "pid"];
+    for (key, why) in [
+        ("vm.swappiness", "is not in a separate kernel namespace"),
+        (
+            "kernel.hostname",
+            "conflicts with the OCI \"hostname\" field",
+        ),
+    ] {
+        let e = masked::check_sysctl_namespace(&spec(&all, key), key).unwrap_err();
+        assert!(e.to_string().contains(why), "{key}: {e}");
     }
 }
 

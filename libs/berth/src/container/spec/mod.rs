@@ -2,7 +2,8 @@
 //! image: the container's OCI runtime config (`config.json`), shaped as Docker's daemon makes it
 //! (moby `oci/defaults.go` and `daemon/oci_linux.go`), and Docker's `Config` and `HostConfig`
 //! for the record. The options are checked in [`flags`], the tables are in [`caps`], the
-//! units and limits in [`units`] and [`ulimit`].
+//! units and limits in [`units`] and [`ulimit`]; namespaces, devices, sysctls and the init in
+//! [`ns`].
 
 use std::path::Path;
 

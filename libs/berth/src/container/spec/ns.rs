@@ -94,6 +94,9 @@ pub struct NsFlags {
     /// For `--ipc container:X`: X's /dev/shm on the host (its `shm` directory, or the host's
     /// /dev/shm when X has the host's IPC), set by `create` once X is found.
     pub donor_shm: Option<PathBuf>,
+    /// `--privileged`: every device is allowed already (moby `WithDevices` then leaves out
+    /// `--device` and `--device-cgroup-rule`, which it still records).
+    pub privileged: bool,
 }
 
 impl Default for NsFlags {
@@ -115,6 +118,7 @@ impl Default for NsFlags {
             cgroup_parent: String::new(),
             systempaths_unconfined: false,
             donor_shm: None,
+            privileged: false,
         }
     }
 }
@@ -435,6 +439,11 @@ impl NsFlags {
                 )));
             }
         }
+        if f.uts_mode == "host" && args.domainname.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Err(Error::InvalidInput(
+                "sysctl \"kernel.domainname\" is not in a separate kernel namespace".into(),
+            ));
+        }
         if let Some(p) = &args.cgroup_parent {
             if p.split('/').any(|c| c == "..") {
                 return Err(Error::InvalidInput(format!(
@@ -448,6 +457,7 @@ impl NsFlags {
             f.host_devices.extend(gather_devices(d)?);
         }
         f.devices = devices;
+        f.privileged = args.privileged;
         if args.init {
             f.init = Some(find_init()?);
         }
@@ -607,14 +617,14 @@ pub fn apply(spec: &mut Spec, ns: &NsFlags, id: &str, dir: &Path) -> Result<()> 
             !host
         });
     }
-    if !ns.host_devices.is_empty() {
+    if !ns.host_devices.is_empty() && !ns.privileged {
         let mut devs = linux.devices().clone().unwrap_or_default();
         for d in &ns.host_devices {
             devs.push(linux_device(d)?);
         }
         linux.set_devices(Some(devs));
     }
-    if let Some(res) = linux.resources_mut() {
+    if let Some(res) = linux.resources_mut().as_mut().filter(|_| !ns.privileged) {
         let mut rules = res.devices().clone().unwrap_or_default();
         for d in &ns.host_devices {
             rules.push(device_rule(
@@ -629,8 +639,13 @@ pub fn apply(spec: &mut Spec, ns: &NsFlags, id: &str, dir: &Path) -> Result<()> 
         }
         res.set_devices(Some(rules));
     }
-    if !ns.sysctls.is_empty() {
+    if !ns.sysctls.is_empty() || !ns.domainname.is_empty() {
         let mut s = linux.sysctl().clone().unwrap_or_default();
+        // As moby's `setLinuxDomainname`: the sysctl sets it too, for runtimes that do not
+        // know the spec's field (runc before 1.2).
+        if !ns.domainname.is_empty() {
+            s.insert("kernel.domainname".into(), ns.domainname.clone());
+        }
         for (k, v) in &ns.sysctls {
             s.insert(k.clone(), v.clone());
         }
