@@ -40,6 +40,7 @@ mod registry;
 mod registry_auth;
 mod registry_infra;
 mod registry_limits;
+mod run_flags;
 mod save_load;
 mod snapshots;
 mod store;

@@ -110,6 +110,7 @@ pub fn forget_volumes(root: &Root, names: &[String]) {
 /// Before the runtime's create: a container that shares another's network joins that
 /// container's namespace (its init must be running) and gets its hosts and resolv.conf.
 pub fn before_runtime_create(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
+    super::links::before_start(root, rec, dir)?;
     let Some(other) = rec.host_config.network_mode.strip_prefix("container:") else {
         return Ok(());
     };
@@ -156,7 +157,16 @@ pub fn attach_network(
     rec: &Container,
     pid: i32,
 ) -> Result<(Attached, NetworkSettings)> {
-    network::attach(root, &member(rec), pid)
+    let mut m = member(rec);
+    // The links' names resolve to the linked containers (Docker's extra hosts for them).
+    let links = super::links::extra_hosts(root, rec)?;
+    if !links.is_empty() {
+        m.host_config
+            .extra_hosts
+            .get_or_insert_with(Vec::new)
+            .extend(links);
+    }
+    network::attach(root, &m, pid)
 }
 
 /// When the container has stopped or is removed: its network goes (see [`network::detach`]).
