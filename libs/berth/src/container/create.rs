@@ -121,8 +121,12 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
     let (network_mode, mut network_settings) =
         super::orchestrate::network_at_create(root, &flags.net, &containers)?;
     let links = super::links::at_create(&flags.links, &flags.net, &containers, &name)?;
+    let others = volumes_from(&flags.volumes_from, &flags.mounts, &containers)?;
     let mut reqs = flags.mounts.clone();
-    reqs.extend(volumes_from(&flags.volumes_from, &flags.mounts, &containers)?);
+    // An anonymous -v is one of Docker's Config.Volumes, which give way to mounts from
+    // elsewhere.
+    reqs.retain(|r| !(is_anonymous_v(r) && others.iter().any(|o| o.target == r.target)));
+    reqs.extend(others);
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let image_config = img.run_config();
@@ -314,10 +318,15 @@ impl Drop for CidFile {
     }
 }
 
+/// `-v /path`: an anonymous volume asked for with -v (not --mount).
+fn is_anonymous_v(r: &crate::volume::Request) -> bool {
+    matches!(r.origin, crate::volume::Origin::Volume(_)) && r.source.is_empty()
+}
+
 /// `--volumes-from`: the mounts of each container named (binds and volumes, at the same
 /// targets), read-only where it has them so or `:ro` asks (moby `registerMountPoints`: `rw`
-/// cannot make a read-only mount writable). The user's own mounts win at the same target, and
-/// a volume is not filled from this image.
+/// cannot make a read-only mount writable). The user's binds and --mounts win at the same
+/// target, and a volume is not filled from this image.
 fn volumes_from(
     from: &[(String, bool)],
     own: &[crate::volume::Request],
@@ -338,7 +347,11 @@ fn volumes_from(
                 "volume" => Kind::Volume,
                 _ => continue,
             };
-            if own.iter().any(|r| r.target == m.destination) {
+            // moby `registerMountPoints`: binds (-v SRC:DST) and --mount win at their target.
+            if own
+                .iter()
+                .any(|r| r.target == m.destination && !is_anonymous_v(r))
+            {
                 continue;
             }
             out.retain(|r| r.target != m.destination);

@@ -90,11 +90,7 @@ pub fn at_create(
         });
     }
     Ok(AtCreate {
-        host_config: Some(
-            out.iter()
-                .map(|(n, a)| format!("/{n}:/{me}/{a}"))
-                .collect(),
-        ),
+        host_config: Some(out.iter().map(|(n, a)| format!("/{n}:/{me}/{a}")).collect()),
         endpoint: None,
     })
 }
@@ -107,7 +103,11 @@ fn links_of(rec: &Container) -> Vec<(String, String, bool)> {
             out.push((n, a, true));
         }
     }
-    for ep in rec.network_settings.iter().flat_map(|s| s.networks.values()) {
+    for ep in rec
+        .network_settings
+        .iter()
+        .flat_map(|s| s.networks.values())
+    {
         for l in ep.links.iter().flatten() {
             if let Ok((n, a)) = super::spec::run_flags::parse_link(l) {
                 out.push((n, a, false));
@@ -181,7 +181,13 @@ fn linked(root: &Root, rec: &Container) -> Result<Vec<Linked>> {
 /// Docker's `links.Link.ToEnv` for one link: the linked container's exposed ports (sorted,
 /// tcp before udp at the same number; contiguous runs also as `_START`/`_END`), its name as
 /// this container sees it, and its `Config.Env` but PATH and HOME.
-pub fn link_env(alias: &str, link_name: &str, ip: &str, ports: &[String], env: &[String]) -> Vec<String> {
+pub fn link_env(
+    alias: &str,
+    link_name: &str,
+    ip: &str,
+    ports: &[String],
+    env: &[String],
+) -> Vec<String> {
     let a = alias.to_ascii_uppercase().replace('-', "_");
     let mut ports: Vec<(u32, String)> = ports
         .iter()
@@ -282,7 +288,10 @@ pub fn before_start(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
     let Some(list) = spec["process"]["env"].as_array_mut() else {
         return Ok(());
     };
-    list.retain(|e| !e.as_str().is_some_and(|e| old_keys.iter().any(|k| k == key(e))));
+    list.retain(|e| {
+        !e.as_str()
+            .is_some_and(|e| old_keys.iter().any(|k| k == key(e)))
+    });
     let own: Vec<String> = rec.config.env.clone().flatten().unwrap_or_default();
     let add: Vec<String> = add
         .into_iter()
@@ -364,9 +373,24 @@ mod tests {
             ]
         );
         // A run of three ports: the range variables too.
-        let env = link_env("a", "/b/a", "10.0.0.2", &["7000/tcp".into(), "7001/tcp".into(), "7002/tcp".into()], &[]);
-        assert!(env.contains(&"A_PORT_7000_TCP_START=tcp://10.0.0.2:7000".to_string()), "{env:?}");
-        assert!(env.contains(&"A_PORT_7000_TCP_END=tcp://10.0.0.2:7002".to_string()), "{env:?}");
-        assert!(env.contains(&"A_PORT_7000_TCP_PORT_END=7002".to_string()), "{env:?}");
+        let env = link_env(
+            "a",
+            "/b/a",
+            "10.0.0.2",
+            &["7000/tcp".into(), "7001/tcp".into(), "7002/tcp".into()],
+            &[],
+        );
+        assert!(
+            env.contains(&"A_PORT_7000_TCP_START=tcp://10.0.0.2:7000".to_string()),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&"A_PORT_7000_TCP_END=tcp://10.0.0.2:7002".to_string()),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&"A_PORT_7000_TCP_PORT_END=7002".to_string()),
+            "{env:?}"
+        );
     }
 }

@@ -464,12 +464,9 @@ impl Flags {
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
             net,
-            res: args.resources.check(
-                memory,
-                nano_cpus,
-                &super::resources::Host::probe(),
-                warn,
-            )?,
+            res: args
+                .resources
+                .check(memory, nano_cpus, &super::resources::Host::probe(), warn)?,
             attach: super::run_flags::parse_attach(&args.attach, args.interactive, args.detach)?,
             links: args
                 .link

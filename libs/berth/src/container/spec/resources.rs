@@ -419,7 +419,10 @@ mod tests {
         let r = a.check(0, 0, &host(false), &w).unwrap();
         assert_eq!(r.blkio_weight, 0);
         let warned = warned.borrow();
-        assert!(warned[0].starts_with("OOM killer is disabled"), "{warned:?}");
+        assert!(
+            warned[0].starts_with("OOM killer is disabled"),
+            "{warned:?}"
+        );
         assert!(warned[1].starts_with("Your kernel does not support Block I/O weight"));
     }
 }

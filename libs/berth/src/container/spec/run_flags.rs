@@ -111,7 +111,7 @@ pub fn parse_volumes_from(spec: &str) -> Result<(String, bool)> {
 }
 
 /// Docker's `--label-file`: lines trimmed on the left, blank lines and `#` comments skipped,
-/// `KEY=VALUE` (a KEY with white space is refused) or a bare KEY (an empty label).
+/// `KEY=VALUE` (a KEY with white space is refused); a bare KEY is skipped.
 pub fn read_label_files(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for f in files {
@@ -128,7 +128,11 @@ pub fn read_label_files(files: &[PathBuf]) -> Result<Vec<String>> {
                     "poorly formatted environment: variable '{key}' contains whitespaces"
                 )));
             }
-            out.push(line.to_string());
+            // A bare KEY takes no value from anywhere (unlike --env-file's): dropped, as
+            // Docker's CLI drops it.
+            if line.contains('=') {
+                out.push(line.to_string());
+            }
         }
     }
     Ok(out)
@@ -194,7 +198,10 @@ mod tests {
         let a = parse_attach(&[], true, true).unwrap();
         assert_eq!((a.stdin, a.stdout, a.stderr), (false, false, false));
         let e = parse_attach(&v(&["foo"]), false, false).unwrap_err();
-        assert!(matches!(&e, Error::Usage(m) if m.ends_with("valid streams are STDIN, STDOUT and STDERR")), "{e}");
+        assert!(
+            matches!(&e, Error::Usage(m) if m.ends_with("valid streams are STDIN, STDOUT and STDERR")),
+            "{e}"
+        );
         let e = parse_attach(&v(&["stdin"]), false, true).unwrap_err();
         assert!(
             matches!(&e, Error::Usage(m) if m == "conflicting options: cannot specify both --attach and --detach"),
@@ -229,7 +236,7 @@ mod tests {
         std::fs::write(&f, "# c\n\n  a=1\nb\nc=x=y\n").unwrap();
         assert_eq!(
             read_label_files(&[f.clone()]).unwrap(),
-            v(&["a=1", "b", "c=x=y"])
+            v(&["a=1", "c=x=y"])
         );
         std::fs::write(&f, "a b=1\n").unwrap();
         let e = read_label_files(&[f]).unwrap_err().to_string();
@@ -237,10 +244,16 @@ mod tests {
         let e = read_label_files(&[PathBuf::from("/nonexist")])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("open /nonexist: no such file or directory"), "{e}");
+        assert!(
+            e.contains("open /nonexist: no such file or directory"),
+            "{e}"
+        );
         assert_eq!(parse_platform("linux/x86_64").unwrap(), "linux/amd64");
         assert_eq!(parse_platform("linux/arm/v7").unwrap(), "linux/arm/v7");
         let e = parse_platform("foo").unwrap_err().to_string();
-        assert!(e.contains("error parsing specified platform: \"foo\""), "{e}");
+        assert!(
+            e.contains("error parsing specified platform: \"foo\""),
+            "{e}"
+        );
     }
 }
