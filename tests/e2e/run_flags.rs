@@ -89,7 +89,7 @@ fn cgroup_v1() -> bool {
 }
 
 fn two_cpus() -> bool {
-    std::thread::available_parallelism().map_or(false, |n| n.get() >= 2)
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
 /// Whether the kernel has block I/O weights (else Docker drops `--blkio-weight` with a warning).

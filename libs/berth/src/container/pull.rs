@@ -48,7 +48,7 @@ fn local_id(root: &Root, image: &str, platform: Option<&Platform>) -> Result<Opt
             .image
             .as_ref()
             .ok()
-            .filter(|i| platform.map_or(true, |p| p.matches(i.os(), i.architecture(), None)))
+            .filter(|i| platform.is_none_or(|p| p.matches(i.os(), i.architecture(), None)))
             .map(|i| i.id().clone())),
         Err(Error::ImageNotFound(_)) => Ok(None),
         Err(e) => Err(e),

@@ -235,7 +235,7 @@ mod tests {
         let f = t.path().join("labels");
         std::fs::write(&f, "# c\n\n  a=1\nb\nc=x=y\n").unwrap();
         assert_eq!(
-            read_label_files(&[f.clone()]).unwrap(),
+            read_label_files(std::slice::from_ref(&f)).unwrap(),
             v(&["a=1", "c=x=y"])
         );
         std::fs::write(&f, "a b=1\n").unwrap();
