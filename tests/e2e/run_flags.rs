@@ -385,6 +385,17 @@ fn ctr_update_applies_the_resource_flags_live_and_records_them() {
     );
     rig.t("ctr-update", &["--cpuset-cpus", "9", "upd"], 30)
         .fails_with(1, "Requested CPUs are not available - requested 9");
+    // A weight the kernel cannot apply: Docker's warning, nothing recorded.
+    let out = rig
+        .t("ctr-update", &["--blkio-weight", "300", "upd"], 30)
+        .ok();
+    let weight = rig.inspect("upd")["HostConfig"]["BlkioWeight"].clone();
+    if blkio_weight() {
+        assert_eq!(weight, 300);
+    } else {
+        assert_eq!(out.json()["warnings"], serde_json::json!([BLKIO_WARNING]));
+        assert_eq!(weight, 0);
+    }
     // The next start has them too.
     rig.t("ctr-stop", &["-t", "0", "upd"], 30).ok();
     rig.t("ctr-start", &["upd"], 30).ok();
@@ -879,6 +890,19 @@ fn docker_gives_the_same_answers_for_run_flags() {
         let seen = docker(&d, &["exec", "upd", "sh", "-c", UPDATE_SCRIPT]).ok();
         assert_eq!(seen.stdout, UPDATE_SEEN);
         docker(&d, &["update", "--memory-reservation", "100m", "upd"]).ok();
+        let out = docker(&d, &["update", "--blkio-weight", "300", "upd"]).ok();
+        let weight = docker(
+            &d,
+            &["inspect", "--format", "{{.HostConfig.BlkioWeight}}", "upd"],
+        )
+        .ok()
+        .stdout;
+        if blkio_weight() {
+            assert_eq!(weight.trim(), "300");
+        } else {
+            assert!(out.stdout.contains(BLKIO_WARNING), "{out:#?}");
+            assert_eq!(weight.trim(), "0");
+        }
         let out = docker(&d, &["update", "--cpus", "1", "upd"]);
         assert!(
             out.stderr.contains(

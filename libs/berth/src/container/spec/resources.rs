@@ -49,6 +49,8 @@ pub struct Host {
     /// Whether the kernel has block I/O weights (v1 `blkio.weight` or `blkio.bfq.weight`, v2
     /// the io controller).
     pub blkio_weight: bool,
+    /// Whether the kernel accounts swap (v1 `memory.memsw.limit_in_bytes`; v2 always).
+    pub swap_limit: bool,
 }
 
 impl Host {
@@ -89,6 +91,7 @@ impl Host {
             cpus,
             mems,
             blkio_weight,
+            swap_limit: v2 || cg.join("memory/memory.memsw.limit_in_bytes").exists(),
         }
     }
 }
@@ -259,6 +262,7 @@ mod tests {
             cpus: "0-1".into(),
             mems: "0".into(),
             blkio_weight: blkio,
+            swap_limit: true,
         }
     }
 
