@@ -313,9 +313,9 @@ pub fn before_start(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
     atomic_write_private(dir, ENV_KEYS, keys.join("\n").as_bytes())
 }
 
-/// The hosts entries of the links (`NAME:IP`, as `--add-host` takes them): the alias, the
-/// linked container's host name and its name (when not the alias), as moby's sandbox options.
-pub fn extra_hosts(root: &Root, rec: &Container) -> Result<Vec<String>> {
+/// The hosts entries of the links, (IP, names): the alias, the linked container's host name
+/// and its name (when not the alias), on one line as moby's sandbox options write them.
+pub fn extra_hosts(root: &Root, rec: &Container) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for l in linked(root, rec)? {
         if l.ip.is_empty() {
@@ -328,13 +328,11 @@ pub fn extra_hosts(root: &Root, rec: &Container) -> Result<Vec<String>> {
             .clone()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| l.child.id[..12].to_string());
-        let mut names = vec![l.alias.clone(), host];
+        let mut names = format!("{} {host}", l.alias);
         if l.alias != l.child.name {
-            names.push(l.child.name.clone());
+            names = format!("{names} {}", l.child.name);
         }
-        for n in names {
-            out.push(format!("{n}:{}", l.ip));
-        }
+        out.push((l.ip.clone(), names));
     }
     Ok(out)
 }

@@ -48,6 +48,7 @@ pub fn member(c: &Container) -> Member {
             .unwrap_or_default(),
         host_config: c.host_config.clone(),
         network_settings: c.network_settings.clone(),
+        link_hosts: Vec::new(),
     }
 }
 
@@ -159,13 +160,7 @@ pub fn attach_network(
 ) -> Result<(Attached, NetworkSettings)> {
     let mut m = member(rec);
     // The links' names resolve to the linked containers (Docker's extra hosts for them).
-    let links = super::links::extra_hosts(root, rec)?;
-    if !links.is_empty() {
-        m.host_config
-            .extra_hosts
-            .get_or_insert_with(Vec::new)
-            .extend(links);
-    }
+    m.link_hosts = super::links::extra_hosts(root, rec)?;
     network::attach(root, &m, pid)
 }
 
