@@ -784,7 +784,8 @@ fn platform_chooses_the_image_of_that_platform() {
         "linux/amd64"
     };
     assert_eq!(rig.sh(&["--platform", host], "echo same"), "same\n");
-    // The store's image is of another platform: as missing (and with --pull never, an error).
+    // The store's image is of another platform: as missing (pulled), and with --pull never
+    // Docker's error.
     rig.run(&[
         "--rm",
         "--pull",
@@ -794,7 +795,15 @@ fn platform_chooses_the_image_of_that_platform() {
         IMAGE,
         "true",
     ])
-    .fails_with(125, "no such image: bb:1");
+    .fails_with(
+        125,
+        &format!(
+            "image with reference bb:1 was found but does not match the specified platform: \
+                 wanted {other}, actual: {host}"
+        ),
+    );
+    // An OS alone is this machine's architecture.
+    assert_eq!(rig.sh(&["--platform", "linux"], "echo os"), "os\n");
     assert!(rig.ids().is_empty());
 }
 
@@ -921,6 +930,40 @@ fn docker_gives_the_same_answers_for_run_flags() {
             assert_eq!(out.code, *code, "docker {a:?}: {out:#?}");
             assert!(out.stderr.contains(msg), "docker {a:?}: {out:#?}");
         }
+    }
+    let host = match std::env::consts::ARCH {
+        "x86_64" => Some(("linux/amd64", "linux/arm64")),
+        "aarch64" => Some(("linux/arm64", "linux/amd64")),
+        _ => None,
+    };
+    if let Some((host, other)) = host {
+        let out = docker(
+            &d,
+            &[
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                "--platform",
+                other,
+                IMAGE,
+                "true",
+            ],
+        );
+        assert_eq!(out.code, 125, "{out:#?}");
+        assert!(
+            out.stderr.contains(&format!(
+                "image with reference bb:1 was found but does not match the specified platform: \
+                 wanted {other}, actual: {host}"
+            )),
+            "{out:#?}"
+        );
+        let out = docker(
+            &d,
+            &["run", "--rm", "--platform", "linux", IMAGE, "echo", "os"],
+        )
+        .ok();
+        assert_eq!(out.stdout, "os\n");
     }
     let out = docker(&d, &["run", "-d", "-a", "stdout", IMAGE, "true"]);
     assert!(

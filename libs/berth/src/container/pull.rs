@@ -55,6 +55,20 @@ fn local_id(root: &Root, image: &str, platform: Option<&Platform>) -> Result<Opt
     }
 }
 
+/// The platform (`os/arch`) of `image` in the store, if it is there.
+fn local_platform(root: &Root, image: &str) -> Result<Option<String>> {
+    let store = root.images()?;
+    match image::open_named(&store, image) {
+        Ok((_, catalog, idx)) => Ok(catalog.items[idx]
+            .image
+            .as_ref()
+            .ok()
+            .map(|i| format!("{}/{}", i.os(), i.architecture()))),
+        Err(Error::ImageNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Makes sure the store has `image` as `policy` asks, pulling it from its registry (`opts`)
 /// with `progress` for Docker's lines (the pull's header, layers, digest and status) and `say` for
 /// "Unable to find image 'X' locally". A name that cannot be
@@ -82,6 +96,14 @@ pub fn ensure_image_for(
     say: &dyn Fn(&str),
 ) -> Result<()> {
     let before = local_id(root, image, platform)?;
+    if let (None, PullPolicy::Never, Some(p)) = (&before, policy, platform) {
+        if let Some(actual) = local_platform(root, image)? {
+            return Err(Error::InvalidInput(format!(
+                "image with reference {image} was found but does not match the specified \
+                 platform: wanted {p}, actual: {actual}"
+            )));
+        }
+    }
     let pullable =
         !matches!(ImageName::parse(image), Ok(ImageName::Layout { .. })) && !looks_like_id(image);
     match (policy, &before) {
