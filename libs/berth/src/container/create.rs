@@ -31,7 +31,8 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
                 .into(),
         ));
     }
-    let flags = Flags::parse(args, &warn)?;
+    let mut flags = Flags::parse(args, &warn)?;
+    flags.fit_swap_to(&spec::resources::Host::probe(), &warn);
     if let Some(n) = &args.name {
         check_name(n)?;
     }
@@ -91,7 +92,8 @@ pub fn create_from(
             "containers need root: run as root (berth has no rootless containers yet)".into(),
         ));
     }
-    let flags = Flags::parse(args, &warn)?;
+    let mut flags = Flags::parse(args, &warn)?;
+    flags.fit_swap_to(&spec::resources::Host::probe(), &warn);
     if let Some(n) = &args.name {
         check_name(n)?;
     }

@@ -96,6 +96,21 @@ impl Host {
     }
 }
 
+impl super::Flags {
+    /// Docker's daemon where the kernel does not account swap (`swapaccount=0`): the limit is
+    /// memory alone, with Docker's warning. Kept out of [`super::Flags::parse`], whose result
+    /// does not depend on the host's swap accounting.
+    pub fn fit_swap_to(&mut self, host: &Host, warn: &dyn Fn(&str)) {
+        if self.memory > 0 && self.memory_swap != -1 && !host.swap_limit {
+            warn(
+                "Your kernel does not support swap limit capabilities or the cgroup is not \
+                 mounted. Memory limited without swap.",
+            );
+            self.memory_swap = -1;
+        }
+    }
+}
+
 /// Docker's `parsers.ParseUintList`: `0-2,4` → [0, 1, 2, 4]; anything else is `invalid format`.
 pub fn parse_uint_list(s: &str) -> std::result::Result<Vec<u32>, String> {
     let bad = || format!("invalid format: {s}");
