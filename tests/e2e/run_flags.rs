@@ -403,6 +403,29 @@ fn ctr_update_applies_the_resource_flags_live_and_records_them() {
         .t("ctr-exec", &["upd", "sh", "-c", UPDATE_SCRIPT], 30)
         .ok();
     assert_eq!(seen.stdout, UPDATE_SEEN);
+    // A stopped container: its record and config.json change, and its next start applies
+    // them.
+    rig.t("ctr-stop", &["-t", "0", "upd"], 30).ok();
+    rig.t(
+        "ctr-update",
+        &[
+            "--cpuset-cpus",
+            "1",
+            "--memory-reservation",
+            "30m",
+            "--cpu-quota",
+            "30000",
+            "upd",
+        ],
+        30,
+    )
+    .ok();
+    assert_eq!(rig.inspect("upd")["HostConfig"]["CpusetCpus"], "1");
+    rig.t("ctr-start", &["upd"], 30).ok();
+    let seen = rig
+        .t("ctr-exec", &["upd", "sh", "-c", UPDATE_SCRIPT], 30)
+        .ok();
+    assert_eq!(seen.stdout, "1\n31457280\n40000\n30000\n67108864\n");
 }
 
 const UPDATE_SCRIPT: &str = "cd /sys/fs/cgroup; cat cpuset/cpuset.cpus \
