@@ -666,7 +666,12 @@ fn cidfile_label_file_and_attached_streams() {
         30,
     )
     .ok();
-    rig.detach(&["--name", "det", IMAGE, "true"]);
+    rig.detach(&["--name", "det", "-i", IMAGE, "true"]);
+    let c = &rig.inspect("det")["Config"];
+    assert_eq!(
+        (&c["OpenStdin"], &c["StdinOnce"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
     for (name, want) in [
         ("att", [true, true, false]),
         ("det", [false, false, false]),
@@ -1092,7 +1097,18 @@ fn docker_gives_the_same_answers_for_run_flags() {
         ],
     )
     .ok();
-    docker(&d, &["run", "-d", "--name", "dd", IMAGE, "true"]).ok();
+    docker(&d, &["run", "-d", "-i", "--name", "dd", IMAGE, "true"]).ok();
+    let out = docker(
+        &d,
+        &[
+            "inspect",
+            "--format",
+            "{{.Config.OpenStdin}} {{.Config.StdinOnce}}",
+            "dd",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout.trim(), "true false");
     for (name, want) in [
         ("att", "true true false"),
         ("dd", "false false false"),

@@ -213,7 +213,8 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         exposed_ports,
         tty: Some(args.tty),
         open_stdin: Some(args.interactive),
-        stdin_once: Some(args.interactive),
+        // As Docker's CLI: once stdin is closed the container's is (not with run -d).
+        stdin_once: Some(args.interactive && flags.attach.stdin),
         env: Some(Some(config_env)),
         cmd: or_null(cmd),
         image: Some(input.image_name.to_string()),
