@@ -686,6 +686,23 @@ fn cidfile_label_file_and_attached_streams() {
     }
 }
 
+/// What a container linked to `db` (host name dbhost, `-e PASS=s3`, `--expose 5432`) as
+/// `dbalias` sees: its hosts entry and the link's variables.
+const LINK_SCRIPT: &str = "grep -wE 'dbalias|dbhost|db' /etc/hosts; env | grep ^DBALIAS_ | sort";
+
+fn link_seen(ip: &str) -> String {
+    format!(
+        "{ip}\tdbalias dbhost db\nDBALIAS_ENV_PASS=s3\nDBALIAS_NAME=/web/dbalias\n\
+         DBALIAS_PORT=tcp://{ip}:5432\nDBALIAS_PORT_5432_TCP=tcp://{ip}:5432\n\
+         DBALIAS_PORT_5432_TCP_ADDR={ip}\nDBALIAS_PORT_5432_TCP_PORT=5432\n\
+         DBALIAS_PORT_5432_TCP_PROTO=tcp\n"
+    )
+}
+
+/// On a user-defined network: the alias reaches the other container; no variables.
+const LINK_NET_SCRIPT: &str =
+    "ping -c 1 -W 2 backend >/dev/null && echo reached; env | grep -c ^BACKEND_ || true";
+
 #[test]
 fn links_on_the_default_bridge_and_on_a_user_defined_network() {
     require_root!();
@@ -708,31 +725,11 @@ fn links_on_the_default_bridge_and_on_a_user_defined_network() {
             IMAGE,
             "sh",
             "-c",
-            "grep -wE 'dbalias|dbhost|db' /etc/hosts; env | grep ^DBALIAS_ | sort",
+            LINK_SCRIPT,
         ])
         .ok();
-    let hosts: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| !l.starts_with("DBALIAS"))
-        .collect();
-    // One line, the alias, the host name and the name, as Docker writes it.
-    assert_eq!(hosts, [format!("{db_ip}\tdbalias dbhost db")], "{out:#?}");
-    let env: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("DBALIAS"))
-        .collect();
-    let want = [
-        "DBALIAS_ENV_PASS=s3".to_string(),
-        "DBALIAS_NAME=/web/dbalias".to_string(),
-        format!("DBALIAS_PORT=tcp://{db_ip}:5432"),
-        format!("DBALIAS_PORT_5432_TCP=tcp://{db_ip}:5432"),
-        format!("DBALIAS_PORT_5432_TCP_ADDR={db_ip}"),
-        "DBALIAS_PORT_5432_TCP_PORT=5432".to_string(),
-        "DBALIAS_PORT_5432_TCP_PROTO=tcp".to_string(),
-    ];
-    assert_eq!(env, want.iter().map(String::as_str).collect::<Vec<_>>());
+    // One hosts line (the alias, the host name, the name) and the variables, as Docker's.
+    assert_eq!(out.stdout, link_seen(&db_ip), "{out:#?}");
     assert_eq!(
         rig.inspect("web")["HostConfig"]["Links"],
         serde_json::json!(["/db:/web/dbalias"])
@@ -779,7 +776,7 @@ fn links_on_the_default_bridge_and_on_a_user_defined_network() {
         IMAGE,
         "sh",
         "-c",
-        "ping -c 1 -W 2 backend >/dev/null && echo reached; env | grep -c ^BACKEND_",
+        LINK_NET_SCRIPT,
     ]);
     assert_eq!(out.stdout, "reached\n0\n", "{out:#?}");
     let c = rig.inspect("cli");
@@ -1126,4 +1123,144 @@ fn docker_gives_the_same_answers_for_run_flags() {
         .ok();
         assert_eq!(out.stdout.trim(), want, "{name}");
     }
+}
+
+/// Docker's legacy links need its default bridge: a daemon with one, in this test's network
+/// namespace.
+#[test]
+fn docker_links_the_same_way() {
+    require_root!();
+    own_network_namespace();
+    let d = match Dockerd::start_with_default_bridge() {
+        Ok(d) => d,
+        Err(why) => skip!("no private dockerd: {why}"),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let tar = busybox_tarball(&tmp.path().join("bb.tar"), Compression::None);
+    docker(&d, &["import", tar.to_str().unwrap(), IMAGE]).ok();
+    docker(
+        &d,
+        &[
+            "run", "-d", "--name", "db", "-h", "dbhost", "-e", "PASS=s3", "--expose", "5432",
+            IMAGE, "sleep", "300",
+        ],
+    )
+    .ok();
+    let db_ip = docker(
+        &d,
+        &[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+            "db",
+        ],
+    )
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    let out = docker(
+        &d,
+        &[
+            "run",
+            "--name",
+            "web",
+            "--link",
+            "db:dbalias",
+            IMAGE,
+            "sh",
+            "-c",
+            LINK_SCRIPT,
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout, link_seen(&db_ip), "{out:#?}");
+    let links = docker(
+        &d,
+        &["inspect", "--format", "{{json .HostConfig.Links}}", "web"],
+    )
+    .ok();
+    assert_eq!(links.stdout.trim(), r#"["/db:/web/dbalias"]"#);
+    let out = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--link",
+            "db:dbalias",
+            "-e",
+            "DBALIAS_NAME=mine",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo $DBALIAS_NAME",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout, "mine\n");
+    docker(&d, &["stop", "-t", "0", "db"]).ok();
+    let out = docker(
+        &d,
+        &["run", "--name", "late", "--link", "db", IMAGE, "true"],
+    );
+    assert_eq!(out.code, 125, "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("Cannot link to a non running container: /db AS /late/db"),
+        "{out:#?}"
+    );
+    docker(&d, &["network", "create", "--subnet", "10.77.0.0/24", "n1"]).ok();
+    docker(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "--network",
+            "n1",
+            IMAGE,
+            "sleep",
+            "300",
+        ],
+    )
+    .ok();
+    let out = docker(
+        &d,
+        &[
+            "run",
+            "--name",
+            "cli",
+            "--network",
+            "n1",
+            "--link",
+            "svc:backend",
+            IMAGE,
+            "sh",
+            "-c",
+            LINK_NET_SCRIPT,
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout, "reached\n0\n");
+    let out = docker(
+        &d,
+        &[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.Links}} {{json .NetworkSettings.Networks.n1.Links}}",
+            "cli",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout.trim(), r#"null ["svc:backend"]"#);
+    let out = docker(
+        &d,
+        &["run", "--network", "host", "--link", "svc", IMAGE, "true"],
+    );
+    assert!(
+        out.stderr
+            .contains("conflicting options: host type networking can't be used with links"),
+        "{out:#?}"
+    );
 }
