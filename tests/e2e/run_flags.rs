@@ -749,6 +749,20 @@ fn links_on_the_default_bridge_and_on_a_user_defined_network() {
         ])
         .ok();
     assert_eq!(out.stdout, "mine\n");
+    // A rename follows the links, both ways (Docker's link index): the renamed container is
+    // linked to under its new name, and its own links are named under its new name.
+    rig.t("ctr-rename", &["db", "db2"], 30).ok();
+    rig.t("ctr-rename", &["web", "web2"], 30).ok();
+    assert_eq!(
+        rig.inspect("web2")["HostConfig"]["Links"],
+        serde_json::json!(["/db2:/web2/dbalias"])
+    );
+    let out = rig.t("ctr-start", &["-a", "web2"], 60).ok();
+    assert!(
+        out.stdout.contains("DBALIAS_NAME=/web2/dbalias\n"),
+        "{out:#?}"
+    );
+    rig.t("ctr-rename", &["db2", "db"], 30).ok();
     // A stopped linked container: Docker's error at start; the container stays created.
     rig.t("ctr-stop", &["-t", "0", "db"], 30).ok();
     rig.run(&["--name", "late", "--link", "db", IMAGE, "true"])
@@ -1198,6 +1212,20 @@ fn docker_links_the_same_way() {
     )
     .ok();
     assert_eq!(out.stdout, "mine\n");
+    docker(&d, &["rename", "db", "db2"]).ok();
+    docker(&d, &["rename", "web", "web2"]).ok();
+    let links = docker(
+        &d,
+        &["inspect", "--format", "{{json .HostConfig.Links}}", "web2"],
+    )
+    .ok();
+    assert_eq!(links.stdout.trim(), r#"["/db2:/web2/dbalias"]"#);
+    let out = docker(&d, &["start", "-a", "web2"]).ok();
+    assert!(
+        out.stdout.contains("DBALIAS_NAME=/web2/dbalias\n"),
+        "{out:#?}"
+    );
+    docker(&d, &["rename", "db2", "db"]).ok();
     docker(&d, &["stop", "-t", "0", "db"]).ok();
     let out = docker(
         &d,

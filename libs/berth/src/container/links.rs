@@ -337,6 +337,49 @@ pub fn extra_hosts(root: &Root, rec: &Container) -> Result<Vec<(String, String)>
     Ok(out)
 }
 
+/// `ctr-rename` of `c` (its name already `new`, not saved yet; the caller holds the lock), as
+/// Docker's link index follows it: its own links are named under its new name
+/// (`/db:/NEW/alias`), and the links of other containers to it name it anew (`/NEW:/web/db`,
+/// `NEW:alias`).
+pub fn renamed(store: &Containers, c: &mut Container, old: &str) -> Result<()> {
+    let new = c.name.clone();
+    for l in c.host_config.links.iter_mut().flatten() {
+        if let Some((child, alias)) = l.split_once(':') {
+            if let Some(a) = alias.strip_prefix(&format!("/{old}/")) {
+                *l = format!("{child}:/{new}/{a}");
+            }
+        }
+    }
+    for mut other in store.list()? {
+        if other.id == c.id {
+            continue;
+        }
+        let mut changed = false;
+        for l in other.host_config.links.iter_mut().flatten() {
+            if let Some(rest) = l.strip_prefix(&format!("/{old}:")) {
+                *l = format!("/{new}:{rest}");
+                changed = true;
+            }
+        }
+        for ep in other
+            .network_settings
+            .iter_mut()
+            .flat_map(|s| s.networks.values_mut())
+        {
+            for l in ep.links.iter_mut().flatten() {
+                if let Some(rest) = l.strip_prefix(&format!("{old}:")) {
+                    *l = format!("{new}:{rest}");
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            store.save(&other)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
