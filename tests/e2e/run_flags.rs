@@ -749,6 +749,19 @@ fn links_on_the_default_bridge_and_on_a_user_defined_network() {
         ])
         .ok();
     assert_eq!(out.stdout, "mine\n");
+    // With --network none, a link gives nothing (as Docker).
+    let out = rig.run(&[
+        "--rm",
+        "--network",
+        "none",
+        "--link",
+        "db:dbalias",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -c dbalias /etc/hosts; env | grep -c ^DBALIAS_",
+    ]);
+    assert_eq!(out.stdout, "0\n0\n", "{out:#?}");
     // A rename follows the links, both ways (Docker's link index): the renamed container is
     // linked to under its new name, and its own links are named under its new name.
     rig.t("ctr-rename", &["db", "db2"], 30).ok();
@@ -1212,6 +1225,22 @@ fn docker_links_the_same_way() {
     )
     .ok();
     assert_eq!(out.stdout, "mine\n");
+    let out = docker(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--link",
+            "db:dbalias",
+            IMAGE,
+            "sh",
+            "-c",
+            "grep -c dbalias /etc/hosts; env | grep -c ^DBALIAS_",
+        ],
+    );
+    assert_eq!(out.stdout, "0\n0\n", "{out:#?}");
     docker(&d, &["rename", "db", "db2"]).ok();
     docker(&d, &["rename", "web", "web2"]).ok();
     let links = docker(

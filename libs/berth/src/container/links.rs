@@ -133,6 +133,11 @@ fn linked(root: &Root, rec: &Container) -> Result<Vec<Linked>> {
     let store = Containers::open(root.containers_dir())?;
     let mut out = Vec::new();
     for (name, alias, legacy) in links {
+        // Docker gives legacy links to containers on the default bridge only (with --network
+        // none: no hosts entry, no variables).
+        if legacy && rec.host_config.network_mode != "bridge" {
+            continue;
+        }
         let not_running = || Error::Runtime {
             message: format!(
                 "Cannot link to a non running container: /{name} AS /{}/{alias}",
@@ -157,7 +162,6 @@ fn linked(root: &Root, rec: &Container) -> Result<Vec<Linked>> {
             .filter(|ip| !ip.is_empty());
         let ip = match ip {
             Some(ip) => ip,
-            None if legacy && rec.host_config.network_mode != "bridge" => String::new(),
             None => {
                 return Err(Error::Runtime {
                     message: format!(
