@@ -242,7 +242,7 @@ fn update_changes_the_running_cgroup_and_the_record() {
         .fails_with(2, "one or more flags");
     t.env
         .run("ctr-update", &["--memory", "1k", "upd"])
-        .fails_with(1, "minimum memory limit");
+        .fails_with(1, "Minimum memory limit");
 
     // A stopped container: the record and config.json, which the next start applies.
     t.env.run("ctr-stop", &["-t", "0", "upd"]).ok();

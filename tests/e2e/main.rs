@@ -42,6 +42,7 @@ mod registry_auth;
 mod registry_infra;
 mod registry_limits;
 mod restart;
+mod run_flags;
 mod run_ns;
 mod save_load;
 mod snapshots;

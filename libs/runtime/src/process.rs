@@ -333,7 +333,15 @@ pub(crate) fn finish_and_exec(
 ) -> Result<std::convert::Infallible> {
     set_rlimits(process)?;
     if let Some(adj) = process.oom_score_adj() {
-        let _ = fs::write("/proc/self/oom_score_adj", adj.to_string());
+        // As runc: a score the kernel refuses (below the current one without
+        // CAP_SYS_RESOURCE) fails the start rather than leaving the process another score.
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::io(
+                "write the OOM score adjustment to",
+                "/proc/self/oom_score_adj",
+                e,
+            )
+        })?;
     }
     enter_cwd(process.cwd())?;
     let args = process.args().clone().unwrap_or_default();

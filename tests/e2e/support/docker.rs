@@ -19,6 +19,17 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts a daemon, or says why it cannot (for the test to skip with).
     pub fn start() -> Result<Dockerd, String> {
+        Dockerd::start_opts(false)
+    }
+
+    /// A daemon with Docker's default bridge (docker0, still no iptables), for a test that
+    /// has its own network namespace (`support::own_network_namespace`, called first: the
+    /// daemon and its bridge are made in the calling thread's).
+    pub fn start_with_default_bridge() -> Result<Dockerd, String> {
+        Dockerd::start_opts(true)
+    }
+
+    fn start_opts(bridge: bool) -> Result<Dockerd, String> {
         if !is_root() {
             return Err("a private dockerd needs root".into());
         }
@@ -49,7 +60,8 @@ impl Dockerd {
             .arg(d.join("docker.pid"))
             .arg("--host")
             .arg(format!("unix://{}", socket.display()))
-            .args(["--iptables=false", "--bridge=none", "--storage-driver=vfs"])
+            .args(["--iptables=false", "--storage-driver=vfs"])
+            .args((!bridge).then_some("--bridge=none"))
             .args(["--containerd-namespace", &ns])
             .args(["--containerd-plugins-namespace", &format!("{ns}-plugins")])
             .stdin(Stdio::null())

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use berth::container::pull::PullPolicy;
-use berth::container::spec::CreateOptions;
+use berth::container::spec::{CreateOptions, ResourceArgs};
 use berth::progress::Mode;
 use berth::root::Root;
 use berth::Result;
@@ -274,6 +274,72 @@ pub struct CreateArgs {
     /// and tag (a template: {{.Name}}, {{.ID}}, {{.ImageName}})
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opt: Vec<String>,
+    /// CPUs in which to allow execution: a list (0,1) or ranges (0-3) of the host's
+    #[arg(long, value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes (NUMA) in which to allow execution: a list (0,1) or ranges (0-3)
+    #[arg(long, value_name = "MEMS")]
+    pub cpuset_mems: Option<String>,
+
+    /// Limit the CPU CFS (Completely Fair Scheduler) period, microseconds (1000 to 1000000)
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub cpu_period: Option<i64>,
+
+    /// Limit the CPU CFS quota: CPU time per period, microseconds (at least 1000; -1: none)
+    #[arg(long, value_name = "MICROSECONDS", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+
+    /// Memory soft limit: what the kernel reclaims down to under memory pressure (units b, k,
+    /// m, g; at least 6m, at most --memory)
+    #[arg(long, value_name = "BYTES")]
+    pub memory_reservation: Option<String>,
+
+    /// Tune the container's memory swappiness (0 to 100; -1: the kernel's)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub memory_swappiness: Option<i64>,
+
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable [default: 0]; dropped
+    /// with a warning where the kernel has no block I/O weights
+    #[arg(long, value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
+
+    /// Disable the OOM killer for the container (with --memory: its processes wait for memory
+    /// rather than being killed)
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+
+    /// Tune the container's OOM preferences (-1000 to 1000): its init's /proc/PID/oom_score_adj
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i64>,
+
+    /// Mount all the volumes and bind mounts of another container: NAME[:ro|rw] (ro makes them
+    /// all read-only; rw, the default, keeps each one's mode)
+    #[arg(long = "volumes-from", value_name = "CONTAINER[:MODE]")]
+    pub volumes_from: Vec<String>,
+
+    /// Write the container's ID to FILE (which must not exist; removed if the create fails)
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+
+    /// Attach to STDIN, STDOUT or STDERR (repeat for several; none given: stdout and stderr)
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    pub attach: Vec<String>,
+
+    /// Set the platform of the image (os[/arch[/variant]], e.g. linux/arm64): an image of another
+    /// platform in the store is pulled for this one
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// Add a legacy link to another container: NAME[:ALIAS] (on the default bridge: its
+    /// address in /etc/hosts and its ports and environment as ALIAS_* variables; on a
+    /// user-defined network: ALIAS resolves to it)
+    #[arg(long = "link", value_name = "CONTAINER[:ALIAS]")]
+    pub link: Vec<String>,
+
+    /// Read labels from a file (KEY=VALUE lines, # comments; --label overrides)
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
 }
 
 /// `--pull`: berth::container::pull::PullPolicy as an argument.
@@ -313,10 +379,15 @@ impl CreateArgs {
         };
         let reporter = berth::progress::reporter(mode, "Pull");
         let quiet = self.quiet;
-        berth::container::pull::ensure_image(
+        let platform = match &self.platform {
+            Some(p) => Some(platform(p)?),
+            None => None,
+        };
+        berth::container::pull::ensure_image_for(
             root,
             &self.image,
             self.pull.into(),
+            platform.as_ref(),
             &berth::registry::Options::default(),
             reporter.as_ref(),
             &|line: &str| {
@@ -325,6 +396,20 @@ impl CreateArgs {
                 }
             },
         )
+    }
+}
+
+/// `--platform` as Docker's CLI checks it (a usage error), for the pull.
+fn platform(p: &str) -> Result<berth::image::Platform> {
+    let norm = berth::container::spec::run_flags::parse_platform(p)?;
+    if norm.contains('/') {
+        norm.parse()
+    } else {
+        // An OS alone: this machine's architecture.
+        Ok(berth::image::Platform {
+            os: norm,
+            ..berth::image::Platform::host()
+        })
     }
 }
 
@@ -388,6 +473,24 @@ impl From<CreateArgs> for CreateOptions {
             cgroup_parent: a.cgroup_parent,
             log_driver: a.log_driver,
             log_opt: a.log_opt,
+            resources: ResourceArgs {
+                cpuset_cpus: a.cpuset_cpus,
+                cpuset_mems: a.cpuset_mems,
+                cpu_period: a.cpu_period,
+                cpu_quota: a.cpu_quota,
+                memory_reservation: a.memory_reservation,
+                memory_swappiness: a.memory_swappiness,
+                blkio_weight: a.blkio_weight,
+                oom_kill_disable: a.oom_kill_disable,
+                oom_score_adj: a.oom_score_adj,
+            },
+            volumes_from: a.volumes_from,
+            cidfile: a.cidfile,
+            attach: a.attach,
+            detach: false,
+            platform: a.platform,
+            link: a.link,
+            label_file: a.label_file,
         }
     }
 }

@@ -403,6 +403,94 @@ mod tests {
     }
 
     #[test]
+    fn resource_flags_make_dockers_spec_and_host_config() {
+        let b = make(
+            &[
+                "-m",
+                "64m",
+                "--memory-reservation",
+                "32m",
+                "--memory-swappiness",
+                "10",
+                "--oom-kill-disable",
+                "--oom-score-adj",
+                "300",
+                "--cpuset-cpus",
+                "0",
+                "--cpuset-mems",
+                "0",
+                "--cpu-period",
+                "50000",
+                "--cpu-quota",
+                "25000",
+                "--cidfile",
+                "/tmp/x.cid",
+                "--volumes-from",
+                "other:ro",
+                "-a",
+                "stdout",
+                "app",
+            ],
+            &image(),
+        )
+        .unwrap();
+        let s = spec_json(&b);
+        let r = &s["linux"]["resources"];
+        assert_eq!(
+            r["memory"],
+            json!({"limit": 64 << 20, "swap": 128 << 20, "reservation": 32 << 20,
+                   "swappiness": 10, "disableOOMKiller": true})
+        );
+        assert_eq!(
+            r["cpu"],
+            json!({"quota": 25000, "period": 50000, "cpus": "0", "mems": "0"})
+        );
+        assert_eq!(s["process"]["oomScoreAdj"], 300);
+        let hc = serde_json::to_value(&b.host_config).unwrap();
+        for (k, v) in [
+            ("MemoryReservation", json!(32 << 20)),
+            ("MemorySwappiness", json!(10)),
+            ("OomKillDisable", json!(true)),
+            ("OomScoreAdj", json!(300)),
+            ("CpusetCpus", json!("0")),
+            ("CpusetMems", json!("0")),
+            ("CpuPeriod", json!(50000)),
+            ("CpuQuota", json!(25000)),
+            ("ContainerIDFile", json!("/tmp/x.cid")),
+            ("VolumesFrom", json!(["other:ro"])),
+        ] {
+            assert_eq!(hc[k], v, "{k}");
+        }
+        let c = serde_json::to_value(&b.config).unwrap();
+        assert_eq!(
+            [&c["AttachStdin"], &c["AttachStdout"], &c["AttachStderr"]],
+            [&json!(false), &json!(true), &json!(false)]
+        );
+        // No flags: only what Docker writes by default.
+        let b = make(&["app"], &image()).unwrap();
+        let s = spec_json(&b);
+        assert_eq!(s["linux"]["resources"].get("memory"), None);
+        assert_eq!(s["linux"]["resources"].get("blockIO"), None);
+        assert_eq!(s["process"]["oomScoreAdj"], 0);
+        assert_eq!(b.host_config.oom_kill_disable, Some(false));
+        assert_eq!(b.host_config.memory_swappiness, None);
+
+        // A kernel without swap accounting: memory alone, and Docker's warning.
+        let a = args(&["-m", "64m", "app"]);
+        let mut flags = Flags::parse(&a, &|_| {}).unwrap();
+        let host = resources::Host {
+            cpus: "0".into(),
+            mems: "0".into(),
+            blkio_weight: false,
+            swap_limit: false,
+        };
+        let warned = std::cell::RefCell::new(String::new());
+        flags.fit_swap_to(&host, &|w| warned.borrow_mut().push_str(w));
+        assert_eq!(flags.memory_swap, -1);
+        assert!(warned.borrow().contains("Memory limited without swap"));
+    }
+
+    #[test]
     fn flags_refused_clearly() {
         // Docker's network flag conflicts (a network name itself is looked up by create).
         let e = make(&["--network", "container:a", "-p", "80", "app"], &image()).unwrap_err();

@@ -60,7 +60,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(id) = containers.name_taken(&new)? {
         return Err(name_conflict(&new, &id));
     }
-    c.name = new;
+    let was = std::mem::replace(&mut c.name, new);
+    // Links to and from it follow the new name, as Docker's.
+    berth::container::links::renamed(&containers, &mut c, &was)?;
     containers.save(&c)?;
     output::print_json(&json!({"id": c.id, "name": c.name}))
 }

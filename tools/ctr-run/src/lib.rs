@@ -2,6 +2,8 @@
 
 use berth::container::create::create;
 use berth::container::lifecycle::{self, Started, Streams};
+use berth::container::spec::run_flags::parse_attach;
+use berth::container::spec::CreateOptions;
 use berth::output::print_json;
 use berth::Result;
 use berth_cli::{one_name, warn, RootArgs};
@@ -71,12 +73,17 @@ pub fn run(mut cli: Cli) -> Result<u8> {
     let root = cli.root.root();
     berth::container::liveness::reconcile(&root);
     cli.create.image = one_name(std::mem::take(&mut cli.create.image))?;
+    // -a with -d is a conflict, a stream that is none of the three a usage error: before
+    // anything is made.
+    let attach = parse_attach(&cli.create.attach, cli.create.interactive, cli.detach)?;
     if !cli.detach {
         // As docker run: -it needs a terminal on stdin; checked before anything is made.
         berth::container::signals::check_tty(cli.create.interactive, cli.create.tty)?;
     }
     cli.create.pull_image(&root)?;
-    let c = create(&root, &cli.create.clone().into(), |m| warn("ctr-run", m))?;
+    let mut opts: CreateOptions = cli.create.clone().into();
+    opts.detach = cli.detach;
+    let c = create(&root, &opts, |m| warn("ctr-run", m))?;
     if cli.detach {
         // As docker run -d: a container that fails to start stays, created, unless --rm (then
         // the start removes it, anonymous volumes and all).
@@ -85,9 +92,9 @@ pub fn run(mut cli: Cli) -> Result<u8> {
         return Ok(0);
     }
     let streams = Streams {
-        stdin: cli.create.interactive,
-        stdout: true,
-        stderr: true,
+        stdin: attach.stdin,
+        stdout: attach.stdout,
+        stderr: attach.stderr,
         // docker run proxies with a tty too (since docker/cli ee29504, 2019: Docker 20.10).
         sig_proxy: cli.sig_proxy,
     };

@@ -31,7 +31,8 @@ pub fn create(root: &Root, args: &CreateOptions, warn: impl Fn(&str)) -> Result<
                 .into(),
         ));
     }
-    let flags = Flags::parse(args, &warn)?;
+    let mut flags = Flags::parse(args, &warn)?;
+    flags.fit_swap_to(&spec::resources::Host::probe(), &warn);
     if let Some(n) = &args.name {
         check_name(n)?;
     }
@@ -91,7 +92,8 @@ pub fn create_from(
             "containers need root: run as root (berth has no rootless containers yet)".into(),
         ));
     }
-    let flags = Flags::parse(args, &warn)?;
+    let mut flags = Flags::parse(args, &warn)?;
+    flags.fit_swap_to(&spec::resources::Host::probe(), &warn);
     if let Some(n) = &args.name {
         check_name(n)?;
     }
@@ -118,15 +120,22 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
         }
         None => random_name(&containers)?,
     };
-    let (network_mode, network_settings) =
+    let (network_mode, mut network_settings) =
         super::orchestrate::network_at_create(root, &flags.net, &containers)?;
     let flags = &super::ns_share::at_create(flags, &containers)?;
+    let links = super::links::at_create(&flags.links, &flags.net, &containers, &name)?;
+    let others = volumes_from(&flags.volumes_from, &flags.mounts, &containers)?;
+    let mut reqs = flags.mounts.clone();
+    // An anonymous -v is one of Docker's Config.Volumes, which give way to mounts from
+    // elsewhere.
+    reqs.retain(|r| !(is_anonymous_v(r) && others.iter().any(|o| o.target == r.target)));
+    reqs.extend(others);
     let id = containers.new_id()?;
     let dir = containers.path(&id);
     let image_config = img.run_config();
     let planned = super::orchestrate::plan_volumes(
         root,
-        &flags.mounts,
+        &reqs,
         image_config.volumes.as_ref().and_then(Option::as_ref),
     )?;
     let mut built = spec::build(
@@ -153,7 +162,14 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
         built.spec.set_mounts(Some(mounts));
     }
 
-    fs::create_dir(&dir).with_path("create directory", &dir)?;
+    let cidfile = match &args.cidfile {
+        Some(p) => Some(CidFile::reserve(p)?),
+        None => None,
+    };
+    if let Err(e) = fs::create_dir(&dir).with_path("create directory", &dir) {
+        drop(cidfile);
+        return Err(e);
+    }
     let mut new_volumes = Vec::new();
     let made = (|| -> Result<Container> {
         new_volumes = super::orchestrate::prepare_volumes(root, &planned, &layers)?;
@@ -217,6 +233,7 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
             config: built.config.clone(),
             host_config: super::HostConfig {
                 network_mode: network_mode.clone(),
+                links: links.host_config.clone(),
                 ..built.host_config.clone()
             },
             mounts: planned.iter().filter_map(|p| p.record()).collect(),
@@ -234,16 +251,136 @@ fn make(root: &Root, args: &CreateOptions, flags: &Flags, from: &FromImage) -> R
                 merged: s(dir.join("rootfs")),
             },
             runtime: flags.runtime.clone(),
-            network_settings: Some(network_settings.clone()),
+            network_settings: Some({
+                links.endpoint(&mut network_settings);
+                network_settings.clone()
+            }),
         };
         containers.save(&c)?;
+        if let Some(f) = &cidfile {
+            f.write(&id)?;
+        }
         Ok(c)
     })();
+    match (&made, cidfile) {
+        (Err(_), Some(f)) => drop(f),
+        (Ok(_), Some(f)) => f.keep(),
+        _ => {}
+    }
     if made.is_err() {
         let _ = fs::remove_dir_all(&dir);
         super::orchestrate::forget_volumes(root, &new_volumes);
     }
     made
+}
+
+/// `--cidfile`: made (empty) before the container, as Docker's CLI does, so that a file in the
+/// way stops the create before anything is made; the ID written once the container is saved;
+/// removed when the create fails (on drop, unless kept).
+struct CidFile {
+    path: PathBuf,
+    kept: std::cell::Cell<bool>,
+}
+
+impl CidFile {
+    fn reserve(path: &Path) -> Result<CidFile> {
+        let found = || {
+            Error::InvalidInput(format!(
+                "container ID file found, make sure the other container isn't running or \
+                 delete {}",
+                path.display()
+            ))
+        };
+        if path.symlink_metadata().is_ok() {
+            return Err(found());
+        }
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+        {
+            Ok(_) => Ok(CidFile {
+                path: path.to_path_buf(),
+                kept: std::cell::Cell::new(false),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(found()),
+            Err(e) => Err(Error::InvalidInput(format!(
+                "failed to create the container ID file: {e}"
+            ))),
+        }
+    }
+
+    fn write(&self, id: &str) -> Result<()> {
+        fs::write(&self.path, id).with_path("write the container ID file", &self.path)
+    }
+
+    fn keep(self) {
+        self.kept.set(true);
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if !self.kept.get() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `-v /path`: an anonymous volume asked for with -v (not --mount).
+fn is_anonymous_v(r: &crate::volume::Request) -> bool {
+    matches!(r.origin, crate::volume::Origin::Volume(_)) && r.source.is_empty()
+}
+
+/// `--volumes-from`: the mounts of each container named (binds and volumes, at the same
+/// targets), read-only where it has them so or `:ro` asks (moby `registerMountPoints`: `rw`
+/// cannot make a read-only mount writable). The user's binds and --mounts win at the same
+/// target, and a volume is not filled from this image.
+fn volumes_from(
+    from: &[(String, bool)],
+    own: &[crate::volume::Request],
+    containers: &Containers,
+) -> Result<Vec<crate::volume::Request>> {
+    use crate::volume::{Kind, Origin, Request};
+    let mut out: Vec<Request> = Vec::new();
+    for (name, rw) in from {
+        let c = containers.find(name).map_err(|e| match e {
+            Error::ContainerNotFound(_) => {
+                Error::InvalidInput(format!("No such container: {name}"))
+            }
+            e => e,
+        })?;
+        for m in &c.mounts {
+            let kind = match m.kind.as_str() {
+                "bind" => Kind::Bind,
+                "volume" => Kind::Volume,
+                _ => continue,
+            };
+            // moby `registerMountPoints`: binds (-v SRC:DST) and --mount win at their target.
+            if own
+                .iter()
+                .any(|r| r.target == m.destination && !is_anonymous_v(r))
+            {
+                continue;
+            }
+            out.retain(|r| r.target != m.destination);
+            out.push(Request {
+                kind,
+                source: match kind {
+                    Kind::Volume => m.name.clone(),
+                    _ => m.source.clone(),
+                },
+                target: m.destination.clone(),
+                readonly: !(m.rw && *rw),
+                // As Docker records them: the mode is not carried over.
+                mode: String::new(),
+                nocopy: true,
+                tmpfs_opts: Vec::new(),
+                origin: Origin::Image,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Docker's rule and message for container names.

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod exec;
 pub mod export;
 pub mod lifecycle;
+pub mod links;
 pub mod liveness;
 pub mod logdriver;
 pub mod logs;

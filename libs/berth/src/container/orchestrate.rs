@@ -48,6 +48,7 @@ pub fn member(c: &Container) -> Member {
             .unwrap_or_default(),
         host_config: c.host_config.clone(),
         network_settings: c.network_settings.clone(),
+        link_hosts: Vec::new(),
     }
 }
 
@@ -113,6 +114,7 @@ pub fn forget_volumes(root: &Root, names: &[String]) {
 /// resolv.conf.
 pub fn before_runtime_create(root: &Root, rec: &Container, dir: &Path) -> Result<()> {
     super::ns_share::before_runtime_create(root, rec, dir)?;
+    super::links::before_start(root, rec, dir)?;
     let Some(other) = rec.host_config.network_mode.strip_prefix("container:") else {
         return Ok(());
     };
@@ -159,7 +161,10 @@ pub fn attach_network(
     rec: &Container,
     pid: i32,
 ) -> Result<(Attached, NetworkSettings)> {
-    network::attach(root, &member(rec), pid)
+    let mut m = member(rec);
+    // The links' names resolve to the linked containers (Docker's extra hosts for them).
+    m.link_hosts = super::links::extra_hosts(root, rec)?;
+    network::attach(root, &m, pid)
 }
 
 /// When the container has stopped or is removed: its network goes (see [`network::detach`]).

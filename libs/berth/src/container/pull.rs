@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image;
+use crate::image::{self, Platform};
 use crate::reference::{ImageName, Reference};
 use crate::registry::pull::{self, Progress, PullOptions};
 use crate::registry::{Client, Options};
@@ -39,15 +39,31 @@ impl FromStr for PullPolicy {
     }
 }
 
-/// The image's ID when the store has `image` (a reference, an ID or an `oci:` name).
-fn local_id(root: &Root, image: &str) -> Result<Option<Digest>> {
+/// The image's ID when the store has `image` (a reference, an ID or an `oci:` name) for
+/// `platform` (any when `None`): as Docker's, an image of another platform counts as missing.
+fn local_id(root: &Root, image: &str, platform: Option<&Platform>) -> Result<Option<Digest>> {
     let store = root.images()?;
     match image::open_named(&store, image) {
         Ok((_, catalog, idx)) => Ok(catalog.items[idx]
             .image
             .as_ref()
             .ok()
+            .filter(|i| platform.is_none_or(|p| p.matches(i.os(), i.architecture(), None)))
             .map(|i| i.id().clone())),
+        Err(Error::ImageNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The platform (`os/arch`) of `image` in the store, if it is there.
+fn local_platform(root: &Root, image: &str) -> Result<Option<String>> {
+    let store = root.images()?;
+    match image::open_named(&store, image) {
+        Ok((_, catalog, idx)) => Ok(catalog.items[idx]
+            .image
+            .as_ref()
+            .ok()
+            .map(|i| format!("{}/{}", i.os(), i.architecture()))),
         Err(Error::ImageNotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -65,7 +81,29 @@ pub fn ensure_image(
     progress: &dyn Progress,
     say: &dyn Fn(&str),
 ) -> Result<()> {
-    let before = local_id(root, image)?;
+    ensure_image_for(root, image, policy, None, opts, progress, say)
+}
+
+/// [`ensure_image`] for `--platform`: an image in the store of another platform is pulled
+/// for `platform` (and with `--pull never` is not found), as `docker run --platform` does.
+pub fn ensure_image_for(
+    root: &Root,
+    image: &str,
+    policy: PullPolicy,
+    platform: Option<&Platform>,
+    opts: &Options,
+    progress: &dyn Progress,
+    say: &dyn Fn(&str),
+) -> Result<()> {
+    let before = local_id(root, image, platform)?;
+    if let (None, PullPolicy::Never, Some(p)) = (&before, policy, platform) {
+        if let Some(actual) = local_platform(root, image)? {
+            return Err(Error::InvalidInput(format!(
+                "image with reference {image} was found but does not match the specified \
+                 platform: wanted {p}, actual: {actual}"
+            )));
+        }
+    }
     let pullable =
         !matches!(ImageName::parse(image), Ok(ImageName::Layout { .. })) && !looks_like_id(image);
     match (policy, &before) {
@@ -92,7 +130,7 @@ pub fn ensure_image(
         &layout,
         &reference,
         &PullOptions {
-            platform: None,
+            platform: platform.cloned(),
             all_platforms: false,
             max_concurrent: 3,
             progress,

@@ -5,10 +5,11 @@
 
 use std::fs;
 
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Spec};
 use serde_json::Value;
 
-use super::spec::{nano_cpus, parse_bytes};
+use super::spec::resources::Host;
+use super::spec::{nano_cpus, parse_bytes, ResourceArgs, Resources};
 use super::{engine, liveness, Container, Containers, HostConfig, Status};
 use crate::error::{Error, IoContext, Result};
 use crate::root::Root;
@@ -25,6 +26,9 @@ pub struct Update {
     pub cpus: Option<String>,
     pub cpu_shares: Option<i64>,
     pub pids_limit: Option<i64>,
+    /// `--cpuset-cpus`, `--cpuset-mems`, `--cpu-period`, `--cpu-quota`,
+    /// `--memory-reservation`, `--blkio-weight` (docker update's; the others stay unset).
+    pub res: ResourceArgs,
 }
 
 /// The limits in numbers, checked.
@@ -36,6 +40,8 @@ pub struct Limits {
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub pids_limit: Option<i64>,
+    /// The resource flags given, checked (what is not given is 0 or empty: unchanged).
+    pub res: Resources,
 }
 
 impl Update {
@@ -46,10 +52,17 @@ impl Update {
             && self.cpus.is_none()
             && self.cpu_shares.is_none()
             && self.pids_limit.is_none()
+            && self.res.is_empty()
     }
 
     /// Parses the flags as ctr-create does (same units, same bounds).
     pub fn parse(&self) -> Result<Limits> {
+        self.parse_warned(&|_| {})
+    }
+
+    /// [`Update::parse`], `warn` hearing Docker's warnings (a setting the kernel cannot apply,
+    /// dropped).
+    pub fn parse_warned(&self, warn: &dyn Fn(&str)) -> Result<Limits> {
         let memory = self
             .memory
             .as_deref()
@@ -57,7 +70,7 @@ impl Update {
                 let b = parse_bytes(m)?;
                 if b != 0 && b < 6 * 1024 * 1024 {
                     return Err(Error::InvalidInput(
-                        "minimum memory limit allowed is 6MB".into(),
+                        "Minimum memory limit allowed is 6MB".into(),
                     ));
                 }
                 Ok(b)
@@ -79,6 +92,14 @@ impl Update {
             .as_deref()
             .map(super::restart::parse)
             .transpose()?;
+        // The flags alone, as docker update's daemon checks them; those that compare with
+        // the container's values are checked again by `merge`.
+        let res = self.res.check(
+            memory.unwrap_or(0),
+            nano_cpus.unwrap_or(0),
+            &Host::probe(),
+            warn,
+        )?;
         Ok(Limits {
             restart,
             memory,
@@ -86,6 +107,7 @@ impl Update {
             nano_cpus,
             cpu_shares: self.cpu_shares,
             pids_limit: self.pids_limit,
+            res,
         })
     }
 }
@@ -104,13 +126,63 @@ fn merge(hc: &mut HostConfig, l: &Limits, id: &str) -> Result<()> {
     };
     if swap > 0 && memory == 0 {
         return Err(Error::InvalidInput(format!(
-            "cannot update container {id}: you should always set the memory limit when using the memoryswap limit"
+            "Cannot update container {id}: You should always set the Memory limit when using Memoryswap limit, see usage"
         )));
     }
     if swap > 0 && swap < memory {
         return Err(Error::InvalidInput(format!(
-            "cannot update container {id}: minimum memoryswap limit should be larger than memory limit, see usage"
+            "Cannot update container {id}: Minimum memoryswap limit should be larger than memory limit, see usage"
         )));
+    }
+    // moby `UpdateContainer`: NanoCPUs and a CFS period or quota exclude each other, whichever
+    // came first.
+    let conflict = |what: &str| {
+        Error::InvalidInput(format!(
+            "Cannot update container {id}: Conflicting options: {what}"
+        ))
+    };
+    let r = &l.res;
+    if l.nano_cpus.is_some_and(|n| n > 0) && hc.cpu_period > 0 {
+        return Err(conflict(
+            "Nano CPUs cannot be updated as CPU Period has already been set",
+        ));
+    }
+    if l.nano_cpus.is_some_and(|n| n > 0) && hc.cpu_quota > 0 {
+        return Err(conflict(
+            "Nano CPUs cannot be updated as CPU Quota has already been set",
+        ));
+    }
+    if r.cpu_period > 0 && hc.nano_cpus > 0 {
+        return Err(conflict(
+            "CPU Period cannot be updated as NanoCPUs has already been set",
+        ));
+    }
+    if r.cpu_quota > 0 && hc.nano_cpus > 0 {
+        return Err(conflict(
+            "CPU Quota cannot be updated as NanoCPUs has already been set",
+        ));
+    }
+    let reservation = if r.memory_reservation != 0 {
+        r.memory_reservation
+    } else {
+        hc.memory_reservation
+    };
+    // Docker's update takes a reservation above the limit (the kernel does too).
+    hc.memory_reservation = reservation;
+    if r.blkio_weight != 0 {
+        hc.blkio_weight = r.blkio_weight;
+    }
+    if r.cpu_period != 0 {
+        hc.cpu_period = r.cpu_period;
+    }
+    if r.cpu_quota != 0 {
+        hc.cpu_quota = r.cpu_quota;
+    }
+    if !r.cpuset_cpus.is_empty() {
+        hc.cpuset_cpus = r.cpuset_cpus.clone();
+    }
+    if !r.cpuset_mems.is_empty() {
+        hc.cpuset_mems = r.cpuset_mems.clone();
     }
     hc.memory = memory;
     hc.memory_swap = swap;
@@ -131,16 +203,33 @@ fn merge(hc: &mut HostConfig, l: &Limits, id: &str) -> Result<()> {
 /// move together), in the shape ctr-create writes.
 fn resources_of(hc: &HostConfig, l: &Limits) -> LinuxResources {
     let mut r = LinuxResources::default();
-    if l.memory.is_some() || l.memory_swap.is_some() {
-        let (m, s) = (hc.memory, hc.memory_swap);
-        // 0 is "no limit" for Docker; -1 is the runtime's "max".
-        let lim = |v: i64| if v > 0 { v } else { -1 };
+    let res = &l.res;
+    if l.memory.is_some() || l.memory_swap.is_some() || res.memory_reservation > 0 {
         let mut mem = LinuxMemory::default();
-        mem.set_limit(Some(lim(m)));
-        mem.set_swap(Some(lim(if m > 0 { s } else { -1 })));
+        if l.memory.is_some() || l.memory_swap.is_some() {
+            let (m, s) = (hc.memory, hc.memory_swap);
+            // 0 is "no limit" for Docker; -1 is the runtime's "max".
+            let lim = |v: i64| if v > 0 { v } else { -1 };
+            mem.set_limit(Some(lim(m)));
+            mem.set_swap(Some(lim(if m > 0 { s } else { -1 })));
+        }
+        if res.memory_reservation > 0 {
+            mem.set_reservation(Some(res.memory_reservation));
+        }
         r.set_memory(Some(mem));
     }
-    if l.nano_cpus.is_some() || l.cpu_shares.is_some() {
+    if res.blkio_weight > 0 {
+        let mut b = LinuxBlockIo::default();
+        b.set_weight(Some(res.blkio_weight));
+        r.set_block_io(Some(b));
+    }
+    if l.nano_cpus.is_some()
+        || l.cpu_shares.is_some()
+        || res.cpu_period != 0
+        || res.cpu_quota != 0
+        || !res.cpuset_cpus.is_empty()
+        || !res.cpuset_mems.is_empty()
+    {
         let mut cpu = LinuxCpu::default();
         if let Some(s) = l.cpu_shares {
             // 1024: cgroup v1's default weight.
@@ -153,6 +242,18 @@ fn resources_of(hc: &HostConfig, l: &Limits) -> LinuxResources {
                 -1
             }));
             cpu.set_period(Some(100_000));
+        }
+        if res.cpu_period != 0 {
+            cpu.set_period(Some(res.cpu_period as u64));
+        }
+        if res.cpu_quota != 0 {
+            cpu.set_quota(Some(res.cpu_quota));
+        }
+        if !res.cpuset_cpus.is_empty() {
+            cpu.set_cpus(Some(res.cpuset_cpus.clone()));
+        }
+        if !res.cpuset_mems.is_empty() {
+            cpu.set_mems(Some(res.cpuset_mems.clone()));
         }
         r.set_cpu(Some(cpu));
     }
@@ -184,7 +285,25 @@ fn store_spec(dir: &std::path::Path, changes: &LinuxResources) -> Result<()> {
     };
     let mut res = linux.resources().clone().unwrap_or_default();
     if let Some(m) = changes.memory() {
-        res.set_memory((m.limit().unwrap_or(-1) > 0).then_some(*m));
+        let mut mem = res.memory().unwrap_or_default();
+        if let Some(limit) = m.limit() {
+            let set = (limit > 0).then_some(limit);
+            mem.set_limit(set);
+            mem.set_swap(set.and(m.swap()));
+        }
+        if m.reservation().is_some() {
+            mem.set_reservation(m.reservation());
+        }
+        let empty = mem.limit().is_none()
+            && mem.reservation().is_none()
+            && mem.swappiness().is_none()
+            && mem.disable_oom_killer().is_none();
+        res.set_memory((!empty).then_some(mem));
+    }
+    if let Some(b) = changes.block_io() {
+        let mut blkio = res.block_io().clone().unwrap_or_default();
+        blkio.set_weight(b.weight());
+        res.set_block_io(Some(blkio));
     }
     if let Some(c) = changes.cpu() {
         let mut cpu = res.cpu().clone().unwrap_or_default();
@@ -194,11 +313,21 @@ fn store_spec(dir: &std::path::Path, changes: &LinuxResources) -> Result<()> {
         if let Some(q) = c.quota() {
             if q > 0 {
                 cpu.set_quota(Some(q));
-                cpu.set_period(c.period());
+                if c.period().is_some() {
+                    cpu.set_period(c.period());
+                }
             } else {
                 cpu.set_quota(None);
                 cpu.set_period(None);
             }
+        } else if c.period().is_some() {
+            cpu.set_period(c.period());
+        }
+        if c.cpus().is_some() {
+            cpu.set_cpus(c.cpus().clone());
+        }
+        if c.mems().is_some() {
+            cpu.set_mems(c.mems().clone());
         }
         res.set_cpu(Some(cpu));
     }

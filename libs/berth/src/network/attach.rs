@@ -262,6 +262,10 @@ fn attach_locked(
             }
             e
         })
+        .chain(rec.link_hosts.iter().map(|(ip, names)| ExtraHost {
+            name: names.clone(),
+            ip: ip.clone(),
+        }))
         .collect();
     let text = hosts::hosts_file(&extra, &own, &members_of(leases, &rec.id));
     write_in_place(Path::new(&rec.hosts_path), text.as_bytes())?;

@@ -63,6 +63,9 @@ pub struct Member {
     pub exposed: Vec<String>,
     pub host_config: HostConfig,
     pub network_settings: Option<NetworkSettings>,
+    /// Hosts entries after the `--add-host` ones: the legacy links' (`IP`, `ALIAS HOST NAME`),
+    /// one line each, as Docker writes them.
+    pub link_hosts: Vec<(String, String)>,
 }
 
 /// What a container asks of its network at create (from ctr-create's flags).

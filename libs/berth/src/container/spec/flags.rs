@@ -55,6 +55,15 @@ pub struct Flags {
     pub ns: super::ns::NsFlags,
     /// `--log-driver` and `--log-opt`, checked.
     pub log_config: crate::record::LogConfig,
+    /// `--cpuset-*`, `--cpu-period/-quota`, `--memory-reservation/-swappiness`,
+    /// `--blkio-weight`, `--oom-*`, checked (see [`super::resources`]).
+    pub res: super::Resources,
+    /// `-a` (and `-i`, and `ctr-run -d`): the streams attached.
+    pub attach: super::run_flags::Attach,
+    /// `--link`: (container, alias) pairs.
+    pub links: Vec<(String, String)>,
+    /// `--volumes-from`: (container, whether its mounts stay writable) pairs.
+    pub volumes_from: Vec<(String, bool)>,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -349,26 +358,32 @@ impl Flags {
                 let b = parse_bytes(m).map_err(usage)?;
                 if b != 0 && b < 6 * 1024 * 1024 {
                     return Err(Error::InvalidInput(
-                        "minimum memory limit allowed is 6MB".into(),
+                        "Minimum memory limit allowed is 6MB".into(),
                     ));
                 }
                 b
             }
             None => 0,
         };
-        let memory_swap = match args.memory_swap.as_deref() {
-            Some("-1") => -1,
-            Some(s) => {
-                let b = parse_bytes(s).map_err(usage)?;
+        // Docker's CLI: 0 is "not given".
+        let swap_given = match args.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            Some(s) => Some(parse_bytes(s).map_err(usage)?).filter(|&b| b != 0),
+            None => None,
+        };
+        let memory_swap = match swap_given {
+            Some(-1) => -1,
+            Some(b) => {
                 if memory == 0 {
                     return Err(Error::InvalidInput(
-                        "you should always set the memory limit when using the memoryswap limit"
+                        "You should always set the Memory limit when using Memoryswap limit, \
+                         see usage"
                             .into(),
                     ));
                 }
                 if b < memory {
                     return Err(Error::InvalidInput(
-                        "minimum memoryswap limit should be larger than memory limit, see usage"
+                        "Minimum memoryswap limit should be larger than memory limit, see usage"
                             .into(),
                     ));
                 }
@@ -417,7 +432,8 @@ impl Flags {
         }
 
         let mut labels = IndexMap::new();
-        for l in &args.labels {
+        let from_files = super::run_flags::read_label_files(&args.label_file)?;
+        for l in from_files.iter().chain(&args.labels) {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             if k.is_empty() {
                 return Err(Error::InvalidInput(format!("invalid label {l:?}")));
@@ -482,6 +498,20 @@ impl Flags {
                 args.log_driver.as_deref(),
                 &args.log_opt,
             )?,
+            res: args
+                .resources
+                .check(memory, nano_cpus, &super::resources::Host::probe(), warn)?,
+            attach: super::run_flags::parse_attach(&args.attach, args.interactive, args.detach)?,
+            links: args
+                .link
+                .iter()
+                .map(|l| super::run_flags::parse_link(l))
+                .collect::<Result<_>>()?,
+            volumes_from: args
+                .volumes_from
+                .iter()
+                .map(|v| super::run_flags::parse_volumes_from(v))
+                .collect::<Result<_>>()?,
         })
     }
 }

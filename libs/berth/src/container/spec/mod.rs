@@ -19,6 +19,8 @@ pub mod caps;
 pub mod flags;
 pub mod ns;
 pub mod options;
+pub mod resources;
+pub mod run_flags;
 pub mod runtime;
 pub mod ulimit;
 pub mod units;
@@ -27,6 +29,7 @@ pub use caps::*;
 pub use flags::*;
 pub use ns::NsFlags;
 pub use options::CreateOptions;
+pub use resources::{ResourceArgs, Resources};
 pub use ulimit::*;
 pub use units::*;
 
@@ -208,13 +211,14 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         hostname: Some(hostname.clone()),
         domainname: Some(String::new()),
         user: Some(user_spec),
-        attach_stdin: Some(args.interactive),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
+        attach_stdin: Some(flags.attach.stdin),
+        attach_stdout: Some(flags.attach.stdout),
+        attach_stderr: Some(flags.attach.stderr),
         exposed_ports,
         tty: Some(args.tty),
         open_stdin: Some(args.interactive),
-        stdin_once: Some(args.interactive),
+        // As Docker's CLI: once stdin is closed the container's is (not with run -d).
+        stdin_once: Some(args.interactive && flags.attach.stdin),
         env: Some(Some(config_env)),
         cmd: or_null(cmd),
         image: Some(input.image_name.to_string()),
@@ -275,7 +279,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         masked_paths: paths(&MASKED_PATHS),
         readonly_paths: paths(&READONLY_PATHS),
         log_config: flags.log_config.clone(),
-        ..HostConfig::default()
+        ..resource_fields(args, flags, HostConfig::default())
     };
     ns::record(&flags.ns, &mut host_config, &mut config);
 
@@ -290,4 +294,29 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         args: it.collect(),
         hostname,
     })
+}
+
+/// The `HostConfig` fields of [`resources`], `--cidfile`, `--volumes-from` and `--link` (as
+/// Docker records them: links as `/NAME:/ME/ALIAS` once the container's name is known, by
+/// `create`), set on `hc`.
+fn resource_fields(args: &CreateOptions, flags: &Flags, hc: HostConfig) -> HostConfig {
+    let r = &flags.res;
+    HostConfig {
+        container_id_file: args
+            .cidfile
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        volumes_from: (!args.volumes_from.is_empty()).then(|| args.volumes_from.clone()),
+        oom_score_adj: r.oom_score_adj,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
+        cpu_period: r.cpu_period,
+        cpu_quota: r.cpu_quota,
+        memory_reservation: r.memory_reservation,
+        memory_swappiness: r.memory_swappiness,
+        blkio_weight: r.blkio_weight,
+        oom_kill_disable: Some(r.oom_kill_disable),
+        ..hc
+    }
 }

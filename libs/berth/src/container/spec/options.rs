@@ -185,6 +185,31 @@ pub struct CreateOptions {
     /// A logging driver option: KEY=VALUE (max-size, max-file, compress; json-file also
     /// labels, labels-regex, env, env-regex, tag)
     pub log_opt: Vec<String>,
+    /// `--cpuset-cpus`, `--cpuset-mems`, `--cpu-period`, `--cpu-quota`, `--memory-reservation`,
+    /// `--memory-swappiness`, `--blkio-weight`, `--oom-kill-disable`, `--oom-score-adj`
+    pub resources: super::ResourceArgs,
+
+    /// Mount the volumes of other containers: NAME[:ro|rw]
+    pub volumes_from: Vec<String>,
+
+    /// Write the container's ID to this file (which must not exist)
+    pub cidfile: Option<PathBuf>,
+
+    /// The streams attached: stdin, stdout, stderr (none given: stdout and stderr)
+    pub attach: Vec<String>,
+
+    /// Whether the container is made to run detached (`ctr-run -d`): Docker's Config then
+    /// attaches no stream
+    pub detach: bool,
+
+    /// The image's platform (os[/arch[/variant]])
+    pub platform: Option<String>,
+
+    /// Legacy links to other containers: NAME[:ALIAS]
+    pub link: Vec<String>,
+
+    /// Read labels from files (KEY=VALUE lines, # comments)
+    pub label_file: Vec<PathBuf>,
 }
 
 impl Default for CreateOptions {
@@ -247,6 +272,14 @@ impl Default for CreateOptions {
             cgroup_parent: None,
             log_driver: None,
             log_opt: Vec::new(),
+            resources: super::ResourceArgs::default(),
+            volumes_from: Vec::new(),
+            cidfile: None,
+            attach: Vec::new(),
+            detach: false,
+            platform: None,
+            link: Vec::new(),
+            label_file: Vec::new(),
         }
     }
 }

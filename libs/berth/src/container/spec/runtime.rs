@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilities, LinuxCpuBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder, LinuxNamespace,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount,
-    MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder,
-    Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilities, LinuxCpuBuilder,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use serde_json::Value;
 
@@ -210,7 +210,7 @@ pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
         .cwd(p.cwd)
         .capabilities(capabilities)
         .no_new_privileges(flags.no_new_privileges)
-        .oom_score_adj(0)
+        .oom_score_adj(flags.res.oom_score_adj as i32)
         .rlimits(rlimits)
         .build()
         .map_err(bad)?;
@@ -235,16 +235,35 @@ pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
     ns(LinuxNamespaceType::Cgroup)?;
 
     let mut resources = LinuxResourcesBuilder::default().devices(devices(p.privileged)?);
-    if flags.memory > 0 {
-        resources = resources.memory(
-            LinuxMemoryBuilder::default()
-                .limit(flags.memory)
-                .swap(flags.memory_swap)
-                .build()
-                .map_err(bad)?,
-        );
+    // As moby's getMemoryResources and getCPUResources: only what is set.
+    let res = &flags.res;
+    if flags.memory > 0
+        || res.memory_reservation > 0
+        || res.memory_swappiness.is_some()
+        || res.oom_kill_disable
+    {
+        let mut m = LinuxMemoryBuilder::default();
+        if flags.memory > 0 {
+            m = m.limit(flags.memory).swap(flags.memory_swap);
+        }
+        if res.memory_reservation > 0 {
+            m = m.reservation(res.memory_reservation);
+        }
+        if let Some(s) = res.memory_swappiness {
+            m = m.swappiness(s as u64);
+        }
+        if res.oom_kill_disable {
+            m = m.disable_oom_killer(true);
+        }
+        resources = resources.memory(m.build().map_err(bad)?);
     }
-    if flags.nano_cpus > 0 || flags.cpu_shares > 0 {
+    if flags.nano_cpus > 0
+        || flags.cpu_shares > 0
+        || res.cpu_period != 0
+        || res.cpu_quota != 0
+        || !res.cpuset_cpus.is_empty()
+        || !res.cpuset_mems.is_empty()
+    {
         let mut cpu = LinuxCpuBuilder::default();
         if flags.cpu_shares > 0 {
             cpu = cpu.shares(flags.cpu_shares as u64);
@@ -254,7 +273,27 @@ pub fn runtime_spec(p: &Parts, flags: &Flags) -> Result<Spec> {
                 .quota(flags.nano_cpus * 100_000 / 1_000_000_000)
                 .period(100_000u64);
         }
+        if res.cpu_period != 0 {
+            cpu = cpu.period(res.cpu_period as u64);
+        }
+        if res.cpu_quota != 0 {
+            cpu = cpu.quota(res.cpu_quota);
+        }
+        if !res.cpuset_cpus.is_empty() {
+            cpu = cpu.cpus(res.cpuset_cpus.clone());
+        }
+        if !res.cpuset_mems.is_empty() {
+            cpu = cpu.mems(res.cpuset_mems.clone());
+        }
         resources = resources.cpu(cpu.build().map_err(bad)?);
+    }
+    if res.blkio_weight > 0 {
+        resources = resources.block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(res.blkio_weight)
+                .build()
+                .map_err(bad)?,
+        );
     }
     if let Some(n) = flags.pids_limit.filter(|&n| n > 0) {
         resources = resources.pids(LinuxPidsBuilder::default().limit(n).build().map_err(bad)?);
