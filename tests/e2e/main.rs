@@ -34,6 +34,7 @@ mod parity_meta;
 mod parity_msgs;
 mod parity_run;
 mod parity_sig;
+mod health;
 mod permissions;
 mod prune;
 mod registry;

@@ -108,6 +108,8 @@ struct Monitor {
     tty: bool,
     /// Host port reservations, held while the container runs.
     net: orchestrate::Attached,
+    /// The health check's runner, for a container with one.
+    health: Option<super::health::Checker>,
 }
 
 impl Monitor {
@@ -205,6 +207,7 @@ impl Monitor {
             auto_remove: rec.host_config.auto_remove,
             tty,
             net,
+            health: super::health::Checker::of(&rec.config),
         };
         Ok(m)
     }
@@ -242,11 +245,16 @@ impl Monitor {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 fds.len() - 1
             });
+            let health_at = self.health.as_ref().and_then(|h| h.fd()).map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
             let first_client = fds.len();
             for c in &self.clients {
                 fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = PollTimeout::from(200u16);
+            let wait = self.health.as_ref().and_then(|h| h.wait());
+            let timeout = PollTimeout::from(wait.map_or(200, |w| w.as_millis().min(200) as u16));
             match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -262,6 +270,7 @@ impl Monitor {
             let accept = ready(1);
             let out_ready = out_at.is_some_and(ready);
             let err_ready = err_at.is_some_and(ready);
+            let health_ready = health_at.is_some_and(ready);
             let clients_ready: Vec<usize> = (0..self.clients.len())
                 .filter(|i| ready(first_client + i))
                 .collect();
@@ -271,6 +280,11 @@ impl Monitor {
                 self.reap();
                 if self.exit.is_some() && exited_at.is_none() {
                     exited_at = Some(Instant::now());
+                }
+            }
+            if health_ready {
+                if let Some(h) = self.health.as_mut() {
+                    h.read_output();
                 }
             }
             if out_ready {
@@ -301,6 +315,9 @@ impl Monitor {
                 if self.exit.is_some() {
                     exited_at = Some(Instant::now());
                 }
+            }
+            if self.started && self.exit.is_none() {
+                self.check_health();
             }
         }
         self.finish()
@@ -465,7 +482,11 @@ impl Monitor {
                 let pid = self.init.unwrap_or(0);
                 let now = berth_runtime::now_rfc3339();
                 let me = std::process::id() as i32;
+                let health = self.health.as_mut().map(|h| h.on_start()).is_some();
                 let _ = self.update(|c| {
+                    if health {
+                        super::health::on_start(&mut c.state);
+                    }
                     c.state.status = Status::Running;
                     c.state.running = true;
                     c.state.paused = false;
@@ -512,11 +533,13 @@ impl Monitor {
                     if Some(pid.as_raw()) == self.init {
                         self.exit = Some(code);
                     }
+                    self.health_reaped(pid.as_raw(), code);
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     if Some(pid.as_raw()) == self.init {
                         self.exit = Some(128 + sig as i32);
                     }
+                    self.health_reaped(pid.as_raw(), 128 + sig as i32);
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
@@ -524,8 +547,30 @@ impl Monitor {
         }
     }
 
+    /// A health check's probe ended (see [`super::health::Checker::reaped`]).
+    fn health_reaped(&mut self, pid: i32, code: i32) {
+        if let Some(h) = self.health.as_mut() {
+            h.reaped(pid, code);
+        }
+    }
+
+    /// Runs the health check when due and records its result in `State.Health`.
+    fn check_health(&mut self) {
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
+        let (store, id) = (&self.store, &self.id);
+        let paused = || store.load(id).is_ok_and(|c| c.state.paused);
+        if let Some(outcome) = h.step(&self.root, &self.id, paused) {
+            let _ = self.update(|c| super::health::record(&mut c.state, &outcome));
+        }
+    }
+
     /// Records the exit, removes the runtime's container and the mount, tells the clients.
     fn finish(&mut self) -> Result<()> {
+        if let Some(h) = self.health.as_mut() {
+            h.on_exit();
+        }
         self.flush_partial(0);
         self.flush_partial(1);
         let _ = self.log.sync_data();

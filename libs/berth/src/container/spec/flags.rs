@@ -48,6 +48,8 @@ pub struct Flags {
     pub mounts: Vec<crate::volume::Request>,
     /// `-p`, `-P`, `--expose`, `--dns*`, `--add-host`, `--ip`, `--mac-address`, aliases.
     pub net: NetFlags,
+    /// The `--health-*` flags' Healthcheck, before the image's is merged in.
+    pub healthcheck: Option<crate::config::HealthConfig>,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -423,6 +425,7 @@ impl Flags {
         if let Some(s) = &args.stop_signal {
             check_signal(s)?;
         }
+        let healthcheck = super::health::parse(args)?;
         if let Some(h) = &args.hostname {
             if h.is_empty() || h.len() > 64 || h.contains(['/', ' ', '\n']) {
                 return Err(Error::InvalidInput(format!("invalid hostname {h:?}")));
@@ -448,6 +451,7 @@ impl Flags {
             env,
             mounts: crate::volume::parse_all(&args.volume, &args.mount, &args.tmpfs)?,
             net,
+            healthcheck,
         })
     }
 }
