@@ -35,6 +35,8 @@ pub fn command() -> clap::Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     if cli.health_probe {
+        // It enters the container: run from a sealed binary (the monitor's already is).
+        berth::container::protect_binary()?;
         // What went wrong is the check's output; a command not found or not executable exits
         // as ctr-exec's (127, 126).
         let code = berth::container::health::probe(&cli.root.root(), &cli.id).unwrap_or_else(|e| {

@@ -419,7 +419,7 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
         message: format!("block signals: {e}"),
         code: 125,
     })?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::Runtime {
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| Error::Runtime {
         message: format!("signalfd: {e}"),
         code: 125,
     })?;
