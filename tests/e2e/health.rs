@@ -64,7 +64,11 @@ fn listed(rig: &Rig, all: bool, health: &str) -> Vec<String> {
 fn status_column(rig: &Rig, id: &str) -> String {
     let filter = format!("id={id}");
     let lines = rig
-        .t("ctr-ls", &["-a", "--format", "json", "--filter", &filter], 20)
+        .t(
+            "ctr-ls",
+            &["-a", "--format", "json", "--filter", &filter],
+            20,
+        )
         .ok()
         .json_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -86,7 +90,10 @@ fn a_failing_check_turns_unhealthy_a_passing_one_healthy_and_ls_shows_and_filter
             "2",
         ],
     );
-    let passing = sleeper(&rig, &["--health-cmd", "echo ok", "--health-interval", "1s"]);
+    let passing = sleeper(
+        &rig,
+        &["--health-cmd", "echo ok", "--health-interval", "1s"],
+    );
     let slow = sleeper(&rig, &["--health-cmd", "true", "--health-interval", "1h"]);
     let none = sleeper(&rig, &[]);
 
@@ -166,7 +173,10 @@ fn a_stopped_container_keeps_its_health_and_a_start_makes_it_starting_again() {
     let h = health(&rig, &id);
     assert_eq!(h["Status"], "starting", "{h:#}");
     assert_eq!(h["FailingStreak"], 0, "{h:#}");
-    assert!(!h["Log"].as_array().unwrap().is_empty(), "the log is kept: {h:#}");
+    assert!(
+        !h["Log"].as_array().unwrap().is_empty(),
+        "the log is kept: {h:#}"
+    );
     wait_health(&rig, &id, 60, |h| h["Status"] == "unhealthy");
 }
 
@@ -201,7 +211,11 @@ fn the_check_runs_in_the_container_as_its_process() {
         )
         .ok()
         .stdout;
-    assert_eq!(out, format!("65534\n/tmp\nbar\nbox\nsleep 1000 \n{exec}"), "{h:#}");
+    assert_eq!(
+        out,
+        format!("65534\n/tmp\nbar\nbox\nsleep 1000 \n{exec}"),
+        "{h:#}"
+    );
 }
 
 #[test]
@@ -228,7 +242,10 @@ fn a_check_that_exceeds_its_timeout_is_killed_and_fails() {
         "{h:#}"
     );
     // The check was ended: no `sleep 77` piles up in the container (one may be running now).
-    let ps = rig.t("ctr-exec", &[&id, "ps", "-o", "args"], 30).ok().stdout;
+    let ps = rig
+        .t("ctr-exec", &[&id, "ps", "-o", "args"], 30)
+        .ok()
+        .stdout;
     assert!(ps.matches("sleep 77").count() <= 1, "{ps}");
 }
 
@@ -394,7 +411,14 @@ fn bad_values_get_dockers_errors_and_make_nothing() {
     );
     let id = rig.t(
         "ctr-create",
-        &["--health-interval", "0s", "--health-retries", "0", IMAGE, "true"],
+        &[
+            "--health-interval",
+            "0s",
+            "--health-retries",
+            "0",
+            IMAGE,
+            "true",
+        ],
         30,
     );
     let id = id.ok().json()["id"].as_str().unwrap().to_string();
@@ -446,7 +470,10 @@ fn docker_gives_the_same_answers() {
             ],
             "unhealthy",
         ),
-        (&["--health-cmd", "echo ok", "--health-interval", "1s"], "healthy"),
+        (
+            &["--health-cmd", "echo ok", "--health-interval", "1s"],
+            "healthy",
+        ),
         (
             &[
                 "--health-cmd",
@@ -465,7 +492,10 @@ fn docker_gives_the_same_answers() {
     ];
     let image_cases: &[(&[&str], &str)] = &[
         (&[], "unhealthy"),
-        (&["--health-cmd", "true", "--health-timeout", "5s"], "healthy"),
+        (
+            &["--health-cmd", "true", "--health-timeout", "5s"],
+            "healthy",
+        ),
     ];
     let all = cases
         .iter()
@@ -492,9 +522,8 @@ fn docker_gives_the_same_answers() {
             "{flags:?}"
         );
         // Both until the status wanted and (for the starting one) two checks logged.
-        let done = |h: &Value| {
-            h["Status"] == *want && (*want != "starting" || exit_codes(h).len() >= 2)
-        };
+        let done =
+            |h: &Value| h["Status"] == *want && (*want != "starting" || exit_codes(h).len() >= 2);
         let mut theirs = Value::Null;
         assert!(
             wait_until(90, || {

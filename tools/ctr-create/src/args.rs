@@ -206,12 +206,20 @@ pub struct CreateArgs {
     pub health_cmd: Option<String>,
 
     /// Time between running the check (ms|s|m|h) [default: 30s; the image's HEALTHCHECK's]
-    #[arg(long = "health-interval", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-interval",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub health_interval: Option<String>,
 
     /// Maximum time to allow one check to run (ms|s|m|h); a check that takes longer is killed
     /// and fails [default: 30s]
-    #[arg(long = "health-timeout", value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub health_timeout: Option<String>,
 
     /// Start period for the container to initialize before failing checks count towards the

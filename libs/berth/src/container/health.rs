@@ -46,6 +46,8 @@ const DEFAULT_RETRIES: u64 = 3;
 pub const MAX_OUTPUT: usize = 4096;
 /// The results kept in `State.Health.Log`.
 pub const MAX_LOG: usize = 5;
+/// The shortest time between two releases of the monitor's code pages after checks.
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// How long a check has to end after SIGTERM before SIGKILL (Docker's exec kill grace).
 const TERM_GRACE: Duration = Duration::from_secs(10);
 
@@ -195,6 +197,8 @@ pub struct Checker {
     started: Option<Instant>,
     next: Option<Instant>,
     running: Option<Running>,
+    /// When the monitor last released its code pages after a check (see `release_due`).
+    released: Option<Instant>,
 }
 
 impl Checker {
@@ -206,6 +210,7 @@ impl Checker {
             started: None,
             next: None,
             running: None,
+            released: None,
         })
     }
 
@@ -230,6 +235,21 @@ impl Checker {
                 let _ = kill(Pid::from_raw(r.pid), Signal::SIGKILL);
             }
         }
+    }
+
+    /// Whether the monitor should release its code pages after the check that just ended: at
+    /// most once a second (each release costs a read of /proc/self/smaps, and the next check
+    /// faults the pages back in from the page cache).
+    pub fn release_due(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .released
+            .is_some_and(|t| now.duration_since(t) < RELEASE_EVERY)
+        {
+            return false;
+        }
+        self.released = Some(now);
+        true
     }
 
     /// The descriptor to poll for the running check's output.
@@ -289,7 +309,12 @@ impl Checker {
     /// Does what is due: starts a check (unless `paused` says the container is paused),
     /// times one out, or returns the result of one that ended (the next is then scheduled one
     /// interval after its end, as Docker's).
-    pub fn step(&mut self, root: &Root, id: &str, paused: impl FnOnce() -> bool) -> Option<Outcome> {
+    pub fn step(
+        &mut self,
+        root: &Root,
+        id: &str,
+        paused: impl FnOnce() -> bool,
+    ) -> Option<Outcome> {
         let now = Instant::now();
         let started = self.started?;
         let Some(r) = self.running.as_mut() else {
@@ -403,9 +428,8 @@ fn spawn_probe(root: &Root, id: &str) -> Result<(i32, File)> {
 pub fn probe(root: &Root, id: &str) -> Result<i32> {
     let store = Containers::open(root.containers_dir())?;
     let c = store.load(id)?;
-    let argv = command(&c.config).ok_or_else(|| {
-        Error::InvalidInput(format!("container {id} has no health check"))
-    })?;
+    let argv = command(&c.config)
+        .ok_or_else(|| Error::InvalidInput(format!("container {id} has no health check")))?;
     let dir = store.path(id);
     let spec = berth_runtime::load_spec(&dir)?;
     let mut process = spec.process().clone().unwrap_or_default();
@@ -419,10 +443,11 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
         message: format!("block signals: {e}"),
         code: 125,
     })?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| Error::Runtime {
-        message: format!("signalfd: {e}"),
-        code: 125,
-    })?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::Runtime {
+            message: format!("signalfd: {e}"),
+            code: 125,
+        })?;
     berth_runtime::become_subreaper().map_err(Error::from)?;
     let out = io::stdout()
         .as_fd()
@@ -446,7 +471,8 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
             runtime.exec(id, &process, io).map_err(Error::from)?.pid
         }
         Engine::Oci { binary, state } => {
-            let mut file = tempfile::NamedTempFile::new().with_path("create", "a temporary file")?;
+            let mut file =
+                tempfile::NamedTempFile::new().with_path("create", "a temporary file")?;
             serde_json::to_writer(&mut file, &process).map_err(|e| Error::corrupt("process", e))?;
             // `runc exec` passes the signals it gets on to the process.
             let child = Command::new(&binary)
@@ -553,7 +579,10 @@ mod tests {
             command(&config(&["CMD-SHELL", "curl -f x || exit 1"])).unwrap(),
             ["/bin/sh", "-c", "curl -f x || exit 1"]
         );
-        assert_eq!(command(&config(&["CMD", "/ok", "-q"])).unwrap(), ["/ok", "-q"]);
+        assert_eq!(
+            command(&config(&["CMD", "/ok", "-q"])).unwrap(),
+            ["/ok", "-q"]
+        );
         let mut c = config(&["CMD-SHELL", "x"]);
         c.shell = Some(vec!["/bin/bash".into(), "-ec".into()]);
         assert_eq!(command(&c).unwrap(), ["/bin/bash", "-ec", "x"]);

@@ -563,6 +563,11 @@ impl Monitor {
         let paused = || store.load(id).is_ok_and(|c| c.state.paused);
         if let Some(outcome) = h.step(&self.root, &self.id, paused) {
             let _ = self.update(|c| super::health::record(&mut c.state, &outcome));
+            // The code a check runs (starting the probe, the record's JSON) need not stay
+            // resident until the next one, as the start-up's does not (see `do_start`).
+            if self.health.as_mut().is_some_and(|h| h.release_due()) {
+                berth_runtime::clone::release_code_pages();
+            }
         }
     }
 

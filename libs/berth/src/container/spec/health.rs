@@ -271,7 +271,10 @@ mod tests {
         });
         assert_eq!(parse(&zero).unwrap(), None);
         let none = parse(&opts(|o| o.no_healthcheck = true)).unwrap().unwrap();
-        assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"Test":["NONE"]}"#);
+        assert_eq!(
+            serde_json::to_string(&none).unwrap(),
+            r#"{"Test":["NONE"]}"#
+        );
         // --no-healthcheck with a zero --health-interval is no conflict (Docker's neither).
         assert!(parse(&opts(|o| {
             o.no_healthcheck = true;
@@ -292,19 +295,35 @@ mod tests {
             "--no-healthcheck conflicts with --health-* options"
         );
         for (flag, f) in [
-            ("--health-interval", &(|o: &mut CreateOptions| o.health_interval = Some("-1s".into())) as &dyn Fn(&mut CreateOptions)),
-            ("--health-timeout", &|o| o.health_timeout = Some("-1s".into())),
-            ("--health-start-period", &|o| o.health_start_period = Some("-2s".into())),
-            ("--health-retries", &|o| o.health_retries = Some("-1".into())),
+            (
+                "--health-interval",
+                &(|o: &mut CreateOptions| o.health_interval = Some("-1s".into()))
+                    as &dyn Fn(&mut CreateOptions),
+            ),
+            ("--health-timeout", &|o| {
+                o.health_timeout = Some("-1s".into())
+            }),
+            ("--health-start-period", &|o| {
+                o.health_start_period = Some("-2s".into())
+            }),
+            ("--health-retries", &|o| {
+                o.health_retries = Some("-1".into())
+            }),
         ] {
             let o = opts(f);
             assert!(matches!(parse(&o), Err(Error::Usage(_))), "{flag}");
             assert_eq!(err(&o), format!("{flag} cannot be negative"));
         }
         for (field, f) in [
-            ("Interval", &(|o: &mut CreateOptions| o.health_interval = Some("500us".into())) as &dyn Fn(&mut CreateOptions)),
+            (
+                "Interval",
+                &(|o: &mut CreateOptions| o.health_interval = Some("500us".into()))
+                    as &dyn Fn(&mut CreateOptions),
+            ),
             ("Timeout", &|o| o.health_timeout = Some("0.5ms".into())),
-            ("StartPeriod", &|o| o.health_start_period = Some("100us".into())),
+            ("StartPeriod", &|o| {
+                o.health_start_period = Some("100us".into())
+            }),
         ] {
             let o = opts(f);
             assert!(matches!(parse(&o), Err(Error::InvalidInput(_))), "{field}");
