@@ -23,8 +23,8 @@ pub struct Cli {
     #[command(flatten)]
     pub root: RootArgs,
 
-    /// Run the container's health check in it once and exit with its code (the monitor's own
-    /// child, one per check)
+    /// Run the container's health check in it once and record the result in its State.Health
+    /// (the monitor's own child, one per check)
     #[arg(long = "health-probe", hide = true)]
     pub health_probe: bool,
 }
@@ -37,13 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.health_probe {
         // It enters the container: run from a sealed binary (the monitor's already is).
         berth::container::protect_binary()?;
-        // What went wrong is the check's output; a command not found or not executable exits
-        // as ctr-exec's (127, 126).
-        let code = berth::container::health::probe(&cli.root.root(), &cli.id).unwrap_or_else(|e| {
-            eprintln!("{e}");
-            i32::from(e.runtime_code().unwrap_or(125))
-        });
-        std::process::exit(code);
+        return berth::container::health::probe(&cli.root.root(), &cli.id);
     }
     berth::container::monitor::main(&cli.root.root(), &cli.id)
 }

@@ -1,13 +1,15 @@
 //! Docker's health checks without a daemon (moby `daemon/health.go`): the container's monitor
-//! runs its `Config.Healthcheck` on Docker's schedule and records `State.Health`.
+//! runs its `Config.Healthcheck` on Docker's schedule and `State.Health` records the results.
 //!
-//! The monitor stays one small thread: each check is a child process (the monitor's own binary
-//! as `berth-monitor --health-probe ID`, which [`probe`] runs) that enters the container as
-//! `ctr-exec` does and gives the check the write end of a pipe as stdout and stderr; the
-//! monitor polls the read end with its other descriptors, keeps the first 4096 bytes as
-//! Docker, learns the exit code from its `reap()` ([`Checker::reaped`]), and at the timeout
-//! sends the probe SIGTERM, which it passes on to the check (as Docker's daemon signals the
-//! exec'd process), SIGKILL 10 s later.
+//! The monitor stays one small thread that keeps little code resident: it only keeps the
+//! schedule. Each check is a child process, the monitor's own binary as `berth-monitor
+//! --health-probe ID` ([`probe`]), which enters the container as `ctr-exec` does, reads the
+//! check's stdout and stderr from one pipe (the first 4096 bytes kept, as Docker), and records
+//! the result in `State.Health` under the store's lock. The monitor learns that the probe ended
+//! from its `reap()` ([`Checker::reaped`]) and schedules the next check one interval later; at
+//! the timeout it sends the probe SIGTERM, which the probe passes on to the check (as Docker's
+//! daemon signals the exec'd process) and records "Health check exceeded timeout"; SIGKILL
+//! follows 10 s later.
 //!
 //! [`Checker`] holds one run's state: the monitor calls [`Checker::on_start`] each time the
 //! container starts and [`Checker::on_exit`] when it exits; `State.Health` is kept in the
@@ -16,7 +18,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,6 +52,9 @@ pub const MAX_LOG: usize = 5;
 const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// How long a check has to end after SIGTERM before SIGKILL (Docker's exec kill grace).
 const TERM_GRACE: Duration = Duration::from_secs(10);
+/// How long the monitor gives a probe after its SIGTERM before it kills the probe itself (the
+/// probe kills the check at [`TERM_GRACE`] and records the result first).
+const KILL_AFTER_TERM: Duration = Duration::from_secs(15);
 
 /// The command a health check runs, from Docker's `Test`: `CMD a b` runs `a b`, `CMD-SHELL x`
 /// runs the config's Shell (`/bin/sh -c` without one) with `x`; None for `NONE`, no test, or a
@@ -177,13 +182,10 @@ impl Output {
     }
 }
 
-/// A check that is running: the probe process and our end of its output pipe.
+/// A check that is running: its probe process.
 struct Running {
     pid: i32,
-    out: Option<File>,
-    output: Output,
     start: String,
-    in_start_period: bool,
     deadline: Instant,
     /// When SIGTERM was sent for the timeout; SIGKILL follows after [`TERM_GRACE`] and more.
     termed: Option<Instant>,
@@ -252,23 +254,23 @@ impl Checker {
         true
     }
 
-    /// The descriptor to poll for the running check's output.
-    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.running.as_ref()?.out.as_ref().map(|f| f.as_fd())
-    }
-
     /// How long the poll may sleep before [`Checker::step`] has something to do.
     pub fn wait(&self) -> Option<Duration> {
         let now = Instant::now();
         let at = match &self.running {
             Some(r) if r.exit.is_some() => return Some(Duration::ZERO),
             Some(r) => match r.termed {
-                Some(t) => t + TERM_GRACE,
+                Some(t) => t + KILL_AFTER_TERM,
                 None => r.deadline,
             },
             None => self.next?,
         };
         Some(at.saturating_duration_since(now))
+    }
+
+    /// Whether the running check's probe has ended (the next [`Checker::step`] closes it).
+    pub fn ended(&self) -> bool {
+        self.running.as_ref().is_some_and(|r| r.exit.is_some())
     }
 
     /// The monitor reaped `pid` with `code`: true if it was the running check's probe.
@@ -282,58 +284,22 @@ impl Checker {
         }
     }
 
-    /// Reads the check's output that has come.
-    pub fn read_output(&mut self) {
-        let Some(r) = self.running.as_mut() else {
-            return;
-        };
-        let Some(f) = r.out.as_mut() else { return };
-        let mut buf = [0u8; 4096];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => {
-                    r.out = None;
-                    return;
-                }
-                Ok(n) => r.output.push(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    r.out = None;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Does what is due: starts a check (unless `paused` says the container is paused),
-    /// times one out, or returns the result of one that ended (the next is then scheduled one
-    /// interval after its end, as Docker's).
-    pub fn step(
-        &mut self,
-        root: &Root,
-        id: &str,
-        paused: impl FnOnce() -> bool,
-    ) -> Option<Outcome> {
+    /// Does what is due: starts a check, or times one out. The probe records the result; the
+    /// next check is scheduled one interval after it ended (as Docker's). An Outcome is
+    /// returned for the monitor to record only where no probe could: it did not start, or it
+    /// had to be killed.
+    pub fn step(&mut self, root: &Root, id: &str) -> Option<Outcome> {
         let now = Instant::now();
         let started = self.started?;
+        let in_start_period = |at: Instant| at.duration_since(started) < self.schedule.start_period;
         let Some(r) = self.running.as_mut() else {
             if self.next.is_some_and(|t| now >= t) {
-                if paused() {
-                    // As Docker's: no checks while paused.
-                    self.next = Some(now + self.schedule.interval);
-                    return None;
-                }
                 let start = berth_runtime::now_rfc3339();
-                let in_start_period = now.duration_since(started) < self.schedule.start_period;
                 match spawn_probe(root, id) {
-                    Ok((pid, out)) => {
+                    Ok(pid) => {
                         self.running = Some(Running {
                             pid,
-                            out: Some(out),
-                            output: Output::default(),
                             start,
-                            in_start_period,
                             deadline: now + self.schedule.timeout,
                             termed: None,
                             exit: None,
@@ -346,7 +312,7 @@ impl Checker {
                             end: berth_runtime::now_rfc3339(),
                             exit_code: -1,
                             output: e.to_string(),
-                            in_start_period,
+                            in_start_period: in_start_period(now),
                             retries: self.schedule.retries,
                         });
                     }
@@ -354,55 +320,44 @@ impl Checker {
             }
             return None;
         };
-        if r.exit.is_none() {
+        let Some(code) = r.exit else {
             match r.termed {
                 None if now >= r.deadline => {
                     let _ = kill(Pid::from_raw(r.pid), Signal::SIGTERM);
                     r.termed = Some(now);
                 }
-                Some(t) if now >= t + TERM_GRACE => {
+                Some(t) if now >= t + KILL_AFTER_TERM => {
                     let _ = kill(Pid::from_raw(r.pid), Signal::SIGKILL);
                 }
                 _ => {}
             }
             return None;
-        }
-        // Ended: what it wrote before it exited is in the pipe (a process it left behind may
-        // keep the pipe open: not waited for).
-        self.read_output();
-        let r = self.running.take()?;
-        self.next = Some(Instant::now() + self.schedule.interval);
-        let (exit_code, output) = match r.termed {
-            Some(_) => (
-                -1,
-                format!(
-                    "Health check exceeded timeout ({})",
-                    crate::build::history::go_duration(self.schedule.timeout.as_nanos() as i64)
-                ),
-            ),
-            None => (i64::from(r.exit.unwrap_or(-1)), r.output.text()),
         };
-        Some(Outcome {
+        let r = self.running.take()?;
+        self.next = Some(now + self.schedule.interval);
+        // Killed (it did not end after the SIGTERM): its result is the monitor's to record.
+        (r.termed.is_some() && code == 128 + Signal::SIGKILL as i32).then(|| Outcome {
             start: r.start,
             end: berth_runtime::now_rfc3339(),
-            exit_code,
-            output,
-            in_start_period: r.in_start_period,
+            exit_code: -1,
+            output: timeout_message(self.schedule.timeout),
+            in_start_period: false,
             retries: self.schedule.retries,
         })
     }
 }
 
-/// Starts the probe of container `id`: this binary (the monitor's sealed copy, through
-/// /proc/self/exe) as `berth-monitor --health-probe`, its stdout and stderr one pipe.
-fn spawn_probe(root: &Root, id: &str) -> Result<(i32, File)> {
-    let (r, w) = super::pipes::pipe()?;
-    nix::fcntl::fcntl(
-        r.as_raw_fd(),
-        nix::fcntl::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+/// Docker 20.10's Output of a check that timed out.
+fn timeout_message(timeout: Duration) -> String {
+    format!(
+        "Health check exceeded timeout ({})",
+        crate::build::history::go_duration(timeout.as_nanos() as i64)
     )
-    .map_err(|e| Error::io("set up", "a pipe", e.into()))?;
-    let w2 = w.try_clone().with_path("duplicate", "a pipe")?;
+}
+
+/// Starts the probe of container `id`: this binary (the monitor's sealed copy, through
+/// /proc/self/exe) as `berth-monitor --health-probe`, stdio /dev/null.
+fn spawn_probe(root: &Root, id: &str) -> Result<i32> {
     let child = Command::new("/proc/self/exe")
         .arg0("berth-monitor")
         .arg("--root")
@@ -410,32 +365,79 @@ fn spawn_probe(root: &Root, id: &str) -> Result<(i32, File)> {
         .arg("--health-probe")
         .arg(id)
         .stdin(Stdio::null())
-        .stdout(File::from(w))
-        .stderr(File::from(w2))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| Error::Runtime {
             message: format!("start the health check: {e}"),
             code: 125,
         })?;
-    // The Command's copies of the write end are gone with it: EOF comes when the check ends.
-    Ok((child.id() as i32, File::from(r)))
+    Ok(child.id() as i32)
 }
 
-/// `berth-monitor --health-probe ID`: runs container `id`'s health check in it (its namespaces,
-/// cgroup and profile: user, environment, working directory, capabilities, seccomp, as
-/// `ctr-exec`), stdin /dev/null and our stdout and stderr its own. SIGTERM is passed on to it,
-/// SIGKILL follows 10 s later. Returns its exit code (128+signal when killed).
-pub fn probe(root: &Root, id: &str) -> Result<i32> {
+/// `berth-monitor --health-probe ID`: runs container `id`'s health check once and records the
+/// result in its `State.Health` (nothing while the container is paused, as Docker's).
+pub fn probe(root: &Root, id: &str) -> Result<()> {
     let store = Containers::open(root.containers_dir())?;
     let c = store.load(id)?;
+    if c.state.paused || !c.state.running {
+        return Ok(());
+    }
+    let schedule = Schedule::of(&c.config);
+    let start = berth_runtime::now_rfc3339();
+    // Docker's start period counts from State.StartedAt.
+    let in_start_period = chrono::DateTime::parse_from_rfc3339(&c.state.started_at)
+        .ok()
+        .and_then(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .to_std()
+                .ok()
+        })
+        .is_some_and(|d| d < schedule.start_period);
+    let (exit_code, output) = match run_check(root, &store, &c) {
+        Ok(Ran::Exited(code, output)) => (i64::from(code), output),
+        Ok(Ran::TimedOut) => (-1, timeout_message(schedule.timeout)),
+        // As Docker's when the exec itself fails: -1 and why.
+        Err(e) => (-1, e.to_string()),
+    };
+    let outcome = Outcome {
+        start,
+        end: berth_runtime::now_rfc3339(),
+        exit_code,
+        output,
+        in_start_period,
+        retries: schedule.retries,
+    };
+    let _lock = store.lock()?;
+    let mut now = store.load(id)?;
+    // Into the run it was started for only (a restart makes a new run).
+    if now.state.running && now.state.started_at == c.state.started_at {
+        record(&mut now.state, &outcome);
+        store.save(&now)?;
+    }
+    Ok(())
+}
+
+/// How a check ended.
+enum Ran {
+    /// Its exit code (128+signal when killed) and output.
+    Exited(i32, String),
+    /// SIGTERM came (the monitor's timeout): the check was signalled and has ended.
+    TimedOut,
+}
+
+/// Runs the check in the container (its namespaces, cgroup and profile: user, environment,
+/// working directory, capabilities, seccomp, as `ctr-exec`), stdin /dev/null, stdout and stderr
+/// one pipe read here. SIGTERM is passed on to it, SIGKILL follows 10 s later.
+fn run_check(root: &Root, store: &Containers, c: &super::Container) -> Result<Ran> {
     let argv = command(&c.config)
-        .ok_or_else(|| Error::InvalidInput(format!("container {id} has no health check")))?;
-    let dir = store.path(id);
-    let spec = berth_runtime::load_spec(&dir)?;
+        .ok_or_else(|| Error::InvalidInput(format!("container {} has no health check", c.id)))?;
+    let spec = berth_runtime::load_spec(&store.path(&c.id))?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(argv));
     process.set_terminal(Some(false));
-    // SIGTERM and SIGCHLD come through a signalfd, blocked before anything is forked.
+    // SIGTERM and SIGCHLD come through a signalfd, blocked before anything is forked (the
+    // check's process starts with no signal blocked: the runtime resets the mask).
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.add(Signal::SIGTERM);
@@ -449,26 +451,25 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
             code: 125,
         })?;
     berth_runtime::become_subreaper().map_err(Error::from)?;
-    let out = io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .with_path("duplicate", "stdout")?;
-    let err = io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .with_path("duplicate", "stderr")?;
-    // The process file `runc exec` reads, kept until the check has ended.
-    let mut _process_file = None;
+    let (r, w) = super::pipes::pipe()?;
+    nix::fcntl::fcntl(
+        r.as_raw_fd(),
+        nix::fcntl::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| Error::io("set up", "a pipe", e.into()))?;
+    let w2 = w.try_clone().with_path("duplicate", "a pipe")?;
     let null: OwnedFd = File::open("/dev/null")
         .with_path("open", "/dev/null")?
         .into();
-    let pid = match Engine::of(root, &c) {
+    // The process file `runc exec` reads, kept until the check has ended.
+    let mut _process_file = None;
+    let pid = match Engine::of(root, c) {
         Engine::Builtin(runtime) => {
             let io = berth_runtime::Stdio {
-                fds: [Some(null), Some(out), Some(err)],
+                fds: [Some(null), Some(w), Some(w2)],
                 terminal: false,
             };
-            runtime.exec(id, &process, io).map_err(Error::from)?.pid
+            runtime.exec(&c.id, &process, io).map_err(Error::from)?.pid
         }
         Engine::Oci { binary, state } => {
             let mut file =
@@ -481,10 +482,10 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
                 .arg("exec")
                 .arg("--process")
                 .arg(file.path())
-                .arg(id)
+                .arg(&c.id)
                 .stdin(File::from(null))
-                .stdout(File::from(out))
-                .stderr(File::from(err))
+                .stdout(File::from(w))
+                .stderr(File::from(w2))
                 .spawn()
                 .map_err(|e| Error::Runtime {
                     message: format!("run {}: {e}", binary.display()),
@@ -494,8 +495,13 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
             child.id() as i32
         }
     };
+    // Our copies of the write end went with the runtime's Stdio (or the Command): EOF comes
+    // when the check and what it started are gone.
+    let mut out = Some(File::from(r));
+    let mut output = Output::default();
+    let mut termed = false;
     let mut kill_at: Option<Instant> = None;
-    loop {
+    let code = loop {
         let timeout = match kill_at {
             Some(t) => {
                 let ms = t.saturating_duration_since(Instant::now()).as_millis();
@@ -503,7 +509,10 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
             }
             None => PollTimeout::NONE,
         };
-        let mut fds = [PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(f) = &out {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
         match nix::poll::poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
@@ -513,28 +522,63 @@ pub fn probe(root: &Root, id: &str) -> Result<i32> {
                 })
             }
         }
-        let mut term = false;
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            while let Ok(Some(s)) = sigfd.read_signal() {
-                term |= s.ssi_signo == Signal::SIGTERM as u32;
-            }
+        let readable = fds
+            .get(1)
+            .is_some_and(|p| p.revents().is_some_and(|r| !r.is_empty()));
+        drop(fds);
+        if readable {
+            read_into(&mut out, &mut output);
         }
-        if term && kill_at.is_none() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            kill_at = Some(Instant::now() + TERM_GRACE);
+        while let Ok(Some(s)) = sigfd.read_signal() {
+            if s.ssi_signo == Signal::SIGTERM as u32 && !termed {
+                termed = true;
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+                kill_at = Some(Instant::now() + TERM_GRACE);
+            }
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-        loop {
-            match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => {
-                    return Ok(128 + sig as i32)
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
+        if let Some(code) = reap(pid) {
+            break code;
+        }
+    };
+    // What it wrote before it exited is in the pipe (a process it left behind may keep the
+    // pipe open: not waited for).
+    read_into(&mut out, &mut output);
+    Ok(if termed {
+        Ran::TimedOut
+    } else {
+        Ran::Exited(code, output.text())
+    })
+}
+
+/// Reads what the pipe has (non-blocking) into `output`; `out` becomes None at its end.
+fn read_into(out: &mut Option<File>, output: &mut Output) {
+    let Some(f) = out.as_mut() else { return };
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => output.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => break,
+        }
+    }
+    *out = None;
+}
+
+/// Reaps exited children; the exit code of `pid` (128+signal) once it is among them.
+fn reap(pid: i32) -> Option<i32> {
+    loop {
+        match nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => {
+                return Some(128 + sig as i32)
             }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => {}
         }
     }
 }

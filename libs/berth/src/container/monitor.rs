@@ -245,10 +245,6 @@ impl Monitor {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
                 fds.len() - 1
             });
-            let health_at = self.health.as_ref().and_then(|h| h.fd()).map(|fd| {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                fds.len() - 1
-            });
             let first_client = fds.len();
             for c in &self.clients {
                 fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
@@ -270,7 +266,6 @@ impl Monitor {
             let accept = ready(1);
             let out_ready = out_at.is_some_and(ready);
             let err_ready = err_at.is_some_and(ready);
-            let health_ready = health_at.is_some_and(ready);
             let clients_ready: Vec<usize> = (0..self.clients.len())
                 .filter(|i| ready(first_client + i))
                 .collect();
@@ -280,11 +275,6 @@ impl Monitor {
                 self.reap();
                 if self.exit.is_some() && exited_at.is_none() {
                     exited_at = Some(Instant::now());
-                }
-            }
-            if health_ready {
-                if let Some(h) = self.health.as_mut() {
-                    h.read_output();
                 }
             }
             if out_ready {
@@ -559,15 +549,14 @@ impl Monitor {
         let Some(h) = self.health.as_mut() else {
             return;
         };
-        let (store, id) = (&self.store, &self.id);
-        let paused = || store.load(id).is_ok_and(|c| c.state.paused);
-        if let Some(outcome) = h.step(&self.root, &self.id, paused) {
+        let ended = h.ended();
+        if let Some(outcome) = h.step(&self.root, &self.id) {
             let _ = self.update(|c| super::health::record(&mut c.state, &outcome));
-            // The code a check runs (starting the probe, the record's JSON) need not stay
-            // resident until the next one, as the start-up's does not (see `do_start`).
-            if self.health.as_mut().is_some_and(|h| h.release_due()) {
-                berth_runtime::clone::release_code_pages();
-            }
+        }
+        // The code a check runs here (starting the probe, reaping it) need not stay resident
+        // until the next one, as the start-up's does not (see `do_start`).
+        if ended && self.health.as_mut().is_some_and(|h| h.release_due()) {
+            berth_runtime::clone::release_code_pages();
         }
     }
 
