@@ -6,10 +6,11 @@
 //! --health-probe ID` ([`probe`]), which enters the container as `ctr-exec` does, reads the
 //! check's stdout and stderr from one pipe (the first 4096 bytes kept, as Docker), and records
 //! the result in `State.Health` under the store's lock. The monitor learns that the probe ended
-//! from its `reap()` ([`Checker::reaped`]) and schedules the next check one interval later; at
-//! the timeout it sends the probe SIGTERM, which the probe passes on to the check (as Docker's
-//! daemon signals the exec'd process) and records "Health check exceeded timeout"; SIGKILL
-//! follows 10 s later.
+//! from its `reap()` ([`Checker::reaped`]) and schedules the next check one interval later. At
+//! the timeout (counted from the check's start, not the probe's) the probe sends the check
+//! SIGTERM (as Docker's daemon signals the exec'd process), SIGKILL 10 s later, and records
+//! "Health check exceeded timeout"; the monitor kills a probe that hangs beyond that and
+//! records the timeout itself.
 //!
 //! [`Checker`] holds one run's state: the monitor calls [`Checker::on_start`] each time the
 //! container starts and [`Checker::on_exit`] when it exits; `State.Health` is kept in the
@@ -52,6 +53,9 @@ pub const MAX_LOG: usize = 5;
 const RELEASE_EVERY: Duration = Duration::from_secs(1);
 /// How long a check has to end after SIGTERM before SIGKILL (Docker's exec kill grace).
 const TERM_GRACE: Duration = Duration::from_secs(10);
+/// What the monitor allows a probe to start the check in before its timeout counts (Docker's
+/// limit on starting an exec).
+const PROBE_START_ALLOWANCE: Duration = Duration::from_secs(30);
 /// How long the monitor gives a probe after its SIGTERM before it kills the probe itself (the
 /// probe kills the check at [`TERM_GRACE`] and records the result first).
 const KILL_AFTER_TERM: Duration = Duration::from_secs(15);
@@ -300,7 +304,10 @@ impl Checker {
                         self.running = Some(Running {
                             pid,
                             start,
-                            deadline: now + self.schedule.timeout,
+                            // The probe times the check out itself, from when it has
+                            // started it (as Docker's, which does not count the exec's
+                            // start-up): this is for a probe that hangs.
+                            deadline: now + self.schedule.timeout + PROBE_START_ALLOWANCE,
                             termed: None,
                             exit: None,
                         });
@@ -394,7 +401,7 @@ pub fn probe(root: &Root, id: &str) -> Result<()> {
                 .ok()
         })
         .is_some_and(|d| d < schedule.start_period);
-    let (exit_code, output) = match run_check(root, &store, &c) {
+    let (exit_code, output) = match run_check(root, &store, &c, schedule.timeout) {
         Ok(Ran::Exited(code, output)) => (i64::from(code), output),
         Ok(Ran::TimedOut) => (-1, timeout_message(schedule.timeout)),
         // As Docker's when the exec itself fails: -1 and why.
@@ -422,14 +429,20 @@ pub fn probe(root: &Root, id: &str) -> Result<()> {
 enum Ran {
     /// Its exit code (128+signal when killed) and output.
     Exited(i32, String),
-    /// SIGTERM came (the monitor's timeout): the check was signalled and has ended.
+    /// It exceeded its timeout (or the monitor's SIGTERM came): signalled, it has ended.
     TimedOut,
 }
 
 /// Runs the check in the container (its namespaces, cgroup and profile: user, environment,
 /// working directory, capabilities, seccomp, as `ctr-exec`), stdin /dev/null, stdout and stderr
-/// one pipe read here. SIGTERM is passed on to it, SIGKILL follows 10 s later.
-fn run_check(root: &Root, store: &Containers, c: &super::Container) -> Result<Ran> {
+/// one pipe read here. At `timeout` (or our SIGTERM, the monitor's) it gets SIGTERM, SIGKILL 10 s
+/// later.
+fn run_check(
+    root: &Root,
+    store: &Containers,
+    c: &super::Container,
+    timeout: Duration,
+) -> Result<Ran> {
     let argv = command(&c.config)
         .ok_or_else(|| Error::InvalidInput(format!("container {} has no health check", c.id)))?;
     let spec = berth_runtime::load_spec(&store.path(&c.id))?;
@@ -497,23 +510,22 @@ fn run_check(root: &Root, store: &Containers, c: &super::Container) -> Result<Ra
     };
     // Our copies of the write end went with the runtime's Stdio (or the Command): EOF comes
     // when the check and what it started are gone.
+    let deadline = Instant::now() + timeout;
     let mut out = Some(File::from(r));
     let mut output = Output::default();
     let mut termed = false;
     let mut kill_at: Option<Instant> = None;
     let code = loop {
-        let timeout = match kill_at {
-            Some(t) => {
-                let ms = t.saturating_duration_since(Instant::now()).as_millis();
-                PollTimeout::try_from(ms.min(10_000) as i32).unwrap_or(PollTimeout::NONE)
-            }
-            None => PollTimeout::NONE,
-        };
+        let until = kill_at.unwrap_or(deadline);
+        let ms = until.saturating_duration_since(Instant::now()).as_millis();
+        // Rounded up: a poll that ends early only loops.
+        let poll_timeout =
+            PollTimeout::try_from(ms.min(10_000) as i32 + 1).unwrap_or(PollTimeout::NONE);
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         if let Some(f) = &out {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
-        match nix::poll::poll(&mut fds, timeout) {
+        match nix::poll::poll(&mut fds, poll_timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
                 return Err(Error::Runtime {
@@ -529,12 +541,14 @@ fn run_check(root: &Root, store: &Containers, c: &super::Container) -> Result<Ra
         if readable {
             read_into(&mut out, &mut output);
         }
+        let mut term = Instant::now() >= deadline;
         while let Ok(Some(s)) = sigfd.read_signal() {
-            if s.ssi_signo == Signal::SIGTERM as u32 && !termed {
-                termed = true;
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-                kill_at = Some(Instant::now() + TERM_GRACE);
-            }
+            term |= s.ssi_signo == Signal::SIGTERM as u32;
+        }
+        if term && !termed {
+            termed = true;
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            kill_at = Some(Instant::now() + TERM_GRACE);
         }
         if kill_at.is_some_and(|t| Instant::now() >= t) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
