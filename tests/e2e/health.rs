@@ -130,10 +130,10 @@ fn a_failing_check_turns_unhealthy_a_passing_one_healthy_and_ls_shows_and_filter
     assert_eq!(h["Log"][0]["Output"], "ok\n", "{h:#}");
     assert!(status_column(&rig, &passing).ends_with(" (healthy)"));
 
-    assert_eq!(listed(&rig, false, "unhealthy"), [failing.clone()]);
-    assert_eq!(listed(&rig, false, "healthy"), [passing.clone()]);
-    assert_eq!(listed(&rig, false, "starting"), [slow.clone()]);
-    assert_eq!(listed(&rig, false, "none"), [none.clone()]);
+    assert_eq!(listed(&rig, false, "unhealthy"), [failing.as_str()]);
+    assert_eq!(listed(&rig, false, "healthy"), [passing.as_str()]);
+    assert_eq!(listed(&rig, false, "starting"), [slow.as_str()]);
+    assert_eq!(listed(&rig, false, "none"), [none.as_str()]);
     rig.t("ctr-ls", &["--filter", "health=sick"], 20)
         .fails_with(2, "Unrecognised filter value for health: sick");
 
@@ -166,7 +166,7 @@ fn a_stopped_container_keeps_its_health_and_a_start_makes_it_starting_again() {
     assert_eq!(stopped["Status"], "unhealthy", "{stopped:#}");
     assert!(stopped["FailingStreak"].as_i64().unwrap() >= 2);
     assert!(status_column(&rig, &id).starts_with("Exited ("));
-    assert_eq!(listed(&rig, true, "unhealthy"), [id.clone()]);
+    assert_eq!(listed(&rig, true, "unhealthy"), [id.as_str()]);
     assert!(listed(&rig, false, "unhealthy").is_empty());
 
     rig.t("ctr-start", &[&id], 60).ok();
@@ -316,7 +316,7 @@ fn the_images_healthcheck_is_used_merged_with_the_flags_and_no_healthcheck_disab
         rig.inspect(&off)["Config"]["Healthcheck"],
         serde_json::json!({"Test": ["NONE"], "Interval": 1_000_000_000i64, "Retries": 1})
     );
-    assert_eq!(listed(&rig, false, "none"), [off.clone()]);
+    assert_eq!(listed(&rig, false, "none"), [off.as_str()]);
     // Three intervals later still no check has run.
     wait_health(&rig, &image, 60, |h| h["FailingStreak"].as_i64() >= Some(4));
     assert!(health(&rig, &off).is_null(), "{:#}", rig.inspect(&off));
