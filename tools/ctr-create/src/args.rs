@@ -205,7 +205,7 @@ pub struct CreateArgs {
     #[arg(long = "health-cmd", value_name = "CMD", allow_hyphen_values = true)]
     pub health_cmd: Option<String>,
 
-    /// Time between running the check (ms|s|m|h) [default: 30s; the image's HEALTHCHECK's]
+    /// Time between running the check (ms|s|m|h) [default: the image's HEALTHCHECK's, else 30s]
     #[arg(
         long = "health-interval",
         value_name = "DURATION",
@@ -214,7 +214,7 @@ pub struct CreateArgs {
     pub health_interval: Option<String>,
 
     /// Maximum time to allow one check to run (ms|s|m|h); a check that takes longer is killed
-    /// and fails [default: 30s]
+    /// and fails [default: the image's HEALTHCHECK's, else 30s]
     #[arg(
         long = "health-timeout",
         value_name = "DURATION",
