@@ -154,7 +154,7 @@ fn a_stopped_container_keeps_its_health_and_a_start_makes_it_starting_again() {
             "--health-cmd",
             "false",
             "--health-interval",
-            "1s",
+            "2s",
             "--health-retries",
             "2",
         ],
@@ -170,9 +170,11 @@ fn a_stopped_container_keeps_its_health_and_a_start_makes_it_starting_again() {
     assert!(listed(&rig, false, "unhealthy").is_empty());
 
     rig.t("ctr-start", &[&id], 60).ok();
+    // A check every 2 s and 2 retries: starting for at least 4 s after the start, its streak
+    // from 0 again.
     let h = health(&rig, &id);
     assert_eq!(h["Status"], "starting", "{h:#}");
-    assert_eq!(h["FailingStreak"], 0, "{h:#}");
+    assert!(h["FailingStreak"].as_i64().unwrap() <= 1, "{h:#}");
     assert!(
         !h["Log"].as_array().unwrap().is_empty(),
         "the log is kept: {h:#}"
