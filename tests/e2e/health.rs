@@ -42,6 +42,9 @@ fn exit_codes(h: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// The exec form of a check whose command is not in the image.
+const NOT_THERE: &str = "[\"/nonexist\"]";
+
 /// `ctr-ls` (`-a` with `all`) with `--filter health=STATE`: the listed containers' IDs.
 fn listed(rig: &Rig, all: bool, health: &str) -> Vec<String> {
     let filter = format!("health={health}");
@@ -269,8 +272,20 @@ fn output_is_cut_at_4096_bytes() {
     assert_eq!(out, format!("{}...", "a".repeat(4096)));
 }
 
-/// `hc:1`: busybox with `HEALTHCHECK --interval=1s --retries=1 CMD ["/bin/false"]`.
+/// `hc:1`: busybox with `HEALTHCHECK --interval=1s --retries=1 CMD ["/bin/false"]`, and
+/// `ne:1` whose check's command does not exist.
 fn image_with_healthcheck(rig: &Rig) {
+    rig.t(
+        "img-config",
+        &[
+            IMAGE,
+            "-c",
+            &format!("HEALTHCHECK --interval=1s --retries=1 CMD {NOT_THERE}"),
+            "ne:1",
+        ],
+        60,
+    )
+    .ok();
     rig.t(
         "img-config",
         &[
@@ -459,6 +474,17 @@ fn docker_gives_the_same_answers() {
         ],
     )
     .ok();
+    docker(
+        &d,
+        &[
+            "import",
+            "--change",
+            &format!("HEALTHCHECK --interval=1s --retries=1 CMD {NOT_THERE}"),
+            tar.to_str().unwrap(),
+            "ne:1",
+        ],
+    )
+    .ok();
 
     let cases: &[(&[&str], &str)] = &[
         (
@@ -499,10 +525,13 @@ fn docker_gives_the_same_answers() {
             "healthy",
         ),
     ];
+    // A command that cannot be run: -1 and the runtime's words, as Docker's.
+    let missing: &[(&[&str], &str)] = &[(&[], "unhealthy")];
     let all = cases
         .iter()
         .map(|c| (c, IMAGE))
-        .chain(image_cases.iter().map(|c| (c, "hc:1")));
+        .chain(image_cases.iter().map(|c| (c, "hc:1")))
+        .chain(missing.iter().map(|c| (c, "ne:1")));
     for (i, ((flags, want), image)) in all.enumerate() {
         let name = format!("h{i}");
         let mut a = vec!["--name", &name, "--network", "none"];
@@ -550,7 +579,7 @@ fn docker_gives_the_same_answers() {
         );
         // The streak when it turned unhealthy is the retries (a later check may add one).
         if *want == "unhealthy" {
-            let retries = if image == "hc:1" { 1 } else { 2 };
+            let retries = if image == IMAGE { 2 } else { 1 };
             for h in [&theirs, &mine] {
                 let n = h["FailingStreak"].as_i64().unwrap();
                 assert!(n >= retries && n as usize <= exit_codes(h).len(), "{h:#}");

@@ -482,7 +482,17 @@ fn run_check(
                 fds: [Some(null), Some(w), Some(w2)],
                 terminal: false,
             };
-            runtime.exec(&c.id, &process, io).map_err(Error::from)?.pid
+            // A check that cannot start reads as Docker's (runc's error in containerd's words).
+            let started = runtime
+                .exec(&c.id, &process, io)
+                .map_err(|e| Error::Runtime {
+                    message: format!(
+                        "OCI runtime exec failed: exec failed: unable to start container process: \
+                     {e}: unknown"
+                    ),
+                    code: 126,
+                });
+            started?.pid
         }
         Engine::Oci { binary, state } => {
             let mut file =
