@@ -205,6 +205,20 @@ mod tests {
         o
     }
 
+    /// The options with one health flag given.
+    fn with(flag: &str, value: &str) -> CreateOptions {
+        opts(|o| {
+            let v = Some(value.to_string());
+            match flag {
+                "--health-interval" => o.health_interval = v,
+                "--health-timeout" => o.health_timeout = v,
+                "--health-start-period" => o.health_start_period = v,
+                "--health-retries" => o.health_retries = v,
+                _ => o.health_cmd = v,
+            }
+        })
+    }
+
     fn err(o: &CreateOptions) -> String {
         parse(o).unwrap_err().to_string()
     }
@@ -294,38 +308,22 @@ mod tests {
             err(&conflict),
             "--no-healthcheck conflicts with --health-* options"
         );
-        for (flag, f) in [
-            (
-                "--health-interval",
-                &(|o: &mut CreateOptions| o.health_interval = Some("-1s".into()))
-                    as &dyn Fn(&mut CreateOptions),
-            ),
-            ("--health-timeout", &|o| {
-                o.health_timeout = Some("-1s".into())
-            }),
-            ("--health-start-period", &|o| {
-                o.health_start_period = Some("-2s".into())
-            }),
-            ("--health-retries", &|o| {
-                o.health_retries = Some("-1".into())
-            }),
+        for (flag, value) in [
+            ("--health-interval", "-1s"),
+            ("--health-timeout", "-1s"),
+            ("--health-start-period", "-2s"),
+            ("--health-retries", "-1"),
         ] {
-            let o = opts(f);
+            let o = with(flag, value);
             assert!(matches!(parse(&o), Err(Error::Usage(_))), "{flag}");
             assert_eq!(err(&o), format!("{flag} cannot be negative"));
         }
-        for (field, f) in [
-            (
-                "Interval",
-                &(|o: &mut CreateOptions| o.health_interval = Some("500us".into()))
-                    as &dyn Fn(&mut CreateOptions),
-            ),
-            ("Timeout", &|o| o.health_timeout = Some("0.5ms".into())),
-            ("StartPeriod", &|o| {
-                o.health_start_period = Some("100us".into())
-            }),
+        for (field, flag, value) in [
+            ("Interval", "--health-interval", "500us"),
+            ("Timeout", "--health-timeout", "0.5ms"),
+            ("StartPeriod", "--health-start-period", "100us"),
         ] {
-            let o = opts(f);
+            let o = with(flag, value);
             assert!(matches!(parse(&o), Err(Error::InvalidInput(_))), "{field}");
             assert_eq!(
                 err(&o),
