@@ -48,6 +48,13 @@ hyperfine -N --warmup 3 --runs "$RUNS" \
 RID=$("$BIN/ctr-inspect" --format '{{.Id}}' bench-rss)
 MON=$(jq -r .State.MonitorPid "$BERTH_ROOT/containers/$RID/state.json")
 grep -E 'VmRSS|RssAnon|RssFile|RssShmem' /proc/"$MON"/status | sed 's/^/berth-monitor /'
+# And with a health check every second (the monitor keeps the schedule; a child runs each check).
+"$BIN/ctr-run" -d --name bench-rss-health --health-cmd true --health-interval 1s "$IMG" sleep 30 >/dev/null
+sleep 5
+HID=$("$BIN/ctr-inspect" --format '{{.Id}}' bench-rss-health)
+HMON=$(jq -r .State.MonitorPid "$BERTH_ROOT/containers/$HID/state.json")
+grep -E 'VmRSS|RssAnon|RssFile|RssShmem' /proc/"$HMON"/status | sed 's/^/berth-monitor (health check) /'
+"$BIN/ctr-rm" -f bench-rss-health >/dev/null
 "$BIN/ctr-rm" -f bench-rss bench-bundle >/dev/null
 "$BIN/ctr-rm" -f bench-start >/dev/null 2>&1 || true
 rm -rf "$W"

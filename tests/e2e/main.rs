@@ -18,6 +18,7 @@ mod containers_hardening;
 mod containers_hostfd;
 mod containers_index;
 mod containers_tools;
+mod health;
 mod image_golden;
 mod import;
 mod inspect_golden;

@@ -189,7 +189,8 @@ pub fn commit(root: &Root, layout: &Layout, what: &Commit) -> Result<Committed> 
 /// The image's config as `docker commit` (Docker 20.10) makes it: the container's config as a
 /// whole (its Hostname, Image as the user named it, Attach*, Cmd, Env, Labels, ...), `--change`
 /// applied after. The image's Shell and ONBUILD triggers go, as Docker's (a container has
-/// neither); its Healthcheck stays (Docker's container takes it; berth's record keeps none).
+/// neither); the container's Healthcheck (its flags merged with the image's) is kept,
+/// the image's where the container has none.
 fn carry_container_config(image: &mut Config, container: &Config) {
     let mut c = container.clone();
     if c.healthcheck.is_none() {

@@ -24,6 +24,11 @@ pub struct Cli {
 
     #[command(flatten)]
     pub root: RootArgs,
+
+    /// Run the container's health check in it once and record the result in its State.Health
+    /// (the monitor's own child, one per check)
+    #[arg(long = "health-probe", hide = true)]
+    pub health_probe: bool,
 }
 
 pub fn command() -> clap::Command {
@@ -31,5 +36,10 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    if cli.health_probe {
+        // It enters the container: run from a sealed binary (the monitor's already is).
+        berth::container::protect_binary()?;
+        return berth::container::health::probe(&cli.root.root(), &cli.id);
+    }
     berth::container::monitor::main(&cli.root.root(), &cli.id)
 }

@@ -340,6 +340,44 @@ pub struct CreateArgs {
     /// Read labels from a file (KEY=VALUE lines, # comments; --label overrides)
     #[arg(long = "label-file", value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
+    /// Command to run to check health (run in the container with /bin/sh -c; exit 0 healthy,
+    /// any other code a failure)
+    #[arg(long = "health-cmd", value_name = "CMD", allow_hyphen_values = true)]
+    pub health_cmd: Option<String>,
+
+    /// Time between running the check (ms|s|m|h) [default: the image's HEALTHCHECK's, else 30s]
+    #[arg(
+        long = "health-interval",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+
+    /// Maximum time to allow one check to run (ms|s|m|h); a check that takes longer is killed
+    /// and fails [default: the image's HEALTHCHECK's, else 30s]
+    #[arg(
+        long = "health-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+
+    /// Start period for the container to initialize before failing checks count towards the
+    /// retries (ms|s|m|h) [default: 0s]
+    #[arg(
+        long = "health-start-period",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+
+    /// Consecutive failures needed to report unhealthy [default: 3]
+    #[arg(long = "health-retries", value_name = "N", allow_hyphen_values = true)]
+    pub health_retries: Option<String>,
+
+    /// Disable any container-specified HEALTHCHECK (the image's)
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
 }
 
 /// `--pull`: berth::container::pull::PullPolicy as an argument.
@@ -491,6 +529,12 @@ impl From<CreateArgs> for CreateOptions {
             platform: a.platform,
             link: a.link,
             label_file: a.label_file,
+            health_cmd: a.health_cmd,
+            health_interval: a.health_interval,
+            health_timeout: a.health_timeout,
+            health_start_period: a.health_start_period,
+            health_retries: a.health_retries,
+            no_healthcheck: a.no_healthcheck,
         }
     }
 }

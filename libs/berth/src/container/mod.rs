@@ -13,6 +13,7 @@ pub mod create;
 pub mod engine;
 pub mod exec;
 pub mod export;
+pub mod health;
 pub mod lifecycle;
 pub mod links;
 pub mod liveness;

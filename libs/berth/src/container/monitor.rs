@@ -113,6 +113,8 @@ struct Monitor {
     backoff: restart::Backoff,
     /// The container ended and its restart policy starts it again at this time.
     restart_at: Option<Instant>,
+    /// The health check's runner, for a container with one.
+    health: Option<super::health::Checker>,
 }
 
 /// One run of the container in the runtime: its init, stdin and output, its network.
@@ -242,6 +244,7 @@ impl Monitor {
             run_started: Instant::now(),
             backoff: restart::Backoff::default(),
             restart_at: None,
+            health: super::health::Checker::of(&rec.config),
         };
         Ok(m)
     }
@@ -300,12 +303,15 @@ impl Monitor {
             for c in &self.clients {
                 fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
             }
-            let wait = match self.restart_at {
+            let mut wait = match self.restart_at {
                 Some(at) => at
                     .saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(200)),
                 None => Duration::from_millis(200),
             };
+            if let Some(h) = self.health.as_ref().and_then(|h| h.wait()) {
+                wait = wait.min(h);
+            }
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::from(200u16));
             match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) => {}
@@ -361,6 +367,9 @@ impl Monitor {
                 if self.exit.is_some() {
                     exited_at = Some(Instant::now());
                 }
+            }
+            if self.started && self.exit.is_none() {
+                self.check_health();
             }
         }
         self.finish()
@@ -555,11 +564,13 @@ impl Monitor {
                     if Some(pid.as_raw()) == self.init {
                         self.exit = Some(code);
                     }
+                    self.health_reaped(pid.as_raw(), code);
                 }
                 Ok(WaitStatus::Signaled(pid, sig, _)) => {
                     if Some(pid.as_raw()) == self.init {
                         self.exit = Some(128 + sig as i32);
                     }
+                    self.health_reaped(pid.as_raw(), 128 + sig as i32);
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => {}
@@ -570,11 +581,15 @@ impl Monitor {
     /// Records the container running with its init (the start, and each restart). A start by
     /// hand (`first`) also starts the restart policy over, as Docker's: no restarts counted, not
     /// stopped by hand.
-    fn record_running(&self, first: bool) {
+    fn record_running(&mut self, first: bool) {
         let pid = self.init.unwrap_or(0);
         let now = berth_runtime::now_rfc3339();
         let me = std::process::id() as i32;
+        let health = self.health.as_mut().map(|h| h.on_start()).is_some();
         let _ = self.update(|c| {
+            if health {
+                super::health::on_start(&mut c.state);
+            }
             c.state.status = Status::Running;
             c.state.running = true;
             c.state.paused = false;
@@ -632,6 +647,9 @@ impl Monitor {
         });
         if !again {
             return None;
+        }
+        if let Some(h) = self.health.as_mut() {
+            h.on_exit();
         }
         let _ = self.runtime.delete(&self.id);
         let _ = orchestrate::detach_network(&self.root, &self.id);
@@ -710,8 +728,34 @@ impl Monitor {
         self.clients.clear();
     }
 
+    /// A health check's probe ended (see [`super::health::Checker::reaped`]).
+    fn health_reaped(&mut self, pid: i32, code: i32) {
+        if let Some(h) = self.health.as_mut() {
+            h.reaped(pid, code);
+        }
+    }
+
+    /// Runs the health check when due and records its result in `State.Health`.
+    fn check_health(&mut self) {
+        let Some(h) = self.health.as_mut() else {
+            return;
+        };
+        let ended = h.ended();
+        if let Some(outcome) = h.step(&self.root, &self.id) {
+            let _ = self.update(|c| super::health::record(&mut c.state, &outcome));
+        }
+        // The code a check runs here (starting the probe, reaping it) need not stay resident
+        // until the next one, as the start-up's does not (see `do_start`).
+        if ended && self.health.as_mut().is_some_and(|h| h.release_due()) {
+            berth_runtime::clone::release_code_pages();
+        }
+    }
+
     /// Records the exit, removes the runtime's container and the mount, tells the clients.
     fn finish(&mut self) -> Result<()> {
+        if let Some(h) = self.health.as_mut() {
+            h.on_exit();
+        }
         self.flush_partial(0);
         self.flush_partial(1);
         self.log.sync();

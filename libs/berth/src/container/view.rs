@@ -172,6 +172,15 @@ pub fn status_text(c: &Container) -> String {
                 .unwrap_or_else(|| "Less than a second".into());
             return format!("Restarting ({}) {} ago", s.exit_code, since);
         }
+        // Docker's `Health.String()`: `health: starting`, `healthy`, `unhealthy`.
+        if let Some(h) = &s.health {
+            let shown = if h.status == super::health::STARTING {
+                "health: starting"
+            } else {
+                h.status.as_str()
+            };
+            return format!("Up {} ({shown})", up());
+        }
         return format!("Up {}", up());
     }
     match s.status {
@@ -595,6 +604,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(status_text(&c), "Up 5 seconds");
+        for (status, shown) in [
+            ("starting", "Up 5 seconds (health: starting)"),
+            ("healthy", "Up 5 seconds (healthy)"),
+            ("unhealthy", "Up 5 seconds (unhealthy)"),
+        ] {
+            c.state.health = Some(crate::container::Health {
+                status: status.into(),
+                ..Default::default()
+            });
+            assert_eq!(status_text(&c), shown);
+        }
+        c.state.health = None;
         c.state.paused = true;
         c.state.status = Status::Paused;
         assert_eq!(status_text(&c), "Up 5 seconds (Paused)");

@@ -64,6 +64,8 @@ pub struct Flags {
     pub links: Vec<(String, String)>,
     /// `--volumes-from`: (container, whether its mounts stay writable) pairs.
     pub volumes_from: Vec<(String, bool)>,
+    /// The `--health-*` flags' Healthcheck, before the image's is merged in.
+    pub healthcheck: Option<crate::config::HealthConfig>,
 }
 
 /// The network flags, checked (the network itself is looked up by `create`).
@@ -467,6 +469,7 @@ impl Flags {
         if let Some(s) = &args.stop_signal {
             check_signal(s)?;
         }
+        let healthcheck = super::health::parse(args)?;
         if let Some(h) = &args.hostname {
             if h.is_empty() || h.len() > 64 || h.contains(['/', ' ', '\n']) {
                 return Err(Error::InvalidInput(format!("invalid hostname {h:?}")));
@@ -512,6 +515,7 @@ impl Flags {
                 .iter()
                 .map(|v| super::run_flags::parse_volumes_from(v))
                 .collect::<Result<_>>()?,
+            healthcheck,
         })
     }
 }

@@ -17,6 +17,7 @@ use crate::record::{HostConfig, HostUlimit};
 
 pub mod caps;
 pub mod flags;
+pub mod health;
 pub mod ns;
 pub mod options;
 pub mod resources;
@@ -232,6 +233,7 @@ pub fn build(args: &CreateOptions, flags: &Flags, input: &Input) -> Result<Built
         mac_address: flags.net.mac.clone(),
         stop_signal,
         stop_timeout: args.stop_timeout,
+        healthcheck: health::merge(flags.healthcheck.clone(), img.healthcheck.as_ref()),
         ..Config::default()
     };
 

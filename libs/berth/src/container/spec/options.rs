@@ -210,6 +210,19 @@ pub struct CreateOptions {
 
     /// Read labels from files (KEY=VALUE lines, # comments)
     pub label_file: Vec<PathBuf>,
+    /// `--health-cmd`: the health check, run with /bin/sh -c in the container
+    pub health_cmd: Option<String>,
+
+    /// `--health-interval`, `--health-timeout`, `--health-start-period`: Go durations, as given
+    pub health_interval: Option<String>,
+    pub health_timeout: Option<String>,
+    pub health_start_period: Option<String>,
+
+    /// `--health-retries`: failures in a row that make the container unhealthy, as given
+    pub health_retries: Option<String>,
+
+    /// `--no-healthcheck`: disable the image's HEALTHCHECK
+    pub no_healthcheck: bool,
 }
 
 impl Default for CreateOptions {
@@ -280,6 +293,12 @@ impl Default for CreateOptions {
             platform: None,
             link: Vec::new(),
             label_file: Vec::new(),
+            health_cmd: None,
+            health_interval: None,
+            health_timeout: None,
+            health_start_period: None,
+            health_retries: None,
+            no_healthcheck: false,
         }
     }
 }
