@@ -378,3 +378,31 @@ fn docker_gives_the_same_answers() {
     assert_eq!(v[0]["State"]["Status"], "exited", "{}", v[0]["State"]);
     let _ = docker_out(&docker, &["rm", "-f", "rf", "ra"]);
 }
+
+/// A restarted container's health check starts over (`starting`, then its checks again), as
+/// Docker's does at each start.
+#[test]
+fn a_restart_starts_the_health_check_over() {
+    require_root!();
+    let r = Rig::new();
+    let id = r.detach(&[
+        "--restart",
+        "always",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "--network",
+        "none",
+        &r.image,
+        "sleep",
+        "1000",
+    ]);
+    let health = |r: &Rig| r.inspect(&id)["State"]["Health"]["Status"].clone();
+    assert!(wait_until(20, || health(&r) == "healthy"), "{}", r.inspect(&id));
+    kill9(r.inspect(&id)["State"]["Pid"].as_i64().unwrap());
+    assert!(wait_until(20, || r.inspect(&id)["RestartCount"] == 1));
+    assert!(wait_until(20, || health(&r) == "healthy"), "{}", r.inspect(&id));
+    let ls = r.t("ctr-ls", &["--filter", "health=healthy", "-q"], 20).ok();
+    assert_eq!(ls.stdout.trim(), &id[..12], "{ls:?}");
+}

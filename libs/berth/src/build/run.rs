@@ -923,6 +923,9 @@ pub fn run(op: RunOp) -> Result<RunOutput> {
         network: network.to_string(),
         image: image.id().to_string(),
         command: argv.clone(),
+        // A step's container runs no health check (as BuildKit's): a probe could change the
+        // step's files, and so its layer.
+        no_healthcheck: true,
         ..CreateOptions::default()
     };
     let from = FromImage {
