@@ -399,15 +399,26 @@ fn a_restart_starts_the_health_check_over() {
         "1000",
     ]);
     let health = |r: &Rig| r.inspect(&id)["State"]["Health"]["Status"].clone();
-    assert!(wait_until(20, || health(&r) == "healthy"), "{}", r.inspect(&id));
-    kill9(r.inspect(&id)["State"]["Pid"].as_i64().unwrap());
-    // For an interval after the restart the check has not run: starting.
     assert!(
-        wait_until(20, || r.inspect(&id)["RestartCount"] == 1 && health(&r) == "starting"),
+        wait_until(20, || health(&r) == "healthy"),
         "{}",
         r.inspect(&id)
     );
-    assert!(wait_until(20, || health(&r) == "healthy"), "{}", r.inspect(&id));
-    let ls = r.t("ctr-ls", &["--filter", "health=healthy", "-q"], 20).ok();
+    kill9(r.inspect(&id)["State"]["Pid"].as_i64().unwrap());
+    // For an interval after the restart the check has not run: starting.
+    assert!(
+        wait_until(20, || r.inspect(&id)["RestartCount"] == 1
+            && health(&r) == "starting"),
+        "{}",
+        r.inspect(&id)
+    );
+    assert!(
+        wait_until(20, || health(&r) == "healthy"),
+        "{}",
+        r.inspect(&id)
+    );
+    let ls = r
+        .t("ctr-ls", &["--filter", "health=healthy", "-q"], 20)
+        .ok();
     assert_eq!(ls.stdout.trim(), &id[..12], "{ls:?}");
 }

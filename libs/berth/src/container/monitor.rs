@@ -217,11 +217,10 @@ impl Monitor {
                 return Err(e);
             }
         };
-        let listener = listen(dir).map_err(|e| {
+        let listener = listen(dir).inspect_err(|_| {
             let _ = runtime.delete(&rec.id);
             let _ = orchestrate::detach_network(root, &rec.id);
             let _ = rootfs::unmount(&rec);
-            e
         })?;
         let m = Monitor {
             root: root.clone(),
