@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::Stdio;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
@@ -329,17 +328,7 @@ fn relay(
 ) -> Result<Relayed> {
     // The process's end wakes the loop through a signalfd: SIGCHLD is blocked before the stdin
     // thread exists (it inherits the mask), so that no thread takes the signal instead.
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(|e| Error::Runtime {
-        message: format!("block SIGCHLD: {e}"),
-        code: 125,
-    })?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::Runtime {
-            message: format!("signalfd: {e}"),
-            code: 125,
-        })?;
+    let sigfd = signals::nonblocking_signalfd(&[Signal::SIGCHLD])?;
     if let Some(w) = stdin {
         std::thread::spawn(move || copy_stdin(w));
     }

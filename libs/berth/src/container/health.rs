@@ -25,8 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
@@ -451,18 +450,7 @@ fn run_check(
     process.set_terminal(Some(false));
     // SIGTERM and SIGCHLD come through a signalfd, blocked before anything is forked (the
     // check's process starts with no signal blocked: the runtime resets the mask).
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block().map_err(|e| Error::Runtime {
-        message: format!("block signals: {e}"),
-        code: 125,
-    })?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Error::Runtime {
-            message: format!("signalfd: {e}"),
-            code: 125,
-        })?;
+    let sigfd = super::signals::nonblocking_signalfd(&[Signal::SIGCHLD, Signal::SIGTERM])?;
     berth_runtime::become_subreaper().map_err(Error::from)?;
     let (r, w) = super::pipes::pipe()?;
     nix::fcntl::fcntl(

@@ -15,8 +15,7 @@ use berth_runtime::{Runtime, Stdio};
 
 use super::engine::{self, Engine};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -250,14 +249,7 @@ impl Monitor {
 
     /// The poll loop: until the init has exited and its output is drained.
     fn serve(&mut self) -> Result<()> {
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGCHLD);
-        mask.thread_block().ok();
-        let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| Error::Runtime {
-                message: format!("signalfd: {e}"),
-                code: 125,
-            })?;
+        let sigfd = super::signals::nonblocking_signalfd(&[Signal::SIGCHLD])?;
         let born = Instant::now();
         let mut exited_at: Option<Instant> = None;
         loop {

@@ -97,6 +97,25 @@ impl Watch {
     }
 }
 
+/// Blocks `sigs` in this thread and returns a non-blocking signalfd that reads them: how the
+/// monitor, `ctr-exec` and the health probe learn of their children's ends in a poll loop.
+pub fn nonblocking_signalfd(sigs: &[Signal]) -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for s in sigs {
+        mask.add(*s);
+    }
+    mask.thread_block().map_err(|e| Error::Runtime {
+        message: format!("block {sigs:?}: {e}"),
+        code: 125,
+    })?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| {
+        Error::Runtime {
+            message: format!("signalfd: {e}"),
+            code: 125,
+        }
+    })
+}
+
 /// The size of the terminal on our stdout, as Docker takes it (`Out().GetTtySize()`); None when
 /// stdout is not a terminal or the size is 0x0 (Docker then leaves the container's as it is).
 pub fn stdout_size() -> Option<rustix::termios::Winsize> {
