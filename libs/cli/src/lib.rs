@@ -418,6 +418,51 @@ pub fn one_name(arg: String) -> Result<String> {
     Ok(names.remove(0))
 }
 
+/// The resource flags `ctr-create`/`ctr-run` and `ctr-update` share (as `docker run` and
+/// `docker update` do), checked by [`berth::container::spec::ResourceArgs`].
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ResourceFlags {
+    /// CPUs in which to allow execution: a list (0,1) or ranges (0-3) of the host's
+    #[arg(long, value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+
+    /// Memory nodes (NUMA) in which to allow execution: a list (0,1) or ranges (0-3)
+    #[arg(long, value_name = "MEMS")]
+    pub cpuset_mems: Option<String>,
+
+    /// Limit the CPU CFS (Completely Fair Scheduler) period, microseconds (1000 to 1000000)
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub cpu_period: Option<i64>,
+
+    /// Limit the CPU CFS quota: CPU time per period, microseconds (at least 1000; -1: none)
+    #[arg(long, value_name = "MICROSECONDS", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+
+    /// Memory soft limit: what the kernel reclaims down to under memory pressure (units b, k,
+    /// m, g; at least 6m, at most --memory)
+    #[arg(long, value_name = "BYTES")]
+    pub memory_reservation: Option<String>,
+
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable [default: 0]; dropped
+    /// with a warning where the kernel has no block I/O weights
+    #[arg(long, value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
+}
+
+impl From<ResourceFlags> for berth::container::spec::ResourceArgs {
+    fn from(f: ResourceFlags) -> Self {
+        berth::container::spec::ResourceArgs {
+            cpuset_cpus: f.cpuset_cpus,
+            cpuset_mems: f.cpuset_mems,
+            cpu_period: f.cpu_period,
+            cpu_quota: f.cpu_quota,
+            memory_reservation: f.memory_reservation,
+            blkio_weight: f.blkio_weight,
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,35 +274,13 @@ pub struct CreateArgs {
     /// and tag (a template: {{.Name}}, {{.ID}}, {{.ImageName}})
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opt: Vec<String>,
-    /// CPUs in which to allow execution: a list (0,1) or ranges (0-3) of the host's
-    #[arg(long, value_name = "CPUS")]
-    pub cpuset_cpus: Option<String>,
-
-    /// Memory nodes (NUMA) in which to allow execution: a list (0,1) or ranges (0-3)
-    #[arg(long, value_name = "MEMS")]
-    pub cpuset_mems: Option<String>,
-
-    /// Limit the CPU CFS (Completely Fair Scheduler) period, microseconds (1000 to 1000000)
-    #[arg(long, value_name = "MICROSECONDS")]
-    pub cpu_period: Option<i64>,
-
-    /// Limit the CPU CFS quota: CPU time per period, microseconds (at least 1000; -1: none)
-    #[arg(long, value_name = "MICROSECONDS", allow_negative_numbers = true)]
-    pub cpu_quota: Option<i64>,
-
-    /// Memory soft limit: what the kernel reclaims down to under memory pressure (units b, k,
-    /// m, g; at least 6m, at most --memory)
-    #[arg(long, value_name = "BYTES")]
-    pub memory_reservation: Option<String>,
+    /// --cpuset-cpus/-mems, --cpu-period/-quota, --memory-reservation, --blkio-weight
+    #[command(flatten)]
+    pub update_res: berth_cli::ResourceFlags,
 
     /// Tune the container's memory swappiness (0 to 100; -1: the kernel's)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub memory_swappiness: Option<i64>,
-
-    /// Block IO (relative weight), between 10 and 1000, or 0 to disable [default: 0]; dropped
-    /// with a warning where the kernel has no block I/O weights
-    #[arg(long, value_name = "WEIGHT")]
-    pub blkio_weight: Option<u16>,
 
     /// Disable the OOM killer for the container (with --memory: its processes wait for memory
     /// rather than being killed)
@@ -512,15 +490,10 @@ impl From<CreateArgs> for CreateOptions {
             log_driver: a.log_driver,
             log_opt: a.log_opt,
             resources: ResourceArgs {
-                cpuset_cpus: a.cpuset_cpus,
-                cpuset_mems: a.cpuset_mems,
-                cpu_period: a.cpu_period,
-                cpu_quota: a.cpu_quota,
-                memory_reservation: a.memory_reservation,
                 memory_swappiness: a.memory_swappiness,
-                blkio_weight: a.blkio_weight,
                 oom_kill_disable: a.oom_kill_disable,
                 oom_score_adj: a.oom_score_adj,
+                ..a.update_res.into()
             },
             volumes_from: a.volumes_from,
             cidfile: a.cidfile,

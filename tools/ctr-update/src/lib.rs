@@ -1,6 +1,5 @@
 //! ctr-update: change the resource limits of containers, as `docker container update`.
 
-use berth::container::spec::ResourceArgs;
 use berth::container::update::{self, Update};
 use berth::output::print_json;
 use berth::{Error, Result};
@@ -57,30 +56,9 @@ pub struct Cli {
     #[command(flatten)]
     pub root: RootArgs,
 
-    /// CPUs in which to allow execution (0-3, 0,1)
-    #[arg(long, value_name = "CPUS")]
-    pub cpuset_cpus: Option<String>,
-
-    /// Memory nodes (NUMA) in which to allow execution (0-3, 0,1)
-    #[arg(long, value_name = "MEMS")]
-    pub cpuset_mems: Option<String>,
-
-    /// Limit the CPU CFS (Completely Fair Scheduler) period, microseconds (1000 to 1000000)
-    #[arg(long, value_name = "MICROSECONDS")]
-    pub cpu_period: Option<i64>,
-
-    /// Limit the CPU CFS quota, microseconds per period (at least 1000; -1: none)
-    #[arg(long, value_name = "MICROSECONDS", allow_negative_numbers = true)]
-    pub cpu_quota: Option<i64>,
-
-    /// Memory soft limit (units b, k, m, g; at least 6m, at most the memory limit)
-    #[arg(long, value_name = "BYTES")]
-    pub memory_reservation: Option<String>,
-
-    /// Block IO (relative weight), between 10 and 1000, or 0 to disable; dropped with a
-    /// warning where the kernel has no block I/O weights
-    #[arg(long, value_name = "WEIGHT")]
-    pub blkio_weight: Option<u16>,
+    /// --cpuset-cpus/-mems, --cpu-period/-quota, --memory-reservation, --blkio-weight
+    #[command(flatten)]
+    pub res: berth_cli::ResourceFlags,
 }
 
 pub fn command() -> clap::Command {
@@ -95,15 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         cpus: cli.cpus,
         cpu_shares: cli.cpu_shares,
         pids_limit: cli.pids_limit,
-        res: ResourceArgs {
-            cpuset_cpus: cli.cpuset_cpus,
-            cpuset_mems: cli.cpuset_mems,
-            cpu_period: cli.cpu_period,
-            cpu_quota: cli.cpu_quota,
-            memory_reservation: cli.memory_reservation,
-            blkio_weight: cli.blkio_weight,
-            ..Default::default()
-        },
+        res: cli.res.into(),
     };
     if u.is_empty() {
         return Err(Error::Usage(
