@@ -24,27 +24,29 @@ pub(super) fn target_path(fd: BorrowedFd<'_>, path: &Path) -> PathBuf {
     }
 }
 
+/// The sysctls of the IPC namespace (besides `fs.mqueue.*`), as runc and Docker's CLI list them.
+pub const IPC_SYSCTLS: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
 /// runc's check (`validateSysctl`): a sysctl must belong to a namespace the container has of
 /// its own (IPC, network, UTS's domain name), or it would change the host's.
 pub(super) fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
     use oci_spec::runtime::LinuxNamespaceType as T;
-    const IPC: [&str; 8] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
     let has = |t: T| {
         spec.linux()
             .as_ref()
             .and_then(|l| l.namespaces().as_ref())
             .is_some_and(|n| n.iter().any(|n| n.typ() == t))
     };
-    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+    if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         return match has(T::Ipc) {
             true => Ok(()),
             false => Err(Error::Spec(format!(

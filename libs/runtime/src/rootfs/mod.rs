@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 mod devices;
 mod fsops;
 mod masked;
+pub use masked::IPC_SYSCTLS;
 mod mounts;
 mod options;
 mod pivot;

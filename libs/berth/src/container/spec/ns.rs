@@ -298,18 +298,9 @@ pub fn parse_cgroup_rule(s: &str) -> Result<CgroupRule> {
     })
 }
 
-/// The sysctls Docker's CLI lets a container set (`opts.ValidateSysctl`): the IPC namespace's
-/// and the network namespace's.
-const IPC_SYSCTLS: [&str; 8] = [
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+// The sysctls Docker's CLI lets a container set (`opts.ValidateSysctl`): the IPC namespace's
+// (these and `fs.mqueue.*`) and the network namespace's.
+use berth_runtime::rootfs::IPC_SYSCTLS;
 
 /// `--sysctl KEY=VALUE`, checked as Docker's CLI checks it.
 pub fn parse_sysctl(s: &str) -> Result<(String, String)> {
