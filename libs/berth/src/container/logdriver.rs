@@ -411,6 +411,8 @@ pub struct LogWriter {
     /// The last entry's time (for the gzip header of a rotated file, as Docker's `lastTime`).
     last: (i64, u32),
     entry: Vec<u8>,
+    /// When the code pages were last released after a compression.
+    released: std::time::Instant,
 }
 
 impl LogWriter {
@@ -443,6 +445,7 @@ impl LogWriter {
             partial: [None, None],
             last: (0, 0),
             entry: Vec::with_capacity(512),
+            released: std::time::Instant::now(),
         };
         if w.settings.driver != Driver::None {
             if let Some(parent) = w.path.parent() {
@@ -551,6 +554,12 @@ impl LogWriter {
         if moved && gz {
             let last = berth_runtime::rfc3339(self.last.0, self.last.1);
             let _ = compress(&rotated(&self.path, 1, false), &last);
+            // The compressor's code need not stay resident until the next rotation (as the
+            // start-up's, see monitor's `do_start`); at most once a second.
+            if self.released.elapsed() >= std::time::Duration::from_secs(1) {
+                berth_runtime::clone::release_code_pages();
+                self.released = std::time::Instant::now();
+            }
         }
     }
 }
