@@ -220,16 +220,16 @@ fn follow_goes_on_into_the_new_file() {
     require_root!();
     let rig = Rig::new();
     for driver in ["json-file", "local"] {
-        // 4,000 lines in 40 bursts: about 280 kB through 10 kB files, of which 10 are kept
-        // (a follower a few bursts behind still finds its file).
-        let script = "for j in $(seq 1 40); do seq $((j*100-99)) $((j*100)); sleep 0.05; done";
+        // 8,000 lines in 80 bursts: about 560 kB through 10 kB files, of which 20 are kept
+        // (a follower many bursts behind still finds its file).
+        let script = "for j in $(seq 1 80); do seq $((j*100-99)) $((j*100)); sleep 0.05; done";
         let mut a = vec![
             "--log-driver",
             driver,
             "--log-opt",
             "max-size=10k",
             "--log-opt",
-            "max-file=10",
+            "max-file=20",
         ];
         if driver == "local" {
             a.extend(["--log-opt", "compress=false"]);
@@ -239,7 +239,7 @@ fn follow_goes_on_into_the_new_file() {
         let out = rig.t("ctr-logs", &["-f", &id], 120).ok();
         let n = numbers(&out.stdout);
         assert_eq!(n.first(), Some(&1), "{driver}");
-        assert_eq!(n.last(), Some(&4000), "{driver}");
+        assert_eq!(n.last(), Some(&8000), "{driver}");
         // What is left on disk no longer has the first lines: only -f saw them all.
         let later = rig.t("ctr-logs", &[&id], 60).ok();
         assert!(numbers(&later.stdout)[0] > 1, "{driver}");
