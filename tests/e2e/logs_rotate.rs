@@ -393,6 +393,27 @@ fn docker_agrees_on_log_drivers() {
         "{out:#?}"
     );
 
+    // The json-file lines themselves (but their times): Docker's escaping, field order, attrs.
+    let script = r#"printf 'x<y>&"z\\\t\001\r\n'; printf '\342\200\250\377\n'"#;
+    let flags = ["-l", "a=x y&", "--log-opt", "labels=a"];
+    let mut a = vec!["run", "-d"];
+    a.extend_from_slice(&net);
+    a.extend_from_slice(&flags);
+    a.extend_from_slice(&["bb-logs", "sh", "-c", script]);
+    let did = docker.docker(&a).ok().stdout.trim().to_string();
+    docker.docker(&["wait", &did]);
+    let d = &docker.docker(&["inspect", &did]).json()[0];
+    let theirs = std::fs::read_to_string(d["LogPath"].as_str().unwrap()).unwrap();
+    let ours = run_to_end(&rig, &flags, script);
+    let ours = std::fs::read_to_string(rig.inspect(&ours)["LogPath"].as_str().unwrap()).unwrap();
+    let untimed = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l[..l.find(",\"time\":").expect("a time")].to_string())
+            .collect()
+    };
+    assert_eq!(untimed(&ours), untimed(&theirs), "{theirs}");
+    assert!(theirs.contains("\\u003c"), "{theirs}");
+
     // What inspect records, and what logs show.
     let script = "echo hi; echo err >&2; sleep 0.5; printf partial";
     for flags in [
