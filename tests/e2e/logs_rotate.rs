@@ -414,6 +414,53 @@ fn docker_agrees_on_log_drivers() {
     assert_eq!(untimed(&ours), untimed(&theirs), "{theirs}");
     assert!(theirs.contains("\\u003c"), "{theirs}");
 
+    // The local driver's entries: the same fields, framed alike (but times and partial IDs).
+    let script = "echo one; echo two >&2; printf three";
+    let flags = ["--log-driver", "local"];
+    let mut a = vec!["run", "-d"];
+    a.extend_from_slice(&net);
+    a.extend_from_slice(&flags);
+    a.extend_from_slice(&["bb-logs", "sh", "-c", script]);
+    let did = docker.docker(&a).ok().stdout.trim().to_string();
+    docker.docker(&["wait", &did]);
+    let d = &docker.docker(&["inspect", &did]).json()[0];
+    assert_eq!(d["HostConfig"]["LogConfig"]["Type"], "local");
+    let data_root = docker
+        .docker(&["info", "-f", "{{.DockerRootDir}}"])
+        .ok()
+        .stdout;
+    let theirs = std::fs::read(
+        Path::new(data_root.trim())
+            .join("containers")
+            .join(&did)
+            .join("local-logs/container.log"),
+    )
+    .unwrap();
+    let ours = run_to_end(&rig, &flags, script);
+    let ours = std::fs::read(container_dir(&rig, &ours).join("local-logs/container.log")).unwrap();
+    let entries = |data: &[u8]| {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+            assert_eq!(
+                data[at + 4 + n..at + 8 + n],
+                data[at..at + 4],
+                "the length after"
+            );
+            let e = berth::container::logdriver::decode_local(&data[at + 4..at + 4 + n]).unwrap();
+            assert!(e.time_nano > 0);
+            out.push((e.source, e.line, e.partial, e.last, e.ordinal, e.id.len()));
+            at += n + 8;
+        }
+        out
+    };
+    let (mut t, mut o) = (entries(&theirs), entries(&ours));
+    // stdout and stderr are two pipes: their entries' order between them is not the point.
+    t.sort();
+    o.sort();
+    assert_eq!(o, t);
+
     // What inspect records, and what logs show.
     let script = "echo hi; echo err >&2; sleep 0.5; printf partial";
     for flags in [
