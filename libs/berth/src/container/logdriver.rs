@@ -452,7 +452,13 @@ impl LogWriter {
         if w.settings.driver != Driver::None {
             if let Some(parent) = w.path.parent() {
                 if w.settings.driver == Driver::Local {
-                    fs::create_dir_all(parent).with_path("create directory", parent)?;
+                    // 0700, as Docker's local-logs.
+                    use std::os::unix::fs::DirBuilderExt;
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .with_path("create directory", parent)?;
                 }
             }
             let f = open_log(&w.path, false).with_path("open the log", &w.path)?;
@@ -1211,6 +1217,10 @@ pub(crate) mod tests {
             names,
             ["local-logs/container.log", "local-logs/container.log.1.gz"]
         );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&t.path().join("local-logs")), 0o700);
+        assert_eq!(mode(&t.path().join(LOCAL_LOG)), 0o640);
         let cur = fs::read(t.path().join(LOCAL_LOG)).unwrap();
         assert!(cur.len() < 2000 + 40);
         let n = u32::from_be_bytes(cur[..4].try_into().unwrap()) as usize;

@@ -25,8 +25,6 @@ pub struct LogOptions {
     pub details: bool,
 }
 
-/// Parses Docker's `--since`/`--until`: RFC 3339 (date or date-time), Unix seconds, or a
-/// duration before now (`10m`, `1h30m`, `45s`). Returns RFC 3339 in UTC with nanoseconds.
 /// Creates a container's empty log, 0640 as Docker's json-file logs (its output may hold secrets).
 pub fn create_log(path: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -40,6 +38,8 @@ pub fn create_log(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Parses Docker's `--since`/`--until`: RFC 3339 (date or date-time), Unix seconds, or a
+/// duration before now (`10m`, `1h30m`, `45s`). Returns RFC 3339 in UTC with nanoseconds.
 pub fn parse_time(s: &str) -> Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
