@@ -220,16 +220,16 @@ fn follow_goes_on_into_the_new_file() {
     require_root!();
     let rig = Rig::new();
     for driver in ["json-file", "local"] {
-        // 4,000 lines in 40 bursts: about 280 kB through 10 kB files, of which 10 are kept
-        // (a follower a few bursts behind still finds its file).
-        let script = "for j in $(seq 1 40); do seq $((j*100-99)) $((j*100)); sleep 0.05; done";
+        // 8,000 lines in 80 bursts: about 560 kB through 10 kB files, of which 20 are kept
+        // (a follower many bursts behind still finds its file).
+        let script = "for j in $(seq 1 80); do seq $((j*100-99)) $((j*100)); sleep 0.05; done";
         let mut a = vec![
             "--log-driver",
             driver,
             "--log-opt",
             "max-size=10k",
             "--log-opt",
-            "max-file=10",
+            "max-file=20",
         ];
         if driver == "local" {
             a.extend(["--log-opt", "compress=false"]);
@@ -239,7 +239,7 @@ fn follow_goes_on_into_the_new_file() {
         let out = rig.t("ctr-logs", &["-f", &id], 120).ok();
         let n = numbers(&out.stdout);
         assert_eq!(n.first(), Some(&1), "{driver}");
-        assert_eq!(n.last(), Some(&4000), "{driver}");
+        assert_eq!(n.last(), Some(&8000), "{driver}");
         // What is left on disk no longer has the first lines: only -f saw them all.
         let later = rig.t("ctr-logs", &[&id], 60).ok();
         assert!(numbers(&later.stdout)[0] > 1, "{driver}");
@@ -392,6 +392,74 @@ fn docker_agrees_on_log_drivers() {
             .contains("error looking up logging plugin nosuch: plugin \"nosuch\" not found"),
         "{out:#?}"
     );
+
+    // The json-file lines themselves (but their times): Docker's escaping, field order, attrs.
+    let script = r#"printf 'x<y>&"z\\\t\001\r\n'; printf '\342\200\250\377\n'"#;
+    let flags = ["-l", "a=x y&", "--log-opt", "labels=a"];
+    let mut a = vec!["run", "-d"];
+    a.extend_from_slice(&net);
+    a.extend_from_slice(&flags);
+    a.extend_from_slice(&["bb-logs", "sh", "-c", script]);
+    let did = docker.docker(&a).ok().stdout.trim().to_string();
+    docker.docker(&["wait", &did]);
+    let d = &docker.docker(&["inspect", &did]).json()[0];
+    let theirs = std::fs::read_to_string(d["LogPath"].as_str().unwrap()).unwrap();
+    let ours = run_to_end(&rig, &flags, script);
+    let ours = std::fs::read_to_string(rig.inspect(&ours)["LogPath"].as_str().unwrap()).unwrap();
+    let untimed = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l[..l.find(",\"time\":").expect("a time")].to_string())
+            .collect()
+    };
+    assert_eq!(untimed(&ours), untimed(&theirs), "{theirs}");
+    assert!(theirs.contains("\\u003c"), "{theirs}");
+
+    // The local driver's entries: the same fields, framed alike (but times and partial IDs).
+    let script = "echo one; echo two >&2; printf three";
+    let flags = ["--log-driver", "local"];
+    let mut a = vec!["run", "-d"];
+    a.extend_from_slice(&net);
+    a.extend_from_slice(&flags);
+    a.extend_from_slice(&["bb-logs", "sh", "-c", script]);
+    let did = docker.docker(&a).ok().stdout.trim().to_string();
+    docker.docker(&["wait", &did]);
+    let d = &docker.docker(&["inspect", &did]).json()[0];
+    assert_eq!(d["HostConfig"]["LogConfig"]["Type"], "local");
+    let data_root = docker
+        .docker(&["info", "-f", "{{.DockerRootDir}}"])
+        .ok()
+        .stdout;
+    let theirs = std::fs::read(
+        Path::new(data_root.trim())
+            .join("containers")
+            .join(&did)
+            .join("local-logs/container.log"),
+    )
+    .unwrap();
+    let ours = run_to_end(&rig, &flags, script);
+    let ours = std::fs::read(container_dir(&rig, &ours).join("local-logs/container.log")).unwrap();
+    let entries = |data: &[u8]| {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            let n = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+            assert_eq!(
+                data[at + 4 + n..at + 8 + n],
+                data[at..at + 4],
+                "the length after"
+            );
+            let e = berth::container::logdriver::decode_local(&data[at + 4..at + 4 + n]).unwrap();
+            assert!(e.time_nano > 0);
+            out.push((e.source, e.line, e.partial, e.last, e.ordinal, e.id.len()));
+            at += n + 8;
+        }
+        out
+    };
+    let (mut t, mut o) = (entries(&theirs), entries(&ours));
+    // stdout and stderr are two pipes: their entries' order between them is not the point.
+    t.sort();
+    o.sort();
+    assert_eq!(o, t);
 
     // What inspect records, and what logs show.
     let script = "echo hi; echo err >&2; sleep 0.5; printf partial";

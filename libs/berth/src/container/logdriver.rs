@@ -411,6 +411,8 @@ pub struct LogWriter {
     /// The last entry's time (for the gzip header of a rotated file, as Docker's `lastTime`).
     last: (i64, u32),
     entry: Vec<u8>,
+    /// When the code pages were last released after a compression.
+    released: std::time::Instant,
 }
 
 impl LogWriter {
@@ -421,16 +423,18 @@ impl LogWriter {
         let path = log_file(c, dir).unwrap_or_default();
         let attrs = match settings.driver {
             Driver::JsonFile => {
-                let a = extra_attrs(c);
-                if a.is_empty() {
-                    Vec::new()
-                } else {
-                    format!(
-                        "\"attrs\":{},",
-                        serde_json::to_string(&a).expect("serialises")
-                    )
-                    .into_bytes()
+                // Escaped as Go's encoding/json escapes them (as the log itself).
+                let mut out = Vec::new();
+                for (i, (k, v)) in extra_attrs(c).iter().enumerate() {
+                    out.extend_from_slice(if i == 0 { b"\"attrs\":{" } else { b"," });
+                    json_string(&mut out, k.as_bytes());
+                    out.push(b':');
+                    json_string(&mut out, v.as_bytes());
                 }
+                if !out.is_empty() {
+                    out.extend_from_slice(b"},");
+                }
+                out
             }
             _ => Vec::new(),
         };
@@ -443,11 +447,18 @@ impl LogWriter {
             partial: [None, None],
             last: (0, 0),
             entry: Vec::with_capacity(512),
+            released: std::time::Instant::now(),
         };
         if w.settings.driver != Driver::None {
             if let Some(parent) = w.path.parent() {
                 if w.settings.driver == Driver::Local {
-                    fs::create_dir_all(parent).with_path("create directory", parent)?;
+                    // 0700, as Docker's local-logs.
+                    use std::os::unix::fs::DirBuilderExt;
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .with_path("create directory", parent)?;
                 }
             }
             let f = open_log(&w.path, false).with_path("open the log", &w.path)?;
@@ -551,6 +562,12 @@ impl LogWriter {
         if moved && gz {
             let last = berth_runtime::rfc3339(self.last.0, self.last.1);
             let _ = compress(&rotated(&self.path, 1, false), &last);
+            // The compressor's code need not stay resident until the next rotation (as the
+            // start-up's, see monitor's `do_start`); at most once a second.
+            if self.released.elapsed() >= std::time::Duration::from_secs(1) {
+                berth_runtime::clone::release_code_pages();
+                self.released = std::time::Instant::now();
+            }
         }
     }
 }
@@ -617,18 +634,77 @@ fn random_id() -> String {
 }
 
 /// One json-file line: `{"log":…,"stream":…,["attrs":{…},]"time":…}` and a newline, Docker's
-/// field order.
+/// field order, escaping and time format (RFC 3339 with its nanoseconds' trailing zeros cut).
 fn encode_json(buf: &mut Vec<u8>, line: &[u8], source: &str, attrs: &[u8], secs: i64, nanos: u32) {
     buf.extend_from_slice(b"{\"log\":");
-    let text = String::from_utf8_lossy(line);
-    serde_json::to_writer(&mut *buf, &text).expect("a string serialises");
+    json_string(buf, line);
     buf.extend_from_slice(b",\"stream\":\"");
     buf.extend_from_slice(source.as_bytes());
     buf.extend_from_slice(b"\",");
     buf.extend_from_slice(attrs);
     buf.extend_from_slice(b"\"time\":\"");
-    buf.extend_from_slice(berth_runtime::rfc3339(secs, nanos).as_bytes());
-    buf.extend_from_slice(b"\"}\n");
+    let time = berth_runtime::rfc3339(secs, nanos);
+    let (whole, frac) = time.split_at(19);
+    buf.extend_from_slice(whole.as_bytes());
+    let digits = frac
+        .trim_start_matches('.')
+        .trim_end_matches('Z')
+        .trim_end_matches('0');
+    if !digits.is_empty() {
+        buf.push(b'.');
+        buf.extend_from_slice(digits.as_bytes());
+    }
+    buf.extend_from_slice(b"Z\"}\n");
+}
+
+/// `bytes` as a JSON string as Docker's json-file writes it (moby `jsonlog`): `"` and `\\` and
+/// the newline and carriage return escaped by a backslash, other control characters and
+/// `<`, `>`, `&` as `\\u00XX`, U+2028 and U+2029 as `\\u2028`, `\\u2029`, each byte that is not
+/// UTF-8 as `\\ufffd`.
+fn json_string(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    buf.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        // Runs of bytes that need no escape are copied whole.
+        let v = chunk.valid().as_bytes();
+        let (mut start, mut i) = (0, 0);
+        while i < v.len() {
+            let b = v[i];
+            // U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+            let separator = b == 0xe2
+                && v.get(i + 1) == Some(&0x80)
+                && matches!(v.get(i + 2), Some(0xa8 | 0xa9));
+            if !(b < 0x20 || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&') || separator) {
+                i += 1;
+                continue;
+            }
+            buf.extend_from_slice(&v[start..i]);
+            match b {
+                b'"' | b'\\' => buf.extend_from_slice(&[b'\\', b]),
+                b'\n' => buf.extend_from_slice(b"\\n"),
+                b'\r' => buf.extend_from_slice(b"\\r"),
+                0xe2 => {
+                    buf.extend_from_slice(if v[i + 2] == 0xa8 {
+                        b"\\u2028"
+                    } else {
+                        b"\\u2029"
+                    });
+                    i += 2;
+                }
+                _ => {
+                    buf.extend_from_slice(b"\\u00");
+                    buf.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                }
+            }
+            i += 1;
+            start = i;
+        }
+        buf.extend_from_slice(&v[start..]);
+        for _ in chunk.invalid() {
+            buf.extend_from_slice(b"\\ufffd");
+        }
+    }
+    buf.push(b'"');
 }
 
 /// A partial entry's metadata (Docker's `PartialLogEntryMetadata`).
@@ -1141,6 +1217,10 @@ pub(crate) mod tests {
             names,
             ["local-logs/container.log", "local-logs/container.log.1.gz"]
         );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&t.path().join("local-logs")), 0o700);
+        assert_eq!(mode(&t.path().join(LOCAL_LOG)), 0o640);
         let cur = fs::read(t.path().join(LOCAL_LOG)).unwrap();
         assert!(cur.len() < 2000 + 40);
         let n = u32::from_be_bytes(cur[..4].try_into().unwrap()) as usize;
@@ -1174,6 +1254,42 @@ pub(crate) mod tests {
         assert_eq!(got[0].id.len(), 64);
         assert!(!got[2].partial && got[2].line == b"whole");
         assert!(got[3].partial && !got[3].last && got[3].source == "stderr");
+    }
+
+    #[test]
+    fn json_lines_are_escaped_and_timed_as_dockers() {
+        let mut buf = Vec::new();
+        encode_json(
+            &mut buf,
+            b"a\"\\<>&\t\x01\r\n",
+            "stdout",
+            b"",
+            1_700_000_000,
+            120_000_000,
+        );
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"log\":\"a\\\"\\\\\\u003c\\u003e\\u0026\\u0009\\u0001\\r\\n\",\"stream\":\"stdout\",\
+             \"time\":\"2023-11-14T22:13:20.12Z\"}\n"
+        );
+        let mut buf = Vec::new();
+        encode_json(
+            &mut buf,
+            "é\u{2028}\u{fffd}".as_bytes(),
+            "stderr",
+            b"",
+            0,
+            0,
+        );
+        assert!(String::from_utf8(buf.clone())
+            .unwrap()
+            .starts_with("{\"log\":\"é\\u2028\u{fffd}\",\"stream\":\"stderr\",\"time\":\"1970-01-01T00:00:00Z\"}"));
+        let mut buf = Vec::new();
+        json_string(&mut buf, b"x\xe2\x82y\xff");
+        assert_eq!(buf, b"\"x\\ufffd\\ufffdy\\ufffd\"");
+        // serde_json reads it back as it was (invalid bytes replaced).
+        let v: String = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v, "x\u{fffd}\u{fffd}y\u{fffd}");
     }
 
     #[test]
@@ -1211,7 +1327,7 @@ pub(crate) mod tests {
         let line = fs::read_to_string(&c.log_path).unwrap();
         assert!(
             line.starts_with(
-                r#"{"log":"hi\n","stream":"stdout","attrs":{"FOO":"bar","X1":"1","a":"x y&","tag":"web/aaaaaaaaaaaa"},"time":""#
+                r#"{"log":"hi\n","stream":"stdout","attrs":{"FOO":"bar","X1":"1","a":"x y\u0026","tag":"web/aaaaaaaaaaaa"},"time":""#
             ),
             "{line}"
         );

@@ -25,8 +25,6 @@ pub struct LogOptions {
     pub details: bool,
 }
 
-/// Parses Docker's `--since`/`--until`: RFC 3339 (date or date-time), Unix seconds, or a
-/// duration before now (`10m`, `1h30m`, `45s`). Returns RFC 3339 in UTC with nanoseconds.
 /// Creates a container's empty log, 0640 as Docker's json-file logs (its output may hold secrets).
 pub fn create_log(path: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -40,6 +38,8 @@ pub fn create_log(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Parses Docker's `--since`/`--until`: RFC 3339 (date or date-time), Unix seconds, or a
+/// duration before now (`10m`, `1h30m`, `45s`). Returns RFC 3339 in UTC with nanoseconds.
 pub fn parse_time(s: &str) -> Result<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -298,6 +298,9 @@ pub fn show(
     }
     let mut stopped = false;
     loop {
+        // A rotation or a truncation is looked for before reading on (in a truncated file the
+        // old offset is in the middle of other entries).
+        let moved = follow_rotation(&base, format, &mut cur, opts, out, err)?;
         if let Some(r) = cur.as_mut() {
             while let Some(rec) = r.next().map_err(read_err)? {
                 if let Some(e) = decode(format, &rec) {
@@ -305,7 +308,7 @@ pub fn show(
                 }
             }
         }
-        if follow_rotation(&base, format, &mut cur, opts, out, err)? {
+        if moved {
             continue;
         }
         if stopped {
@@ -402,14 +405,33 @@ fn follow_rotation(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io("read the log", base, e)),
     };
+    // The file at the log's path; None between a rename and the new file (looked at again on
+    // the next pass).
+    let open_base = || match Records::open(base, format) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(read_err(e)),
+    };
     let Some(r) = cur.as_mut() else {
-        *cur = Some(Records::open(base, format).map_err(read_err)?);
-        return Ok(true);
+        *cur = open_base()?;
+        return Ok(cur.is_some());
     };
     if meta.ino() == r.ino {
-        if meta.len() < r.consumed {
-            *cur = Some(Records::open(base, format).map_err(read_err)?);
-            return Ok(true);
+        // Truncated (one file kept): shorter than what was read, or grown again past it but
+        // no longer starting with the record it started with.
+        let restarted = meta.len() < r.consumed
+            || r.first.as_ref().is_some_and(|first| {
+                use std::os::unix::fs::FileExt;
+                let mut head = vec![0; first.len()];
+                File::open(base)
+                    .and_then(|f| f.read_exact_at(&mut head, 0))
+                    .is_ok_and(|()| head != *first)
+            });
+        if restarted {
+            if let Some(new) = open_base()? {
+                *cur = Some(new);
+                return Ok(true);
+            }
         }
         return Ok(false);
     }
@@ -420,6 +442,10 @@ fn follow_rotation(
             emit(&e, opts, out, err)?;
         }
     }
+    // The new file is opened first: the files rotated before it are those between.
+    let Some(new) = open_base()? else {
+        return Ok(false);
+    };
     let first = r.first.clone();
     let newer: Vec<PathBuf> = rotated_files(base).into_iter().rev().collect();
     let at = first.and_then(|f| {
@@ -432,6 +458,10 @@ fn follow_rotation(
             let Ok(mut r) = Records::open(p, format) else {
                 continue;
             };
+            if r.ino == new.ino {
+                // Rotated meanwhile: it is read as the new file.
+                break;
+            }
             while let Some(rec) = r.next().map_err(read_err)? {
                 if let Some(e) = decode(format, &rec) {
                     emit(&e, opts, out, err)?;
@@ -439,7 +469,7 @@ fn follow_rotation(
             }
         }
     }
-    *cur = Some(Records::open(base, format).map_err(read_err)?);
+    *cur = Some(new);
     Ok(true)
 }
 
@@ -586,6 +616,61 @@ mod tests {
     }
 
     #[test]
+    fn a_follower_starts_again_when_the_one_file_is_truncated() {
+        for driver in ["json-file", "local"] {
+            let o: &[&str] = if driver == "local" {
+                &["max-size=1k", "max-file=1", "compress=false"]
+            } else {
+                &["max-size=1k"]
+            };
+            let t = tempfile::tempdir().unwrap();
+            let c = container(t.path(), driver, o);
+            let base = logdriver::log_file(&c, t.path()).unwrap();
+            let format = if driver == "local" {
+                Format::Local
+            } else {
+                Format::Json
+            };
+            let mut w = LogWriter::open(&c, t.path()).unwrap();
+            let opts = LogOptions::default();
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let mut n = 0;
+            let mut write = |w: &mut LogWriter, k: usize| {
+                for _ in 0..k {
+                    w.write(false, format!("line {n}\n").as_bytes());
+                    n += 1;
+                }
+                w.flush();
+            };
+            write(&mut w, 5);
+            let mut cur = show_files(&base, format, &opts, &mut out, &mut err).unwrap();
+            // Truncated at 1 kB and grown again past where the follower was.
+            let per_file = if driver == "local" { 30 } else { 14 };
+            write(&mut w, per_file + 10);
+            loop {
+                let moved =
+                    follow_rotation(&base, format, &mut cur, &opts, &mut out, &mut err).unwrap();
+                if let Some(r) = cur.as_mut() {
+                    while let Some(rec) = r.next().unwrap() {
+                        let e = decode(format, &rec).expect("a whole entry, not a piece");
+                        emit(&e, &opts, &mut out, &mut err).unwrap();
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            let got: Vec<u32> = String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| l.strip_prefix("line ").unwrap().parse().unwrap())
+                .collect();
+            assert!(got.windows(2).all(|p| p[0] < p[1]), "{driver}: {got:?}");
+            assert_eq!(got.last(), Some(&(n as u32 - 1)), "{driver}: {got:?}");
+        }
+    }
+
+    #[test]
     fn a_follower_moves_into_the_new_file_and_misses_nothing() {
         for (driver, o) in [
             ("json-file", &["max-size=1k", "max-file=5"][..]),
@@ -617,14 +702,15 @@ mod tests {
                 }
                 w.flush();
                 loop {
+                    let moved = follow_rotation(&base, format, &mut cur, &opts, &mut out, &mut err)
+                        .unwrap();
                     if let Some(r) = cur.as_mut() {
                         while let Some(rec) = r.next().unwrap() {
                             emit(&decode(format, &rec).unwrap(), &opts, &mut out, &mut err)
                                 .unwrap();
                         }
                     }
-                    if !follow_rotation(&base, format, &mut cur, &opts, &mut out, &mut err).unwrap()
-                    {
+                    if !moved {
                         break;
                     }
                 }

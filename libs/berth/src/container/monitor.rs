@@ -426,10 +426,11 @@ impl Monitor {
         let mut start = 0;
         loop {
             let p = &held[start..];
-            let cut = match p.iter().position(|&b| b == b'\n') {
-                Some(i) if i < 16 * 1024 => i + 1,
-                _ if p.len() >= 16 * 1024 => 16 * 1024,
-                _ => break,
+            // A newline is looked for in the first 16 KiB only: past it the line is cut anyway.
+            let cut = match p[..p.len().min(16 * 1024)].iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if p.len() >= 16 * 1024 => 16 * 1024,
+                None => break,
             };
             self.write_log(k, &held[start..start + cut]);
             start += cut;
