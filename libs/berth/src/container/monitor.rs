@@ -112,6 +112,8 @@ struct Monitor {
     backoff: restart::Backoff,
     /// The container ended and its restart policy starts it again at this time.
     restart_at: Option<Instant>,
+    /// The record's mtime when the pending restart last read it.
+    record_seen: Option<(u64, u64, std::time::SystemTime)>,
     /// The health check's runner, for a container with one.
     health: Option<super::health::Checker>,
 }
@@ -242,6 +244,7 @@ impl Monitor {
             run_started: Instant::now(),
             backoff: restart::Backoff::default(),
             restart_at: None,
+            record_seen: None,
             health: super::health::Checker::of(&rec.config),
         };
         Ok(m)
@@ -640,6 +643,7 @@ impl Monitor {
         if !again {
             return None;
         }
+        self.record_seen = None;
         if let Some(h) = self.health.as_mut() {
             h.on_exit();
         }
@@ -650,15 +654,33 @@ impl Monitor {
         self.stdin = None;
         self.output = Output::Pipes(None, None);
         self.tell_exit(code, oom);
+        // The wait can last a minute: the code that took the run down need not stay resident.
+        berth_runtime::clone::release_code_pages();
         Some(self.backoff.next(self.run_started.elapsed()))
     }
 
     /// Whether a pending restart is still wanted: not stopped by hand, the policy not changed
     /// to `no`, the container not removed.
-    fn still_restarting(&self) -> bool {
-        self.store.load(&self.id).is_ok_and(|c| {
+    fn still_restarting(&mut self) -> bool {
+        // Read only when another command has written it (ctr-stop, ctr-kill, ctr-update,
+        // ctr-rm): the wait can last a minute, and parsing the record each tick would keep
+        // its code resident.
+        // (Saved by rename: a new inode each time.)
+        let changed = fs::metadata(self.dir.join(super::store::STATE_FILE))
+            .ok()
+            .and_then(|m| {
+                use std::os::unix::fs::MetadataExt;
+                Some((m.ino(), m.len(), m.modified().ok()?))
+            });
+        if changed.is_some() && changed == self.record_seen {
+            return true;
+        }
+        self.record_seen = changed;
+        let go = self.store.load(&self.id).is_ok_and(|c| {
             !c.state.has_been_manually_stopped && !restart::is_none(&c.host_config.restart_policy)
-        })
+        });
+        berth_runtime::clone::release_code_pages();
+        go
     }
 
     /// Creates and starts the container again for its restart policy; false if that failed
@@ -668,6 +690,10 @@ impl Monitor {
             Ok(rec) => rec,
             Err(_) => return false,
         };
+        if rec.state.has_been_manually_stopped || restart::is_none(&rec.host_config.restart_policy)
+        {
+            return false;
+        }
         let r = launch(&self.root, &self.store, &rec, &self.dir, &self.runtime).and_then(|run| {
             self.init = Some(run.init);
             self.stdin = run.stdin;

@@ -28,7 +28,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::store::atomic_write_private;
 
 const LOCK_FILE: &str = ".lock";
-const STATE_FILE: &str = "state.json";
+pub(crate) const STATE_FILE: &str = "state.json";
 const INDEX_DIR: &str = ".index";
 const NAMES_DIR: &str = "names";
 const LIVE_DIR: &str = "live";
