@@ -422,3 +422,60 @@ fn a_restart_starts_the_health_check_over() {
         .ok();
     assert_eq!(ls.stdout.trim(), &id[..12], "{ls:?}");
 }
+
+/// Between two runs (the backoff has grown to seconds): exec and pause get Docker's refusal,
+/// ctr-stop ends the policy at once, ctr-rm -f removes it.
+#[test]
+fn between_runs_exec_and_pause_are_refused_and_stop_ends_it() {
+    require_root!();
+    let r = Rig::new();
+    let id = r.detach(&[
+        "--restart",
+        "on-failure",
+        "--network",
+        "none",
+        &r.image,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // After 5 restarts the delays are 1.6 s and more: most of the time is spent restarting.
+    assert!(wait_until(30, || {
+        let c = r.inspect(&id);
+        c["State"]["Status"] == "restarting" && c["RestartCount"].as_u64() >= Some(5)
+    }));
+    let st = r.inspect(&id)["State"].clone();
+    assert_eq!(st["Running"], true, "{st}");
+    assert_eq!(st["Pid"], 0, "{st}");
+    assert_eq!(st["ExitCode"], 1, "{st}");
+    // (Unless a run has just begun meanwhile.)
+    let ls = r
+        .t(
+            "ctr-ls",
+            &["--filter", "status=restarting", "--format", "{{.Status}}"],
+            20,
+        )
+        .ok();
+    assert!(
+        ls.stdout.is_empty() || ls.stdout.starts_with("Restarting (1) "),
+        "{ls:?}"
+    );
+    let msg = format!("Container {id} is restarting, wait until the container is running");
+    for (tool, args) in [
+        ("ctr-exec", vec![id.as_str(), "true"]),
+        ("ctr-pause", vec![id.as_str()]),
+    ] {
+        let out = r.t(tool, &args, 20);
+        if r.inspect(&id)["State"]["Status"] == "restarting" {
+            assert_ne!(out.code, 0, "{tool}: {out:?}");
+            assert!(out.stderr.contains(&msg), "{tool}: {out:?}");
+        }
+    }
+    let t = std::time::Instant::now();
+    r.t("ctr-stop", &[&id], 30).ok();
+    assert_eq!(state(&r, &id).0, "exited");
+    // Not the restart's delay: the monitor saw the mark.
+    assert!(t.elapsed() < std::time::Duration::from_secs(25));
+    r.t("ctr-rm", &["-f", &id], 30).ok();
+    assert!(r.ids().is_empty());
+}

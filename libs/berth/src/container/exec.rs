@@ -52,6 +52,12 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
             code: 1,
         });
     }
+    if c.state.status == Status::Restarting {
+        return Err(Error::Runtime {
+            message: super::restart::restarting_error(&c.id),
+            code: 1,
+        });
+    }
     if c.state.status != Status::Running {
         return Err(Error::Runtime {
             message: format!("container {} is not running", c.id),

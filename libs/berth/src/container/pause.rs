@@ -20,6 +20,9 @@ pub fn pause(root: &Root, name: &str) -> Result<Container> {
                 c.id
             )))
         }
+        Status::Restarting => {
+            return Err(Error::InvalidInput(super::restart::restarting_error(&c.id)))
+        }
         _ => {
             return Err(Error::InvalidInput(format!(
                 "container {} is not running",

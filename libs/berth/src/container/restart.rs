@@ -69,6 +69,11 @@ pub fn validate(p: &RestartPolicy) -> Result<()> {
     Ok(())
 }
 
+/// Docker's refusal of what needs the container's process (exec, pause) between two runs.
+pub fn restarting_error(id: &str) -> String {
+    format!("Container {id} is restarting, wait until the container is running")
+}
+
 /// Whether the policy never restarts (`no` or none).
 pub fn is_none(p: &RestartPolicy) -> bool {
     p.name.is_empty() || p.name == "no"
