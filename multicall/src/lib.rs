@@ -44,6 +44,12 @@ macro_rules! tool {
 /// `tools/` is).
 pub const TOOLS: &[Tool] = &[
     tool!("berth-monitor", berth_monitor, main),
+    // runc's command line: its own errors and exit codes (containerd's shim reads them).
+    Tool {
+        name: "berth-runtime",
+        command: berth_runtime_cli::command,
+        main: |args| berth_runtime_cli::main("berth-runtime", args),
+    },
     tool!("ctr-attach", ctr_attach, main_code),
     tool!("ctr-cp", ctr_cp, main),
     tool!("ctr-create", ctr_create, main_docker),

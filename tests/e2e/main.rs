@@ -45,6 +45,7 @@ mod registry_limits;
 mod restart;
 mod run_flags;
 mod run_ns;
+mod runtime_cli;
 mod save_load;
 mod snapshots;
 mod store;

@@ -295,10 +295,9 @@ pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
     caps::clear(None, CapSet::Ambient).ok();
     for cap in ambient {
         // Only a capability both permitted and inheritable can be ambient; runc skips the
-        // others with a warning, and so do we.
-        if caps::raise(None, CapSet::Ambient, cap).is_err() {
-            eprintln!("berth-runtime: warning: cannot raise ambient capability {cap}");
-        }
+        // others (its warning goes to its log, not to the container's stderr, where ours
+        // would land: so nothing is said).
+        let _ = caps::raise(None, CapSet::Ambient, cap);
     }
     Ok(())
 }
