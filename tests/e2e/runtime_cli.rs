@@ -80,8 +80,7 @@ impl Rt {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["level"] == "error")
-            .next_back()
+            .rfind(|v| v["level"] == "error")
             .map(|v| v["msg"].as_str().unwrap_or("").to_string())
             .unwrap_or_default()
     }
