@@ -560,7 +560,7 @@ impl LogWriter {
             Err(_) => return,
         }
         if moved && gz {
-            let last = berth_runtime::rfc3339(self.last.0, self.last.1);
+            let last = rfc3339_nano(self.last.0, self.last.1);
             let _ = compress(&rotated(&self.path, 1, false), &last);
             // The compressor's code need not stay resident until the next rotation (as the
             // start-up's, see monitor's `do_start`); at most once a second.
@@ -643,18 +643,24 @@ fn encode_json(buf: &mut Vec<u8>, line: &[u8], source: &str, attrs: &[u8], secs:
     buf.extend_from_slice(b"\",");
     buf.extend_from_slice(attrs);
     buf.extend_from_slice(b"\"time\":\"");
+    buf.extend_from_slice(rfc3339_nano(secs, nanos).as_bytes());
+    buf.extend_from_slice(b"\"}\n");
+}
+
+/// A time as Go's `time.RFC3339Nano` writes it (Docker's json-file lines and the rotated
+/// files' `lastTime`): the fraction without its trailing zeros, none when it is 0.
+fn rfc3339_nano(secs: i64, nanos: u32) -> String {
     let time = berth_runtime::rfc3339(secs, nanos);
     let (whole, frac) = time.split_at(19);
-    buf.extend_from_slice(whole.as_bytes());
     let digits = frac
         .trim_start_matches('.')
         .trim_end_matches('Z')
         .trim_end_matches('0');
-    if !digits.is_empty() {
-        buf.push(b'.');
-        buf.extend_from_slice(digits.as_bytes());
+    if digits.is_empty() {
+        format!("{whole}Z")
+    } else {
+        format!("{whole}.{digits}Z")
     }
-    buf.extend_from_slice(b"Z\"}\n");
 }
 
 /// `bytes` as a JSON string as Docker's json-file writes it (moby `jsonlog`): `"` and `\\` and
@@ -1171,6 +1177,14 @@ pub(crate) mod tests {
         let f = files(t.path());
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].1 < 500 + 80);
+    }
+
+    #[test]
+    fn times_are_gos_rfc3339_nano() {
+        let t = 1_765_000_000;
+        assert_eq!(rfc3339_nano(t, 578_742_170), "2025-12-06T05:46:40.57874217Z");
+        assert_eq!(rfc3339_nano(t, 500_000_000), "2025-12-06T05:46:40.5Z");
+        assert_eq!(rfc3339_nano(t, 0), "2025-12-06T05:46:40Z");
     }
 
     #[test]
