@@ -1182,7 +1182,10 @@ pub(crate) mod tests {
     #[test]
     fn times_are_gos_rfc3339_nano() {
         let t = 1_765_000_000;
-        assert_eq!(rfc3339_nano(t, 578_742_170), "2025-12-06T05:46:40.57874217Z");
+        assert_eq!(
+            rfc3339_nano(t, 578_742_170),
+            "2025-12-06T05:46:40.57874217Z"
+        );
         assert_eq!(rfc3339_nano(t, 500_000_000), "2025-12-06T05:46:40.5Z");
         assert_eq!(rfc3339_nano(t, 0), "2025-12-06T05:46:40Z");
     }
