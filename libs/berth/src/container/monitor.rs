@@ -60,17 +60,22 @@ pub fn run(root: &Root, id: &str, mut ready: File) -> Result<()> {
 /// A start that failed, in the record as Docker keeps it (moby `containerStart`): still
 /// created (or exited, if it ran before), `State.Error` why, and `State.ExitCode` 127 when the
 /// command was not found, 126 when it cannot be executed, else 128.
-fn record_failure(store: &Containers, id: &str, code: u8, why: &str) {
-    let Ok(_lock) = store.lock() else { return };
+/// Returns the exit code recorded.
+fn record_failure(store: &Containers, id: &str, code: u8, why: &str) -> i32 {
+    let exit_code = if matches!(code, 126 | 127) {
+        code as i32
+    } else {
+        128
+    };
+    let Ok(_lock) = store.lock() else {
+        return exit_code;
+    };
     if let Ok(mut c) = store.load(id) {
-        c.state.exit_code = if matches!(code, 126 | 127) {
-            code as i32
-        } else {
-            128
-        };
+        c.state.exit_code = exit_code;
         c.state.error = why.to_string();
         let _ = store.save(&c);
     }
+    exit_code
 }
 
 /// One attached client.
@@ -714,12 +719,7 @@ impl Monitor {
                 let _ = self.runtime.delete(&self.id);
                 let _ = orchestrate::detach_network(&self.root, &self.id);
                 self.net = Default::default();
-                record_failure(&self.store, &self.id, code, &e.to_string());
-                self.exit = Some(if matches!(code, 126 | 127) {
-                    code as i32
-                } else {
-                    128
-                });
+                self.exit = Some(record_failure(&self.store, &self.id, code, &e.to_string()));
                 false
             }
         }
