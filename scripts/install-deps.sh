@@ -9,10 +9,13 @@
 # util-linux (setpriv: the store-permission tests run as nobody; setsid) and mount (mount,
 # umount), present on every Debian install but named, as the tests call them; tini (its static
 # tini-static is the init of --init, as Docker's docker-init); gcc and libc6-dev
-# for the crates that build C (libseccomp-sys links, ring for the test registry's TLS).
+# for the crates that build C (libseccomp-sys links, ring for the test registry's TLS);
+# containerd and crun (berth-runtime is tested under a private containerd 1.6, side by side with
+# runc, and benchmarked against runc and crun), python3-grpcio and python3-grpc-tools (the CRI
+# flow test's client).
 # Idempotent; does nothing for packages already present.
 set -euo pipefail
-pkgs=(busybox-static tini skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2 util-linux mount gcc libc6-dev)
+pkgs=(busybox-static tini skopeo umoci docker-registry debootstrap tar ca-certificates make curl openssl apache2-utils attr runc docker.io procps libseccomp-dev pkg-config nftables iproute2 util-linux mount gcc libc6-dev containerd crun python3-grpcio python3-grpc-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
