@@ -15,7 +15,7 @@ use crate::support::{bin, busybox_rootfs, have, Out};
 
 /// A bundle for `id` in `dir`: busybox, the spec runc's `spec` writes, with `args`, no
 /// terminal, and a cgroup of our own (so that leftovers can be looked for).
-fn bundle(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
+pub(crate) fn bundle(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
     let b = dir.join(format!("bundle-{id}"));
     busybox_rootfs(&b.join("rootfs"));
     let out = Command::new("runc")
@@ -39,14 +39,14 @@ fn bundle(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
 }
 
 /// One runtime under test: its binary, a state root of its own, a --log file.
-struct Rt {
-    bin: PathBuf,
-    root: PathBuf,
-    log: PathBuf,
+pub(crate) struct Rt {
+    pub(crate) bin: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
 impl Rt {
-    fn new(bin: PathBuf, dir: &Path, name: &str) -> Rt {
+    pub(crate) fn new(bin: PathBuf, dir: &Path, name: &str) -> Rt {
         Rt {
             bin,
             root: dir.join(format!("root-{name}")),
@@ -54,7 +54,7 @@ impl Rt {
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--root")
             .arg(&self.root)
@@ -67,16 +67,16 @@ impl Rt {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Out {
+    pub(crate) fn run(&self, args: &[&str]) -> Out {
         timed(&mut self.cmd(args), 60)
     }
 
-    fn state(&self, id: &str) -> Value {
+    pub(crate) fn state(&self, id: &str) -> Value {
         serde_json::from_str(&self.run(&["state", id]).stdout).unwrap_or(Value::Null)
     }
 
     /// The last error line of --log.
-    fn last_error(&self) -> String {
+    pub(crate) fn last_error(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -87,7 +87,7 @@ impl Rt {
 }
 
 /// The cgroup v1 directories of container `id` that exist.
-fn cgroups_of(id: &str) -> Vec<PathBuf> {
+pub(crate) fn cgroups_of(id: &str) -> Vec<PathBuf> {
     ["memory", "pids", "cpu,cpuacct", "devices", "freezer"]
         .iter()
         .map(|c| {
@@ -102,7 +102,7 @@ fn cgroups_of(id: &str) -> Vec<PathBuf> {
 
 /// Kills what is left in the test's cgroups and removes them (a failed test, or a runtime
 /// that left something: the assertions say which).
-struct Cleanup(Vec<String>);
+pub(crate) struct Cleanup(pub(crate) Vec<String>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -236,7 +236,7 @@ fn lifecycle(rt: &Rt, dir: &Path, id: &str) -> Vec<(String, i32, String)> {
     steps
 }
 
-fn runtimes(dir: &Path) -> (Rt, Rt) {
+pub(crate) fn runtimes(dir: &Path) -> (Rt, Rt) {
     (
         Rt::new(PathBuf::from("runc"), dir, "runc"),
         Rt::new(bin("berth-runtime"), dir, "berth"),

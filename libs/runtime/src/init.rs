@@ -46,6 +46,23 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(PathBuf, Clone
     if !unshare.contains(CloneFlags::CLONE_NEWNS) {
         return Err(Error::Spec("a mount namespace is required".into()));
     }
+    // As runc: the names would be set in the host's UTS namespace (a joined one is the
+    // container's own, as a pod's).
+    let uts = unshare.contains(CloneFlags::CLONE_NEWUTS)
+        || join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWUTS);
+    if !uts {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        if set(spec.hostname()) {
+            return Err(Error::Spec(
+                "unable to set hostname without a private UTS namespace".into(),
+            ));
+        }
+        if set(spec.domainname()) {
+            return Err(Error::Spec(
+                "unable to set domainname without a private UTS namespace".into(),
+            ));
+        }
+    }
     Ok((unshare, join))
 }
 

@@ -54,11 +54,32 @@ pub struct Runtime {
 /// The container process's standard streams: each `Some` fd is installed as 0, 1, 2; `None`
 /// inherits the caller's. With `terminal`, the fds are ignored: the process makes a pty in the
 /// container's own devpts (as runc), takes it as its controlling terminal, stdio and
-/// /dev/console, and the master comes back in [`Created::console`].
+/// /dev/console, and the master comes back in [`Created::console`]. `preserve_fds` passes the
+/// caller's descriptors 3…2+N to the process as they are (runc's `--preserve-fds`); every other
+/// descriptor above 2 is closed at exec.
 #[derive(Debug, Default)]
 pub struct Stdio {
     pub fds: [Option<OwnedFd>; 3],
     pub terminal: bool,
+    pub preserve_fds: u32,
+}
+
+impl Stdio {
+    /// The process's fds 0, 1, 2 (`None`: the caller's own), no terminal.
+    pub fn fds(fds: [Option<OwnedFd>; 3]) -> Stdio {
+        Stdio {
+            fds,
+            ..Stdio::default()
+        }
+    }
+
+    /// A terminal made in the container; the master comes back in [`Created::console`].
+    pub fn terminal() -> Stdio {
+        Stdio {
+            terminal: true,
+            ..Stdio::default()
+        }
+    }
 }
 
 /// A process the runtime made: its host pid and, with a terminal, the pty master.
@@ -183,6 +204,7 @@ impl Runtime {
         let (go_r, go_w) = pipe().map_err(fail)?;
         let fifo_fd = process::open_path(&fifo).map_err(fail)?;
         let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
+        let preserve = stdio.preserve_fds;
         let (console_parent, console_child) = if stdio.terminal {
             let (a, b) = process::console_socket().map_err(fail)?;
             (Some(a), Some(b))
@@ -196,6 +218,7 @@ impl Runtime {
             ForkResult::Child => {
                 drop(sync_r);
                 drop(go_w);
+                process::preserve_fds(preserve);
                 let w = sync_w.as_fd();
                 drop(console_parent);
                 let r = init_stage1(
@@ -473,6 +496,7 @@ impl Runtime {
         self.prepare_seccomp(&spec);
         let (sync_r, sync_w) = pipe()?;
         let stdio_raw = [0, 1, 2].map(|i| stdio.fds[i].as_ref().map(|f| f.as_raw_fd()));
+        let preserve = stdio.preserve_fds;
         let procs = cg.join_paths();
         let (console_parent, console_child) = if stdio.terminal {
             let (a, b) = process::console_socket()?;
@@ -485,6 +509,7 @@ impl Runtime {
             ForkResult::Child => {
                 drop(sync_r);
                 drop(console_parent);
+                process::preserve_fds(preserve);
                 let w = sync_w.as_fd();
                 let console = console_child.as_ref().map(|c| c.as_raw_fd());
                 if let Err(e) = exec_stage1(&spec, process, &stdio_raw, console, &joins, &procs, w)

@@ -151,17 +151,35 @@ fn resource(name: &str) -> Option<Resource> {
     })
 }
 
+/// How many descriptors beyond stdio (3…2+N) the process keeps (runc's `--preserve-fds`). Set
+/// in the forked child only, before its setup runs.
+static PRESERVED_FDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// In the child after fork: the process keeps descriptors 3…2+`n` open across exec.
+pub(crate) fn preserve_fds(n: u32) {
+    PRESERVED_FDS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Marks every descriptor from 3 up close-on-exec, so that nothing of the host's (a directory
-/// outside the root, CVE-2024-21626) reaches the container's process.
+/// outside the root, CVE-2024-21626) reaches the container's process, but those the caller asked
+/// to pass (`preserve_fds`), which lose their close-on-exec flag.
 pub(crate) fn cloexec_from_3() {
-    if crate::sys::cloexec_range_from(3).is_ok() {
+    let keep = PRESERVED_FDS.load(std::sync::atomic::Ordering::Relaxed);
+    let first = 3u32.saturating_add(keep);
+    for fd in 3..first {
+        let _ = nix::fcntl::fcntl(
+            fd as RawFd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
+    }
+    if crate::sys::cloexec_range_from(first).is_ok() {
         return;
     }
     if let Ok(dir) = fs::read_dir("/proc/self/fd") {
         let fds: Vec<RawFd> = dir
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .filter(|fd| *fd >= 3)
+            .filter(|fd| *fd >= first as RawFd)
             .collect();
         for fd in fds {
             // Setting FD_CLOEXEC on a descriptor we may or may not still own is harmless.

@@ -463,11 +463,26 @@ fn send_console(path: &Path, master: &OwnedFd) -> Res<()> {
     Ok(())
 }
 
+/// `--preserve-fds N` passes the caller's fds 3…2+N: each must be open (a closed one would
+/// otherwise be taken by one of the runtime's own descriptors and leak into the container).
+fn check_preserved_fds(n: u32) -> Res<()> {
+    let last = 2u64 + u64::from(n);
+    if last > i32::MAX as u64 {
+        return Err(fail(format!("--preserve-fds {n}: too many descriptors")));
+    }
+    for fd in 3..=last as i32 {
+        if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+            return Err(fail(format!(
+                "--preserve-fds {n}: file descriptor {fd} is not open"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `create`: the init alive and blocked, the pid file written, the pty master sent.
 fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
-    if a.preserve_fds > 0 {
-        return Err(fail("--preserve-fds is not supported by berth-runtime yet"));
-    }
+    check_preserved_fds(a.preserve_fds)?;
     let spec = berth_runtime::load_spec(&a.bundle).map_err(Failed::from)?;
     let terminal = spec
         .process()
@@ -491,6 +506,7 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
             Stdio {
                 fds: [None, None, None],
                 terminal,
+                preserve_fds: a.preserve_fds,
             },
         )
         .map_err(Failed::from)?;
@@ -510,9 +526,7 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
 /// `exec`: the process from --process (or the inline form on the container's own process),
 /// run in the container; detached, the pid file written and gone; else waited for.
 fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
-    if a.preserve_fds > 0 {
-        return Err(fail("--preserve-fds is not supported by berth-runtime yet"));
-    }
+    check_preserved_fds(a.preserve_fds)?;
     let process: Process = match &a.process {
         Some(p) => {
             let text = fs::read_to_string(p)
@@ -542,6 +556,7 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
             Stdio {
                 fds: [None, None, None],
                 terminal,
+                preserve_fds: a.preserve_fds,
             },
         )
         .map_err(Failed::from)?;

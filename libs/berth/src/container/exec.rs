@@ -120,22 +120,16 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
             .write(true)
             .open("/dev/null")
             .with_path("open", "/dev/null")?;
-        let stdio = Stdio {
-            fds: [
-                Some(null()?),
-                Some(out.try_clone().with_path("dup", "/dev/null")?.into()),
-                Some(out.into()),
-            ],
-            terminal: false,
-        };
+        let stdio = Stdio::fds([
+            Some(null()?),
+            Some(out.try_clone().with_path("dup", "/dev/null")?.into()),
+            Some(out.into()),
+        ]);
         runtime.exec(&c.id, &process, stdio).map_err(Error::from)?;
         return Ok(0);
     }
     if opts.tty {
-        let stdio = Stdio {
-            fds: [None, None, None],
-            terminal: true,
-        };
+        let stdio = Stdio::terminal();
         let created = runtime.exec(&c.id, &process, stdio).map_err(Error::from)?;
         let pid = created.pid;
         let Some(pty) = created.console else {
@@ -193,10 +187,7 @@ pub fn exec(root: &Root, name: &str, opts: &ExecOptions) -> Result<i32> {
     }
     let pipes = exec_pipes(opts.interactive)?;
     let [child_in, child_out, child_err] = pipes.child;
-    let stdio = Stdio {
-        fds: [Some(child_in), Some(child_out), Some(child_err)],
-        terminal: false,
-    };
+    let stdio = Stdio::fds([Some(child_in), Some(child_out), Some(child_err)]);
     // The runtime forks: it runs before the stdin thread starts (and drops the child's ends).
     let pid = runtime
         .exec(&c.id, &process, stdio)

@@ -466,10 +466,7 @@ fn run_check(
     let mut _process_file = None;
     let pid = match Engine::of(root, c) {
         Engine::Builtin(runtime) => {
-            let io = berth_runtime::Stdio {
-                fds: [Some(null), Some(w), Some(w2)],
-                terminal: false,
-            };
+            let io = berth_runtime::Stdio::fds([Some(null), Some(w), Some(w2)]);
             // A check that cannot start reads as Docker's (runc's error in containerd's words).
             let started = runtime
                 .exec(&c.id, &process, io)

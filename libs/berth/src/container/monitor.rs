@@ -145,22 +145,12 @@ fn launch(
     let open_stdin = rec.config.open_stdin.unwrap_or(false);
     let (stdio, stdin, output) = if tty {
         // The runtime makes the pty inside the container and hands back the master.
-        (
-            Stdio {
-                fds: [None, None, None],
-                terminal: true,
-            },
-            None,
-            Output::Pty(None),
-        )
+        (Stdio::terminal(), None, Output::Pty(None))
     } else {
         let p = super::pipes::Pipes::new(open_stdin)?;
         let [in_r, out_w, err_w] = p.child;
         (
-            Stdio {
-                fds: [Some(in_r), Some(out_w), Some(err_w)],
-                terminal: false,
-            },
+            Stdio::fds([Some(in_r), Some(out_w), Some(err_w)]),
             p.stdin,
             Output::Pipes(Some(p.stdout), Some(p.stderr)),
         )

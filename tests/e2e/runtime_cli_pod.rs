@@ -1,0 +1,322 @@
+//! Issue 19: what berth-runtime does beyond one container's own namespaces and stdio, each
+//! scenario run against `/usr/sbin/runc` and `berth-runtime` and compared: namespaces joined by
+//! path (the pattern of a Kubernetes pod, whose containers join the sandbox's pid, ipc, uts and
+//! network namespaces), a hostname without a UTS namespace of the container's own, and
+//! `--preserve-fds` for create (through `run`) and exec.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::runtime_cli::{bundle, cgroups_of, runtimes, Cleanup, Rt};
+use crate::support::have;
+use crate::support::rig::{timed, wait_until};
+
+/// Rewrites the bundle's config.json with `f`.
+fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
+    let path = b.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut spec);
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+}
+
+/// Creates and starts `id` from `b` with its output thrown away; returns the init's pid.
+fn start_detached(rt: &Rt, b: &Path, id: &str) -> i32 {
+    let mut c = rt.cmd(&["create", "--bundle", b.to_str().unwrap(), id]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let status = c.status().expect("create");
+    assert!(
+        status.success(),
+        "{}: create {id}: {}",
+        rt.bin.display(),
+        rt.last_error()
+    );
+    assert_eq!(rt.run(&["start", id]).code, 0, "start {id}");
+    rt.state(id)["pid"].as_i64().unwrap() as i32
+}
+
+fn ns_link(pid: i32, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Kills and deletes `id` as the shim does (kill --all, then delete).
+fn take_down(rt: &Rt, id: &str) {
+    rt.run(&["kill", "--all", id, "9"]);
+    wait_until(10, || rt.state(id)["status"] != "running");
+    rt.run(&["delete", "--force", id]);
+}
+
+/// A pod: a sandbox container with its own namespaces and a hostname, and containers that join
+/// its pid, ipc, uts and network namespaces by /proc/PID/ns path (with a mount namespace of
+/// their own). Inside, both runtimes give the same view: the sandbox's namespaces, its
+/// hostname, its sleep as pid 1. Then the shim's pattern for a container whose init exits while
+/// a child it left keeps running in the shared pid namespace: `kill --all ID 9` exits 0 and
+/// kills the child, `delete` cleans up, and no cgroup is left.
+#[test]
+fn pod_joins_namespaces_by_path_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let names = ["pod", "podc", "podl"];
+    let _clean = Cleanup(
+        names
+            .iter()
+            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
+            .collect(),
+    );
+    let mut views = Vec::new();
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let sb = format!("pod-{name}");
+        let b = bundle(dir.path(), &sb, &["sleep", "1000"]);
+        edit_spec(&b, |s| s["hostname"] = Value::String("podhost".into()));
+        let sb_pid = start_detached(rt, &b, &sb);
+        let join = |s: &mut Value| {
+            s.as_object_mut().unwrap().remove("hostname");
+            for ns in s["linux"]["namespaces"].as_array_mut().unwrap() {
+                let file = match ns["type"].as_str().unwrap() {
+                    "pid" => "pid",
+                    "ipc" => "ipc",
+                    "uts" => "uts",
+                    "network" => "net",
+                    _ => continue,
+                };
+                ns["path"] = Value::String(format!("/proc/{sb_pid}/ns/{file}"));
+            }
+        };
+        let c = format!("podc-{name}");
+        let b = bundle(
+            dir.path(),
+            &c,
+            &[
+                "sh",
+                "-c",
+                "readlink /proc/self/ns/pid /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/net \
+                 /proc/self/ns/mnt; hostname; tr '\\0' ' ' < /proc/1/cmdline; echo",
+            ],
+        );
+        edit_spec(&b, join);
+        let o = timed(
+            &mut rt.cmd(&["run", "--bundle", b.to_str().unwrap(), &c]),
+            60,
+        );
+        assert_eq!(o.code, 0, "{name}: {o:?} {}", rt.last_error());
+        let lines: Vec<&str> = o.stdout.lines().collect();
+        assert_eq!(lines.len(), 7, "{name}: {o:?}");
+        let view = vec![
+            format!("pid joined: {}", lines[0] == ns_link(sb_pid, "pid")),
+            format!("ipc joined: {}", lines[1] == ns_link(sb_pid, "ipc")),
+            format!("uts joined: {}", lines[2] == ns_link(sb_pid, "uts")),
+            format!("net joined: {}", lines[3] == ns_link(sb_pid, "net")),
+            format!("own mnt: {}", lines[4] != ns_link(sb_pid, "mnt")),
+            format!("hostname: {}", lines[5]),
+            format!("pid 1: {}", lines[6].trim()),
+        ];
+        rt.run(&["delete", "--force", &c]);
+
+        // The init exits at once and leaves a sleep in the pod's pid namespace.
+        let l = format!("podl-{name}");
+        let b = bundle(dir.path(), &l, &["sh", "-c", "sleep 1000 & echo x"]);
+        edit_spec(&b, join);
+        start_detached(rt, &b, &l);
+        let init_gone = wait_until(10, || rt.state(&l)["status"] == "stopped");
+        let left = |id: &str| -> usize {
+            cgroups_of(id)
+                .iter()
+                .map(|d| {
+                    std::fs::read_to_string(d.join("cgroup.procs"))
+                        .unwrap_or_default()
+                        .lines()
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let child_left = left(&l);
+        let o = rt.run(&["kill", "--all", &l, "9"]);
+        let emptied = wait_until(10, || left(&l) == 0);
+        let d = rt.run(&["delete", &l]);
+        let mut view = view;
+        view.extend([
+            format!("init gone: {init_gone}, its child still in the cgroup: {child_left}"),
+            format!("kill --all of the stopped one: {}", o.code),
+            format!("cgroup emptied: {emptied}"),
+            format!("delete: {}", d.code),
+            format!("no cgroup left: {}", cgroups_of(&l).is_empty()),
+            format!("sandbox still running: {}", rt.state(&sb)["status"]),
+        ]);
+        take_down(rt, &sb);
+        view.push(format!("sandbox gone: {}", cgroups_of(&sb).is_empty()));
+        views.push(view);
+    }
+    assert_eq!(views[0], views[1], "runc (left) and berth (right) differ");
+    assert_eq!(views[1][0], "pid joined: true", "{:?}", views[1]);
+    assert_eq!(views[1][5], "hostname: podhost", "{:?}", views[1]);
+    assert_eq!(views[1][6], "pid 1: sleep 1000", "{:?}", views[1]);
+}
+
+/// A hostname with the host's UTS namespace would rename the host: both runtimes refuse the
+/// create with runc's words and leave nothing. (A domainname is refused by berth the same
+/// way; runc 1.1 would set the host's, so that part is berth's alone.)
+#[test]
+fn hostname_needs_a_uts_namespace_of_its_own_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = Cleanup(vec!["hn-runc".into(), "hn-berth".into(), "dn-berth".into()]);
+    let host_uts = |s: &mut Value| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "uts");
+    };
+    let before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let id = format!("hn-{name}");
+        let b = bundle(dir.path(), &id, &["true"]);
+        edit_spec(&b, |s| {
+            host_uts(s);
+            s["hostname"] = Value::String("renamed".into());
+        });
+        let o = rt.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        assert_ne!(o.code, 0, "{name}: {o:?}");
+        assert!(
+            rt.last_error()
+                .contains("unable to set hostname without a private UTS namespace"),
+            "{name}: {}",
+            rt.last_error()
+        );
+        assert!(cgroups_of(&id).is_empty(), "{name}: {:?}", cgroups_of(&id));
+        assert!(!rt.root.join(&id).exists(), "{name}: state left");
+    }
+    let dn_before = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    let b = bundle(dir.path(), "dn-berth", &["true"]);
+    edit_spec(&b, |s| {
+        host_uts(s);
+        s.as_object_mut().unwrap().remove("hostname");
+        s["domainname"] = Value::String("renamed.example".into());
+    });
+    let o = berth.run(&["create", "--bundle", b.to_str().unwrap(), "dn-berth"]);
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(
+        berth.last_error().contains("unable to set domainname"),
+        "{}",
+        berth.last_error()
+    );
+    assert!(!berth.root.join("dn-berth").exists());
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        dn_before
+    );
+}
+
+/// Runs `rt` with ARGS from a shell that first opens `file` as fds 3 and 5 (fd 4 closed), as a
+/// caller handing descriptors over would.
+fn with_fds(rt: &Rt, file: &Path, args: &[&str]) -> crate::support::Out {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("exec 3<\"$F\" 5<\"$F\"; exec \"$@\"")
+        .arg("sh")
+        .arg(&rt.bin)
+        .arg("--root")
+        .arg(&rt.root)
+        .arg("--log")
+        .arg(&rt.log)
+        .arg("--log-format")
+        .arg("json")
+        .args(args)
+        .env("F", file)
+        .stdin(std::process::Stdio::null());
+    timed(&mut c, 60)
+}
+
+/// `--preserve-fds N` passes the caller's fds 3…2+N to the container's process and closes every
+/// other: for `run` (create) and for `exec`, the process sees the same descriptors under both
+/// runtimes, reads the file through fd 3, and has no fd 5. Without the flag it has only 0–2.
+#[test]
+fn preserve_fds_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = Cleanup(
+        ["pf", "pf0", "pfx"]
+            .iter()
+            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
+            .collect(),
+    );
+    let file = dir.path().join("handed-over");
+    std::fs::write(&file, "three\n").unwrap();
+    let show = "cat <&3 2>/dev/null || echo no-fd-3; ls /proc/$$/fd | tr '\\n' ' '; echo";
+    let mut views = Vec::new();
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let mut view = Vec::new();
+        for (id, n) in [(format!("pf-{name}"), "1"), (format!("pf0-{name}"), "0")] {
+            let b = bundle(dir.path(), &id, &["sh", "-c", show]);
+            let o = with_fds(
+                rt,
+                &file,
+                &[
+                    "run",
+                    "--preserve-fds",
+                    n,
+                    "--bundle",
+                    b.to_str().unwrap(),
+                    &id,
+                ],
+            );
+            view.push(format!("run --preserve-fds {n}: {} {}", o.code, o.stdout));
+            rt.run(&["delete", "--force", &id]);
+        }
+        let id = format!("pfx-{name}");
+        let b = bundle(dir.path(), &id, &["sleep", "1000"]);
+        start_detached(rt, &b, &id);
+        for n in ["1", "0"] {
+            let o = with_fds(
+                rt,
+                &file,
+                &["exec", "--preserve-fds", n, &id, "sh", "-c", show],
+            );
+            view.push(format!("exec --preserve-fds {n}: {} {}", o.code, o.stdout));
+        }
+        take_down(rt, &id);
+        views.push(view);
+    }
+    assert_eq!(views[0], views[1], "runc (left) and berth (right) differ");
+    assert_eq!(views[1][0], "run --preserve-fds 1: 0 three\n0 1 2 3 \n");
+    assert_eq!(views[1][1], "run --preserve-fds 0: 0 no-fd-3\n0 1 2 \n");
+
+    // A descriptor that is not open cannot be passed (one of the runtime's own would take its
+    // number and reach the container): berth says which, and creates nothing.
+    let b = dir.path().join("bundle-pfx-berth");
+    let o = with_fds(
+        &berth,
+        &file,
+        &[
+            "create",
+            "--preserve-fds",
+            "2",
+            "--bundle",
+            b.to_str().unwrap(),
+            "pfbad",
+        ],
+    );
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("file descriptor 4 is not open"), "{o:?}");
+    assert!(!berth.root.join("pfbad").exists());
+}
