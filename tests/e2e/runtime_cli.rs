@@ -365,3 +365,46 @@ fn exec_detached_and_version_as_runc() {
         assert!(first.contains(" version "), "{name}: {first}");
     }
 }
+
+/// `spec` writes runc's starter config.json byte for byte (and with `--rootless` runc's
+/// rootless one, for this user), and neither overwrites an existing one.
+#[test]
+fn spec_writes_runcs_starter_config() {
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [&[][..], &["--rootless"][..]] {
+        let mut written = Vec::new();
+        for (name, bin) in [
+            ("runc", PathBuf::from("runc")),
+            ("berth", bin("berth-runtime")),
+        ] {
+            let b = dir.path().join(format!("{name}{}", flags.len()));
+            std::fs::create_dir(&b).unwrap();
+            let o = timed(
+                Command::new(&bin)
+                    .arg("spec")
+                    .args(flags)
+                    .arg("--bundle")
+                    .arg(&b),
+                30,
+            );
+            assert_eq!(o.code, 0, "{name} {flags:?}: {o:?}");
+            written.push(std::fs::read(b.join("config.json")).unwrap());
+            let again = timed(Command::new(&bin).arg("spec").arg("--bundle").arg(&b), 30);
+            assert_eq!(again.code, 1, "{name}: {again:?}");
+            assert!(
+                again
+                    .stderr
+                    .contains("File config.json exists. Remove it first"),
+                "{name}: {again:?}"
+            );
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&written[0]),
+            String::from_utf8_lossy(&written[1]),
+            "{flags:?}: runc (left) and berth (right) differ"
+        );
+    }
+}

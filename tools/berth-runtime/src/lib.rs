@@ -19,6 +19,8 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::{LinuxResources, Process};
 use serde_json::json;
 
+mod spec;
+
 const AFTER: &str = "\
 Examples (containerd):
   ctr run --rm --runc-binary /usr/local/bin/berth-runtime --rootfs /srv/bb --env PATH=/bin ID sh
@@ -73,8 +75,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", global = true)]
     pub criu: Option<String>,
 
-    /// Rootless mode: true, false or auto (accepted; berth runs as root)
-    #[arg(long, value_name = "BOOL", global = true)]
+    /// Rootless mode: true, false or auto (accepted; berth runs as root). Before the
+    /// subcommand only, as runc: `spec --rootless` is spec's own flag
+    #[arg(long, value_name = "BOOL")]
     pub rootless: Option<String>,
 
     /// Print the version (runc's shape: NAME version X, then the spec version)
@@ -154,6 +157,16 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Print what this runtime supports, as runc features
     Features,
+    /// Write a starter config.json (runc's) into the bundle
+    Spec {
+        /// The bundle directory to write config.json into
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for a container run by an unprivileged user (a user namespace, no network
+        /// namespace, no device rules)
+        #[arg(long)]
+        rootless: bool,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -370,6 +383,7 @@ pub fn run(cli: Cli) -> Res<u8> {
             println!("{}", pretty(&features()));
             Ok(0)
         }
+        Cmd::Spec { bundle, rootless } => spec::write(&bundle, rootless).map(|_| 0).map_err(fail),
     }
 }
 
