@@ -408,3 +408,39 @@ fn spec_writes_runcs_starter_config() {
         );
     }
 }
+
+/// An ID that is not a plain name is refused by every command, as runc refuses it ("invalid
+/// container ID format"), before anything is written: `../esc` with a cgroupsPath of its own
+/// would otherwise put the state beside the state root.
+#[test]
+fn ids_that_are_paths_are_refused_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = Cleanup(vec!["badid-runc".into(), "badid-berth".into()]);
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let b = bundle(dir.path(), &format!("badid-{name}"), &["true"]);
+        for id in ["../esc", "a/b", ".", "..", "a b", "x\ny"] {
+            let o = rt.run(&["create", "--bundle", b.to_str().unwrap(), id]);
+            assert_eq!(o.code, 1, "{name} create {id:?}: {o:?}");
+            assert!(
+                rt.last_error().contains("invalid container ID format"),
+                "{name} {id:?}: {}",
+                rt.last_error()
+            );
+            for verb in [&["state"][..], &["kill"], &["delete"], &["start"]] {
+                let mut args = verb.to_vec();
+                args.push(id);
+                assert_eq!(rt.run(&args).code, 1, "{name} {args:?}");
+            }
+        }
+        assert!(
+            !dir.path().join("esc").exists(),
+            "{name}: state outside its root"
+        );
+        assert!(cgroups_of(&format!("badid-{name}")).is_empty(), "{name}");
+    }
+}

@@ -32,6 +32,11 @@ pub enum Error {
     #[error("container {0} does not exist")]
     NotFound(String),
 
+    /// An ID that is not a plain name (runc's rule: letters, digits, `_ + - .`, not `.` or
+    /// `..`), which would otherwise name a path outside the state directory.
+    #[error("invalid container ID format: {0:?}")]
+    InvalidId(String),
+
     /// The container is in the wrong state for the operation.
     #[error("container {id} is {status}: {why}")]
     State {

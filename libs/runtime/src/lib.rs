@@ -145,6 +145,7 @@ impl Runtime {
     /// Creates container `id` from the bundle: its init is alive in the new namespaces, in the
     /// root file system, in the cgroup, blocked until `start`. Returns the init's pid.
     pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<Created> {
+        state::check_id(id)?;
         let bundle =
             fs::canonicalize(bundle).map_err(|e| Error::io("open the bundle", bundle, e))?;
         let spec = load_spec(&bundle)?;

@@ -43,7 +43,24 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
     root.join(id)
 }
 
+/// Checks a container ID as runc does: one path component of letters, digits, `_`, `+`, `-`
+/// and `.`, neither `.` nor `..`.
+pub fn check_id(id: &str) -> Result<()> {
+    let plain = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+        && id != "."
+        && id != "..";
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.into()))
+    }
+}
+
 pub fn load(root: &Path, id: &str) -> Result<State> {
+    check_id(id)?;
     let path = dir(root, id).join(STATE_FILE);
     let data = match fs::read(&path) {
         Ok(d) => d,
@@ -99,6 +116,20 @@ pub fn alive(pid: i32, start: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_plain_names() {
+        for ok in ["c1", "ok-id_1.2+3", "a.b", "...", "0"] {
+            assert!(check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "x\n", "é"] {
+            assert!(matches!(check_id(bad), Err(Error::InvalidId(_))), "{bad:?}");
+        }
+        assert!(matches!(
+            load(Path::new("/nonexistent"), "../etc"),
+            Err(Error::InvalidId(_))
+        ));
+    }
 
     #[test]
     fn own_start_time_is_read_and_checked() {
