@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::runtime_cli::{bundle, cgroups_of, runtimes, Cleanup, Rt};
 use crate::support::have;
-use crate::support::rig::{timed, wait_until};
+use crate::support::rig::{timed, timed_input, wait_until};
 
 /// Rewrites the bundle's config.json with `f`.
 fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
@@ -321,4 +321,91 @@ fn preserve_fds_as_runc() {
     assert_ne!(o.code, 0, "{o:?}");
     assert!(o.stderr.contains("file descriptor 4 is not open"), "{o:?}");
     assert!(!berth.root.join("pfbad").exists());
+}
+
+/// `--systemd-cgroup` (containerd's `SystemdCgroup = true`): the cgroupsPath
+/// `slice:prefix:name` is the scope `prefix-name.scope` inside the nested slices, where the init
+/// is in every controller before create returns; delete removes the scope. A path not of that
+/// form is refused with runc's words. (runc needs a running systemd for this; there is none
+/// here, so berth is checked alone.)
+#[test]
+fn systemd_cgroup_paths_are_scopes_in_slices() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, berth) = runtimes(dir.path());
+    let slices = ["berthtest.slice", "berthtest-pod1.slice"];
+    struct Slices(Vec<std::path::PathBuf>);
+    impl Drop for Slices {
+        fn drop(&mut self) {
+            for d in self.0.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    let mut made = Vec::new();
+    for c in ["memory", "pids", "cpu,cpuacct", "devices", "freezer"] {
+        let scope = Path::new("/sys/fs/cgroup")
+            .join(c)
+            .join(slices[0])
+            .join(slices[1]);
+        made.extend([
+            scope.parent().unwrap().to_path_buf(),
+            scope.clone(),
+            scope.join("cri-containerd-sd1.scope"),
+        ]);
+    }
+    let _slices = Slices(made);
+    let b = bundle(dir.path(), "sd1", &["sleep", "1000"]);
+    edit_spec(&b, |s| {
+        s["linux"]["cgroupsPath"] = Value::String("berthtest-pod1.slice:cri-containerd:sd1".into())
+    });
+    let mut c = berth.cmd(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "sd1",
+    ]);
+    c.stdout(std::process::Stdio::null());
+    assert!(c.status().unwrap().success(), "{}", berth.last_error());
+    let pid = berth.state("sd1")["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let scope = "/berthtest.slice/berthtest-pod1.slice/cri-containerd-sd1.scope";
+    let in_scope = cg.lines().filter(|l| l.ends_with(scope)).count();
+    assert!(in_scope >= 5, "{cg}");
+    let limit = Path::new("/sys/fs/cgroup/memory")
+        .join(&scope[1..])
+        .join("memory.limit_in_bytes");
+    let o = timed_input(
+        &mut berth.cmd(&["--systemd-cgroup", "update", "--resources", "-", "sd1"]),
+        Some(br#"{"memory":{"limit":104857600}}"#),
+        30,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(std::fs::read_to_string(&limit).unwrap().trim(), "104857600");
+    assert_eq!(berth.run(&["kill", "sd1", "9"]).code, 0);
+    assert!(wait_until(10, || berth.state("sd1")["status"] == "stopped"));
+    assert_eq!(berth.run(&["delete", "sd1"]).code, 0);
+    assert!(!limit.parent().unwrap().exists(), "the scope is left");
+
+    let b = bundle(dir.path(), "sd2", &["true"]);
+    edit_spec(&b, |s| {
+        s["linux"]["cgroupsPath"] = Value::String("/plain/sd2".into())
+    });
+    let o = berth.run(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "sd2",
+    ]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(
+        berth
+            .last_error()
+            .contains("expected cgroupsPath to be of format \"slice:prefix:name\""),
+        "{}",
+        berth.last_error()
+    );
+    assert!(!berth.root.join("sd2").exists());
 }

@@ -49,6 +49,9 @@ pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 pub struct Runtime {
     pub root: PathBuf,
     pub cgroup_root: PathBuf,
+    /// cgroupsPath is systemd's `slice:prefix:name` (runc's `--systemd-cgroup`), made as the
+    /// directories systemd would make ([`cgroups::systemd_path`]).
+    pub systemd_cgroup: bool,
 }
 
 /// The container process's standard streams: each `Some` fd is installed as 0, 1, 2; `None`
@@ -119,11 +122,23 @@ impl Runtime {
         Runtime {
             root: root.into(),
             cgroup_root: PathBuf::from(CGROUP_ROOT),
+            systemd_cgroup: false,
         }
     }
 
     fn cgroup_of(&self, spec: &Spec, id: &str) -> Result<Cgroup> {
-        Cgroup::open(&self.cgroup_root, &cgroup_path(spec, id))
+        let path = if self.systemd_cgroup {
+            let given = spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().clone())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            cgroups::systemd_path::expand(&given, id)?
+        } else {
+            cgroup_path(spec, id)
+        };
+        Cgroup::open(&self.cgroup_root, &path)
     }
 
     /// Readies the spec's seccomp program (from the cache under the state root) for the child.

@@ -63,7 +63,8 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
-    /// Take cgroupsPath as systemd's slice:prefix:name (accepted; berth writes cgroupfs)
+    /// Take cgroupsPath as systemd's slice:prefix:name: the container's cgroup is the scope
+    /// prefix-name.scope in that slice (berth makes it through cgroupfs, without systemd)
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
 
@@ -318,7 +319,8 @@ pub fn run(cli: Cli) -> Res<u8> {
         // that nothing inside can write the binary through /proc/PID/exe (CVE-2019-5736).
         berth::container::protect_binary().map_err(|e| fail(e.to_string()))?;
     }
-    let rt = Runtime::new(&cli.root);
+    let mut rt = Runtime::new(&cli.root);
+    rt.systemd_cgroup = cli.systemd_cgroup;
     match cmd {
         Cmd::Create(a) => create(&rt, &a).map(|_| 0),
         Cmd::Start { id } => rt.start(&id).map(|_| 0).map_err(Failed::from),

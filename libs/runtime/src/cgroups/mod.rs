@@ -27,6 +27,7 @@
 
 mod device_filter;
 mod files;
+pub mod systemd_path;
 #[cfg(test)]
 mod tests;
 pub mod v1;
