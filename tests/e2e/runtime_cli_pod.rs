@@ -409,3 +409,59 @@ fn systemd_cgroup_paths_are_scopes_in_slices() {
     );
     assert!(!berth.root.join("sd2").exists());
 }
+
+/// runc's inline exec (`exec [flags] ID CMD…`, as scripts use it): --env (the last value of a
+/// name wins), --user UID (the spec's gid kept) and UID:GID, --additional-gids, --cap,
+/// --no-new-privs, --cwd; a paused container refuses an exec; a failed exec exits 255. The
+/// process sees the same under both runtimes.
+#[test]
+fn inline_exec_flags_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = Cleanup(vec!["ix-runc".into(), "ix-berth".into()]);
+    let show = "echo $TERM $FOO; id; pwd; grep -E 'CapEff|NoNewPrivs' /proc/self/status";
+    let mut views = Vec::new();
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let id = format!("ix-{name}");
+        let b = bundle(dir.path(), &id, &["sleep", "1000"]);
+        start_detached(rt, &b, &id);
+        let mut view = Vec::new();
+        for flags in [
+            &["--env", "TERM=dumb", "--env", "FOO=1", "--env", "FOO=2"][..],
+            &["--user", "5", "-g", "7", "-g", "8"],
+            &["--user", "5:6", "--cwd", "/tmp"],
+            &["--cap", "CAP_SYS_ADMIN", "--no-new-privs"],
+        ] {
+            let mut args = vec!["exec"];
+            args.extend_from_slice(flags);
+            args.extend([id.as_str(), "sh", "-c", show]);
+            let o = rt.run(&args);
+            view.push(format!("{flags:?}: {} {}", o.code, o.stdout));
+        }
+        let o = rt.run(&["exec", &id, "/nonexistent"]);
+        view.push(format!("missing binary: {}", o.code));
+        assert_eq!(rt.run(&["pause", &id]).code, 0);
+        let o = rt.run(&["exec", &id, "true"]);
+        view.push(format!(
+            "paused: {} {}",
+            o.code,
+            o.stderr.contains("cannot exec in a paused container")
+        ));
+        rt.run(&["resume", &id]);
+        take_down(rt, &id);
+        views.push(view);
+    }
+    assert_eq!(views[0], views[1], "runc (left) and berth (right) differ");
+    assert!(views[1][0].contains(": 0 dumb 2\n"), "{:?}", views[1]);
+    assert!(
+        views[1][1].contains("uid=5 gid=0(root) groups=7,8"),
+        "{:?}",
+        views[1]
+    );
+    assert_eq!(views[1][4], "missing binary: 255");
+    assert_eq!(views[1][5], "paused: 255 true");
+}

@@ -219,6 +219,24 @@ pub struct ExecArgs {
     /// UID[:GID] (the inline form)
     #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
+    /// An additional group of the process (the inline form; repeat for more)
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// A capability to add to the process's sets (the inline form; repeat for more)
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub caps: Vec<String>,
+    /// Set no_new_privs for the process (the inline form)
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// The AppArmor profile of the process (the inline form)
+    #[arg(short = 'a', long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// The SELinux label of the process (the inline form)
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Run the process even when the container is paused (it stays frozen until resumed)
+    #[arg(long)]
+    pub ignore_paused: bool,
     /// Pass this many fds beyond stdio to the process
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
@@ -380,7 +398,8 @@ pub fn run(cli: Cli) -> Res<u8> {
             rt.update(&id, &r).map(|_| 0).map_err(Failed::from)
         }
         Cmd::List { format, quiet } => list(&rt, &format, quiet),
-        Cmd::Exec(a) => exec(&rt, &a),
+        // As runc, an exec that fails exits 255 (the process's own code is any other).
+        Cmd::Exec(a) => exec(&rt, &a).map_err(|f| Failed { code: 255, ..f }),
         Cmd::Features => {
             println!("{}", pretty(&features()));
             Ok(0)
@@ -562,6 +581,11 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
             "cannot allocate tty if runc will detach without setting console socket",
         ));
     }
+    if !a.ignore_paused && rt.state(&a.id).map_err(Failed::from)?.status == "paused" {
+        return Err(fail(
+            "cannot exec in a paused container (use --ignore-paused to override)",
+        ));
+    }
     if !a.detach {
         berth_runtime::become_subreaper().map_err(Failed::from)?;
     }
@@ -606,18 +630,49 @@ fn inline_process(rt: &Runtime, a: &ExecArgs) -> Res<Process> {
         env.extend(a.env.iter().cloned());
         p.set_env(Some(env));
     }
+    let mut user = p.user().clone();
     if let Some(u) = &a.user {
-        let (uid, gid) = u.split_once(':').unwrap_or((u.as_str(), "0"));
-        let mut user = p.user().clone();
-        user.set_uid(
-            uid.parse()
-                .map_err(|_| fail(format!("invalid --user {u:?}")))?,
-        );
-        user.set_gid(
-            gid.parse()
-                .map_err(|_| fail(format!("invalid --user {u:?}")))?,
-        );
-        p.set_user(user);
+        // As runc: UID[:GID], the spec's gid when none is given.
+        let bad = || fail(format!("invalid --user {u:?}: expected UID[:GID]"));
+        let (uid, gid) = match u.split_once(':') {
+            Some((uid, gid)) => (uid, Some(gid)),
+            None => (u.as_str(), None),
+        };
+        user.set_uid(uid.parse().map_err(|_| bad())?);
+        if let Some(gid) = gid {
+            user.set_gid(gid.parse().map_err(|_| bad())?);
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        user.set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if !a.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &a.caps {
+            let cap: oci_spec::runtime::Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| fail(format!("unknown capability {name:?}")))?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut set = set.clone().unwrap_or_default();
+                set.insert(cap);
+                Some(set)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+            caps.set_ambient(add(caps.ambient()));
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if a.apparmor.is_some() {
+        p.set_apparmor_profile(a.apparmor.clone());
+    }
+    if a.process_label.is_some() {
+        p.set_selinux_label(a.process_label.clone());
     }
     Ok(p)
 }
