@@ -354,6 +354,16 @@ fn comparable(run: &Value) -> Value {
     if let Some(w) = o.get("working_set_bytes").and_then(Value::as_u64) {
         o.insert("working_set_bytes".into(), json!(w > 0));
     }
+    untimed_log(o);
+    if let Some(c2) = o.get_mut("c2").and_then(Value::as_object_mut) {
+        c2.remove("stop_ms");
+        untimed_log(c2);
+    }
+    v
+}
+
+/// The "log" of a run, its lines without their times.
+fn untimed_log(o: &mut serde_json::Map<String, Value>) {
     if let Some(log) = o.get("log").and_then(Value::as_str) {
         let lines: Vec<&str> = log
             .lines()
@@ -361,7 +371,6 @@ fn comparable(run: &Value) -> Value {
             .collect();
         o.insert("log".into(), json!(lines));
     }
-    v
 }
 
 /// The pod flow of `handler`, as the client reports it.
@@ -457,7 +466,7 @@ fn cri_pod_on_berth_as_on_runc() {
     for (h, run) in handlers.iter().zip(&runs) {
         let steps: Vec<&Value> = run["steps"].as_array().unwrap().iter().collect();
         assert!(
-            steps.iter().all(|s| s["ok"] == true) && steps.len() == 15,
+            steps.iter().all(|s| s["ok"] == true) && steps.len() == 22,
             "{h}: {steps:#?}"
         );
         assert_eq!(run["sandbox_handler"], *h);
@@ -506,6 +515,40 @@ fn cri_pod_on_berth_as_on_runc() {
             "{h}"
         );
         assert!(run["stop_ms"].as_u64() < Some(2000), "{h}: {run}");
+
+        // The confined container: its own pid namespace (where its sh, pid 1, ignores TERM:
+        // killed after the 2 s), user 65534, a read-only root, one capability, no_new_privs.
+        let c2 = &run["c2"];
+        assert_eq!(c2["state"], "CONTAINER_RUNNING", "{h}");
+        assert_eq!(
+            c2["shares_sandbox"],
+            json!({"pid": false, "ipc": true, "net": true, "uts": true, "mnt": false}),
+            "{h}"
+        );
+        let status = &c2["process"]["status"];
+        assert_eq!(status["Uid"], "65534\t65534\t65534\t65534", "{h}");
+        assert_eq!(status["NoNewPrivs"], "1", "{h}");
+        // CAP_NET_BIND_SERVICE alone.
+        assert_eq!(status["CapBnd"], "0000000000000400", "{h}");
+        assert_eq!(
+            c2["exec"],
+            json!({
+                "stdout": "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\ntouch=1\n\
+                    sh -c echo $FOO $(id -u) $(pwd); while :; do sleep 1; done \n",
+                "stderr": "",
+                "exit_code": 7,
+            }),
+            "{h}"
+        );
+        let log = c2["log"].as_str().unwrap();
+        assert!(log.ends_with(" stdout F bar 65534 /tmp\n"), "{h}: {log:?}");
+        assert_eq!(
+            c2["stopped"],
+            json!({"state": "CONTAINER_EXITED", "exit_code": 137, "reason": "Error"}),
+            "{h}"
+        );
+        let ms = c2["stop_ms"].as_u64().unwrap();
+        assert!((2000..10_000).contains(&ms), "{h}: stopped in {ms} ms");
     }
     let (runc, berth) = (comparable(&runs[0]), comparable(&runs[1]));
     assert!(
