@@ -503,6 +503,11 @@ fn cri_pod_on_berth_as_on_runc() {
         assert_eq!(run["memory_limit_created"], "209715200", "{h}");
         assert_eq!(run["memory_limit_updated"], "314572800", "{h}");
         assert_eq!(run["cpu_shares_updated"], "512", "{h}");
+        assert_eq!(run["cfs_updated"], "50000/100000", "{h}");
+        // containerd sets the swap limit to the memory limit.
+        assert_eq!(run["memsw_limit_updated"], "314572800", "{h}");
+        // The pod's sysctl (of its ipc namespace) reaches the container.
+        assert_eq!(run["exec_process"]["shm_rmid_forced"], "1\n", "{h}");
         let log = run["log"].as_str().unwrap();
         assert!(
             log.lines().count() == 1 && log.ends_with(" stdout F started\n"),
