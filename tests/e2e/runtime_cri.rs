@@ -466,7 +466,7 @@ fn cri_pod_on_berth_as_on_runc() {
     for (h, run) in handlers.iter().zip(&runs) {
         let steps: Vec<&Value> = run["steps"].as_array().unwrap().iter().collect();
         assert!(
-            steps.iter().all(|s| s["ok"] == true) && steps.len() == 22,
+            steps.iter().all(|s| s["ok"] == true) && steps.len() == 31,
             "{h}: {steps:#?}"
         );
         assert_eq!(run["sandbox_handler"], *h);
@@ -554,6 +554,22 @@ fn cri_pod_on_berth_as_on_runc() {
         );
         let ms = c2["stop_ms"].as_u64().unwrap();
         assert!((2000..10_000).contains(&ms), "{h}: stopped in {ms} ms");
+
+        // The privileged container: every capability, the host's devices, /proc/sys writable.
+        let p = &run["privileged"];
+        assert_eq!(p["state"], "CONTAINER_RUNNING", "{h}");
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        let bounding = own
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .unwrap()
+            .trim();
+        assert_eq!(p["process"]["status"]["CapEff"], bounding, "{h}");
+        let devices = p["exec"]["stdout"].as_str().unwrap();
+        assert!(
+            devices.contains(" null") && devices.ends_with("proc-sys-writable\n"),
+            "{h}: {devices}"
+        );
     }
     let (runc, berth) = (comparable(&runs[0]), comparable(&runs[1]));
     assert!(
