@@ -239,13 +239,17 @@ fn cmdline(pid: i32) -> String {
         .unwrap_or_default()
 }
 
-/// `parent` (a cgroupfs path such as `/bcri-1-runc`) in each v1 hierarchy where it exists.
+/// `parent` (a cgroupfs path such as `/bcri-1-runc`) in each hierarchy where it exists (v1's
+/// below /sys/fs/cgroup, v2's at it).
 fn cgroup_roots(parent: &str) -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.path().join(parent.trim_start_matches('/')))
+        .map(|e| e.path());
+    std::iter::once(PathBuf::from("/sys/fs/cgroup"))
+        .chain(hierarchies)
+        .map(|h| h.join(parent.trim_start_matches('/')))
         .filter(|p| p.is_dir())
         .collect()
 }
