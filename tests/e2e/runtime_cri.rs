@@ -464,6 +464,13 @@ fn cri_pod_on_berth_as_on_runc() {
             left.is_empty()
         });
         assert!(left.is_empty(), "{h}: left behind: {left:#?}");
+        let times: Vec<String> = run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {}", s["step"].as_str().unwrap_or(""), s["ms"]))
+            .collect();
+        eprintln!("runtime_cri: {h} (ms): {}", times.join(", "));
         runs.push(run);
     }
 
