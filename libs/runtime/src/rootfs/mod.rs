@@ -104,7 +104,8 @@ pub fn bind_console(slave_path: &Path) -> Result<()> {
 }
 
 /// The last file system steps, after [`prepare`] and before capabilities are dropped: sysctls
-/// (before /proc/sys turns read-only), masked paths, read-only paths, a read-only root.
+/// (before /proc/sys turns read-only), read-only paths, masked paths (in runc's order), a
+/// read-only root.
 pub fn finish(spec: &Spec) -> Result<()> {
     set_sysctls(spec)?;
     let root = rustix::fs::open(
@@ -114,11 +115,11 @@ pub fn finish(spec: &Spec) -> Result<()> {
     )
     .map_err(|e| Error::io("open", "/", e.into()))?;
     if let Some(linux) = spec.linux() {
-        for p in linux.masked_paths().iter().flatten() {
-            mask_path(root.as_fd(), p)?;
-        }
         for p in linux.readonly_paths().iter().flatten() {
             readonly_path(root.as_fd(), p)?;
+        }
+        for p in linux.masked_paths().iter().flatten() {
+            mask_path(root.as_fd(), p)?;
         }
     }
     if spec

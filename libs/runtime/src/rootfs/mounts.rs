@@ -180,7 +180,25 @@ pub(super) fn mount_cgroup(
     )?;
     let path = "/proc/self/cgroup";
     let own = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    for line in own.lines() {
+    // The hierarchies in the order of the host's mounts, as runc binds them.
+    let mut lines: Vec<&str> = own.lines().collect();
+    lines.sort_by_key(|line| {
+        let controllers = line.split(':').nth(1).unwrap_or("");
+        let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+        mounts
+            .iter()
+            .position(|m| {
+                !wanted.is_empty()
+                    && m.fstype == "cgroup"
+                    && m.mount_point.starts_with("/sys/fs/cgroup")
+                    && {
+                        let have: Vec<&str> = m.super_options.split(',').collect();
+                        wanted.iter().all(|w| have.contains(w))
+                    }
+            })
+            .unwrap_or(usize::MAX)
+    });
+    for line in lines {
         let mut parts = line.splitn(3, ':');
         let (Some(_id), Some(controllers), Some(cgroup)) =
             (parts.next(), parts.next(), parts.next())
@@ -264,6 +282,7 @@ pub(super) fn mount_cgroup(
             }
         }
     }
+    // The tmpfs itself stays writable, as runc 1.1 leaves it: "ro" applies to the hierarchies.
     let mounted = reopen(root, components)?;
-    remount(mounted.as_fd(), flags, &dest)
+    remount(mounted.as_fd(), tmpfs_flags, &dest)
 }

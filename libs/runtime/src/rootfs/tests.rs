@@ -376,11 +376,21 @@ fn docker_default_mounts_child() -> std::result::Result<(), String> {
             &format!("{mp} is {} not {fstype}", m.1),
         )?;
     }
+    // cgroup v2: the hierarchy, read-only. v1: a tmpfs left writable (as runc 1.1 leaves it)
+    // holding read-only hierarchies.
     let cg = find("/sys/fs/cgroup").ok_or("no mount at /sys/fs/cgroup")?;
+    let v1 = cg.1 == "tmpfs";
     check(
-        cg.2.split(',').any(|o| o == "ro"),
-        "/sys/fs/cgroup is not read-only",
+        cg.2.split(',').any(|o| o == "ro") != v1,
+        &format!("/sys/fs/cgroup is {} {}", cg.1, cg.2),
     )?;
+    if v1 {
+        let memory = find("/sys/fs/cgroup/memory").ok_or("no /sys/fs/cgroup/memory")?;
+        check(
+            memory.2.split(',').any(|o| o == "ro"),
+            "/sys/fs/cgroup/memory is not read-only",
+        )?;
+    }
     check(
         find("/sys").unwrap().2.split(',').any(|o| o == "ro"),
         "/sys is not ro",
@@ -467,10 +477,15 @@ fn docker_default_mounts_child() -> std::result::Result<(), String> {
             .unwrap_or(true),
         "/sys/firmware is not masked",
     )?;
-    let e = std::fs::create_dir("/sys/fs/cgroup/x").unwrap_err();
+    let hierarchy = if Path::new("/sys/fs/cgroup/memory").is_dir() {
+        "/sys/fs/cgroup/memory/x"
+    } else {
+        "/sys/fs/cgroup/x"
+    };
+    let e = std::fs::create_dir(hierarchy).unwrap_err();
     check(
         e.raw_os_error() == Some(libc::EROFS),
-        "/sys/fs/cgroup is writable",
+        &format!("{hierarchy} could be made"),
     )?;
     let e = std::fs::write("/sys/kernel/uevent_helper", "x").unwrap_err();
     check(e.raw_os_error() == Some(libc::EROFS), "/sys is writable")?;
