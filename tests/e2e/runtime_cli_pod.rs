@@ -452,6 +452,19 @@ fn inline_exec_flags_as_runc() {
             o.stderr.contains("cannot exec in a paused container")
         ));
         rt.run(&["resume", &id]);
+        if name == "berth" {
+            // containerd's `task checkpoint` (runc needs criu): refused, the container untouched.
+            let o = rt.run(&[
+                "checkpoint",
+                "--image-path",
+                "/nonexistent",
+                "--leave-running",
+                &id,
+            ]);
+            assert_eq!(o.code, 1, "{o:?}");
+            assert!(o.stderr.contains("not supported"), "{o:?}");
+            assert_eq!(rt.state(&id)["status"], "running");
+        }
         take_down(rt, &id);
         views.push(view);
     }

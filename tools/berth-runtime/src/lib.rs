@@ -158,6 +158,18 @@ pub enum Cmd {
     Exec(ExecArgs),
     /// Print what this runtime supports, as runc features
     Features,
+    /// Not supported: berth has no checkpoint/restore (runc's needs criu)
+    #[command(disable_help_flag = true)]
+    Checkpoint {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported: berth has no checkpoint/restore (runc's needs criu)
+    #[command(disable_help_flag = true)]
+    Restore {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Write a starter config.json (runc's) into the bundle
     Spec {
         /// The bundle directory to write config.json into
@@ -404,6 +416,9 @@ pub fn run(cli: Cli) -> Res<u8> {
             println!("{}", pretty(&features()));
             Ok(0)
         }
+        Cmd::Checkpoint { .. } | Cmd::Restore { .. } => Err(fail(
+            "checkpoint and restore are not supported by berth-runtime: the container is left as it was",
+        )),
         Cmd::Spec { bundle, rootless } => spec::write(&bundle, rootless).map(|_| 0).map_err(fail),
     }
 }
