@@ -478,3 +478,132 @@ fn inline_exec_flags_as_runc() {
     assert_eq!(views[1][4], "missing binary: 255");
     assert_eq!(views[1][5], "paused: 255 true");
 }
+
+/// The spec's hooks, as runc runs them: prestart and createRuntime by the runtime, then
+/// createContainer in the container's mount namespace (the host's paths), all before create
+/// returns; startContainer inside the container after start (its path and its log are the
+/// container's); poststart after start; poststop at delete. Each reads the state JSON. The
+/// order, the status each sees, whether it has a pid, the id and bundle are the same under both
+/// runtimes. A failing createRuntime hook fails the create with runc's words and leaves nothing.
+#[test]
+fn hooks_run_as_runcs() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = Cleanup(
+        ["hk", "hkbad"]
+            .iter()
+            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
+            .collect(),
+    );
+    let hook = |log: &str, name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat >> {log}; echo ' {name}' >> {log}")],
+            "timeout": 10
+        })
+    };
+    // One line per hook: its name, the status and whether the state had a pid, id and bundle.
+    let read_log = |path: &Path, id: &str, b: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (json, name) = l.rsplit_once(' ').unwrap_or((l, "?"));
+                let v: Value = serde_json::from_str(json.trim()).unwrap_or(Value::Null);
+                format!(
+                    "{name}: {} pid>0={} id={} bundle={}",
+                    v["status"],
+                    v["pid"].as_i64().unwrap_or(0) > 0,
+                    v["id"] == id,
+                    v["bundle"].as_str().map(Path::new) == Some(b)
+                )
+            })
+            .collect()
+    };
+    let mut views = Vec::new();
+    for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
+        let id = format!("hk-{name}");
+        let b = bundle(dir.path(), &id, &["sleep", "1000"]);
+        let host_log = dir.path().join(format!("hooks-{name}.log"));
+        let h = host_log.to_str().unwrap().to_string();
+        edit_spec(&b, |s| {
+            s["hooks"] = serde_json::json!({
+                "prestart": [hook(&h, "prestart")],
+                "createRuntime": [hook(&h, "createRuntime")],
+                "createContainer": [hook(&h, "createContainer")],
+                "startContainer": [hook("/hooks.log", "startContainer")],
+                "poststart": [hook(&h, "poststart")],
+                "poststop": [hook(&h, "poststop")],
+            })
+        });
+        let b = std::fs::canonicalize(&b).unwrap();
+        let mut view = Vec::new();
+        let mut c = rt.cmd(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        c.stdout(std::process::Stdio::null());
+        let created = c.status().unwrap().success();
+        view.push(format!("create: {created}"));
+        view.extend(read_log(&host_log, &id, &b));
+        assert_eq!(rt.run(&["start", &id]).code, 0, "{name}");
+        let inside = b.join("rootfs/hooks.log");
+        wait_until(10, || {
+            std::fs::read_to_string(&inside).is_ok_and(|t| t.contains('\n'))
+        });
+        view.push("after start:".into());
+        view.extend(read_log(&host_log, &id, &b).into_iter().skip(3));
+        view.extend(read_log(&inside, &id, &b));
+        rt.run(&["kill", &id, "9"]);
+        wait_until(10, || rt.state(&id)["status"] == "stopped");
+        let d = rt.run(&["delete", &id]);
+        view.push(format!("delete: {}", d.code));
+        view.extend(read_log(&host_log, &id, &b).into_iter().skip(4));
+
+        let id = format!("hkbad-{name}");
+        let b = bundle(dir.path(), &id, &["sleep", "1000"]);
+        edit_spec(&b, |s| {
+            s["hooks"] = serde_json::json!({"createRuntime": [
+                {"path": "/bin/sh", "args": ["sh", "-c", "echo no >&2; exit 3"]}
+            ]})
+        });
+        let o = rt.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        let err = rt.last_error();
+        view.push(format!(
+            "failing hook: {} {} {}",
+            o.code,
+            err.contains(
+                "error running hook #0: error running hook: exit status 3, stdout: , stderr: no"
+            ),
+            cgroups_of(&id).is_empty()
+        ));
+        rt.run(&["delete", "--force", &id]);
+        view.push(format!("no state left: {}", !rt.root.join(&id).exists()));
+        views.push(view);
+    }
+    // One difference on purpose: runc 1.1 runs the poststart hooks at create (status
+    // "created"), which the spec (and runc 1.2) puts after start; berth runs them after start.
+    assert!(
+        views[0].contains(&"poststart: \"created\" pid>0=true id=true bundle=true".to_string()),
+        "{:#?}",
+        views[0]
+    );
+    assert_eq!(
+        views[1][5], "poststart: \"running\" pid>0=true id=true bundle=true",
+        "{:#?}",
+        views[1]
+    );
+    let others = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .filter(|l| !l.starts_with("poststart"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        others(&views[0]),
+        others(&views[1]),
+        "runc (left) and berth (right) differ"
+    );
+    assert_eq!(views[1].len(), 11, "{:#?}", views[1]);
+}

@@ -32,6 +32,10 @@ pub enum Error {
     #[error("container {0} does not exist")]
     NotFound(String),
 
+    /// A hook of the spec failed (runc's words: "error running hook #N: …").
+    #[error("{0}")]
+    Hook(String),
+
     /// An ID that is not a plain name (runc's rule: letters, digits, `_ + - .`, not `.` or
     /// `..`), which would otherwise name a path outside the state directory.
     #[error("invalid container ID format: {0:?}")]

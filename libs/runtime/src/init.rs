@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::unistd::ForkResult;
-use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Hooks, LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, Result};
 use crate::sync::{self, SyncMsg};
-use crate::{process, rootfs, sys};
+use crate::{hooks, process, rootfs, sys};
 
 /// The namespaces to create (flags) and to join (type, path), from the spec.
 pub(crate) fn namespaces(spec: &Spec) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
@@ -84,7 +84,8 @@ pub(crate) fn init_stage1(
     process::set_undumpable();
     // Wait until the runtime has put us in the cgroup (a new cgroup namespace is rooted there).
     let mut b = [0u8; 1];
-    let _ = fs::File::from(go_r).read(&mut b);
+    let mut go = fs::File::from(go_r);
+    let _ = go.read(&mut b);
     process::install_stdio(stdio)?;
     for (path, flag) in join {
         let fd = process::open_path_ro(path)?;
@@ -94,7 +95,7 @@ pub(crate) fn init_stage1(
     nix::sched::unshare(unshare).map_err(|e| Error::sys("unshare namespaces", e))?;
     // Still single-threaded; the grandchild ends in exec or _exit.
     fork_reporting_pid(sync, "fork the init", || {
-        init_stage2(spec, process, rootfs, console, sync, fifo)
+        init_stage2(spec, process, rootfs, console, sync, fifo, go)
     })
 }
 
@@ -133,12 +134,35 @@ pub(crate) fn init_stage2(
     console: Option<RawFd>,
     sync: BorrowedFd<'_>,
     fifo: &OwnedFd,
+    go: fs::File,
 ) -> Result<()> {
     let _ = nix::unistd::setsid();
     if new_net_namespace(spec) {
         loopback_up()?;
     }
-    rootfs::prepare(spec, rootfs)?;
+    // The state the runtime sends back once its prestart and createRuntime hooks have run.
+    let mut state = None;
+    rootfs::prepare(spec, rootfs, || {
+        if !hooks::before_pivot(spec) {
+            return Ok(());
+        }
+        sync::send(sync, &SyncMsg::Hooks);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(&go), &mut line)
+            .map_err(|e| Error::io("read", "the runtime's answer", e))?;
+        if line.trim().is_empty() {
+            return Err(Error::Init(
+                "the runtime did not answer the hooks request".into(),
+            ));
+        }
+        hooks::run_all(
+            hooks::of(spec.hooks(), Hooks::create_container),
+            line.trim(),
+        )?;
+        state = Some(line.trim().to_string());
+        Ok(())
+    })?;
+    drop(go);
     if let Some(sock) = console {
         let slave = process::make_console(sock)?;
         let _ = rootfs::bind_console(&slave);
@@ -163,7 +187,20 @@ pub(crate) fn init_stage2(
             .write(true)
             .open(&fifo_path)
             .map_err(|e| Error::io("open", "the exec fifo", e))?;
-        std::io::Write::write_all(&mut &f, b"0").map_err(|e| Error::io("write", "the exec fifo", e))
+        std::io::Write::write_all(&mut &f, b"0")
+            .map_err(|e| Error::io("write", "the exec fifo", e))?;
+        // As runc: the startContainer hooks run here, the state's pid the process's own.
+        let start_hooks = hooks::of(spec.hooks(), Hooks::start_container);
+        if !start_hooks.is_empty() {
+            let mut st: serde_json::Value = state
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_else(|| serde_json::json!({"ociVersion": "1.0.2"}));
+            st["status"] = "created".into();
+            st["pid"] = std::process::id().into();
+            hooks::run_all(start_hooks, &st.to_string())?;
+        }
+        Ok(())
     };
     match process::finish_and_exec(spec, process, sync, wait) {
         Ok(never) => match never {},

@@ -13,6 +13,7 @@ pub mod cgroups;
 pub mod clone;
 pub mod devfilter;
 pub mod error;
+mod hooks;
 mod init;
 mod process;
 pub mod rootfs;
@@ -33,7 +34,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
-use oci_spec::runtime::{LinuxResources, Process, Spec};
+use oci_spec::runtime::{Hooks, LinuxResources, Process, Spec};
 
 pub use cgroups::{Cgroup, Stats};
 pub use error::{Error, Result};
@@ -260,7 +261,7 @@ impl Runtime {
                 drop(fifo_fd);
                 drop(stdio);
                 drop(console_child);
-                let r = self.create_parent(id, bundle, &cgroup, child, go_w, sync_r);
+                let r = self.create_parent(id, bundle, spec, &cgroup, child, go_w, sync_r);
                 let _ = nix::sys::wait::waitpid(child, None);
                 let pid = r.map_err(fail)?;
                 let console = match console_parent {
@@ -275,10 +276,12 @@ impl Runtime {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_parent(
         &self,
         id: &str,
         bundle: &Path,
+        spec: &Spec,
         cgroup: &Cgroup,
         child: Pid,
         go_w: OwnedFd,
@@ -287,8 +290,22 @@ impl Runtime {
         cgroup.add_pid(child.as_raw())?;
         let mut go = fs::File::from(go_w);
         std::io::Write::write_all(&mut go, b"g").map_err(|e| Error::io("signal", "the init", e))?;
+        let annotations: std::collections::BTreeMap<String, String> = spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // Before the init's pivot_root: the prestart and createRuntime hooks run here, then the
+        // init gets the state (its createContainer and startContainer hooks read it).
+        let pid = sync::read_outcome_with(sync_r, &mut |pid| {
+            let state = hooks::state_json(id, "creating", pid, bundle, &annotations);
+            hooks::run_all(hooks::prestart(spec.hooks()), &state)?;
+            hooks::run_all(hooks::of(spec.hooks(), Hooks::create_runtime), &state)?;
+            std::io::Write::write_all(&mut go, format!("{state}\n").as_bytes())
+                .map_err(|e| Error::io("answer", "the init", e))
+        })?;
         drop(go);
-        let pid = sync::read_outcome(sync_r)?;
         let st = State {
             oci_version: "1.0.2".into(),
             id: id.into(),
@@ -296,10 +313,11 @@ impl Runtime {
             pid,
             bundle: bundle.to_path_buf(),
             created: now_rfc3339(),
-            annotations: Default::default(),
+            annotations,
             pid_start: state::start_time(pid).unwrap_or(0),
             cgroup_path: cgroup.rel.display().to_string(),
             cgroup_root: cgroup.mount_root.clone(),
+            hooks: spec.hooks().clone(),
         };
         state::save(&self.root, &st)?;
         Ok(pid)
@@ -346,7 +364,20 @@ impl Runtime {
         }
         let _ = fs::remove_file(&fifo);
         st.status = "running".into();
-        state::save(&self.root, &st)
+        state::save(&self.root, &st)?;
+        let post = hooks::of(&st.hooks, Hooks::poststart);
+        if !post.is_empty() {
+            let state = hooks::state_json(id, "running", st.pid, &st.bundle, &st.annotations);
+            if let Err(e) = hooks::run_all(post, &state) {
+                // As runc: a container whose poststart hook failed is stopped.
+                let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+                if let Ok(cg) = self.cgroup_of_state(&st) {
+                    let _ = cg.kill_all(Signal::SIGKILL);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The container's state, its status refreshed from the processes and the cgroup.
@@ -413,11 +444,18 @@ impl Runtime {
             }
         }
         cg.destroy()?;
+        // The poststop hooks: the container is gone whether they succeed or not (a failure is
+        // reported, and a second delete finds nothing).
+        let post = hooks::run_all(
+            hooks::of(&st.hooks, Hooks::poststop),
+            &hooks::state_json(id, "stopped", 0, &st.bundle, &st.annotations),
+        );
         let dir = state::dir(&self.root, id);
         fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Ok(()),
             _ => Err(Error::io("remove", &dir, e)),
-        })
+        })?;
+        post
     }
 
     /// The pids (host view) of the container's processes.

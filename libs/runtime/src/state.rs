@@ -37,6 +37,9 @@ pub struct State {
     /// The cgroup mount root the container was created under.
     #[serde(default)]
     pub cgroup_root: PathBuf,
+    /// The spec's hooks, for those run after create (poststart, poststop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 pub fn dir(root: &Path, id: &str) -> PathBuf {

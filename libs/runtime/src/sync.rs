@@ -21,6 +21,10 @@ use crate::error::{Error, Result};
 pub(crate) enum SyncMsg {
     /// The host pid of the container's process.
     Pid { pid: i32 },
+    /// The init has made its mounts and waits, before `pivot_root`, for the runtime to run
+    /// the prestart and createRuntime hooks (the runtime answers with the state JSON on the go
+    /// pipe).
+    Hooks,
     /// The process is set up.
     Ready,
     /// The process failed.
@@ -92,6 +96,19 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> nix::Result<()> {
 
 /// Reads the pid and the outcome from a sync pipe: the pid once the child is ready.
 pub(crate) fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
+    read_outcome_with(sync_r, &mut |_| {
+        Err(Error::Init(
+            "a hooks request from a process that runs no hooks".into(),
+        ))
+    })
+}
+
+/// As [`read_outcome`], calling `on_hooks` with the pid when the init asks for its hooks; an
+/// error there kills the init and is the outcome.
+pub(crate) fn read_outcome_with(
+    sync_r: OwnedFd,
+    on_hooks: &mut dyn FnMut(i32) -> Result<()>,
+) -> Result<i32> {
     let reader = BufReader::new(std::fs::File::from(sync_r));
     let mut pid = None;
     let mut outcome = None;
@@ -99,6 +116,15 @@ pub(crate) fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
         let Ok(line) = line else { break };
         match serde_json::from_str::<SyncMsg>(&line) {
             Ok(SyncMsg::Pid { pid: p }) => pid = Some(p),
+            Ok(SyncMsg::Hooks) => {
+                if let Err(e) = pid
+                    .ok_or_else(|| Error::Init("a hooks request before the pid".into()))
+                    .and_then(&mut *on_hooks)
+                {
+                    outcome = Some(Err(e));
+                    break;
+                }
+            }
             Ok(SyncMsg::Ready) => outcome = Some(Ok(())),
             Ok(SyncMsg::Error(e)) => outcome = Some(Err(Error::from(e))),
             Err(_) => {}

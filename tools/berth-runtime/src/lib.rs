@@ -790,7 +790,8 @@ fn features() -> serde_json::Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.1.0",
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+            "poststop"],
         "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "sync", "async", "remount", "bind", "rbind", "private", "rprivate", "shared",
             "rshared", "slave", "rslave", "relatime", "norelatime", "strictatime", "noatime"],

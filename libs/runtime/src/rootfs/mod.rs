@@ -59,12 +59,18 @@ const LOCKABLE: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODIRATIME)
     .union(MsFlags::MS_RELATIME);
 
-/// The container init's file system set-up (see the module documentation).
-pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<()> {
+/// The container init's file system set-up (see the module documentation). `before_pivot`
+/// runs once the mounts are made, before `pivot_root` (the spec's hooks run there).
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    before_pivot: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let rootfs =
         std::fs::canonicalize(rootfs).map_err(|e| Error::io("resolve the rootfs", rootfs, e))?;
     let _umask = UmaskGuard(nix::sys::stat::umask(nix::sys::stat::Mode::empty()));
     mount_rootfs(spec, &rootfs)?;
+    before_pivot()?;
     pivot(&rootfs)?;
     // As runc: the spec's root propagation, now also on the new `/`.
     let asked = spec.linux().as_ref().is_some_and(|l| {

@@ -327,7 +327,7 @@ fn docker_default_mounts_child() -> std::result::Result<(), String> {
         {"destination": "/data/deep/dir", "type": "bind", "source": "/bin",
          "options": ["bind", "nosuid"]}
     ]));
-    prepare(&spec, &rootfs).map_err(|e| format!("prepare: {e}"))?;
+    prepare(&spec, &rootfs, || Ok(())).map_err(|e| format!("prepare: {e}"))?;
     finish(&spec).map_err(|e| format!("finish: {e}"))?;
 
     check(Path::new("/").join(MARKER).exists(), "/ is not the rootfs")?;
@@ -522,7 +522,7 @@ fn readonly_root_and_console_child() -> std::result::Result<(), String> {
         .as_mut()
         .unwrap()
         .set_rootfs_propagation(Some("rshared".to_string()));
-    prepare(&spec, &rootfs).map_err(|e| format!("prepare: {e}"))?;
+    prepare(&spec, &rootfs, || Ok(())).map_err(|e| format!("prepare: {e}"))?;
     // As runc: the console is a pty of the container's own devpts instance.
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
     let master = posix_openpt(nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY)
