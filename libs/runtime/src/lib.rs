@@ -336,16 +336,18 @@ impl Runtime {
     /// The container's state, its status refreshed from the processes and the cgroup.
     pub fn state(&self, id: &str) -> Result<State> {
         let mut st = state::load(&self.root, id)?;
+        // Frozen before created: runc pauses a created container too (and it is created again
+        // once resumed).
         st.status = if !state::alive(st.pid, st.pid_start) {
             "stopped".into()
-        } else if state::dir(&self.root, id).join(state::EXEC_FIFO).exists() {
-            "created".into()
         } else if self
             .cgroup_of_state(&st)
             .and_then(|c| c.is_frozen())
             .unwrap_or(false)
         {
             "paused".into()
+        } else if state::dir(&self.root, id).join(state::EXEC_FIFO).exists() {
+            "created".into()
         } else {
             "running".into()
         };
@@ -412,11 +414,11 @@ impl Runtime {
 
     pub fn pause(&self, id: &str) -> Result<()> {
         let st = self.state(id)?;
-        if st.status != "running" {
+        if st.status != "running" && st.status != "created" {
             return Err(Error::State {
                 id: id.into(),
                 status: st.status,
-                why: "only a running container can be paused".into(),
+                why: "only a running or created container can be paused".into(),
             });
         }
         self.cgroup_of_state(&st)?.freeze()
