@@ -354,6 +354,36 @@ impl Runtime {
         Ok(st)
     }
 
+    /// [`Runtime::kill`] with a signal number, as runc takes one: a realtime signal
+    /// (`docker kill --signal SIGRTMIN+3` arrives as 37) or 0 too; a number that is no signal
+    /// is the kernel's EINVAL.
+    pub fn kill_signo(&self, id: &str, signo: i32, all: bool) -> Result<()> {
+        if let Ok(sig) = Signal::try_from(signo) {
+            return self.kill(id, sig, all);
+        }
+        let st = self.state(id)?;
+        let pids = if all {
+            self.cgroup_of_state(&st)?.pids()?
+        } else if st.status == "stopped" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "container not running".into(),
+            });
+        } else {
+            vec![st.pid]
+        };
+        let me = std::process::id() as i32;
+        for pid in pids.into_iter().filter(|&p| p > 0 && p != me) {
+            match sys::kill_raw(pid, signo) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) if all => {}
+                Ok(()) => {}
+                Err(e) => return Err(Error::sys(format!("kill {pid} with signal {signo}"), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Sends `sig` to the init, or with `all` to every process of the container. Killing a
     /// stopped container with `all` does nothing (idempotent, as runc).
     pub fn kill(&self, id: &str, sig: Signal, all: bool) -> Result<()> {

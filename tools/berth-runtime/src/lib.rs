@@ -113,7 +113,7 @@ pub enum Cmd {
         #[arg(short, long)]
         all: bool,
         id: String,
-        #[arg(default_value = "TERM")]
+        #[arg(default_value = "TERM", allow_hyphen_values = true)]
         signal: String,
     },
     /// Delete a stopped container (or any, with --force)
@@ -329,7 +329,9 @@ pub fn run(cli: Cli) -> Res<u8> {
         }
         Cmd::Kill { all, id, signal } => {
             let sig = parse_signal(&signal)?;
-            rt.kill(&id, sig, all).map(|_| 0).map_err(Failed::from)
+            rt.kill_signo(&id, sig, all)
+                .map(|_| 0)
+                .map_err(Failed::from)
         }
         Cmd::Delete { force, id } => {
             if !force {
@@ -406,9 +408,18 @@ fn state_json(st: &State) -> serde_json::Value {
     v
 }
 
-/// A signal as runc takes it: `9`, `KILL` or `SIGKILL`.
-fn parse_signal(s: &str) -> Res<Signal> {
-    berth::container::lifecycle::parse_signal(s).map_err(|_| fail(format!("unknown signal {s:?}")))
+/// A signal as runc takes it: `9`, `KILL` or `SIGKILL` (any case), TERM when empty; any
+/// number goes to the kernel as it is (0, realtime signals; EINVAL for no signal).
+fn parse_signal(s: &str) -> Res<i32> {
+    if s.is_empty() {
+        return Ok(Signal::SIGTERM as i32);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    berth::container::lifecycle::parse_signal(s)
+        .map(|sig| sig as i32)
+        .map_err(|_| fail(format!("unknown signal {s:?}")))
 }
 
 /// Writes the pid file as runc does: decimal, no newline, renamed into place.
