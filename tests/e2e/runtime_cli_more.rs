@@ -955,3 +955,179 @@ fn global_flags_duplicate_id_and_bad_bundles_as_runc() {
         "{got:#?}"
     );
 }
+
+// ---- criteria 2, 8, 9, 11, 12: the edges a caller meets ----
+
+/// Signals as runc parses them (a number, a name with or without SIG in any case), realtime
+/// ones (`docker kill --signal SIGRTMIN+3` reaches the runtime as 37) and 0 (is it alive?),
+/// on an init that ignores them; ps of a created container; a non-detached exec's exit code;
+/// update of one resource (the others stay); delete of a created container without --force.
+fn edges(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let id = format!("edg-{name}");
+    let b = bundle(
+        dir,
+        &id,
+        &["sh", "-c", "trap '' USR1 USR2 HUP 37 40 64; exec sleep 100"],
+    );
+    let init = create(rt, &b, &id, &[]);
+    let o = rt.run(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_str(&o.stdout).unwrap_or_default();
+    seen.push(format!("ps created {}: {}", o.code, pids == [init]));
+    assert_eq!(rt.run(&["start", &id]).code, 0);
+    // The trap must be set before the signals come: sleep is exec'd after it.
+    wait_until(10, || {
+        std::fs::read_to_string(format!("/proc/{init}/comm")).is_ok_and(|c| c == "sleep\n")
+    });
+    for sig in [
+        "0", "usr1", "SIGusr2", "Hup", "10", "37", "40", "64", "65", "-1", "RTMIN", "bogus", "",
+    ] {
+        let o = rt.run(&["kill", &id, sig]);
+        seen.push(format!(
+            "kill {sig:?}: {} {}",
+            o.code,
+            rt.state(&id)["status"]
+        ));
+    }
+    for (script, what) in [("exit 5", "exit 5"), ("kill -9 $$", "killed")] {
+        let pf = process_file(&b, "nd", |p| p["args"] = json!(["sh", "-c", script]));
+        let o = rt.run(&["exec", "--process", pf.to_str().unwrap(), &id]);
+        seen.push(format!("exec (waited) {what}: {}", o.code));
+    }
+    let o = timed_input(
+        &mut rt.cmd(&["update", "--resources", "-", &id]),
+        Some(br#"{"memory": {"limit": 52428800}, "pids": {"limit": 90}}"#),
+        30,
+    );
+    seen.push(format!(
+        "update memory alone {}: {}",
+        o.code,
+        cgroup_values(&id)
+    ));
+    let o = timed_input(
+        &mut rt.cmd(&["update", "--resources", "-", &id]),
+        Some(br#"{"pids": {"limit": 80}}"#),
+        30,
+    );
+    seen.push(format!(
+        "update pids alone {}: {}",
+        o.code,
+        cgroup_values(&id)
+    ));
+    let o = timed_input(
+        &mut rt.cmd(&["update", "--resources", "-", &id]),
+        Some(b"{not json"),
+        30,
+    );
+    seen.push(format!("update bad JSON fails {}", o.code != 0));
+    take_down(rt, &id);
+    let o = rt.run(&["update", "--resources", "-", &id]);
+    seen.push(format!("update missing fails {}", o.code != 0));
+
+    let id = format!("edc-{name}");
+    let b = bundle(dir, &id, &["sleep", "100"]);
+    let init = create(rt, &b, &id, &[]);
+    let o = rt.run(&["delete", &id]);
+    seen.push(format!(
+        "delete created {}: init gone {}, state left {}, cgroups left {}",
+        o.code,
+        wait_until(5, || !Path::new(&format!("/proc/{init}")).exists()
+            || std::fs::read_to_string(format!("/proc/{init}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))),
+        rt.root.join(&id).exists(),
+        all_cgroups_of(&id).len()
+    ));
+    seen
+}
+
+#[test]
+fn signals_ps_exec_codes_partial_update_and_delete_created_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["edg", "edc"]);
+    let want = edges(&runc, dir.path(), "runc");
+    let got = edges(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    for line in [
+        "ps created 0: true",
+        "kill \"0\": 0 \"running\"",
+        "kill \"37\": 0 \"running\"",
+        "exec (waited) exit 5: 5",
+        "update bad JSON fails true",
+    ] {
+        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
+    }
+}
+
+/// A create that fails after the container is made (the pid file cannot be written, the
+/// console socket is not there) or before (a terminal without a console socket, a console
+/// socket without a terminal) leaves no state, cgroup or process.
+fn failed_creates(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let cases: [(&str, bool, &[&str]); 4] = [
+        (
+            "pid file in a missing dir",
+            false,
+            &["--pid-file", "/nonexistent/dir/p"],
+        ),
+        (
+            "console socket missing",
+            true,
+            &["--console-socket", "/nonexistent.sock"],
+        ),
+        ("terminal without a console socket", true, &[]),
+        (
+            "console socket without a terminal",
+            false,
+            &["--console-socket", "/nonexistent.sock"],
+        ),
+    ];
+    for (n, (what, terminal, extra)) in cases.into_iter().enumerate() {
+        let id = format!("fc{n}-{name}");
+        let b = bundle(dir, &id, &["sleep", "100"]);
+        edit_spec(&b, |s| s["process"]["terminal"] = Value::Bool(terminal));
+        let mut args = vec!["create", "--bundle", b.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&id);
+        let before = rt.last_error();
+        let o = rt.run(&args);
+        let left = crate::support::rig::processes_naming(&b.display().to_string()).len()
+            + all_cgroups_of(&id)
+                .iter()
+                .map(|c| {
+                    std::fs::read_to_string(c.join("cgroup.procs"))
+                        .unwrap_or_default()
+                        .lines()
+                        .count()
+                })
+                .sum::<usize>();
+        seen.push(format!(
+            "{what}: fails {}, logged {}, state left {}, cgroups left {}, processes left {}",
+            o.code != 0,
+            rt.last_error() != before,
+            rt.root.join(&id).exists(),
+            all_cgroups_of(&id).len(),
+            left
+        ));
+        rt.run(&["delete", "--force", &id]);
+    }
+    seen
+}
+
+#[test]
+fn failed_create_leaves_nothing_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["fc0", "fc1", "fc2", "fc3"]);
+    let want = failed_creates(&runc, dir.path(), "runc");
+    let got = failed_creates(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+}
