@@ -339,6 +339,25 @@ pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// runc's HOME: when the process's env has none, the user's home in the container's
+/// /etc/passwd, or `/` (containerd's processes rely on it; berth's bundles set their own).
+fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let home = fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    env
+}
+
 /// The profile shared by the init and exec'd processes, from the point where the process is in
 /// the container's namespaces and root: cwd, rlimits, no_new_privs, seccomp, user and
 /// capabilities, then (after `wait`) exec. `wait` is the init's wait for `start`.
@@ -362,7 +381,10 @@ pub(crate) fn finish_and_exec(
     }
     enter_cwd(process.cwd())?;
     let args = process.args().clone().unwrap_or_default();
-    let env = process.env().clone().unwrap_or_default();
+    let env = with_home(
+        process.env().clone().unwrap_or_default(),
+        process.user().uid(),
+    );
     let arg0 = args.first().cloned().unwrap_or_default();
     let exe = find_executable(&arg0, &env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
