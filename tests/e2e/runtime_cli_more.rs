@@ -1131,3 +1131,127 @@ fn failed_create_leaves_nothing_as_runc() {
     let got = failed_creates(&berth, dir.path(), "berth");
     assert_eq!(want, got, "runc (left) and berth (right) differ");
 }
+
+// ---- criteria 9, 11: a paused container ----
+
+/// What a paused container answers: pause again, exec, ps, update, a signal (pending while
+/// frozen), resume, then `kill --all ID 9` on a paused one (the shim's stop of a paused task)
+/// and `delete --force` of a paused one: nothing may be left frozen behind.
+fn paused(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let status = |id: &str| rt.state(id)["status"].to_string();
+    for (n, end) in ["kill --all", "delete --force"].into_iter().enumerate() {
+        let id = format!("pz{n}-{name}");
+        let b = bundle(dir, &id, &["sh", "-c", "sleep 100 & exec sleep 100"]);
+        create(rt, &b, &id, &[]);
+        assert_eq!(rt.run(&["start", &id]).code, 0);
+        wait_until(10, || {
+            rt.run(&["ps", "--format", "json", &id])
+                .stdout
+                .matches(',')
+                .count()
+                == 1
+        });
+        let o = rt.run(&["pause", &id]);
+        seen.push(format!("pause {}: {}", o.code, status(&id)));
+        seen.push(format!("pause again {}", rt.run(&["pause", &id]).code));
+        let pf = process_file(&b, "true", |p| p["args"] = json!(["true"]));
+        let o = rt.run(&["exec", "--process", pf.to_str().unwrap(), "--detach", &id]);
+        seen.push(format!("exec while paused fails {}", o.code != 0));
+        let o = rt.run(&["ps", "--format", "json", &id]);
+        let pids: Vec<i32> = serde_json::from_str(&o.stdout).unwrap_or_default();
+        seen.push(format!("ps {}: {} pids", o.code, pids.len()));
+        let o = timed_input(
+            &mut rt.cmd(&["update", "--resources", "-", &id]),
+            Some(br#"{"pids": {"limit": 40}}"#),
+            30,
+        );
+        seen.push(format!("update {}: {}", o.code, status(&id)));
+        if n == 0 {
+            let o = rt.run(&["resume", &id]);
+            seen.push(format!("resume {}: {}", o.code, status(&id)));
+            seen.push(format!("resume again {}", rt.run(&["resume", &id]).code));
+            assert_eq!(rt.run(&["pause", &id]).code, 0);
+            let o = rt.run(&["kill", "--all", &id, "9"]);
+            let stopped = wait_until(10, || rt.state(&id)["status"] == "stopped");
+            seen.push(format!("kill --all 9 paused {}: stopped {stopped}", o.code));
+            let o = rt.run(&["delete", &id]);
+            seen.push(format!("delete {}", o.code));
+        } else {
+            let o = rt.run(&["delete", "--force", &id]);
+            seen.push(format!("delete --force paused {}", o.code));
+        }
+        let procs: usize = all_cgroups_of(&id)
+            .iter()
+            .map(|c| {
+                std::fs::read_to_string(c.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum();
+        seen.push(format!(
+            "{end}: state left {}, cgroups left {}, processes left {procs}",
+            rt.root.join(&id).exists(),
+            all_cgroups_of(&id).len()
+        ));
+    }
+    seen
+}
+
+#[test]
+fn paused_container_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["pz0", "pz1"]);
+    let want = paused(&runc, dir.path(), "runc");
+    let got = paused(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert!(got.contains(&"pause 0: \"paused\"".to_string()), "{got:#?}");
+}
+
+// ---- criterion 7: exec's inline form ----
+
+/// `exec [--cwd D] [--env K=V] [--user U:G] [--tty] ID CMD…` (no --process): the container's
+/// process with these changes, waited for, its exit code returned.
+fn inline_exec(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let id = format!("inl-{name}");
+    let b = bundle(dir, &id, &["sleep", "100"]);
+    create(rt, &b, &id, &[]);
+    assert_eq!(rt.run(&["start", &id]).code, 0);
+    let script = "id; pwd; echo HOME=$HOME A=$A; env | grep -v -e ^PWD= -e ^SHLVL= | sort; \
+                  grep -E '^Cap(Eff|Bnd)' /proc/self/status; exit 4";
+    for flags in [
+        &[][..],
+        &["--cwd", "/tmp", "--env", "A=b", "--user", "65534:65534"][..],
+        &["--cwd=/etc", "--env=A=c", "--user=1000"][..],
+    ] {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(flags);
+        args.extend([id.as_str(), "sh", "-c", script]);
+        let o = rt.run(&args);
+        seen.push(format!("{flags:?}: {} {:?}", o.code, o.stdout));
+    }
+    take_down(rt, &id);
+    seen
+}
+
+#[test]
+fn exec_inline_form_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["inl"]);
+    let want = inline_exec(&runc, dir.path(), "runc");
+    let got = inline_exec(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert!(got[1].contains("uid=65534(nobody)"), "{got:#?}");
+}
