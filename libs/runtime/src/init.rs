@@ -140,7 +140,7 @@ pub(crate) fn init_stage2(
     }
     rootfs::prepare(spec, rootfs)?;
     if let Some(sock) = console {
-        let slave = process::make_console(sock)?;
+        let slave = process::make_console(sock, process)?;
         let _ = rootfs::bind_console(&slave);
     }
     if let Some(h) = spec.hostname() {
@@ -235,7 +235,7 @@ pub(crate) fn exec_stage1(
     fork_reporting_pid(sync, "fork", || {
         let _ = nix::unistd::setsid();
         if let Some(sock) = console {
-            process::make_console(sock)?;
+            process::make_console(sock, process)?;
         }
         match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
     })

@@ -54,9 +54,10 @@ pub(crate) fn console_socket() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// In the container (after its mounts): makes a pty in the container's devpts, takes the slave
-/// as stdio and controlling terminal of the (new) session, sends the master over `sock`.
+/// as stdio and controlling terminal of the (new) session, sized as the process's consoleSize,
+/// sends the master over `sock`.
 /// Returns the slave's path as the container sees it (for /dev/console).
-pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
+pub(crate) fn make_console(sock: RawFd, process: &Process) -> Result<PathBuf> {
     use nix::fcntl::OFlag;
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
@@ -70,6 +71,19 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    // The spec's consoleSize (containerd puts the client's terminal size there), as runc.
+    if let Some(size) = process.console_size() {
+        if size.height() > 0 && size.width() > 0 {
+            let ws = rustix::termios::Winsize {
+                ws_row: size.height().min(u16::MAX.into()) as u16,
+                ws_col: size.width().min(u16::MAX.into()) as u16,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            rustix::termios::tcsetwinsize(&master, ws)
+                .map_err(|e| Error::sys("set the console size", errno(e)))?;
+        }
+    }
     for target in 0..3 {
         nix::unistd::dup2(slave, target).map_err(|e| Error::sys("dup2 the pty", e))?;
     }
