@@ -213,6 +213,27 @@ fn console(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         seen.push(format!("winsize set {}", set_winsize(&fds[0], 40, 120)));
         seen.extend(talk_to_master(&fds[0]));
     }
+    // containerd puts the client's terminal size in the exec'd process's consoleSize.
+    let pf = process_file(&b, "size", |p| {
+        p["terminal"] = Value::Bool(true);
+        p["consoleSize"] = json!({"height": 30, "width": 90});
+        p["args"] = json!(["sh", "-c", "read x; stty size"]);
+    });
+    let sock = dir.join(format!("conz-{name}.sock"));
+    let l = UnixListener::bind(&sock).unwrap();
+    let o = rt.run(&[
+        "exec",
+        "--process",
+        pf.to_str().unwrap(),
+        "--detach",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    seen.push(format!("exec with consoleSize {}", o.code));
+    if let Some((_, fds)) = receive_console(&l).filter(|m| m.1.len() == 1) {
+        seen.extend(talk_to_master(&fds[0]));
+    }
     take_down(rt, &id);
     seen
 }
@@ -255,6 +276,7 @@ fn console_socket_for_create_and_exec_as_runc() {
         lines.iter().filter(|l| l.starts_with("/dev/pts/")).count() == 2,
         "{lines:#?}"
     );
+    assert_eq!(lines.last(), Some(&"30 90"), "consoleSize: {lines:#?}");
 }
 
 // ---- criterion 4: a child subreaper's waitpid ----
