@@ -1365,3 +1365,94 @@ fn init_profile_devices_and_mounts_as_runc() {
         assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
     }
 }
+
+// ---- criteria 2, 8, 11, 12: create's accepted flags, a created container killed, ps's table,
+// a memory reservation ----
+
+fn more_flags(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let id = format!("npv-{name}");
+    let b = bundle(
+        dir,
+        &id,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; sleep 100 & sleep 100 & wait",
+        ],
+    );
+    let o = rt.run(&[
+        "create",
+        "--bundle",
+        b.to_str().unwrap(),
+        "--no-pivot",
+        "--no-new-keyring",
+        &id,
+    ]);
+    seen.push(format!("create --no-pivot --no-new-keyring {}", o.code));
+    seen.push(format!("start {}", rt.run(&["start", &id]).code));
+    wait_until(10, || {
+        rt.run(&["ps", "--format", "json", &id])
+            .stdout
+            .matches(',')
+            .count()
+            == 2
+    });
+    let o = rt.run(&["ps", &id]);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    seen.push(format!(
+        "ps table {}: {} lines, header {:?}, sleeps {}",
+        o.code,
+        lines.len(),
+        lines
+            .first()
+            .map(|h| h.split_whitespace().take(2).collect::<Vec<_>>()),
+        lines.iter().filter(|l| l.contains("sleep 100")).count()
+    ));
+    let o = timed_input(
+        &mut rt.cmd(&["update", "--resources", "-", &id]),
+        Some(br#"{"memory": {"limit": 104857600, "reservation": 33554432}}"#),
+        30,
+    );
+    let soft = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/berth-rtcli/{id}/memory.soft_limit_in_bytes"
+    ))
+    .unwrap_or_default();
+    seen.push(format!("update reservation {}: {}", o.code, soft.trim()));
+    let o = rt.run(&["kill", "--all", &id, "TERM"]);
+    let stopped = wait_until(10, || rt.state(&id)["status"] == "stopped");
+    seen.push(format!("kill --all TERM {}: stopped {stopped}", o.code));
+    seen.push(format!("delete {}", rt.run(&["delete", &id]).code));
+
+    let id = format!("ckl-{name}");
+    let b = bundle(dir, &id, &["sleep", "100"]);
+    create(rt, &b, &id, &[]);
+    let o = rt.run(&["kill", &id, "KILL"]);
+    let stopped = wait_until(10, || rt.state(&id)["status"] == "stopped");
+    seen.push(format!("kill KILL created {}: stopped {stopped}", o.code));
+    seen.push(format!(
+        "start stopped fails {}",
+        rt.run(&["start", &id]).code != 0
+    ));
+    seen.push(format!("delete {}", rt.run(&["delete", &id]).code));
+    seen.push(format!("cgroups left {}", all_cgroups_of(&id).len()));
+    seen
+}
+
+#[test]
+fn create_flags_ps_table_reservation_and_killed_created_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["npv", "ckl"]);
+    let want = more_flags(&runc, dir.path(), "runc");
+    let got = more_flags(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert!(
+        got.contains(&"update reservation 0: 33554432".to_string()),
+        "{got:#?}"
+    );
+}
