@@ -153,6 +153,7 @@ pub(crate) fn init_stage2(
             sys::setdomainname(d).map_err(|e| Error::sys(format!("setdomainname {d}"), e))?;
         }
     }
+    process::create_cwd(process.cwd())?;
     rootfs::finish(spec)?;
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wait = || -> Result<()> {

@@ -244,7 +244,7 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     Err(Error::ExecNotFound(arg0.to_string()))
 }
 
-/// The working directory, made if missing (as Docker makes `-w DIR`), entered.
+/// The working directory entered (the init's was made by [`create_cwd`] if missing).
 pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
     if !cwd.is_absolute() {
         return Err(Error::Spec(format!(
@@ -252,10 +252,17 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
             cwd.display()
         )));
     }
-    if !cwd.is_dir() {
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+}
+
+/// The init's working directory is made when the root file system lacks it (before the root
+/// is made read-only), as runc does; an exec'd process's must exist (runc's chdir fails, and
+/// an exec does not change the container's files).
+pub(crate) fn create_cwd(cwd: &Path) -> Result<()> {
+    if cwd.is_absolute() && !cwd.is_dir() {
         fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
     }
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+    Ok(())
 }
 
 /// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
