@@ -1460,3 +1460,101 @@ fn create_flags_ps_table_reservation_and_killed_created_as_runc() {
         assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
     }
 }
+
+// ---- criterion 7: an exec that cannot run ----
+
+/// An exec whose program is missing or not executable, whose cwd is missing, whose process
+/// file is missing or not JSON: it fails, the log names the cause, and the container keeps
+/// running with nothing more in it; the same for a create whose cwd is missing.
+fn failed_execs(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let id = format!("fex-{name}");
+    let b = bundle(dir, &id, &["sleep", "100"]);
+    create(rt, &b, &id, &[]);
+    assert_eq!(rt.run(&["start", &id]).code, 0);
+    let count = || {
+        serde_json::from_str::<Vec<i32>>(&rt.run(&["ps", "--format", "json", &id]).stdout)
+            .unwrap_or_default()
+            .len()
+    };
+    let cases: [(&str, Value, &str); 4] = [
+        (
+            "missing program",
+            json!({"args": ["/nonexistent"]}),
+            "/nonexistent",
+        ),
+        (
+            "not executable",
+            json!({"args": ["/etc/passwd"]}),
+            "/etc/passwd",
+        ),
+        (
+            "missing cwd",
+            json!({"args": ["true"], "cwd": "/nonexistent-dir"}),
+            "nonexistent-dir",
+        ),
+        ("not JSON", Value::Null, ""),
+    ];
+    for (n, (what, change, cause)) in cases.into_iter().enumerate() {
+        let pf = process_file(&b, &format!("bad{n}"), |p| {
+            if let Value::Object(m) = change {
+                for (k, v) in m {
+                    p[k] = v;
+                }
+            }
+        });
+        if what == "not JSON" {
+            std::fs::write(&pf, "{not json").unwrap();
+        }
+        let before = rt.last_error();
+        let o = rt.run(&["exec", "--process", pf.to_str().unwrap(), "--detach", &id]);
+        let err = rt.last_error();
+        seen.push(format!(
+            "exec {what}: fails {}, log names it {}, processes {}, {}",
+            o.code != 0,
+            err != before && err.contains(cause),
+            count(),
+            rt.state(&id)["status"]
+        ));
+    }
+    let o = rt.run(&["exec", "--process", "/nonexistent.json", "--detach", &id]);
+    seen.push(format!("exec missing process file fails {}", o.code != 0));
+    take_down(rt, &id);
+
+    let id = format!("fcw-{name}");
+    let b = bundle(dir, &id, &["true"]);
+    edit_spec(&b, |s| s["process"]["cwd"] = json!("/nonexistent-dir"));
+    let o = rt.run(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    seen.push(format!(
+        "create missing cwd: fails {}, log names it {}, state left {}, cgroups left {}",
+        o.code != 0,
+        rt.last_error().contains("nonexistent-dir"),
+        rt.root.join(&id).exists(),
+        all_cgroups_of(&id).len()
+    ));
+    rt.run(&["delete", "--force", &id]);
+    seen
+}
+
+#[test]
+fn failed_exec_leaves_the_container_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["fex", "fcw"]);
+    let want = failed_execs(&runc, dir.path(), "runc");
+    let got = failed_execs(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert_eq!(
+        got[2],
+        "exec missing cwd: fails true, log names it true, processes 1, \"running\""
+    );
+    // runc makes the init's missing cwd.
+    assert!(
+        got[5].starts_with("create missing cwd: fails false"),
+        "{got:#?}"
+    );
+}
