@@ -367,7 +367,8 @@ pub fn run(cli: Cli) -> Res<u8> {
             rt.update(&id, &r).map(|_| 0).map_err(Failed::from)
         }
         Cmd::List { format, quiet } => list(&rt, &format, quiet),
-        Cmd::Exec(a) => exec(&rt, &a),
+        // runc exits 255 when an exec fails (126/127 are the process's own codes).
+        Cmd::Exec(a) => exec(&rt, &a).map_err(|f| Failed { code: 255, ..f }),
         Cmd::Features => {
             println!("{}", pretty(&features()));
             Ok(0)
