@@ -1510,15 +1510,23 @@ fn failed_execs(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         let o = rt.run(&["exec", "--process", pf.to_str().unwrap(), "--detach", &id]);
         let err = rt.last_error();
         seen.push(format!(
-            "exec {what}: fails {}, log names it {}, processes {}, {}",
-            o.code != 0,
+            "exec {what}: exit {}, log names it {}, processes {}, {}",
+            o.code,
             err != before && err.contains(cause),
             count(),
             rt.state(&id)["status"]
         ));
     }
     let o = rt.run(&["exec", "--process", "/nonexistent.json", "--detach", &id]);
-    seen.push(format!("exec missing process file fails {}", o.code != 0));
+    seen.push(format!("exec missing process file: exit {}", o.code));
+    let o = rt.run(&["exec", &id]);
+    seen.push(format!("exec without a command: exit {}", o.code));
+    let o = rt.run(&["exec", "nosuch", "true"]);
+    seen.push(format!("exec into a missing container: exit {}", o.code));
+    for prog in ["/nonexistent", "/etc/passwd"] {
+        let o = rt.run(&["exec", &id, prog]);
+        seen.push(format!("exec (waited) {prog}: {}", o.code));
+    }
     take_down(rt, &id);
 
     let id = format!("fcw-{name}");
@@ -1550,11 +1558,13 @@ fn failed_exec_leaves_the_container_as_runc() {
     assert_eq!(want, got, "runc (left) and berth (right) differ");
     assert_eq!(
         got[2],
-        "exec missing cwd: fails true, log names it true, processes 1, \"running\""
+        "exec missing cwd: exit 255, log names it true, processes 1, \"running\""
     );
     // runc makes the init's missing cwd.
     assert!(
-        got[5].starts_with("create missing cwd: fails false"),
+        got.last()
+            .unwrap()
+            .starts_with("create missing cwd: fails false"),
         "{got:#?}"
     );
 }
