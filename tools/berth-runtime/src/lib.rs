@@ -353,6 +353,8 @@ pub fn run(cli: Cli) -> Res<u8> {
         Cmd::Pause { id } => rt.pause(&id).map(|_| 0).map_err(Failed::from),
         Cmd::Resume { id } => rt.resume(&id).map(|_| 0).map_err(Failed::from),
         Cmd::Update { resources, id } => {
+            // As runc: the container first ("does not exist"), then the resources.
+            rt.state(&id).map_err(Failed::from)?;
             let mut text = String::new();
             if resources == "-" {
                 std::io::stdin()
@@ -539,6 +541,8 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
 /// run in the container; detached, the pid file written and gone; else waited for.
 fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
     check_preserved_fds(a.preserve_fds)?;
+    // As runc: the container first ("does not exist"), then the process.
+    rt.state(&a.id).map_err(Failed::from)?;
     let process: Process = match &a.process {
         Some(p) => {
             let text = fs::read_to_string(p)
