@@ -1568,3 +1568,52 @@ fn failed_exec_leaves_the_container_as_runc() {
         "{got:#?}"
     );
 }
+
+// ---- criteria 1, 9, 10: every verb on a missing container, and without its arguments ----
+
+fn missing(rt: &Rt) -> Vec<String> {
+    let mut seen = Vec::new();
+    let verbs: [&[&str]; 9] = [
+        &["start"],
+        &["state"],
+        &["pause"],
+        &["resume"],
+        &["ps"],
+        &["kill"],
+        &["delete"],
+        &["update", "--resources", "/dev/null"],
+        &["exec", "--process", "/dev/null"],
+    ];
+    for verb in verbs {
+        let mut args = verb.to_vec();
+        args.push("nosuch");
+        let o = rt.run(&args);
+        seen.push(format!(
+            "{verb:?} missing: {} says does not exist {}",
+            o.code,
+            rt.last_error().contains("does not exist")
+        ));
+        // Usage errors exit non-zero; the code differs on purpose: runc's is 1 (3 for an
+        // unknown subcommand), berth's tools all exit 2 (tests/e2e/cli.rs).
+        let o = rt.run(verb);
+        seen.push(format!("{verb:?} without an ID fails {}", o.code != 0));
+    }
+    let o = rt.run(&["nosuch"]);
+    seen.push(format!("unknown subcommand fails {}", o.code != 0));
+    let o = rt.run(&["state", "a", "b"]);
+    seen.push(format!("two IDs fail {}", o.code != 0));
+    seen
+}
+
+#[test]
+fn verbs_on_a_missing_container_and_without_arguments_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let want = missing(&runc);
+    let got = missing(&berth);
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+}
