@@ -244,7 +244,7 @@ impl Runtime {
                 drop(fifo_fd);
                 drop(stdio);
                 drop(console_child);
-                let r = self.create_parent(id, bundle, &cgroup, child, go_w, sync_r);
+                let r = self.create_parent(id, bundle, spec, &cgroup, child, go_w, sync_r);
                 let _ = nix::sys::wait::waitpid(child, None);
                 let pid = r.map_err(fail)?;
                 let console = match console_parent {
@@ -259,10 +259,12 @@ impl Runtime {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_parent(
         &self,
         id: &str,
         bundle: &Path,
+        spec: &Spec,
         cgroup: &Cgroup,
         child: Pid,
         go_w: OwnedFd,
@@ -280,7 +282,12 @@ impl Runtime {
             pid,
             bundle: bundle.to_path_buf(),
             created: now_rfc3339(),
-            annotations: Default::default(),
+            // runc's state carries the spec's annotations (CRI reads its own back).
+            annotations: spec
+                .annotations()
+                .clone()
+                .map(|a| a.into_iter().collect())
+                .unwrap_or_default(),
             pid_start: state::start_time(pid).unwrap_or(0),
             cgroup_path: cgroup.rel.display().to_string(),
             cgroup_root: cgroup.mount_root.clone(),
