@@ -1617,3 +1617,62 @@ fn verbs_on_a_missing_container_and_without_arguments_as_runc() {
     let got = missing(&berth);
     assert_eq!(want, got, "runc (left) and berth (right) differ");
 }
+
+// ---- criterion 10: the state JSON in all four states ----
+
+/// The state JSON's shape in each state: its keys, the status, whether pid is the init's (0
+/// when stopped), bundle and rootfs absolute, created an RFC 3339 time, owner, annotations.
+fn state_shapes(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let id = format!("sts-{name}");
+    let b = bundle(dir, &id, &["sleep", "100"]);
+    edit_spec(&b, |s| s["annotations"] = json!({"org.example/a": "b"}));
+    let init = create(rt, &b, &id, &[]);
+    let describe = |st: &Value| {
+        let mut keys: Vec<&String> = st
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        keys.sort();
+        format!(
+            "{keys:?} status {} pid {} bundle {} rootfs {} created {} owner {} annotations {}",
+            st["status"],
+            if st["pid"] == init {
+                "init".into()
+            } else {
+                st["pid"].to_string()
+            },
+            st["bundle"] == b.display().to_string(),
+            st["rootfs"] == b.join("rootfs").display().to_string(),
+            looks_rfc3339(st["created"].as_str().unwrap_or("")),
+            st["owner"],
+            st["annotations"]
+        )
+    };
+    seen.push(describe(&rt.state(&id)));
+    assert_eq!(rt.run(&["start", &id]).code, 0);
+    seen.push(describe(&rt.state(&id)));
+    assert_eq!(rt.run(&["pause", &id]).code, 0);
+    seen.push(describe(&rt.state(&id)));
+    assert_eq!(rt.run(&["resume", &id]).code, 0);
+    assert_eq!(rt.run(&["kill", &id, "KILL"]).code, 0);
+    wait_until(10, || rt.state(&id)["status"] == "stopped");
+    seen.push(describe(&rt.state(&id)));
+    take_down(rt, &id);
+    seen
+}
+
+#[test]
+fn state_json_in_every_state_as_runc() {
+    require_root!();
+    if !have("runc") {
+        skip!("runc is not installed");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(&["sts"]);
+    let want = state_shapes(&runc, dir.path(), "runc");
+    let got = state_shapes(&berth, dir.path(), "berth");
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert!(got[3].contains("status \"stopped\" pid 0"), "{got:#?}");
+}
