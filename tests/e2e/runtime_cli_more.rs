@@ -804,7 +804,25 @@ fn update(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
     let mut seen = Vec::new();
     let id = format!("upd-{name}");
     let b = bundle(dir, &id, &["sleep", "100"]);
+    // The spec's own resources are applied by create (and runc's default device rules).
+    edit_spec(&b, |s| {
+        let r: Value =
+            serde_json::from_str(&resources(80 << 20, 300, 30000, 60000, "0", 30)).unwrap();
+        for (k, v) in r.as_object().unwrap() {
+            s["linux"]["resources"][k] = v.clone();
+        }
+    });
     create(rt, &b, &id, &[]);
+    seen.push(format!("create: {}", cgroup_values(&id)));
+    let mut devices: Vec<String> = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/devices/berth-rtcli/{id}/devices.list"
+    ))
+    .unwrap_or_default()
+    .lines()
+    .map(str::to_string)
+    .collect();
+    devices.sort();
+    seen.push(format!("devices.list {devices:?}"));
     assert_eq!(rt.run(&["start", &id]).code, 0);
     let all_cpus = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap();
     let r1 = resources(64 << 20, 512, 20000, 100000, "0", 50);
@@ -847,8 +865,9 @@ fn update_resources_as_runc() {
     let want = update(&runc, dir.path(), "runc");
     let got = update(&berth, dir.path(), "berth");
     assert_eq!(want, got, "runc (left) and berth (right) differ");
+    assert!(got[0].contains("cpu.shares=300"), "{got:#?}");
     assert!(
-        got[0].starts_with(
+        got[2].starts_with(
             "--resources - 0: memory.limit_in_bytes=67108864 \
              memory.memsw.limit_in_bytes=134217728 cpu.shares=512 cpu.cfs_quota_us=20000 \
              cpu.cfs_period_us=100000 cpuset.cpus=0 pids.max=50"
