@@ -542,17 +542,36 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
 fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
     check_preserved_fds(a.preserve_fds)?;
     // As runc: the container first ("does not exist"), then the process.
-    rt.state(&a.id).map_err(Failed::from)?;
+    let st = rt.state(&a.id).map_err(Failed::from)?;
     let process: Process = match &a.process {
         Some(p) => {
             let text = fs::read_to_string(p)
                 .map_err(|e| fail(format!("read the process {}: {e}", p.display())))?;
-            serde_json::from_str(&text).map_err(|e| {
+            let bad = |e: serde_json::Error| {
                 fail(format!(
                     "the process {} is not a process JSON: {e}",
                     p.display()
                 ))
-            })?
+            };
+            let mut v: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+            if let Some(m) = v.as_object_mut() {
+                // As runc: no user is root.
+                m.entry("user")
+                    .or_insert_with(|| json!({"uid": 0, "gid": 0}));
+            }
+            let mut process: Process = serde_json::from_value(v).map_err(bad)?;
+            // As runc: what the process does not say of capabilities and no_new_privs is
+            // the container's.
+            let spec = berth_runtime::load_spec(&st.bundle).map_err(Failed::from)?;
+            if let Some(own) = spec.process() {
+                if process.capabilities().is_none() {
+                    process.set_capabilities(own.capabilities().clone());
+                }
+                if process.no_new_privileges().is_none() {
+                    process.set_no_new_privileges(own.no_new_privileges());
+                }
+            }
+            process
         }
         None => inline_process(rt, a)?,
     };
