@@ -1081,6 +1081,17 @@ fn edges(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
     let o = rt.run(&["update", "--resources", "-", &id]);
     seen.push(format!("update missing fails {}", o.code != 0));
 
+    // `run` (foreground) answers with the init's status: 128+N for a signal.
+    let id = format!("edr-{name}");
+    let b = bundle(dir, &id, &["sh", "-c", "kill -9 $$"]);
+    let o = rt.run(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    seen.push(format!(
+        "run killed by 9: {}, state left {}",
+        o.code,
+        rt.root.join(&id).exists()
+    ));
+    rt.run(&["delete", "--force", &id]);
+
     let id = format!("edc-{name}");
     let b = bundle(dir, &id, &["sleep", "100"]);
     let init = create(rt, &b, &id, &[]);
@@ -1105,7 +1116,7 @@ fn signals_ps_exec_codes_partial_update_and_delete_created_as_runc() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["edg", "edc"]);
+    let _clean = both(&["edg", "edc", "edr"]);
     let want = edges(&runc, dir.path(), "runc");
     let got = edges(&berth, dir.path(), "berth");
     assert_eq!(want, got, "runc (left) and berth (right) differ");
@@ -1115,6 +1126,7 @@ fn signals_ps_exec_codes_partial_update_and_delete_created_as_runc() {
         "kill \"37\": 0 \"running\"",
         "exec (waited) exit 5: 5",
         "update bad JSON fails true",
+        "run killed by 9: 137, state left false",
     ] {
         assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
     }
