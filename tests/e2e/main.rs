@@ -46,6 +46,7 @@ mod restart;
 mod run_flags;
 mod run_ns;
 mod runtime_cli;
+mod runtime_cli_more;
 mod runtime_cli_pod;
 mod runtime_cri;
 mod save_load;

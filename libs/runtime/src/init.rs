@@ -164,7 +164,7 @@ pub(crate) fn init_stage2(
     })?;
     drop(go);
     if let Some(sock) = console {
-        let slave = process::make_console(sock)?;
+        let slave = process::make_console(sock, process)?;
         let _ = rootfs::bind_console(&slave);
     }
     if let Some(h) = spec.hostname() {
@@ -177,6 +177,7 @@ pub(crate) fn init_stage2(
             sys::setdomainname(d).map_err(|e| Error::sys(format!("setdomainname {d}"), e))?;
         }
     }
+    process::create_cwd(process.cwd())?;
     rootfs::finish(spec)?;
     let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
     let wait = || -> Result<()> {
@@ -272,7 +273,7 @@ pub(crate) fn exec_stage1(
     fork_reporting_pid(sync, "fork", || {
         let _ = nix::unistd::setsid();
         if let Some(sock) = console {
-            process::make_console(sock)?;
+            process::make_console(sock, process)?;
         }
         match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
     })

@@ -383,20 +383,52 @@ impl Runtime {
     /// The container's state, its status refreshed from the processes and the cgroup.
     pub fn state(&self, id: &str) -> Result<State> {
         let mut st = state::load(&self.root, id)?;
+        // Frozen before created: runc pauses a created container too (and it is created again
+        // once resumed).
         st.status = if !state::alive(st.pid, st.pid_start) {
             "stopped".into()
-        } else if state::dir(&self.root, id).join(state::EXEC_FIFO).exists() {
-            "created".into()
         } else if self
             .cgroup_of_state(&st)
             .and_then(|c| c.is_frozen())
             .unwrap_or(false)
         {
             "paused".into()
+        } else if state::dir(&self.root, id).join(state::EXEC_FIFO).exists() {
+            "created".into()
         } else {
             "running".into()
         };
         Ok(st)
+    }
+
+    /// [`Runtime::kill`] with a signal number, as runc takes one: a realtime signal
+    /// (`docker kill --signal SIGRTMIN+3` arrives as 37) or 0 too; a number that is no signal
+    /// is the kernel's EINVAL.
+    pub fn kill_signo(&self, id: &str, signo: i32, all: bool) -> Result<()> {
+        if let Ok(sig) = Signal::try_from(signo) {
+            return self.kill(id, sig, all);
+        }
+        let st = self.state(id)?;
+        let pids = if all {
+            self.cgroup_of_state(&st)?.pids()?
+        } else if st.status == "stopped" {
+            return Err(Error::State {
+                id: id.into(),
+                status: st.status,
+                why: "container not running".into(),
+            });
+        } else {
+            vec![st.pid]
+        };
+        let me = std::process::id() as i32;
+        for pid in pids.into_iter().filter(|&p| p > 0 && p != me) {
+            match sys::kill_raw(pid, signo) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) if all => {}
+                Ok(()) => {}
+                Err(e) => return Err(Error::sys(format!("kill {pid} with signal {signo}"), e)),
+            }
+        }
+        Ok(())
     }
 
     /// Sends `sig` to the init, or with `all` to every process of the container. Killing a
@@ -466,11 +498,11 @@ impl Runtime {
 
     pub fn pause(&self, id: &str) -> Result<()> {
         let st = self.state(id)?;
-        if st.status != "running" {
+        if st.status != "running" && st.status != "created" {
             return Err(Error::State {
                 id: id.into(),
                 status: st.status,
-                why: "only a running container can be paused".into(),
+                why: "only a running or created container can be paused".into(),
             });
         }
         self.cgroup_of_state(&st)?.freeze()

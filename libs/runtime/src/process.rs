@@ -54,9 +54,10 @@ pub(crate) fn console_socket() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// In the container (after its mounts): makes a pty in the container's devpts, takes the slave
-/// as stdio and controlling terminal of the (new) session, sends the master over `sock`.
+/// as stdio and controlling terminal of the (new) session, sized as the process's consoleSize,
+/// sends the master over `sock`.
 /// Returns the slave's path as the container sees it (for /dev/console).
-pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
+pub(crate) fn make_console(sock: RawFd, process: &Process) -> Result<PathBuf> {
     use nix::fcntl::OFlag;
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
@@ -70,6 +71,19 @@ pub(crate) fn make_console(sock: RawFd) -> Result<PathBuf> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    // The spec's consoleSize (containerd puts the client's terminal size there), as runc.
+    if let Some(size) = process.console_size() {
+        if size.height() > 0 && size.width() > 0 {
+            let ws = rustix::termios::Winsize {
+                ws_row: size.height().min(u16::MAX.into()) as u16,
+                ws_col: size.width().min(u16::MAX.into()) as u16,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            rustix::termios::tcsetwinsize(&master, ws)
+                .map_err(|e| Error::sys("set the console size", errno(e)))?;
+        }
+    }
     for target in 0..3 {
         nix::unistd::dup2(slave, target).map_err(|e| Error::sys("dup2 the pty", e))?;
     }
@@ -230,7 +244,7 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     Err(Error::ExecNotFound(arg0.to_string()))
 }
 
-/// The working directory, made if missing (as Docker makes `-w DIR`), entered.
+/// The working directory entered (the init's was made by [`create_cwd`] if missing).
 pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
     if !cwd.is_absolute() {
         return Err(Error::Spec(format!(
@@ -238,10 +252,17 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
             cwd.display()
         )));
     }
-    if !cwd.is_dir() {
+    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+}
+
+/// The init's working directory is made when the root file system lacks it (before the root
+/// is made read-only), as runc does; an exec'd process's must exist (runc's chdir fails, and
+/// an exec does not change the container's files).
+pub(crate) fn create_cwd(cwd: &Path) -> Result<()> {
+    if cwd.is_absolute() && !cwd.is_dir() {
         fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
     }
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+    Ok(())
 }
 
 /// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
@@ -339,6 +360,25 @@ pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// runc's HOME: when the process's env has none, the user's home in the container's
+/// /etc/passwd, or `/` (containerd's processes rely on it; berth's bundles set their own).
+fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let home = fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    env
+}
+
 /// The profile shared by the init and exec'd processes, from the point where the process is in
 /// the container's namespaces and root: cwd, rlimits, no_new_privs, seccomp, user and
 /// capabilities, then (after `wait`) exec. `wait` is the init's wait for `start`.
@@ -362,7 +402,10 @@ pub(crate) fn finish_and_exec(
     }
     enter_cwd(process.cwd())?;
     let args = process.args().clone().unwrap_or_default();
-    let env = process.env().clone().unwrap_or_default();
+    let env = with_home(
+        process.env().clone().unwrap_or_default(),
+        process.user().uid(),
+    );
     let arg0 = args.first().cloned().unwrap_or_default();
     let exe = find_executable(&arg0, &env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);

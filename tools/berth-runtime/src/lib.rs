@@ -117,7 +117,7 @@ pub enum Cmd {
         #[arg(short, long)]
         all: bool,
         id: String,
-        #[arg(default_value = "TERM")]
+        #[arg(default_value = "TERM", allow_hyphen_values = true)]
         signal: String,
     },
     /// Delete a stopped container (or any, with --force)
@@ -374,7 +374,9 @@ pub fn run(cli: Cli) -> Res<u8> {
         }
         Cmd::Kill { all, id, signal } => {
             let sig = parse_signal(&signal)?;
-            rt.kill(&id, sig, all).map(|_| 0).map_err(Failed::from)
+            rt.kill_signo(&id, sig, all)
+                .map(|_| 0)
+                .map_err(Failed::from)
         }
         Cmd::Delete { force, id } => {
             if !force {
@@ -396,6 +398,8 @@ pub fn run(cli: Cli) -> Res<u8> {
         Cmd::Pause { id } => rt.pause(&id).map(|_| 0).map_err(Failed::from),
         Cmd::Resume { id } => rt.resume(&id).map(|_| 0).map_err(Failed::from),
         Cmd::Update { resources, id } => {
+            // As runc: the container first ("does not exist"), then the resources.
+            rt.state(&id).map_err(Failed::from)?;
             let mut text = String::new();
             if resources == "-" {
                 std::io::stdin()
@@ -456,9 +460,18 @@ fn state_json(st: &State) -> serde_json::Value {
     v
 }
 
-/// A signal as runc takes it: `9`, `KILL` or `SIGKILL`.
-fn parse_signal(s: &str) -> Res<Signal> {
-    berth::container::lifecycle::parse_signal(s).map_err(|_| fail(format!("unknown signal {s:?}")))
+/// A signal as runc takes it: `9`, `KILL` or `SIGKILL` (any case), TERM when empty; any
+/// number goes to the kernel as it is (0, realtime signals; EINVAL for no signal).
+fn parse_signal(s: &str) -> Res<i32> {
+    if s.is_empty() {
+        return Ok(Signal::SIGTERM as i32);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    berth::container::lifecycle::parse_signal(s)
+        .map(|sig| sig as i32)
+        .map_err(|_| fail(format!("unknown signal {s:?}")))
 }
 
 /// Writes the pid file as runc does: decimal, no newline, renamed into place.
@@ -577,16 +590,37 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Res<i32> {
 /// run in the container; detached, the pid file written and gone; else waited for.
 fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
     check_preserved_fds(a.preserve_fds)?;
+    // As runc: the container first ("does not exist"), then the process.
+    let st = rt.state(&a.id).map_err(Failed::from)?;
     let process: Process = match &a.process {
         Some(p) => {
             let text = fs::read_to_string(p)
                 .map_err(|e| fail(format!("read the process {}: {e}", p.display())))?;
-            serde_json::from_str(&text).map_err(|e| {
+            let bad = |e: serde_json::Error| {
                 fail(format!(
                     "the process {} is not a process JSON: {e}",
                     p.display()
                 ))
-            })?
+            };
+            let mut v: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+            if let Some(m) = v.as_object_mut() {
+                // As runc: no user is root.
+                m.entry("user")
+                    .or_insert_with(|| json!({"uid": 0, "gid": 0}));
+            }
+            let mut process: Process = serde_json::from_value(v).map_err(bad)?;
+            // As runc: what the process does not say of capabilities and no_new_privs is
+            // the container's.
+            let spec = berth_runtime::load_spec(&st.bundle).map_err(Failed::from)?;
+            if let Some(own) = spec.process() {
+                if process.capabilities().is_none() {
+                    process.set_capabilities(own.capabilities().clone());
+                }
+                if process.no_new_privileges().is_none() {
+                    process.set_no_new_privileges(own.no_new_privileges());
+                }
+            }
+            process
         }
         None => inline_process(rt, a)?,
     };

@@ -1,5 +1,5 @@
 //! The runtime's only unsafe code: the system calls that neither nix nor rustix offer safely
-//! (fork, `_exit`, the loopback's interface flags, `rt_sigaction` for every signal,
+//! (fork, `_exit`, kill with a raw signal number, the loopback's interface flags, `rt_sigaction` for every signal,
 //! `close_range`, `madvise` of our own code, seccomp(2) and bpf(2)). Each function here is safe
 //! to call: what makes its `unsafe` block sound is said at the block, and the arguments it
 //! takes cannot break it. Everything else in the crate is `unsafe`-free (`#![deny(unsafe_code)]`
@@ -16,6 +16,14 @@ pub(crate) mod bpf;
 pub(crate) fn setdomainname(name: &str) -> Result<(), Errno> {
     // SAFETY: the kernel reads `len` bytes from the pointer, which points into `name`.
     let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(r).map(drop)
+}
+
+/// kill(2) with any signal number: realtime signals (which neither nix's nor rustix's `Signal`
+/// holds) and 0 (is it alive?), as runc sends whatever number it is given.
+pub(crate) fn kill_raw(pid: i32, signo: i32) -> Result<(), Errno> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let r = unsafe { libc::kill(pid, signo) };
     Errno::result(r).map(drop)
 }
 
