@@ -86,18 +86,20 @@ impl Rt {
     }
 }
 
-/// The cgroup v1 directories of container `id` that exist.
+/// The cgroup directories of container `id` (cgroupsPath `/berth-rtcli/<id>`) that exist, in
+/// every hierarchy mounted under /sys/fs/cgroup (v1's, and v2's unified one).
 pub(crate) fn cgroups_of(id: &str) -> Vec<PathBuf> {
-    ["memory", "pids", "cpu,cpuacct", "devices", "freezer"]
-        .iter()
-        .map(|c| {
-            Path::new("/sys/fs/cgroup")
-                .join(c)
-                .join("berth-rtcli")
-                .join(id)
-        })
-        .filter(|p| p.exists())
-        .collect()
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("berth-rtcli").join(id))
+        .collect();
+    dirs.push(Path::new("/sys/fs/cgroup/berth-rtcli").join(id));
+    dirs.retain(|p| p.is_dir());
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 /// Kills what is left in the test's cgroups and removes them (a failed test, or a runtime
