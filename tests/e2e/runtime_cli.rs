@@ -123,6 +123,64 @@ impl Drop for Cleanup {
     }
 }
 
+/// The Cleanup of a test whose scenario runs once per runtime, with ids `PREFIX-runc` and
+/// `PREFIX-berth`.
+pub(crate) fn both(prefixes: &[&str]) -> Cleanup {
+    Cleanup(
+        prefixes
+            .iter()
+            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
+            .collect(),
+    )
+}
+
+/// A scenario run against runc and then berth-runtime (each with its own state root and log
+/// in one temporary directory, named `runc` and `berth`): what each saw, runc's first. The
+/// containers named by `prefixes` are cleaned up whatever happens.
+pub(crate) fn views(
+    prefixes: &[&str],
+    scenario: fn(&Rt, &Path, &str) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (runc, berth) = runtimes(dir.path());
+    let _clean = both(prefixes);
+    let want = scenario(&runc, dir.path(), "runc");
+    let got = scenario(&berth, dir.path(), "berth");
+    (want, got)
+}
+
+/// [`views`], which must be equal: berth's.
+pub(crate) fn same_views(
+    prefixes: &[&str],
+    scenario: fn(&Rt, &Path, &str) -> Vec<String>,
+) -> Vec<String> {
+    let (want, got) = views(prefixes, scenario);
+    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    got
+}
+
+/// Rewrites the bundle's config.json with `f`.
+pub(crate) fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
+    let path = b.join("config.json");
+    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    f(&mut spec);
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+}
+
+/// Kills and deletes `id` as the shim does (kill --all, then delete --force).
+pub(crate) fn take_down(rt: &Rt, id: &str) {
+    rt.run(&["kill", "--all", id, "9"]);
+    wait_until(10, || rt.state(id)["status"] != "running");
+    rt.run(&["delete", "--force", id]);
+}
+
+/// The namespace link `/proc/PID/ns/NS` points to.
+pub(crate) fn ns_link(pid: i32, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 /// What the shim sees of one lifecycle: (step, exit code, what it reads), normalised so that
 /// the two runtimes can be compared.
 fn lifecycle(rt: &Rt, dir: &Path, id: &str) -> Vec<(String, i32, String)> {
@@ -282,12 +340,7 @@ fn run_exit_codes_and_failed_create_as_runc() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (runc, berth) = runtimes(dir.path());
-    let _clean = Cleanup(
-        ["ex3", "nx"]
-            .iter()
-            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
-            .collect(),
-    );
+    let _clean = both(&["ex3", "nx"]);
     for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
         let b = bundle(dir.path(), &format!("ex3-{name}"), &["sh", "-c", "exit 3"]);
         let o = rt.run(&[

@@ -22,52 +22,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::runtime_cli::{bundle, runtimes, Cleanup, Rt};
+use crate::runtime_cli::{
+    bundle, cgroups_of, edit_spec, ns_link, runtimes, same_views, take_down, views, Rt,
+};
 use crate::support::have;
 use crate::support::rig::{timed, timed_input, wait_until};
-
-/// Rewrites the bundle's config.json with `f`.
-fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
-    let path = b.join("config.json");
-    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    f(&mut spec);
-    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-}
-
-/// [`Cleanup`], and then the test's cgroup in every v1 hierarchy (cpuset and blkio included,
-/// which `cgroups_of` does not look at).
-struct Clean(Vec<String>);
-
-impl Drop for Clean {
-    fn drop(&mut self) {
-        drop(Cleanup(self.0.clone()));
-        for id in &self.0 {
-            for c in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten() {
-                let dir = c.unwrap().path().join("berth-rtcli").join(id);
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    }
-}
-
-fn both(prefixes: &[&str]) -> Clean {
-    Clean(
-        prefixes
-            .iter()
-            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
-            .collect(),
-    )
-}
-
-/// Every v1 hierarchy that holds a cgroup of `id`.
-fn all_cgroups_of(id: &str) -> Vec<PathBuf> {
-    std::fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .map(|c| c.unwrap().path().join("berth-rtcli").join(id))
-        .filter(|p| p.exists())
-        .collect()
-}
 
 fn create(rt: &Rt, b: &Path, id: &str, extra: &[&str]) -> i32 {
     let mut args = vec!["create", "--bundle", b.to_str().unwrap()];
@@ -76,13 +35,6 @@ fn create(rt: &Rt, b: &Path, id: &str, extra: &[&str]) -> i32 {
     let o = rt.run(&args);
     assert_eq!(o.code, 0, "{}: create {id}: {o:?}", rt.bin.display());
     rt.state(id)["pid"].as_i64().unwrap_or(0) as i32
-}
-
-/// Kills and deletes `id` as the shim does.
-fn take_down(rt: &Rt, id: &str) {
-    rt.run(&["kill", "--all", id, "9"]);
-    wait_until(10, || rt.state(id)["status"] != "running");
-    rt.run(&["delete", "--force", id]);
 }
 
 /// The spec's process of bundle `b` with `f` applied, written to `dir/process-NAME.json`.
@@ -266,12 +218,7 @@ fn console_socket_for_create_and_exec_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["con", "conx"]);
-    let want = console(&runc, dir.path(), "runc");
-    let got = console(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["con", "conx"], console);
     let lines: Vec<&str> = got.iter().map(String::as_str).collect();
     assert_eq!(
         lines.iter().filter(|l| **l == "40 120").count(),
@@ -401,12 +348,7 @@ fn subreaper_waitpid_and_no_process_left_as_runc() {
     if !have("python3") {
         skip!("python3 is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["sra", "srb"]);
-    let want = subreaper(&runc, dir.path(), "runc");
-    let got = subreaper(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["sra", "srb"], subreaper);
     let waits: Vec<&String> = got.iter().filter(|l| l.starts_with("waitpid")).collect();
     assert_eq!(
         waits,
@@ -516,12 +458,7 @@ fn stdio_round_trip_and_no_fd_3_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["io", "iox"]);
-    let want = stdio(&runc, dir.path(), "runc");
-    let got = stdio(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["io", "iox"], stdio);
     assert!(
         got.contains(&"exec: \"through the pipe\\nfd 3 closed\\n\"".to_string()),
         "{got:#?}"
@@ -534,12 +471,6 @@ const EXEC_SCRIPT: &str = "id; pwd; echo FOO=$FOO; \
     grep -E '^(Cap|NoNewPrivs)' /proc/self/status; ulimit -n; ulimit -Hn; \
     cat /proc/self/oom_score_adj; if [ -t 0 ]; then echo tty; else echo no tty; fi; \
     echo done; exec sleep 100";
-
-fn ns_link(pid: i32, ns: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
 
 fn exec_fields(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
     let mut seen = Vec::new();
@@ -654,7 +585,7 @@ fn exec_fields(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
     seen.push(format!("pause stopped {}", rt.run(&["pause", &id]).code));
     seen.push(format!("resume stopped {}", rt.run(&["resume", &id]).code));
     seen.push(format!("delete {}", rt.run(&["delete", &id]).code));
-    seen.push(format!("cgroups left {:?}", all_cgroups_of(&id).len()));
+    seen.push(format!("cgroups left {:?}", cgroups_of(&id).len()));
     seen
 }
 
@@ -664,11 +595,7 @@ fn exec_process_fields_namespaces_and_cgroups_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["exf"]);
-    let want = exec_fields(&runc, dir.path(), "runc");
-    let got = exec_fields(&berth, dir.path(), "berth");
+    let (want, got) = views(&["exf"], exec_fields);
     let oom = |v: &[String]| -> Vec<String> {
         v.iter()
             .filter(|l| !l.starts_with("oom_score_adj"))
@@ -755,12 +682,7 @@ fn kill_signal_forms_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["kf0", "kf1", "kf2", "kf3"]);
-    let want = kill_forms(&runc, dir.path(), "runc");
-    let got = kill_forms(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["kf0", "kf1", "kf2", "kf3"], kill_forms);
     assert_eq!(
         got[3], "kill None: 0 stopped true output \"up\\nTERM\\n\"",
         "{got:#?}"
@@ -849,7 +771,7 @@ fn update(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         cgroup_values(&id)
     ));
     take_down(rt, &id);
-    seen.push(format!("cgroups left {}", all_cgroups_of(&id).len()));
+    seen.push(format!("cgroups left {}", cgroups_of(&id).len()));
     seen
 }
 
@@ -859,12 +781,7 @@ fn update_resources_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["upd"]);
-    let want = update(&runc, dir.path(), "runc");
-    let got = update(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["upd"], update);
     assert!(got[0].contains("cpu.shares=300"), "{got:#?}");
     assert!(
         got[2].starts_with(
@@ -976,7 +893,7 @@ fn flags_and_bad_input(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
             o.code != 0,
             !rt.last_error().is_empty() && rt.last_error() != before,
             rt.root.join(&id).exists(),
-            all_cgroups_of(&id).len()
+            cgroups_of(&id).len()
         ));
         std::fs::remove_dir_all(&b).unwrap();
     }
@@ -989,12 +906,7 @@ fn global_flags_duplicate_id_and_bad_bundles_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["dup", "bad"]);
-    let want = flags_and_bad_input(&runc, dir.path(), "runc");
-    let got = flags_and_bad_input(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["dup", "bad"], flags_and_bad_input);
     assert_eq!(got[0], "--f v [\"list\"]: 0", "{got:#?}");
     assert!(
         got.iter()
@@ -1109,7 +1021,7 @@ fn edges(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
             || std::fs::read_to_string(format!("/proc/{init}/stat"))
                 .is_ok_and(|s| s.contains(") Z "))),
         rt.root.join(&id).exists(),
-        all_cgroups_of(&id).len()
+        cgroups_of(&id).len()
     ));
     seen
 }
@@ -1120,12 +1032,7 @@ fn signals_ps_exec_codes_partial_update_and_delete_created_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["edg", "edc", "edr"]);
-    let want = edges(&runc, dir.path(), "runc");
-    let got = edges(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["edg", "edc", "edr"], edges);
     for line in [
         "ps created 0: true",
         "kill \"0\": 0 \"running\"",
@@ -1171,7 +1078,7 @@ fn failed_creates(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         let before = rt.last_error();
         let o = rt.run(&args);
         let left = crate::support::rig::processes_naming(&b.display().to_string()).len()
-            + all_cgroups_of(&id)
+            + cgroups_of(&id)
                 .iter()
                 .map(|c| {
                     std::fs::read_to_string(c.join("cgroup.procs"))
@@ -1185,7 +1092,7 @@ fn failed_creates(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
             o.code != 0,
             rt.last_error() != before,
             rt.root.join(&id).exists(),
-            all_cgroups_of(&id).len(),
+            cgroups_of(&id).len(),
             left
         ));
         rt.run(&["delete", "--force", &id]);
@@ -1199,12 +1106,7 @@ fn failed_create_leaves_nothing_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["fc0", "fc1", "fc2", "fc3"]);
-    let want = failed_creates(&runc, dir.path(), "runc");
-    let got = failed_creates(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    same_views(&["fc0", "fc1", "fc2", "fc3"], failed_creates);
 }
 
 // ---- criteria 9, 11: a paused container ----
@@ -1256,7 +1158,7 @@ fn paused(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
             let o = rt.run(&["delete", "--force", &id]);
             seen.push(format!("delete --force paused {}", o.code));
         }
-        let procs: usize = all_cgroups_of(&id)
+        let procs: usize = cgroups_of(&id)
             .iter()
             .map(|c| {
                 std::fs::read_to_string(c.join("cgroup.procs"))
@@ -1268,7 +1170,7 @@ fn paused(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         seen.push(format!(
             "{end}: state left {}, cgroups left {}, processes left {procs}",
             rt.root.join(&id).exists(),
-            all_cgroups_of(&id).len()
+            cgroups_of(&id).len()
         ));
     }
     seen
@@ -1280,12 +1182,7 @@ fn paused_container_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["pz0", "pz1"]);
-    let want = paused(&runc, dir.path(), "runc");
-    let got = paused(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["pz0", "pz1"], paused);
     assert!(got.contains(&"pause 0: \"paused\"".to_string()), "{got:#?}");
 }
 
@@ -1322,12 +1219,7 @@ fn exec_inline_form_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["inl"]);
-    let want = inline_exec(&runc, dir.path(), "runc");
-    let got = inline_exec(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["inl"], inline_exec);
     assert!(got[1].contains("uid=65534(nobody)"), "{got:#?}");
 }
 
@@ -1401,12 +1293,7 @@ fn init_profile_devices_and_mounts_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["inf0", "inf1"]);
-    let want = init_fields(&runc, dir.path(), "runc");
-    let got = init_fields(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["inf0", "inf1"], init_fields);
     for line in [
         "kcore masked",
         "sys ro",
@@ -1488,7 +1375,7 @@ fn more_flags(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         rt.run(&["start", &id]).code != 0
     ));
     seen.push(format!("delete {}", rt.run(&["delete", &id]).code));
-    seen.push(format!("cgroups left {}", all_cgroups_of(&id).len()));
+    seen.push(format!("cgroups left {}", cgroups_of(&id).len()));
     seen
 }
 
@@ -1498,12 +1385,7 @@ fn create_flags_ps_table_reservation_and_killed_created_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["npv", "ckl"]);
-    let want = more_flags(&runc, dir.path(), "runc");
-    let got = more_flags(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["npv", "ckl"], more_flags);
     for line in [
         "update reservation 0: 33554432",
         "kill --all TERM 0: stopped true",
@@ -1591,7 +1473,7 @@ fn failed_execs(rt: &Rt, dir: &Path, name: &str) -> Vec<String> {
         o.code != 0,
         rt.last_error().contains("nonexistent-dir"),
         rt.root.join(&id).exists(),
-        all_cgroups_of(&id).len()
+        cgroups_of(&id).len()
     ));
     rt.run(&["delete", "--force", &id]);
     seen
@@ -1603,12 +1485,7 @@ fn failed_exec_leaves_the_container_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["fex", "fcw"]);
-    let want = failed_execs(&runc, dir.path(), "runc");
-    let got = failed_execs(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["fex", "fcw"], failed_execs);
     assert_eq!(
         got[2],
         "exec missing cwd: exit 255, log names it true, processes 1, \"running\""
@@ -1721,12 +1598,7 @@ fn state_json_in_every_state_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["sts"]);
-    let want = state_shapes(&runc, dir.path(), "runc");
-    let got = state_shapes(&berth, dir.path(), "berth");
-    assert_eq!(want, got, "runc (left) and berth (right) differ");
+    let got = same_views(&["sts"], state_shapes);
     assert!(got[3].contains("status \"stopped\" pid 0"), "{got:#?}");
 }
 
@@ -1762,11 +1634,7 @@ fn minimal_process_file_as_runc() {
     if !have("runc") {
         skip!("runc is not installed");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (runc, berth) = runtimes(dir.path());
-    let _clean = both(&["min"]);
-    let want = minimal_exec(&runc, dir.path(), "runc");
-    let got = minimal_exec(&berth, dir.path(), "berth");
+    let (want, got) = views(&["min"], minimal_exec);
     // Without PATH runc's Go lookup finds no `sh` (exit 255); berth looks in execvp's default
     // path and runs it: a difference on purpose, not compared.
     assert_eq!(want[0], "sh: 255 \"\"");

@@ -9,17 +9,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::runtime_cli::{bundle, cgroups_of, runtimes, Cleanup, Rt};
+use crate::runtime_cli::{
+    both, bundle, cgroups_of, edit_spec, ns_link, runtimes, take_down, Cleanup, Rt,
+};
 use crate::support::have;
 use crate::support::rig::{timed, timed_input, wait_until};
-
-/// Rewrites the bundle's config.json with `f`.
-fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
-    let path = b.join("config.json");
-    let mut spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    f(&mut spec);
-    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-}
 
 /// Creates and starts `id` from `b` with its output thrown away; returns the init's pid.
 fn start_detached(rt: &Rt, b: &Path, id: &str) -> i32 {
@@ -37,19 +31,6 @@ fn start_detached(rt: &Rt, b: &Path, id: &str) -> i32 {
     rt.state(id)["pid"].as_i64().unwrap() as i32
 }
 
-fn ns_link(pid: i32, ns: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-/// Kills and deletes `id` as the shim does (kill --all, then delete).
-fn take_down(rt: &Rt, id: &str) {
-    rt.run(&["kill", "--all", id, "9"]);
-    wait_until(10, || rt.state(id)["status"] != "running");
-    rt.run(&["delete", "--force", id]);
-}
-
 /// A pod: a sandbox container with its own namespaces and a hostname, and containers that join
 /// its pid, ipc, uts and network namespaces by /proc/PID/ns path (with a mount namespace of
 /// their own). Inside, both runtimes give the same view: the sandbox's namespaces, its
@@ -65,12 +46,7 @@ fn pod_joins_namespaces_by_path_as_runc() {
     let dir = tempfile::tempdir().unwrap();
     let (runc, berth) = runtimes(dir.path());
     let names = ["pod", "podc", "podl"];
-    let _clean = Cleanup(
-        names
-            .iter()
-            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
-            .collect(),
-    );
+    let _clean = both(&names);
     let mut views = Vec::new();
     for (rt, name) in [(&runc, "runc"), (&berth, "berth")] {
         let sb = format!("pod-{name}");
@@ -254,12 +230,7 @@ fn preserve_fds_as_runc() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (runc, berth) = runtimes(dir.path());
-    let _clean = Cleanup(
-        ["pf", "pf0", "pfx"]
-            .iter()
-            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
-            .collect(),
-    );
+    let _clean = both(&["pf", "pf0", "pfx"]);
     let file = dir.path().join("handed-over");
     std::fs::write(&file, "three\n").unwrap();
     // The shell's own descriptors above 2 (builtins only: a pipe would add its own).
@@ -493,12 +464,7 @@ fn hooks_run_as_runcs() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (runc, berth) = runtimes(dir.path());
-    let _clean = Cleanup(
-        ["hk", "hkbad"]
-            .iter()
-            .flat_map(|p| [format!("{p}-runc"), format!("{p}-berth")])
-            .collect(),
-    );
+    let _clean = both(&["hk", "hkbad"]);
     let hook = |log: &str, name: &str| {
         serde_json::json!({
             "path": "/bin/sh",
