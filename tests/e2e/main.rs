@@ -47,6 +47,7 @@ mod run_flags;
 mod run_ns;
 mod runtime_cli;
 mod runtime_cli_pod;
+mod runtime_containerd;
 mod save_load;
 mod snapshots;
 mod store;
