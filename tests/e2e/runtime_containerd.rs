@@ -595,6 +595,138 @@ fn with_ns(ctd: &Containerd, rt: &Rt) -> Seen {
     seen
 }
 
+/// Beyond §4, what other `ctr` flags and verbs reach the runtime as: resource limits from
+/// `ctr run` flags in the cgroup files, exec with a cwd and a user, exec errors (a missing
+/// program, a paused or stopped task), the OOM killer, a read-only root and a cgroup path of
+/// the caller's choosing.
+fn more(ctd: &Containerd, rt: &Rt) -> Seen {
+    let id = format!("m-{}", rt.name);
+    let mut seen = Seen::new();
+    let limits = [
+        "-d",
+        "--memory-limit",
+        "20000000",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        "--cpu-shares",
+        "512",
+    ];
+    let o = ctd.run(&strs(&run_cmd(rt, &limits, &id, &["sleep", "1000"])));
+    let files = [
+        "memory/memory.limit_in_bytes",
+        "cpu/cpu.cfs_quota_us",
+        "cpu/cpu.cfs_period_us",
+        "cpu/cpu.shares",
+    ];
+    let values: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let (c, file) = f.split_once('/').unwrap();
+            let path = Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(NS)
+                .join(&id)
+                .join(file);
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    seen.push((
+        "run -d with limits".into(),
+        format!("{} {values:?}", o.code),
+    ));
+    let o = ctd.run(&["task", "exec", "--exec-id", "n1", &id, "/nonexistent"]);
+    seen.push((
+        "task exec /nonexistent".into(),
+        format!(
+            "{} names the path: {}",
+            o.code,
+            o.stderr
+                .contains("exec: \"/nonexistent\": stat /nonexistent: no such file or directory")
+        ),
+    ));
+    let o = ctd.run(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "n2",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "65534",
+        &id,
+        "sh",
+        "-c",
+        "pwd; id -u",
+    ]);
+    seen.push((
+        "task exec --cwd --user".into(),
+        format!("{} {:?}", o.code, o.stdout),
+    ));
+    ctd.run(&["task", "pause", &id]);
+    let o = ctd.run(&["task", "exec", "--exec-id", "n3", &id, "true"]);
+    seen.push((
+        "task exec, paused".into(),
+        format!("{} {}", o.code, o.stderr.trim()),
+    ));
+    ctd.run(&["task", "resume", &id]);
+    ctd.run(&["task", "kill", "-s", "SIGKILL", &id]);
+    let stopped = wait_until(10, || ctd.status(&id) == "STOPPED");
+    let o = ctd.run(&["task", "exec", "--exec-id", "n4", &id, "true"]);
+    seen.push((
+        "task exec, stopped".into(),
+        format!("{stopped} {} {}", o.code, o.stderr.trim()),
+    ));
+    let o = ctd.run(&["task", "kill", "-s", "SIGKILL", &id]);
+    seen.push((
+        "task kill, stopped".into(),
+        format!("{} {}", o.code, o.stderr.trim()),
+    ));
+    ctd.run(&["task", "delete", &id]);
+    let o = ctd.run(&["container", "rm", &id]);
+    seen.push(("container rm".into(), o.code.to_string()));
+    let o = ctd.run(&strs(&run_cmd(
+        rt,
+        &["--rm", "--memory-limit", "20000000"],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    )));
+    seen.push((
+        "run --rm, out of memory".into(),
+        format!("{} {:?}", o.code, o.stdout),
+    ));
+    let o = ctd.run(&strs(&run_cmd(
+        rt,
+        &["--rm", "--read-only"],
+        &id,
+        &["touch", "/x"],
+    )));
+    seen.push((
+        "run --rm --read-only".into(),
+        format!("{} {}", o.code, o.stderr.trim()),
+    ));
+    let cg = format!("/{NS}/own-{}", rt.name);
+    let o = ctd.run(&strs(&run_cmd(
+        rt,
+        &["--rm", "--cgroup", &cg],
+        &id,
+        &["grep", "memory", "/proc/self/cgroup"],
+    )));
+    seen.push((
+        "run --rm --cgroup".into(),
+        format!("{} {:?}", o.code, o.stdout.replace(&cg, "/berthctd/own-RT")),
+    ));
+    seen
+}
+
 #[test]
 fn ctr_on_berth_runtime_answers_as_on_runc() {
     require_root!();
@@ -606,12 +738,13 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
     let runc = Rt::new(&ctd, "runc", PathBuf::from("/usr/sbin/runc"));
     let berth = Rt::new(&ctd, "berth", bin("berth-runtime"));
     type Scenario = fn(&Containerd, &Rt) -> Seen;
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
         ("run --rm", run_rm),
         ("run --rm -t", run_tty),
         ("detached task", detached),
         ("kill --all", kill_all),
         ("--with-ns pid", with_ns),
+        ("more", more),
     ];
     let mut answers = Vec::new();
     for (name, scenario) in scenarios {
@@ -678,5 +811,22 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
         "0 \"x\\nsleep 1000 \""
     );
     assert_eq!(said("--with-ns pid", "s2's child killed"), "true");
+    assert_eq!(
+        said("more", "run -d with limits"),
+        "0 [\"19996672\", \"20000\", \"100000\", \"512\"]"
+    );
+    assert_eq!(
+        said("more", "task exec /nonexistent"),
+        "1 names the path: true"
+    );
+    assert_eq!(
+        said("more", "task exec --cwd --user"),
+        "0 \"/tmp\\n65534\\n\""
+    );
+    assert_eq!(said("more", "run --rm, out of memory"), "137 \"\"");
+    assert_eq!(
+        said("more", "run --rm --cgroup"),
+        "0 \"4:memory:/berthctd/own-RT\\n\""
+    );
     eprintln!("containerd scenarios took {:?}", started.elapsed());
 }
