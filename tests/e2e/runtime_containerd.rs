@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::rig::{mounts_under, processes_naming, timed, wait_until};
+use crate::support::rig::{mounts_under, processes_naming, timed, timed_input, wait_until};
 use crate::support::{bin, busybox_rootfs, Out};
 
 /// The ctr namespace of this test: containerd's runc shim makes cgroupsPath `/<ns>/<id>`, so
@@ -79,8 +79,28 @@ impl Containerd {
 
     fn ctr(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ctr");
-        c.arg("-a").arg(self.socket()).args(["-n", NS]).args(args);
+        c.arg("-a")
+            .arg(self.socket())
+            .args(["-n", NS])
+            .args(self.with_fifo_dir(args));
         c
+    }
+
+    /// `args` with `--fifo-dir` under the test's directory for `run` and `task exec`: ctr
+    /// leaves the fifos of detached tasks and execs behind in /run/containerd/fifo otherwise.
+    fn with_fifo_dir(&self, args: &[&str]) -> Vec<String> {
+        let verb = match args {
+            ["run", ..] => 1,
+            ["task", "exec", ..] => 2,
+            _ => 0,
+        };
+        let mut all: Vec<String> = args[..verb].iter().map(|a| a.to_string()).collect();
+        if verb > 0 {
+            all.push("--fifo-dir".into());
+            all.push(self.path().join("fifo").display().to_string());
+        }
+        all.extend(args[verb..].iter().map(|a| a.to_string()));
+        all
     }
 
     /// `ctr ARGS`, bounded.
@@ -90,28 +110,36 @@ impl Containerd {
         timed(&mut c, 30)
     }
 
-    /// `ctr ARGS` under `script -qec` for a pty, bounded; the output with the pty's `\r` and
-    /// the `^@` that `script` prints dropped.
-    fn run_in_pty(&self, args: &[&str]) -> Out {
-        let line = std::iter::once(format!("ctr -a {} -n {NS}", self.socket().display()))
-            .chain(args.iter().map(|a| {
-                if a.contains(' ') {
-                    format!("'{a}'")
-                } else {
-                    a.to_string()
-                }
-            }))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut o = timed(
+    /// `ctr ARGS` under `script -qec` for a pty of 45 rows and 123 columns, with `input` typed
+    /// into it, bounded; the output with the pty's `\r` and the `^@` that `script` prints
+    /// dropped.
+    fn run_in_pty(&self, args: &[&str], input: Option<&[u8]>) -> Out {
+        let line = std::iter::once(format!(
+            "stty rows 45 cols 123; ctr -a {} -n {NS}",
+            self.socket().display()
+        ))
+        .chain(self.with_fifo_dir(args).iter().map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.to_string()
+            }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ");
+        let mut o = timed_input(
             Command::new("script")
                 .args(["-qec", &line, "/dev/null"])
                 .stdin(Stdio::null()),
+            input,
             30,
         );
-        // ctr resizes the pty after the process started; when the process has already
-        // exited, the shim answers "cannot resize a stopped container" and ctr logs that
-        // into the pty. A race of ctr's, as frequent with runc as with berth: not compared.
+        // ctr sizes the pty only after the process started (hence the sleeps before `stty
+        // size` in the commands run here), and output a process writes just before it exits
+        // can be lost between the shim and ctr (hence the sleeps before they exit). When the
+        // process has exited before the size is set, the shim answers "cannot resize a
+        // stopped container" and ctr logs that into the pty. Races of ctr's and the shim's,
+        // as frequent with runc as with berth: not compared.
         o.stdout = o
             .stdout
             .replace('\r', "")
@@ -184,6 +212,20 @@ impl Drop for Containerd {
         for shim in self.shims() {
             let pid = shim.split(':').next().unwrap_or_default().to_string();
             let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+        // A shim killed leaves its socket, which is not under our directory: each bundle's
+        // `address` file names it (unix:///run/containerd/s/HASH).
+        let bundles = self
+            .path()
+            .join("state/io.containerd.runtime.v2.task")
+            .join(NS);
+        for b in subdirs(&bundles) {
+            let address = std::fs::read_to_string(b.join("address")).unwrap_or_default();
+            if let Some(socket) = address.trim().strip_prefix("unix://") {
+                if socket.starts_with("/run/containerd/s/") {
+                    let _ = std::fs::remove_file(socket);
+                }
+            }
         }
         // A paused container does not die until thawed.
         for dir in leaf_cgroups_of("freezer") {
@@ -391,16 +433,37 @@ fn run_rm(ctd: &Containerd, rt: &Rt) -> Seen {
 /// `ctr run --rm -t` under a pty: the container's tty is a /dev/pts.
 fn run_tty(ctd: &Containerd, rt: &Rt) -> Seen {
     let id = format!("d-{}", rt.name);
-    let o = ctd.run_in_pty(&strs(&run_cmd(
-        rt,
-        &["--rm", "-t"],
-        &id,
-        &["sh", "-c", "echo hi; tty; exit 2"],
-    )));
-    vec![(
+    let o = ctd.run_in_pty(
+        &strs(&run_cmd(
+            rt,
+            &["--rm", "-t"],
+            &id,
+            &[
+                "sh",
+                "-c",
+                "sleep 0.3; echo hi; tty; stty size; sleep 0.3; exit 2",
+            ],
+        )),
+        None,
+    );
+    let mut seen = vec![(
         "run --rm -t".into(),
         format!("{} {}", o.code, pts(&o.stdout)),
-    )]
+    )];
+    // What is typed reaches the container's shell through the pty.
+    let o = ctd.run_in_pty(
+        &strs(&run_cmd(rt, &["--rm", "-t"], &id, &["sh"])),
+        Some(b"echo from-$((6*7)); sleep 0.3\nexit 7\n"),
+    );
+    seen.push((
+        "run --rm -t sh, typed into".into(),
+        format!(
+            "{} said: {}",
+            o.code,
+            o.stdout.lines().any(|l| l == "from-42")
+        ),
+    ));
+    seen
 }
 
 /// `/dev/pts/N` made `/dev/pts/N` whatever N is.
@@ -444,17 +507,20 @@ fn detached(ctd: &Containerd, rt: &Rt) -> Seen {
         "echo fromexec; exit 5",
     ]);
     seen.push(("task exec".into(), format!("{} {:?}", o.code, o.stdout)));
-    let o = ctd.run_in_pty(&[
-        "task",
-        "exec",
-        "-t",
-        "--exec-id",
-        "x1",
-        &id,
-        "sh",
-        "-c",
-        "tty; echo ok; exit 4",
-    ]);
+    let o = ctd.run_in_pty(
+        &[
+            "task",
+            "exec",
+            "-t",
+            "--exec-id",
+            "x1",
+            &id,
+            "sh",
+            "-c",
+            "sleep 0.3; tty; echo ok; stty size; sleep 0.3; exit 4",
+        ],
+        None,
+    );
     seen.push((
         "task exec -t".into(),
         format!("{} {}", o.code, pts(&o.stdout)),
@@ -783,7 +849,11 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
         said("run --rm", "run --rm /nonexistent"),
         "1 names the path: true"
     );
-    assert_eq!(said("run --rm -t", "run --rm -t"), "2 hi|/dev/pts/N");
+    assert_eq!(said("run --rm -t", "run --rm -t"), "2 hi|/dev/pts/N|45 123");
+    assert_eq!(
+        said("run --rm -t", "run --rm -t sh, typed into"),
+        "7 said: true"
+    );
     let cgroups = said("detached task", "init's cgroups");
     for c in [
         "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids",
@@ -791,7 +861,10 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
         assert!(cgroups.split(' ').any(|x| x == c), "{c} not in {cgroups}");
     }
     assert_eq!(said("detached task", "task exec"), "5 \"fromexec\\n\"");
-    assert_eq!(said("detached task", "task exec -t"), "4 /dev/pts/N|ok");
+    assert_eq!(
+        said("detached task", "task exec -t"),
+        "4 /dev/pts/N|ok|45 123"
+    );
     assert_eq!(
         said("detached task", "task ps"),
         "2 pids, init among them: true"
