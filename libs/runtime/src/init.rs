@@ -165,7 +165,7 @@ pub(crate) fn init_stage2(
             .map_err(|e| Error::io("open", "the exec fifo", e))?;
         std::io::Write::write_all(&mut &f, b"0").map_err(|e| Error::io("write", "the exec fifo", e))
     };
-    match process::finish_and_exec(spec, process, sync, wait) {
+    match process::finish_and_exec(spec, process, sync, true, wait) {
         Ok(never) => match never {},
         Err(e) => {
             // After Ready the runtime no longer listens: say it on stderr, as runc's init.
@@ -237,6 +237,6 @@ pub(crate) fn exec_stage1(
         if let Some(sock) = console {
             process::make_console(sock)?;
         }
-        match process::finish_and_exec(spec, process, sync, || Ok(()))? {}
+        match process::finish_and_exec(spec, process, sync, false, || Ok(()))? {}
     })
 }

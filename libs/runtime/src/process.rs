@@ -230,18 +230,28 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     Err(Error::ExecNotFound(arg0.to_string()))
 }
 
-/// The working directory, made if missing (as Docker makes `-w DIR`), entered.
-pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
+/// The working directory entered; for the init made first if missing (as Docker makes `-w
+/// DIR`), for an exec'd process not: a missing one fails the exec, as runc's (and so
+/// `docker exec -w`) does.
+pub(crate) fn enter_cwd(cwd: &Path, make: bool) -> Result<()> {
     if !cwd.is_absolute() {
         return Err(Error::Spec(format!(
             "cwd {} is not absolute",
             cwd.display()
         )));
     }
-    if !cwd.is_dir() {
+    if make && !cwd.is_dir() {
         fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
     }
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+    nix::unistd::chdir(cwd).map_err(|e| {
+        Error::sys(
+            format!(
+                "chdir to cwd ({:?}) set in config.json failed",
+                cwd.display().to_string()
+            ),
+            e,
+        )
+    })
 }
 
 /// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
@@ -341,11 +351,13 @@ pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
 
 /// The profile shared by the init and exec'd processes, from the point where the process is in
 /// the container's namespaces and root: cwd, rlimits, no_new_privs, seccomp, user and
-/// capabilities, then (after `wait`) exec. `wait` is the init's wait for `start`.
+/// capabilities, then (after `wait`) exec. `wait` is the init's wait for `start`; `init` says
+/// whether this is the init (whose cwd is made if missing) or an exec'd process.
 pub(crate) fn finish_and_exec(
     spec: &Spec,
     process: &Process,
     sync: BorrowedFd<'_>,
+    init: bool,
     wait: impl FnOnce() -> Result<()>,
 ) -> Result<std::convert::Infallible> {
     set_rlimits(process)?;
@@ -360,7 +372,7 @@ pub(crate) fn finish_and_exec(
             )
         })?;
     }
-    enter_cwd(process.cwd())?;
+    enter_cwd(process.cwd(), init)?;
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let arg0 = args.first().cloned().unwrap_or_default();
