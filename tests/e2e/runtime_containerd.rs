@@ -732,6 +732,27 @@ fn more(ctd: &Containerd, rt: &Rt) -> Seen {
         "task exec --cwd --user".into(),
         format!("{} {:?}", o.code, o.stdout),
     ));
+    // The init's cwd is made when missing, an exec'd process's is not: the exec fails.
+    let o = ctd.run(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "n5",
+        "--cwd",
+        "/nowhere",
+        &id,
+        "pwd",
+    ]);
+    seen.push((
+        "task exec --cwd /nowhere".into(),
+        format!(
+            "{} says so: {}, made: {}",
+            o.code,
+            o.stderr
+                .contains("chdir to cwd (\"/nowhere\") set in config.json failed"),
+            rt.rootfs.join("nowhere").exists()
+        ),
+    ));
     ctd.run(&["task", "pause", &id]);
     let o = ctd.run(&["task", "exec", "--exec-id", "n3", &id, "true"]);
     seen.push((
@@ -894,6 +915,10 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
     assert_eq!(
         said("more", "task exec --cwd --user"),
         "0 \"/tmp\\n65534\\n\""
+    );
+    assert_eq!(
+        said("more", "task exec --cwd /nowhere"),
+        "1 says so: true, made: false"
     );
     assert_eq!(said("more", "run --rm, out of memory"), "137 \"\"");
     assert_eq!(
