@@ -254,6 +254,20 @@ pub(crate) fn enter_cwd(cwd: &Path, make: bool) -> Result<()> {
     })
 }
 
+/// The home directory of `uid` in the container's /etc/passwd, or `/` when it has none there
+/// (runc's default).
+fn home_of(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into())
+}
+
 /// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
 /// first, keep capabilities across the uid change, then set the rest.
 pub(crate) fn set_user_and_caps(process: &Process) -> Result<()> {
@@ -374,7 +388,11 @@ pub(crate) fn finish_and_exec(
     }
     enter_cwd(process.cwd(), init)?;
     let args = process.args().clone().unwrap_or_default();
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    // As runc: a process given no HOME gets its user's from the container's /etc/passwd.
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
     let arg0 = args.first().cloned().unwrap_or_default();
     let exe = find_executable(&arg0, &env)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
