@@ -661,9 +661,9 @@ fn with_ns(ctd: &Containerd, rt: &Rt) -> Seen {
 }
 
 /// Beyond §4, what other `ctr` flags and verbs reach the runtime as: resource limits from
-/// `ctr run` flags in the cgroup files, exec with a cwd and a user, exec errors (a missing
-/// program, a paused or stopped task), the OOM killer, a read-only root and a cgroup path of
-/// the caller's choosing.
+/// `ctr run` flags in the cgroup files, exec with a cwd and a user (and its HOME), exec errors
+/// (a missing program or cwd, a paused or stopped task), the OOM killer, a read-only root and a
+/// cgroup path of the caller's choosing.
 fn more(ctd: &Containerd, rt: &Rt) -> Seen {
     let id = format!("m-{}", rt.name);
     let mut seen = Seen::new();
@@ -726,7 +726,7 @@ fn more(ctd: &Containerd, rt: &Rt) -> Seen {
         &id,
         "sh",
         "-c",
-        "pwd; id -u",
+        "pwd; id -u; echo $HOME",
     ]);
     seen.push((
         "task exec --cwd --user".into(),
@@ -914,7 +914,7 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
     );
     assert_eq!(
         said("more", "task exec --cwd --user"),
-        "0 \"/tmp\\n65534\\n\""
+        "0 \"/tmp\\n65534\\n/nonexistent\\n\""
     );
     assert_eq!(
         said("more", "task exec --cwd /nowhere"),
