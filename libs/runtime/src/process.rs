@@ -255,10 +255,21 @@ pub(crate) fn enter_cwd(cwd: &Path, make: bool) -> Result<()> {
 }
 
 /// The home directory of `uid` in the container's /etc/passwd, or `/` when it has none there
-/// (runc's default).
+/// (runc's default). The image decides what /etc/passwd is: only a regular file is read (a
+/// FIFO would block the open, /dev/zero never end), and at most 1 MiB of it.
 fn home_of(uid: u32) -> String {
-    fs::read_to_string("/etc/passwd")
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/etc/passwd")
         .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|f| {
+            let mut text = String::new();
+            f.take(1 << 20).read_to_string(&mut text).ok().map(|_| text)
+        })
         .and_then(|text| {
             text.lines().find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
