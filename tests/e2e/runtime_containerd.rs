@@ -662,8 +662,8 @@ fn with_ns(ctd: &Containerd, rt: &Rt) -> Seen {
 
 /// Beyond §4, what other `ctr` flags and verbs reach the runtime as: resource limits from
 /// `ctr run` flags in the cgroup files, exec with a cwd and a user (and its HOME), exec errors
-/// (a missing program or cwd, a paused or stopped task), the OOM killer, a read-only root and a
-/// cgroup path of the caller's choosing.
+/// (a missing program or cwd, a paused or stopped task), the OOM killer (and its event), a
+/// read-only root and a cgroup path of the caller's choosing.
 fn more(ctd: &Containerd, rt: &Rt) -> Seen {
     let id = format!("m-{}", rt.name);
     let mut seen = Seen::new();
@@ -775,20 +775,47 @@ fn more(ctd: &Containerd, rt: &Rt) -> Seen {
     ctd.run(&["task", "delete", &id]);
     let o = ctd.run(&["container", "rm", &id]);
     seen.push(("container rm".into(), o.code.to_string()));
+    // The shim watches the memory cgroup it read from /proc/PID/cgroup right after create:
+    // an OOM kill is a /tasks/oom event only when the init was in it by then.
+    let events_file = ctd.path().join(format!("events-{}", rt.name));
+    let mut events = ctd
+        .ctr(&["events"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&events_file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ctr events");
+    std::thread::sleep(Duration::from_millis(300));
+    let oom = format!("oom-{}", rt.name);
     let o = ctd.run(&strs(&run_cmd(
         rt,
         &["--rm", "--memory-limit", "20000000"],
-        &id,
+        &oom,
         &[
             "sh",
             "-c",
             "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
         ],
     )));
+    let said_oom = wait_until(5, || {
+        std::fs::read_to_string(&events_file).is_ok_and(|t| t.contains("/tasks/oom"))
+    });
+    let _ = events.kill();
+    let _ = events.wait();
+    let mut topics: Vec<String> = std::fs::read_to_string(&events_file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&format!("\"{oom}\"")))
+        .filter_map(|l| l.split_whitespace().nth(5).map(str::to_string))
+        .collect();
     seen.push((
         "run --rm, out of memory".into(),
-        format!("{} {:?}", o.code, o.stdout),
+        format!("{} {:?}, oom event: {said_oom}", o.code, o.stdout),
     ));
+    // The kernel reports an OOM once or many times (as it kills one process or several, one
+    // after the other), with either runtime.
+    topics.dedup();
+    seen.push(("events".into(), topics.join(" ")));
     let o = ctd.run(&strs(&run_cmd(
         rt,
         &["--rm", "--read-only"],
@@ -920,7 +947,15 @@ fn ctr_on_berth_runtime_answers_as_on_runc() {
         said("more", "task exec --cwd /nowhere"),
         "1 says so: true, made: false"
     );
-    assert_eq!(said("more", "run --rm, out of memory"), "137 \"\"");
+    assert_eq!(
+        said("more", "run --rm, out of memory"),
+        "137 \"\", oom event: true"
+    );
+    assert_eq!(
+        said("more", "events"),
+        "/containers/create /tasks/create /tasks/start /tasks/oom /tasks/exit /tasks/delete \
+         /containers/delete"
+    );
     assert_eq!(
         said("more", "run --rm --cgroup"),
         "0 \"4:memory:/berthctd/own-RT\\n\""
