@@ -776,7 +776,9 @@ fn more(ctd: &Containerd, rt: &Rt) -> Seen {
     let o = ctd.run(&["container", "rm", &id]);
     seen.push(("container rm".into(), o.code.to_string()));
     // The shim watches the memory cgroup it read from /proc/PID/cgroup right after create:
-    // an OOM kill is a /tasks/oom event only when the init was in it by then.
+    // an OOM kill is a /tasks/oom event only when the init was in it by then. The shim starts
+    // watching only after start returned (hence the sleep: an OOM before is missed, with
+    // either runtime).
     let events_file = ctd.path().join(format!("events-{}", rt.name));
     let mut events = ctd
         .ctr(&["events"])
@@ -794,7 +796,7 @@ fn more(ctd: &Containerd, rt: &Rt) -> Seen {
         &[
             "sh",
             "-c",
-            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+            "sleep 0.5; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
         ],
     )));
     let said_oom = wait_until(5, || {
