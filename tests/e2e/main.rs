@@ -48,6 +48,7 @@ mod run_ns;
 mod runtime_cli;
 mod runtime_cli_more;
 mod runtime_cli_pod;
+mod runtime_containerd;
 mod runtime_cri;
 mod save_load;
 mod snapshots;

@@ -252,7 +252,15 @@ pub(crate) fn enter_cwd(cwd: &Path) -> Result<()> {
             cwd.display()
         )));
     }
-    nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("chdir to {}", cwd.display()), e))
+    nix::unistd::chdir(cwd).map_err(|e| {
+        Error::sys(
+            format!(
+                "chdir to cwd ({:?}) set in config.json failed",
+                cwd.display().to_string()
+            ),
+            e,
+        )
+    })
 }
 
 /// The init's working directory is made when the root file system lacks it (before the root
@@ -263,6 +271,31 @@ pub(crate) fn create_cwd(cwd: &Path) -> Result<()> {
         fs::create_dir_all(cwd).map_err(|e| Error::io("create the working directory", cwd, e))?;
     }
     Ok(())
+}
+
+/// The home directory of `uid` in the container's /etc/passwd, or `/` when it has none there
+/// (runc's default). The image decides what /etc/passwd is: only a regular file is read (a
+/// FIFO would block the open, /dev/zero never end), and at most 1 MiB of it.
+fn home_of(uid: u32) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/etc/passwd")
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
+        .and_then(|f| {
+            let mut text = String::new();
+            f.take(1 << 20).read_to_string(&mut text).ok().map(|_| text)
+        })
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Drops to the process's user and capability sets, as runc's finalizeNamespace: bounding set
@@ -363,19 +396,9 @@ pub(crate) fn cstrings(v: &[String]) -> Result<Vec<CString>> {
 /// runc's HOME: when the process's env has none, the user's home in the container's
 /// /etc/passwd, or `/` (containerd's processes rely on it; berth's bundles set their own).
 fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
-    if env.iter().any(|e| e.starts_with("HOME=")) {
-        return env;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(uid)));
     }
-    let home = fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
-        })
-        .unwrap_or_else(|| "/".into());
-    env.push(format!("HOME={home}"));
     env
 }
 

@@ -414,8 +414,12 @@ pub fn run(cli: Cli) -> Res<u8> {
             rt.update(&id, &r).map(|_| 0).map_err(Failed::from)
         }
         Cmd::List { format, quiet } => list(&rt, &format, quiet),
-        // As runc, an exec that fails exits 255 (the process's own code is any other).
-        Cmd::Exec(a) => exec(&rt, &a).map_err(|f| Failed { code: 255, ..f }),
+        // As runc: any failure of exec is said as "exec failed: …" and exits 255, not 1 (an
+        // exit code the process a non-detached exec waits for often has).
+        Cmd::Exec(a) => exec(&rt, &a).map_err(|f| Failed {
+            msg: format!("exec failed: {}", f.msg),
+            code: 255,
+        }),
         Cmd::Features => {
             println!("{}", pretty(&features()));
             Ok(0)
