@@ -159,6 +159,13 @@ pub(crate) fn same_views(
     got
 }
 
+/// Each of `lines` is one of the lines of `got`.
+pub(crate) fn assert_has(got: &[String], lines: &[&str]) {
+    for line in lines {
+        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
+    }
+}
+
 /// Rewrites the bundle's config.json with `f`.
 pub(crate) fn edit_spec(b: &Path, f: impl FnOnce(&mut Value)) {
     let path = b.join("config.json");

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::runtime_cli::{
-    bundle, cgroups_of, edit_spec, ns_link, runtimes, same_views, take_down, views, Rt,
+    assert_has, bundle, cgroups_of, edit_spec, ns_link, runtimes, same_views, take_down, views, Rt,
 };
 use crate::support::have;
 use crate::support::rig::{timed, timed_input, wait_until};
@@ -612,24 +612,25 @@ fn exec_process_fields_namespaces_and_cgroups_as_runc() {
         "{want:#?}"
     );
     assert!(got.iter().any(|l| l == "oom_score_adj 123"), "{got:#?}");
-    for line in [
-        "uid=1000 gid=1001 groups=10,20",
-        "/tmp",
-        "FOO=bar baz",
-        "NoNewPrivs:\t1",
-        "500",
-        "1000",
-        "pause created 0: \"paused\"",
-        "start paused fails true",
-        "resume 0: \"created\"",
-        "no tty",
-        "pid namespace the init's: true",
-        "cgroups the init's: true",
-        "ps 0: init true exec'd true",
-        "exec stopped fails true",
-    ] {
-        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
-    }
+    assert_has(
+        &got,
+        &[
+            "uid=1000 gid=1001 groups=10,20",
+            "/tmp",
+            "FOO=bar baz",
+            "NoNewPrivs:\t1",
+            "500",
+            "1000",
+            "pause created 0: \"paused\"",
+            "start paused fails true",
+            "resume 0: \"created\"",
+            "no tty",
+            "pid namespace the init's: true",
+            "cgroups the init's: true",
+            "ps 0: init true exec'd true",
+            "exec stopped fails true",
+        ],
+    );
     assert!(got
         .iter()
         .any(|l| l.starts_with("CapAmb:\t") && !l.ends_with("0000000000000000")));
@@ -1033,16 +1034,17 @@ fn signals_ps_exec_codes_partial_update_and_delete_created_as_runc() {
         skip!("runc is not installed");
     }
     let got = same_views(&["edg", "edc", "edr"], edges);
-    for line in [
-        "ps created 0: true",
-        "kill \"0\": 0 \"running\"",
-        "kill \"37\": 0 \"running\"",
-        "exec (waited) exit 5: 5",
-        "update bad JSON fails true",
-        "run killed by 9: 137, state left false",
-    ] {
-        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
-    }
+    assert_has(
+        &got,
+        &[
+            "ps created 0: true",
+            "kill \"0\": 0 \"running\"",
+            "kill \"37\": 0 \"running\"",
+            "exec (waited) exit 5: 5",
+            "update bad JSON fails true",
+            "run killed by 9: 137, state left false",
+        ],
+    );
 }
 
 /// A create that fails after the container is made (the pid file cannot be written, the
@@ -1294,16 +1296,17 @@ fn init_profile_devices_and_mounts_as_runc() {
         skip!("runc is not installed");
     }
     let got = same_views(&["inf0", "inf1"], init_fields);
-    for line in [
-        "kcore masked",
-        "sys ro",
-        "inithost",
-        "0077",
-        "321",
-        "HOME=/nonexistent",
-    ] {
-        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
-    }
+    assert_has(
+        &got,
+        &[
+            "kcore masked",
+            "sys ro",
+            "inithost",
+            "0077",
+            "321",
+            "HOME=/nonexistent",
+        ],
+    );
 }
 
 // ---- criteria 2, 8, 11, 12: create's accepted flags, a created container killed, ps's table,
@@ -1386,14 +1389,15 @@ fn create_flags_ps_table_reservation_and_killed_created_as_runc() {
         skip!("runc is not installed");
     }
     let got = same_views(&["npv", "ckl"], more_flags);
-    for line in [
-        "update reservation 0: 33554432",
-        "kill --all TERM 0: stopped true",
-        "kill KILL created 0: stopped true",
-        "start stopped fails true",
-    ] {
-        assert!(got.iter().any(|l| l == line), "{line:?} in {got:#?}");
-    }
+    assert_has(
+        &got,
+        &[
+            "update reservation 0: 33554432",
+            "kill --all TERM 0: stopped true",
+            "kill KILL created 0: stopped true",
+            "start stopped fails true",
+        ],
+    );
 }
 
 // ---- criterion 7: an exec that cannot run ----
