@@ -596,10 +596,15 @@ fn exec_process_fields_namespaces_and_cgroups_as_runc() {
         skip!("runc is not installed");
     }
     let (want, got) = views(&["exf"], exec_fields);
+    // Not compared: the oom score (runc 1.1 ignores an exec's), and the soft NOFILE limit (the
+    // line after NoNewPrivs), which runc 1.1 built with Go ≥ 1.19 sets or not as a race goes:
+    // now 500 as asked, now the hard 1000. berth's is checked to be 500 below.
     let oom = |v: &[String]| -> Vec<String> {
+        let soft = v.iter().position(|l| l == "NoNewPrivs:\t1").map(|i| i + 1);
         v.iter()
-            .filter(|l| !l.starts_with("oom_score_adj"))
-            .cloned()
+            .enumerate()
+            .filter(|(i, l)| !l.starts_with("oom_score_adj") && Some(*i) != soft)
+            .map(|(_, l)| l.clone())
             .collect()
     };
     assert_eq!(
