@@ -2,20 +2,28 @@
 # berth-runtime against runc and crun (issue 19, goal: berth ≤ 0.5× runc per cycle): one cycle is
 # `create` + `start` + wait for the init + `delete` of a busybox `true` container, as containerd's
 # shim drives a runtime. The same bundle for all (`runc spec`, terminal false, args ["true"], a
-# cgroupsPath of its own per runtime, a busybox rootfs), each runtime with a --root of its own.
+# cgroupsPath of its own per runtime, a busybox rootfs), each runtime with a --root of its own
+# under /run, where containerd's shim keeps them (a tmpfs on most hosts; state writes cost what
+# that file system makes them cost).
 # The measuring process (python3) is a child subreaper, as the shim is, and waitpid()s the init
 # pid read from --pid-file; it never polls `state`. Rounds are paired (berth, runc, crun, berth, …)
 # so that load that comes and goes hits all alike; per runtime: the median and range of a cycle
 # and of each step (create, start, wait: from start's exit to the init reaped, delete).
 #   RUNS=N (100)   cycles per runtime       WARMUP=N (3)  untimed cycles per runtime first
 #   BIN=DIR        the berth build to time [default: target/release; e.g. BIN=target/debug]
+#   BASE=DIR       another berth build (its berth-runtime link) in the same rounds, as "base":
+#                  a change's before and after
+#   ROOTS=DIR      where the runtimes' --root directories go [default: /run/berth-bench-runtime]
 #   RUNC=, CRUN=   the anchors [default: runc, crun on PATH; CRUN= (empty) leaves crun out]
-# By hand, not CI: needs root, runc, crun, busybox (static), python3, and a release build
+# Under `make bench` it also writes hyperfine-shaped JSON (a cycle, berth against each anchor) for
+# the README's table. By hand, not CI: needs root, runc, crun, busybox (static), python3, and a release build
 # (`cargo build --release -p berth-multicall && scripts/links.sh target/release`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/target/release}
 W=${W:-/tmp/berth-bench-runtime}
+ROOTS=${ROOTS:-/run/berth-bench-runtime}
+BASE=${BASE:-}
 RUNS=${RUNS:-100}
 WARMUP=${WARMUP:-3}
 RUNC=${RUNC-$(command -v runc)}
@@ -23,18 +31,18 @@ CRUN=${CRUN-$(command -v crun || true)}
 BB=$(command -v busybox)
 [ -x "$BIN/berth-runtime" ] || { echo "runtime-cycle: no $BIN/berth-runtime (scripts/links.sh $BIN)" >&2; exit 1; }
 
-rm -rf "$W" && mkdir -p "$W/bundle/rootfs"
+rm -rf "$W" "$ROOTS" && mkdir -p "$W/bundle/rootfs" "$ROOTS"
 cleanup() {
-  for r in berth runc crun; do
-    for d in "$W/root-$r"/*/; do
+  for r in berth base runc crun; do
+    for d in "$ROOTS/root-$r"/*/; do
       [ -d "$d" ] || continue
-      case $r in berth) b=$BIN/berth-runtime ;; runc) b=$RUNC ;; crun) b=$CRUN ;; esac
-      "$b" --root "$W/root-$r" delete -f "$(basename "$d")" >/dev/null 2>&1 || true
+      case $r in berth) b=$BIN/berth-runtime ;; base) b=$BASE/berth-runtime ;; runc) b=$RUNC ;; crun) b=$CRUN ;; esac
+      "$b" --root "$ROOTS/root-$r" delete -f "$(basename "$d")" >/dev/null 2>&1 || true
     done
   done
   for c in /sys/fs/cgroup/*/berth-bench-rt; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
   if [ -d "$W/ns" ]; then umount "$W/ns/mnt" 2>/dev/null; umount "$W/ns" 2>/dev/null; fi
-  rm -rf "$W"
+  rm -rf "$W" "$ROOTS"
 }
 trap cleanup EXIT
 
@@ -55,17 +63,25 @@ if [ -n "$CRUN" ] && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/de
 fi
 
 {
-  echo "berth: $("$BIN/berth-runtime" --version | head -1) ($BIN, $(stat -c %s "$(readlink -f "$BIN/berth-runtime")") bytes)"
-  echo "runc: $("$RUNC" --version | head -1)"
-  [ -z "$CRUN" ] || echo "crun: $("$CRUN" --version | head -1)"
-  echo "machine: $(nproc) cores, $(uname -r), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "versions - $("$BIN/berth-runtime" --version | head -1) ($BIN, $(stat -c %s "$(readlink -f "$BIN/berth-runtime")") bytes)"
+  [ -z "$BASE" ] || echo "  base $("$BASE/berth-runtime" --version | head -1) ($BASE)"
+  echo "  $("$RUNC" --version | head -1)"
+  [ -z "$CRUN" ] || echo "  $("$CRUN" --version | head -1)"
+  echo "machine: $(nproc) cores, $(uname -r), roots on $(df --output=fstype "$ROOTS" | tail -1), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >&2
 
-W=$W BIN=$BIN RUNC=$RUNC CRUN=$CRUN CRUN_NS=$CRUN_NS RUNS=$RUNS WARMUP=$WARMUP python3 - <<'P'
+JSON_DIR=""
+HF=$(command -v hyperfine || true)
+case "$HF" in */shim/hyperfine) JSON_DIR=$(dirname "$(dirname "$HF")")/json ;; esac
+echo "== create + start + wait + delete, busybox true"
+JSON_DIR=$JSON_DIR W=$W ROOTS=$ROOTS BASE=$BASE BIN=$BIN RUNC=$RUNC CRUN=$CRUN CRUN_NS=$CRUN_NS RUNS=$RUNS WARMUP=$WARMUP python3 - <<'P'
 import ctypes, json, os, statistics, sys, time
 
 w, runs, warmup = os.environ["W"], int(os.environ["RUNS"]), int(os.environ["WARMUP"])
-rts = [("berth", os.environ["BIN"] + "/berth-runtime"), ("runc", os.environ["RUNC"])]
+rts = [("berth", os.environ["BIN"] + "/berth-runtime")]
+if os.environ.get("BASE"):
+    rts.append(("base", os.environ["BASE"] + "/berth-runtime"))
+rts.append(("runc", os.environ["RUNC"]))
 if os.environ.get("CRUN"):
     rts.append(("crun", os.environ["CRUN"]))
 
@@ -107,7 +123,7 @@ def run(argv, stderr=False):
     return os.waitstatus_to_exitcode(st)
 
 def cycle(name, exe, n):
-    root, b = "%s/root-%s" % (w, name), "%s/bundle-%s" % (w, name)
+    root, b = "%s/root-%s" % (os.environ["ROOTS"], name), "%s/bundle-%s" % (w, name)
     cid, pidfile = "c%d" % n, "%s/init.pid" % b
     g = [exe, "--root", root]
     t0 = time.perf_counter()
@@ -157,7 +173,19 @@ for name, _ in rts:
         cols.append("%s (%s–%s)" % (ms(statistics.median(v)), ms(min(v)), ms(max(v))))
     med = statistics.median(r["cycle"] for r in res[name])
     print("%-6s %-22s %-20s %-20s %-20s %-20s %.2f×" % (name, *cols, med / runc_med))
-if os.environ.get("JSON"):
-    json.dump(res, open(os.environ["JSON"], "w"))
+out = os.environ.get("JSON_DIR")
+if out:
+    # hyperfine's shape, one file per anchor, berth first (scripts/bench-table.py pairs them).
+    def entry(name, what):
+        v = [r["cycle"] for r in res[name]]
+        return {"command": "%s %s" % (what, "create+start+wait+delete"), "median": statistics.median(v),
+                "mean": statistics.mean(v), "min": min(v), "max": max(v), "times": v}
+    for name, _ in rts:
+        if name in ("berth", "base"):
+            continue
+        k = len([f for f in os.listdir(out) if f.endswith(".json")])
+        path = os.path.join(out, "%03d.json" % k)
+        json.dump({"results": [entry("berth", "berth-runtime"), entry(name, name)]}, open(path, "w"))
+        print("@@bench " + path)
 P
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
