@@ -291,7 +291,7 @@ impl Runtime {
 
     /// Lets a created container's init exec its process.
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut st = self.state(id)?;
+        let st = self.state(id)?;
         if st.status != "created" {
             return Err(Error::State {
                 id: id.into(),
@@ -328,9 +328,10 @@ impl Runtime {
                 nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&f), nix::poll::PollFlags::POLLIN);
             let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(50u8));
         }
+        // The fifo gone is what makes the container "running" (`state` derives the status from
+        // the init and the fifo, never from state.json): nothing to rewrite, and no fsync.
         let _ = fs::remove_file(&fifo);
-        st.status = "running".into();
-        state::save(&self.root, &st)
+        Ok(())
     }
 
     /// The container's state, its status refreshed from the processes and the cgroup.
