@@ -272,21 +272,23 @@ impl Runtime {
         let mut go = fs::File::from(go_w);
         std::io::Write::write_all(&mut go, b"g").map_err(|e| Error::io("signal", "the init", e))?;
         drop(go);
-        let pid = sync::read_outcome(sync_r)?;
-        let st = State {
-            oci_version: "1.0.2".into(),
-            id: id.into(),
-            status: "created".into(),
-            pid,
-            bundle: bundle.to_path_buf(),
-            created: now_rfc3339(),
-            annotations: Default::default(),
-            pid_start: state::start_time(pid).unwrap_or(0),
-            cgroup_path: cgroup.rel.display().to_string(),
-            cgroup_root: cgroup.mount_root.clone(),
-        };
-        state::save(&self.root, &st)?;
-        Ok(pid)
+        // state.json is written (and synced) as soon as the init's pid is known, while the init
+        // sets up its root file system; a create that fails after removes it with the rest.
+        sync::read_outcome_with(sync_r, |pid| {
+            let st = State {
+                oci_version: "1.0.2".into(),
+                id: id.into(),
+                status: "created".into(),
+                pid,
+                bundle: bundle.to_path_buf(),
+                created: now_rfc3339(),
+                annotations: Default::default(),
+                pid_start: state::start_time(pid).unwrap_or(0),
+                cgroup_path: cgroup.rel.display().to_string(),
+                cgroup_root: cgroup.mount_root.clone(),
+            };
+            state::save(&self.root, &st)
+        })
     }
 
     /// Lets a created container's init exec its process.
