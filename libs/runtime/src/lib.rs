@@ -296,36 +296,43 @@ impl Runtime {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        // Before the init's pivot_root: the prestart and createRuntime hooks run here, then the
-        // init gets the state (its createContainer and startContainer hooks read it).
-        let pid = sync::read_outcome_with(sync_r, &mut |pid| {
-            let state = hooks::state_json(id, "creating", pid, bundle, &annotations);
-            hooks::run_all(hooks::prestart(spec.hooks()), &state)?;
-            hooks::run_all(hooks::of(spec.hooks(), Hooks::create_runtime), &state)?;
-            std::io::Write::write_all(&mut go, format!("{state}\n").as_bytes())
-                .map_err(|e| Error::io("answer", "the init", e))
-        })?;
+        // state.json is written (and synced) as soon as the init's pid is known, while the init
+        // sets up its root file system; a create that fails after removes it with the rest.
+        // Before the init's pivot_root, the prestart and createRuntime hooks run, then the init
+        // gets the state (its createContainer and startContainer hooks read it).
+        let pid = sync::read_outcome_with(
+            sync_r,
+            &mut |pid| {
+                let st = State {
+                    oci_version: "1.0.2".into(),
+                    id: id.into(),
+                    status: "created".into(),
+                    pid,
+                    bundle: bundle.to_path_buf(),
+                    created: now_rfc3339(),
+                    annotations: annotations.clone(),
+                    pid_start: state::start_time(pid).unwrap_or(0),
+                    cgroup_path: cgroup.rel.display().to_string(),
+                    cgroup_root: cgroup.mount_root.clone(),
+                    hooks: spec.hooks().clone(),
+                };
+                state::save(&self.root, &st)
+            },
+            &mut |pid| {
+                let state = hooks::state_json(id, "creating", pid, bundle, &annotations);
+                hooks::run_all(hooks::prestart(spec.hooks()), &state)?;
+                hooks::run_all(hooks::of(spec.hooks(), Hooks::create_runtime), &state)?;
+                std::io::Write::write_all(&mut go, format!("{state}\n").as_bytes())
+                    .map_err(|e| Error::io("answer", "the init", e))
+            },
+        )?;
         drop(go);
-        let st = State {
-            oci_version: "1.0.2".into(),
-            id: id.into(),
-            status: "created".into(),
-            pid,
-            bundle: bundle.to_path_buf(),
-            created: now_rfc3339(),
-            annotations,
-            pid_start: state::start_time(pid).unwrap_or(0),
-            cgroup_path: cgroup.rel.display().to_string(),
-            cgroup_root: cgroup.mount_root.clone(),
-            hooks: spec.hooks().clone(),
-        };
-        state::save(&self.root, &st)?;
         Ok(pid)
     }
 
     /// Lets a created container's init exec its process.
     pub fn start(&self, id: &str) -> Result<()> {
-        let mut st = self.state(id)?;
+        let st = self.state(id)?;
         if st.status != "created" {
             return Err(Error::State {
                 id: id.into(),
@@ -362,9 +369,9 @@ impl Runtime {
                 nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&f), nix::poll::PollFlags::POLLIN);
             let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(50u8));
         }
+        // The fifo gone is what makes the container "running" (`state` derives the status from
+        // the init and the fifo, never from state.json): nothing to rewrite, and no fsync.
         let _ = fs::remove_file(&fifo);
-        st.status = "running".into();
-        state::save(&self.root, &st)?;
         let post = hooks::of(&st.hooks, Hooks::poststart);
         if !post.is_empty() {
             let state = hooks::state_json(id, "running", st.pid, &st.bundle, &st.annotations);

@@ -96,17 +96,19 @@ fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> nix::Result<()> {
 
 /// Reads the pid and the outcome from a sync pipe: the pid once the child is ready.
 pub(crate) fn read_outcome(sync_r: OwnedFd) -> Result<i32> {
-    read_outcome_with(sync_r, &mut |_| {
+    read_outcome_with(sync_r, &mut |_| Ok(()), &mut |_| {
         Err(Error::Init(
             "a hooks request from a process that runs no hooks".into(),
         ))
     })
 }
 
-/// As [`read_outcome`], calling `on_hooks` with the pid when the init asks for its hooks; an
-/// error there kills the init and is the outcome.
+/// [`read_outcome`], running `on_pid` as soon as the pid is known, while the process still sets
+/// itself up, and `on_hooks` with the pid when the init asks for its hooks; an error of either
+/// fails the outcome and kills the process.
 pub(crate) fn read_outcome_with(
     sync_r: OwnedFd,
+    on_pid: &mut dyn FnMut(i32) -> Result<()>,
     on_hooks: &mut dyn FnMut(i32) -> Result<()>,
 ) -> Result<i32> {
     let reader = BufReader::new(std::fs::File::from(sync_r));
@@ -115,7 +117,13 @@ pub(crate) fn read_outcome_with(
     for line in reader.lines() {
         let Ok(line) = line else { break };
         match serde_json::from_str::<SyncMsg>(&line) {
-            Ok(SyncMsg::Pid { pid: p }) => pid = Some(p),
+            Ok(SyncMsg::Pid { pid: p }) => {
+                pid = Some(p);
+                if let Err(e) = on_pid(p) {
+                    outcome = Some(Err(e));
+                    break;
+                }
+            }
             Ok(SyncMsg::Hooks) => {
                 if let Err(e) = pid
                     .ok_or_else(|| Error::Init("a hooks request before the pid".into()))
@@ -215,6 +223,46 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "container init: the process exited before it was ready"
+        );
+    }
+
+    /// `on_pid` runs once the pid comes, whether before or after Ready; its error is the outcome.
+    #[test]
+    fn on_pid_runs_with_the_pid_and_its_error_fails_the_outcome() {
+        // A pid above pid_max: the kill of a failed outcome finds no process.
+        let pid = i32::MAX;
+        for msgs in [
+            [SyncMsg::Pid { pid }, SyncMsg::Ready],
+            [SyncMsg::Ready, SyncMsg::Pid { pid }],
+        ] {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+            for m in &msgs {
+                send(w.as_fd(), m);
+            }
+            drop(w);
+            let mut seen = Vec::new();
+            let got = read_outcome_with(
+                r,
+                &mut |p| {
+                    seen.push(p);
+                    Ok(())
+                },
+                &mut |_| Ok(()),
+            );
+            assert_eq!((got.unwrap(), seen), (pid, vec![pid]));
+        }
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        send(w.as_fd(), &SyncMsg::Pid { pid });
+        send(w.as_fd(), &SyncMsg::Ready);
+        drop(w);
+        let e = read_outcome_with(
+            r,
+            &mut |_| Err(Error::Spec("no room for state.json".into())),
+            &mut |_| Ok(()),
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            Error::Spec("no room for state.json".into()).to_string()
         );
     }
 }
