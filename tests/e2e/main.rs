@@ -50,6 +50,7 @@ mod runtime_cli_more;
 mod runtime_cli_pod;
 mod runtime_containerd;
 mod runtime_cri;
+mod runtime_docker;
 mod save_load;
 mod snapshots;
 mod store;

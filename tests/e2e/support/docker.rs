@@ -19,17 +19,22 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts a daemon, or says why it cannot (for the test to skip with).
     pub fn start() -> Result<Dockerd, String> {
-        Dockerd::start_opts(false)
+        Dockerd::start_opts(false, "{}")
+    }
+
+    /// A daemon with this daemon.json (e.g. `{"runtimes": …}`).
+    pub fn start_with_config(config: &str) -> Result<Dockerd, String> {
+        Dockerd::start_opts(false, config)
     }
 
     /// A daemon with Docker's default bridge (docker0, still no iptables), for a test that
     /// has its own network namespace (`support::own_network_namespace`, called first: the
     /// daemon and its bridge are made in the calling thread's).
     pub fn start_with_default_bridge() -> Result<Dockerd, String> {
-        Dockerd::start_opts(true)
+        Dockerd::start_opts(true, "{}")
     }
 
-    fn start_opts(bridge: bool) -> Result<Dockerd, String> {
+    fn start_opts(bridge: bool, config: &str) -> Result<Dockerd, String> {
         if !is_root() {
             return Err("a private dockerd needs root".into());
         }
@@ -47,7 +52,7 @@ impl Dockerd {
         let d = dir.path();
         let socket = d.join("docker.sock");
         let log = d.join("dockerd.log");
-        std::fs::write(d.join("daemon.json"), "{}").map_err(|e| e.to_string())?;
+        std::fs::write(d.join("daemon.json"), config).map_err(|e| e.to_string())?;
         let ns = format!("berth-e2e-{}", std::process::id());
         let child = Command::new("dockerd")
             .arg("--config-file")
