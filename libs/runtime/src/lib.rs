@@ -102,11 +102,15 @@ pub fn become_subreaper() -> Result<()> {
 
 /// The cgroup path of container `id`: the spec's `cgroupsPath`, or `/berth/<id>`.
 pub fn cgroup_path(spec: &Spec, id: &str) -> String {
+    cgroups_path_of(spec).unwrap_or_else(|| format!("/berth/{id}"))
+}
+
+/// The spec's `linux.cgroupsPath`, as it is written.
+fn cgroups_path_of(spec: &Spec) -> Option<String> {
     spec.linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("/berth/{id}"))
 }
 
 /// Reads a bundle's config.json.
@@ -129,13 +133,7 @@ impl Runtime {
 
     fn cgroup_of(&self, spec: &Spec, id: &str) -> Result<Cgroup> {
         let path = if self.systemd_cgroup {
-            let given = spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.cgroups_path().clone())
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            cgroups::systemd_path::expand(&given, id)?
+            cgroups::systemd_path::expand(&cgroups_path_of(spec).unwrap_or_default(), id)?
         } else {
             cgroup_path(spec, id)
         };
@@ -477,10 +475,7 @@ impl Runtime {
             let _ = cg.thaw();
             let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
             let _ = cg.kill_all(Signal::SIGKILL);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while state::alive(st.pid, st.pid_start) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            state::wait_gone(st.pid, st.pid_start, Duration::from_secs(10));
         }
         cg.destroy()?;
         // The poststop hooks: the container is gone whether they succeed or not (a failure is

@@ -96,6 +96,15 @@ pub fn start_time(pid: i32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// Waits, at most `limit`, until `pid` (started at `start`, 0: any) is no longer alive: gone,
+/// or a zombie (a process that has exited has left its cgroups, even before it is reaped).
+pub fn wait_gone(pid: i32, start: u64, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while alive(pid, start) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// Whether `pid` is alive and still the process that started at `start` (not a zombie).
 pub fn alive(pid: i32, start: u64) -> bool {
     if pid <= 0 {

@@ -149,26 +149,11 @@ pub(crate) fn read_outcome_with(
                 let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
                 // Not reaped here (it is a grandchild), but out of the container's cgroup
                 // before the caller hears of the failure, as runc leaves it.
-                wait_exited(p, std::time::Duration::from_secs(2));
+                crate::state::wait_gone(p, 0, std::time::Duration::from_secs(2));
             }
             Err(e)
         }
         None => Err(Error::Init("the process exited before it was ready".into())),
-    }
-}
-
-/// Waits (bounded) until process `pid` has exited: gone, or a zombie (a process that has
-/// exited has left its cgroups, even before it is reaped).
-fn wait_exited(pid: i32, limit: std::time::Duration) {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| s.rsplit_once(") ").and_then(|(_, r)| r.chars().next()));
-        if matches!(state, None | Some('Z') | Some('X')) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 

@@ -596,6 +596,7 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
     check_preserved_fds(a.preserve_fds)?;
     // As runc: the container first ("does not exist"), then the process.
     let st = rt.state(&a.id).map_err(Failed::from)?;
+    let spec = berth_runtime::load_spec(&st.bundle).map_err(Failed::from)?;
     let process: Process = match &a.process {
         Some(p) => {
             let text = fs::read_to_string(p)
@@ -615,7 +616,6 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
             let mut process: Process = serde_json::from_value(v).map_err(bad)?;
             // As runc: what the process does not say of capabilities and no_new_privs is
             // the container's.
-            let spec = berth_runtime::load_spec(&st.bundle).map_err(Failed::from)?;
             if let Some(own) = spec.process() {
                 if process.capabilities().is_none() {
                     process.set_capabilities(own.capabilities().clone());
@@ -626,7 +626,7 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
             }
             process
         }
-        None => inline_process(rt, a)?,
+        None => inline_process(&spec, a)?,
     };
     let terminal = process.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() && a.detach {
@@ -634,7 +634,7 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
             "cannot allocate tty if runc will detach without setting console socket",
         ));
     }
-    if !a.ignore_paused && rt.state(&a.id).map_err(Failed::from)?.status == "paused" {
+    if !a.ignore_paused && st.status == "paused" {
         return Err(fail(
             "cannot exec in a paused container (use --ignore-paused to override)",
         ));
@@ -665,13 +665,12 @@ fn exec(rt: &Runtime, a: &ExecArgs) -> Res<u8> {
     Ok(wait_for(created.pid))
 }
 
-/// runc's inline `exec ID CMD…`: the container's process with these args and flags.
-fn inline_process(rt: &Runtime, a: &ExecArgs) -> Res<Process> {
+/// runc's inline `exec ID CMD…`: the container's process (from its `spec`) with these args and
+/// flags.
+fn inline_process(spec: &oci_spec::runtime::Spec, a: &ExecArgs) -> Res<Process> {
     if a.command.is_empty() {
         return Err(fail("exec needs a command or --process"));
     }
-    let st = rt.state(&a.id).map_err(Failed::from)?;
-    let spec = berth_runtime::load_spec(&st.bundle).map_err(Failed::from)?;
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(a.command.clone()));
     p.set_terminal(Some(a.tty));

@@ -78,6 +78,11 @@ fn record_failure(store: &Containers, id: &str, code: u8, why: &str) -> i32 {
     exit_code
 }
 
+/// Whether the record still asks for a restart: not stopped by hand, a policy other than `no`.
+fn wants_restart(c: &Container) -> bool {
+    !c.state.has_been_manually_stopped && !restart::is_none(&c.host_config.restart_policy)
+}
+
 /// One attached client.
 struct Client {
     sock: UnixStream,
@@ -117,7 +122,7 @@ struct Monitor {
     backoff: restart::Backoff,
     /// The container ended and its restart policy starts it again at this time.
     restart_at: Option<Instant>,
-    /// The record's mtime when the pending restart last read it.
+    /// The record's (inode, size, mtime) when the pending restart last read it.
     record_seen: Option<(u64, u64, std::time::SystemTime)>,
     /// The health check's runner, for a container with one.
     health: Option<super::health::Checker>,
@@ -671,9 +676,7 @@ impl Monitor {
             return true;
         }
         self.record_seen = changed;
-        let go = self.store.load(&self.id).is_ok_and(|c| {
-            !c.state.has_been_manually_stopped && !restart::is_none(&c.host_config.restart_policy)
-        });
+        let go = self.store.load(&self.id).is_ok_and(|c| wants_restart(&c));
         berth_runtime::clone::release_code_pages();
         go
     }
@@ -685,8 +688,7 @@ impl Monitor {
             Ok(rec) => rec,
             Err(_) => return false,
         };
-        if rec.state.has_been_manually_stopped || restart::is_none(&rec.host_config.restart_policy)
-        {
+        if !wants_restart(&rec) {
             return false;
         }
         let r = launch(&self.root, &self.store, &rec, &self.dir, &self.runtime).and_then(|run| {
