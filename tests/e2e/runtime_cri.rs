@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::oci::{image, write_layout, Layer};
-use crate::support::rig::{timed, wait_until};
+use crate::support::rig::{mounts_under, processes_naming, timed, wait_until};
 use crate::support::{bin, busybox_tarball, Compression, Out};
 
 /// Debian's python3, which has python3-grpcio and python3-grpc-tools (a `python3` earlier on
@@ -135,18 +135,12 @@ state = "{d}/state"
     }
 
     /// The processes started for this containerd (its shims: their command lines name its
-    /// socket), containerd itself left out.
-    fn shims(&self) -> Vec<i32> {
-        let me = self.child.as_ref().map(|c| c.id() as i32);
-        let needle = self.dir.display().to_string();
-        pids()
+    /// directory), containerd itself left out, as `pid: cmdline`.
+    fn shims(&self) -> Vec<String> {
+        let me = self.child.as_ref().map(|c| format!("{}:", c.id()));
+        processes_naming(&self.dir.display().to_string())
             .into_iter()
-            .filter(|&p| Some(p) != me && p != std::process::id() as i32)
-            .filter(|p| {
-                std::fs::read(format!("/proc/{p}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains(&needle))
-                    .unwrap_or(false)
-            })
+            .filter(|p| me.as_ref().is_none_or(|me| !p.starts_with(me.as_str())))
             .collect()
     }
 
@@ -169,7 +163,7 @@ state = "{d}/state"
             }
         }
         for p in self.shims() {
-            left.push(format!("shim {p}: {}", cmdline(p)));
+            left.push(format!("shim {p}"));
         }
         for m in mounts_under(&self.dir) {
             left.push(format!("mount {m}"));
@@ -187,7 +181,9 @@ impl Drop for Containerd {
             );
         };
         for p in self.shims() {
-            kill(p);
+            if let Some(pid) = p.split(':').next().and_then(|p| p.parse().ok()) {
+                kill(pid);
+            }
         }
         for parent in &self.cgroup_parents {
             for p in cgroup_procs(parent) {
@@ -221,22 +217,6 @@ impl Drop for Containerd {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .unwrap_or_default()
 }
 
 /// `parent` (a cgroupfs path such as `/bcri-1-runc`) in each hierarchy where it exists (v1's
@@ -287,18 +267,6 @@ fn cgroup_procs(parent: &str) -> Vec<i32> {
     procs.sort_unstable();
     procs.dedup();
     procs
-}
-
-/// The mount points under `dir`, in the order they were mounted.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let prefix = format!("{}/", dir.display());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
 }
 
 /// An OCI archive of two busybox images, the sandbox's (`sleep` as a pause) and the
